@@ -1,0 +1,69 @@
+"""Routing to the services with pooled httpx connections; 502/504 as problem+json."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from fastapi import APIRouter, Request, Response
+
+from youmin.kit.auth import current_principal
+from youmin.kit.errors import problem
+
+# Headers a client may pass to a service, and a service back to the client.
+FORWARD_REQUEST = ("authorization", "content-type", "accept", "accept-language", "if-none-match", "if-modified-since", "user-agent")
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
+              "content-encoding", "server", "date"}
+
+router = APIRouter()
+
+
+def make_client(timeout: float, connect_timeout: float) -> httpx.AsyncClient:
+    """Creates the pooled upstream client."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+    )
+
+
+async def forward(request: Request, service: str, path: str) -> Response:
+    """Sends the request to a service and relays its answer."""
+    base = request.app.state.settings.service_urls()[service]
+    client: httpx.AsyncClient = request.app.state.http
+    headers = {k: v for k, v in request.headers.items() if k in FORWARD_REQUEST}
+    headers["x-request-id"] = request.state.request_id
+    headers["x-forwarded-for"] = request.client.host if request.client else ""
+    body = await request.body()
+    try:
+        upstream = await client.request(request.method, f"{base}{path}", params=request.query_params.multi_items(),
+                                        headers=headers, content=body)
+    except httpx.TimeoutException:
+        return problem(504, "Gateway timeout", f"the {service} service did not answer in time", "/problems/upstream-timeout")
+    except (httpx.TransportError, OSError):
+        return problem(502, "Bad gateway", f"the {service} service is unavailable", "/problems/upstream-unavailable")
+    out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+    return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
+
+
+@router.api_route("/api/v1/{service}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def api(service: str, path: str, request: Request) -> Response:
+    """Routes /api/v1/<service>/... after verifying the bearer token."""
+    if service not in request.app.state.settings.service_urls():
+        return problem(404, "Not found", f"no service named {service}", "/problems/not-found")
+    request.state.principal = current_principal(request)
+    return await forward(request, service, f"/api/v1/{service}/{path}")
+
+
+@router.api_route("/public/v1/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+async def public(path: str, request: Request) -> Response:
+    """Routes the public disclosure API (no login)."""
+    return await forward(request, "disclosure", f"/public/v1/{path}")
+
+
+async def service_ready(client: httpx.AsyncClient, url: str) -> str:
+    """Returns "ok" when a service's /readyz answers ready."""
+    try:
+        resp = await client.get(f"{url}/readyz", timeout=3)
+        return "ok" if resp.status_code == 200 else f"not ready ({resp.status_code})"
+    except (httpx.HTTPError, OSError, asyncio.TimeoutError):
+        return "unreachable"

@@ -1,0 +1,14 @@
+"""Settings of the registry service (env prefix REGISTRY_)."""
+
+from pydantic_settings import SettingsConfigDict
+
+from youmin.kit.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """The registry service's settings."""
+
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore", populate_by_name=True)
+
+    name: str = "registry"
+    port: int = 8001

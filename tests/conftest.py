@@ -1,0 +1,93 @@
+"""Shared fixtures: one real PostgreSQL and one real Kafka-protocol broker (behind a cuttable proxy) per run.
+
+Nothing is started unless a test asks for it, so `pytest tests/unit` needs neither.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from youmin.infra import EmbeddedPostgres, TansuBroker, free_port, wait_for_port
+from youmin.kit.migrate import drop_database
+from youmin.kit.settings import SERVICES, service_database_url
+from youmin.testing import TcpProxy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Infra:
+    """Where the test run's PostgreSQL server and broker are."""
+
+    server_url: str
+    bootstrap: str
+    proxy: TcpProxy
+    broker: TansuBroker
+    suffix: str
+
+    def database_url(self, service: str) -> str:
+        """Returns the async URL of a service's test database."""
+        return service_database_url(self.server_url, service, self.suffix)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """DATABASE_URL if set, else an embedded PostgreSQL under .data/test-postgres."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    pg = EmbeddedPostgres(ROOT / ".data" / "test-postgres", port=free_port())
+    pg.start()
+    try:
+        yield pg.url
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def broker_and_proxy() -> Iterator[tuple[TansuBroker, TcpProxy]]:
+    """KAFKA_BOOTSTRAP_SERVERS is not used here: tests need to cut the network, so they own a Tansu broker."""
+    proxy_port, broker_port = free_port(), free_port()
+    log = ROOT / ".data" / "test-tansu.log"
+    log.parent.mkdir(exist_ok=True)
+    broker = TansuBroker(port=broker_port, advertised_port=proxy_port, log_path=log)
+    broker.start()
+    proxy = TcpProxy(broker_port, proxy_port)
+    proxy.start()
+    wait_for_port(proxy_port)
+    try:
+        yield broker, proxy
+    finally:
+        proxy.stop()
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+async def infra(postgres_server_url: str, broker_and_proxy: tuple[TansuBroker, TcpProxy]) -> AsyncIterator[Infra]:
+    """Migrated databases for every service (suffixed per run) and the topics."""
+    from youmin.stack import prepare
+
+    broker, proxy = broker_and_proxy
+    suffix = f"_t{uuid.uuid4().hex[:8]}"
+    bootstrap = f"127.0.0.1:{proxy.listen_port}"
+    await prepare(postgres_server_url, bootstrap, suffix=suffix)
+    infra = Infra(server_url=postgres_server_url, bootstrap=bootstrap, proxy=proxy, broker=broker, suffix=suffix)
+    try:
+        yield infra
+    finally:
+        proxy.restore()
+        for name in (*SERVICES, "gateway"):
+            await drop_database(infra.database_url(name))
+
+
+@pytest.fixture
+def restore_network(infra: Infra) -> Iterator[None]:
+    """Makes sure a test that cuts the broker's network gives it back."""
+    yield
+    infra.proxy.restore()

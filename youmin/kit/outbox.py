@@ -1,0 +1,103 @@
+"""The transactional outbox and the consumer inbox: tables and the write side."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import UserDefinedType
+
+from youmin.kit.events import Envelope, Event
+
+NOTIFY_CHANNEL = "youmin_outbox"
+
+
+class Xid8(UserDefinedType):
+    """PostgreSQL's 64-bit transaction id type."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "xid8"
+
+
+def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """Declares the outbox and inbox tables on a service's metadata."""
+    outbox = Table(
+        "outbox_event",
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
+        Column("topic", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("type", Text, nullable=False),
+        Column("source", Text, nullable=False),
+        Column("subject", Text),
+        Column("dataschema", Text),
+        Column("time", DateTime(timezone=True), nullable=False),
+        Column("data", JSONB, nullable=False),
+        # The writing transaction's id: the relay only publishes rows below the xmin horizon.
+        Column("txid", Xid8, nullable=False, server_default=text("pg_current_xact_id()")),
+        Column("sent_at", DateTime(timezone=True)),
+        Index("ix_outbox_event_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+    )
+    inbox = Table(
+        "inbox_event",
+        metadata,
+        Column("consumer", Text, nullable=False),
+        Column("source", Text, nullable=False),
+        Column("event_id", Text, nullable=False),
+        Column("type", Text, nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("consumer", "source", "event_id", name="pk_inbox_event"),
+    )
+    return outbox, inbox
+
+
+_INSERT = text(
+    """
+    INSERT INTO outbox_event (event_id, topic, key, type, source, subject, dataschema, time, data)
+    VALUES (:event_id, :topic, :key, :type, :source, :subject, :dataschema, :time, CAST(:data AS jsonb))
+    """
+)
+
+
+async def publish(session: AsyncSession, *events: Event) -> list[Envelope]:
+    """Writes events to the outbox in the caller's transaction; the relay sends them after commit."""
+    envelopes = [Envelope.of(e) for e in events]
+    if not envelopes:
+        return envelopes
+    await session.execute(
+        _INSERT,
+        [
+            {
+                "event_id": env.id,
+                "topic": env.topic,
+                "key": env.key,
+                "type": env.type,
+                "source": env.source,
+                "subject": env.subject,
+                "dataschema": env.dataschema,
+                "time": env.time,
+                "data": json.dumps(env.data, ensure_ascii=False),
+            }
+            for env in envelopes
+        ],
+    )
+    # NOTIFY is transactional: the relay is woken only once this commits.
+    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    return envelopes

@@ -1,0 +1,350 @@
+"""Personal-data rules shared by services: validation, age, masking and free-text redaction.
+
+Personal information is never published (PIPL Art. 25): names keep the surname only, phone and ID
+numbers are masked, addresses are cut or removed. The masking formats are configuration
+(`MaskingRules`), the patterns that find personal data in free text are module constants.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+__all__ = [
+    "ADDRESS_MODES",
+    "COMPOUND_SURNAMES",
+    "DEFAULT_MASKING_RULES",
+    "ID_CHECK_CHARS",
+    "ID_NUMBER_PATTERN",
+    "ID_WEIGHTS",
+    "LANDLINE_PATTERN",
+    "MOBILE_PATTERN",
+    "NAME_MODES",
+    "PHONE_PATTERN",
+    "InvalidConfigError",
+    "MaskingRules",
+    "PiiValidationError",
+    "age_on",
+    "birth_date_from_id_number",
+    "id_check_char",
+    "is_adult",
+    "mask_address",
+    "mask_id_number",
+    "mask_name",
+    "mask_phone",
+    "redact_text",
+    "validate_id_number",
+    "validate_mobile",
+]
+
+
+class PiiValidationError(ValueError):
+    """Raised when a personal-data field fails its format rule."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class InvalidConfigError(ValueError):
+    """Raised when a configuration mapping has a bad key or value; `.key` names it."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key!r}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Resident ID numbers (公民身份号码, GB 11643-1999)
+
+ID_WEIGHTS: tuple[int, ...] = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK_CHARS = "10X98765432"
+_ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+
+
+def id_check_char(first17: str) -> str:
+    """Returns the GB 11643 check character for the first 17 digits of an ID number."""
+    if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
+        raise PiiValidationError("id_number", "the body must be exactly 17 digits")
+    total = sum(int(digit) * weight for digit, weight in zip(first17, ID_WEIGHTS))
+    return ID_CHECK_CHARS[total % 11]
+
+
+def validate_id_number(s: str) -> str:
+    """Returns the normalised 18-character resident ID number or raises PiiValidationError."""
+    if not isinstance(s, str):
+        raise PiiValidationError("id_number", "must be a string")
+    value = s.strip().upper()
+    if len(value) != 18:
+        raise PiiValidationError("id_number", "must be 18 characters")
+    if not value.isascii() or not _ID_SHAPE.fullmatch(value):
+        raise PiiValidationError("id_number", "must be 17 digits followed by a digit or X")
+    _birth_date_segment(value)
+    if id_check_char(value[:17]) != value[17]:
+        raise PiiValidationError("id_number", "check character does not match")
+    return value
+
+
+def birth_date_from_id_number(s: str) -> date:
+    """Returns the birth date encoded in a valid 18-character resident ID number."""
+    return _birth_date_segment(validate_id_number(s))
+
+
+def _birth_date_segment(value: str) -> date:
+    try:
+        born_on = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        raise PiiValidationError("id_number", "birth date segment is not a real date") from None
+    if born_on.year < 1800:
+        raise PiiValidationError("id_number", "birth date segment is not a real date")
+    return born_on
+
+
+# ---------------------------------------------------------------------------------------------
+# Mobile numbers
+
+_MOBILE_SEPARATORS = re.compile(r"[\s\-]")
+_MOBILE_SHAPE = re.compile(r"1[3-9][0-9]{9}")
+
+
+def validate_mobile(s: str) -> str:
+    """Returns a mainland China mobile number as 11 digits or raises PiiValidationError."""
+    if not isinstance(s, str):
+        raise PiiValidationError("mobile", "must be a string")
+    value = _MOBILE_SEPARATORS.sub("", s)
+    if value.startswith("+86"):
+        value = value[3:]
+    elif value.startswith("0086"):
+        value = value[4:]
+    elif value.startswith("86") and len(value) == 13:
+        value = value[2:]
+    if not value.isascii() or not _MOBILE_SHAPE.fullmatch(value):
+        raise PiiValidationError("mobile", "must be an 11-digit mainland mobile number starting 13-19")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Age
+
+
+def _anniversary(born_on: date, year: int) -> date:
+    # A 29 February birthday falls on 28 February in common years: the Civil Code (Art. 202)
+    # ends a period on the last day of the month when the month has no corresponding day.
+    if born_on.month == 2 and born_on.day == 29:
+        try:
+            return date(year, 2, 29)
+        except ValueError:
+            return date(year, 2, 28)
+    return born_on.replace(year=year)
+
+
+def age_on(birth_date: date, on_date: date) -> int:
+    """Returns the age in whole years on a date; the birthday itself counts."""
+    if on_date < birth_date:
+        raise ValueError("on_date is before birth_date")
+    age = on_date.year - birth_date.year
+    if on_date < _anniversary(birth_date, on_date.year):
+        age -= 1
+    return age
+
+
+def is_adult(birth_date: date, on_date: date, age: int = 18) -> bool:
+    """Tells whether a person born on birth_date has reached `age` by on_date."""
+    if on_date < birth_date:
+        return False
+    return age_on(birth_date, on_date) >= age
+
+
+# ---------------------------------------------------------------------------------------------
+# Masking
+
+NAME_MODES = frozenset({"surname", "surname_stars", "remove"})
+ADDRESS_MODES = frozenset({"remove", "street", "community"})
+
+# 复姓: compound surnames that keep both characters when a name is masked.
+COMPOUND_SURNAMES: frozenset[str] = frozenset(
+    {
+        "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙",
+        "宇文", "司徒", "夏侯", "令狐", "端木", "独孤", "南宫", "西门", "轩辕", "呼延",
+        "澹台", "公冶", "太史", "申屠", "闻人", "濮阳", "淳于", "单于", "司空", "钟离",
+        "宗政", "拓跋", "百里", "东郭", "万俟", "赫连", "完颜", "第五", "羊舌", "左丘",
+    }
+)
+
+_COMMUNITY_MARKERS = ("社区居民委员会", "居民委员会", "居委会", "社区")
+_STREET_MARKERS = ("街道办事处", "街道", "镇", "乡")
+
+
+@dataclass(frozen=True)
+class MaskingRules:
+    """Masking formats: how names, phone numbers, ID numbers and addresses are shown."""
+
+    name: str = "surname"  # surname → 张某; surname_stars → 张**; remove → ""
+    placeholder: str = "某"
+    phone_keep_first: int = 3
+    phone_keep_last: int = 4
+    id_number_keep_first: int = 6
+    id_number_keep_last: int = 4
+    address: str = "remove"  # remove → ""; street / community → keep up to that level
+    mask_char: str = "*"
+
+    def __post_init__(self) -> None:
+        _check_choice("name", self.name, NAME_MODES)
+        _check_choice("address", self.address, ADDRESS_MODES)
+        for key in ("placeholder", "mask_char"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or len(value) != 1:
+                raise InvalidConfigError(key, "must be a single character")
+        for key in ("phone_keep_first", "phone_keep_last", "id_number_keep_first", "id_number_keep_last"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidConfigError(key, "must be a non-negative integer")
+        # At least four digits of a mobile number stay hidden, and the ID number's birth date
+        # (characters 7–14) is never shown.
+        if self.phone_keep_first + self.phone_keep_last > 7:
+            raise InvalidConfigError("phone_keep_last", "phone_keep_first + phone_keep_last must be ≤ 7")
+        if self.id_number_keep_first > 6:
+            raise InvalidConfigError("id_number_keep_first", "must be ≤ 6 (the birth date stays hidden)")
+        if self.id_number_keep_last > 4:
+            raise InvalidConfigError("id_number_keep_last", "must be ≤ 4 (the birth date stays hidden)")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> MaskingRules:
+        """Builds rules from a configuration mapping, naming the first bad key."""
+        if not isinstance(data, Mapping):
+            raise InvalidConfigError("masking", "must be a mapping")
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise InvalidConfigError(str(key), "is not a masking rule")
+        return cls(**dict(data))
+
+
+def _check_choice(key: str, value: object, choices: frozenset[str]) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidConfigError(key, f"must be one of {sorted(choices)}")
+
+
+DEFAULT_MASKING_RULES = MaskingRules()
+
+
+def _surname(name: str) -> str:
+    # A two-character name starting with a compound surname (欧阳) is read as surname 欧 and
+    # given name 阳: a compound surname always has a given name after it.
+    if len(name) > 2 and name[:2] in COMPOUND_SURNAMES:
+        return name[:2]
+    return name[:1]
+
+
+def mask_name(name: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> str:
+    """Masks a person's name, keeping only the surname by default ("张三丰" → "张某")."""
+    value = name.strip()
+    if not value or rules.name == "remove":
+        return ""
+    surname = _surname(value)
+    if rules.name == "surname_stars":
+        return surname + rules.mask_char * (len(value) - len(surname))
+    return surname + rules.placeholder
+
+
+def _mask_middle(value: str, keep_first: int, keep_last: int, mask_char: str) -> str:
+    if len(value) <= keep_first + keep_last:
+        return mask_char * len(value)
+    tail = value[len(value) - keep_last :] if keep_last else ""
+    return value[:keep_first] + mask_char * (len(value) - keep_first - keep_last) + tail
+
+
+def mask_phone(phone: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> str:
+    """Masks a phone number's middle digits ("13812341234" → "138****1234")."""
+    try:
+        digits = validate_mobile(phone)
+    except PiiValidationError:
+        digits = re.sub(r"\D", "", phone)
+    return _mask_middle(digits, rules.phone_keep_first, rules.phone_keep_last, rules.mask_char)
+
+
+def mask_id_number(id_number: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> str:
+    """Masks an ID number's middle characters, hiding the birth date ("370705********1234")."""
+    value = re.sub(r"\s", "", id_number).upper()
+    return _mask_middle(value, rules.id_number_keep_first, rules.id_number_keep_last, rules.mask_char)
+
+
+def _cut_after_first(text: str, markers: tuple[str, ...]) -> str | None:
+    ends = [text.find(m) + len(m) for m in markers if m in text]
+    return text[: min(ends)] if ends else None
+
+
+def mask_address(address: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> str:
+    """Cuts an address to the configured level, or removes it ("" when no level is found)."""
+    value = address.strip()
+    if rules.address == "remove" or not value:
+        return ""
+    if rules.address == "community":
+        kept = _cut_after_first(value, _COMMUNITY_MARKERS)
+        if kept is not None:
+            return kept
+    return _cut_after_first(value, _STREET_MARKERS) or ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Free-text redaction
+
+# 18-digit resident ID (birth year 18xx–20xx, real-looking month and day, check digit or X) or a
+# 15-digit first-generation ID (YYMMDD birth date). The 15-digit form requires YY ≥ 10: grid codes
+# are 15 digits too and their seventh digit is always 0 (street segment 001–099), while holders of
+# first-generation cards born 1900–1909 no longer exist in practice.
+ID_NUMBER_PATTERN: re.Pattern[str] = re.compile(
+    r"(?<![0-9A-Za-z])(?:"
+    r"[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
+    r"|[1-9][0-9]{5}[1-9][0-9](?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}"
+    r")(?![0-9A-Za-z])"
+)
+
+# Mainland mobile: optional +86 / 0086 / 86 prefix, 11 digits starting 13–19, optionally grouped
+# 3-4-4 with single spaces or dashes ("+86 138-1234-5678").
+MOBILE_PATTERN: re.Pattern[str] = re.compile(
+    r"(?<![0-9A-Za-z+])(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9][ \-]?[0-9]{4}[ \-]?[0-9]{4}(?![0-9])"
+)
+
+# Landline with area code: 0536-1234567, 0536 12345678, (0536)1234567, 010-12345678.
+LANDLINE_PATTERN: re.Pattern[str] = re.compile(
+    r"(?<![0-9A-Za-z])(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[ \-]?[1-9][0-9]{6,7}(?![0-9])"
+)
+
+# Any phone number: a mobile or a landline.
+PHONE_PATTERN: re.Pattern[str] = re.compile(f"(?:{MOBILE_PATTERN.pattern})|(?:{LANDLINE_PATTERN.pattern})")
+
+
+@lru_cache(maxsize=256)
+def _redaction_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = [
+        f"(?P<id>{ID_NUMBER_PATTERN.pattern})",
+        f"(?P<phone>{PHONE_PATTERN.pattern})",
+    ]
+    if names:
+        alternatives.append("(?P<name>" + "|".join(re.escape(n) for n in names) + ")")
+    return re.compile("|".join(alternatives))
+
+
+def redact_text(
+    text: str, rules: MaskingRules = DEFAULT_MASKING_RULES, known_names: Iterable[str] = ()
+) -> str:
+    """Masks ID numbers, phone numbers and the given full names found in free text."""
+    # Longest names first, so "张三丰" is masked whole rather than as "张三" + "丰".
+    names = tuple(sorted({n.strip() for n in known_names if n and n.strip()}, key=lambda n: (-len(n), n)))
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("id") is not None:
+            return mask_id_number(match.group("id"), rules)
+        if match.group("phone") is not None:
+            return mask_phone(match.group("phone"), rules)
+        return mask_name(match.group("name"), rules)
+
+    # One pass over all patterns, so a masked value is never matched again.
+    return _redaction_pattern(names).sub(replace, text)

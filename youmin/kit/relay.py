@@ -1,0 +1,165 @@
+"""The outbox relay: publishes committed outbox rows in commit order, marks them sent after acks=all."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge
+from sqlalchemy.engine import make_url
+
+from youmin.kit.logging import get_logger
+from youmin.kit.outbox import NOTIFY_CHANNEL
+
+log = get_logger("youmin.relay")
+
+PUBLISHED = Counter("youmin_outbox_published_total", "Outbox rows published and acknowledged", ["service"])
+RELAY_ERRORS = Counter("youmin_outbox_relay_errors_total", "Relay failures (broker or database)", ["service"])
+LEADER = Gauge("youmin_outbox_relay_leader", "1 while this process holds the relay lock", ["service"])
+
+# Rows are read in id (insertion) order; the prefix whose writing transactions are all below the
+# xmin horizon is published. A row of a transaction that may still be running (txid >= xmin) stops
+# the batch, so a late-committing transaction is waited for instead of being overtaken or skipped.
+_SELECT = """
+    SELECT id, event_id::text, topic, key, type, source, subject, dataschema, time, data::text,
+           txid < pg_snapshot_xmin(pg_current_snapshot()) AS settled
+    FROM outbox_event
+    WHERE sent_at IS NULL
+    ORDER BY id
+    LIMIT $1
+"""
+_MARK = "UPDATE outbox_event SET sent_at = now() WHERE id = ANY($1::bigint[])"
+
+
+def asyncpg_dsn(url: str) -> str:
+    """Turns a SQLAlchemy URL into a plain libpq DSN for asyncpg."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def lock_key(service: str) -> int:
+    """Returns the advisory lock id of a service's relay."""
+    return zlib.crc32(f"youmin-relay:{service}".encode())
+
+
+class OutboxRelay:
+    """One relay per service: the advisory-lock holder publishes, other replicas stand by."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        database_url: str,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        batch_size: int = 500,
+        poll_seconds: float = 0.5,
+        after_publish: Callable[[list[int]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.service = service
+        self.dsn = asyncpg_dsn(database_url)
+        self.producer_factory = producer_factory
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        # Test hook: runs between the broker's acknowledgement and the mark-sent update.
+        self.after_publish = after_publish
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self.published = 0
+
+    async def run(self) -> None:
+        """Runs until cancelled, recovering from database and broker failures."""
+        backoff = self.poll_seconds
+        while True:
+            try:
+                await self._lead()
+            except asyncio.CancelledError:
+                await self._close_producer()
+                raise
+            except Exception as exc:  # noqa: BLE001 - the relay must outlive any outage
+                RELAY_ERRORS.labels(self.service).inc()
+                LEADER.labels(self.service).set(0)
+                log.warning("relay.failed", service=self.service, error=repr(exc), retry_in=backoff)
+                await self._close_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            else:
+                backoff = self.poll_seconds
+
+    async def _lead(self) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(self.service)):
+                await asyncio.sleep(self.poll_seconds * 4)
+            LEADER.labels(self.service).set(1)
+            log.info("relay.leading", service=self.service)
+            await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+            while True:
+                sent = await self.publish_batch(conn)
+                if sent == self.batch_size:
+                    continue
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            LEADER.labels(self.service).set(0)
+            await asyncio.shield(conn.close(timeout=2))
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self.producer_factory()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), 5)
+            except Exception:  # noqa: BLE001 - a dead broker may not let us close cleanly
+                pass
+
+    async def publish_batch(self, conn: asyncpg.Connection) -> int:
+        """Publishes one batch of settled rows; returns how many were sent."""
+        rows = await conn.fetch(_SELECT, self.batch_size)
+        ready = []
+        for row in rows:
+            if not row["settled"]:
+                break
+            ready.append(row)
+        if not ready:
+            return 0
+        producer = await self._ensure_producer()
+        futures = []
+        for row in ready:
+            headers = [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", row["event_id"].encode()),
+                ("ce_source", row["source"].encode()),
+                ("ce_type", row["type"].encode()),
+                ("ce_time", row["time"].isoformat().replace("+00:00", "Z").encode()),
+                ("content-type", b"application/json"),
+            ]
+            if row["subject"]:
+                headers.append(("ce_subject", row["subject"].encode()))
+            if row["dataschema"]:
+                headers.append(("ce_dataschema", row["dataschema"].encode()))
+            futures.append(
+                await producer.send(row["topic"], value=row["data"].encode(), key=row["key"].encode(), headers=headers)
+            )
+        await asyncio.gather(*futures)
+        ids = [row["id"] for row in ready]
+        if self.after_publish is not None:
+            await self.after_publish(ids)
+        await conn.execute(_MARK, ids)
+        self.published += len(ids)
+        PUBLISHED.labels(self.service).inc(len(ids))
+        return len(ids)

@@ -1,0 +1,215 @@
+"""The app factory every domain service uses: lifespan (relay, consumers, schedulers), health, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import structlog
+from aiokafka import AIOKafkaClient
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from youmin.kit.consumer import EventConsumer, Handler
+from youmin.kit.db import make_engine, make_sessionmaker, transaction
+from youmin.kit.errors import install_error_handlers
+from youmin.kit.kafka import make_consumer, make_producer
+from youmin.kit.logging import configure_logging, get_logger
+from youmin.kit.relay import OutboxRelay
+from youmin.kit.settings import ServiceSettings
+
+log = get_logger("youmin.service")
+
+REQUEST_SECONDS = Histogram(
+    "youmin_http_request_seconds", "HTTP request latency", ["service", "method", "route", "status"]
+)
+
+
+@dataclass
+class ConsumerSpec:
+    """A consumer a service runs: its group name, topics and handlers by event type."""
+
+    name: str
+    topics: list[str]
+    handlers: dict[str, Handler]
+
+
+@dataclass
+class Background:
+    """A long-running task of a service (a scheduler, a sweeper); receives the app."""
+
+    name: str
+    run: Callable[[FastAPI], Awaitable[None]]
+    enabled: Callable[[ServiceSettings], bool] = field(default=lambda s: True)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Dependency: one transaction per request, committed before the response is sent."""
+    async with transaction(request.app.state.sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+class BrokerProbe:
+    """Checks that the broker answers a metadata request; caches the answer briefly."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._client: AIOKafkaClient | None = None
+        self._checked_at = 0.0
+        self._ok = False
+
+    async def ok(self) -> bool:
+        """Returns whether the broker answered within two seconds."""
+        if time.monotonic() - self._checked_at < 1.0:
+            return self._ok
+        try:
+            if self._client is None:
+                self._client = AIOKafkaClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000)
+                await asyncio.wait_for(self._client.bootstrap(), 2)
+            await asyncio.wait_for(self._client.fetch_all_metadata(), 2)
+            self._ok = True
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            self._ok = False
+            await self.close()
+        self._checked_at = time.monotonic()
+        return self._ok
+
+    async def close(self) -> None:
+        """Closes the probe's connection."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.close(), 2)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def install_request_context(app: FastAPI, service: str) -> None:
+    """Adds the request-id propagation, access logging and latency histogram."""
+    access = get_logger("youmin.access")
+
+    @app.middleware("http")
+    async def _request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = getattr(request.state, "request_id", None) or request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id, service=service)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+        elapsed = time.perf_counter() - started
+        route = request.scope.get("route")
+        REQUEST_SECONDS.labels(service, request.method, getattr(route, "path", "unmatched"), response.status_code).observe(elapsed)
+        response.headers["X-Request-ID"] = request_id
+        if request.url.path not in ("/healthz", "/readyz", "/metrics"):
+            access.info("http.request", request_id=request_id, method=request.method, path=request.url.path,
+                        status=response.status_code, ms=round(elapsed * 1000, 2))
+        return response
+
+
+def health_router() -> APIRouter:
+    """Returns /healthz, /readyz and /metrics."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), 2)
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        checks["broker"] = "ok" if await request.app.state.broker_probe.ok() else "unreachable"
+        for name, check in getattr(request.app.state, "ready_checks", {}).items():
+            checks[name] = await check()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    consumers: Sequence[ConsumerSpec] = (),
+    background: Sequence[Background] = (),
+    state: dict[str, Any] | None = None,
+    openapi_url: str | None = "/openapi.json",
+) -> FastAPI:
+    """Builds a domain service's FastAPI app."""
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.db_url())
+        app.state.engine = engine
+        app.state.sessions = make_sessionmaker(engine)
+        app.state.broker_probe = BrokerProbe(settings.kafka_bootstrap_servers)
+        app.state.consumers = {}
+        tasks: list[asyncio.Task[None]] = []
+
+        def producer() -> Any:
+            return make_producer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence,
+                                 client_id=f"youmin-{settings.name}")
+
+        if settings.relay_enabled:
+            relay = OutboxRelay(service=settings.name, database_url=settings.db_url(), producer_factory=producer,
+                                batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds)
+            app.state.relay = relay
+            tasks.append(asyncio.create_task(relay.run(), name=f"{settings.name}-relay"))
+        if settings.consumers_enabled:
+            for spec in consumers:
+                consumer = EventConsumer(
+                    name=spec.name, topics=spec.topics, handlers=spec.handlers, sessions=app.state.sessions,
+                    consumer_factory=lambda *t, **kw: make_consumer(settings.kafka_bootstrap_servers, *t, **kw),
+                    producer_factory=producer, max_attempts=settings.consumer_max_attempts,
+                    stall_seconds=settings.consumer_stall_seconds,
+                )
+                app.state.consumers[spec.name] = consumer
+                tasks.append(asyncio.create_task(consumer.run(), name=spec.name))
+        for job in background:
+            if job.enabled(settings):
+                tasks.append(asyncio.create_task(job.run(app), name=job.name))
+        log.info("service.started", service=settings.name, port=settings.port)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await app.state.broker_probe.close()
+            await engine.dispose()
+
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan, openapi_url=openapi_url)
+    app.state.settings = settings
+    for key, value in (state or {}).items():
+        setattr(app.state, key, value)
+    install_error_handlers(app)
+    install_request_context(app, settings.name)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,176 @@
+"""`youmin up`: the whole system on one machine, on embedded defaults unless told otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from youmin.infra import EmbeddedPostgres, ManagedProcesses, PortInUse, TansuBroker, port_free, wait_for_port
+from youmin.kit.kafka import ensure_topics
+from youmin.kit.migrate import ensure_database, upgrade_async
+from youmin.kit.settings import DEFAULT_PORTS, SERVICES, service_database_url
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".data"
+MIGRATED = (*SERVICES, "gateway")
+
+console = Console(stderr=True)
+
+
+@dataclass
+class Ports:
+    """Ports of everything `youmin up` starts; each overridable by environment."""
+
+    postgres: int = int(os.environ.get("YOUMIN_PG_PORT", 5433))
+    kafka: int = int(os.environ.get("YOUMIN_KAFKA_PORT", 9092))
+    gateway: int = int(os.environ.get("GATEWAY_PORT", DEFAULT_PORTS["gateway"]))
+    registry: int = int(os.environ.get("REGISTRY_PORT", DEFAULT_PORTS["registry"]))
+    matters: int = int(os.environ.get("MATTERS_PORT", DEFAULT_PORTS["matters"]))
+    mediation: int = int(os.environ.get("MEDIATION_PORT", DEFAULT_PORTS["mediation"]))
+    disclosure: int = int(os.environ.get("DISCLOSURE_PORT", DEFAULT_PORTS["disclosure"]))
+
+
+async def prepare(server_url: str, bootstrap: str, *, suffix: str = "") -> dict[str, str]:
+    """Creates each database, runs every migration and creates the topics; returns the database URLs."""
+    urls = {}
+    for name in MIGRATED:
+        url = service_database_url(server_url, name, suffix)
+        await ensure_database(url)
+        await upgrade_async(name, url)
+        urls[name] = url
+    await ensure_topics(bootstrap)
+    return urls
+
+
+async def seed(server_url: str, *, scale: float, suffix: str = "") -> None:
+    """Loads the demo data of every service that has a seed (idempotently)."""
+    for name in SERVICES:
+        try:
+            module = importlib.import_module(f"services.{name}.seed")
+        except ModuleNotFoundError:
+            continue
+        await module.seed_demo(service_database_url(server_url, name, suffix), scale=scale, console=console)
+
+
+def _uvicorn(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
+         "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited with code {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url}/readyz did not answer ready within {timeout}s")
+
+
+def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
+    """Starts everything, prints the URLs and waits for Ctrl-C; stops all it started."""
+    ports = Ports()
+    DATA.mkdir(exist_ok=True)
+    (DATA / "logs").mkdir(exist_ok=True)
+    managed = ManagedProcesses()
+    pg: EmbeddedPostgres | None = None
+    broker: TansuBroker | None = None
+    stop = {"now": False}
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop["now"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        for name in ("gateway", *SERVICES):
+            if not port_free(getattr(ports, name)):
+                raise PortInUse(getattr(ports, name), name)
+        server_url = os.environ.get("DATABASE_URL")
+        if server_url:
+            console.print(f"[bold]PostgreSQL[/]: using DATABASE_URL")
+        else:
+            with console.status(f"starting embedded PostgreSQL on 127.0.0.1:{ports.postgres} (data in .data/postgres)"):
+                pg = EmbeddedPostgres(DATA / "postgres", port=ports.postgres)
+                pg.start()
+                server_url = pg.url
+            console.print(f"[green]✓[/] PostgreSQL on 127.0.0.1:{ports.postgres}")
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if bootstrap:
+            console.print(f"[bold]Kafka[/]: using KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
+        else:
+            with console.status(f"starting the Tansu broker on 127.0.0.1:{ports.kafka}"):
+                broker = TansuBroker(port=ports.kafka, log_path=DATA / "logs" / "tansu.log")
+                broker.start()
+                bootstrap = broker.bootstrap
+            console.print(f"[green]✓[/] Tansu broker (Kafka protocol) on {bootstrap}")
+        with console.status("creating databases, running migrations, creating topics"):
+            asyncio.run(prepare(server_url, bootstrap))
+        console.print("[green]✓[/] databases migrated, topics created")
+        if seed_data:
+            asyncio.run(seed(server_url, scale=scale))
+        env = {
+            **os.environ,
+            "DATABASE_URL": server_url,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "YOUMIN_ENVIRONMENT": os.environ.get("YOUMIN_ENVIRONMENT", "development"),
+            **{f"{name.upper()}_PORT": str(getattr(ports, name)) for name in ("gateway", *SERVICES)},
+            **{f"GATEWAY_{name.upper()}_URL": f"http://127.0.0.1:{getattr(ports, name)}" for name in SERVICES},
+        }
+        started = []
+        with console.status("starting the services and the gateway"):
+            for name in SERVICES:
+                proc = _uvicorn(f"services.{name}.app:create_app", getattr(ports, name), env, DATA / "logs" / f"{name}.log")
+                managed.add(name, proc)
+                started.append((name, proc))
+            gw = _uvicorn("gateway.app:create_app", ports.gateway, env, DATA / "logs" / "gateway.log")
+            managed.add("gateway", gw)
+            started.append(("gateway", gw))
+            for name, proc in started:
+                _wait_ready(f"http://127.0.0.1:{getattr(ports, name)}", proc)
+        console.print("[green]✓[/] all services ready\n")
+        console.print(f"  Gateway (API, portal)  http://127.0.0.1:{ports.gateway}/")
+        console.print(f"  API documentation      http://127.0.0.1:{ports.gateway}/docs")
+        console.print(f"  Readiness              http://127.0.0.1:{ports.gateway}/readyz")
+        for name in SERVICES:
+            console.print(f"  {name:<22} http://127.0.0.1:{getattr(ports, name)}/  (metrics at /metrics)")
+        console.print(f"  Logs                   {DATA / 'logs'}")
+        console.print("\nPress Ctrl-C to stop everything.")
+        while True:
+            for name, proc in started:
+                if proc.poll() is not None:
+                    console.print(f"[red]{name} exited with code {proc.returncode}; see .data/logs/{name}.log[/]")
+                    return 1
+            time.sleep(0.5)
+    except PortInUse as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("\nstopping…")
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        managed.stop_all()
+        if broker:
+            broker.stop()
+        if pg:
+            pg.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        console.print("stopped.")
