@@ -60,6 +60,18 @@ async def public(path: str, request: Request) -> Response:
     return await forward(request, "disclosure", f"/public/v1/{path}")
 
 
+@router.get("/", include_in_schema=False)
+async def portal_home(request: Request) -> Response:
+    """Serves the public portal's home page (rendered by the disclosure service)."""
+    return await forward(request, "disclosure", "/portal/")
+
+
+@router.get("/portal/{path:path}", include_in_schema=False)
+async def portal(path: str, request: Request) -> Response:
+    """Serves the public portal's pages and assets (rendered by the disclosure service)."""
+    return await forward(request, "disclosure", f"/portal/{path}")
+
+
 async def service_ready(client: httpx.AsyncClient, url: str) -> str:
     """Returns "ok" when a service's /readyz answers ready."""
     try:

@@ -109,3 +109,33 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0,
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+class InProcessServer:
+    """Serves an app with uvicorn on a loopback port inside the current event loop."""
+
+    def __init__(self, app: FastAPI, port: int) -> None:
+        import uvicorn
+
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                                    access_log=False, lifespan="on"))
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self, timeout: float = 30.0) -> None:
+        """Starts serving and waits until the server is up."""
+        self.task = asyncio.create_task(self.server.serve())
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.url} did not start")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        """Shuts the server down gracefully (lifespan shutdown included)."""
+        self.server.should_exit = True
+        if self.task:
+            await asyncio.wait_for(self.task, 30)

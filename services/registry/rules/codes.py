@@ -49,7 +49,7 @@ LEVEL_ORDER: tuple[Level, ...] = tuple(Level)
 # Two-digit province prefixes of GB/T 2260 (mainland provinces, regions and municipalities).
 PROVINCE_PREFIXES: frozenset[str] = frozenset(
     f"{n:02d}"
-    for lo, hi in ((11, 15), (21, 23), (31, 37), (41, 47), (50, 54), (61, 65))
+    for lo, hi in ((11, 15), (21, 23), (31, 37), (41, 46), (50, 54), (61, 65))
     for n in range(lo, hi + 1)
 )
 

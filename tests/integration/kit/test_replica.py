@@ -1,0 +1,94 @@
+"""The registry replica's handlers and queries against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from sqlalchemy import MetaData
+
+from services.registry import events as ev
+from youmin.kit import replica
+from youmin.kit.db import NAMING_CONVENTION, make_engine, make_sessionmaker, transaction
+from youmin.kit.events import Envelope, decode_record
+from youmin.kit.migrate import drop_database, ensure_database
+from youmin.kit.settings import service_database_url
+
+
+def cloudevent(event):
+    env = Envelope.of(event)
+    return decode_record(env.headers(), env.key.encode(), env.value())
+
+
+@pytest.fixture
+async def sessions(infra):
+    url = service_database_url(infra.server_url, "replicacheck", infra.suffix)
+    await ensure_database(url)
+    engine = make_engine(url)
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    replica.replica_tables(metadata)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+    await drop_database(url)
+
+
+async def apply_all(sessions, *events):
+    async with transaction(sessions) as session:
+        for e in events:
+            await replica.apply(session, cloudevent(e))
+
+
+def created(code, parent, level, name=None):
+    return ev.UnitCreated(unit_id=uuid.uuid4(), unit_code=code, parent_code=parent, level=level, unit_name=name,
+                          effective_on=date(2026, 1, 1))
+
+
+async def test_moved_grid_takes_new_codes_with_its_households_and_grants(sessions):
+    street_a, street_b = created("370705001", "370705", "street", "东关街道"), created("370705002", "370705", "street", "大虞街道")
+    comm_a, comm_b = created("370705001001", "370705001", "community"), created("370705002001", "370705002", "community")
+    grid = created("370705001001001", "370705001001", "grid", "一网格")
+    person, manager = uuid.uuid4(), uuid.uuid4()
+    await apply_all(
+        sessions, street_a, street_b, comm_a, comm_b, grid,
+        ev.ResidencyChanged(person_id=person, household_code="3707050010010010010101001", adult=True, effective_on=date(2026, 1, 1)),
+        ev.RoleGranted(grant_id=uuid.uuid4(), person_id=manager, role="grid_manager", scope_code="370705001001001",
+                       effective_on=date(2026, 1, 1)),
+    )
+    async with transaction(sessions) as s:
+        assert [u.code for u in await replica.descendants(s, "370705001")] == ["370705001001", "370705001001001"]
+        assert await replica.adults_under(s, "370705001") == [(str(person), "3707050010010010010101001")]
+
+    await apply_all(sessions, ev.UnitMoved(unit_id=grid.unit_id, old_code="370705001001001", new_code="370705002001001",
+                                           new_parent_code="370705002001", effective_on=date(2026, 2, 1)))
+    async with transaction(sessions) as s:
+        moved = await replica.get_unit(s, "370705002001001")
+        assert moved is not None and moved.parent_code == "370705002001" and moved.unit_name == "一网格"
+        assert await replica.get_unit(s, "370705001001001") is None
+        assert await replica.adults_under(s, "370705001") == []
+        assert await replica.adults_under(s, "370705002") == [(str(person), "3707050020010010010101001")]
+        assert [h.person_id for h in await replica.holders(s, "grid_manager", within="370705002")] == [str(manager)]
+        assert [a.code for a in await replica.ancestors(s, "370705002001001")] == ["370705002", "370705002001"]
+
+
+async def test_household_proxy_may_vote_and_revoked_role_is_gone(sessions):
+    rep, proxy, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    grant = uuid.uuid4()
+    await apply_all(
+        sessions,
+        ev.HouseholdRepresentativeSet(household_code="3707050030010010010101001", representative_person_id=rep,
+                                      proxy_person_ids=[proxy], effective_on=date(2026, 1, 1)),
+        ev.RoleGranted(grant_id=grant, person_id=other, role="mediator", scope_code="370705003001", effective_on=date(2026, 1, 1)),
+        ev.DepartmentAssigned(department_code="D-CGJ", community_code="370705003001", active=True, effective_on=date(2026, 1, 1)),
+    )
+    async with transaction(sessions) as s:
+        (household,) = await replica.households_under(s, "370705003001")
+        assert household.may_vote(str(proxy)) and household.may_vote(str(rep)) and not household.may_vote(str(other))
+        assert [h.person_id for h in await replica.holders(s, "mediator", covering="370705003001001")] == [str(other)]
+        assert await replica.departments_for(s, "370705003001") == ["D-CGJ"]
+    await apply_all(sessions, ev.RoleRevoked(grant_id=grant, person_id=other, role="mediator", scope_code="370705003001",
+                                             effective_on=date(2026, 3, 1)))
+    async with transaction(sessions) as s:
+        assert await replica.holders(s, "mediator", covering="370705003001001") == []

@@ -1,0 +1,353 @@
+"""A local replica of the registry (org tree, role grants, residents, households, department assignments),
+kept by any service from the registry's events so that "is grid X inside street Y" is a local query.
+
+A service declares the tables with `replica_tables(Base.metadata)`, creates them in a migration with
+`create_replica_tables()`, and runs `replica_consumer("<service>-replica")` among its consumers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cloudevents.core.base import BaseCloudEvent
+from sqlalchemy import Boolean, Column, Date, Index, MetaData, PrimaryKeyConstraint, Table, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from youmin.kit.service import ConsumerSpec
+
+PREFIX = "gov.youmin.registry."
+
+
+def replica_tables(metadata: MetaData) -> dict[str, Table]:
+    """Declares the replica tables on a service's metadata."""
+    return {
+        "unit": Table(
+            "replica_unit", metadata,
+            Column("code", Text, primary_key=True),
+            Column("unit_id", UUID(as_uuid=False), nullable=False, unique=True),
+            Column("parent_code", Text),
+            Column("level", Text, nullable=False),
+            Column("unit_name", Text),
+            Column("retired", Boolean, nullable=False, server_default=text("false")),
+            Column("effective_on", Date),
+            Index("ix_replica_unit_parent_code", "parent_code"),
+            Index("ix_replica_unit_code_prefix", "code", postgresql_ops={"code": "text_pattern_ops"}),
+        ),
+        "grant": Table(
+            "replica_grant", metadata,
+            Column("grant_id", UUID(as_uuid=False), primary_key=True),
+            Column("person_id", UUID(as_uuid=False), nullable=False, index=True),
+            Column("role", Text, nullable=False),
+            Column("scope_code", Text, nullable=False),
+            Column("certified_social_worker", Boolean, nullable=False, server_default=text("false")),
+            Column("active", Boolean, nullable=False, server_default=text("true")),
+            Index("ix_replica_grant_role_scope", "role", "scope_code", postgresql_ops={"scope_code": "text_pattern_ops"}),
+        ),
+        "resident": Table(
+            "replica_resident", metadata,
+            Column("person_id", UUID(as_uuid=False), primary_key=True),
+            Column("household_code", Text),
+            Column("adult", Boolean, nullable=False),
+            Index("ix_replica_resident_household", "household_code", postgresql_ops={"household_code": "text_pattern_ops"}),
+        ),
+        "household": Table(
+            "replica_household", metadata,
+            Column("household_code", Text, primary_key=True),
+            Column("representative_person_id", UUID(as_uuid=False)),
+            Column("proxy_person_ids", ARRAY(UUID(as_uuid=False)), nullable=False, server_default=text("'{}'")),
+        ),
+        "department": Table(
+            "replica_department_assignment", metadata,
+            Column("department_code", Text, nullable=False),
+            Column("community_code", Text, nullable=False),
+            Column("active", Boolean, nullable=False),
+            PrimaryKeyConstraint("department_code", "community_code", name="pk_replica_department_assignment"),
+        ),
+    }
+
+
+def create_replica_tables() -> None:
+    """Creates the replica tables and their indexes; called from a service's migration."""
+    from alembic import op
+
+    for table in replica_tables(MetaData(naming_convention=_naming())).values():
+        table.create(op.get_bind())
+
+
+def drop_replica_tables() -> None:
+    """Drops the replica tables (migration downgrade)."""
+    from alembic import op
+
+    for name in ("replica_department_assignment", "replica_household", "replica_resident", "replica_grant", "replica_unit"):
+        op.drop_table(name)
+
+
+def _naming() -> dict[str, str]:
+    from youmin.kit.db import NAMING_CONVENTION
+
+    return NAMING_CONVENTION
+
+
+# --- handlers: one per registry event type ------------------------------------------------------------
+
+async def _unit_created(session: AsyncSession, event: BaseCloudEvent) -> None:
+    d = event.get_data()
+    await session.execute(text(
+        """
+        INSERT INTO replica_unit (code, unit_id, parent_code, level, unit_name, retired, effective_on)
+        VALUES (:code, :unit_id, :parent, :level, :name, false, :on)
+        ON CONFLICT (code) DO UPDATE SET unit_id = EXCLUDED.unit_id, parent_code = EXCLUDED.parent_code,
+            level = EXCLUDED.level, unit_name = EXCLUDED.unit_name, effective_on = EXCLUDED.effective_on
+        """),
+        {"code": d["unit_code"], "unit_id": d["unit_id"], "parent": d.get("parent_code"), "level": d["level"],
+         "name": d.get("unit_name"), "on": date.fromisoformat(d["effective_on"])},
+    )
+
+
+async def _unit_renamed(session: AsyncSession, event: BaseCloudEvent) -> None:
+    d = event.get_data()
+    await session.execute(text("UPDATE replica_unit SET unit_name = :name WHERE unit_id = :id"),
+                          {"name": d["unit_name"], "id": d["unit_id"]})
+
+
+# Columns holding org codes, re-prefixed when a unit moves (its descendants take new codes too).
+_CODE_COLUMNS = (
+    ("replica_unit", "code"), ("replica_unit", "parent_code"), ("replica_grant", "scope_code"),
+    ("replica_resident", "household_code"), ("replica_household", "household_code"),
+    ("replica_department_assignment", "community_code"),
+)
+
+
+async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
+    d = event.get_data()
+    old, new = d["old_code"], d["new_code"]
+    for table, column in _CODE_COLUMNS:
+        await session.execute(text(
+            f"UPDATE {table} SET {column} = :new || substr({column}, :cut) "
+            f"WHERE {column} LIKE :pattern"),
+            {"new": new, "cut": len(old) + 1, "pattern": _like_prefix(old)},
+        )
+    await session.execute(text("UPDATE replica_unit SET parent_code = :parent WHERE unit_id = :id"),
+                          {"parent": d["new_parent_code"], "id": d["unit_id"]})
+
+
+async def _unit_retired(session: AsyncSession, event: BaseCloudEvent) -> None:
+    d = event.get_data()
+    await session.execute(text("UPDATE replica_unit SET retired = true WHERE unit_id = :id"), {"id": d["unit_id"]})
+
+
+async def _role_granted(session: AsyncSession, event: BaseCloudEvent) -> None:
+    d = event.get_data()
+    await session.execute(text(
+        """
+        INSERT INTO replica_grant (grant_id, person_id, role, scope_code, certified_social_worker, active)
+        VALUES (:grant_id, :person_id, :role, :scope, :certified, true)
+        ON CONFLICT (grant_id) DO UPDATE SET role = EXCLUDED.role, scope_code = EXCLUDED.scope_code,
+            certified_social_worker = EXCLUDED.certified_social_worker, active = true
+        """),
+        {"grant_id": d["grant_id"], "person_id": d["person_id"], "role": d["role"], "scope": d["scope_code"],
+         "certified": bool(d.get("certified_social_worker", False))},
+    )
+
+
+async def _role_revoked(session: AsyncSession, event: BaseCloudEvent) -> None:
+    await session.execute(text("UPDATE replica_grant SET active = false WHERE grant_id = :id"),
+                          {"id": event.get_data()["grant_id"]})
+
+
+async def _residency_changed(session: AsyncSession, event: BaseCloudEvent) -> None:
+    d = event.get_data()
+    await session.execute(text(
+        """
+        INSERT INTO replica_resident (person_id, household_code, adult) VALUES (:person_id, :household, :adult)
+        ON CONFLICT (person_id) DO UPDATE SET household_code = EXCLUDED.household_code, adult = EXCLUDED.adult
+        """),
+        {"person_id": d["person_id"], "household": d.get("household_code"), "adult": bool(d["adult"])},
+    )
+
+
+async def _representative_set(session: AsyncSession, event: BaseCloudEvent) -> None:
+    d = event.get_data()
+    await session.execute(text(
+        """
+        INSERT INTO replica_household (household_code, representative_person_id, proxy_person_ids)
+        VALUES (:household, :rep, CAST(:proxies AS uuid[]))
+        ON CONFLICT (household_code) DO UPDATE SET representative_person_id = EXCLUDED.representative_person_id,
+            proxy_person_ids = EXCLUDED.proxy_person_ids
+        """),
+        {"household": d["household_code"], "rep": d.get("representative_person_id"),
+         "proxies": list(d.get("proxy_person_ids") or [])},
+    )
+
+
+async def _department_assigned(session: AsyncSession, event: BaseCloudEvent) -> None:
+    d = event.get_data()
+    await session.execute(text(
+        """
+        INSERT INTO replica_department_assignment (department_code, community_code, active)
+        VALUES (:dep, :community, :active)
+        ON CONFLICT (department_code, community_code) DO UPDATE SET active = EXCLUDED.active
+        """),
+        {"dep": d["department_code"], "community": d["community_code"], "active": bool(d["active"])},
+    )
+
+
+HANDLERS = {
+    f"{PREFIX}unit.created.v1": _unit_created,
+    f"{PREFIX}unit.renamed.v1": _unit_renamed,
+    f"{PREFIX}unit.moved.v1": _unit_moved,
+    f"{PREFIX}unit.retired.v1": _unit_retired,
+    f"{PREFIX}role.granted.v1": _role_granted,
+    f"{PREFIX}role.revoked.v1": _role_revoked,
+    f"{PREFIX}residency.changed.v1": _residency_changed,
+    f"{PREFIX}household.representative_set.v1": _representative_set,
+    f"{PREFIX}department.assigned.v1": _department_assigned,
+}
+
+
+def replica_consumer(name: str) -> ConsumerSpec:
+    """Returns the consumer that keeps a service's replica; `name` is its consumer group."""
+    return ConsumerSpec(name=name, topics=["registry.units", "registry.people"], handlers=dict(HANDLERS))
+
+
+async def apply(session: AsyncSession, event: BaseCloudEvent) -> None:
+    """Applies one registry event to the replica directly (setup of pure tests, replays)."""
+    handler = HANDLERS.get(event.get_type())
+    if handler is not None:
+        await handler(session, event)
+
+
+# --- queries ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Unit:
+    """One org unit as the replica knows it."""
+
+    code: str
+    unit_id: str
+    parent_code: str | None
+    level: str
+    unit_name: str | None
+    retired: bool
+
+
+def _like_prefix(code: str) -> str:
+    return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _unit(row: Any) -> Unit:
+    return Unit(row.code, str(row.unit_id), row.parent_code, row.level, row.unit_name, row.retired)
+
+
+_UNIT_COLUMNS = "code, unit_id, parent_code, level, unit_name, retired"
+
+
+async def get_unit(session: AsyncSession, code: str) -> Unit | None:
+    """Returns a unit by code."""
+    row = (await session.execute(text(f"SELECT {_UNIT_COLUMNS} FROM replica_unit WHERE code = :c"), {"c": code})).first()
+    return _unit(row) if row else None
+
+
+async def ancestors(session: AsyncSession, code: str) -> list[Unit]:
+    """Returns the unit's ancestors from the top down (the unit itself excluded)."""
+    rows = await session.execute(text(
+        f"SELECT {_UNIT_COLUMNS} FROM replica_unit WHERE :c LIKE code || '%' AND code <> :c ORDER BY length(code)"),
+        {"c": code})
+    return [_unit(r) for r in rows]
+
+
+async def children(session: AsyncSession, code: str, *, include_retired: bool = False) -> list[Unit]:
+    """Returns a unit's direct children, by code."""
+    rows = await session.execute(text(
+        f"SELECT {_UNIT_COLUMNS} FROM replica_unit WHERE parent_code = :c AND (:all OR NOT retired) ORDER BY code"),
+        {"c": code, "all": include_retired})
+    return [_unit(r) for r in rows]
+
+
+async def descendants(session: AsyncSession, code: str, *, level: str | None = None) -> list[Unit]:
+    """Returns the active units below a code (optionally of one level), by code."""
+    rows = await session.execute(text(
+        f"SELECT {_UNIT_COLUMNS} FROM replica_unit WHERE code LIKE :p AND code <> :c AND NOT retired "
+        "AND (CAST(:level AS text) IS NULL OR level = :level) ORDER BY code"),
+        {"p": _like_prefix(code), "c": code, "level": level})
+    return [_unit(r) for r in rows]
+
+
+async def is_within(session: AsyncSession, code: str, scope_code: str) -> bool:
+    """Tells whether a known unit lies in a scope (the unit itself or below it)."""
+    return code.startswith(scope_code) and await get_unit(session, code) is not None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A person holding a role at a scope."""
+
+    grant_id: str
+    person_id: str
+    role: str
+    scope_code: str
+    certified_social_worker: bool
+
+
+async def holders(
+    session: AsyncSession, role: str | Sequence[str], *, within: str | None = None, covering: str | None = None
+) -> list[Holder]:
+    """Returns active grants of a role whose scope lies within a code, or covers a code."""
+    roles = [role] if isinstance(role, str) else list(role)
+    rows = await session.execute(text(
+        """
+        SELECT grant_id, person_id, role, scope_code, certified_social_worker FROM replica_grant
+        WHERE active AND role = ANY(:roles)
+          AND (CAST(:within AS text) IS NULL OR scope_code LIKE :within_p)
+          AND (CAST(:covering AS text) IS NULL OR :covering LIKE scope_code || '%')
+        ORDER BY scope_code, person_id
+        """),
+        {"roles": roles, "within": within, "within_p": _like_prefix(within or ""), "covering": covering})
+    return [Holder(str(r.grant_id), str(r.person_id), r.role, r.scope_code, r.certified_social_worker) for r in rows]
+
+
+async def household_of(session: AsyncSession, person_id: str) -> str | None:
+    """Returns the household code of a person, if the replica knows one."""
+    return await session.scalar(text("SELECT household_code FROM replica_resident WHERE person_id = :p"), {"p": person_id})
+
+
+async def adults_under(session: AsyncSession, code: str) -> list[tuple[str, str]]:
+    """Returns (person_id, household_code) of every adult resident whose household lies under a code."""
+    rows = await session.execute(text(
+        "SELECT person_id, household_code FROM replica_resident WHERE adult AND household_code LIKE :p ORDER BY person_id"),
+        {"p": _like_prefix(code)})
+    return [(str(r.person_id), r.household_code) for r in rows]
+
+
+@dataclass(frozen=True)
+class Household:
+    """A household and who may cast its vote (户决制)."""
+
+    household_code: str
+    representative_person_id: str | None
+    proxy_person_ids: tuple[str, ...]
+
+    def may_vote(self, person_id: str) -> bool:
+        """Tells whether a person may cast this household's vote."""
+        return person_id == self.representative_person_id or person_id in self.proxy_person_ids
+
+
+async def households_under(session: AsyncSession, code: str) -> list[Household]:
+    """Returns the households under a code with their representative and proxies."""
+    rows = await session.execute(text(
+        "SELECT household_code, representative_person_id, proxy_person_ids FROM replica_household "
+        "WHERE household_code LIKE :p ORDER BY household_code"), {"p": _like_prefix(code)})
+    return [Household(r.household_code, str(r.representative_person_id) if r.representative_person_id else None,
+                      tuple(str(p) for p in r.proxy_person_ids or ())) for r in rows]
+
+
+async def departments_for(session: AsyncSession, community_code: str) -> list[str]:
+    """Returns the departments assigned to a community (部门包居)."""
+    rows = await session.execute(text(
+        "SELECT department_code FROM replica_department_assignment WHERE community_code = :c AND active "
+        "ORDER BY department_code"), {"c": community_code})
+    return [r.department_code for r in rows]
