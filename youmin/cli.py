@@ -30,6 +30,30 @@ def up(
 
 
 @app.command()
+def migrate(
+    topics: bool = typer.Option(True, help="Also create the Kafka topics."),
+    partitions: int = typer.Option(3, help="Partitions per topic when creating them."),
+) -> None:
+    """Creates each database, runs every migration (and creates the topics) against DATABASE_URL."""
+    from youmin.kit.kafka import ensure_topics
+    from youmin.kit.settings import CommonSettings
+    from youmin.stack import MIGRATED, prepare_databases
+
+    settings = CommonSettings()
+    if not settings.database_url:
+        console.print("[red]error:[/] DATABASE_URL is not set")
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        await prepare_databases(settings.database_url)
+        if topics:
+            await ensure_topics(settings.kafka_bootstrap_servers, partitions=partitions)
+
+    asyncio.run(run())
+    console.print(f"migrated {', '.join(MIGRATED)}" + (" and created the topics" if topics else ""))
+
+
+@app.command()
 def token(
     role: str = typer.Option(..., help="Role, e.g. grid_manager, street_staff, resident."),
     scope: str = typer.Option(..., help="Org unit code the role covers, e.g. 370705001."),

@@ -21,7 +21,7 @@ def load_event_types() -> dict[str, type[Event]]:
     """Imports every service's events module and returns all event types."""
     for service in SERVICES:
         importlib.import_module(f"services.{service}.events")
-    return dict(sorted(EVENT_TYPES.items()))
+    return {t: m for t, m in sorted(EVENT_TYPES.items()) if m.__module__.startswith("services.")}
 
 
 def event_schema(model: type[Event]) -> dict[str, Any]:
@@ -73,6 +73,13 @@ def asyncapi(types: dict[str, type[Event]]) -> dict[str, Any]:
     }
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes repeated structures out in full instead of as YAML anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def render() -> dict[Path, str]:
     """Returns every contract file's path and expected text."""
     types = load_event_types()
@@ -80,7 +87,7 @@ def render() -> dict[Path, str]:
         CONTRACTS / "events" / f"{t}.json": json.dumps(event_schema(m), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
         for t, m in types.items()
     }
-    files[CONTRACTS / "asyncapi.yaml"] = yaml.safe_dump(asyncapi(types), allow_unicode=True, sort_keys=False)
+    files[CONTRACTS / "asyncapi.yaml"] = yaml.dump(asyncapi(types), Dumper=_PlainDumper, allow_unicode=True, sort_keys=False)
     return files
 
 

@@ -85,6 +85,11 @@ def _as_user() -> str | None:
     return PG_SYSTEM_USER
 
 
+def _run_as(user: str | None) -> dict:
+    """Subprocess options that drop to the user with its own group only (root's groups would deny access)."""
+    return {"user": user, "group": user, "extra_groups": []} if user else {}
+
+
 def _open_path_to(path: Path) -> None:
     """Lets the PostgreSQL system user traverse every parent folder of its data directory."""
     for parent in [path, *path.parents]:
@@ -118,11 +123,13 @@ class EmbeddedPostgres:
             shutil.chown(self.data_dir, user, user)
         bindir = _pg_bin()
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
+            result = subprocess.run(
                 [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
                  "--encoding=UTF8", "--locale=C.UTF-8" if _has_c_utf8() else "--no-locale"],
-                check=True, capture_output=True, user=user,
+                capture_output=True, text=True, **_run_as(user),
             )
+            if result.returncode != 0:
+                raise RuntimeError(f"initdb failed in {self.data_dir}: {result.stderr.strip() or result.stdout.strip()}")
         stale = self.data_dir / "postmaster.pid"
         if stale.exists():
             _clear_stale_pidfile(stale)
@@ -134,7 +141,7 @@ class EmbeddedPostgres:
             [str(bindir / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(self.port),
              "-k", str(self.data_dir), "-c", "max_connections=300", "-c", "fsync=on",
              "-c", "shared_buffers=256MB"],
-            stdout=log, stderr=subprocess.STDOUT, user=user, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **_run_as(user),
         )
         try:
             wait_for_port(self.port, timeout, proc=self.proc)

@@ -21,7 +21,6 @@ from youmin.kit.migrate import ensure_database, upgrade_async
 from youmin.kit.settings import DEFAULT_PORTS, SERVICES, service_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / ".data"
 MIGRATED = (*SERVICES, "gateway")
 
 console = Console(stderr=True)
@@ -40,14 +39,20 @@ class Ports:
     disclosure: int = int(os.environ.get("DISCLOSURE_PORT", DEFAULT_PORTS["disclosure"]))
 
 
-async def prepare(server_url: str, bootstrap: str, *, suffix: str = "") -> dict[str, str]:
-    """Creates each database, runs every migration and creates the topics; returns the database URLs."""
+async def prepare_databases(server_url: str, *, suffix: str = "") -> dict[str, str]:
+    """Creates each database and runs its migrations; returns the database URLs."""
     urls = {}
     for name in MIGRATED:
         url = service_database_url(server_url, name, suffix)
         await ensure_database(url)
         await upgrade_async(name, url)
         urls[name] = url
+    return urls
+
+
+async def prepare(server_url: str, bootstrap: str, *, suffix: str = "") -> dict[str, str]:
+    """Creates each database, runs every migration and creates the topics; returns the database URLs."""
+    urls = await prepare_databases(server_url, suffix=suffix)
     await ensure_topics(bootstrap)
     return urls
 
@@ -87,8 +92,9 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
 def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
     """Starts everything, prints the URLs and waits for Ctrl-C; stops all it started."""
     ports = Ports()
-    DATA.mkdir(exist_ok=True)
-    (DATA / "logs").mkdir(exist_ok=True)
+    data_dir = Path(os.environ.get("YOUMIN_DATA_DIR", ROOT / ".data"))
+    data_dir.mkdir(exist_ok=True)
+    (data_dir / "logs").mkdir(exist_ok=True)
     managed = ManagedProcesses()
     pg: EmbeddedPostgres | None = None
     broker: TansuBroker | None = None
@@ -98,7 +104,9 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
         stop["now"] = True
         raise KeyboardInterrupt
 
+    # Installed explicitly: a shell or CI runner may have started us with SIGINT ignored.
     signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     try:
         for name in ("gateway", *SERVICES):
             if not port_free(getattr(ports, name)):
@@ -107,8 +115,8 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
         if server_url:
             console.print(f"[bold]PostgreSQL[/]: using DATABASE_URL")
         else:
-            with console.status(f"starting embedded PostgreSQL on 127.0.0.1:{ports.postgres} (data in .data/postgres)"):
-                pg = EmbeddedPostgres(DATA / "postgres", port=ports.postgres)
+            with console.status(f"starting embedded PostgreSQL on 127.0.0.1:{ports.postgres} (data in {data_dir / 'postgres'})"):
+                pg = EmbeddedPostgres(data_dir / "postgres", port=ports.postgres)
                 pg.start()
                 server_url = pg.url
             console.print(f"[green]✓[/] PostgreSQL on 127.0.0.1:{ports.postgres}")
@@ -117,7 +125,7 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
             console.print(f"[bold]Kafka[/]: using KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
         else:
             with console.status(f"starting the Tansu broker on 127.0.0.1:{ports.kafka}"):
-                broker = TansuBroker(port=ports.kafka, log_path=DATA / "logs" / "tansu.log")
+                broker = TansuBroker(port=ports.kafka, log_path=data_dir / "logs" / "tansu.log")
                 broker.start()
                 bootstrap = broker.bootstrap
             console.print(f"[green]✓[/] Tansu broker (Kafka protocol) on {bootstrap}")
@@ -137,10 +145,10 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
         started = []
         with console.status("starting the services and the gateway"):
             for name in SERVICES:
-                proc = _uvicorn(f"services.{name}.app:create_app", getattr(ports, name), env, DATA / "logs" / f"{name}.log")
+                proc = _uvicorn(f"services.{name}.app:create_app", getattr(ports, name), env, data_dir / "logs" / f"{name}.log")
                 managed.add(name, proc)
                 started.append((name, proc))
-            gw = _uvicorn("gateway.app:create_app", ports.gateway, env, DATA / "logs" / "gateway.log")
+            gw = _uvicorn("gateway.app:create_app", ports.gateway, env, data_dir / "logs" / "gateway.log")
             managed.add("gateway", gw)
             started.append(("gateway", gw))
             for name, proc in started:
@@ -151,12 +159,12 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
         console.print(f"  Readiness              http://127.0.0.1:{ports.gateway}/readyz")
         for name in SERVICES:
             console.print(f"  {name:<22} http://127.0.0.1:{getattr(ports, name)}/  (metrics at /metrics)")
-        console.print(f"  Logs                   {DATA / 'logs'}")
+        console.print(f"  Logs                   {data_dir / 'logs'}")
         console.print("\nPress Ctrl-C to stop everything.")
         while True:
             for name, proc in started:
                 if proc.poll() is not None:
-                    console.print(f"[red]{name} exited with code {proc.returncode}; see .data/logs/{name}.log[/]")
+                    console.print(f"[red]{name} exited with code {proc.returncode}; see {data_dir / 'logs' / (name + '.log')}[/]")
                     return 1
             time.sleep(0.5)
     except PortInUse as exc:
@@ -165,6 +173,9 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
     except KeyboardInterrupt:
         console.print("\nstopping…")
         return 0
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         managed.stop_all()

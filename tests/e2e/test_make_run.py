@@ -1,0 +1,117 @@
+"""`youmin up` (what `make run` calls) as a new user meets it: up, ready, Ctrl-C, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+import pytest
+
+from youmin.infra import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def up_env(tmp_path: Path) -> tuple[dict[str, str], dict[str, int]]:
+    ports = {name: free_port() for name in ("YOUMIN_PG_PORT", "YOUMIN_KAFKA_PORT", "GATEWAY_PORT", "REGISTRY_PORT",
+                                             "MATTERS_PORT", "MEDIATION_PORT", "DISCLOSURE_PORT")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    env.update({k: str(v) for k, v in ports.items()})
+    env["YOUMIN_DATA_DIR"] = str(tmp_path / "data")
+    return env, ports
+
+
+def start(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "youmin.cli", "up", "--no-seed"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        try:
+            resp = httpx.get(url, timeout=2)
+            if resp.status_code == 200:
+                return resp.json()
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} never became ready")
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def interrupt_and_collect(proc: subprocess.Popen, children: list[psutil.Process]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=90)
+    gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, f"left behind: {[p.info if hasattr(p, 'info') else p.pid for p in alive]}"
+    return out
+
+
+async def test_up_is_ready_stops_on_ctrl_c_leaves_nothing_and_keeps_data_across_runs(tmp_path):
+    env, ports = up_env(tmp_path)
+    proc = start(env)
+    ready = wait_ready(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/readyz", proc)
+    assert ready["status"] == "ready" and set(ready["checks"]) >= {"registry", "matters", "mediation", "disclosure"}
+    children = descendants(proc.pid)
+    assert len(children) >= 7  # postgres, broker, four services, gateway (and postgres' own workers)
+    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{ports['YOUMIN_PG_PORT']}/youmin_gateway")
+    await conn.execute("INSERT INTO api_key (key_id, department_code, key_hash) VALUES ('persisted1', 'D1', 'h')")
+    await conn.close()
+    out = interrupt_and_collect(proc, children)
+    assert proc.returncode == 0 and "stopped." in out and "Traceback" not in out
+
+    proc = start(env)  # the second run finds the same data
+    wait_ready(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/readyz", proc)
+    children = descendants(proc.pid)
+    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{ports['YOUMIN_PG_PORT']}/youmin_gateway")
+    assert await conn.fetchval("SELECT department_code FROM api_key WHERE key_id = 'persisted1'") == "D1"
+    await conn.close()
+    interrupt_and_collect(proc, children)
+    assert proc.returncode == 0
+
+
+def test_a_port_in_use_gives_a_clear_message_not_a_traceback(tmp_path):
+    env, ports = up_env(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", ports["GATEWAY_PORT"]))
+        busy.listen()
+        result = subprocess.run([sys.executable, "-m", "youmin.cli", "up", "--no-seed"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert f"port {ports['GATEWAY_PORT']}" in output and "already in use" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("environment", ["production", "test"])
+def test_token_command_refuses_outside_development(environment):
+    env = {**os.environ, "YOUMIN_ENVIRONMENT": environment}
+    result = subprocess.run([sys.executable, "-m", "youmin.cli", "token", "--role", "street_staff", "--scope", "370705001"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "refused" in result.stdout
+
+
+def test_token_command_mints_a_verifiable_development_token():
+    from youmin.kit.auth import decode_token
+    from youmin.kit.settings import CommonSettings
+
+    env = {**os.environ, "YOUMIN_ENVIRONMENT": "development"}
+    env.pop("YOUMIN_SIGNING_KEY", None)
+    result = subprocess.run([sys.executable, "-m", "youmin.cli", "token", "--role", "grid_manager", "--scope",
+                             "370705001001001", "--sub", "p-1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    principal = decode_token(CommonSettings(), result.stdout.strip())
+    assert principal.sub == "p-1" and principal.covers("370705001001001001") and not principal.covers("370705001002")
