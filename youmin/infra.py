@@ -152,21 +152,12 @@ class EmbeddedPostgres:
             raise RuntimeError(f"PostgreSQL did not start: {exc}\n{tail}") from exc
 
     def _wait_accepting(self, timeout: float) -> None:
-        import asyncpg
-
-        async def probe() -> None:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    conn = await asyncpg.connect(self.url, timeout=2)
-                    await conn.close()
-                    return
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.2)
-
-        asyncio.run(probe())
+        deadline = time.monotonic() + timeout
+        probe = [str(_pg_bin() / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-q"]
+        while subprocess.run(probe, capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError("PostgreSQL does not accept connections")
+            time.sleep(0.2)
 
     def stop(self) -> None:
         """Stops the server with a fast shutdown (SIGINT), then kills it if it lingers."""

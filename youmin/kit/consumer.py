@@ -131,8 +131,7 @@ class EventConsumer:
                     self._progress_at = time.monotonic()
                 continue
             for tp, records in batches.items():
-                for record in records:
-                    await self._handle_record(record)
+                await self._handle_records(records)
                 await consumer.commit({tp: records[-1].offset + 1})
             self._progress_at = time.monotonic()
 
@@ -143,6 +142,63 @@ class EventConsumer:
                 return True
         return False
 
+    async def _handle_records(self, records: list[ConsumerRecord]) -> None:
+        """Applies a partition's records in as few transactions as possible, in order.
+
+        The happy path is one transaction for the whole batch, each record in a savepoint. The first record
+        that fails ends that transaction (the records before it commit); it is then retried on its own and
+        dead-lettered if it keeps failing, and the rest of the batch continues after it.
+        """
+        i = 0
+        while i < len(records):
+            i += await self._apply_run(records[i:])
+            if i < len(records):
+                await self._handle_record(records[i])
+                i += 1
+
+    async def _apply_run(self, records: list[ConsumerRecord]) -> int:
+        applied = duplicates = 0
+        async with self.sessions() as session:
+            async with session.begin():
+                for record in records:
+                    try:
+                        event = decode_record(record.headers, record.key, record.value)
+                    except Exception:  # noqa: BLE001 - handled on its own path
+                        break
+                    try:
+                        async with session.begin_nested():
+                            if await self._claim_and_handle(session, event):
+                                applied += 1
+                            else:
+                                duplicates += 1
+                    except Exception:  # noqa: BLE001 - retried on its own path
+                        break
+        done = applied + duplicates
+        self.stats.processed += applied
+        self.stats.duplicates += duplicates
+        PROCESSED.labels(self.name).inc(applied)
+        DUPLICATES.labels(self.name).inc(duplicates)
+        if done:
+            await self._notify()
+        return done
+
+    async def _claim_and_handle(self, session: AsyncSession, event: BaseCloudEvent) -> bool:
+        """Claims the event in the inbox and runs its handler; returns False for a duplicate."""
+        claimed = await session.execute(
+            _CLAIM,
+            {"consumer": self.name, "source": event.get_source(), "event_id": event.get_id(), "type": event.get_type()},
+        )
+        if claimed.rowcount == 0:
+            return False
+        handler = self.handlers.get(event.get_type())
+        if handler is not None:
+            structlog.contextvars.bind_contextvars(event_id=event.get_id(), event_type=event.get_type())
+            try:
+                await handler(session, event)
+            finally:
+                structlog.contextvars.unbind_contextvars("event_id", "event_type")
+        return True
+
     async def _handle_record(self, record: ConsumerRecord) -> None:
         error: BaseException | None = None
         for attempt in range(1, self.max_attempts + 1):
@@ -151,36 +207,27 @@ class EventConsumer:
             except Exception as exc:  # noqa: BLE001 - an undecodable record is poison at once
                 error = exc
                 break
-            structlog.contextvars.bind_contextvars(event_id=event.get_id(), event_type=event.get_type())
             try:
                 await self._apply(event)
                 return
             except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered
                 error = exc
-                log.warning("consumer.handler_failed", consumer=self.name, attempt=attempt, error=repr(exc))
+                log.warning("consumer.handler_failed", consumer=self.name, attempt=attempt, error=repr(exc),
+                            event_id=event.get_id(), event_type=event.get_type())
                 if attempt < self.max_attempts:
                     await asyncio.sleep(min(self.retry_base_seconds * 2 ** (attempt - 1), 2.0))
-            finally:
-                structlog.contextvars.unbind_contextvars("event_id", "event_type")
         await self._dead_letter(record, error, attempt)
 
     async def _apply(self, event: BaseCloudEvent) -> None:
-        handler = self.handlers.get(event.get_type())
         async with self.sessions() as session:
             async with session.begin():
-                claimed = await session.execute(
-                    _CLAIM,
-                    {"consumer": self.name, "source": event.get_source(), "event_id": event.get_id(), "type": event.get_type()},
-                )
-                if claimed.rowcount == 0:
-                    self.stats.duplicates += 1
-                    DUPLICATES.labels(self.name).inc()
-                    await self._notify()
-                    return
-                if handler is not None:
-                    await handler(session, event)
-        self.stats.processed += 1
-        PROCESSED.labels(self.name).inc()
+                fresh = await self._claim_and_handle(session, event)
+        if fresh:
+            self.stats.processed += 1
+            PROCESSED.labels(self.name).inc()
+        else:
+            self.stats.duplicates += 1
+            DUPLICATES.labels(self.name).inc()
         await self._notify()
 
     async def _dead_letter(self, record: ConsumerRecord, error: BaseException | None, attempts: int) -> None:

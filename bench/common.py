@@ -1,0 +1,94 @@
+"""What every benchmark shares: its own PostgreSQL and broker (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS),
+percentiles, and the result table."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from youmin.infra import EmbeddedPostgres, TansuBroker, free_port
+from youmin.kit.migrate import drop_database
+from youmin.kit.settings import service_database_url
+
+ROOT = Path(__file__).resolve().parents[1]
+console = Console()
+
+
+@dataclass
+class BenchInfra:
+    """The benchmark's PostgreSQL server URL, broker and a database suffix of its own."""
+
+    server_url: str
+    bootstrap: str
+    suffix: str
+
+    def database_url(self, service: str) -> str:
+        """Returns the async URL of a service's benchmark database."""
+        return service_database_url(self.server_url, service, self.suffix)
+
+
+@asynccontextmanager
+async def bench_infra(*, migrate: bool = True) -> AsyncIterator[BenchInfra]:
+    """Starts (or reuses) PostgreSQL and the broker, migrates fresh databases, and cleans up afterwards."""
+    from youmin.stack import prepare
+
+    pg = broker = None
+    server_url = os.environ.get("DATABASE_URL")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    with console.status("starting PostgreSQL and the broker"):
+        if not server_url:
+            pg = EmbeddedPostgres(ROOT / ".data" / "bench-postgres", port=free_port())
+            pg.start()
+            server_url = pg.url
+        if not bootstrap:
+            broker = TansuBroker(port=free_port())
+            broker.start()
+            bootstrap = broker.bootstrap
+    infra = BenchInfra(server_url, bootstrap, f"_bench{uuid.uuid4().hex[:6]}")
+    try:
+        if migrate:
+            with console.status("migrating the benchmark databases"):
+                await prepare(server_url, bootstrap, suffix=infra.suffix)
+        yield infra
+    finally:
+        if migrate:
+            from youmin.stack import MIGRATED
+
+            for name in MIGRATED:
+                await drop_database(infra.database_url(name))
+        if broker:
+            broker.stop()
+        if pg:
+            pg.stop()
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Returns the p-th percentile (0-100) by nearest rank."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def median(values: Sequence[float]) -> float:
+    """Returns the median."""
+    return statistics.median(values) if values else float("nan")
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
+    """Builds a result table."""
+    t = Table(title=title, show_lines=False)
+    for c in columns:
+        t.add_column(c, justify="right" if c != columns[0] else "left")
+    for row in rows:
+        t.add_row(*[f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row])
+    return t
