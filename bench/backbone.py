@@ -66,6 +66,8 @@ async def raw_run(bootstrap: str, n: int, rate: float | None) -> tuple[float, li
         done.set()
 
     reader = asyncio.create_task(consume())
+    while not consumer.assignment():  # the group join is not part of the measurement
+        await asyncio.sleep(0.05)
     started = time.perf_counter()
     futures = []
     for i in range(n):
@@ -112,7 +114,7 @@ async def pipeline_run(infra, n: int, rate: float | None) -> tuple[float, list[f
         producer_factory=lambda: make_producer(infra.bootstrap, idempotence=False, client_id="bench"),
     )
     tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run())]
-    await asyncio.sleep(3)  # let the consumer join its group before timing starts
+    await asyncio.wait_for(consumer.assigned.wait(), 60)  # the group join is not part of the measurement
     started = time.perf_counter()
     batch = 10 if rate else 500
     for i in range(0, n, batch):

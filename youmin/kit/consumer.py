@@ -35,6 +35,17 @@ _CLAIM = text(
 )
 
 
+_CLAIM_MANY = text(
+    """
+    INSERT INTO inbox_event (consumer, source, event_id, type)
+    SELECT :consumer, u.source, u.event_id, u.type
+    FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[]), CAST(:types AS text[])) AS u(source, event_id, type)
+    ON CONFLICT DO NOTHING
+    RETURNING source, event_id
+    """
+)
+
+
 class Stalled(Exception):
     """The consumer made no progress although records are waiting."""
 
@@ -78,6 +89,8 @@ class EventConsumer:
         self._progress_at = time.monotonic()
         self._dlq_producer: AIOKafkaProducer | None = None
         self._changed = asyncio.Condition()
+        #: Set once the group has assigned partitions to this consumer.
+        self.assigned = asyncio.Event()
 
     async def run(self) -> None:
         """Runs until cancelled; the watchdog restarts a stalled or failed consumer."""
@@ -126,6 +139,8 @@ class EventConsumer:
         await consumer.start()
         while True:
             batches = await consumer.getmany(timeout_ms=500)
+            if consumer.assignment():
+                self.assigned.set()
             if not batches:
                 if not await self._lagging(consumer):
                     self._progress_at = time.monotonic()
@@ -143,44 +158,50 @@ class EventConsumer:
         return False
 
     async def _handle_records(self, records: list[ConsumerRecord]) -> None:
-        """Applies a partition's records in as few transactions as possible, in order.
+        """Applies a partition's records in order, normally in one transaction.
 
-        The happy path is one transaction for the whole batch, each record in a savepoint. The first record
-        that fails ends that transaction (the records before it commit); it is then retried on its own and
-        dead-lettered if it keeps failing, and the rest of the batch continues after it.
+        The fast path claims the whole batch in the inbox with one statement and runs the handlers in one
+        transaction. If anything in it fails, that transaction rolls back as a whole and the batch is
+        replayed record by record, each with its own retries and, at the end, the dead-letter topic.
         """
-        i = 0
-        while i < len(records):
-            i += await self._apply_run(records[i:])
-            if i < len(records):
-                await self._handle_record(records[i])
-                i += 1
+        if await self._apply_batch(records):
+            return
+        for record in records:
+            await self._handle_record(record)
 
-    async def _apply_run(self, records: list[ConsumerRecord]) -> int:
-        applied = duplicates = 0
-        async with self.sessions() as session:
-            async with session.begin():
-                for record in records:
-                    try:
-                        event = decode_record(record.headers, record.key, record.value)
-                    except Exception:  # noqa: BLE001 - handled on its own path
-                        break
-                    try:
-                        async with session.begin_nested():
-                            if await self._claim_and_handle(session, event):
-                                applied += 1
-                            else:
-                                duplicates += 1
-                    except Exception:  # noqa: BLE001 - retried on its own path
-                        break
-        done = applied + duplicates
+    async def _apply_batch(self, records: list[ConsumerRecord]) -> bool:
+        try:
+            events = [decode_record(r.headers, r.key, r.value) for r in records]
+        except Exception:  # noqa: BLE001 - the slow path dead-letters the undecodable record
+            return False
+        try:
+            async with self.sessions() as session:
+                async with session.begin():
+                    claimed = await session.execute(
+                        _CLAIM_MANY,
+                        {"consumer": self.name, "sources": [e.get_source() for e in events],
+                         "ids": [e.get_id() for e in events], "types": [e.get_type() for e in events]},
+                    )
+                    fresh = {(row.source, row.event_id) for row in claimed}
+                    applied = 0
+                    for event in events:
+                        key = (event.get_source(), event.get_id())
+                        if key not in fresh:
+                            continue
+                        fresh.discard(key)  # the same event twice in one batch runs once
+                        applied += 1
+                        handler = self.handlers.get(event.get_type())
+                        if handler is not None:
+                            await handler(session, event)
+        except Exception as exc:  # noqa: BLE001 - replayed one by one
+            log.info("consumer.batch_replayed_singly", consumer=self.name, size=len(records), error=repr(exc))
+            return False
         self.stats.processed += applied
-        self.stats.duplicates += duplicates
+        self.stats.duplicates += len(events) - applied
         PROCESSED.labels(self.name).inc(applied)
-        DUPLICATES.labels(self.name).inc(duplicates)
-        if done:
-            await self._notify()
-        return done
+        DUPLICATES.labels(self.name).inc(len(events) - applied)
+        await self._notify()
+        return True
 
     async def _claim_and_handle(self, session: AsyncSession, event: BaseCloudEvent) -> bool:
         """Claims the event in the inbox and runs its handler; returns False for a duplicate."""

@@ -40,8 +40,8 @@ def make_consumer(bootstrap: str, *topics: str, group_id: str, client_id: str) -
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=500,
-        session_timeout_ms=30000,
-        heartbeat_interval_ms=3000,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
         metadata_max_age_ms=5000,
     )
 

@@ -1,0 +1,148 @@
+"""Gateway overhead: the same authenticated read through the gateway and straight from the service, same run.
+
+Run: .venv/bin/python -m bench.gateway_overhead [--seconds 6] [--clients 32]
+     .venv/bin/python -m bench.gateway_overhead --full   (longer runs)
+Targets (issue 7): p50 overhead <= 3 ms (sequential requests); throughput through the gateway >= 60% of direct.
+
+The registry and the gateway each run as their own uvicorn process (as deployed); the load comes from a small
+keep-alive HTTP/1.1 client so the generator is not what is measured. The read is GET /api/v1/registry/units/{code}
+with a bearer token: the gateway verifies the token, draws from its rate-limit buckets, and proxies it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import ROOT, bench_infra, console, percentile, table
+from youmin.infra import free_port
+from youmin.kit.auth import Grant, mint_token
+from youmin.kit.settings import CommonSettings
+
+
+def spawn(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port",
+                             str(port), "--no-access-log", "--log-level", "warning"], cwd=ROOT, env=env,
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{url} exited with {proc.returncode}")
+            try:
+                if (await client.get(f"{url}/healthz", timeout=2)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(url)
+
+
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = next((int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:"), 0)
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def load(port: int, path: str, token: str, clients: int, seconds: float) -> tuple[float, list[float], int]:
+    """Runs `clients` keep-alive connections for `seconds`; returns (requests/s, latencies ms, errors)."""
+    request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n"
+               f"Authorization: Bearer {token}\r\n\r\n").encode()
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.monotonic() + seconds
+
+    async def client() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.monotonic() < stop_at:
+                started = time.perf_counter()
+                status = await _get(reader, writer, request)
+                latencies.append((time.perf_counter() - started) * 1000)
+                errors += status != 200
+        finally:
+            writer.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return len(latencies) / (time.monotonic() - started), latencies, errors
+
+
+async def main(args: argparse.Namespace) -> None:
+    seconds = 20.0 if args.full else args.seconds
+    async with bench_infra() as infra:
+        logs = ROOT / ".data" / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        registry_port, gateway_port = free_port(), free_port()
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap, "YOUMIN_LOG_LEVEL": "WARNING",
+               "REGISTRY_SERVICE_DATABASE_URL": infra.database_url("registry"), "REGISTRY_PORT": str(registry_port),
+               "GATEWAY_SERVICE_DATABASE_URL": infra.database_url("gateway"),
+               "GATEWAY_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
+               "GATEWAY_RATE_LIMIT_USER_CAPACITY": "1e12", "GATEWAY_RATE_LIMIT_IP_CAPACITY": "1e12",
+               "GATEWAY_CONSUMERS_ENABLED": "false", "GATEWAY_WEBHOOK_ENABLED": "false"}
+        procs = [spawn("services.registry.app:create_app", registry_port, env, logs / "bench-registry.log"),
+                 spawn("gateway.app:create_app", gateway_port, env, logs / "bench-gateway.log")]
+        try:
+            with console.status("starting the registry and the gateway"):
+                await wait_ready(f"http://127.0.0.1:{registry_port}", procs[0])
+                await wait_ready(f"http://127.0.0.1:{gateway_port}", procs[1])
+            token = mint_token(CommonSettings(), "bench", [Grant(role="admin", scope="370705")], minutes=60)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{registry_port}",
+                                         headers={"authorization": f"Bearer {token}"}) as client:
+                for code, parent in (("370705", None), ("370705001", "370705")):
+                    resp = await client.post("/api/v1/registry/units", json={"code": code, "parent_code": parent,
+                                                                             "name": f"单元{code}"})
+                    assert resp.status_code in (201, 409), resp.text
+            path = "/api/v1/registry/units/370705001"
+            results = {}
+            for label, port in (("direct", registry_port), ("gateway", gateway_port)):
+                with console.status(f"{label}: warming up, then sequential latency and {args.clients}-client throughput"):
+                    await load(port, path, token, 4, 1.0)
+                    _, sequential, errors_seq = await load(port, path, token, 1, seconds / 2)
+                    rps, loaded, errors = await load(port, path, token, args.clients, seconds)
+                results[label] = (sequential, rps, loaded, errors + errors_seq)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(10)
+    d_seq, d_rps, d_lat, d_err = results["direct"]
+    g_seq, g_rps, g_lat, g_err = results["gateway"]
+    rows = [
+        ("direct (registry)", percentile(d_seq, 50), percentile(d_seq, 99), percentile(d_lat, 50), percentile(d_lat, 99),
+         d_rps, d_err),
+        ("through the gateway", percentile(g_seq, 50), percentile(g_seq, 99), percentile(g_lat, 50),
+         percentile(g_lat, 99), g_rps, g_err),
+    ]
+    console.print(table(f"GET {path}: sequential latency (ms), and under {args.clients} clients",
+                        ["path", "p50 seq", "p99 seq", f"p50 @{args.clients}", f"p99 @{args.clients}", "req/s", "errors"],
+                        rows))
+    overhead = percentile(g_seq, 50) - percentile(d_seq, 50)
+    ratio = g_rps / d_rps if d_rps else float("nan")
+    console.print(table("Gateway overhead against the targets", ["measure", "value", "target", "met"], [
+        ("p50 overhead (ms, sequential)", overhead, "<= 3 ms", "yes" if overhead <= 3 else "NO"),
+        ("throughput ratio gateway/direct", ratio, ">= 0.60", "yes" if ratio >= 0.6 else "NO"),
+    ]))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--full", action="store_true")
+    asyncio.run(main(parser.parse_args()))
