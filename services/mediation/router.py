@@ -1,5 +1,176 @@
-"""HTTP routes of the mediation service under /api/v1/mediation."""
+"""HTTP routes of the mediation service under /api/v1/mediation: thin, they parse, call the service, map."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from services.mediation import schemas, service
+from services.mediation.rules.ladder import CaseStatus, WarningLevel
+from services.mediation.service import MediationConfig, Viewer
+from youmin.kit.auth import CurrentPrincipal
+from youmin.kit.errors import RuleViolation
+from youmin.kit.service import SessionDep
 
 router = APIRouter(prefix="/api/v1/mediation", tags=["mediation"])
+
+CaseID = Annotated[uuid.UUID, Path(description="the case id")]
+
+
+def _now(request: Request) -> datetime:
+    return request.app.state.clock()
+
+
+def _config(request: Request) -> MediationConfig:
+    return request.app.state.mediation
+
+
+async def _file(session: SessionDep, case) -> schemas.CaseRead:
+    return await service.case_file(session, case)
+
+
+@router.post("/cases", status_code=201, response_model=schemas.CaseRead)
+async def open_case(body: schemas.CaseCreate, principal: CurrentPrincipal, session: SessionDep,
+                    request: Request) -> schemas.CaseRead:
+    """Takes a dispute in for mediation (normally at the grid)."""
+    case = await service.open_case(session, Viewer.of(principal), body, _now(request), _config(request))
+    return await _file(session, case)
+
+
+@router.get("/cases", response_model=list[schemas.CaseSummary])
+async def list_cases(
+    principal: CurrentPrincipal, session: SessionDep, request: Request,
+    status: CaseStatus | None = None, warning: WarningLevel | None = None,
+    before: datetime | None = Query(None, description="only cases opened before this instant (paging)"),
+    limit: int = Query(50, ge=1, le=500),
+) -> list[schemas.CaseSummary]:
+    """Lists the cases the caller may see: assigned to them, or in their supervising scope and level."""
+    cases = await service.CaseRepository(session).visible(
+        principal.sub, Viewer.of(principal).grants, status=status, warning=warning, before=before, limit=limit,
+        grid_serial_width=_config(request).grid_serial_width,
+    )
+    return [service.summary(c) for c in cases]
+
+
+@router.get("/cases/{case_id}", response_model=schemas.CaseRead)
+async def get_case(case_id: CaseID, principal: CurrentPrincipal, session: SessionDep,
+                   request: Request) -> schemas.CaseRead:
+    """Returns a case's whole file to its mediator and supervisors; 404 to anyone else."""
+    case = await service.load_for(session, Viewer.of(principal), case_id, _config(request), for_update=False)
+    return await _file(session, case)
+
+
+@router.post("/cases/{case_id}/consents", response_model=schemas.CaseRead)
+async def record_consent(case_id: CaseID, body: schemas.ConsentIn, principal: CurrentPrincipal,
+                         session: SessionDep, request: Request) -> schemas.CaseRead:
+    """Records a party's consent to mediation or refusal of it."""
+    case = await service.record_consent(session, Viewer.of(principal), case_id, body, _now(request), _config(request))
+    return await _file(session, case)
+
+
+@router.post("/cases/{case_id}/assignment", response_model=schemas.AssignmentRead)
+async def assign(case_id: CaseID, principal: CurrentPrincipal, session: SessionDep,
+                 request: Request) -> schemas.AssignmentRead:
+    """Picks the mediator for the case's level and place (supervisors)."""
+    return await service.assign_by_staff(session, Viewer.of(principal), case_id, _now(request), _config(request))
+
+
+@router.post("/cases/{case_id}/mediator-choices", response_model=schemas.CaseRead)
+async def choose_mediator(case_id: CaseID, body: schemas.MediatorChoiceIn, principal: CurrentPrincipal,
+                          session: SessionDep, request: Request) -> schemas.CaseRead:
+    """Records a party choosing or refusing a mediator."""
+    case = await service.choose_mediator(session, Viewer.of(principal), case_id, body, _now(request), _config(request))
+    return await _file(session, case)
+
+
+@router.post("/cases/{case_id}/sessions", status_code=201, response_model=schemas.SessionRead)
+async def record_session(case_id: CaseID, body: schemas.SessionIn, principal: CurrentPrincipal,
+                         session: SessionDep, request: Request) -> schemas.SessionRead:
+    """Records a mediation session."""
+    record = await service.record_session(session, Viewer.of(principal), case_id, body, _now(request), _config(request))
+    return schemas.SessionRead.model_validate(record, from_attributes=True)
+
+
+@router.post("/cases/{case_id}/agreements", status_code=201, response_model=schemas.CaseRead)
+async def reach_agreement(case_id: CaseID, body: schemas.AgreementIn, principal: CurrentPrincipal,
+                          session: SessionDep, request: Request) -> schemas.CaseRead:
+    """Records an agreement (written with every signature, or oral)."""
+    await service.reach_agreement(session, Viewer.of(principal), case_id, body, _now(request), _config(request))
+    case = await service.load_for(session, Viewer.of(principal), case_id, _config(request))
+    return await _file(session, case)
+
+
+@router.post("/cases/{case_id}/confirmation-application", response_model=schemas.CaseRead)
+async def apply_for_confirmation(case_id: CaseID, body: schemas.ConfirmationApplicationIn,
+                                 principal: CurrentPrincipal, session: SessionDep,
+                                 request: Request) -> schemas.CaseRead:
+    """Records the parties' joint application for judicial confirmation."""
+    case = await service.apply_for_confirmation(session, Viewer.of(principal), case_id, body, _now(request),
+                                                _config(request))
+    return await _file(session, case)
+
+
+@router.post("/cases/{case_id}/confirmation", response_model=schemas.CaseRead)
+async def record_confirmation(case_id: CaseID, body: schemas.ConfirmationOutcomeIn, principal: CurrentPrincipal,
+                              session: SessionDep, request: Request) -> schemas.CaseRead:
+    """Records the court's decision on judicial confirmation."""
+    case = await service.record_confirmation(session, Viewer.of(principal), case_id, body, _now(request),
+                                             _config(request))
+    return await _file(session, case)
+
+
+@router.post("/cases/{case_id}/escalation", response_model=schemas.CaseRead)
+async def escalate(case_id: CaseID, body: schemas.EscalateIn, principal: CurrentPrincipal, session: SessionDep,
+                   request: Request) -> schemas.CaseRead:
+    """Hands a case up the ladder before its time runs out, with a reason."""
+    case = await service.escalate_case(session, Viewer.of(principal), case_id, body, _now(request), _config(request))
+    return await _file(session, case)
+
+
+@router.post("/cases/{case_id}/referral", response_model=schemas.CaseRead)
+async def refer(case_id: CaseID, body: schemas.ReferIn, principal: CurrentPrincipal, session: SessionDep,
+                request: Request) -> schemas.CaseRead:
+    """Refers a case to a legal route."""
+    case = await service.refer_case(session, Viewer.of(principal), case_id, body, _now(request), _config(request))
+    return await _file(session, case)
+
+
+@router.post("/cases/{case_id}/breach", response_model=schemas.CaseRead)
+async def report_breach(case_id: CaseID, body: schemas.BreachIn, principal: CurrentPrincipal,
+                        session: SessionDep, request: Request) -> schemas.CaseRead:
+    """Records a broken agreement; the case reopens to the legal route."""
+    case = await service.report_breach(session, Viewer.of(principal), case_id, body, _now(request), _config(request))
+    return await _file(session, case)
+
+
+@router.post("/cases/{case_id}/closure", response_model=schemas.CaseRead)
+async def close(case_id: CaseID, principal: CurrentPrincipal, session: SessionDep,
+                request: Request) -> schemas.CaseRead:
+    """Closes a case whose agreement stands."""
+    case = await service.close_case(session, Viewer.of(principal), case_id, _now(request), _config(request))
+    return await _file(session, case)
+
+
+@router.post("/cases/{case_id}/risk", response_model=schemas.CaseRead)
+async def reassess_risk(case_id: CaseID, body: schemas.RiskIn, principal: CurrentPrincipal, session: SessionDep,
+                        request: Request) -> schemas.CaseRead:
+    """Records a new risk assessment; flags the police at once if the dispute may turn violent."""
+    case = await service.reassess_risk(session, Viewer.of(principal), case_id, body, _now(request), _config(request))
+    return await _file(session, case)
+
+
+@router.get("/statistics", response_model=schemas.StatisticsRead)
+async def statistics(
+    session: SessionDep,
+    scope: str = Query(pattern=r"^\d{6,22}$", description="org unit code"),
+    period_start: datetime = Query(description="start of the period (inclusive, with a time zone)"),
+    period_end: datetime = Query(description="end of the period (exclusive, with a time zone)"),
+) -> schemas.StatisticsRead:
+    """Aggregates for a scope and period, against the previous period: no case, no party, nothing personal."""
+    for name, value in (("period_start", period_start), ("period_end", period_end)):
+        if value.tzinfo is None:
+            raise RuleViolation("mediation.naive_time", f"{name} needs a time zone", field=name)
+    return await service.statistics(session, scope, period_start, period_end)

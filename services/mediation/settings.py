@@ -1,14 +1,38 @@
 """Settings of the mediation service (env prefix MEDIATION_)."""
 
+from typing import Any
+
+from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.mediation.rules.ladder import LadderConfig, LegalRoute
 from youmin.kit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    """The mediation service's settings."""
+    """The mediation service's settings.
+
+    MEDIATION_LADDER is JSON, e.g. {"time_limit_days": {"grid": 5, "community": 7}, "yellow_lead_days": 2}.
+    """
 
     model_config = SettingsConfigDict(env_prefix="MEDIATION_", extra="ignore", populate_by_name=True)
 
     name: str = "mediation"
     port: int = 8003
+    ladder: dict[str, Any] = {}
+    grid_serial_width: int = 3
+    sweep_enabled: bool = True
+    sweep_interval_seconds: float = 60.0
+    sweep_batch_size: int = 500
+    # Where a case overdue at the district goes when nobody referred it earlier.
+    auto_referral_route: LegalRoute = LegalRoute.LITIGATION
+
+    @field_validator("ladder")
+    @classmethod
+    def _valid_ladder(cls, value: dict[str, Any]) -> dict[str, Any]:
+        LadderConfig.from_mapping(value)  # raises ValueError naming the bad key
+        return value
+
+    def ladder_config(self) -> LadderConfig:
+        """Returns the validated ladder configuration."""
+        return LadderConfig.from_mapping(self.ladder)

@@ -1,0 +1,185 @@
+"""Every query of the mediation service, including the reads of the local registry replica."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.mediation.models import (
+    OPEN_STATUSES,
+    Agreement,
+    AgreementSignature,
+    CaseAssignment,
+    CaseHistory,
+    CaseNotice,
+    CaseParty,
+    CaseSession,
+    CaseWarning,
+    MediationCase,
+    OutsidePerson,
+    PoliceNotification,
+)
+from services.mediation.rules.access import ScopeGrant, SUPERVISOR_ROLES, visible_levels
+from youmin.kit import replica
+
+
+class CaseRepository:
+    """Queries over cases and their files."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, case_id: uuid.UUID, *, for_update: bool = False) -> MediationCase | None:
+        """Returns a case, locked for the rest of the transaction when asked."""
+        stmt = select(MediationCase).where(MediationCase.id == case_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def parties(self, case_id: uuid.UUID) -> list[tuple[CaseParty, OutsidePerson | None]]:
+        """Returns the parties of a case in intake order, with outside persons' data."""
+        rows = await self.session.execute(
+            select(CaseParty, OutsidePerson)
+            .outerjoin(OutsidePerson, OutsidePerson.id == CaseParty.outside_person_id)
+            .where(CaseParty.case_id == case_id)
+            .order_by(CaseParty.position)
+        )
+        return [(p, o) for p, o in rows.all()]
+
+    async def parties_for_update(self, case_id: uuid.UUID) -> list[CaseParty]:
+        """Returns a case's parties, locked."""
+        rows = await self.session.execute(
+            select(CaseParty).where(CaseParty.case_id == case_id).order_by(CaseParty.position).with_for_update()
+        )
+        return list(rows.scalars())
+
+    async def sessions(self, case_id: uuid.UUID) -> list[CaseSession]:
+        rows = await self.session.execute(
+            select(CaseSession).where(CaseSession.case_id == case_id).order_by(CaseSession.held_on, CaseSession.recorded_at)
+        )
+        return list(rows.scalars())
+
+    async def agreements(self, case_id: uuid.UUID) -> list[tuple[Agreement, list[str]]]:
+        rows = (await self.session.execute(
+            select(Agreement).where(Agreement.case_id == case_id).order_by(Agreement.reached_at)
+        )).scalars().all()
+        out = []
+        for agreement in rows:
+            signers = (await self.session.execute(
+                select(AgreementSignature.signer_id).where(AgreementSignature.agreement_id == agreement.id)
+                .order_by(AgreementSignature.signer_id)
+            )).scalars().all()
+            out.append((agreement, list(signers)))
+        return out
+
+    async def history(self, case_id: uuid.UUID) -> list[CaseHistory]:
+        rows = await self.session.execute(
+            select(CaseHistory).where(CaseHistory.case_id == case_id).order_by(CaseHistory.id)
+        )
+        return list(rows.scalars())
+
+    async def notices(self, case_id: uuid.UUID) -> list[CaseNotice]:
+        rows = await self.session.execute(select(CaseNotice).where(CaseNotice.case_id == case_id).order_by(CaseNotice.id))
+        return list(rows.scalars())
+
+    async def warnings(self, case_id: uuid.UUID) -> list[CaseWarning]:
+        rows = await self.session.execute(select(CaseWarning).where(CaseWarning.case_id == case_id).order_by(CaseWarning.id))
+        return list(rows.scalars())
+
+    async def police_notifications(self, case_id: uuid.UUID) -> list[PoliceNotification]:
+        rows = await self.session.execute(
+            select(PoliceNotification).where(PoliceNotification.case_id == case_id).order_by(PoliceNotification.flagged_at)
+        )
+        return list(rows.scalars())
+
+    async def active_assignment(self, case_id: uuid.UUID) -> CaseAssignment | None:
+        return (await self.session.execute(
+            select(CaseAssignment).where(CaseAssignment.case_id == case_id, CaseAssignment.ended_at.is_(None))
+        )).scalar_one_or_none()
+
+    async def open_counts(self, person_ids: Iterable[str]) -> dict[str, int]:
+        """Returns how many open cases each mediator carries now (for load balancing)."""
+        ids = [uuid.UUID(p) for p in person_ids]
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(MediationCase.mediator_person_id, func.count())
+            .where(MediationCase.mediator_person_id.in_(ids), MediationCase.status.in_(OPEN_STATUSES))
+            .group_by(MediationCase.mediator_person_id)
+        )
+        return {str(pid): n for pid, n in rows.all()}
+
+    async def due(self, now: datetime, limit: int) -> list[MediationCase]:
+        """Returns the cases the sweep must act on, oldest first, skipping those another sweeper holds."""
+        stmt = (
+            select(MediationCase)
+            .where(MediationCase.next_due_at.is_not(None), MediationCase.next_due_at <= now)
+            .order_by(MediationCase.next_due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def visible(
+        self,
+        viewer_id: str,
+        grants: Sequence[ScopeGrant],
+        *,
+        status: str | None = None,
+        warning: str | None = None,
+        limit: int = 100,
+        before: datetime | None = None,
+        grid_serial_width: int = 3,
+    ) -> list[MediationCase]:
+        """Returns the cases a caller may see: assigned to them, or in a supervisor's scope and level."""
+        try:
+            viewer = uuid.UUID(viewer_id)
+        except ValueError:
+            viewer = None
+        seen = [MediationCase.mediator_person_id == viewer] if viewer else []
+        for grant in grants:
+            if grant.role in SUPERVISOR_ROLES:
+                levels = [str(level) for level in visible_levels(grant.scope, grid_serial_width)]
+                seen.append(and_(MediationCase.place_code.startswith(grant.scope, autoescape=True),
+                                 MediationCase.level.in_(levels)))
+        stmt = select(MediationCase).where(or_(*seen) if seen else false())
+        if status:
+            stmt = stmt.where(MediationCase.status == status)
+        if warning:
+            stmt = stmt.where(MediationCase.warning == warning)
+        if before:
+            stmt = stmt.where(MediationCase.opened_at < before)
+        stmt = stmt.order_by(MediationCase.opened_at.desc(), MediationCase.id).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def statistics_rows(self, scope: str, start: datetime, end: datetime) -> list[MediationCase]:
+        """Returns the cases under a scope opened in [start, end)."""
+        stmt = select(MediationCase).where(
+            MediationCase.place_code.startswith(scope, autoescape=True),
+            MediationCase.opened_at >= start,
+            MediationCase.opened_at < end,
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+
+class RegistryReplica:
+    """What the mediation service reads from its local replica of the registry."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def mediators_within(self, unit_code: str) -> list[replica.Holder]:
+        """Returns the active mediator grants at or below a unit."""
+        return await replica.holders(self.session, "mediator", within=unit_code)
+
+    async def household_of(self, person_id: str) -> str | None:
+        """Returns the household a person lives in, if known."""
+        return await replica.household_of(self.session, person_id)
+
+    async def households_of(self, person_ids: Iterable[str]) -> dict[str, str | None]:
+        """Returns the households of several people."""
+        return {pid: await replica.household_of(self.session, pid) for pid in dict.fromkeys(person_ids)}

@@ -1,0 +1,69 @@
+"""Who may see a case file (confidentiality, People's Mediation Law art. 15).
+
+A case's details and its parties' personal data are seen by the mediator assigned to it now, and by
+supervisors at or above the case's level whose scope covers the place: a grant of a supervising role whose
+scope code is a prefix of the case's unit at its level. When a case moves up, the unit at its level gets a
+shorter code, so grid staff lose sight of it and the community's staff keep it: visibility moves up.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.mediation.rules.assignment import DEFAULT_GRID_SERIAL_WIDTH, ancestor_code
+from services.mediation.rules.ladder import LADDER, Level
+
+SUPERVISOR_ROLES: frozenset[str] = frozenset(
+    {"grid_staff", "community_staff", "street_staff", "district_staff", "admin"}
+)
+MEDIATOR_ROLE = "mediator"
+# Who may take a dispute in: supervisors and mediators whose scope covers the place.
+INTAKE_ROLES: frozenset[str] = SUPERVISOR_ROLES | {MEDIATOR_ROLE}
+
+
+@dataclass(frozen=True)
+class ScopeGrant:
+    """A role held at an org unit code."""
+
+    role: str
+    scope: str
+
+
+def level_code_length(level: Level, grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH) -> int:
+    """Returns the length of the org code of a unit at a ladder level."""
+    return {Level.DISTRICT: 6, Level.STREET: 9, Level.COMMUNITY: 12, Level.GRID: 12 + grid_serial_width}[Level(level)]
+
+
+def supervises(
+    grants: Iterable[ScopeGrant], place_code: str, level: Level, grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH
+) -> bool:
+    """Tells whether a supervising grant covers the case's unit at its level."""
+    unit = ancestor_code(place_code, level, grid_serial_width)
+    return any(g.role in SUPERVISOR_ROLES and unit.startswith(g.scope) for g in grants)
+
+
+def may_see_case(
+    viewer_id: str,
+    grants: Iterable[ScopeGrant],
+    *,
+    place_code: str,
+    level: Level,
+    mediator_person_id: str | None,
+    grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH,
+) -> bool:
+    """Tells whether a caller may see a case's file: its current mediator or a supervisor in scope."""
+    if mediator_person_id is not None and viewer_id == str(mediator_person_id):
+        return True
+    return supervises(grants, place_code, level, grid_serial_width)
+
+
+def visible_levels(scope: str, grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH) -> tuple[Level, ...]:
+    """Returns the levels of the cases a supervisor at this scope sees (their own level and below)."""
+    return tuple(level for level in LADDER if level_code_length(level, grid_serial_width) >= len(scope))
+
+
+def place_level(place_code: str, grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH) -> Level:
+    """Returns the lowest ladder level whose unit contains the place (the grid for anything inside one)."""
+    for level in LADDER:
+        if len(place_code) >= level_code_length(level, grid_serial_width):
+            return level
+    raise ValueError(f"place_code: {place_code} is not inside any district")

@@ -1,0 +1,821 @@
+"""The use cases of the mediation ladder; every function flushes, none commits.
+
+Each use case locks the case row first (SELECT ... FOR UPDATE), so two staff members acting on one case,
+or a staff member and the sweep, take turns instead of both moving it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.mediation.events import (
+    CaseAgreementReached,
+    CaseAssigned,
+    CaseConfirmationRecorded,
+    CaseEscalated,
+    CaseOpened,
+    CaseReferred,
+    CaseTerminated,
+)
+from services.mediation.models import (
+    OPEN_STATUSES,
+    Agreement,
+    AgreementSignature,
+    CaseAssignment,
+    CaseHistory,
+    CaseNotice,
+    CaseParty,
+    CaseSession,
+    CaseWarning,
+    MediationCase,
+    OutsidePerson,
+    PoliceNotification,
+)
+from services.mediation.repository import CaseRepository, RegistryReplica
+from services.mediation.rules import ladder as ladder_rules
+from services.mediation.rules.access import INTAKE_ROLES, ScopeGrant, may_see_case, place_level, supervises
+from services.mediation.rules.assignment import (
+    CaseToAssign,
+    Mediator,
+    NoEligibleMediator,
+    Party,
+    ancestor_code,
+    pick_mediator,
+)
+from services.mediation.rules.confirmation import (
+    CHINA_STANDARD_TIME,
+    AgreementKind,
+    confirmation_deadline,
+    confirmation_last_day,
+    missing_signatures,
+    reminder_due,
+)
+from services.mediation.rules.consent import (
+    ConsentDecision,
+    ConsentState,
+    PartyConsent,
+    consent_state,
+    other_routes_notice,
+)
+from services.mediation.rules.ladder import (
+    Action,
+    CaseStatus,
+    InvalidTransition,
+    LadderConfig,
+    LadderRuleError,
+    Level,
+    LegalRoute,
+    WarningLevel,
+    agreement_action,
+    allowed_actions,
+    level_deadline,
+    next_level,
+    transition,
+    warning,
+)
+from services.mediation.rules.risk import police_flag_reasons
+from services.mediation.rules.statistics import CaseRecord, DisputeType, Figures, compare, compute, previous_period
+from services.mediation import schemas
+from youmin.kit.auth import Principal
+from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
+from youmin.kit.outbox import publish
+
+SCHEDULER = "scheduler"
+WARNING_RANK = {WarningLevel.NONE: 0, WarningLevel.YELLOW: 1, WarningLevel.RED: 2, WarningLevel.OVERDUE: 3}
+CONFIRMATION_REMINDER = (
+    "调解协议已生效。双方当事人可以自调解协议生效之日起三十日内，共同向人民法院申请司法确认"
+    "（《人民调解法》第三十三条）。"
+)
+
+
+@dataclass(frozen=True)
+class MediationConfig:
+    """The service's rules that come from settings."""
+
+    ladder: LadderConfig = field(default_factory=LadderConfig)
+    grid_serial_width: int = 3
+    auto_referral_route: LegalRoute = LegalRoute.LITIGATION
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The caller as the confidentiality rules see them."""
+
+    id: str
+    grants: tuple[ScopeGrant, ...]
+
+    @classmethod
+    def of(cls, principal: Principal) -> Viewer:
+        return cls(principal.sub, tuple(ScopeGrant(g.role, g.scope) for g in principal.grants))
+
+
+# --- small helpers ---------------------------------------------------------------------------------------
+
+def _conflict(exc: InvalidTransition) -> Conflict:
+    return Conflict(str(exc), case_status=str(exc.status), action=str(exc.action), allowed=sorted(str(a) for a in exc.allowed))
+
+
+def _move(case: MediationCase, action: Action) -> CaseStatus:
+    try:
+        return transition(CaseStatus(case.status), action, level=Level(case.level))
+    except InvalidTransition as exc:
+        raise _conflict(exc) from None
+
+
+def _history(
+    session: AsyncSession, case: MediationCase, action: str, *, from_status: str | None, from_level: str | None,
+    now: datetime, actor: str | None, reason: str | None = None, automatic: bool = False,
+) -> None:
+    session.add(CaseHistory(
+        case_id=case.id, action=action, from_status=from_status, to_status=case.status, from_level=from_level,
+        to_level=case.level, automatic=automatic, reason=reason, actor=actor, at=now,
+    ))
+
+
+def _open_due(case: MediationCase, config: LadderConfig) -> datetime:
+    """Returns when the sweep must next look at an open case: its next warning or its deadline."""
+    deadline = level_deadline(case.level_entered_at, Level(case.level), config)
+    return {
+        WarningLevel.NONE: deadline - timedelta(days=config.yellow_lead_days),
+        WarningLevel.YELLOW: deadline - timedelta(hours=config.red_lead_hours),
+    }.get(WarningLevel(case.warning), deadline)
+
+
+def _enter_level(case: MediationCase, level: Level, now: datetime, config: LadderConfig) -> None:
+    case.level = str(level)
+    case.level_entered_at = now
+    case.deadline_at = level_deadline(now, level, config)
+    case.warning = str(WarningLevel.NONE)
+    case.next_due_at = _open_due(case, config)
+
+
+def _leave_ladder(case: MediationCase, now: datetime) -> None:
+    case.deadline_at = None
+    case.next_due_at = None
+    case.warning = str(WarningLevel.NONE)
+    case.updated_at = now
+
+
+def _place_data(case: MediationCase) -> dict:
+    return {"case_id": case.id, "place_code": case.place_code}
+
+
+async def _end_assignment(session: AsyncSession, case: MediationCase, now: datetime) -> None:
+    active = await CaseRepository(session).active_assignment(case.id)
+    if active is not None:
+        active.ended_at = now
+    case.mediator_person_id = None
+
+
+# --- access --------------------------------------------------------------------------------------------
+
+async def load_for(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, config: MediationConfig, *, for_update: bool = True
+) -> MediationCase:
+    """Returns a case the caller may see; 404 otherwise, so a case's existence does not leak."""
+    case = await CaseRepository(session).get(case_id, for_update=for_update)
+    if case is None or not may_see_case(
+        viewer.id, viewer.grants, place_code=case.place_code, level=Level(case.level),
+        mediator_person_id=str(case.mediator_person_id) if case.mediator_person_id else None,
+        grid_serial_width=config.grid_serial_width,
+    ):
+        raise NotFound(f"no case {case_id} that you may see")
+    return case
+
+
+def _require_supervisor(viewer: Viewer, case: MediationCase, config: MediationConfig) -> None:
+    if not supervises(viewer.grants, case.place_code, Level(case.level), config.grid_serial_width):
+        raise Forbidden("only supervisors at or above the case's level may do this", level=case.level)
+
+
+# --- intake ----------------------------------------------------------------------------------------------
+
+async def open_case(
+    session: AsyncSession, viewer: Viewer, data: schemas.CaseCreate, now: datetime, config: MediationConfig
+) -> MediationCase:
+    """Takes a dispute in at a level (normally the grid), flags it for the police if needed, assigns a mediator."""
+    if not any(g.role in INTAKE_ROLES and data.place_code.startswith(g.scope) for g in viewer.grants):
+        raise Forbidden(f"no mediation or staff grant covers {data.place_code}", scope=data.place_code)
+    level = Level(data.level) if data.level else place_level(data.place_code, config.grid_serial_width)
+    try:
+        ancestor_code(data.place_code, level, config.grid_serial_width)
+    except ValueError:
+        raise RuleViolation("mediation.place_below_level", f"place_code {data.place_code} is not inside a {level} unit",
+                            field="level") from None
+    case = MediationCase(
+        id=uuid.uuid4(), place_code=data.place_code,
+        community_code=data.place_code[:12] if len(data.place_code) >= 12 else None,
+        status=str(CaseStatus.INTAKE), dispute_type=str(data.dispute_type), description=data.description,
+        risk_level=str(data.risk_level) if data.risk_level else None,
+        risk_indicators=[str(i) for i in data.risk_indicators], police_flagged=False, opened_at=now,
+        opened_by=viewer.id, escalations=0,
+        chosen_mediator_ids=[str(m) for m in data.chosen_mediator_ids],
+        refused_mediator_ids=[str(m) for m in data.refused_mediator_ids], updated_at=now,
+    )
+    _enter_level(case, level, now, config.ladder)
+    session.add(case)
+    await session.flush()
+    for position, party in enumerate(data.parties):
+        outside_id = None
+        if party.outside is not None:
+            outside_id = uuid.uuid4()
+            session.add(OutsidePerson(id=outside_id, **party.outside.model_dump()))
+            await session.flush()
+        session.add(CaseParty(id=uuid.uuid4(), case_id=case.id, person_id=party.person_id,
+                              outside_person_id=outside_id, role=party.role, consent="pending", position=position))
+    _history(session, case, "open", from_status=None, from_level=None, now=now, actor=viewer.id)
+    await _flag_if_at_risk(session, case, viewer.id, now)
+    await publish(session, CaseOpened(case_id=case.id, place_code=case.place_code, level=case.level,
+                                      dispute_type=case.dispute_type, opened_at=now, community_code=case.community_code))
+    await session.flush()
+    await assign(session, case, now, config, actor=viewer.id, required=False)
+    return case
+
+
+async def _flag_if_at_risk(session: AsyncSession, case: MediationCase, actor: str, now: datetime) -> None:
+    """Records a police notification at once when the risk rules say the dispute may turn violent."""
+    reasons = police_flag_reasons(case.risk_level, case.risk_indicators)
+    if not reasons:
+        return
+    known = {r for n in await CaseRepository(session).police_notifications(case.id) for r in n.reasons}
+    if case.police_flagged and set(reasons) <= known:
+        return
+    case.police_flagged = True
+    session.add(PoliceNotification(id=uuid.uuid4(), case_id=case.id, reasons=list(reasons), flagged_by=actor,
+                                   flagged_at=now))
+    await session.flush()
+
+
+async def reassess_risk(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.RiskIn, now: datetime,
+    config: MediationConfig,
+) -> MediationCase:
+    """Records a new risk assessment; flags the police at once when it calls for it."""
+    case = await load_for(session, viewer, case_id, config)
+    case.risk_level = str(data.risk_level) if data.risk_level else None
+    case.risk_indicators = sorted({str(i) for i in data.risk_indicators})
+    case.updated_at = now
+    _history(session, case, "assess_risk", from_status=case.status, from_level=case.level, now=now, actor=viewer.id)
+    await _flag_if_at_risk(session, case, viewer.id, now)
+    return case
+
+
+# --- mediators ------------------------------------------------------------------------------------------
+
+async def assign(
+    session: AsyncSession, case: MediationCase, now: datetime, config: MediationConfig, *, actor: str,
+    required: bool = True,
+) -> schemas.AssignmentRead | None:
+    """Picks a mediator for the case's level and place from the replica; None when nobody may (unless required)."""
+    if case.status not in OPEN_STATUSES:
+        raise Conflict(f"a case that is {case.status} takes no mediator", case_status=case.status,
+                       allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
+    level = Level(case.level)
+    unit = ancestor_code(case.place_code, level, config.grid_serial_width)
+    replica = RegistryReplica(session)
+    holders = await replica.mediators_within(unit)
+    # One candidate per person: the grant at the unit itself wins over a grant further down.
+    by_person: dict[str, str] = {}
+    for holder in sorted(holders, key=lambda h: len(h.scope_code)):
+        by_person.setdefault(holder.person_id, holder.scope_code)
+    parties = await CaseRepository(session).parties(case.id)
+    party_people = [str(p.person_id) for p, _ in parties if p.person_id is not None]
+    households = await replica.households_of([*party_people, *by_person])
+    candidates = [Mediator(mediator_id=pid, person_id=pid, scope_code=scope, household_id=households.get(pid))
+                  for pid, scope in by_person.items()]
+    to_assign = CaseToAssign(
+        case_id=str(case.id), level=level, place_code=case.place_code,
+        parties=[Party(person_id=str(p.person_id) if p.person_id else f"outside:{p.id}",
+                       household_id=households.get(str(p.person_id)) if p.person_id else None) for p, _ in parties],
+        chosen_mediator_ids=frozenset(case.chosen_mediator_ids), refused_mediator_ids=frozenset(case.refused_mediator_ids),
+    )
+    counts = await CaseRepository(session).open_counts(by_person)
+    try:
+        picked = pick_mediator(to_assign, candidates, counts, grid_serial_width=config.grid_serial_width)
+    except NoEligibleMediator as exc:
+        if not required:
+            return None
+        raise Conflict(str(exc), rule=NoEligibleMediator.rule,
+                       excluded={k: str(v) for k, v in exc.excluded.items()}) from None
+    mediator = uuid.UUID(picked.mediator_id)
+    if case.mediator_person_id != mediator:
+        await _end_assignment(session, case, now)
+        session.add(CaseAssignment(case_id=case.id, mediator_person_id=mediator, level=case.level,
+                                   by_party_choice=picked.by_party_choice, assigned_at=now))
+        case.mediator_person_id = mediator
+        case.updated_at = now
+        _history(session, case, "assign", from_status=case.status, from_level=case.level, now=now, actor=actor,
+                 reason=f"mediator {mediator}")
+        await publish(session, CaseAssigned(**_place_data(case), level=case.level, mediator_person_id=mediator, at=now))
+        await session.flush()
+    return schemas.AssignmentRead(case_id=case.id, mediator_person_id=mediator, level=level,
+                                  by_party_choice=picked.by_party_choice,
+                                  excluded={k: str(v) for k, v in picked.excluded.items()})
+
+
+async def assign_by_staff(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, now: datetime, config: MediationConfig
+) -> schemas.AssignmentRead:
+    """A supervisor asks for a mediator to be (re)picked for the case."""
+    case = await load_for(session, viewer, case_id, config)
+    _require_supervisor(viewer, case, config)
+    result = await assign(session, case, now, config, actor=viewer.id, required=True)
+    assert result is not None
+    return result
+
+
+async def _party(session: AsyncSession, case: MediationCase, party_id: uuid.UUID, field_name: str) -> CaseParty:
+    for party in await CaseRepository(session).parties_for_update(case.id):
+        if party.id == party_id:
+            return party
+    raise RuleViolation("mediation.unknown_party", f"{party_id} is not a party to this case", field=field_name)
+
+
+async def choose_mediator(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.MediatorChoiceIn, now: datetime,
+    config: MediationConfig,
+) -> MediationCase:
+    """Records a party choosing or refusing a mediator; a refused mediator leaves the case at once."""
+    case = await load_for(session, viewer, case_id, config)
+    if case.status not in OPEN_STATUSES:
+        raise Conflict(f"the mediator of a case that is {case.status} cannot change", case_status=case.status,
+                       allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
+    await _party(session, case, data.party_id, "party_id")
+    mediator = str(data.mediator_person_id)
+    chosen = [m for m in case.chosen_mediator_ids if m != mediator]
+    refused = [m for m in case.refused_mediator_ids if m != mediator]
+    (chosen if data.choice == "chosen" else refused).append(mediator)
+    case.chosen_mediator_ids, case.refused_mediator_ids = chosen, refused
+    case.updated_at = now
+    _history(session, case, f"mediator_{data.choice}", from_status=case.status, from_level=case.level, now=now,
+             actor=viewer.id, reason=f"party {data.party_id}: mediator {mediator}")
+    current = str(case.mediator_person_id) if case.mediator_person_id else None
+    if current is not None and current in refused:
+        await _end_assignment(session, case, now)
+        current = None
+    if current is None or (chosen and current not in chosen):
+        await assign(session, case, now, config, actor=viewer.id, required=False)
+    await session.flush()
+    return case
+
+
+# --- consent ----------------------------------------------------------------------------------------------
+
+async def record_consent(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.ConsentIn, now: datetime,
+    config: MediationConfig,
+) -> MediationCase:
+    """Records one party's consent or refusal; a refusal ends mediation and the other routes are given."""
+    case = await load_for(session, viewer, case_id, config)
+    if case.status not in OPEN_STATUSES:
+        raise _conflict(InvalidTransition(CaseStatus(case.status), Action.GIVE_CONSENT if data.decision == "given"
+                                          else Action.REFUSE_CONSENT,
+                                          allowed_actions(CaseStatus(case.status), Level(case.level))))
+    party = await _party(session, case, data.party_id, "party_id")
+    parties = await CaseRepository(session).parties_for_update(case.id)
+    decisions = [PartyConsent(str(p.id), ConsentDecision(data.decision if p.id == party.id else p.consent))
+                 for p in parties]
+    state = consent_state(decisions)
+    action = {ConsentState.REFUSED: Action.REFUSE_CONSENT, ConsentState.GIVEN: Action.GIVE_CONSENT,
+              ConsentState.PENDING: Action.REQUEST_CONSENT}[state]
+    before = case.status
+    if state is ConsentState.PENDING and case.status == CaseStatus.CONSENT_PENDING:
+        target = CaseStatus.CONSENT_PENDING  # still waiting for the others
+    elif state is ConsentState.PENDING and case.status == CaseStatus.MEDIATING:
+        raise Conflict("every party has consented already", case_status=case.status,
+                       allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
+    else:
+        target = _move(case, action)
+    party.consent = data.decision
+    party.consent_at = now
+    case.status = str(target)
+    case.updated_at = now
+    _history(session, case, f"consent_{data.decision}", from_status=before, from_level=case.level, now=now,
+             actor=viewer.id, reason=f"party {party.id}")
+    if target is CaseStatus.TERMINATED:
+        case.termination_reason = "consent_refused"
+        case.closed_at = now
+        _leave_ladder(case, now)
+        session.add(CaseNotice(case_id=case.id, kind="other_routes", body=other_routes_notice(), at=now))
+        await publish(session, CaseTerminated(**_place_data(case), dispute_type=case.dispute_type, level=case.level,
+                                              reason_code="consent_refused", at=now))
+    await session.flush()
+    return case
+
+
+# --- sessions and agreements -------------------------------------------------------------------------------
+
+def _require_mediator(case: MediationCase) -> uuid.UUID:
+    if case.mediator_person_id is None:
+        raise RuleViolation("mediation.no_mediator", "the case has no assigned mediator at its level")
+    return case.mediator_person_id
+
+
+async def record_session(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.SessionIn, now: datetime,
+    config: MediationConfig,
+) -> CaseSession:
+    """Records a mediation session: date, the parties who attended, a summary."""
+    case = await load_for(session, viewer, case_id, config)
+    target = _move(case, Action.RECORD_SESSION)
+    mediator = _require_mediator(case)
+    party_ids = {p.id for p in await CaseRepository(session).parties_for_update(case.id)}
+    unknown = [str(a) for a in data.attendee_party_ids if a not in party_ids]
+    if unknown:
+        raise RuleViolation("mediation.unknown_party", f"not parties to this case: {', '.join(unknown)}",
+                            field="attendee_party_ids")
+    if data.held_on > (now + timedelta(days=1)).date():
+        raise RuleViolation("mediation.session_in_future", "a session is recorded after it was held", field="held_on")
+    before = case.status
+    case.status = str(target)
+    case.updated_at = now
+    record = CaseSession(id=uuid.uuid4(), case_id=case.id, level=case.level, held_on=data.held_on,
+                         attendee_party_ids=[str(a) for a in data.attendee_party_ids],
+                         mediator_person_ids=[str(mediator)], summary=data.summary, recorded_by=viewer.id,
+                         recorded_at=now)
+    session.add(record)
+    _history(session, case, "record_session", from_status=before, from_level=case.level, now=now, actor=viewer.id)
+    await session.flush()
+    return record
+
+
+async def reach_agreement(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.AgreementIn, now: datetime,
+    config: MediationConfig,
+) -> Agreement:
+    """Records an agreement; a written one needs every party's and the mediator's signature."""
+    case = await load_for(session, viewer, case_id, config)
+    target = _move(case, agreement_action(data.kind))
+    mediator = _require_mediator(case)
+    party_ids = [p.id for p in await CaseRepository(session).parties_for_update(case.id)]
+    strangers = [str(s) for s in data.signed_party_ids if s not in party_ids]
+    if strangers:
+        raise RuleViolation("mediation.unknown_party", f"not parties to this case: {', '.join(strangers)}",
+                            field="signed_party_ids")
+    signatures = {str(s) for s in data.signed_party_ids} | ({str(mediator)} if data.mediator_signed else set())
+    missing = missing_signatures(data.kind, [str(p) for p in party_ids], signatures, str(mediator))
+    if missing:
+        raise RuleViolation("mediation.agreement_unsigned", "a written agreement is signed by every party and the mediator",
+                            missing=sorted(missing))
+    agreement = Agreement(id=uuid.uuid4(), case_id=case.id, kind=str(data.kind), terms=data.terms, level=case.level,
+                          mediator_person_id=mediator, reached_at=now)
+    session.add(agreement)
+    await session.flush()
+    if data.kind is AgreementKind.WRITTEN:
+        for signer in sorted(signatures):
+            kind = "mediator" if signer == str(mediator) else "party"
+            session.add(AgreementSignature(agreement_id=agreement.id, signer_id=signer, signer_kind=kind, signed_at=now))
+    before = case.status
+    case.status = str(target)
+    case.resolved_at = now
+    case.resolved_level = case.level
+    case.agreement_kind = str(data.kind)
+    _leave_ladder(case, now)
+    if data.kind is AgreementKind.WRITTEN:
+        case.agreement_signed_at = now
+        case.confirmation_reminded_at = None
+        case.confirmation_applied_on = None
+        case.confirmation_outcome = None
+        case.next_due_at = now  # the sweep reminds the parties of judicial confirmation
+    _history(session, case, str(agreement_action(data.kind)), from_status=before, from_level=case.level, now=now,
+             actor=viewer.id)
+    await publish(session, CaseAgreementReached(**_place_data(case), dispute_type=case.dispute_type, level=case.level,
+                                                agreement_kind=str(data.kind), opened_at=case.opened_at, at=now))
+    await session.flush()
+    return agreement
+
+
+# --- judicial confirmation -----------------------------------------------------------------------------
+
+async def apply_for_confirmation(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.ConfirmationApplicationIn,
+    now: datetime, config: MediationConfig,
+) -> MediationCase:
+    """Records that the parties jointly applied for judicial confirmation within the 30 days."""
+    case = await load_for(session, viewer, case_id, config)
+    if case.status != CaseStatus.CONFIRMATION_PENDING or case.agreement_signed_at is None:
+        raise Conflict(f"a case that is {case.status} has no confirmation to apply for", case_status=case.status,
+                       allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
+    if case.confirmation_applied_on is not None:
+        raise Conflict("the parties applied already", case_status=case.status, allowed=["confirm", "refuse_confirmation"])
+    last_day = confirmation_last_day(case.agreement_signed_at)
+    signed_on = case.agreement_signed_at.astimezone(CHINA_STANDARD_TIME).date()
+    today = now.astimezone(CHINA_STANDARD_TIME).date()
+    if not signed_on <= data.applied_on <= min(last_day, today):
+        raise RuleViolation("mediation.confirmation_window_closed",
+                            f"judicial confirmation is applied for from {signed_on} to {last_day}, and not ahead of time",
+                            field="applied_on", last_day=str(last_day))
+    case.confirmation_applied_on = data.applied_on
+    case.next_due_at = None  # the court decides now; the window no longer closes the case
+    case.updated_at = now
+    _history(session, case, "apply_for_confirmation", from_status=case.status, from_level=case.level, now=now,
+             actor=viewer.id)
+    await session.flush()
+    return case
+
+
+async def record_confirmation(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.ConfirmationOutcomeIn, now: datetime,
+    config: MediationConfig,
+) -> MediationCase:
+    """Records the court's decision on judicial confirmation."""
+    case = await load_for(session, viewer, case_id, config)
+    action = Action.CONFIRM if data.outcome == "confirmed" else Action.REFUSE_CONFIRMATION
+    target = _move(case, action)
+    if case.confirmation_applied_on is None:
+        raise RuleViolation("mediation.confirmation_not_applied", "record the parties' application first")
+    before = case.status
+    case.status = str(target)
+    case.confirmation_outcome = data.outcome
+    case.updated_at = now
+    _history(session, case, str(action), from_status=before, from_level=case.level, now=now, actor=viewer.id)
+    await publish(session, CaseConfirmationRecorded(**_place_data(case), outcome=data.outcome, at=now))
+    await session.flush()
+    return case
+
+
+# --- closing, referral, breach, escalation -------------------------------------------------------------
+
+async def close_case(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, now: datetime, config: MediationConfig
+) -> MediationCase:
+    """Closes a case whose agreement stands."""
+    case = await load_for(session, viewer, case_id, config)
+    target = _move(case, Action.CLOSE)
+    before = case.status
+    case.status = str(target)
+    case.closed_at = now
+    _leave_ladder(case, now)
+    _history(session, case, "close", from_status=before, from_level=case.level, now=now, actor=viewer.id)
+    await session.flush()
+    return case
+
+
+async def _refer(
+    session: AsyncSession, case: MediationCase, route: LegalRoute, now: datetime, *, actor: str,
+    reason: str | None, automatic: bool = False, action: Action = Action.REFER,
+) -> None:
+    target = _move(case, action)
+    before = case.status
+    case.status = str(target)
+    case.referred_route = str(route)
+    case.closed_at = now
+    _leave_ladder(case, now)
+    _history(session, case, str(action), from_status=before, from_level=case.level, now=now, actor=actor,
+             reason=reason, automatic=automatic)
+    session.add(CaseNotice(case_id=case.id, kind="other_routes", body=other_routes_notice(), at=now))
+    await publish(session, CaseReferred(**_place_data(case), dispute_type=case.dispute_type, level=case.level,
+                                        route=str(route), at=now))
+
+
+async def refer_case(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.ReferIn, now: datetime,
+    config: MediationConfig,
+) -> MediationCase:
+    """Refers a case to a legal route (litigation, arbitration, reconsideration, petition)."""
+    case = await load_for(session, viewer, case_id, config)
+    await _refer(session, case, data.route, now, actor=viewer.id, reason=data.reason)
+    await session.flush()
+    return case
+
+
+async def report_breach(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.BreachIn, now: datetime,
+    config: MediationConfig,
+) -> MediationCase:
+    """Records that a party broke the agreement; the case reopens to the legal route."""
+    case = await load_for(session, viewer, case_id, config)
+    _move(case, Action.REPORT_BREACH)
+    await _party(session, case, data.party_id, "party_id")
+    await _refer(session, case, data.route, now, actor=viewer.id, reason=f"party {data.party_id}: {data.reason}",
+                 action=Action.REPORT_BREACH)
+    await session.flush()
+    return case
+
+
+async def _escalate(
+    session: AsyncSession, case: MediationCase, now: datetime, config: MediationConfig, *, actor: str,
+    automatic: bool, reason: str | None, to_level: Level | None = None,
+) -> None:
+    _move(case, Action.ESCALATE)
+    try:
+        target = ladder_rules.escalate(Level(case.level), to_level, by_staff=not automatic, reason=reason)
+    except LadderRuleError as exc:
+        raise RuleViolation(exc.rule, exc.detail, field="to_level") from None
+    before = Level(case.level)
+    await _end_assignment(session, case, now)
+    _enter_level(case, target, now, config.ladder)
+    case.escalations += 1
+    case.updated_at = now
+    # The whole file goes up: parties, sessions, notices and history stay on the case; only its level moves.
+    _history(session, case, "escalate", from_status=case.status, from_level=str(before), now=now, actor=actor,
+             reason=reason, automatic=automatic)
+    await publish(session, CaseEscalated(**_place_data(case), dispute_type=case.dispute_type, from_level=str(before),
+                                         to_level=str(target), automatic=automatic, at=now))
+    await session.flush()
+    await assign(session, case, now, config, actor=actor, required=False)
+
+
+async def escalate_case(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.EscalateIn, now: datetime,
+    config: MediationConfig,
+) -> MediationCase:
+    """Staff (or the case's mediator) hand a case up before its time runs out, giving a reason."""
+    case = await load_for(session, viewer, case_id, config)
+    await _escalate(session, case, now, config, actor=viewer.id, automatic=False, reason=data.reason,
+                    to_level=data.to_level)
+    return case
+
+
+# --- the sweep ---------------------------------------------------------------------------------------------
+
+@dataclass
+class SweepReport:
+    """What one sweep did."""
+
+    examined: int = 0
+    warned_yellow: int = 0
+    warned_red: int = 0
+    escalated: int = 0
+    referred: int = 0
+    reminded: int = 0
+    window_closed: int = 0
+
+
+async def sweep(
+    session: AsyncSession, now: datetime, config: MediationConfig | None = None, *, batch_size: int = 500
+) -> SweepReport:
+    """Acts on every case that fell due by `now`: warnings, automatic escalation, confirmation reminders.
+
+    Reads only the partial index on next_due_at; rows another sweeper holds are skipped, not waited for.
+    """
+    config = config or MediationConfig()
+    report = SweepReport()
+    for case in await CaseRepository(session).due(now, batch_size):
+        report.examined += 1
+        if case.status in OPEN_STATUSES:
+            await _sweep_open(session, case, now, config, report)
+        elif case.status == CaseStatus.CONFIRMATION_PENDING:
+            await _sweep_confirmation(session, case, now, report)
+        else:
+            case.next_due_at = None
+    await session.flush()
+    return report
+
+
+async def _sweep_open(
+    session: AsyncSession, case: MediationCase, now: datetime, config: MediationConfig, report: SweepReport
+) -> None:
+    level = Level(case.level)
+    state = warning(case.level_entered_at, level, now, config.ladder)
+    if state is WarningLevel.OVERDUE:
+        if next_level(level) is None:
+            await _refer(session, case, config.auto_referral_route, now, actor=SCHEDULER, automatic=True,
+                         reason=f"time limit at the {level} ran out; the ladder is exhausted")
+            report.referred += 1
+        else:
+            await _escalate(session, case, now, config, actor=SCHEDULER, automatic=True,
+                            reason=f"time limit at the {level} ran out")
+            report.escalated += 1
+        return
+    if WARNING_RANK[state] > WARNING_RANK[WarningLevel(case.warning)]:
+        session.add(CaseWarning(case_id=case.id, level=case.level, warning=str(state), deadline_at=case.deadline_at,
+                                at=now))
+        case.warning = str(state)
+        if state is WarningLevel.RED:
+            report.warned_red += 1
+        else:
+            report.warned_yellow += 1
+    case.next_due_at = _open_due(case, config.ladder)
+
+
+async def _sweep_confirmation(session: AsyncSession, case: MediationCase, now: datetime, report: SweepReport) -> None:
+    signed_at = case.agreement_signed_at
+    if signed_at is None or case.confirmation_applied_on is not None:
+        case.next_due_at = None
+        return
+    if reminder_due(signed_at, now, case.confirmation_reminded_at is not None):
+        last_day = confirmation_last_day(signed_at)
+        session.add(CaseNotice(case_id=case.id, kind="confirmation_reminder", body=CONFIRMATION_REMINDER,
+                               due_on=last_day, at=now))
+        case.confirmation_reminded_at = now
+        report.reminded += 1
+    deadline = confirmation_deadline(signed_at)
+    if now < deadline:
+        case.next_due_at = deadline
+        return
+    # The window passed without an application: the agreement still binds; the case closes.
+    before = case.status
+    case.status = str(_move(case, Action.CLOSE))
+    case.confirmation_outcome = "not_applied"
+    case.closed_at = now
+    case.next_due_at = None
+    case.updated_at = now
+    _history(session, case, "close", from_status=before, from_level=case.level, now=now, actor=SCHEDULER,
+             reason="the 30-day window for judicial confirmation passed", automatic=True)
+    await publish(session, CaseConfirmationRecorded(**_place_data(case), outcome="not_applied", at=now))
+    report.window_closed += 1
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+
+async def case_file(session: AsyncSession, case: MediationCase) -> schemas.CaseRead:
+    """Assembles the whole file of a case (the caller's right to see it was checked already)."""
+    repo = CaseRepository(session)
+    parties = await repo.parties(case.id)
+    households = await RegistryReplica(session).households_of(str(p.person_id) for p, _ in parties if p.person_id)
+    police = await repo.police_notifications(case.id)
+    signed_at = case.agreement_signed_at
+    return schemas.CaseRead(
+        **summary(case).model_dump(),
+        description=case.description,
+        risk_level=case.risk_level,
+        risk_indicators=list(case.risk_indicators),
+        police_flag_reasons=sorted({r for n in police for r in n.reasons}),
+        level_entered_at=case.level_entered_at,
+        escalations=case.escalations,
+        chosen_mediator_ids=list(case.chosen_mediator_ids),
+        refused_mediator_ids=list(case.refused_mediator_ids),
+        resolved_at=case.resolved_at,
+        resolved_level=case.resolved_level,
+        referred_route=case.referred_route,
+        termination_reason=case.termination_reason,
+        confirmation=schemas.ConfirmationRead(
+            last_day=confirmation_last_day(signed_at) if signed_at else None,
+            reminded_at=case.confirmation_reminded_at, applied_on=case.confirmation_applied_on,
+            outcome=case.confirmation_outcome,
+        ),
+        allowed_actions=sorted(str(a) for a in allowed_actions(CaseStatus(case.status), Level(case.level))),
+        parties=[
+            schemas.PartyRead(
+                party_id=p.id, person_id=p.person_id,
+                household_code=households.get(str(p.person_id)) if p.person_id else None,
+                outside=schemas.OutsidePersonRead(full_name=o.full_name, phone=o.phone, id_number=o.id_number,
+                                                  address=o.address) if o else None,
+                role=p.role, consent=p.consent, consent_at=p.consent_at,
+            )
+            for p, o in parties
+        ],
+        sessions=[schemas.SessionRead.model_validate(s, from_attributes=True) for s in await repo.sessions(case.id)],
+        agreements=[
+            schemas.AgreementRead(id=a.id, kind=a.kind, terms=a.terms, level=a.level,
+                                  mediator_person_id=a.mediator_person_id, reached_at=a.reached_at, signer_ids=signers)
+            for a, signers in await repo.agreements(case.id)
+        ],
+        history=[schemas.HistoryRead.model_validate(h, from_attributes=True) for h in await repo.history(case.id)],
+        notices=[schemas.NoticeRead.model_validate(n, from_attributes=True) for n in await repo.notices(case.id)],
+        warnings=[schemas.WarningRead.model_validate(w, from_attributes=True) for w in await repo.warnings(case.id)],
+    )
+
+
+def summary(case: MediationCase) -> schemas.CaseSummary:
+    """Returns the listing line of a case."""
+    return schemas.CaseSummary(
+        id=case.id, place_code=case.place_code, level=case.level, status=case.status, dispute_type=case.dispute_type,
+        opened_at=case.opened_at, deadline_at=case.deadline_at, warning=case.warning,
+        police_flagged=case.police_flagged, mediator_person_id=case.mediator_person_id,
+    )
+
+
+# --- statistics -------------------------------------------------------------------------------------------
+
+def _record(case: MediationCase) -> CaseRecord:
+    return CaseRecord(
+        opened_at=case.opened_at, dispute_type=DisputeType(case.dispute_type), status=CaseStatus(case.status),
+        resolved_at=case.resolved_at, resolved_level=Level(case.resolved_level) if case.resolved_level else None,
+        escalations=case.escalations,
+        referred=case.status in (CaseStatus.REFERRED, CaseStatus.REOPENED_TO_LEGAL),
+    )
+
+
+def _figures(f: Figures) -> schemas.FiguresRead:
+    return schemas.FiguresRead(
+        opened=f.opened, resolved=f.resolved, resolved_by_level={str(k): v for k, v in f.resolved_by_level.items()},
+        resolution_rate=f.resolution_rate, median_days_to_resolve=f.median_days_to_resolve,
+        escalations=f.escalations, referrals=f.referrals, terminated=f.terminated,
+    )
+
+
+async def statistics(
+    session: AsyncSession, scope: str, period_start: datetime, period_end: datetime
+) -> schemas.StatisticsRead:
+    """Computes the aggregates of a scope for a period and the one before it."""
+    try:
+        prev_start, prev_end = previous_period(period_start, period_end)
+    except ValueError as exc:
+        raise RuleViolation("mediation.bad_period", str(exc), field=str(exc).split(":")[0]) from None
+    rows = await CaseRepository(session).statistics_rows(scope, prev_start, period_end)
+    records = [_record(c) for c in rows]
+    current = compute(records, period_start, period_end)
+    previous = compute(records, prev_start, prev_end)
+    change = compare(current, previous)
+    return schemas.StatisticsRead(
+        scope=scope, period_start=period_start, period_end=period_end,
+        current=_figures(current), by_type={str(k): _figures(v) for k, v in current.by_type.items()},
+        previous=_figures(previous), previous_by_type={str(k): _figures(v) for k, v in previous.by_type.items()},
+        change=_figures(change), change_by_type={str(k): _figures(v) for k, v in change.by_type.items()},
+    )

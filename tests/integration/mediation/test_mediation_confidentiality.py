@@ -1,0 +1,94 @@
+"""Confidentiality: only the case's mediator and supervisors at or above its level see the file."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from youmin.kit.db import transaction
+
+EVENT_FIELDS = {"case_id", "place_code", "community_code", "level", "dispute_type", "opened_at", "at",
+                "mediator_person_id", "from_level", "to_level", "automatic", "agreement_kind", "reason_code",
+                "route", "outcome"}
+
+
+async def test_mediator_of_another_grid_gets_404_and_an_empty_list(h):
+    place = await h.place()
+    case = await h.open_case(place)
+    outsider = h.mediator(place.mediators["other_grid"], place.other_grid)
+    assert (await h.get(case["id"], outsider)).status_code == 404
+    listed = await h.client.get("/api/v1/mediation/cases", headers=outsider)
+    assert case["id"] not in [c["id"] for c in listed.json()]
+    resp = await h.post(case["id"], "consents", {"party_id": case["parties"][0]["party_id"], "decision": "refused"},
+                        outsider)
+    assert resp.status_code == 404
+    assert (await h.get(case["id"], h.staff("grid_staff", place.grid))).json()["status"] == "intake"
+
+
+async def test_a_resident_even_a_party_gets_404(h):
+    place = await h.place()
+    case = await h.open_case(place)
+    resident = h.token(place.residents["a"], ("resident", place.households["a"]))
+    assert (await h.get(case["id"], resident)).status_code == 404
+    assert (await h.client.get("/api/v1/mediation/cases", headers=resident)).json() == []
+
+
+async def test_anonymous_caller_gets_401(h):
+    place = await h.place()
+    case = await h.open_case(place)
+    resp = await h.client.get(f"/api/v1/mediation/cases/{case['id']}")
+    assert resp.status_code == 401
+    assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_grid_staff_of_another_grid_get_404_while_community_and_street_staff_see_the_file(h):
+    place = await h.place()
+    case = await h.open_case(place)
+    assert (await h.get(case["id"], h.staff("grid_staff", place.other_grid))).status_code == 404
+    for role, scope in (("community_staff", place.community), ("street_staff", place.street)):
+        resp = await h.get(case["id"], h.staff(role, scope))
+        assert resp.status_code == 200
+        assert resp.json()["description"] and resp.json()["parties"][0]["person_id"] == place.residents["a"]
+
+
+async def test_assigned_mediator_sees_the_file_and_loses_it_when_the_case_moves_up(h):
+    place = await h.place()
+    case = await h.open_case(place)
+    mediator = h.mediator(case["mediator_person_id"], place.grid)
+    assert (await h.get(case["id"], mediator)).status_code == 200
+    listed = await h.client.get("/api/v1/mediation/cases", headers=mediator)
+    assert case["id"] in [c["id"] for c in listed.json()]
+    await h.post(case["id"], "escalation", {"reason": "r"}, h.staff("community_staff", place.community))
+    assert (await h.get(case["id"], mediator)).status_code == 404
+
+
+async def test_a_case_listed_carries_no_party_or_description(h):
+    place = await h.place()
+    case = await h.open_case(place)
+    listed = await h.client.get("/api/v1/mediation/cases", headers=h.staff("community_staff", place.community))
+    [line] = [c for c in listed.json() if c["id"] == case["id"]]
+    assert "parties" not in line and "description" not in line
+
+
+async def test_events_of_a_case_carry_ids_levels_types_and_times_only(h):
+    place = await h.place()
+    staff = h.staff("grid_staff", place.grid)
+    case = await h.open_case(place, parties=[{"person_id": place.residents["a"]},
+                                             {"outside": {"full_name": "赵六", "phone": "13900139000"}}])
+    await h.consent_all(case, staff)
+    await h.post(case["id"], "escalation", {"reason": "赵六拒绝沟通"}, staff)
+    async with transaction(h.app.state.sessions) as session:
+        rows = (await session.execute(text("SELECT data FROM outbox_event WHERE key = :k"), {"k": case["id"]})).all()
+    assert len(rows) >= 3
+    for (data,) in rows:
+        assert set(data) <= EVENT_FIELDS
+        assert "赵六" not in str(data) and "楼上漏水" not in str(data)
+
+
+async def test_statistics_answer_anyone_with_aggregates_only(h):
+    place = await h.place()
+    case = await h.open_case(place)
+    resp = await h.client.get("/api/v1/mediation/statistics", params={
+        "scope": place.community, "period_start": "2026-03-01T00:00:00+08:00", "period_end": "2026-04-01T00:00:00+08:00"})
+    assert resp.status_code == 200
+    assert resp.json()["current"]["opened"] == 1
+    assert case["id"] not in resp.text and place.residents["a"] not in resp.text

@@ -1,0 +1,141 @@
+"""Intake, assignment and conflicts of interest, through the API against real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from youmin.kit.db import transaction
+
+
+async def outbox_types(h, case_id: str) -> list[str]:
+    async with transaction(h.app.state.sessions) as session:
+        rows = await session.execute(text("SELECT type FROM outbox_event WHERE key = :k ORDER BY id"), {"k": case_id})
+        return [r.type.removeprefix("gov.youmin.mediation.case.") for r in rows]
+
+
+async def test_case_opened_at_a_grid_starts_at_grid_level_with_a_grid_mediator(h):
+    place = await h.place()
+    case = await h.open_case(place)
+    assert case["level"] == "grid"
+    assert case["status"] == "intake"
+    assert case["mediator_person_id"] == place.mediators["grid_1"]
+    assert case["deadline_at"].startswith("2026-03-07")  # five days at the grid by default
+    assert await outbox_types(h, case["id"]) == ["opened.v1", "assigned.v1"]
+
+
+async def test_mediator_living_in_a_partys_household_is_excluded(h):
+    place = await h.place()
+    case = await h.open_case(place)
+    resp = await h.post(case["id"], "assignment", None, h.staff("community_staff", place.community))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["mediator_person_id"] == place.mediators["grid_1"]
+    assert resp.json()["excluded"][place.mediators["grid_2"]] == "same_household"
+
+
+async def test_mediator_who_is_a_party_is_excluded_and_none_left_is_a_409(h):
+    place = await h.place()
+    case = await h.open_case(place, parties=[{"person_id": place.residents["a"]},
+                                             {"person_id": place.mediators["grid_1"]}])
+    assert case["mediator_person_id"] is None
+    resp = await h.post(case["id"], "assignment", None, h.staff("community_staff", place.community))
+    assert resp.status_code == 409
+    body = resp.json()
+    assert body["rule"] == "mediation.no_eligible_mediator"
+    assert body["excluded"] == {place.mediators["grid_1"]: "is_party", place.mediators["grid_2"]: "same_household"}
+
+
+async def test_mediators_are_load_balanced_by_open_cases(h):
+    place = await h.place()
+    first = await h.open_case(place, parties=[{"person_id": place.residents["b"]}, {"person_id": place.residents["c"]}])
+    second = await h.open_case(place, parties=[{"person_id": place.residents["b"]}, {"person_id": place.residents["c"]}])
+    assert {first["mediator_person_id"], second["mediator_person_id"]} == {place.mediators["grid_1"],
+                                                                           place.mediators["grid_2"]}
+
+
+async def test_party_refusing_the_mediator_removes_them_and_choosing_one_assigns_them(h):
+    place = await h.place()
+    staff = h.staff("grid_staff", place.grid)
+    case = await h.open_case(place, parties=[{"person_id": place.residents["b"]}, {"person_id": place.residents["c"]}])
+    first = case["mediator_person_id"]
+    other = ({place.mediators["grid_1"], place.mediators["grid_2"]} - {first}).pop()
+    party = case["parties"][0]["party_id"]
+    resp = await h.post(case["id"], "mediator-choices",
+                        {"party_id": party, "mediator_person_id": first, "choice": "refused"}, staff)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["mediator_person_id"] == other
+    assert first in resp.json()["refused_mediator_ids"]
+    # Choosing the refused one again overrides the party's own refusal.
+    resp = await h.post(case["id"], "mediator-choices",
+                        {"party_id": party, "mediator_person_id": first, "choice": "chosen"}, staff)
+    assert resp.json()["mediator_person_id"] == first
+
+
+async def test_outside_person_party_is_kept_apart_and_shown_to_the_mediator(h):
+    place = await h.place()
+    case = await h.open_case(place, parties=[
+        {"person_id": place.residents["a"]},
+        {"outside": {"full_name": "王五", "phone": "13800138000", "address": "奎文区某路1号"}, "role": "respondent"},
+    ])
+    resp = await h.get(case["id"], h.mediator(case["mediator_person_id"], place.grid))
+    outside = resp.json()["parties"][1]["outside"]
+    assert outside["full_name"] == "王五" and outside["phone"] == "13800138000"
+    async with transaction(h.app.state.sessions) as session:
+        data = await session.scalar(text("SELECT string_agg(data::text, ' ') FROM outbox_event WHERE key = :k"),
+                                    {"k": case["id"]})
+    assert "王五" not in data and "13800138000" not in data
+
+
+async def test_bad_phone_of_an_outside_person_is_a_422_naming_the_field(h):
+    place = await h.place()
+    resp = await h.client.post("/api/v1/mediation/cases", headers=h.staff("grid_staff", place.grid), json={
+        "place_code": place.grid, "dispute_type": "family", "description": "x",
+        "parties": [{"person_id": place.residents["a"]}, {"outside": {"full_name": "王五", "phone": "12345"}}],
+    })
+    assert resp.status_code == 422
+    assert any(e["field"] == "parties.1.outside.phone" for e in resp.json()["errors"])
+
+
+async def test_unknown_dispute_type_is_a_422(h):
+    place = await h.place()
+    resp = await h.client.post("/api/v1/mediation/cases", headers=h.staff("grid_staff", place.grid), json={
+        "place_code": place.grid, "dispute_type": "gossip", "description": "x",
+        "parties": [{"person_id": place.residents["a"]}, {"person_id": place.residents["b"]}],
+    })
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "dispute_type"
+
+
+async def test_intake_outside_the_callers_scope_is_forbidden(h):
+    place = await h.place()
+    resp = await h.client.post("/api/v1/mediation/cases", headers=h.staff("grid_staff", place.other_grid), json={
+        "place_code": place.grid, "dispute_type": "family", "description": "x",
+        "parties": [{"person_id": place.residents["a"]}, {"person_id": place.residents["b"]}],
+    })
+    assert resp.status_code == 403
+
+
+async def test_intake_at_the_street_level_is_served_by_street_mediators(h):
+    place = await h.place()
+    case = await h.open_case(place, h.staff("street_staff", place.street), level="street")
+    assert case["level"] == "street"
+    assert case["mediator_person_id"] == place.mediators["street"]
+
+
+async def test_case_at_risk_of_violence_is_flagged_for_the_police_at_once(h):
+    place = await h.place()
+    case = await h.open_case(place, risk_level="medium", risk_indicators=["weapon"])
+    assert case["police_flagged"] is True
+    assert case["police_flag_reasons"] == ["indicator:weapon"]
+    async with transaction(h.app.state.sessions) as session:
+        count = await session.scalar(text("SELECT count(*) FROM police_notification WHERE case_id = :c"),
+                                     {"c": uuid.UUID(case["id"])})
+    assert count == 1
+    assert await outbox_types(h, case["id"]) == ["opened.v1", "assigned.v1"]
+
+
+async def test_low_risk_case_is_not_flagged(h):
+    place = await h.place()
+    case = await h.open_case(place, risk_level="low")
+    assert case["police_flagged"] is False

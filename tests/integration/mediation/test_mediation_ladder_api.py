@@ -1,0 +1,275 @@
+"""Every ladder transition and refusal through the API."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import text
+
+from youmin.kit.db import transaction
+
+
+async def events_of(h, case_id: str) -> list[dict]:
+    async with transaction(h.app.state.sessions) as session:
+        rows = await session.execute(text("SELECT type, data FROM outbox_event WHERE key = :k ORDER BY id"),
+                                     {"k": case_id})
+        return [{"type": r.type.removeprefix("gov.youmin.mediation.case."), **r.data} for r in rows]
+
+
+async def mediating_case(h, place):
+    staff = h.staff("grid_staff", place.grid)
+    case = await h.open_case(place)
+    case = await h.consent_all(case, staff)
+    assert case["status"] == "mediating"
+    return case, staff
+
+
+async def test_consent_of_one_party_waits_for_the_other(h):
+    place = await h.place()
+    staff = h.staff("grid_staff", place.grid)
+    case = await h.open_case(place)
+    resp = await h.post(case["id"], "consents", {"party_id": case["parties"][0]["party_id"], "decision": "given"}, staff)
+    assert resp.json()["status"] == "consent_pending"
+    resp = await h.post(case["id"], "consents", {"party_id": case["parties"][1]["party_id"], "decision": "given"}, staff)
+    assert resp.json()["status"] == "mediating"
+
+
+async def test_party_refusing_consent_ends_mediation_and_is_told_the_other_routes(h):
+    place = await h.place()
+    staff = h.staff("grid_staff", place.grid)
+    case = await h.open_case(place)
+    resp = await h.post(case["id"], "consents", {"party_id": case["parties"][1]["party_id"], "decision": "refused"}, staff)
+    body = resp.json()
+    assert body["status"] == "terminated"
+    assert body["termination_reason"] == "consent_refused"
+    assert body["notices"][0]["kind"] == "other_routes" and "诉讼" in body["notices"][0]["body"]
+    assert body["allowed_actions"] == []
+    terminated = (await events_of(h, case["id"]))[-1]
+    assert terminated["type"] == "terminated.v1" and terminated["reason_code"] == "consent_refused"
+
+
+async def test_party_withdrawing_during_mediation_ends_it(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    resp = await h.post(case["id"], "consents", {"party_id": case["parties"][0]["party_id"], "decision": "refused"}, staff)
+    assert resp.json()["status"] == "terminated"
+
+
+async def test_consent_on_a_terminated_case_is_a_409_listing_allowed_actions(h):
+    place = await h.place()
+    staff = h.staff("grid_staff", place.grid)
+    case = await h.open_case(place)
+    await h.post(case["id"], "consents", {"party_id": case["parties"][0]["party_id"], "decision": "refused"}, staff)
+    resp = await h.post(case["id"], "consents", {"party_id": case["parties"][1]["party_id"], "decision": "given"}, staff)
+    assert resp.status_code == 409
+    assert resp.json()["allowed"] == []
+
+
+async def test_consent_of_a_stranger_is_a_422(h):
+    place = await h.place()
+    case = await h.open_case(place)
+    resp = await h.post(case["id"], "consents", {"party_id": place.residents["c"], "decision": "given"},
+                        h.staff("grid_staff", place.grid))
+    assert resp.status_code == 422 and resp.json()["rule"] == "mediation.unknown_party"
+
+
+async def test_session_before_consent_is_a_409(h):
+    place = await h.place()
+    case = await h.open_case(place)
+    resp = await h.post(case["id"], "sessions", {"held_on": "2026-03-02", "summary": "s",
+                                                 "attendee_party_ids": [case["parties"][0]["party_id"]]},
+                        h.staff("grid_staff", place.grid))
+    assert resp.status_code == 409
+    assert "give_consent" in resp.json()["allowed"]
+
+
+async def test_sessions_are_recorded_with_date_attendees_and_summary(h):
+    place = await h.place()
+    case, _ = await mediating_case(h, place)
+    mediator = h.mediator(case["mediator_person_id"], place.grid)
+    attendees = [p["party_id"] for p in case["parties"]]
+    resp = await h.post(case["id"], "sessions", {"held_on": "2026-03-02", "attendee_party_ids": attendees,
+                                                 "summary": "双方陈述事实"}, mediator)
+    assert resp.status_code == 201, resp.text
+    file = (await h.get(case["id"], mediator)).json()
+    assert file["sessions"][0]["attendee_party_ids"] == attendees
+    assert file["sessions"][0]["summary"] == "双方陈述事实"
+    assert file["sessions"][0]["mediator_person_ids"] == [case["mediator_person_id"]]
+
+
+async def test_written_agreement_missing_a_signature_is_refused(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    resp = await h.post(case["id"], "agreements", {"kind": "written", "terms": "赔偿500元",
+                                                   "signed_party_ids": [case["parties"][0]["party_id"]],
+                                                   "mediator_signed": True}, staff)
+    assert resp.status_code == 422
+    assert resp.json()["rule"] == "mediation.agreement_unsigned"
+    assert resp.json()["missing"] == [case["parties"][1]["party_id"]]
+    assert (await h.get(case["id"], staff)).json()["status"] == "mediating"  # nothing half-written
+
+
+async def test_written_agreement_signed_by_all_awaits_confirmation_then_is_confirmed_and_closed(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    parties = [p["party_id"] for p in case["parties"]]
+    resp = await h.post(case["id"], "agreements", {"kind": "written", "terms": "赔偿500元",
+                                                   "signed_party_ids": parties, "mediator_signed": True}, staff)
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert body["status"] == "confirmation_pending"
+    assert body["resolved_level"] == "grid"
+    assert body["confirmation"]["last_day"] == "2026-04-01"
+    assert sorted(body["agreements"][0]["signer_ids"]) == sorted([*parties, case["mediator_person_id"]])
+    resp = await h.post(case["id"], "confirmation", {"outcome": "confirmed"}, staff)
+    assert resp.status_code == 422 and resp.json()["rule"] == "mediation.confirmation_not_applied"
+    resp = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    assert resp.status_code == 200, resp.text
+    resp = await h.post(case["id"], "confirmation", {"outcome": "confirmed"}, staff)
+    assert resp.json()["status"] == "confirmed"
+    assert (await h.post(case["id"], "closure", None, staff)).json()["status"] == "closed"
+    kinds = [e["type"] for e in await events_of(h, case["id"])]
+    assert kinds[-2:] == ["agreement_reached.v1", "confirmation_recorded.v1"]
+
+
+async def test_confirmation_refused_by_the_court_allows_mediating_again(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    parties = [p["party_id"] for p in case["parties"]]
+    await h.post(case["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
+                                            "mediator_signed": True}, staff)
+    await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    resp = await h.post(case["id"], "confirmation", {"outcome": "refused"}, staff)
+    assert resp.json()["status"] == "confirmation_refused"
+    resp = await h.post(case["id"], "sessions", {"held_on": "2026-03-02", "attendee_party_ids": parties,
+                                                 "summary": "修改协议"}, staff)
+    assert resp.status_code == 201
+    assert (await h.get(case["id"], staff)).json()["status"] == "mediating"
+
+
+async def test_oral_agreement_needs_no_signature_and_closes(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    resp = await h.post(case["id"], "agreements", {"kind": "oral", "terms": "互相道歉"}, staff)
+    assert resp.status_code == 201 and resp.json()["status"] == "agreement_reached"
+    assert resp.json()["confirmation"]["last_day"] is None
+    assert (await h.post(case["id"], "closure", None, staff)).json()["status"] == "closed"
+    reached = [e for e in await events_of(h, case["id"]) if e["type"] == "agreement_reached.v1"][0]
+    assert reached["agreement_kind"] == "oral" and reached["level"] == "grid"
+
+
+async def test_breach_of_a_closed_agreement_reopens_the_case_to_the_legal_route(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    await h.post(case["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
+    await h.post(case["id"], "closure", None, staff)
+    resp = await h.post(case["id"], "breach", {"party_id": case["parties"][1]["party_id"], "route": "litigation",
+                                               "reason": "未按期赔偿"}, staff)
+    assert resp.json()["status"] == "reopened_to_legal"
+    assert resp.json()["referred_route"] == "litigation"
+    referred = (await events_of(h, case["id"]))[-1]
+    assert referred["type"] == "referred.v1" and referred["route"] == "litigation"
+
+
+async def test_breach_while_mediating_is_a_409(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    resp = await h.post(case["id"], "breach", {"party_id": case["parties"][1]["party_id"], "reason": "x"}, staff)
+    assert resp.status_code == 409
+
+
+async def test_staff_escalate_with_a_reason_and_the_whole_file_goes_up(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    parties = [p["party_id"] for p in case["parties"]]
+    await h.post(case["id"], "sessions", {"held_on": "2026-03-02", "attendee_party_ids": parties, "summary": "s1"},
+                 staff)
+    resp = await h.post(case["id"], "escalation", {"reason": "涉及多户，网格难以协调"}, staff)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["level"] == "community"
+    # Grid staff no longer see it; the community's staff see the whole file.
+    assert (await h.get(case["id"], staff)).status_code == 404
+    file = (await h.get(case["id"], h.staff("community_staff", place.community))).json()
+    assert file["status"] == "mediating" and file["escalations"] == 1
+    assert len(file["sessions"]) == 1 and len(file["parties"]) == 2
+    assert file["mediator_person_id"] == place.mediators["community"]
+    escalated = [e for e in await events_of(h, case["id"]) if e["type"] == "escalated.v1"][0]
+    assert (escalated["from_level"], escalated["to_level"], escalated["automatic"]) == ("grid", "community", False)
+
+
+async def test_escalation_without_a_reason_is_a_422_naming_the_field(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    resp = await h.post(case["id"], "escalation", {"reason": "  "}, staff)
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "reason"
+
+
+async def test_staff_may_skip_a_level_with_a_reason(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    resp = await h.post(case["id"], "escalation", {"reason": "群体性纠纷", "to_level": "street"}, staff)
+    assert resp.json()["level"] == "street"
+
+
+async def test_a_case_never_goes_back_down(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    await h.post(case["id"], "escalation", {"reason": "r"}, staff)
+    resp = await h.post(case["id"], "escalation", {"reason": "r", "to_level": "grid"},
+                        h.staff("community_staff", place.community))
+    assert resp.status_code == 422 and resp.json()["rule"] == "mediation.no_downward"
+
+
+async def test_every_rung_up_to_the_district_then_escalation_is_refused_and_referral_remains(h):
+    place = await h.place()
+    case, _ = await mediating_case(h, place)
+    admin = h.staff("district_staff", place.district)
+    for expected in ("community", "street", "district"):
+        resp = await h.post(case["id"], "escalation", {"reason": "r"}, admin)
+        assert resp.json()["level"] == expected
+        assert resp.json()["mediator_person_id"] == place.mediators[expected]
+    resp = await h.post(case["id"], "escalation", {"reason": "r"}, admin)
+    assert resp.status_code == 409
+    assert "escalate" not in resp.json()["allowed"] and "refer" in resp.json()["allowed"]
+    resp = await h.post(case["id"], "referral", {"route": "arbitration"}, admin)
+    assert resp.json()["status"] == "referred" and resp.json()["referred_route"] == "arbitration"
+    assert resp.json()["notices"][-1]["kind"] == "other_routes"
+
+
+async def test_referral_of_an_unknown_route_is_a_422(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    resp = await h.post(case["id"], "referral", {"route": "duel"}, staff)
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "route"
+
+
+async def test_escalating_a_referred_case_is_a_409(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    await h.post(case["id"], "referral", {"route": "litigation"}, staff)
+    resp = await h.post(case["id"], "escalation", {"reason": "r"}, staff)
+    assert resp.status_code == 409 and resp.json()["allowed"] == []
+
+
+async def test_risk_reassessment_flags_the_police_once(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    resp = await h.post(case["id"], "risk", {"risk_level": "high", "risk_indicators": ["threat"]}, staff)
+    assert resp.json()["police_flagged"] is True
+    resp = await h.post(case["id"], "risk", {"risk_level": "high", "risk_indicators": ["threat"]}, staff)
+    async with transaction(h.app.state.sessions) as session:
+        n = await session.scalar(text("SELECT count(*) FROM police_notification WHERE case_id = CAST(:c AS uuid)"),
+                                 {"c": case["id"]})
+    assert n == 1
+
+
+async def test_confirmation_application_after_the_window_is_refused(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    parties = [p["party_id"] for p in case["parties"]]
+    await h.post(case["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
+                                            "mediator_signed": True}, staff)
+    h.clock.advance(days=40)
+    resp = await h.post(case["id"], "confirmation-application", {"applied_on": str(date(2026, 4, 10))}, staff)
+    assert resp.status_code == 422 and resp.json()["rule"] == "mediation.confirmation_window_closed"

@@ -1,0 +1,80 @@
+"""Statistics per scope and period on a known data set."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+MARCH = {"period_start": "2026-03-01T00:00:00+00:00", "period_end": "2026-04-01T00:00:00+00:00"}
+
+
+async def test_statistics_on_a_known_data_set_with_the_previous_period(h):
+    place = await h.place()
+    staff = h.staff("street_staff", place.street)
+
+    async def opened(at: datetime, dispute_type: str) -> dict:
+        h.clock.set(at)
+        case = await h.open_case(place, staff, dispute_type=dispute_type)
+        return await h.consent_all(case, staff)
+
+    # Previous period (31 days before March): one neighbour case agreed at the grid in a day.
+    prev = await opened(datetime(2026, 2, 10, 1, tzinfo=UTC), "neighbour")
+    h.clock.advance(days=1)
+    await h.post(prev["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
+
+    # March: agreed at the grid after 2 days; escalated then agreed in writing at the community after 4 days.
+    first = await opened(datetime(2026, 3, 2, 1, tzinfo=UTC), "neighbour")
+    second = await opened(datetime(2026, 3, 2, 1, tzinfo=UTC), "family")
+    h.clock.set(datetime(2026, 3, 3, 1, tzinfo=UTC))
+    await h.post(second["id"], "escalation", {"reason": "r"}, staff)
+    h.clock.set(datetime(2026, 3, 4, 1, tzinfo=UTC))
+    await h.post(first["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
+    h.clock.set(datetime(2026, 3, 6, 1, tzinfo=UTC))
+    parties = [p["party_id"] for p in second["parties"]]
+    resp = await h.post(second["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
+                                                     "mediator_signed": True}, staff)
+    assert resp.status_code == 201, resp.text
+    # March: a neighbour case refused, a labour case referred.
+    h.clock.set(datetime(2026, 3, 5, 1, tzinfo=UTC))
+    refused = await h.open_case(place, staff, dispute_type="neighbour")
+    await h.post(refused["id"], "consents", {"party_id": refused["parties"][0]["party_id"], "decision": "refused"}, staff)
+    referred = await h.open_case(place, staff, dispute_type="labour")
+    await h.post(referred["id"], "referral", {"route": "arbitration"}, staff)
+    # April: outside the period.
+    h.clock.set(datetime(2026, 4, 1, 0, tzinfo=UTC))
+    await h.open_case(place, staff)
+
+    resp = await h.client.get("/api/v1/mediation/statistics", params={"scope": place.street, **MARCH},
+                              headers=h.staff("resident", place.grid))
+    assert resp.status_code == 200, resp.text
+    stats = resp.json()
+    assert stats["current"] == {
+        "opened": 4, "resolved": 2, "resolved_by_level": {"grid": 1, "community": 1, "street": 0, "district": 0},
+        "resolution_rate": 0.5, "median_days_to_resolve": 3.0, "escalations": 1, "referrals": 1, "terminated": 1,
+    }
+    assert stats["by_type"]["neighbour"]["opened"] == 2
+    assert stats["by_type"]["neighbour"]["median_days_to_resolve"] == 2.0
+    assert stats["by_type"]["labour"]["referrals"] == 1
+    assert stats["by_type"]["contract"]["opened"] == 0
+    assert stats["previous"]["opened"] == 1 and stats["previous"]["median_days_to_resolve"] == 1.0
+    assert stats["change"]["opened"] == 3
+    assert stats["change"]["resolution_rate"] == -0.5
+    assert stats["change"]["median_days_to_resolve"] == 2.0
+
+
+async def test_statistics_of_another_scope_do_not_count_these_cases(h):
+    place = await h.place()
+    await h.open_case(place)
+    resp = await h.client.get("/api/v1/mediation/statistics", params={"scope": place.other_grid, **MARCH})
+    assert resp.json()["current"]["opened"] == 0
+
+
+async def test_statistics_with_a_period_ending_before_it_starts_is_a_422(h):
+    resp = await h.client.get("/api/v1/mediation/statistics", params={
+        "scope": "370705", "period_start": "2026-04-01T00:00:00+00:00", "period_end": "2026-03-01T00:00:00+00:00"})
+    assert resp.status_code == 422 and resp.json()["field"] == "period_end"
+
+
+async def test_statistics_without_a_time_zone_is_a_422(h):
+    resp = await h.client.get("/api/v1/mediation/statistics", params={
+        "scope": "370705", "period_start": "2026-03-01T00:00:00", "period_end": "2026-04-01T00:00:00+00:00"})
+    assert resp.status_code == 422 and resp.json()["field"] == "period_start"
