@@ -6,6 +6,8 @@ Nothing is started unless a test asks for it, so `pytest tests/unit` needs neith
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -38,23 +40,27 @@ class Infra:
 
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
-    """DATABASE_URL if set, else an embedded PostgreSQL under .data/test-postgres."""
+    """DATABASE_URL if set, else an embedded PostgreSQL of this run's own under .data/."""
+    (ROOT / ".data").mkdir(exist_ok=True)
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
-    pg = EmbeddedPostgres(ROOT / ".data" / "test-postgres", port=free_port())
+    # A data directory per run, so that concurrent runs on one machine never share a server.
+    data_dir = Path(tempfile.mkdtemp(prefix="test-postgres-", dir=ROOT / ".data"))
+    pg = EmbeddedPostgres(data_dir / "pg", port=free_port())
     pg.start()
     try:
         yield pg.url
     finally:
         pg.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def broker_and_proxy() -> Iterator[tuple[TansuBroker, TcpProxy]]:
     """KAFKA_BOOTSTRAP_SERVERS is not used here: tests need to cut the network, so they own a Tansu broker."""
     proxy_port, broker_port = free_port(), free_port()
-    log = ROOT / ".data" / "test-tansu.log"
+    log = ROOT / ".data" / f"test-tansu-{os.getpid()}.log"
     log.parent.mkdir(exist_ok=True)
     broker = TansuBroker(port=broker_port, advertised_port=proxy_port, log_path=log)
     broker.start()

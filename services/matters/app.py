@@ -2,11 +2,21 @@
 
 from fastapi import FastAPI
 
+from services.matters.consumers import consumers
 from services.matters.router import router
+from services.matters.scheduler import DEADLINE_SWEEPER, utc_now
 from services.matters.settings import Settings
 from youmin.kit.service import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Builds the matters service."""
-    return create_service_app(settings or Settings(), title="Youmin matters: the 由民做主 workflow", routers=[router])
+    return create_service_app(
+        settings or Settings(),
+        title="Youmin matters: the 由民做主 workflow",
+        routers=[router],
+        consumers=consumers(),
+        background=[DEADLINE_SWEEPER],
+        # clock: the time the service acts at; calendar: None means the configured working-day calendar.
+        state={"clock": utc_now, "calendar": None},
+    )

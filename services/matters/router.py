@@ -1,5 +1,370 @@
-"""HTTP routes of the matters service under /api/v1/matters."""
+"""HTTP routes of the matters service under /api/v1/matters: thin, they parse, call the service and map."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+
+from services.matters import schemas as s
+from services.matters.service import STAFF_ROLES, Context, MattersService, public_status, template_dict, templates
+from youmin.kit.auth import CurrentPrincipal, Principal
+from youmin.kit.errors import Forbidden, NotFound, RuleViolation, problem
+from youmin.kit.service import SessionDep
 
 router = APIRouter(prefix="/api/v1/matters", tags=["matters"])
+
+MatterID = Annotated[uuid.UUID, Path(description="The matter's id")]
+VoteID = Annotated[uuid.UUID, Path(description="The vote's id")]
+TaskID = Annotated[uuid.UUID, Path(description="The implementation task's id")]
+WorkOrderID = Annotated[uuid.UUID, Path(description="The work order's id")]
+CommunityCode = Annotated[str, Path(pattern=s.COMMUNITY_CODE)]
+
+
+def _service(request: Request, session) -> MattersService:
+    return MattersService(session, request.app.state.settings, getattr(request.app.state, "calendar", None))
+
+
+def _ctx(request: Request, principal: Principal) -> Context:
+    return Context(principal=principal, now=request.app.state.clock())
+
+
+# --- matters: create and list ----------------------------------------------------------------------
+
+
+@router.post("", status_code=201, response_model=s.MatterCreated, include_in_schema=False)
+@router.post("/", status_code=201, response_model=s.MatterCreated)
+async def raise_matter(data: s.MatterCreate, request: Request, session: SessionDep, principal: CurrentPrincipal) -> dict:
+    """Raises a matter (民事民提); similar matters of the community come back as duplicate suggestions."""
+    service = _service(request, session)
+    matter, duplicates = await service.raise_matter(_ctx(request, principal), data)
+    return {**await service.read(principal, matter), "duplicates": duplicates}
+
+
+@router.get("", response_model=s.MatterPage, include_in_schema=False)
+@router.get("/", response_model=s.MatterPage)
+async def list_matters(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    category: s.Category | None = None,
+    status: Literal["open", "closed"] | None = None,
+    state: str | None = None,
+    community_code: Annotated[str | None, Query(pattern=s.COMMUNITY_CODE)] = None,
+    key_project: bool | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    ids: str | None = Query(None, description="comma-separated matter ids"),
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
+    """Lists and searches the matters the caller may see (their scope and their own)."""
+    id_list = None
+    if ids:
+        try:
+            id_list = [uuid.UUID(part.strip()) for part in ids.split(",") if part.strip()]
+        except ValueError:
+            raise RuleViolation("request.invalid_ids", "ids: must be comma-separated matter ids", field="ids") from None
+    service = _service(request, session)
+    matters, total = await service.repo.list_matters(
+        visibility=service.visibility(principal), category=category.value if category else None, status=status,
+        state=state, community_code=community_code, key_project=key_project, start=start, end=end, ids=id_list, q=q,
+        limit=limit, offset=offset,
+    )
+    cache: dict[str, object] = {}
+    items = []
+    for matter in matters:
+        if matter.community_code not in cache:
+            cache[matter.community_code] = (await service.template_of(matter.community_code))[0]
+        items.append(await service.read(principal, matter, cache[matter.community_code]))
+    return {"items": items, "total": total}
+
+
+# --- templates -------------------------------------------------------------------------------------
+
+
+@router.get("/templates", response_model=list[s.TemplateRead])
+async def list_templates() -> list[dict]:
+    """Lists the built-in community workflow templates with their stages and rules."""
+    return [template_dict(t) for t in templates().values()]
+
+
+@router.get("/templates/communities/{community_code}", response_model=s.CommunityTemplateRead)
+async def community_template(community_code: CommunityCode, request: Request, session: SessionDep,
+                             principal: CurrentPrincipal) -> dict:
+    """Returns the template a community works by (the default until it chooses one)."""
+    template, chosen = await _service(request, session).template_of(community_code)
+    return {"community_code": community_code, "template": template_dict(template), "chosen": chosen}
+
+
+@router.put("/templates/communities/{community_code}", response_model=s.CommunityTemplateRead)
+async def choose_template(community_code: CommunityCode, data: s.TemplateChoice, request: Request, session: SessionDep,
+                          principal: CurrentPrincipal) -> dict:
+    """Sets the template a community works by."""
+    template = await _service(request, session).choose_template(_ctx(request, principal), community_code, data.template_code)
+    return {"community_code": community_code, "template": template_dict(template), "chosen": True}
+
+
+# --- statistics ------------------------------------------------------------------------------------
+
+
+@router.get("/stats")
+async def statistics(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    community_code: Annotated[str | None, Query(pattern=s.COMMUNITY_CODE)] = None,
+    category: s.Category | None = None,
+    key_project: bool | None = None,
+) -> dict:
+    """Counts and median days per stage, and counts per community and category (key projects too)."""
+    return await _service(request, session).statistics(principal, community_code, category.value if category else None,
+                                                       key_project)
+
+
+# --- department work orders (部门包居) ---------------------------------------------------------------
+
+
+@router.get("/workorders/feed", response_model=s.WorkOrderFeed)
+async def work_order_feed(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict:
+    """The department's work-order changes after a cursor, in a stable order with no gaps or repeats."""
+    return await _service(request, session).feed(principal, after, limit)
+
+
+@router.get("/workorders", response_model=list[s.WorkOrderRead])
+async def list_work_orders(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    department: str | None = None,
+    status: Literal["dispatched", "signed", "answered", "returned"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list:
+    """Lists work orders in the caller's scope."""
+    service = _service(request, session)
+    return await service.repo.list_work_orders(service.work_order_visibility(principal), department, status, limit, offset)
+
+
+@router.get("/workorders/{work_order_id}", response_model=s.WorkOrderRead)
+async def get_work_order(work_order_id: WorkOrderID, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """Returns one work order."""
+    service = _service(request, session)
+    order = await service.repo.get_work_order(work_order_id)
+    if order is None:
+        raise NotFound(f"no work order {work_order_id}")
+    matter = await service.repo.get_matter(order.matter_id)
+    if not (principal.kind == "department" and principal.department == order.department_code) and not await service.can_read(principal, matter):
+        raise NotFound(f"no work order {work_order_id}")
+    return order
+
+
+@router.post("/workorders/{work_order_id}/sign", response_model=s.WorkOrderRead)
+async def sign_work_order(work_order_id: WorkOrderID, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """The department signs for a work order."""
+    return await _service(request, session).sign(_ctx(request, principal), work_order_id)
+
+
+@router.post("/workorders/{work_order_id}/answer", response_model=s.WorkOrderRead)
+async def answer_work_order(work_order_id: WorkOrderID, data: s.AnswerIn, request: Request, session: SessionDep,
+                            principal: CurrentPrincipal):
+    """The department answers a work order (within 5 working days)."""
+    return await _service(request, session).answer(_ctx(request, principal), work_order_id, data.answer)
+
+
+@router.post("/workorders/{work_order_id}/extend", response_model=s.WorkOrderRead)
+async def extend_work_order(work_order_id: WorkOrderID, data: s.ExtendIn, request: Request, session: SessionDep,
+                            principal: CurrentPrincipal):
+    """The department takes its one extension of up to 10 working days."""
+    return await _service(request, session).extend(_ctx(request, principal), work_order_id, data.workdays, data.reason)
+
+
+@router.post("/workorders/{work_order_id}/return", response_model=s.WorkOrderRead)
+async def return_work_order(work_order_id: WorkOrderID, data: s.ReturnIn, request: Request, session: SessionDep,
+                            principal: CurrentPrincipal):
+    """The department sends a misrouted work order back (within 2 working days)."""
+    return await _service(request, session).send_back(_ctx(request, principal), work_order_id, data.reason)
+
+
+# --- administrative tasks entering communities (准入) -------------------------------------------------
+
+
+@router.post("/department-tasks", status_code=201, response_model=s.DepartmentTaskRead)
+async def submit_department_task(data: s.DepartmentTaskIn, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """Admits a department's task into a community if it cites the admission catalogue; refused -> 422."""
+    task = await _service(request, session).submit_department_task(_ctx(request, principal), data)
+    if not task.admitted:
+        # The refusal is recorded (and published) on purpose: the response must not roll it back.
+        rule = "admission.catalogue_code_missing" if task.catalogue_code is None else "admission.not_in_catalogue"
+        return problem(422, "Rule violation", task.reason, "/problems/rule-violation", rule=rule, field="catalogue_code",
+                       task_id=str(task.task_id))
+    return task
+
+
+@router.get("/department-tasks/burden")
+async def burden(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict:
+    """Administrative tasks per community per month (the burden report)."""
+    service = _service(request, session)
+    scopes = None if principal.kind == "service" else principal.scopes(STAFF_ROLES)
+    if scopes is not None and not scopes:
+        raise Forbidden("the burden report is for community, street and district staff")
+    rows = await service.repo.burden(scopes, start, end)
+    return {"items": [{"community_code": r.community_code, "month": r.month, "admitted": int(r.admitted),
+                       "refused": int(r.refused)} for r in rows]}
+
+
+# --- votes -----------------------------------------------------------------------------------------
+
+
+@router.get("/votes/{vote_id}", response_model=s.VoteRead)
+async def get_vote(vote_id: VoteID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> dict:
+    """Returns a vote: its frozen rule, base, participation and, once closed, the result."""
+    service = _service(request, session)
+    vote, _ = await service.vote_for_reader(principal, vote_id)
+    return await service.vote_read(vote)
+
+
+@router.post("/votes/{vote_id}/ballots", status_code=201, response_model=s.Receipt)
+async def cast_ballot(vote_id: VoteID, data: s.BallotCast, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """Casts an online ballot (personally, or for a household as its representative or proxy); returns a receipt."""
+    return await _service(request, session).cast(_ctx(request, principal), vote_id, data)
+
+
+@router.get("/votes/{vote_id}/receipts/{receipt}", response_model=s.ReceiptCheck)
+async def check_receipt(vote_id: VoteID, receipt: Annotated[str, Path(min_length=8, max_length=100)], request: Request,
+                        session: SessionDep, principal: CurrentPrincipal):
+    """Tells whether the ballot behind a receipt was counted."""
+    return await _service(request, session).check_receipt(principal, vote_id, receipt)
+
+
+@router.post("/votes/{vote_id}/offline-tallies", status_code=201, response_model=s.OfflineTallyRead)
+async def offline_tally(vote_id: VoteID, data: s.OfflineTallyIn, request: Request, session: SessionDep,
+                        principal: CurrentPrincipal):
+    """Enters a meeting's paper ballots with the sign-in record as evidence."""
+    return await _service(request, session).offline_tally(_ctx(request, principal), vote_id, data)
+
+
+@router.post("/votes/{vote_id}/close", response_model=s.VoteRead)
+async def close_vote(vote_id: VoteID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> dict:
+    """Closes a vote and decides the matter: quorum, for/against/abstain and the rule version."""
+    service = _service(request, session)
+    vote = await service.close_vote(_ctx(request, principal), vote_id)
+    return await service.vote_read(vote)
+
+
+# --- implementation tasks --------------------------------------------------------------------------
+
+
+@router.post("/tasks/{task_id}/progress", response_model=s.TaskRead)
+async def task_progress(task_id: TaskID, data: s.ProgressIn, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """Records a dated progress update of a task."""
+    return await _service(request, session).add_progress(_ctx(request, principal), task_id, data)
+
+
+@router.post("/tasks/{task_id}/spending", response_model=s.TaskRead)
+async def task_spending(task_id: TaskID, data: s.SpendingIn, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """Records a spending line against a task's budget."""
+    return await _service(request, session).add_spending(_ctx(request, principal), task_id, data)
+
+
+# --- one matter --------------------------------------------------------------------------------------
+
+
+@router.get("/by-token/{token}", response_model=s.TokenStatus)
+async def by_token(token: Annotated[str, Path(min_length=1, max_length=100)], request: Request, session: SessionDep,
+                   principal: CurrentPrincipal) -> dict:
+    """Finds a matter by the token its external system gave it (Open311)."""
+    service = _service(request, session)
+    matter = await service.repo.matter_by_token(token)
+    if matter is None or not await service.can_read(principal, matter):
+        raise NotFound(f"no matter with token {token}")
+    return {"matter_id": matter.matter_id, "external_token": token, "status": public_status(matter.state)}
+
+
+@router.get("/{matter_id}", response_model=s.MatterDetail)
+async def get_matter(matter_id: MatterID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> dict:
+    """Returns a matter with its timeline (who moved it, when, why)."""
+    service = _service(request, session)
+    matter = await service.readable_matter(principal, matter_id)
+    timeline = [{"from_state": t.from_state, "to_state": t.to_state, "action": t.action, "actor": t.actor_sub,
+                 "reason": t.reason, "reason_code": t.reason_code, "details": t.details, "at": t.at}
+                for t in await service.repo.timeline(matter.matter_id)]
+    return {**await service.read(principal, matter), "timeline": timeline,
+            "vote_ids": await service.repo.vote_ids(matter.matter_id),
+            "work_order_ids": await service.repo.work_order_ids(matter.matter_id)}
+
+
+@router.get("/{matter_id}/duplicates", response_model=list[s.DuplicateRead])
+async def duplicates(matter_id: MatterID, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """Suggests live matters of the same community that look like this one (to merge)."""
+    return await _service(request, session).duplicates(principal, matter_id)
+
+
+@router.get("/{matter_id}/route-proposal", response_model=s.RouteProposalRead)
+async def route_proposal(matter_id: MatterID, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """The channel the router proposes for the matter, and why."""
+    service = _service(request, session)
+    return service.route_proposal(await service.readable_matter(principal, matter_id))
+
+
+@router.post("/{matter_id}/transitions", response_model=s.MatterRead)
+async def apply_transition(matter_id: MatterID, data: s.TransitionRequest, request: Request, session: SessionDep,
+                           principal: CurrentPrincipal) -> dict:
+    """Moves a matter through its lifecycle; an action not allowed now gets 409 with the allowed ones."""
+    service = _service(request, session)
+    matter = await service.apply_transition(_ctx(request, principal), matter_id, data)
+    return await service.read(principal, matter)
+
+
+@router.post("/{matter_id}/votes", status_code=201, response_model=s.VoteRead)
+async def open_vote(matter_id: MatterID, data: s.VoteOpen, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """Opens a voting window; the electorate is frozen from the registry replica now."""
+    service = _service(request, session)
+    vote = await service.open_vote(_ctx(request, principal), matter_id, data)
+    return await service.vote_read(vote)
+
+
+@router.post("/{matter_id}/tasks", status_code=201, response_model=s.TaskRead)
+async def add_task(matter_id: MatterID, data: s.TaskCreate, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """Adds an implementation task with its responsible body, budget and deadline."""
+    task = await _service(request, session).add_task(_ctx(request, principal), matter_id, data)
+    return {**{c: getattr(task, c) for c in s.TaskRead.model_fields if c not in ("spending", "progress")}}
+
+
+@router.get("/{matter_id}/tasks", response_model=list[s.TaskRead])
+async def list_tasks(matter_id: MatterID, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """Lists a matter's tasks with their spending lines and progress updates."""
+    return await _service(request, session).tasks(principal, matter_id)
+
+
+@router.post("/{matter_id}/ratings", status_code=201, response_model=s.EvaluationRead)
+async def rate(matter_id: MatterID, data: s.RatingIn, request: Request, session: SessionDep, principal: CurrentPrincipal):
+    """A resident rates the result (民事民评); enough ratings close the matter, a bad share reopens it (重办)."""
+    return await _service(request, session).rate(_ctx(request, principal), matter_id, data.score)
+
+
+class DispatchIn(s.Model):
+    department_code: str | None = None
+
+
+@router.post("/{matter_id}/workorders", status_code=201, response_model=s.WorkOrderRead)
+async def dispatch(matter_id: MatterID, request: Request, session: SessionDep, principal: CurrentPrincipal,
+                   data: DispatchIn | None = None):
+    """Sends the matter as a work order to the department assigned to its community."""
+    return await _service(request, session).dispatch(_ctx(request, principal), matter_id, data.department_code if data else None)
+

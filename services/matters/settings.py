@@ -12,3 +12,15 @@ class Settings(ServiceSettings):
 
     name: str = "matters"
     port: int = 8002
+    # The template of a community that has not chosen one yet.
+    default_template: str = "weiwan-five-democracy"
+    # 民事民评: ratings needed before a matter closes, and the bad share (exclusive) that reopens it (重办).
+    evaluation_min_ratings: int = 5
+    evaluation_reopen_bad_share: str = "1/3"
+    # Similar titles in the same community at or above this score are suggested as duplicates.
+    duplicate_threshold: float = 0.5
+    # Working-day calendar: a JSON file {"holidays": [...], "extra_workdays": [...]}; the shipped one if unset.
+    calendar_path: str | None = None
+    # How often the deadline sweeper raises yellow and red warnings.
+    sweep_seconds: float = 300.0
+    sweep_enabled: bool = True

@@ -52,7 +52,8 @@ class Forbidden(DomainError):
 
 def problem(status: int, title: str, detail: str, type_: str = "about:blank", **extra: Any) -> JSONResponse:
     """Builds a problem+json response."""
-    body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
+    # The standard members cannot be overridden by extension members.
+    body = {**extra, "type": type_, "title": title, "status": status, "detail": detail}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 

@@ -1,0 +1,433 @@
+"""Every query of the matters service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.matters.models import (
+    Ballot,
+    BallotChoice,
+    CommunityTemplate,
+    DepartmentTask,
+    ImplementationTask,
+    Matter,
+    MatterTransition,
+    OfflineTally,
+    Rating,
+    TaskProgress,
+    TaskSpending,
+    Vote,
+    VoteElector,
+    WorkOrder,
+    WorkOrderChange,
+)
+from services.matters.rules.lifecycle import TERMINAL_STATES
+
+
+def _like_prefix(code: str) -> str:
+    return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class MattersRepository:
+    """Queries over one session; never commits."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- matters ----------------------------------------------------------------------------------
+
+    async def add(self, obj: Any) -> None:
+        self.session.add(obj)
+        await self.session.flush()
+
+    async def get_matter(self, matter_id: uuid.UUID, *, lock: bool = False) -> Matter | None:
+        stmt = select(Matter).where(Matter.matter_id == matter_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def matter_by_token(self, token: str) -> Matter | None:
+        return (await self.session.execute(select(Matter).where(Matter.external_token == token))).scalar_one_or_none()
+
+    async def similar_candidates(self, community_code: str, exclude: uuid.UUID | None, limit: int = 200) -> list[tuple[uuid.UUID, str]]:
+        """Returns (id, title) of the community's live matters, newest first."""
+        stmt = (
+            select(Matter.matter_id, Matter.title)
+            .where(Matter.community_code == community_code, Matter.state.not_in([s.value for s in TERMINAL_STATES]))
+            .order_by(Matter.created_at.desc())
+            .limit(limit)
+        )
+        if exclude is not None:
+            stmt = stmt.where(Matter.matter_id != exclude)
+        return [(row.matter_id, row.title) for row in await self.session.execute(stmt)]
+
+    async def list_matters(
+        self,
+        *,
+        visibility: Any,
+        category: str | None = None,
+        status: str | None = None,
+        state: str | None = None,
+        community_code: str | None = None,
+        key_project: bool | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        ids: Sequence[uuid.UUID] | None = None,
+        q: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Matter], int]:
+        conditions = [visibility]
+        terminal = [s.value for s in TERMINAL_STATES]
+        if category:
+            conditions.append(Matter.category == category)
+        if status == "open":
+            conditions.append(Matter.state.not_in(terminal))
+        elif status == "closed":
+            conditions.append(Matter.state.in_(terminal))
+        if state:
+            conditions.append(Matter.state == state)
+        if community_code:
+            conditions.append(Matter.community_code == community_code)
+        if key_project is not None:
+            conditions.append(Matter.key_project == key_project)
+        if start:
+            conditions.append(Matter.created_at >= start)
+        if end:
+            conditions.append(Matter.created_at <= end)
+        if ids:
+            conditions.append(Matter.matter_id.in_(list(ids)))
+        if q:
+            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(or_(Matter.title.ilike(f"%{escaped}%"), Matter.description.ilike(f"%{escaped}%")))
+        total = await self.session.scalar(select(func.count()).select_from(Matter).where(*conditions))
+        rows = await self.session.execute(
+            select(Matter).where(*conditions).order_by(Matter.created_at.desc(), Matter.matter_id).limit(limit).offset(offset)
+        )
+        return list(rows.scalars()), int(total or 0)
+
+    async def timeline(self, matter_id: uuid.UUID) -> list[MatterTransition]:
+        rows = await self.session.execute(
+            select(MatterTransition).where(MatterTransition.matter_id == matter_id).order_by(MatterTransition.transition_id)
+        )
+        return list(rows.scalars())
+
+    async def vote_ids(self, matter_id: uuid.UUID) -> list[uuid.UUID]:
+        rows = await self.session.execute(select(Vote.vote_id).where(Vote.matter_id == matter_id).order_by(Vote.opens_at))
+        return list(rows.scalars())
+
+    async def work_order_ids(self, matter_id: uuid.UUID) -> list[uuid.UUID]:
+        rows = await self.session.execute(
+            select(WorkOrder.work_order_id).where(WorkOrder.matter_id == matter_id).order_by(WorkOrder.dispatched_at)
+        )
+        return list(rows.scalars())
+
+    async def department_matter_ids(self, department_code: str) -> Any:
+        """A subquery of matters dispatched to a department."""
+        return select(WorkOrder.matter_id).where(WorkOrder.department_code == department_code)
+
+    async def template_choice(self, community_code: str) -> CommunityTemplate | None:
+        return await self.session.get(CommunityTemplate, community_code)
+
+    async def choose_template(self, community_code: str, template_code: str, chosen_by: str) -> None:
+        stmt = insert(CommunityTemplate).values(community_code=community_code, template_code=template_code, chosen_by=chosen_by)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[CommunityTemplate.community_code],
+            set_={"template_code": stmt.excluded.template_code, "chosen_by": stmt.excluded.chosen_by, "chosen_at": func.now()},
+        )
+        await self.session.execute(stmt)
+
+    # --- votes ------------------------------------------------------------------------------------
+
+    async def open_vote_of(self, matter_id: uuid.UUID) -> Vote | None:
+        rows = await self.session.execute(select(Vote).where(Vote.matter_id == matter_id, Vote.status == "open"))
+        return rows.scalars().first()
+
+    async def get_vote(self, vote_id: uuid.UUID, *, lock: str | None = None) -> Vote | None:
+        """Reads a vote; "share" lets ballots run together, "update" (closing) waits for them and stops new ones.
+
+        The shared side is a transaction-level advisory lock rather than FOR SHARE: it writes nothing to the
+        vote's row, so many concurrent ballots do not contend on one tuple.
+        """
+        if lock is not None:
+            fn = "pg_advisory_xact_lock_shared" if lock == "share" else "pg_advisory_xact_lock"
+            await self.session.execute(text(f"SELECT {fn}(hashtext('matters.vote:' || :v))"), {"v": str(vote_id)})
+        stmt = select(Vote).where(Vote.vote_id == vote_id)
+        if lock == "update":
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def freeze_electorate(self, vote_id: uuid.UUID, scope_code: str, base: str) -> int:
+        """Copies the electorate under a scope from the registry replica into vote_elector; returns its size."""
+        prefix = _like_prefix(scope_code)
+        if base == "household_representatives":
+            sql = """
+                INSERT INTO vote_elector (vote_id, voter_key, household_code, caster_ids)
+                SELECT :vote_id, h.code, h.code,
+                       array_remove(ARRAY[hh.representative_person_id::text], NULL)
+                       || coalesce(hh.proxy_person_ids::text[], '{}')
+                FROM (SELECT household_code AS code FROM replica_resident WHERE household_code LIKE :p
+                      UNION SELECT household_code FROM replica_household WHERE household_code LIKE :p) AS h
+                LEFT JOIN replica_household hh ON hh.household_code = h.code
+            """
+        elif base == "group_representatives":
+            sql = """
+                INSERT INTO vote_elector (vote_id, voter_key, household_code, caster_ids)
+                SELECT DISTINCT :vote_id, g.person_id::text, NULL, ARRAY[g.person_id::text]
+                FROM replica_grant g
+                WHERE g.active AND g.role = 'resident_representative' AND g.scope_code LIKE :p
+            """
+        else:
+            sql = """
+                INSERT INTO vote_elector (vote_id, voter_key, household_code, caster_ids)
+                SELECT :vote_id, r.person_id::text, r.household_code, ARRAY[r.person_id::text]
+                FROM replica_resident r WHERE r.adult AND r.household_code LIKE :p
+            """
+        result = await self.session.execute(text(sql), {"vote_id": vote_id, "p": prefix})
+        return int(result.rowcount or 0)
+
+    async def electors_for_caster(self, vote_id: uuid.UUID, person_id: str) -> list[VoteElector]:
+        rows = await self.session.execute(
+            select(VoteElector).where(VoteElector.vote_id == vote_id, VoteElector.caster_ids.contains([person_id]))
+        )
+        return list(rows.scalars())
+
+    async def insert_ballot(self, values: dict[str, Any]) -> bool:
+        """Records participation once: the primary key (vote, elector) makes a second attempt a no-op."""
+        stmt = insert(Ballot).values(**values).on_conflict_do_nothing(index_elements=[Ballot.vote_id, Ballot.voter_key])
+        result = await self.session.execute(stmt.returning(Ballot.voter_key))
+        return result.first() is not None
+
+    async def insert_choice(self, vote_id: uuid.UUID, digest: str, choice: str) -> None:
+        await self.session.execute(insert(BallotChoice).values(receipt_digest=digest, vote_id=vote_id, choice=choice))
+
+    async def choice_by_digest(self, digest: str) -> BallotChoice | None:
+        return await self.session.get(BallotChoice, digest)
+
+    async def participated(self, vote_id: uuid.UUID) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(Ballot).where(Ballot.vote_id == vote_id)) or 0)
+
+    async def unknown_electors(self, vote_id: uuid.UUID, keys: list[str]) -> list[str]:
+        rows = await self.session.execute(
+            select(VoteElector.voter_key).where(VoteElector.vote_id == vote_id, VoteElector.voter_key.in_(keys))
+        )
+        known = set(rows.scalars())
+        return [k for k in keys if k not in known]
+
+    async def insert_offline_ballots(self, vote_id: uuid.UUID, keys: list[str], cast_by: str, at: datetime) -> list[str]:
+        """Records offline participation; returns the keys that were recorded (others had voted already)."""
+        result = await self.session.execute(
+            text(
+                """
+                INSERT INTO ballot (vote_id, voter_key, cast_by, via, cast_at)
+                SELECT :vote_id, k, :cast_by, 'offline', :at FROM unnest(CAST(:keys AS text[])) AS k
+                ON CONFLICT (vote_id, voter_key) DO NOTHING
+                RETURNING voter_key
+                """
+            ),
+            {"vote_id": vote_id, "keys": keys, "cast_by": cast_by, "at": at},
+        )
+        return [row.voter_key for row in result]
+
+    async def counts(self, vote_id: uuid.UUID) -> dict[str, int]:
+        """Counts online choices and offline tallies together."""
+        totals = {"for": 0, "against": 0, "abstain": 0}
+        rows = await self.session.execute(
+            select(BallotChoice.choice, func.count()).where(BallotChoice.vote_id == vote_id).group_by(BallotChoice.choice)
+        )
+        for choice, count in rows:
+            totals[choice] += int(count)
+        offline = (
+            await self.session.execute(
+                select(
+                    func.coalesce(func.sum(OfflineTally.votes_for), 0),
+                    func.coalesce(func.sum(OfflineTally.votes_against), 0),
+                    func.coalesce(func.sum(OfflineTally.abstain), 0),
+                ).where(OfflineTally.vote_id == vote_id)
+            )
+        ).one()
+        totals["for"] += int(offline[0])
+        totals["against"] += int(offline[1])
+        totals["abstain"] += int(offline[2])
+        return totals
+
+    # --- tasks and ratings ------------------------------------------------------------------------
+
+    async def get_task(self, task_id: uuid.UUID, *, lock: bool = False) -> ImplementationTask | None:
+        stmt = select(ImplementationTask).where(ImplementationTask.task_id == task_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def tasks_of(self, matter_id: uuid.UUID) -> list[ImplementationTask]:
+        rows = await self.session.execute(
+            select(ImplementationTask).where(ImplementationTask.matter_id == matter_id).order_by(ImplementationTask.created_at)
+        )
+        return list(rows.scalars())
+
+    async def spending_of(self, task_ids: list[uuid.UUID]) -> list[TaskSpending]:
+        rows = await self.session.execute(
+            select(TaskSpending).where(TaskSpending.task_id.in_(task_ids)).order_by(TaskSpending.spending_id)
+        )
+        return list(rows.scalars())
+
+    async def progress_of(self, task_ids: list[uuid.UUID]) -> list[TaskProgress]:
+        rows = await self.session.execute(
+            select(TaskProgress).where(TaskProgress.task_id.in_(task_ids)).order_by(TaskProgress.progress_id)
+        )
+        return list(rows.scalars())
+
+    async def insert_rating(self, values: dict[str, Any]) -> bool:
+        stmt = insert(Rating).values(**values).on_conflict_do_nothing()
+        result = await self.session.execute(stmt.returning(Rating.rater_sub))
+        return result.first() is not None
+
+    async def scores(self, matter_id: uuid.UUID, evaluation_round: int) -> list[int]:
+        rows = await self.session.execute(
+            select(Rating.score).where(Rating.matter_id == matter_id, Rating.evaluation_round == evaluation_round)
+        )
+        return list(rows.scalars())
+
+    async def open_tasks(self) -> list[ImplementationTask]:
+        rows = await self.session.execute(
+            select(ImplementationTask).where(ImplementationTask.completed_at.is_(None)).with_for_update(skip_locked=True)
+        )
+        return list(rows.scalars())
+
+    # --- work orders ------------------------------------------------------------------------------
+
+    async def get_work_order(self, work_order_id: uuid.UUID, *, lock: bool = False) -> WorkOrder | None:
+        stmt = select(WorkOrder).where(WorkOrder.work_order_id == work_order_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def open_work_orders(self) -> list[WorkOrder]:
+        rows = await self.session.execute(
+            select(WorkOrder).where(WorkOrder.status.in_(["dispatched", "signed"])).with_for_update(skip_locked=True)
+        )
+        return list(rows.scalars())
+
+    async def list_work_orders(self, visibility: Any, department: str | None, status: str | None, limit: int, offset: int) -> list[WorkOrder]:
+        conditions = [visibility]
+        if department:
+            conditions.append(WorkOrder.department_code == department)
+        if status:
+            conditions.append(WorkOrder.status == status)
+        rows = await self.session.execute(
+            select(WorkOrder).where(*conditions).order_by(WorkOrder.dispatched_at.desc()).limit(limit).offset(offset)
+        )
+        return list(rows.scalars())
+
+    async def record_change(self, order: WorkOrder, action: str, at: datetime) -> None:
+        """Appends to the department's feed.
+
+        A transaction-scoped lock per department makes one department's changes commit in sequence
+        order, so a reader that sees seq N has already been able to see every earlier seq of that
+        department: the feed never skips a row that commits late.
+        """
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('matters.work_order_change:' || :d))"), {"d": order.department_code}
+        )
+        await self.session.execute(
+            insert(WorkOrderChange).values(
+                work_order_id=order.work_order_id,
+                matter_id=order.matter_id,
+                department_code=order.department_code,
+                community_code=order.community_code,
+                action=action,
+                status=order.status,
+                due_at=order.due_at,
+                warning=order.warning,
+                at=at,
+            )
+        )
+
+    async def feed(self, department_code: str, after: int, limit: int) -> list[Any]:
+        """Returns a department's committed changes after a cursor, below the transaction horizon."""
+        rows = await self.session.execute(
+            text(
+                """
+                SELECT c.seq, c.work_order_id, c.matter_id, c.department_code, c.community_code, c.action, c.status,
+                       c.due_at, c.warning, c.at, m.title, m.category
+                FROM work_order_change c JOIN matter m ON m.matter_id = c.matter_id
+                WHERE c.department_code = :d AND c.seq > :after
+                  AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY c.seq
+                LIMIT :limit
+                """
+            ),
+            {"d": department_code, "after": after, "limit": limit},
+        )
+        return list(rows)
+
+    # --- department tasks and statistics ----------------------------------------------------------
+
+    async def burden(self, scopes: list[str] | None, start: datetime | None, end: datetime | None) -> list[Any]:
+        rows = await self.session.execute(
+            text(
+                """
+                SELECT community_code, to_char(submitted_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month,
+                       count(*) FILTER (WHERE admitted) AS admitted, count(*) FILTER (WHERE NOT admitted) AS refused
+                FROM department_task
+                WHERE (CAST(:all AS boolean) OR community_code LIKE ANY(CAST(:prefixes AS text[])))
+                  AND (CAST(:start AS timestamptz) IS NULL OR submitted_at >= :start)
+                  AND (CAST(:end AS timestamptz) IS NULL OR submitted_at < :end)
+                GROUP BY 1, 2 ORDER BY 1, 2
+                """
+            ),
+            {"all": scopes is None, "prefixes": [_like_prefix(s) for s in scopes or []], "start": start, "end": end},
+        )
+        return list(rows)
+
+    async def department_tasks(self, visibility: Any, limit: int) -> list[DepartmentTask]:
+        rows = await self.session.execute(
+            select(DepartmentTask).where(visibility).order_by(DepartmentTask.submitted_at.desc()).limit(limit)
+        )
+        return list(rows.scalars())
+
+    async def stage_statistics(self, filters: dict[str, Any]) -> list[Any]:
+        rows = await self.session.execute(
+            text(
+                f"""
+                WITH m AS (SELECT matter_id, state FROM matter WHERE {filters['where']}),
+                stays AS (
+                    SELECT t.matter_id, t.to_state AS state, t.at,
+                           lead(t.at) OVER (PARTITION BY t.matter_id ORDER BY t.transition_id) AS left_at
+                    FROM matter_transition t JOIN m USING (matter_id)
+                )
+                SELECT s.state,
+                       count(DISTINCT s.matter_id) AS entered,
+                       (SELECT count(*) FROM m WHERE m.state = s.state) AS current,
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.left_at - s.at) / 86400.0)
+                           FILTER (WHERE s.left_at IS NOT NULL) AS median_days
+                FROM stays s GROUP BY s.state ORDER BY s.state
+                """
+            ),
+            filters["params"],
+        )
+        return list(rows)
+
+    async def group_counts(self, column: str, filters: dict[str, Any]) -> list[Any]:
+        terminal = [s.value for s in TERMINAL_STATES]
+        rows = await self.session.execute(
+            text(
+                f"""
+                SELECT {column} AS key, count(*) AS matters, count(*) FILTER (WHERE key_project) AS key_projects,
+                       count(*) FILTER (WHERE state <> ALL(CAST(:terminal AS text[]))) AS open
+                FROM matter WHERE {filters['where']} GROUP BY 1 ORDER BY 1
+                """
+            ),
+            {**filters["params"], "terminal": terminal},
+        )
+        return list(rows)
+
+    async def set_task_warning(self, task_id: uuid.UUID, warning: str) -> None:
+        await self.session.execute(update(ImplementationTask).where(ImplementationTask.task_id == task_id).values(warning=warning))

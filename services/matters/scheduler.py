@@ -1,0 +1,48 @@
+"""The deadline sweeper: yellow and red warnings on work orders and implementation tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.matters.service import MattersService
+from services.matters.settings import Settings
+from youmin.kit.calendar import WorkCalendar
+from youmin.kit.db import transaction
+from youmin.kit.logging import get_logger
+from youmin.kit.service import Background
+
+log = get_logger("youmin.matters.scheduler")
+
+
+async def sweep_deadlines(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime, calendar: WorkCalendar | None = None
+) -> dict[str, int]:
+    """Raises the warnings due as of `now` in one transaction; returns how many changed."""
+    async with transaction(sessions) as session:
+        return await MattersService(session, settings, calendar).sweep(now)
+
+
+async def _run(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    while True:
+        try:
+            changed = await sweep_deadlines(app.state.sessions, settings, app.state.clock(), getattr(app.state, "calendar", None))
+            if any(changed.values()):
+                log.info("matters.deadlines_swept", **changed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the sweeper retries on its next round
+            log.warning("matters.sweep_failed", error=repr(exc))
+        await asyncio.sleep(settings.sweep_seconds)
+
+
+def utc_now() -> datetime:
+    """The service's clock (tests replace app.state.clock)."""
+    return datetime.now(UTC)
+
+
+DEADLINE_SWEEPER = Background(name="matters-deadline-sweeper", run=_run, enabled=lambda s: getattr(s, "sweep_enabled", True))

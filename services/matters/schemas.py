@@ -1,0 +1,372 @@
+"""Request and response models of the matters API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.matters.rules.routing import Category, Channel, Nature
+
+# Org codes: community 12 digits, grid 15, building 18, unit 20, household 24.
+UNIT_CODE = r"^\d{12}(\d{3}(\d{3}(\d{2}(\d{4})?)?)?)?$"
+COMMUNITY_CODE = r"^\d{12}$"
+
+RaisedVia = Literal["app", "face_to_face", "department", "open311"]
+Choice = Literal["for", "against", "abstain"]
+Warning = Literal["none", "yellow", "red"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MatterCreate(Model):
+    """Raises a matter (民事民提)."""
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(min_length=1, max_length=4000)
+    category: Category
+    unit_code: str | None = Field(None, pattern=UNIT_CODE)
+    nature: Nature = Nature.GENERAL
+    key_project: bool = False
+    major: bool = False
+    raised_via: RaisedVia | None = None
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    address_string: str | None = Field(None, max_length=500)
+    external_token: str | None = Field(None, min_length=1, max_length=100)
+
+
+class StageRead(BaseModel):
+    code: str
+    title: str
+
+
+class DuplicateRead(BaseModel):
+    matter_id: UUID
+    title: str
+    score: float
+
+
+class MatterRead(BaseModel):
+    """A matter as its readers see it (no personal data of the proposer)."""
+
+    matter_id: UUID
+    community_code: str
+    unit_code: str
+    scope_level: str
+    title: str
+    description: str
+    category: str
+    category_label: str
+    nature: str
+    key_project: bool
+    major: bool
+    state: str
+    status: Literal["open", "closed"]
+    stage: StageRead | None
+    template_code: str
+    channel: str | None
+    proposed_channel: str | None
+    raised_via: str
+    external_token: str | None
+    merged_into_id: UUID | None
+    mine: bool
+    allowed_actions: list[str]
+    created_at: datetime
+    state_entered_at: datetime
+
+
+class MatterCreated(MatterRead):
+    duplicates: list[DuplicateRead]
+
+
+class TransitionRead(BaseModel):
+    from_state: str | None
+    to_state: str
+    action: str
+    actor: str
+    reason: str | None
+    reason_code: str | None
+    details: dict
+    at: datetime
+
+
+class MatterDetail(MatterRead):
+    timeline: list[TransitionRead]
+    vote_ids: list[UUID]
+    work_order_ids: list[UUID]
+
+
+class MatterPage(BaseModel):
+    items: list[MatterRead]
+    total: int
+
+
+class TransitionRequest(Model):
+    """Moves a matter: accept, reject (reason), merge (merge_into), route (channel; a different channel than
+    proposed needs a reason), start_deliberation, start_decision, decide, fail_decision, start_implementation,
+    start_evaluation, close, reopen, withdraw (the proposer)."""
+
+    action: str = Field(min_length=1, max_length=50)
+    reason: str | None = Field(None, max_length=2000)
+    reason_code: str | None = Field(None, max_length=100)
+    merge_into: UUID | None = None
+    channel: Channel | None = None
+
+
+class RouteProposalRead(BaseModel):
+    channel: str
+    channel_label: str
+    reason: str
+
+
+class TokenStatus(BaseModel):
+    matter_id: UUID
+    external_token: str
+    status: Literal["open", "closed"]
+
+
+# --- votes -----------------------------------------------------------------------------------------
+
+
+class VoteOpen(Model):
+    """Opens a voting window; the electorate is frozen from the registry replica now."""
+
+    secret: bool = False
+    rule_version: str | None = Field(None, max_length=100)
+    closes_at: datetime | None = None
+
+
+class VoteRead(BaseModel):
+    vote_id: UUID
+    matter_id: UUID
+    scope_code: str
+    rule_version: str
+    rule: dict
+    secret: bool
+    status: Literal["open", "closed"]
+    base_size: int
+    participated: int
+    opens_at: datetime
+    closes_at: datetime | None
+    closed_at: datetime | None
+    quorum_met: bool | None
+    passed: bool | None
+    present: int | None
+    votes_for: int | None
+    votes_against: int | None
+    abstain: int | None
+
+
+class BallotCast(Model):
+    choice: Choice
+    household_code: str | None = Field(None, pattern=r"^\d{24}$")
+
+
+class Receipt(BaseModel):
+    vote_id: UUID
+    receipt: str
+    voter_key: str
+    cast_at: datetime
+
+
+class ReceiptCheck(BaseModel):
+    vote_id: UUID
+    counted: bool
+    choice: Choice | None
+
+
+class OfflineTallyIn(Model):
+    """Paper ballots of a meeting: the counts and the sign-in record (who attended) as evidence."""
+
+    votes_for: int = Field(ge=0)
+    votes_against: int = Field(ge=0)
+    abstain: int = Field(ge=0)
+    sign_in_ref: str = Field(min_length=1, max_length=200)
+    attendee_keys: list[str] = Field(min_length=1, max_length=100_000)
+
+
+class OfflineTallyRead(BaseModel):
+    tally_id: UUID
+    vote_id: UUID
+    votes_for: int
+    votes_against: int
+    abstain: int
+    attendee_count: int
+    sign_in_ref: str
+    entered_at: datetime
+
+
+# --- templates ------------------------------------------------------------------------------------
+
+
+class TemplateRead(BaseModel):
+    code: str
+    community: str
+    name: str
+    description: str
+    default_rule: dict
+    major_rule: dict | None
+    stages: list[dict]
+
+
+class TemplateChoice(Model):
+    template_code: str = Field(min_length=1, max_length=100)
+
+
+class CommunityTemplateRead(BaseModel):
+    community_code: str
+    template: TemplateRead
+    chosen: bool
+
+
+# --- implementation --------------------------------------------------------------------------------
+
+
+class TaskCreate(Model):
+    title: str = Field(min_length=1, max_length=200)
+    responsible_kind: Literal["community", "department", "social_organisation"]
+    responsible_code: str | None = Field(None, min_length=1, max_length=100)
+    budget_cents: int = Field(ge=0)
+    due_on: date
+
+
+class SpendingIn(Model):
+    item: str = Field(min_length=1, max_length=200)
+    amount_cents: int = Field(gt=0)
+    spent_on: date
+
+
+class ProgressIn(Model):
+    percent: int = Field(ge=0, le=100)
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class SpendingRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    item: str
+    amount_cents: int
+    spent_on: date
+    recorded_at: datetime
+
+
+class ProgressRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    percent: int
+    note: str
+    at: datetime
+
+
+class TaskRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    task_id: UUID
+    matter_id: UUID
+    title: str
+    responsible_kind: str
+    responsible_code: str
+    budget_cents: int
+    spent_cents: int
+    percent: int
+    due_at: datetime
+    warning: Warning
+    completed_at: datetime | None
+    spending: list[SpendingRead] = []
+    progress: list[ProgressRead] = []
+
+
+# --- evaluation ------------------------------------------------------------------------------------
+
+
+class RatingIn(Model):
+    """1 非常满意, 2 满意, 3 基本满意, 4 不满意, 5 非常不满意."""
+
+    score: int = Field(ge=1, le=5)
+
+
+class EvaluationRead(BaseModel):
+    matter_id: UUID
+    evaluation_round: int
+    ratings: int
+    bad: int
+    bad_share: float
+    outcome: Literal["wait", "close", "reopen"]
+    state: str
+
+
+# --- work orders -----------------------------------------------------------------------------------
+
+
+class WorkOrderRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    work_order_id: UUID
+    matter_id: UUID
+    department_code: str
+    community_code: str
+    status: str
+    dispatched_at: datetime
+    due_at: datetime
+    extensions_used: int
+    extended_workdays: int
+    warning: Warning
+    signed_at: datetime | None
+    answered_at: datetime | None
+    answer: str | None
+    returned_at: datetime | None
+    return_reason: str | None
+
+
+class WorkOrderChangeRead(BaseModel):
+    cursor: str
+    work_order_id: UUID
+    matter_id: UUID
+    department_code: str
+    community_code: str
+    action: str
+    status: str
+    due_at: datetime
+    warning: Warning
+    at: datetime
+    title: str
+    category: str
+
+
+class WorkOrderFeed(BaseModel):
+    items: list[WorkOrderChangeRead]
+    next_cursor: str
+
+
+class AnswerIn(Model):
+    answer: str = Field(min_length=1, max_length=4000)
+
+
+class ExtendIn(Model):
+    workdays: int = Field(ge=1)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReturnIn(Model):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DepartmentTaskIn(Model):
+    community_code: str = Field(pattern=COMMUNITY_CODE)
+    catalogue_code: str | None = Field(None, max_length=20)
+    title: str = Field(min_length=1, max_length=200)
+    due_on: date | None = None
+
+
+class DepartmentTaskRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    task_id: UUID
+    department_code: str
+    community_code: str
+    catalogue_code: str | None
+    title: str
+    due_on: date | None
+    admitted: bool
+    reason: str
+    submitted_at: datetime

@@ -1,0 +1,844 @@
+"""The use cases of the 由民做主 workflow: raise, triage, route, decide, carry out, rate; dispatch and admission.
+
+Services flush, never commit: the request's transaction commits the change and its outbox rows together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import false, or_, select, true
+
+from services.matters import events as ev
+from services.matters.models import DepartmentTask, ImplementationTask, Matter, MatterTransition, OfflineTally, TaskProgress, TaskSpending, Vote, WorkOrder
+from services.matters.repository import MattersRepository
+from services.matters.rules import deadlines
+from services.matters.rules.admission import Catalogue, admit, load_catalogue
+from services.matters.rules.evaluation import EvaluationAction, EvaluationPolicy
+from services.matters.rules.lifecycle import (
+    TERMINAL_STATES,
+    Action,
+    ActionRefused,
+    InvalidTransition,
+    State,
+    allowed_actions,
+    transition,
+)
+from services.matters.rules.routing import Category, ScopeLevel, propose_channel, suggest_duplicates
+from services.matters.rules.templates import Template, load_templates
+from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping, tally
+from services.matters.settings import Settings
+from youmin.kit import replica
+from youmin.kit.auth import Principal
+from youmin.kit.calendar import WorkCalendar, default_calendar, end_of_day
+from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
+from youmin.kit.outbox import publish
+from youmin.kit.pii import redact_text
+
+# Who triages, routes, runs votes and follows the work of matters within their scope.
+STAFF_ROLES = frozenset({"community_staff", "community_worker", "street_staff", "district_staff", "admin"})
+# Who may also record a matter raised face to face (grid and building staff).
+FIELD_ROLES = STAFF_ROLES | {"grid_manager", "grid_head", "grid_secretary", "building_head", "unit_head"}
+RESIDENT = "resident"
+SYSTEM_EVALUATION = "system:evaluation"
+
+_SCOPE_BY_LENGTH = {12: ScopeLevel.COMMUNITY, 15: ScopeLevel.GRID, 18: ScopeLevel.BUILDING, 20: ScopeLevel.UNIT, 24: ScopeLevel.UNIT}
+
+
+def public_status(state: str) -> str:
+    """Maps a lifecycle state to the public open/closed status (Open311)."""
+    return "closed" if State(state) in TERMINAL_STATES else "open"
+
+
+def vote_scope(matter: Matter) -> str:
+    """The unit whose residents vote on and rate a matter: a household's matter is its unit's."""
+    return matter.unit_code[:20] if len(matter.unit_code) == 24 else matter.unit_code
+
+
+@lru_cache(maxsize=4)
+def _templates(path: str | None = None) -> dict[str, Template]:
+    return load_templates(path)
+
+
+@lru_cache(maxsize=4)
+def _catalogue(path: str | None = None) -> Catalogue:
+    return load_catalogue(path)
+
+
+@lru_cache(maxsize=4)
+def _calendar(path: str | None) -> WorkCalendar:
+    if path is None:
+        return default_calendar()
+    import json
+
+    return WorkCalendar.from_mapping(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def templates() -> dict[str, Template]:
+    """The built-in community workflow templates, validated once."""
+    return _templates()
+
+
+def template_dict(template: Template) -> dict[str, Any]:
+    """A template as plain data."""
+    return {
+        "code": template.code,
+        "community": template.community,
+        "name": template.name,
+        "description": template.description,
+        "default_rule": template.default_rule.as_mapping(),
+        "major_rule": template.major_rule.as_mapping() if template.major_rule else None,
+        "stages": [{"code": s.code, "title": s.title, "states": [str(x) for x in s.states]} for s in template.stages],
+    }
+
+
+def _digest(vote_id: uuid.UUID, receipt: str) -> str:
+    return hashlib.sha256(f"{vote_id}:{receipt}".encode()).hexdigest()
+
+
+@dataclass
+class Context:
+    """Who is asking and when."""
+
+    principal: Principal
+    now: datetime
+
+
+class MattersService:
+    """The matters service's use cases over one transaction."""
+
+    def __init__(self, session: Any, settings: Settings, calendar: WorkCalendar | None = None) -> None:
+        self.session = session
+        self.repo = MattersRepository(session)
+        self.settings = settings
+        self.calendar = calendar or _calendar(settings.calendar_path)
+
+    # --- scope ------------------------------------------------------------------------------------
+
+    def visibility(self, principal: Principal) -> Any:
+        """The SQL condition for the matters a principal may read: their scope and their own."""
+        if principal.kind == "service":
+            return true()
+        conditions: list[Any] = [Matter.proposer_sub == principal.sub]
+        if principal.kind == "department" and principal.department:
+            conditions.append(Matter.matter_id.in_(select(WorkOrder.matter_id).where(WorkOrder.department_code == principal.department)))
+        for grant in principal.grants:
+            if grant.role == RESIDENT:
+                conditions.append(Matter.community_code == grant.scope[:12])
+            else:
+                conditions.append(Matter.unit_code.startswith(grant.scope))
+        return or_(*conditions) if conditions else false()
+
+    async def can_read(self, principal: Principal, matter: Matter) -> bool:
+        if principal.kind == "service" or matter.proposer_sub == principal.sub:
+            return True
+        if principal.kind == "department" and principal.department:
+            if principal.department in {wo for wo in await self._departments_of(matter)}:
+                return True
+        for grant in principal.grants:
+            if grant.role == RESIDENT and matter.community_code == grant.scope[:12]:
+                return True
+            if grant.role != RESIDENT and matter.unit_code.startswith(grant.scope):
+                return True
+        return False
+
+    async def _departments_of(self, matter: Matter) -> set[str]:
+        rows = await self.session.execute(select(WorkOrder.department_code).where(WorkOrder.matter_id == matter.matter_id))
+        return set(rows.scalars())
+
+    async def readable_matter(self, principal: Principal, matter_id: uuid.UUID, *, lock: bool = False) -> Matter:
+        matter = await self.repo.get_matter(matter_id, lock=lock)
+        if matter is None or not await self.can_read(principal, matter):
+            raise NotFound(f"no matter {matter_id}")
+        return matter
+
+    @staticmethod
+    def require_staff(principal: Principal, code: str) -> None:
+        if not principal.covers(code, STAFF_ROLES):
+            raise Forbidden(f"only community, street or district staff covering {code} may do this", scope=code)
+
+    async def template_of(self, community_code: str) -> tuple[Template, bool]:
+        choice = await self.repo.template_choice(community_code)
+        all_templates = templates()
+        if choice is not None and choice.template_code in all_templates:
+            return all_templates[choice.template_code], True
+        return all_templates[self.settings.default_template], False
+
+    async def read(self, principal: Principal, matter: Matter, template: Template | None = None) -> dict[str, Any]:
+        template = template or (await self.template_of(matter.community_code))[0]
+        stage = template.stage_for(matter.state)
+        return {
+            "matter_id": matter.matter_id,
+            "community_code": matter.community_code,
+            "unit_code": matter.unit_code,
+            "scope_level": matter.scope_level,
+            "title": matter.title,
+            "description": matter.description,
+            "category": matter.category,
+            "category_label": Category(matter.category).label,
+            "nature": matter.nature,
+            "key_project": matter.key_project,
+            "major": matter.major,
+            "state": matter.state,
+            "status": public_status(matter.state),
+            "stage": {"code": stage.code, "title": stage.title} if stage else None,
+            "template_code": template.code,
+            "channel": matter.channel,
+            "proposed_channel": matter.proposed_channel,
+            "raised_via": matter.raised_via,
+            "external_token": matter.external_token,
+            "merged_into_id": matter.merged_into_id,
+            "mine": matter.proposer_sub == principal.sub,
+            "allowed_actions": allowed_actions(matter.state),
+            "created_at": matter.created_at,
+            "state_entered_at": matter.state_entered_at,
+        }
+
+    # --- raise ------------------------------------------------------------------------------------
+
+    async def raise_matter(self, ctx: Context, data: Any) -> tuple[Matter, list[dict[str, Any]]]:
+        """Raises a matter (民事民提) by a resident, field staff, a department or an integration."""
+        principal = ctx.principal
+        unit_code = data.unit_code
+        household_code: str | None = None
+        department_code: str | None = None
+        if principal.kind == "department":
+            via = data.raised_via or "department"
+            department_code = principal.department
+            if unit_code is None and department_code:
+                assigned = await self._assigned_communities(department_code)
+                unit_code = assigned[0] if len(assigned) == 1 else None
+        elif principal.kind == "service":
+            via = data.raised_via or "open311"
+        else:
+            resident_scopes = principal.scopes({RESIDENT})
+            if unit_code is not None and principal.covers(unit_code, FIELD_ROLES):
+                via = data.raised_via or "face_to_face"
+            elif resident_scopes:
+                household_code = resident_scopes[0]
+                unit_code = unit_code or household_code[:12]
+                if unit_code[:12] != household_code[:12]:
+                    raise Forbidden("a resident raises matters of their own household's community", field="unit_code")
+                via = "app"
+            elif unit_code is None:
+                raise RuleViolation("matter.unit_code_required", "unit_code: say which community or unit the matter is about", field="unit_code")
+            else:
+                raise Forbidden(f"no grant lets you raise a matter at {unit_code}", scope=unit_code)
+        if unit_code is None:
+            raise RuleViolation(
+                "matter.unit_code_required",
+                "unit_code: a location alone (lat/long/address) cannot be placed in a community; give the unit code",
+                field="unit_code",
+            )
+        if data.external_token and await self.repo.matter_by_token(data.external_token):
+            raise Conflict(f"a matter with token {data.external_token} exists already", field="external_token")
+        community = unit_code[:12]
+        matter = Matter(
+            matter_id=uuid.uuid4(),
+            community_code=community,
+            unit_code=unit_code,
+            scope_level=_SCOPE_BY_LENGTH[len(unit_code)].value,
+            title=data.title.strip(),
+            description=data.description.strip(),
+            category=data.category.value,
+            nature=data.nature.value,
+            key_project=data.key_project,
+            major=data.major,
+            state=State.RAISED.value,
+            raised_via=via,
+            proposer_sub=principal.sub,
+            proposer_kind=principal.kind,
+            proposer_household_code=household_code,
+            department_code=department_code,
+            external_token=data.external_token,
+            latitude=data.latitude,
+            longitude=data.longitude,
+            address_string=data.address_string,
+            created_at=ctx.now,
+            state_entered_at=ctx.now,
+        )
+        candidates = await self.repo.similar_candidates(community, None)
+        await self.repo.add(matter)
+        await self.repo.add(
+            MatterTransition(matter_id=matter.matter_id, from_state=None, to_state=matter.state, action="raise",
+                             actor_sub=principal.sub, details={"raised_via": via}, at=ctx.now)
+        )
+        await publish(
+            self.session,
+            ev.MatterRaised(matter_id=matter.matter_id, community_code=community, unit_code=unit_code,
+                            category=matter.category, raised_via=via, raised_at=ctx.now, key_project=matter.key_project),
+        )
+        duplicates = suggest_duplicates(matter.title, candidates, self.settings.duplicate_threshold)
+        return matter, [{"matter_id": d.matter_id, "title": d.title, "score": round(d.score, 3)} for d in duplicates[:10]]
+
+    async def _assigned_communities(self, department_code: str) -> list[str]:
+        from sqlalchemy import text
+
+        rows = await self.session.execute(
+            text("SELECT community_code FROM replica_department_assignment WHERE department_code = :d AND active ORDER BY 1"),
+            {"d": department_code},
+        )
+        return list(rows.scalars())
+
+    async def duplicates(self, principal: Principal, matter_id: uuid.UUID) -> list[dict[str, Any]]:
+        matter = await self.readable_matter(principal, matter_id)
+        candidates = await self.repo.similar_candidates(matter.community_code, matter.matter_id)
+        found = suggest_duplicates(matter.title, candidates, self.settings.duplicate_threshold)
+        return [{"matter_id": d.matter_id, "title": d.title, "score": round(d.score, 3)} for d in found[:10]]
+
+    # --- transitions ------------------------------------------------------------------------------
+
+    async def _move(
+        self,
+        matter: Matter,
+        action: Action,
+        actor: str,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        reason_code: str | None = None,
+        merge_into: uuid.UUID | None = None,
+        by_proposer: bool = False,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Applies one lifecycle move, records it on the timeline and publishes it."""
+        try:
+            to_state = transition(matter.state, action, reason=reason, merge_target_id=str(merge_into) if merge_into else None,
+                                  by_proposer=by_proposer)
+        except InvalidTransition as error:
+            raise Conflict(str(error), state=matter.state, action=str(action), allowed=error.allowed) from None
+        except ActionRefused as error:
+            raise RuleViolation(error.rule, error.detail) from None
+        from_state = matter.state
+        matter.state = to_state.value
+        matter.state_entered_at = now
+        self.session.add(
+            MatterTransition(matter_id=matter.matter_id, from_state=from_state, to_state=to_state.value, action=action.value,
+                             actor_sub=actor, reason=reason, reason_code=reason_code, details=details or {}, at=now)
+        )
+        await self.session.flush()
+        await publish(
+            self.session,
+            ev.MatterTransitioned(matter_id=matter.matter_id, community_code=matter.community_code, from_state=from_state,
+                                  to_state=to_state.value, action=action.value, at=now, reason_code=reason_code),
+        )
+
+    def route_proposal(self, matter: Matter) -> dict[str, str]:
+        proposal = propose_channel(matter.scope_level, matter.nature)
+        return {"channel": proposal.channel.value, "channel_label": proposal.channel.label, "reason": proposal.reason}
+
+    async def apply_transition(self, ctx: Context, matter_id: uuid.UUID, data: Any) -> Matter:
+        """Moves a matter as asked, after the scope and the action's own rules are checked."""
+        principal = ctx.principal
+        matter = await self.readable_matter(principal, matter_id, lock=True)
+        try:
+            action = Action(data.action)
+        except ValueError:
+            raise RuleViolation("matter.unknown_action", f"action: unknown action {data.action!r}",
+                                field="action", allowed=allowed_actions(matter.state)) from None
+        by_proposer = matter.proposer_sub == principal.sub
+        if action is not Action.WITHDRAW:
+            self.require_staff(principal, matter.unit_code)
+        details: dict[str, Any] = {}
+        reason = data.reason.strip() if data.reason and data.reason.strip() else None
+        if action is Action.ROUTE and action.value in allowed_actions(matter.state):
+            proposal = propose_channel(matter.scope_level, matter.nature)
+            chosen = data.channel or proposal.channel
+            if chosen != proposal.channel and not reason:
+                raise RuleViolation(
+                    "matter.route_override_reason_required",
+                    f"the router proposed {proposal.channel.value}; choosing {chosen.value} instead needs a reason",
+                    field="reason", proposed=proposal.channel.value,
+                )
+            details = {"proposed": proposal.channel.value, "channel": chosen.value, "override": chosen != proposal.channel,
+                       "proposal_reason": proposal.reason}
+            matter.proposed_channel = proposal.channel.value
+            matter.channel = chosen.value
+        if action is Action.MERGE and data.merge_into is not None and action.value in allowed_actions(matter.state):
+            target = await self.repo.get_matter(data.merge_into)
+            if (target is None or target.matter_id == matter.matter_id or target.community_code != matter.community_code
+                    or State(target.state) in TERMINAL_STATES):
+                raise RuleViolation("matter.merge_target_invalid",
+                                    "merge_into: must be another live matter of the same community", field="merge_into")
+            matter.merged_into_id = target.matter_id
+            details = {"merged_into": str(target.matter_id)}
+        if action in (Action.DECIDE, Action.FAIL_DECISION) and await self.repo.open_vote_of(matter.matter_id):
+            raise RuleViolation("matter.vote_open", "a vote is open on this matter: close the vote to decide it")
+        if action is Action.REOPEN and action.value in allowed_actions(matter.state):
+            matter.evaluation_round += 1
+        await self._move(matter, action, principal.sub, ctx.now, reason=reason, reason_code=data.reason_code,
+                         merge_into=data.merge_into, by_proposer=by_proposer, details=details)
+        return matter
+
+    # --- votes ------------------------------------------------------------------------------------
+
+    async def open_vote(self, ctx: Context, matter_id: uuid.UUID, data: Any) -> Vote:
+        """Opens a voting window and freezes the electorate from the registry replica."""
+        matter = await self.readable_matter(ctx.principal, matter_id, lock=True)
+        self.require_staff(ctx.principal, matter.unit_code)
+        if await self.repo.open_vote_of(matter.matter_id):
+            raise Conflict("a vote is already open on this matter", state=matter.state, allowed=allowed_actions(matter.state))
+        template, _ = await self.template_of(matter.community_code)
+        rule = self._rule(data.rule_version, template, matter.major)
+        if data.closes_at is not None and (data.closes_at.tzinfo is None or data.closes_at <= ctx.now):
+            raise RuleViolation("vote.window_invalid", "closes_at: must be a time-zone aware moment in the future", field="closes_at")
+        if matter.state != State.DECIDING.value:
+            await self._move(matter, Action.START_DECISION, ctx.principal.sub, ctx.now,
+                             details={"rule_version": rule.name})
+        vote = Vote(vote_id=uuid.uuid4(), matter_id=matter.matter_id, scope_code=vote_scope(matter), rule_version=rule.name,
+                    rule=rule.as_mapping(), secret=data.secret, status="open", base_size=0, opens_at=ctx.now,
+                    closes_at=data.closes_at, opened_by=ctx.principal.sub)
+        await self.repo.add(vote)
+        vote.base_size = await self.repo.freeze_electorate(vote.vote_id, vote.scope_code, rule.base.value)
+        if vote.base_size == 0:
+            raise RuleViolation("vote.empty_electorate", f"the registry knows no {rule.base.value} under {vote.scope_code}")
+        await self.session.flush()
+        return vote
+
+    @staticmethod
+    def _rule(name: str | None, template: Template, major: bool) -> DecisionRule:
+        if name is None:
+            return template.major_rule if major and template.major_rule else template.default_rule
+        if name not in RULES:
+            raise RuleViolation("vote.unknown_rule", f"rule_version: unknown rule {name!r} (known: {', '.join(RULES)})",
+                                field="rule_version")
+        return RULES[name]
+
+    async def vote_for_reader(self, principal: Principal, vote_id: uuid.UUID, lock: str | None = None) -> tuple[Vote, Matter]:
+        vote = await self.repo.get_vote(vote_id, lock=lock)
+        if vote is None:
+            raise NotFound(f"no vote {vote_id}")
+        matter = await self.repo.get_matter(vote.matter_id)
+        if matter is None or not await self.can_read(principal, matter):
+            raise NotFound(f"no vote {vote_id}")
+        return vote, matter
+
+    def _window_open(self, vote: Vote, now: datetime) -> None:
+        if vote.status != "open" or now < vote.opens_at or (vote.closes_at is not None and now > vote.closes_at):
+            raise RuleViolation("vote.window_closed", "this vote is not open for ballots")
+
+    async def cast(self, ctx: Context, vote_id: uuid.UUID, data: Any) -> dict[str, Any]:
+        """Records one online ballot; exactly one counts per elector (person or household)."""
+        # A shared lock: ballots proceed together, but a closing tally waits for them (and they for it).
+        vote = await self.repo.get_vote(vote_id, lock="share")
+        if vote is None:
+            raise NotFound(f"no vote {vote_id}")
+        self._window_open(vote, ctx.now)
+        electors = await self.repo.electors_for_caster(vote.vote_id, ctx.principal.sub)
+        if data.household_code:
+            electors = [e for e in electors if e.household_code == data.household_code]
+        if not electors:
+            raise RuleViolation("vote.not_in_electorate", "you are not in this vote's electorate (nor a household's representative or proxy)")
+        if len(electors) > 1:
+            raise RuleViolation("vote.household_required", "household_code: you may vote for several households; say which",
+                                field="household_code", households=sorted(e.household_code or e.voter_key for e in electors))
+        elector = electors[0]
+        receipt = secrets.token_urlsafe(18)
+        digest = _digest(vote.vote_id, receipt)
+        recorded = await self.repo.insert_ballot({
+            "vote_id": vote.vote_id, "voter_key": elector.voter_key, "cast_by": ctx.principal.sub, "via": "online",
+            "choice": None if vote.secret else data.choice, "receipt_digest": None if vote.secret else digest,
+            "cast_at": ctx.now,
+        })
+        if not recorded:
+            raise Conflict("this vote has already been cast for you (or your household)", rule="vote.already_cast",
+                           voter_key=elector.voter_key)
+        await self.repo.insert_choice(vote.vote_id, digest, data.choice)
+        return {"vote_id": vote.vote_id, "receipt": receipt, "voter_key": elector.voter_key, "cast_at": ctx.now}
+
+    async def check_receipt(self, principal: Principal, vote_id: uuid.UUID, receipt: str) -> dict[str, Any]:
+        vote, _ = await self.vote_for_reader(principal, vote_id)
+        found = await self.repo.choice_by_digest(_digest(vote.vote_id, receipt))
+        counted = found is not None and found.vote_id == vote.vote_id
+        return {"vote_id": vote.vote_id, "counted": counted, "choice": found.choice if counted else None}
+
+    async def offline_tally(self, ctx: Context, vote_id: uuid.UUID, data: Any) -> OfflineTally:
+        """Adds a meeting's paper ballots, each attendee of the sign-in record counted once."""
+        vote = await self.repo.get_vote(vote_id, lock="share")
+        if vote is None:
+            raise NotFound(f"no vote {vote_id}")
+        matter = await self.repo.get_matter(vote.matter_id)
+        self.require_staff(ctx.principal, matter.unit_code)
+        if vote.status != "open":
+            raise RuleViolation("vote.window_closed", "this vote is closed")
+        keys = [k.strip() for k in data.attendee_keys]
+        if len(set(keys)) != len(keys):
+            raise RuleViolation("vote.offline_attendee_repeated", "attendee_keys: an attendee is listed twice", field="attendee_keys")
+        if data.votes_for + data.votes_against + data.abstain != len(keys):
+            raise RuleViolation("vote.offline_tally_mismatch",
+                                f"the ballots ({data.votes_for + data.votes_against + data.abstain}) must equal the "
+                                f"attendees signed in ({len(keys)})", field="attendee_keys")
+        unknown = await self.repo.unknown_electors(vote.vote_id, keys)
+        if unknown:
+            raise RuleViolation("vote.offline_attendee_not_in_electorate", "attendee_keys: not in this vote's electorate",
+                                field="attendee_keys", unknown=unknown[:50])
+        recorded = await self.repo.insert_offline_ballots(vote.vote_id, keys, ctx.principal.sub, ctx.now)
+        if len(recorded) != len(keys):
+            already = sorted(set(keys) - set(recorded))
+            raise RuleViolation("vote.offline_attendee_already_voted",
+                                "attendee_keys: these attendees had already voted; their paper ballots cannot count again",
+                                field="attendee_keys", already_voted=already[:50])
+        tally_row = OfflineTally(tally_id=uuid.uuid4(), vote_id=vote.vote_id, votes_for=data.votes_for,
+                                 votes_against=data.votes_against, abstain=data.abstain, sign_in_ref=data.sign_in_ref,
+                                 attendee_count=len(keys), entered_by=ctx.principal.sub, entered_at=ctx.now)
+        await self.repo.add(tally_row)
+        return tally_row
+
+    async def close_vote(self, ctx: Context, vote_id: uuid.UUID) -> Vote:
+        """Closes a vote, counts it under its frozen rule and decides the matter."""
+        vote = await self.repo.get_vote(vote_id, lock="update")
+        if vote is None:
+            raise NotFound(f"no vote {vote_id}")
+        matter = await self.repo.get_matter(vote.matter_id, lock=True)
+        self.require_staff(ctx.principal, matter.unit_code)
+        if vote.status != "open":
+            raise Conflict("this vote is closed already", rule="vote.already_closed")
+        counts = await self.repo.counts(vote.vote_id)
+        rule = rule_from_mapping(vote.rule)
+        result = tally(rule, vote.base_size, counts["for"], counts["against"], counts["abstain"])
+        vote.status = "closed"
+        vote.closed_at = ctx.now
+        vote.quorum_met, vote.passed, vote.present = result.quorum_met, result.passed, result.present
+        vote.votes_for, vote.votes_against, vote.abstain = result.votes_for, result.votes_against, result.abstain
+        details = {"vote_id": str(vote.vote_id), "rule_version": result.rule_version, "quorum_met": result.quorum_met,
+                   "base_size": vote.base_size, "present": result.present, "for": result.votes_for,
+                   "against": result.votes_against, "abstain": result.abstain}
+        reason_code = None if result.passed else ("vote.no_quorum" if not result.quorum_met else "vote.not_passed")
+        await self._move(matter, Action.DECIDE if result.passed else Action.FAIL_DECISION, ctx.principal.sub, ctx.now,
+                         reason_code=reason_code, details=details)
+        await publish(
+            self.session,
+            ev.MatterDecided(matter_id=matter.matter_id, community_code=matter.community_code, unit_code=matter.unit_code,
+                             category=matter.category, channel=matter.channel or "", public_title=redact_text(matter.title),
+                             rule_version=result.rule_version, quorum_met=result.quorum_met, passed=result.passed,
+                             base_size=vote.base_size, present=result.present, votes_for=result.votes_for,
+                             votes_against=result.votes_against, abstain=result.abstain, decided_at=ctx.now),
+        )
+        return vote
+
+    async def vote_read(self, vote: Vote) -> dict[str, Any]:
+        return {
+            "vote_id": vote.vote_id, "matter_id": vote.matter_id, "scope_code": vote.scope_code,
+            "rule_version": vote.rule_version, "rule": vote.rule, "secret": vote.secret, "status": vote.status,
+            "base_size": vote.base_size, "participated": await self.repo.participated(vote.vote_id),
+            "opens_at": vote.opens_at, "closes_at": vote.closes_at, "closed_at": vote.closed_at,
+            "quorum_met": vote.quorum_met, "passed": vote.passed, "present": vote.present, "votes_for": vote.votes_for,
+            "votes_against": vote.votes_against, "abstain": vote.abstain,
+        }
+
+    # --- templates --------------------------------------------------------------------------------
+
+    async def choose_template(self, ctx: Context, community_code: str, template_code: str) -> Template:
+        self.require_staff(ctx.principal, community_code)
+        if template_code not in templates():
+            raise RuleViolation("template.unknown", f"template_code: unknown template {template_code!r} "
+                                f"(known: {', '.join(templates())})", field="template_code")
+        await self.repo.choose_template(community_code, template_code, ctx.principal.sub)
+        return templates()[template_code]
+
+    # --- implementation ---------------------------------------------------------------------------
+
+    async def add_task(self, ctx: Context, matter_id: uuid.UUID, data: Any) -> ImplementationTask:
+        """Adds an implementation task (民事民办) with its responsible body, budget and deadline."""
+        matter = await self.readable_matter(ctx.principal, matter_id, lock=True)
+        self.require_staff(ctx.principal, matter.unit_code)
+        if matter.state not in (State.DECIDED, State.IMPLEMENTING, State.REOPENED):
+            raise RuleViolation("task.matter_not_decided", f"tasks carry out a decision; this matter is {matter.state}")
+        responsible = data.responsible_code
+        if data.responsible_kind == "department" and responsible is None:
+            assigned = await replica.departments_for(self.session, matter.community_code)
+            if not assigned:
+                raise RuleViolation("task.no_department_assigned", f"no department is assigned to {matter.community_code}")
+            responsible = assigned[0]
+        if data.responsible_kind == "community":
+            responsible = responsible or matter.community_code
+        if responsible is None:
+            raise RuleViolation("task.responsible_required", "responsible_code: name the social organisation",
+                                field="responsible_code")
+        due_at = end_of_day(data.due_on)
+        if due_at < ctx.now:
+            raise RuleViolation("task.due_in_past", "due_on: the deadline has passed already", field="due_on")
+        task = ImplementationTask(task_id=uuid.uuid4(), matter_id=matter.matter_id, title=data.title,
+                                  responsible_kind=data.responsible_kind, responsible_code=responsible,
+                                  budget_cents=data.budget_cents, spent_cents=0, percent=0, due_at=due_at,
+                                  warning=deadlines.warning_level(due_at, ctx.now, self.calendar).value,
+                                  created_by=ctx.principal.sub, created_at=ctx.now)
+        await self.repo.add(task)
+        return task
+
+    async def _task_for_writer(self, ctx: Context, task_id: uuid.UUID) -> tuple[ImplementationTask, Matter]:
+        task = await self.repo.get_task(task_id, lock=True)
+        if task is None:
+            raise NotFound(f"no task {task_id}")
+        matter = await self.repo.get_matter(task.matter_id)
+        department_owner = (ctx.principal.kind == "department" and task.responsible_kind == "department"
+                            and ctx.principal.department == task.responsible_code)
+        if not department_owner:
+            if not await self.can_read(ctx.principal, matter):
+                raise NotFound(f"no task {task_id}")
+            self.require_staff(ctx.principal, matter.unit_code)
+        return task, matter
+
+    async def _progress_event(self, task: ImplementationTask, matter: Matter, now: datetime) -> None:
+        await publish(self.session, ev.MatterProgressUpdated(
+            matter_id=matter.matter_id, community_code=matter.community_code, task_id=task.task_id, percent=task.percent,
+            budget_cents=task.budget_cents, spent_cents=task.spent_cents, at=now))
+
+    async def add_progress(self, ctx: Context, task_id: uuid.UUID, data: Any) -> ImplementationTask:
+        task, matter = await self._task_for_writer(ctx, task_id)
+        task.percent = data.percent
+        task.completed_at = ctx.now if data.percent == 100 else None
+        self.session.add(TaskProgress(task_id=task.task_id, percent=data.percent, note=data.note, recorded_by=ctx.principal.sub, at=ctx.now))
+        await self.session.flush()
+        await self._progress_event(task, matter, ctx.now)
+        return task
+
+    async def add_spending(self, ctx: Context, task_id: uuid.UUID, data: Any) -> ImplementationTask:
+        task, matter = await self._task_for_writer(ctx, task_id)
+        task.spent_cents += data.amount_cents
+        self.session.add(TaskSpending(task_id=task.task_id, item=data.item, amount_cents=data.amount_cents,
+                                      spent_on=data.spent_on, recorded_by=ctx.principal.sub, recorded_at=ctx.now))
+        await self.session.flush()
+        await self._progress_event(task, matter, ctx.now)
+        return task
+
+    async def tasks(self, principal: Principal, matter_id: uuid.UUID) -> list[dict[str, Any]]:
+        matter = await self.readable_matter(principal, matter_id)
+        tasks = await self.repo.tasks_of(matter.matter_id)
+        ids = [t.task_id for t in tasks]
+        spending = await self.repo.spending_of(ids) if ids else []
+        progress = await self.repo.progress_of(ids) if ids else []
+        out = []
+        for task in tasks:
+            item = {c: getattr(task, c) for c in ("task_id", "matter_id", "title", "responsible_kind", "responsible_code",
+                                                 "budget_cents", "spent_cents", "percent", "due_at", "warning", "completed_at")}
+            item["spending"] = [s for s in spending if s.task_id == task.task_id]
+            item["progress"] = [p for p in progress if p.task_id == task.task_id]
+            out.append(item)
+        return out
+
+    # --- evaluation -------------------------------------------------------------------------------
+
+    def evaluation_policy(self) -> EvaluationPolicy:
+        return EvaluationPolicy(min_ratings=self.settings.evaluation_min_ratings,
+                                reopen_bad_share=Fraction(self.settings.evaluation_reopen_bad_share))
+
+    async def rate(self, ctx: Context, matter_id: uuid.UUID, score: int) -> dict[str, Any]:
+        """Records a resident's rating; closes the matter when enough are in, or reopens it (重办) on a bad share."""
+        matter = await self.repo.get_matter(matter_id, lock=True)
+        if matter is None or not await self.can_read(ctx.principal, matter):
+            raise NotFound(f"no matter {matter_id}")
+        scope = vote_scope(matter)
+        if not any(g.role == RESIDENT and g.scope.startswith(scope) for g in ctx.principal.grants):
+            raise Forbidden(f"only residents of {scope} rate this matter", scope=scope)
+        if matter.state != State.EVALUATING.value:
+            raise Conflict(f"ratings are taken while a matter is evaluating; this one is {matter.state}",
+                           state=matter.state, allowed=allowed_actions(matter.state))
+        recorded = await self.repo.insert_rating({"matter_id": matter.matter_id, "evaluation_round": matter.evaluation_round,
+                                                  "rater_sub": ctx.principal.sub, "score": score, "rated_at": ctx.now})
+        if not recorded:
+            raise Conflict("you have rated this matter already", rule="evaluation.already_rated")
+        evaluation_round = matter.evaluation_round
+        outcome = self.evaluation_policy().evaluate(await self.repo.scores(matter.matter_id, evaluation_round))
+        if outcome.action is EvaluationAction.CLOSE:
+            await self._move(matter, Action.CLOSE, SYSTEM_EVALUATION, ctx.now, reason_code="evaluation.satisfied",
+                             details={"ratings": outcome.ratings, "bad": outcome.bad})
+        elif outcome.action is EvaluationAction.REOPEN:
+            matter.evaluation_round += 1
+            await self._move(matter, Action.REOPEN, SYSTEM_EVALUATION, ctx.now, reason_code="evaluation.bad_share",
+                             reason="重办：不满意比例超过阈值", details={"ratings": outcome.ratings, "bad": outcome.bad})
+        await publish(self.session, ev.MatterEvaluated(
+            matter_id=matter.matter_id, community_code=matter.community_code, ratings=outcome.ratings, bad=outcome.bad,
+            bad_share=float(outcome.bad_share), outcome=outcome.action.value, at=ctx.now))
+        return {"matter_id": matter.matter_id, "evaluation_round": evaluation_round, "ratings": outcome.ratings,
+                "bad": outcome.bad, "bad_share": float(outcome.bad_share), "outcome": outcome.action.value,
+                "state": matter.state}
+
+    # --- work orders ------------------------------------------------------------------------------
+
+    async def _work_order_changed(self, order: WorkOrder, action: str, now: datetime) -> None:
+        await self.repo.record_change(order, action, now)
+        await publish(self.session, ev.WorkOrderChanged(
+            work_order_id=order.work_order_id, matter_id=order.matter_id, department_code=order.department_code,
+            community_code=order.community_code, status=order.status, action=action, due_at=order.due_at,
+            warning=order.warning, at=now))
+
+    async def dispatch(self, ctx: Context, matter_id: uuid.UUID, department_code: str | None) -> WorkOrder:
+        """Sends a matter to the department assigned to its community (部门包居)."""
+        matter = await self.readable_matter(ctx.principal, matter_id, lock=True)
+        self.require_staff(ctx.principal, matter.unit_code)
+        if State(matter.state) in TERMINAL_STATES:
+            raise Conflict(f"the matter is {matter.state}", state=matter.state, allowed=[])
+        assigned = await replica.departments_for(self.session, matter.community_code)
+        if not assigned:
+            raise RuleViolation("workorder.no_department_assigned", f"no department is assigned to {matter.community_code}")
+        if department_code is not None and department_code not in assigned:
+            raise RuleViolation("workorder.department_not_assigned", f"department_code: {department_code} is not assigned to "
+                                f"{matter.community_code} (assigned: {', '.join(assigned)})", field="department_code")
+        deadline = deadlines.open_work_order(ctx.now, self.calendar)
+        order = WorkOrder(work_order_id=uuid.uuid4(), matter_id=matter.matter_id, department_code=department_code or assigned[0],
+                          community_code=matter.community_code, status="dispatched", dispatched_at=ctx.now,
+                          due_at=deadline.due_at, extensions_used=0, extended_workdays=0,
+                          warning=deadlines.warning_level(deadline.due_at, ctx.now, self.calendar).value)
+        await self.repo.add(order)
+        await self._work_order_changed(order, "dispatch", ctx.now)
+        return order
+
+    async def _order_for_department(self, ctx: Context, work_order_id: uuid.UUID, allowed_from: tuple[str, ...], action: str) -> WorkOrder:
+        if ctx.principal.kind != "department" or not ctx.principal.department:
+            raise Forbidden("only the department's integration acts on its work orders")
+        order = await self.repo.get_work_order(work_order_id, lock=True)
+        if order is None or order.department_code != ctx.principal.department:
+            raise NotFound(f"no work order {work_order_id}")
+        if order.status not in allowed_from:
+            allowed = {"dispatched": ["sign", "answer", "extend", "return"], "signed": ["answer", "extend", "return"]}
+            raise Conflict(f"cannot {action} a work order that is {order.status}", work_order_status=order.status,
+                           allowed=allowed.get(order.status, []))
+        return order
+
+    async def sign(self, ctx: Context, work_order_id: uuid.UUID) -> WorkOrder:
+        order = await self._order_for_department(ctx, work_order_id, ("dispatched",), "sign")
+        order.status, order.signed_at = "signed", ctx.now
+        await self._work_order_changed(order, "sign", ctx.now)
+        return order
+
+    async def answer(self, ctx: Context, work_order_id: uuid.UUID, answer: str) -> WorkOrder:
+        order = await self._order_for_department(ctx, work_order_id, ("dispatched", "signed"), "answer")
+        order.status, order.answered_at, order.answer = "answered", ctx.now, answer
+        order.signed_at = order.signed_at or ctx.now
+        await self._work_order_changed(order, "answer", ctx.now)
+        return order
+
+    async def extend(self, ctx: Context, work_order_id: uuid.UUID, workdays: int, reason: str) -> WorkOrder:
+        order = await self._order_for_department(ctx, work_order_id, ("dispatched", "signed"), "extend")
+        current = deadlines.WorkOrderDeadline(dispatched_at=order.dispatched_at, due_at=order.due_at,
+                                              extensions_used=order.extensions_used, extended_workdays=order.extended_workdays)
+        try:
+            extended = deadlines.extend(current, workdays, ctx.now, self.calendar)
+        except deadlines.DeadlineRuleError as error:
+            raise RuleViolation(error.rule, error.detail) from None
+        order.due_at, order.extensions_used, order.extended_workdays = extended.due_at, extended.extensions_used, extended.extended_workdays
+        order.extension_reason = reason
+        order.warning = deadlines.warning_level(order.due_at, ctx.now, self.calendar).value
+        await self._work_order_changed(order, "extend", ctx.now)
+        return order
+
+    async def send_back(self, ctx: Context, work_order_id: uuid.UUID, reason: str) -> WorkOrder:
+        order = await self._order_for_department(ctx, work_order_id, ("dispatched", "signed"), "return")
+        try:
+            deadlines.check_sendback(order.dispatched_at, ctx.now, self.calendar)
+        except deadlines.DeadlineRuleError as error:
+            raise RuleViolation(error.rule, error.detail) from None
+        order.status, order.returned_at, order.return_reason = "returned", ctx.now, reason
+        await self._work_order_changed(order, "return", ctx.now)
+        return order
+
+    async def feed(self, principal: Principal, after: int, limit: int) -> dict[str, Any]:
+        if principal.kind != "department" or not principal.department:
+            raise Forbidden("the work-order feed is for a department's integration")
+        rows = await self.repo.feed(principal.department, after, limit)
+        items = [{"cursor": str(r.seq), "work_order_id": r.work_order_id, "matter_id": r.matter_id,
+                  "department_code": r.department_code, "community_code": r.community_code, "action": r.action,
+                  "status": r.status, "due_at": r.due_at, "warning": r.warning, "at": r.at, "title": r.title,
+                  "category": r.category} for r in rows]
+        return {"items": items, "next_cursor": items[-1]["cursor"] if items else str(after)}
+
+    def work_order_visibility(self, principal: Principal) -> Any:
+        if principal.kind == "service":
+            return true()
+        if principal.kind == "department" and principal.department:
+            return WorkOrder.department_code == principal.department
+        scopes = principal.scopes(STAFF_ROLES)
+        return or_(*[WorkOrder.community_code.startswith(s[:12]) for s in scopes if len(s) <= 12]) if scopes else false()
+
+    # --- the deadline sweeper ---------------------------------------------------------------------
+
+    async def sweep(self, now: datetime) -> dict[str, int]:
+        """Raises yellow and red warnings on open work orders and unfinished tasks as of `now`."""
+        changed = {"work_orders": 0, "tasks": 0}
+        for order in await self.repo.open_work_orders():
+            level = deadlines.warning_level(order.due_at, now, self.calendar).value
+            if level != order.warning:
+                order.warning = level
+                await self._work_order_changed(order, "warning", now)
+                changed["work_orders"] += 1
+        for task in await self.repo.open_tasks():
+            level = deadlines.warning_level(task.due_at, now, self.calendar).value
+            if level != task.warning:
+                task.warning = level
+                matter = await self.repo.get_matter(task.matter_id)
+                await publish(self.session, ev.TaskWarned(matter_id=task.matter_id, community_code=matter.community_code,
+                                                          task_id=task.task_id, warning=level, due_at=task.due_at, at=now))
+                changed["tasks"] += 1
+        await self.session.flush()
+        return changed
+
+    # --- admission of department tasks ------------------------------------------------------------
+
+    async def submit_department_task(self, ctx: Context, data: Any) -> DepartmentTask:
+        """Admits a department's task into a community only when it cites the catalogue (准入制度)."""
+        if ctx.principal.kind != "department" or not ctx.principal.department:
+            raise Forbidden("department tasks are submitted by a department's integration")
+        verdict = admit(data.catalogue_code, _catalogue())
+        task = DepartmentTask(task_id=uuid.uuid4(), department_code=ctx.principal.department, community_code=data.community_code,
+                              catalogue_code=(data.catalogue_code or "").strip().upper() or None, title=data.title,
+                              due_on=data.due_on, admitted=verdict.admitted, reason=verdict.reason, submitted_at=ctx.now)
+        await self.repo.add(task)
+        common = {"task_id": task.task_id, "department_code": task.department_code, "community_code": task.community_code,
+                  "catalogue_code": task.catalogue_code, "at": ctx.now}
+        if verdict.admitted:
+            await publish(self.session, ev.TaskAdmitted(**common, due_on=task.due_on))
+        else:
+            code = "admission.catalogue_code_missing" if task.catalogue_code is None else "admission.not_in_catalogue"
+            await publish(self.session, ev.TaskRefused(**common, reason_code=code))
+        return task
+
+    # --- statistics -------------------------------------------------------------------------------
+
+    def stats_filters(self, principal: Principal, community_code: str | None, category: str | None,
+                      key_project: bool | None) -> dict[str, Any]:
+        where = ["true"]
+        params: dict[str, Any] = {}
+        if principal.kind != "service":
+            scopes = principal.scopes(STAFF_ROLES)
+            if not scopes:
+                raise Forbidden("statistics are for community, street and district staff")
+            where.append("unit_code LIKE ANY(CAST(:scopes AS text[]))")
+            params["scopes"] = [s + "%" for s in scopes]
+        if community_code:
+            where.append("community_code = :community")
+            params["community"] = community_code
+        if category:
+            where.append("category = :category")
+            params["category"] = category
+        if key_project is not None:
+            where.append("key_project = :key_project")
+            params["key_project"] = key_project
+        return {"where": " AND ".join(where), "params": params}
+
+    async def statistics(self, principal: Principal, community_code: str | None, category: str | None,
+                         key_project: bool | None) -> dict[str, Any]:
+        filters = self.stats_filters(principal, community_code, category, key_project)
+        template = (await self.template_of(community_code))[0] if community_code else templates()[self.settings.default_template]
+        by_state = []
+        for row in await self.repo.stage_statistics(filters):
+            stage = template.stage_for(row.state)
+            by_state.append({"state": row.state, "stage": stage.code if stage else None,
+                             "stage_title": stage.title if stage else None, "entered": int(row.entered),
+                             "current": int(row.current),
+                             "median_days": round(float(row.median_days), 3) if row.median_days is not None else None})
+        by_community = [{"community_code": r.key, "matters": int(r.matters), "key_projects": int(r.key_projects),
+                         "open": int(r.open)} for r in await self.repo.group_counts("community_code", filters)]
+        by_category = [{"category": r.key, "label": Category(r.key).label, "matters": int(r.matters),
+                        "key_projects": int(r.key_projects), "open": int(r.open)}
+                       for r in await self.repo.group_counts("category", filters)]
+        return {"template_code": template.code, "by_state": by_state, "by_community": by_community, "by_category": by_category}
+

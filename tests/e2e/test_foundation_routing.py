@@ -1,0 +1,79 @@
+"""The gateway skeleton: routing, bearer verification, request ids, upstream failures as problem+json."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from fastapi import FastAPI
+
+from gateway.app import create_app as create_gateway
+from gateway.settings import Settings as GatewaySettings
+from youmin.infra import free_port
+from youmin.kit.auth import Grant, mint_token
+from youmin.testing import InProcessServer, running
+
+
+async def test_gateway_routes_to_each_service_with_a_valid_token_and_propagates_the_request_id(stack):
+    token = stack.token("district_staff", "370705")
+    async with stack.client(token) as client:
+        for service in ("registry", "matters", "mediation", "disclosure"):
+            resp = await client.get(f"/api/v1/{service}/no/such/route/here", headers={"x-request-id": f"rid-{service}"})
+            assert resp.status_code == 404, service  # reached the service, which knows no such route
+            assert resp.headers["x-request-id"] == f"rid-{service}"
+            assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_missing_or_forged_bearer_token_is_refused_at_the_gateway(stack):
+    async with stack.client() as anonymous:
+        resp = await anonymous.get("/api/v1/registry/anything")
+        assert resp.status_code == 401 and resp.json()["status"] == 401
+    forged = mint_token(stack.settings.model_copy(update={"signing_key": "someone-else"}), "x",
+                        [Grant(role="district_staff", scope="370705")])
+    async with stack.client(forged) as client:
+        resp = await client.get("/api/v1/registry/anything")
+        assert resp.status_code == 401 and "invalid token" in resp.json()["detail"]
+
+
+async def test_gateway_readiness_reports_every_service(stack):
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as client:
+        body = (await client.get("/readyz")).json()
+    assert body["status"] == "ready"
+    assert {"database", "broker", "registry", "matters", "mediation", "disclosure"} <= set(body["checks"])
+
+
+async def test_aggregated_openapi_contains_every_services_paths(stack):
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as client:
+        doc = (await client.get("/openapi.json")).json()
+    assert doc["openapi"].startswith("3.")
+    prefixes = {p.split("/")[3] for p in doc["paths"] if p.startswith("/api/v1/")}
+    assert {"registry", "matters", "mediation", "disclosure"} <= prefixes
+
+
+async def test_a_service_that_is_down_gives_502_and_a_slow_one_504(infra):
+    slow = FastAPI()
+
+    @slow.get("/api/v1/matters/slow")
+    async def hang() -> dict:
+        await asyncio.sleep(5)
+        return {}
+
+    slow_server = InProcessServer(slow, free_port())
+    await slow_server.start()
+    settings = GatewaySettings(
+        service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
+        environment="test", registry_url=f"http://127.0.0.1:{free_port()}", matters_url=slow_server.url,
+        upstream_timeout_seconds=0.5,
+    )
+    token = mint_token(settings, "u", [Grant(role="district_staff", scope="370705")])
+    try:
+        async with running(create_gateway(settings)) as client:
+            headers = {"authorization": f"Bearer {token}"}
+            down = await client.get("/api/v1/registry/units/370705", headers=headers)
+            assert down.status_code == 502
+            assert down.headers["content-type"].startswith("application/problem+json")
+            assert "registry" in down.json()["detail"]
+            timeout = await client.get("/api/v1/matters/slow", headers=headers)
+            assert timeout.status_code == 504 and "matters" in timeout.json()["detail"]
+    finally:
+        await slow_server.stop()

@@ -1,0 +1,174 @@
+"""Carrying out and rating (民事民办、民事民评), admission of department tasks, and statistics."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+
+from services.matters.scheduler import sweep_deadlines
+from youmin.kit.calendar import LOCAL_TZ
+
+
+async def _decided(matters, community: str, **raise_kw) -> str:
+    """A matter decided by its staff through a deliberation channel (no vote)."""
+    matter = await matters.raise_matter(community, **raise_kw)
+    await matters.move(matter["matter_id"], community, "accept", {"action": "route", "channel": "deliberation", "reason": "协商"},
+                       "start_deliberation", "start_decision", {"action": "decide", "reason": "议事会一致同意"})
+    return matter["matter_id"]
+
+
+async def _evaluating(matters, community: str) -> str:
+    matter_id = await _decided(matters, community)
+    await matters.move(matter_id, community, "start_implementation", "start_evaluation")
+    return matter_id
+
+
+async def _rate(matters, matter_id: str, community: str, n: int, score: int):
+    person = str(uuid.uuid4())
+    return await matters.client.post(f"/api/v1/matters/{matter_id}/ratings", json={"score": score},
+                                     headers=matters.resident(person, matters.household(community, n)))
+
+
+async def test_a_task_tracks_budget_spending_and_dated_progress(matters, clock):
+    community = matters.new_community()
+    matter_id = await _decided(matters, community)
+    staff = matters.staff(community)
+    created = await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=staff, json={
+        "title": "更换路灯", "responsible_kind": "community", "budget_cents": 1_200_000,
+        "due_on": (clock.now + timedelta(days=30)).date().isoformat()})
+    assert created.status_code == 201, created.text
+    task_id = created.json()["task_id"]
+    await matters.client.post(f"/api/v1/matters/tasks/{task_id}/spending", headers=staff,
+                              json={"item": "灯具采购", "amount_cents": 450_000, "spent_on": "2026-11-20"})
+    progressed = await matters.client.post(f"/api/v1/matters/tasks/{task_id}/progress", headers=staff,
+                                           json={"percent": 40, "note": "灯具已到货"})
+    assert (progressed.json()["percent"], progressed.json()["spent_cents"]) == (40, 450_000)
+    tasks = (await matters.client.get(f"/api/v1/matters/{matter_id}/tasks", headers=staff)).json()
+    assert tasks[0]["responsible_code"] == community and [p["percent"] for p in tasks[0]["progress"]] == [40]
+    assert [s["item"] for s in tasks[0]["spending"]] == ["灯具采购"]
+    updates = [d for t, d in await matters.events_of(matter_id) if t.endswith("progress_updated.v1")]
+    assert [(u["percent"], u["spent_cents"]) for u in updates] == [(0, 450_000), (40, 450_000)]
+
+
+async def test_tasks_wait_for_a_decision(matters):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community)
+    resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/tasks", headers=matters.staff(community), json={
+        "title": "x", "responsible_kind": "community", "budget_cents": 0, "due_on": "2027-01-01"})
+    assert resp.status_code == 422 and resp.json()["rule"] == "task.matter_not_decided"
+
+
+async def test_a_task_deadline_warns_yellow_the_working_day_before_and_red_after(matters, clock):
+    community = matters.new_community()
+    clock.now = datetime(2026, 9, 28, 9, 0, tzinfo=LOCAL_TZ)
+    matter_id = await _decided(matters, community)
+    created = await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=matters.staff(community), json={
+        "title": "修缮", "responsible_kind": "community", "budget_cents": 0, "due_on": "2026-10-08"})
+    task_id = created.json()["task_id"]
+
+    async def warning() -> str:
+        return (await matters.sql("SELECT warning FROM implementation_task WHERE task_id = :t", t=task_id))[0].warning
+
+    # The working day before Thursday 2026-10-08 is Wednesday 2026-09-30 (the holiday lies between).
+    await sweep_deadlines(matters.app.state.sessions, matters.settings, datetime(2026, 9, 29, 12, 0, tzinfo=LOCAL_TZ))
+    assert await warning() == "none"
+    await sweep_deadlines(matters.app.state.sessions, matters.settings, datetime(2026, 9, 30, 8, 0, tzinfo=LOCAL_TZ))
+    assert await warning() == "yellow"
+    await sweep_deadlines(matters.app.state.sessions, matters.settings, datetime(2026, 10, 9, 8, 0, tzinfo=LOCAL_TZ))
+    assert await warning() == "red"
+    warned = [d["warning"] for t, d in await matters.events_of(matter_id) if t.endswith("task.warned.v1")]
+    assert warned == ["yellow", "red"]
+
+
+async def test_enough_good_ratings_close_the_matter(matters):
+    community = matters.new_community()
+    matter_id = await _evaluating(matters, community)
+    outcomes = [(await _rate(matters, matter_id, community, n, score)).json()["outcome"] for n, score in enumerate([1, 2, 3, 4, 1])]
+    assert outcomes == ["wait", "wait", "wait", "wait", "close"]
+    detail = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=matters.staff(community))).json()
+    assert detail["state"] == "closed" and detail["timeline"][-1]["actor"] == "system:evaluation"
+
+
+async def test_a_bad_share_above_the_threshold_reopens_the_work(matters):
+    community = matters.new_community()
+    matter_id = await _evaluating(matters, community)
+    for n, score in enumerate([4, 5, 1, 2]):
+        await _rate(matters, matter_id, community, n, score)
+    last = (await _rate(matters, matter_id, community, 9, 2)).json()
+    assert (last["outcome"], last["state"], last["bad"]) == ("reopen", "reopened", 2)
+    evaluated = [d for t, d in await matters.events_of(matter_id) if t.endswith("evaluated.v1")]
+    assert evaluated[-1]["outcome"] == "reopen" and abs(evaluated[-1]["bad_share"] - 0.4) < 1e-9
+    # 重办: the work is redone and rated afresh in a new round.
+    await matters.move(matter_id, community, "start_implementation", "start_evaluation")
+    fresh = (await _rate(matters, matter_id, community, 1, 1)).json()
+    assert (fresh["evaluation_round"], fresh["ratings"]) == (2, 1)
+
+
+async def test_a_resident_rates_once_and_only_in_scope(matters):
+    community = matters.new_community()
+    matter_id = await _evaluating(matters, community)
+    person = str(uuid.uuid4())
+    home = matters.household(community, 1)
+    first = await matters.client.post(f"/api/v1/matters/{matter_id}/ratings", json={"score": 2},
+                                      headers=matters.resident(person, home))
+    again = await matters.client.post(f"/api/v1/matters/{matter_id}/ratings", json={"score": 5},
+                                      headers=matters.resident(person, home))
+    assert first.status_code == 201 and again.status_code == 409
+    outsider = await matters.client.post(f"/api/v1/matters/{matter_id}/ratings", json={"score": 5},
+                                         headers=matters.staff(community))
+    assert outsider.status_code == 403
+    bad = await matters.client.post(f"/api/v1/matters/{matter_id}/ratings", json={"score": 6},
+                                    headers=matters.resident(str(uuid.uuid4()), home))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "score"
+
+
+async def test_a_department_task_without_a_catalogue_item_is_refused_and_recorded(matters):
+    community, department = matters.new_community(), f"D{uuid.uuid4().hex[:6]}"
+    headers = matters.department(department)
+    missing = await matters.client.post("/api/v1/matters/department-tasks", headers=headers,
+                                        json={"community_code": community, "title": "填报统计表"})
+    assert missing.status_code == 422 and missing.json()["rule"] == "admission.catalogue_code_missing"
+    unknown = await matters.client.post("/api/v1/matters/department-tasks", headers=headers,
+                                        json={"community_code": community, "catalogue_code": "X999", "title": "创城迎检台账"})
+    assert unknown.status_code == 422 and unknown.json()["rule"] == "admission.not_in_catalogue"
+    assert "X999" in unknown.json()["detail"]
+    admitted = await matters.client.post("/api/v1/matters/department-tasks", headers=headers,
+                                         json={"community_code": community, "catalogue_code": "x001", "title": "低保初审",
+                                               "due_on": "2026-12-31"})
+    assert admitted.status_code == 201 and admitted.json()["catalogue_code"] == "X001"
+    published = [t for t, _ in await matters.events_of(missing.json()["task_id"])]
+    assert published == ["gov.youmin.matters.task.refused.v1"]
+    burden = (await matters.client.get("/api/v1/matters/department-tasks/burden", headers=matters.staff(community))).json()
+    assert [(r["community_code"], r["admitted"], r["refused"]) for r in burden["items"]] == [(community, 1, 2)]
+
+
+async def test_department_tasks_come_from_departments_only(matters):
+    community = matters.new_community()
+    resp = await matters.client.post("/api/v1/matters/department-tasks", headers=matters.staff(community),
+                                     json={"community_code": community, "catalogue_code": "Z01", "title": "x"})
+    assert resp.status_code == 403
+
+
+async def test_statistics_give_counts_and_median_days_per_stage(matters, clock):
+    community = matters.new_community()
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=LOCAL_TZ)
+    for days in (2, 4, 9):
+        clock.now = start
+        matter = await matters.raise_matter(community, title=f"重点项目{days}", key_project=True, category="old_estate_renovation")
+        clock.now = start + timedelta(days=days)
+        await matters.move(matter["matter_id"], community, "accept")
+    clock.now = start
+    await matters.raise_matter(community, title="普通事项", category="environmental_sanitation")
+    stats = (await matters.client.get("/api/v1/matters/stats", params={"community_code": community},
+                                      headers=matters.staff(community))).json()
+    raised = next(s for s in stats["by_state"] if s["state"] == "raised")
+    assert (raised["entered"], raised["current"], raised["median_days"], raised["stage"]) == (4, 1, 4.0, "proposal")
+    by_category = {c["category"]: (c["matters"], c["key_projects"]) for c in stats["by_category"]}
+    assert by_category == {"old_estate_renovation": (3, 3), "environmental_sanitation": (1, 0)}
+    assert stats["by_community"] == [{"community_code": community, "matters": 4, "key_projects": 3, "open": 4}]
+    key_only = (await matters.client.get("/api/v1/matters/stats", params={"community_code": community, "key_project": True},
+                                         headers=matters.staff(community))).json()
+    assert key_only["by_community"][0]["matters"] == 3
+
+
+_ = date

@@ -1,0 +1,214 @@
+"""The matter lifecycle through the API: raising, triage, routing, withdrawal, the timeline and its events."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.matters.rules.lifecycle import TRANSITIONS, Action, State
+
+
+async def test_resident_raises_a_matter_for_their_own_community(matters):
+    community = matters.new_community()
+    person = str(uuid.uuid4())
+    resp = await matters.client.post(
+        "/api/v1/matters/", headers=matters.resident(person, matters.household(community, 1)),
+        json={"title": "楼道堆物", "description": "三单元楼道堆放杂物", "category": "environmental_sanitation"},
+    )
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert (body["state"], body["raised_via"], body["community_code"], body["mine"]) == ("raised", "app", community, True)
+    assert body["stage"] == {"code": "proposal", "title": "民主提议"}
+
+
+async def test_resident_cannot_raise_a_matter_in_another_community(matters):
+    community, other = matters.new_community(), matters.new_community()
+    resp = await matters.client.post(
+        "/api/v1/matters/", headers=matters.resident(str(uuid.uuid4()), matters.household(community, 1)),
+        json={"title": "路灯", "description": "不亮", "category": "city_management", "unit_code": other},
+    )
+    assert resp.status_code == 403
+    assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_bad_input_names_the_field(matters):
+    community = matters.new_community()
+    resp = await matters.client.post("/api/v1/matters/", headers=matters.staff(community),
+                                     json={"title": "", "description": "x", "category": "nonsense", "unit_code": community})
+    assert resp.status_code == 422
+    fields = {e["field"] for e in resp.json()["errors"]}
+    assert {"title", "category"} <= fields
+
+
+async def test_grid_staff_record_a_face_to_face_matter_in_their_grid_only(matters):
+    community = matters.new_community()
+    grid = community + "001"
+    headers = matters.headers("grid-1", [("grid_manager", grid)])
+    ok = await matters.client.post("/api/v1/matters/", headers=headers,
+                                   json={"title": "井盖松动", "description": "x", "category": "public_safety", "unit_code": grid + "002"})
+    refused = await matters.client.post("/api/v1/matters/", headers=headers,
+                                        json={"title": "井盖松动", "description": "x", "category": "public_safety",
+                                              "unit_code": community + "002"})
+    assert ok.status_code == 201 and ok.json()["raised_via"] == "face_to_face"
+    assert ok.json()["scope_level"] == "building"
+    assert refused.status_code == 403
+
+
+async def test_an_action_not_allowed_now_is_409_listing_the_allowed_ones(matters):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community)
+    resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/transitions",
+                                     json={"action": "start_implementation"}, headers=matters.staff(community))
+    assert resp.status_code == 409
+    assert resp.json()["allowed"] == ["accept", "reject", "merge", "withdraw"]
+
+
+def _path_to(target: State) -> list[str]:
+    """The shortest list of actions from raised to a state (breadth-first over the table)."""
+    frontier: list[tuple[State, list[str]]] = [(State.RAISED, [])]
+    seen = {State.RAISED}
+    while frontier:
+        state, path = frontier.pop(0)
+        if state is target:
+            return path
+        for action, nxt in TRANSITIONS[state].items():
+            if nxt not in seen and action is not Action.WITHDRAW:
+                seen.add(nxt)
+                frontier.append((nxt, [*path, action.value]))
+    raise AssertionError(target)
+
+
+_EXTRA = {"reject": {"reason": "不属于社区事务"}, "merge": {}, "reopen": {"reason": "复查"}}
+
+
+@pytest.mark.parametrize("state", [s for s in State if s not in (State.MERGED, State.WITHDRAWN)])
+async def test_every_state_allows_exactly_its_table_row_through_the_api(matters, state):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community, title=f"事项{uuid.uuid4().hex[:6]}")
+    for action in _path_to(state):
+        await matters.move(matter["matter_id"], community, {"action": action, **_EXTRA.get(action, {})})
+    got = await matters.client.get(f"/api/v1/matters/{matter['matter_id']}", headers=matters.staff(community))
+    assert got.json()["state"] == state.value
+    assert got.json()["allowed_actions"] == [a.value for a in TRANSITIONS[state]]
+    for action in Action:
+        if action in TRANSITIONS[state]:
+            continue
+        resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/transitions",
+                                         json={"action": action.value, "reason": "r"}, headers=matters.staff(community))
+        assert resp.status_code == 409, (state, action, resp.text)
+        assert resp.json()["allowed"] == [a.value for a in TRANSITIONS[state]]
+
+
+async def test_rejection_needs_a_reason(matters):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community)
+    resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/transitions", json={"action": "reject"},
+                                     headers=matters.staff(community))
+    assert resp.status_code == 422 and resp.json()["rule"] == "matter.reject_reason_required"
+
+
+async def test_only_the_proposer_withdraws_and_only_before_the_decision(matters):
+    community = matters.new_community()
+    person = str(uuid.uuid4())
+    home = matters.household(community, 7)
+    raised = await matters.client.post("/api/v1/matters/", headers=matters.resident(person, home),
+                                       json={"title": "加装电梯", "description": "x", "category": "old_estate_renovation"})
+    matter_id = raised.json()["matter_id"]
+    by_staff = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions", json={"action": "withdraw"},
+                                         headers=matters.staff(community))
+    assert by_staff.status_code == 422 and by_staff.json()["rule"] == "matter.withdraw_by_proposer_only"
+    mine = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions", json={"action": "withdraw"},
+                                     headers=matters.resident(person, home))
+    assert mine.status_code == 200 and mine.json()["state"] == "withdrawn"
+
+
+async def test_a_resident_cannot_triage(matters):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community)
+    resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/transitions", json={"action": "accept"},
+                                     headers=matters.resident(str(uuid.uuid4()), matters.household(community, 1)))
+    assert resp.status_code == 403
+
+
+async def test_a_similar_matter_is_suggested_and_merged(matters):
+    community = matters.new_community()
+    first = await matters.raise_matter(community, title="三号楼前路灯不亮")
+    second = await matters.raise_matter(community, title="三号楼前的路灯不亮了")
+    assert [d["matter_id"] for d in second["duplicates"]] == [first["matter_id"]]
+    suggested = await matters.client.get(f"/api/v1/matters/{second['matter_id']}/duplicates", headers=matters.staff(community))
+    assert [d["matter_id"] for d in suggested.json()] == [first["matter_id"]]
+    merged = await matters.move(second["matter_id"], community, {"action": "merge", "merge_into": first["matter_id"]})
+    assert merged["state"] == "merged" and merged["merged_into_id"] == first["matter_id"]
+
+
+async def test_merging_into_a_matter_of_another_community_is_refused(matters):
+    community, other = matters.new_community(), matters.new_community()
+    mine = await matters.raise_matter(community)
+    theirs = await matters.raise_matter(other)
+    resp = await matters.client.post(f"/api/v1/matters/{mine['matter_id']}/transitions",
+                                     json={"action": "merge", "merge_into": theirs["matter_id"]}, headers=matters.staff(community))
+    assert resp.status_code == 422 and resp.json()["rule"] == "matter.merge_target_invalid"
+
+
+async def test_routing_confirms_the_proposal_or_overrides_it_with_a_reason(matters):
+    community = matters.new_community()
+    building = community + "001002"
+    a = await matters.raise_matter(community, unit_code=building)
+    b = await matters.raise_matter(community, unit_code=building, title="另一件事")
+    proposal = await matters.client.get(f"/api/v1/matters/{a['matter_id']}/route-proposal", headers=matters.staff(community))
+    assert proposal.json()["channel"] == "neighbourhood"
+    confirmed = await matters.move(a["matter_id"], community, "accept", "route")
+    assert (confirmed["channel"], confirmed["proposed_channel"]) == ("neighbourhood", "neighbourhood")
+    await matters.move(b["matter_id"], community, "accept")
+    silent = await matters.client.post(f"/api/v1/matters/{b['matter_id']}/transitions",
+                                       json={"action": "route", "channel": "residents_meeting"}, headers=matters.staff(community))
+    assert silent.status_code == 422 and silent.json()["rule"] == "matter.route_override_reason_required"
+    overridden = await matters.move(b["matter_id"], community,
+                                    {"action": "route", "channel": "residents_meeting", "reason": "涉及全体业主的公共维修资金"})
+    assert overridden["channel"] == "residents_meeting"
+
+
+async def test_the_timeline_records_who_when_and_why_and_each_move_is_published(matters):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community)
+    await matters.move(matter["matter_id"], community, "accept", {"action": "route", "channel": "deliberation", "reason": "需协商"})
+    detail = (await matters.client.get(f"/api/v1/matters/{matter['matter_id']}", headers=matters.staff(community))).json()
+    steps = [(t["action"], t["to_state"]) for t in detail["timeline"]]
+    assert steps == [("raise", "raised"), ("accept", "accepted"), ("route", "routed")]
+    assert detail["timeline"][2]["reason"] == "需协商" and detail["timeline"][2]["details"]["override"] is True
+    published = await matters.events_of(matter["matter_id"])
+    assert [t for t, _ in published] == ["gov.youmin.matters.matter.raised.v1"] + ["gov.youmin.matters.matter.transitioned.v1"] * 2
+    assert published[2][1]["from_state"] == "accepted" and published[2][1]["to_state"] == "routed"
+
+
+async def test_residents_see_their_community_and_staff_their_scope(matters):
+    community, other = matters.new_community(), matters.new_community()
+    here = await matters.raise_matter(community, title="本社区事项")
+    await matters.raise_matter(other, title="别的社区事项")
+    resident = matters.resident(str(uuid.uuid4()), matters.household(community, 3))
+    listed = await matters.client.get("/api/v1/matters/", headers=resident)
+    assert [m["matter_id"] for m in listed.json()["items"]] == [here["matter_id"]]
+    hidden = await matters.client.get(f"/api/v1/matters/{here['matter_id']}", headers=matters.staff(other))
+    assert hidden.status_code == 404
+    searched = await matters.client.get("/api/v1/matters/", params={"q": "本社区", "status": "open"},
+                                        headers=matters.staff(community))
+    assert [m["matter_id"] for m in searched.json()["items"]] == [here["matter_id"]]
+
+
+async def test_open311_style_creation_and_token_lookup(matters):
+    community = matters.new_community()
+    service = matters.headers("gateway-open311", [], kind="service")
+    token = f"tok-{uuid.uuid4().hex[:8]}"
+    resp = await matters.client.post("/api/v1/matters/", headers=service, json={
+        "title": "路面坑洼", "description": "坑洼积水", "category": "city_management", "unit_code": community,
+        "latitude": 36.7, "longitude": 119.1, "address_string": "某路某号", "external_token": token})
+    assert resp.status_code == 201 and resp.json()["raised_via"] == "open311" and resp.json()["status"] == "open"
+    found = await matters.client.get(f"/api/v1/matters/by-token/{token}", headers=service)
+    assert found.json() == {"matter_id": resp.json()["matter_id"], "external_token": token, "status": "open"}
+    listed = await matters.client.get("/api/v1/matters/", headers=service,
+                                      params={"ids": resp.json()["matter_id"], "status": "open", "category": "city_management"})
+    assert listed.json()["total"] == 1
+    nowhere = await matters.client.post("/api/v1/matters/", headers=service, json={
+        "title": "路面坑洼", "description": "坑洼", "category": "city_management", "latitude": 36.7, "longitude": 119.1})
+    assert nowhere.status_code == 422 and nowhere.json()["field"] == "unit_code"

@@ -1,0 +1,224 @@
+"""Votes through the API: the frozen electorate, rule boundaries, households and proxies, concurrency, secrecy."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date, timedelta
+
+from services.registry import events as reg
+
+
+async def _community_with_adults(matters, count: int) -> tuple[str, list[tuple[str, str]]]:
+    """A fresh community with `count` adults, one per household; returns (community, [(person, household)])."""
+    community = matters.new_community()
+    households, events = matters.households_events(community, count)
+    await matters.seed(*events)
+    return community, [(h.representative, h.code) for h in households]
+
+
+async def _open_vote(matters, community: str, *, title: str = "更换小区大门", **vote) -> tuple[str, dict]:
+    matter = await matters.raise_matter(community, title=title)
+    await matters.move(matter["matter_id"], community, "accept", "route")
+    resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/votes", json=vote, headers=matters.staff(community))
+    assert resp.status_code == 201, resp.text
+    return matter["matter_id"], resp.json()
+
+
+async def _cast(matters, vote_id: str, person: str, home: str, choice: str, **extra):
+    return await matters.client.post(f"/api/v1/matters/votes/{vote_id}/ballots", json={"choice": choice, **extra},
+                                     headers=matters.resident(person, home))
+
+
+async def _close(matters, community: str, vote_id: str) -> dict:
+    resp = await matters.client.post(f"/api/v1/matters/votes/{vote_id}/close", headers=matters.staff(community))
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_opening_a_vote_freezes_the_adults_of_the_community_as_its_base(matters):
+    community, voters = await _community_with_adults(matters, 3)
+    matter_id, vote = await _open_vote(matters, community)
+    assert (vote["base_size"], vote["rule_version"], vote["status"]) == (3, "urcol-2018", "open")
+    detail = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=matters.staff(community))).json()
+    assert detail["state"] == "deciding" and detail["vote_ids"] == [vote["vote_id"]]
+
+
+async def test_a_resident_added_after_opening_is_not_in_the_frozen_electorate(matters):
+    community, _ = await _community_with_adults(matters, 2)
+    _, vote = await _open_vote(matters, community)
+    late, events = matters.households_events(community, 1, start=50)
+    await matters.seed(*events)
+    resp = await _cast(matters, vote["vote_id"], late[0].representative, late[0].code, "for")
+    assert resp.status_code == 422 and resp.json()["rule"] == "vote.not_in_electorate"
+
+
+async def test_exactly_half_present_is_not_a_quorum(matters):
+    community, voters = await _community_with_adults(matters, 4)
+    matter_id, vote = await _open_vote(matters, community)
+    for person, home in voters[:2]:
+        assert (await _cast(matters, vote["vote_id"], person, home, "for")).status_code == 201
+    result = await _close(matters, community, vote["vote_id"])
+    assert (result["quorum_met"], result["passed"], result["present"], result["votes_for"]) == (False, False, 2, 2)
+    detail = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=matters.staff(community))).json()
+    assert detail["state"] == "not_passed" and detail["timeline"][-1]["reason_code"] == "vote.no_quorum"
+
+
+async def test_one_more_than_half_present_makes_a_quorum(matters):
+    community, voters = await _community_with_adults(matters, 4)
+    _, vote = await _open_vote(matters, community)
+    for person, home in voters[:3]:
+        await _cast(matters, vote["vote_id"], person, home, "for")
+    result = await _close(matters, community, vote["vote_id"])
+    assert (result["quorum_met"], result["passed"]) == (True, True)
+
+
+async def test_a_tie_does_not_pass(matters):
+    community, voters = await _community_with_adults(matters, 6)
+    matter_id, vote = await _open_vote(matters, community)
+    for (person, home), choice in zip(voters, ["for", "for", "against", "against"]):
+        await _cast(matters, vote["vote_id"], person, home, choice)
+    result = await _close(matters, community, vote["vote_id"])
+    assert (result["quorum_met"], result["passed"], result["votes_for"], result["votes_against"]) == (True, False, 2, 2)
+    published = await matters.events_of(matter_id)
+    decided = [d for t, d in published if t == "gov.youmin.matters.matter.decided.v1"]
+    assert decided and decided[0]["passed"] is False and decided[0]["rule_version"] == "urcol-2018"
+    assert decided[0]["base_size"] == 6 and decided[0]["present"] == 4
+
+
+async def test_a_major_matter_needs_two_thirds_of_those_present(matters):
+    community, voters = await _community_with_adults(matters, 6)
+    _, vote = await _open_vote(matters, community, rule_version="urcol-2018-major")
+    for (person, home), choice in zip(voters, ["for", "for", "for", "against", "against"]):
+        await _cast(matters, vote["vote_id"], person, home, choice)
+    result = await _close(matters, community, vote["vote_id"])
+    assert (result["quorum_met"], result["passed"], result["rule_version"]) == (True, False, "urcol-2018-major")
+
+
+async def test_the_decided_event_carries_a_redacted_title(matters):
+    community, voters = await _community_with_adults(matters, 1)
+    matter_id, vote = await _open_vote(matters, community, title="联系13812345678更换门禁")
+    await _cast(matters, vote["vote_id"], *voters[0], "for")
+    await _close(matters, community, vote["vote_id"])
+    decided = [d for t, d in await matters.events_of(matter_id) if t.endswith("decided.v1")][0]
+    assert "13812345678" not in decided["public_title"] and decided["passed"] is True
+
+
+async def test_a_household_vote_is_cast_by_a_recorded_proxy_and_counts_once(matters):
+    community = matters.new_community()
+    await matters.client.put(f"/api/v1/matters/templates/communities/{community}",
+                             json={"template_code": "nanhu-household-decision"}, headers=matters.staff(community))
+    home = matters.household(community, 1)
+    representative, proxy, member = (str(uuid.uuid4()) for _ in range(3))
+    await matters.seed(
+        *[reg.ResidencyChanged(person_id=p, household_code=home, adult=True, effective_on=date(2026, 11, 1))
+          for p in (representative, proxy, member)],
+        reg.HouseholdRepresentativeSet(household_code=home, representative_person_id=representative,
+                                       proxy_person_ids=[proxy], effective_on=date(2026, 11, 1)),
+    )
+    _, vote = await _open_vote(matters, community)
+    assert (vote["rule_version"], vote["base_size"]) == ("household-2018", 1)
+    by_proxy = await _cast(matters, vote["vote_id"], proxy, home, "for")
+    assert by_proxy.status_code == 201 and by_proxy.json()["voter_key"] == home
+    again = await _cast(matters, vote["vote_id"], representative, home, "against")
+    assert again.status_code == 409 and again.json()["rule"] == "vote.already_cast"
+    not_holder = await _cast(matters, vote["vote_id"], member, home, "for")
+    assert not_holder.status_code == 422 and not_holder.json()["rule"] == "vote.not_in_electorate"
+    result = await _close(matters, community, vote["vote_id"])
+    assert (result["votes_for"], result["votes_against"], result["passed"]) == (1, 0, True)
+
+
+async def test_fifty_concurrent_double_votes_count_once_per_voter(matters):
+    community, voters = await _community_with_adults(matters, 25)
+    _, vote = await _open_vote(matters, community)
+    attempts = [_cast(matters, vote["vote_id"], person, home, "for") for person, home in voters for _ in range(2)]
+    responses = await asyncio.gather(*attempts)
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] * 25 + [409] * 25
+    counted = await matters.sql("SELECT count(*) AS n FROM ballot_choice WHERE vote_id = :v", v=vote["vote_id"])
+    assert counted[0].n == 25
+    result = await _close(matters, community, vote["vote_id"])
+    assert (result["present"], result["votes_for"]) == (25, 25)
+
+
+async def test_fifty_concurrent_votes_from_one_household_count_once(matters):
+    community = matters.new_community()
+    home = matters.household(community, 1)
+    holders = [str(uuid.uuid4()) for _ in range(50)]
+    await matters.seed(reg.HouseholdRepresentativeSet(household_code=home, representative_person_id=holders[0],
+                                                      proxy_person_ids=holders[1:], effective_on=date(2026, 11, 1)))
+    _, vote = await _open_vote(matters, community, rule_version="household-2018")
+    responses = await asyncio.gather(*[_cast(matters, vote["vote_id"], p, home, "for") for p in holders])
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 49
+    counted = await matters.sql("SELECT count(*) AS n FROM ballot_choice WHERE vote_id = :v", v=vote["vote_id"])
+    assert counted[0].n == 1
+
+
+async def test_a_secret_ballot_stores_participation_apart_from_the_choice(matters):
+    community, voters = await _community_with_adults(matters, 3)
+    _, vote = await _open_vote(matters, community, secret=True)
+    receipts = []
+    for (person, home), choice in zip(voters, ["for", "against", "for"]):
+        resp = await _cast(matters, vote["vote_id"], person, home, choice)
+        receipts.append(resp.json()["receipt"])
+    participation = await matters.sql("SELECT voter_key, choice, receipt_digest FROM ballot WHERE vote_id = :v", v=vote["vote_id"])
+    assert {r.voter_key for r in participation} == {p for p, _ in voters}
+    assert all(r.choice is None and r.receipt_digest is None for r in participation)
+    columns = await matters.sql("SELECT column_name FROM information_schema.columns WHERE table_name = 'ballot_choice'")
+    assert {c.column_name for c in columns} == {"receipt_digest", "vote_id", "choice"}
+    check = await matters.client.get(f"/api/v1/matters/votes/{vote['vote_id']}/receipts/{receipts[1]}",
+                                     headers=matters.resident(*voters[1]))
+    assert check.json()["counted"] is True and check.json()["choice"] == "against"
+    forged = await matters.client.get(f"/api/v1/matters/votes/{vote['vote_id']}/receipts/not-a-real-receipt",
+                                      headers=matters.resident(*voters[1]))
+    assert forged.json()["counted"] is False
+    result = await _close(matters, community, vote["vote_id"])
+    assert (result["votes_for"], result["votes_against"]) == (2, 1)
+
+
+async def test_an_open_ballot_keeps_the_choice_with_the_participation(matters):
+    community, voters = await _community_with_adults(matters, 1)
+    _, vote = await _open_vote(matters, community, secret=False)
+    await _cast(matters, vote["vote_id"], *voters[0], "abstain")
+    rows = await matters.sql("SELECT choice FROM ballot WHERE vote_id = :v", v=vote["vote_id"])
+    assert [r.choice for r in rows] == ["abstain"]
+
+
+async def test_offline_ballots_count_with_online_ones_and_never_twice(matters):
+    community, voters = await _community_with_adults(matters, 5)
+    _, vote = await _open_vote(matters, community)
+    await _cast(matters, vote["vote_id"], *voters[0], "for")
+    url = f"/api/v1/matters/votes/{vote['vote_id']}/offline-tallies"
+    twice = await matters.client.post(url, headers=matters.staff(community), json={
+        "votes_for": 2, "votes_against": 0, "abstain": 0, "sign_in_ref": "签到表-1",
+        "attendee_keys": [voters[0][0], voters[1][0]]})
+    assert twice.status_code == 422 and twice.json()["rule"] == "vote.offline_attendee_already_voted"
+    mismatch = await matters.client.post(url, headers=matters.staff(community), json={
+        "votes_for": 3, "votes_against": 0, "abstain": 0, "sign_in_ref": "签到表-1", "attendee_keys": [voters[1][0]]})
+    assert mismatch.status_code == 422 and mismatch.json()["rule"] == "vote.offline_tally_mismatch"
+    ok = await matters.client.post(url, headers=matters.staff(community), json={
+        "votes_for": 1, "votes_against": 1, "abstain": 0, "sign_in_ref": "签到表-1",
+        "attendee_keys": [voters[1][0], voters[2][0]]})
+    assert ok.status_code == 201, ok.text
+    late_online = await _cast(matters, vote["vote_id"], *voters[1], "for")
+    assert late_online.status_code == 409
+    result = await _close(matters, community, vote["vote_id"])
+    assert (result["present"], result["votes_for"], result["votes_against"], result["quorum_met"]) == (3, 2, 1, True)
+
+
+async def test_ballots_outside_the_window_are_refused(matters, clock):
+    community, voters = await _community_with_adults(matters, 2)
+    _, vote = await _open_vote(matters, community, closes_at=(clock.now + timedelta(hours=2)).isoformat())
+    clock.now += timedelta(hours=3)
+    late = await _cast(matters, vote["vote_id"], *voters[0], "for")
+    assert late.status_code == 422 and late.json()["rule"] == "vote.window_closed"
+
+
+async def test_an_empty_electorate_is_refused_and_nothing_is_left_behind(matters):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community)
+    await matters.move(matter["matter_id"], community, "accept", "route")
+    resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/votes", json={}, headers=matters.staff(community))
+    assert resp.status_code == 422 and resp.json()["rule"] == "vote.empty_electorate"
+    detail = (await matters.client.get(f"/api/v1/matters/{matter['matter_id']}", headers=matters.staff(community))).json()
+    assert detail["state"] == "routed" and detail["vote_ids"] == []

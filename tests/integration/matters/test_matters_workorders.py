@@ -1,0 +1,202 @@
+"""Department work orders (部门包居): dispatch from the replica, working-day rules, the feed, the sweeper."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from services.matters.scheduler import sweep_deadlines
+from services.matters.service import Context, MattersService
+from services.registry import events as reg
+from youmin.kit.auth import Grant, Principal
+from youmin.kit.calendar import LOCAL_TZ
+from youmin.kit.db import transaction
+from youmin.kit.events import Envelope
+from youmin.kit.kafka import make_producer
+from youmin.testing import eventually
+
+# The day before the National Day holiday (2026-10-01..07, make-up workday Saturday 2026-10-10).
+BEFORE_HOLIDAY = datetime(2026, 9, 30, 10, 0, tzinfo=LOCAL_TZ)
+
+
+def _department() -> str:
+    return f"D{uuid.uuid4().hex[:8].upper()}"
+
+
+async def _assigned(matters, community: str, department: str) -> None:
+    await matters.seed(reg.DepartmentAssigned(department_code=department, community_code=community, active=True,
+                                              effective_on=date(2026, 1, 1)))
+
+
+async def _dispatched(matters, community: str, department: str, title: str = "下水道堵塞") -> tuple[str, dict]:
+    matter = await matters.raise_matter(community, title=title)
+    await matters.move(matter["matter_id"], community, "accept")
+    resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/workorders", headers=matters.staff(community))
+    assert resp.status_code == 201, resp.text
+    return matter["matter_id"], resp.json()
+
+
+async def test_a_work_order_goes_to_the_department_assigned_through_registry_events(matters, infra):
+    community, department = matters.new_community(), _department()
+    env = Envelope.of(reg.DepartmentAssigned(department_code=department, community_code=community, active=True,
+                                             effective_on=date(2026, 1, 1)))
+    producer = make_producer(infra.bootstrap, idempotence=False, client_id="matters-test")
+    await producer.start()
+    try:
+        await producer.send_and_wait(env.topic, value=env.value(), key=env.key.encode(), headers=env.headers())
+    finally:
+        await producer.stop()
+
+    async def replicated():
+        rows = await matters.sql("SELECT 1 FROM replica_department_assignment WHERE community_code = :c AND active", c=community)
+        return bool(rows)
+
+    await eventually(replicated, timeout=60)
+    matter_id, order = await _dispatched(matters, community, department)
+    assert (order["department_code"], order["status"], order["matter_id"]) == (department, "dispatched", matter_id)
+    published = [d for t, d in await matters.events_of(matter_id) if t.endswith("workorder.changed.v1")]
+    assert published[0]["action"] == "dispatch" and published[0]["department_code"] == department
+
+
+async def test_dispatch_without_an_assigned_department_is_refused(matters):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community)
+    resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/workorders", headers=matters.staff(community))
+    assert resp.status_code == 422 and resp.json()["rule"] == "workorder.no_department_assigned"
+
+
+async def test_the_answer_deadline_counts_five_working_days_across_a_holiday(matters, clock):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    clock.now = BEFORE_HOLIDAY
+    _, order = await _dispatched(matters, community, department)
+    # Oct 8, 9, 10 (make-up Saturday), 12, 13: the end of Tuesday 2026-10-13.
+    assert datetime.fromisoformat(order["due_at"]).astimezone(LOCAL_TZ).date() == date(2026, 10, 13)
+
+
+async def test_a_send_back_after_two_working_days_is_refused_with_the_rule(matters, clock):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    clock.now = BEFORE_HOLIDAY
+    _, late = await _dispatched(matters, community, department)
+    _, early = await _dispatched(matters, community, department, title="另一个工单")
+    clock.now = datetime(2026, 10, 9, 17, 0, tzinfo=LOCAL_TZ)  # the 2nd working day: still in time
+    ok = await matters.client.post(f"/api/v1/matters/workorders/{early['work_order_id']}/return",
+                                   json={"reason": "不属于本部门职责"}, headers=matters.department(department))
+    assert ok.status_code == 200 and ok.json()["status"] == "returned"
+    clock.now = datetime(2026, 10, 10, 9, 0, tzinfo=LOCAL_TZ)
+    refused = await matters.client.post(f"/api/v1/matters/workorders/{late['work_order_id']}/return",
+                                        json={"reason": "不属于本部门职责"}, headers=matters.department(department))
+    assert refused.status_code == 422 and refused.json()["rule"] == "workorder.sendback_window_closed"
+
+
+async def test_sign_extend_once_up_to_ten_days_and_answer(matters, clock):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    clock.now = BEFORE_HOLIDAY
+    _, order = await _dispatched(matters, community, department)
+    url = f"/api/v1/matters/workorders/{order['work_order_id']}"
+    headers = matters.department(department)
+    assert (await matters.client.post(f"{url}/sign", headers=headers)).json()["status"] == "signed"
+    again = await matters.client.post(f"{url}/sign", headers=headers)
+    assert again.status_code == 409 and again.json()["allowed"] == ["answer", "extend", "return"]
+    too_long = await matters.client.post(f"{url}/extend", json={"workdays": 11, "reason": "需协调"}, headers=headers)
+    assert too_long.status_code == 422 and too_long.json()["rule"] == "workorder.extension_too_long"
+    extended = await matters.client.post(f"{url}/extend", json={"workdays": 10, "reason": "需协调"}, headers=headers)
+    assert extended.status_code == 200
+    assert datetime.fromisoformat(extended.json()["due_at"]).astimezone(LOCAL_TZ).date() == date(2026, 10, 27)
+    second = await matters.client.post(f"{url}/extend", json={"workdays": 1, "reason": "再延"}, headers=headers)
+    assert second.status_code == 422 and second.json()["rule"] == "workorder.extension_already_used"
+    answered = await matters.client.post(f"{url}/answer", json={"answer": "已疏通"}, headers=headers)
+    assert answered.json()["status"] == "answered"
+
+
+async def test_another_department_cannot_touch_the_order(matters):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    _, order = await _dispatched(matters, community, department)
+    resp = await matters.client.post(f"/api/v1/matters/workorders/{order['work_order_id']}/sign",
+                                     headers=matters.department(_department()))
+    assert resp.status_code == 404
+
+
+async def test_the_sweeper_raises_yellow_then_red_by_working_days(matters, clock):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    clock.now = BEFORE_HOLIDAY
+    matter_id, order = await _dispatched(matters, community, department)
+    sessions, settings = matters.app.state.sessions, matters.settings
+
+    async def warning() -> str:
+        return (await matters.sql("SELECT warning FROM work_order WHERE work_order_id = :w", w=order["work_order_id"]))[0].warning
+
+    await sweep_deadlines(sessions, settings, datetime(2026, 10, 11, 23, 0, tzinfo=LOCAL_TZ))  # Sunday before Monday
+    assert await warning() == "none"
+    await sweep_deadlines(sessions, settings, datetime(2026, 10, 12, 9, 0, tzinfo=LOCAL_TZ))  # the working day before
+    assert await warning() == "yellow"
+    await sweep_deadlines(sessions, settings, datetime(2026, 10, 14, 0, 1, tzinfo=LOCAL_TZ))  # first overdue day
+    assert await warning() == "red"
+    warnings = [d["warning"] for t, d in await matters.events_of(matter_id) if t.endswith("workorder.changed.v1")]
+    assert warnings == ["none", "yellow", "red"]
+
+
+async def test_the_feed_pages_in_order_with_a_stable_cursor(matters):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    orders = [(await _dispatched(matters, community, department, title=f"工单{i}"))[1] for i in range(3)]
+    headers = matters.department(department)
+    await matters.client.post(f"/api/v1/matters/workorders/{orders[0]['work_order_id']}/sign", headers=headers)
+
+    async def visible() -> bool:
+        # A change shows once every older transaction on the server has ended (the xmin horizon).
+        page = (await matters.client.get("/api/v1/matters/workorders/feed", params={"limit": 10}, headers=headers)).json()
+        return len(page["items"]) == 4
+
+    await eventually(visible)
+    first = (await matters.client.get("/api/v1/matters/workorders/feed", params={"after": 0, "limit": 2}, headers=headers)).json()
+    rest = (await matters.client.get("/api/v1/matters/workorders/feed", params={"after": first["next_cursor"], "limit": 10},
+                                     headers=headers)).json()
+    seen = [(i["work_order_id"], i["action"]) for i in first["items"] + rest["items"]]
+    assert seen == [(o["work_order_id"], "dispatch") for o in orders] + [(orders[0]["work_order_id"], "sign")]
+    cursors = [int(i["cursor"]) for i in first["items"] + rest["items"]]
+    assert cursors == sorted(cursors) and len(set(cursors)) == 4
+    empty = (await matters.client.get("/api/v1/matters/workorders/feed", params={"after": rest["next_cursor"]},
+                                      headers=headers)).json()
+    assert empty == {"items": [], "next_cursor": rest["next_cursor"]}
+
+
+async def test_the_feed_waits_for_an_uncommitted_change_instead_of_skipping_it(matters, clock):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    matter = await matters.raise_matter(community, title="晚提交的工单")
+    headers = matters.department(department)
+    sessions = matters.app.state.sessions
+    principal = Principal(sub="staff-x", grants=[Grant(role="community_staff", scope=community)])
+    async with transaction(sessions) as session:
+        await MattersService(session, matters.settings).dispatch(Context(principal, clock.now), uuid.UUID(matter["matter_id"]), None)
+        hidden = (await matters.client.get("/api/v1/matters/workorders/feed", headers=headers)).json()
+        assert hidden["items"] == [] and hidden["next_cursor"] == "0"
+
+    async def shown():
+        page = (await matters.client.get("/api/v1/matters/workorders/feed", headers=headers)).json()
+        return page["items"]
+
+    assert [i["matter_id"] for i in await eventually(shown)] == [matter["matter_id"]]
+
+
+async def test_the_feed_is_for_departments_only(matters):
+    resp = await matters.client.get("/api/v1/matters/workorders/feed", headers=matters.staff(matters.new_community()))
+    assert resp.status_code == 403
+
+
+async def test_staff_list_the_work_orders_of_their_communities(matters):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    _, order = await _dispatched(matters, community, department)
+    listed = await matters.client.get("/api/v1/matters/workorders", params={"department": department, "status": "dispatched"},
+                                      headers=matters.staff(community))
+    assert [o["work_order_id"] for o in listed.json()] == [order["work_order_id"]]
+    other = await matters.client.get("/api/v1/matters/workorders", params={"department": department},
+                                     headers=matters.staff(matters.new_community()))
+    assert other.json() == []
+
