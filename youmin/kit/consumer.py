@@ -75,6 +75,7 @@ class EventConsumer:
         max_attempts: int = 5,
         stall_seconds: float = 60.0,
         retry_base_seconds: float = 0.05,
+        start_grace_seconds: float = 60.0,
     ) -> None:
         self.name = name
         self.topics = topics
@@ -85,6 +86,8 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self.stall_seconds = stall_seconds
         self.retry_base_seconds = retry_base_seconds
+        self.start_grace_seconds = start_grace_seconds
+        self._started = False
         self.stats = ConsumerStats()
         self._progress_at = time.monotonic()
         self._dlq_producer: AIOKafkaProducer | None = None
@@ -127,20 +130,27 @@ class EventConsumer:
 
     async def _watch(self, poll: asyncio.Task[None]) -> None:
         self._progress_at = time.monotonic()
+        self._started = False
         while True:
             done, _ = await asyncio.wait({poll}, timeout=min(5.0, self.stall_seconds / 2))
             if done:
                 poll.result()  # re-raises the poll loop's failure
                 return
-            if time.monotonic() - self._progress_at > self.stall_seconds:
-                raise Stalled(f"no progress for {self.stall_seconds}s")
+            # Joining the group may legitimately take a while; a start that never ends is a stall too.
+            limit = self.stall_seconds if self._started else max(self.stall_seconds, self.start_grace_seconds)
+            if time.monotonic() - self._progress_at > limit:
+                raise Stalled(f"no progress for {limit}s")
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> None:
         await consumer.start()
+        self._progress_at = time.monotonic()
         while True:
             batches = await consumer.getmany(timeout_ms=500)
             if consumer.assignment():
                 self.assigned.set()
+                if not self._started:
+                    self._started = True
+                    self._progress_at = time.monotonic()
             if not batches:
                 if not await self._lagging(consumer):
                     self._progress_at = time.monotonic()

@@ -261,3 +261,26 @@ async def test_consumer_restarted_mid_stream_resumes_without_loss_or_double_effe
 
 async def _effects_are(db, n: int) -> bool:
     return await effect_count(db) == n
+
+
+async def test_watchdog_restarts_a_consumer_that_stops_making_progress(infra, db, topic):
+    Probe = probe_event_type(topic)
+    async with transaction(make_sessionmaker(db)) as session:
+        await publish(session, Probe(aggregate_id="agg-stuck", seq=1))
+    relay_task = asyncio.create_task(relay_for(infra).run())
+    stuck = asyncio.Event()
+
+    async def hangs_once(session, event):
+        if not stuck.is_set():
+            stuck.set()
+            await asyncio.sleep(3600)  # a handler wedged on a dead connection, say
+        await probe_handler(session, event)
+
+    consumer = consumer_for(infra, topic, f"g-{uuid.uuid4().hex[:6]}", handler=hangs_once, stall_seconds=2)
+    task = asyncio.create_task(consumer.run())
+    await consumer.wait_for(lambda s: s.processed >= 1, timeout=60)
+    task.cancel()
+    relay_task.cancel()
+    await asyncio.gather(task, relay_task, return_exceptions=True)
+    assert stuck.is_set() and consumer.stats.restarts >= 1
+    assert await effect_count(db) == 1
