@@ -214,6 +214,8 @@ async def main(args: argparse.Namespace) -> None:
                 base_rps, base_lat, base_err = await load(ports["baseline"], "/json", args.clients, args.seconds)
             with console.status(f"/public/v1 listing through the gateway: {args.clients} clients for {args.seconds:g}s"):
                 rps, lat, err = await load(ports["gateway"], path, args.clients, args.seconds)
+            with console.status(f"/public/v1 listing on the disclosure service itself (no gateway), for reference"):
+                direct_rps, direct_lat, direct_err = await load(ports["disclosure"], path, args.clients, args.seconds)
             with Progress(console=console, transient=True) as progress:
                 visible, unseen, achieved = await decision_to_visible(gateway, infra.bootstrap, "370705098",
                                                                       args.rate, args.decide_seconds, progress)
@@ -231,6 +233,8 @@ async def main(args: argparse.Namespace) -> None:
         ["endpoint", "requests/s", "p50 ms", "p99 ms", "errors"],
         [["bare FastAPI JSON (baseline)", base_rps, percentile(base_lat, 50), percentile(base_lat, 99), base_err],
          ["gateway → /public/v1/items", rps, percentile(lat, 50), percentile(lat, 99), err],
+         ["(reference) service direct /public/v1/items", direct_rps, percentile(direct_lat, 50),
+          percentile(direct_lat, 99), direct_err],
          ["ratio (target ≥ 40%)", f"{rps / base_rps:.0%}", "", "", ""]]))
     console.print(table(
         f"decision → visible on /public/v1 at {achieved:,.0f} decisions/s for {args.decide_seconds:g}s",

@@ -10,11 +10,14 @@ import sys
 import typer
 from rich.console import Console
 
+from youmin.cli_registry import registry_app
+
 app = typer.Typer(help="Youmin (由民): run, operate and develop the system.", no_args_is_help=True)
 apikey_app = typer.Typer(help="Department API keys.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Event contracts in contracts/.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(registry_app)  # `youmin import ...` and `youmin seed`
 console = Console()
 
 

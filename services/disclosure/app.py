@@ -1,12 +1,56 @@
-"""The disclosure service's FastAPI app."""
+"""The disclosure service's FastAPI app: staff API, public API, portal, event consumers, supervision sweep."""
+
+from __future__ import annotations
+
+import asyncio
 
 from fastapi import FastAPI
 
+from services.disclosure.clock import Clock
+from services.disclosure.consumers import disclosure_consumers
+from services.disclosure.http import PublicRateLimit, RateLimiter, ResponseCache
+from services.disclosure.portal import router as portal_router
+from services.disclosure.public import router as public_router
 from services.disclosure.router import router
+from services.disclosure.service import DisclosureService
 from services.disclosure.settings import Settings
-from youmin.kit.service import create_service_app
+from youmin.kit.db import transaction
+from youmin.kit.logging import get_logger
+from youmin.kit.service import Background, create_service_app
+
+log = get_logger("youmin.disclosure")
+
+
+async def sweep_forever(app: FastAPI) -> None:
+    """Flags overdue answers to residents' questions every few minutes."""
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(settings.supervision_sweep_seconds)
+        try:
+            async with transaction(app.state.sessions) as session:
+                flagged = await DisclosureService(session, settings, app.state.clock()).sweep_overdue_answers()
+            if flagged:
+                log.info("supervision.flagged_overdue", count=len(flagged))
+        except Exception as exc:  # noqa: BLE001 - the next sweep retries
+            log.warning("supervision.sweep_failed", error=repr(exc))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Builds the disclosure service."""
-    return create_service_app(settings or Settings(), title="Youmin disclosure: 三务公开", routers=[router])
+    settings = settings or Settings()
+    clock = Clock()
+    app = create_service_app(
+        settings,
+        title="Youmin disclosure: 三务公开",
+        routers=[router, public_router, portal_router],
+        consumers=disclosure_consumers(settings, clock),
+        background=[Background("disclosure-supervision-sweep", sweep_forever,
+                               enabled=lambda s: s.supervision_sweep_seconds > 0)],
+        state={
+            "clock": clock,
+            "public_cache": ResponseCache(settings.public_cache_seconds),
+            "rate_limiter": RateLimiter(settings.public_rate_per_second, settings.public_rate_burst),
+        },
+    )
+    app.add_middleware(PublicRateLimit, limiter=app.state.rate_limiter)
+    return app

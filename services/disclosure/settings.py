@@ -1,8 +1,34 @@
 """Settings of the disclosure service (env prefix DISCLOSURE_)."""
 
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.disclosure.rules.cadence import CadencePolicy
+from services.disclosure.rules.redaction import RedactionConfig
 from youmin.kit.settings import ServiceSettings
+
+
+class CachedRedactionConfig(RedactionConfig):
+    """The redaction rules with their key decisions memoised (the same few keys recur in every item)."""
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - the config is immutable and lives as long as the process
+    def is_sensitive(self, key: str) -> bool:
+        return super().is_sensitive(key)
+
+    @lru_cache(maxsize=4096)  # noqa: B019
+    def is_name_key(self, key: str) -> bool:
+        return super().is_name_key(key)
+
+
+@lru_cache(maxsize=16)
+def _redaction_config(serialised: str) -> RedactionConfig:
+    return CachedRedactionConfig.from_mapping(json.loads(serialised))
 
 
 class Settings(ServiceSettings):
@@ -12,3 +38,29 @@ class Settings(ServiceSettings):
 
     name: str = "disclosure"
     port: int = 8004
+    # Appended to the consumer group names (tests run several instances against one broker).
+    consumer_group_suffix: str = ""
+    # Redaction (PIPL Art. 25): {"masking": {"name": "surname", ...}, "extra_sensitive_keys": [...]}.
+    # Set as JSON in DISCLOSURE_REDACTION.
+    redaction: dict[str, Any] = Field(default_factory=dict)
+    # Minimum display and objection/answer windows (calendar days, Asia/Shanghai).
+    min_display_days: int = 5
+    objection_days: int = 5
+    answer_days: int = 5
+    # Public API: cache lifetime for browsers and CDNs, the in-process micro-cache, rate limits per client.
+    public_max_age_seconds: int = 30
+    public_cache_seconds: float = 0.2
+    public_rate_per_second: float = 30.0
+    public_rate_burst: int = 120
+    public_page_size: int = 20
+    public_page_size_max: int = 200
+    # How often the supervision sweep flags overdue answers (seconds; 0 disables the background sweep).
+    supervision_sweep_seconds: float = 300.0
+
+    def redaction_config(self) -> RedactionConfig:
+        """Returns the redaction rules built from configuration."""
+        return _redaction_config(json.dumps(self.redaction, sort_keys=True))
+
+    def cadence_policy(self) -> CadencePolicy:
+        """Returns the cadence policy with the configured minimum display."""
+        return CadencePolicy(min_display_days=self.min_display_days)

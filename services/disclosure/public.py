@@ -1,0 +1,253 @@
+"""The public disclosure API under /public/v1: no login, cacheable (ETag), rate-limited per client."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+from xml.sax.saxutils import escape
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from services.disclosure import labels
+from services.disclosure.http import cached_response
+from services.disclosure.reads import PublicReader, period_window
+from services.disclosure.repository import ItemFilter
+from services.disclosure.schemas import Kind
+from youmin.kit.errors import NotFound
+
+router = APIRouter(prefix="/public/v1", tags=["public"])
+
+UnitQuery = Annotated[str, Query(min_length=6, max_length=40, pattern=r"^[0-9]+$",
+                                 description="an org unit code; a street includes everything below it")]
+UnitPath = Annotated[str, Path(min_length=6, max_length=40, pattern=r"^[0-9]+$")]
+Period = Annotated[str | None, Query(description="2026, 2026-Q4 or 2026-11 (Asia/Shanghai)", max_length=7)]
+JSON = "application/json"
+
+
+def dumps(data: Any) -> bytes:
+    """Serialises a public body (UTF-8, Chinese kept readable)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def _reader(request: Request):
+    """Opens a read-only session for one rendering."""
+    return request.app.state.sessions()
+
+
+def _max_age(request: Request) -> int:
+    return request.app.state.settings.public_max_age_seconds
+
+
+def _filter(unit: str, kind: str | None, category: str | None, period: str | None) -> ItemFilter:
+    start, end = period_window(period)
+    return ItemFilter(unit_prefix=unit, kind=kind, category=category, published_from=start, published_before=end)
+
+
+@router.get("/items")
+async def list_items(
+    request: Request,
+    unit: UnitQuery,
+    kind: Kind | None = None,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    period: Period = None,
+    order: Literal["newest", "commit"] = "newest",
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+) -> Response:
+    """Lists the public items of a unit and everything below it, by kind and period, one page at a time.
+
+    order=newest (default) pages newest first; order=commit is an append-only feed in commit order whose
+    cursor never skips an item that commits late, for platforms that synchronise.
+    """
+    settings = request.app.state.settings
+    size = min(limit or settings.public_page_size, settings.public_page_size_max)
+    where = _filter(unit, kind, category, period)
+
+    async def render() -> tuple[bytes, str]:
+        async with _reader(request) as session:
+            page = await PublicReader(session).page(where, size, cursor, order)
+        return dumps({"unit": unit, "kind": kind, "period": period, "order": order, "limit": size,
+                      "items": page.items, "next_cursor": page.next_cursor}), JSON
+
+    return await cached_response(request, render, max_age=_max_age(request))
+
+
+@router.get("/items.csv")
+async def export_items(request: Request, unit: UnitQuery, kind: Kind | None = None, period: Period = None,
+                       lines: bool = False) -> Response:
+    """Exports a unit's public items as CSV (UTF-8 with BOM); lines=true gives one row per finance line."""
+    where = _filter(unit, "finance" if lines else kind, "finance_statement" if lines else None, period)
+
+    async def render() -> tuple[bytes, str]:
+        async with _reader(request) as session:
+            page = await PublicReader(session).page(where, 10_000, None)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        if lines:
+            writer.writerow(["item_id", "published_at", "unit_code", "unit_name", "period", "fund_type", "fund_label",
+                             "income_yuan", "expenditure_yuan", "balance_yuan", "note"])
+            for item in page.items:
+                for line in item["content"].get("lines", []):
+                    writer.writerow([item["id"], item["published_at"], item["unit_code"], item["unit_name"] or "",
+                                     item["content"].get("period", ""), line["fund_type"], line.get("fund_label", ""),
+                                     f"{line['income_cents'] / 100:.2f}", f"{line['expenditure_cents'] / 100:.2f}",
+                                     f"{line['balance_cents'] / 100:.2f}", line.get("note", "")])
+        else:
+            writer.writerow(["id", "published_at", "unit_code", "unit_name", "kind", "kind_label", "category",
+                             "category_label", "title", "major", "matter_id"])
+            for item in page.items:
+                writer.writerow([item["id"], item["published_at"], item["unit_code"], item["unit_name"] or "",
+                                 item["kind"], item["kind_label"], item["category"], item["category_label"],
+                                 item["title"], "1" if item["major"] else "0", item["matter_id"] or ""])
+        return ("\ufeff" + out.getvalue()).encode(), "text/csv; charset=utf-8"
+
+    filename = f"disclosure-{unit}{'-finance' if lines else ''}.csv"
+    return await cached_response(request, render, max_age=_max_age(request),
+                                 headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/items/{item_id}")
+async def get_item(request: Request, item_id: UUID) -> Response:
+    """Returns one public item with its residents' questions and the answers (redacted)."""
+    async with _reader(request) as session:
+        item = await PublicReader(session).item(item_id)
+    if item is None:
+        raise NotFound(f"no public disclosure item {item_id}")
+
+    async def render() -> tuple[bytes, str]:
+        return dumps(item), JSON
+
+    return await cached_response(request, render, max_age=_max_age(request))
+
+
+@router.get("/units/{code}/feed.atom")
+async def atom_feed(request: Request, code: UnitPath, kind: Kind | None = None) -> Response:
+    """An Atom feed of the latest 50 public items of a unit (and everything below it)."""
+
+    async def render() -> tuple[bytes, str]:
+        async with _reader(request) as session:
+            reader = PublicReader(session)
+            page = await reader.page(ItemFilter(unit_prefix=code, kind=kind), 50, None)
+            unit = await reader.unit(code)
+        name = (unit or {}).get("name") or code
+        base = str(request.base_url).rstrip("/")
+        updated = max((i["updated_at"] for i in page.items), default=datetime(2026, 1, 1, tzinfo=UTC).isoformat())
+        entries = []
+        for item in page.items:
+            summary = f"{item['kind_label']} · {item['category_label']} · {item['unit_name'] or item['unit_code']}"
+            entries.append(
+                "<entry>"
+                f"<id>urn:uuid:{item['id']}</id>"
+                f"<title>{escape(item['title'])}</title>"
+                f"<updated>{item['updated_at']}</updated><published>{item['published_at']}</published>"
+                f"<link rel=\"alternate\" type=\"text/html\" href=\"{base}/portal/items/{item['id']}\"/>"
+                f"<category term=\"{item['kind']}\" label=\"{escape(item['kind_label'])}\"/>"
+                f"<summary>{escape(summary)}</summary>"
+                "</entry>"
+            )
+        feed = (
+            '<?xml version="1.0" encoding="utf-8"?>\n'
+            '<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="zh-CN">'
+            f"<id>urn:youmin:disclosure:{code}{':' + kind if kind else ''}</id>"
+            f"<title>{escape(name)} 三务公开</title>"
+            f"<updated>{updated}</updated>"
+            f"<link rel=\"self\" href=\"{base}/public/v1/units/{code}/feed.atom\"/>"
+            f"<link rel=\"alternate\" type=\"text/html\" href=\"{base}/portal/units/{code}\"/>"
+            "<author><name>奎文区三务公开</name></author>"
+            + "".join(entries) + "</feed>"
+        )
+        return feed.encode(), "application/atom+xml; charset=utf-8"
+
+    return await cached_response(request, render, max_age=_max_age(request))
+
+
+@router.get("/matters/{matter_id}")
+async def matter_progress(request: Request, matter_id: UUID) -> Response:
+    """A matter's public progress: its timeline, the decision's tally, implementation and evaluation."""
+    async with _reader(request) as session:
+        matter = await PublicReader(session).matter(matter_id)
+    if matter is None:
+        raise NotFound(f"no public progress for matter {matter_id}")
+
+    async def render() -> tuple[bytes, str]:
+        return dumps(matter), JSON
+
+    return await cached_response(request, render, max_age=_max_age(request))
+
+
+@router.get("/matters")
+async def list_matters(request: Request, unit: UnitQuery, stage: Annotated[str | None, Query(max_length=40)] = None,
+                       limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
+    """Lists the matters of a unit with their stage, most recently updated first."""
+
+    async def render() -> tuple[bytes, str]:
+        async with _reader(request) as session:
+            rows = await PublicReader(session).matters_in(unit, stage, limit)
+        return dumps({"unit": unit, "matters": rows}), JSON
+
+    return await cached_response(request, render, max_age=_max_age(request))
+
+
+@router.get("/statistics/matters")
+async def matter_statistics(request: Request, unit: UnitQuery) -> Response:
+    """Counts the matters of a unit by stage."""
+
+    async def render() -> tuple[bytes, str]:
+        async with _reader(request) as session:
+            rows = await PublicReader(session).matters_by_stage(unit)
+        return dumps({"unit": unit, "by_stage": rows, "total": sum(r["count"] for r in rows)}), JSON
+
+    return await cached_response(request, render, max_age=_max_age(request))
+
+
+@router.get("/statistics/mediation")
+async def mediation_statistics(
+    request: Request,
+    unit: UnitQuery,
+    period: Annotated[str | None, Query(pattern=r"^[0-9]{4}(-[0-9]{2})?$", description="2026 or 2026-11")] = None,
+    level: Annotated[str | None, Query(max_length=20)] = None,
+    dispute_type: Annotated[str | None, Query(max_length=40)] = None,
+    outcome: Annotated[str | None, Query(max_length=40)] = None,
+    group_by: Annotated[str, Query(max_length=80)] = "level,outcome",
+) -> Response:
+    """Aggregated mediation counts (never a single case) per unit, level, dispute type, month and outcome."""
+    dims = [d.strip() for d in group_by.split(",") if d.strip()]
+
+    async def render() -> tuple[bytes, str]:
+        async with _reader(request) as session:
+            rows = await PublicReader(session).mediation_statistics(
+                unit, dims, level=level, dispute_type=dispute_type, period_prefix=period, outcome=outcome)
+        return dumps({"unit": unit, "period": period, "group_by": dims, "rows": rows,
+                      "outcome_labels": labels.OUTCOME_LABELS, "level_labels": labels.LEVEL_LABELS}), JSON
+
+    return await cached_response(request, render, max_age=_max_age(request))
+
+
+@router.get("/units")
+async def list_units(request: Request, parent: Annotated[str, Query(min_length=6, max_length=40, pattern=r"^[0-9]+$")] = "370705") -> Response:
+    """Lists the org units directly under a unit (district → streets → communities → grids)."""
+
+    async def render() -> tuple[bytes, str]:
+        async with _reader(request) as session:
+            rows = await PublicReader(session).children(parent)
+        return dumps({"parent": parent, "units": rows}), JSON
+
+    return await cached_response(request, render, max_age=_max_age(request))
+
+
+@router.get("/units/{code}")
+async def get_unit(request: Request, code: UnitPath) -> Response:
+    """Returns an org unit with its ancestors and children."""
+    async with _reader(request) as session:
+        unit = await PublicReader(session).unit(code)
+    if unit is None:
+        raise NotFound(f"no org unit {code}")
+
+    async def render() -> tuple[bytes, str]:
+        return dumps(unit), JSON
+
+    return await cached_response(request, render, max_age=_max_age(request))

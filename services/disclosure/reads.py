@@ -1,0 +1,225 @@
+"""The public read side: what /public/v1 and the portal show, built from redacted rows only."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.disclosure import labels
+from services.disclosure.http import BadQuery
+from services.disclosure.models import DisclosureItem, SupervisionQuestion
+from services.disclosure.repository import (
+    ItemFilter,
+    ItemRepository,
+    MatterRepository,
+    MediationRepository,
+    QuestionRepository,
+)
+from services.disclosure.rules.cadence import SHANGHAI
+from youmin.kit import replica
+
+MEDIATION_DIMENSIONS = ("level", "dispute_type", "period", "outcome", "unit_code")
+
+
+def period_window(period: str | None) -> tuple[datetime | None, datetime | None]:
+    """Turns "2026", "2026-Q4" or "2026-11" into [start, end) instants (Asia/Shanghai days)."""
+    if not period:
+        return None, None
+    try:
+        if len(period) == 4:
+            start, end = date(int(period), 1, 1), date(int(period) + 1, 1, 1)
+        elif len(period) == 7 and period[4:6] == "-Q":
+            year, quarter = int(period[:4]), int(period[6])
+            if quarter not in (1, 2, 3, 4):
+                raise ValueError
+            start = date(year, 3 * quarter - 2, 1)
+            end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+        elif len(period) == 7 and period[4] == "-":
+            year, month = int(period[:4]), int(period[5:])
+            start = date(year, month, 1)
+            end = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+        else:
+            raise ValueError
+    except ValueError:
+        raise BadQuery("period", "must be a year (2026), a quarter (2026-Q4) or a month (2026-11)") from None
+    return (datetime.combine(start, datetime.min.time(), SHANGHAI),
+            datetime.combine(end, datetime.min.time(), SHANGHAI))
+
+
+def encode_cursor(parts: list[Any]) -> str:
+    """Encodes a keyset position as an opaque URL-safe cursor."""
+    return base64.urlsafe_b64encode(json.dumps(parts, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, mode: str) -> list[Any]:
+    """Decodes a cursor of a listing mode ("n" newest first, "c" commit order); 422 naming `cursor` otherwise."""
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(parts, list) or parts[0] != mode:
+            raise ValueError
+        if mode == "n":
+            return [datetime.fromisoformat(parts[1]), uuid.UUID(parts[2])]
+        return [int(parts[1]), int(parts[2])]
+    except (ValueError, TypeError, IndexError, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+        raise BadQuery("cursor", "is not a cursor of this listing") from None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of public items and where the next one starts."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+async def unit_names(session: AsyncSession, codes: set[str]) -> dict[str, str | None]:
+    """Returns the public names of org units from the registry replica."""
+    if not codes:
+        return {}
+    rows = await session.execute(text("SELECT code, unit_name FROM replica_unit WHERE code = ANY(:codes)"),
+                                 {"codes": sorted(codes)})
+    return {code: name for code, name in rows.all()}
+
+
+def public_question(q: SupervisionQuestion) -> dict[str, Any]:
+    """A question and its answer as the public sees them (redacted at write time; no asker)."""
+    return {
+        "kind": q.kind, "kind_label": labels.QUESTION_KIND_LABELS.get(q.kind, q.kind), "body": q.body,
+        "asked_at": q.asked_at.isoformat(), "answer_due_at": q.answer_due_at.isoformat(),
+        "answer": q.answer, "answered_at": q.answered_at.isoformat() if q.answered_at else None,
+        "overdue": q.overdue,
+    }
+
+
+def public_item(item: DisclosureItem, names: dict[str, str | None],
+                questions: list[SupervisionQuestion] | None = None) -> dict[str, Any]:
+    """An item as the public sees it: no poster, no internal keys."""
+    out = {
+        "id": str(item.id), "unit_code": item.unit_code, "unit_name": names.get(item.unit_code),
+        "community_code": item.community_code,
+        "community_name": names.get(item.community_code) if item.community_code else None,
+        "kind": item.kind, "kind_label": labels.KIND_LABELS.get(item.kind, item.kind),
+        "category": item.category, "category_label": labels.CATEGORY_LABELS.get(item.category, item.category),
+        "title": item.title, "major": item.major, "matter_id": str(item.matter_id) if item.matter_id else None,
+        "published_at": item.published_at.isoformat(), "updated_at": item.updated_at.isoformat(),
+        "content": item.content,
+    }
+    if questions is not None:
+        out["questions"] = [public_question(q) for q in questions]
+    return out
+
+
+class PublicReader:
+    """Read-only queries of the public side over one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.items = ItemRepository(session)
+        self.questions = QuestionRepository(session)
+        self.matters = MatterRepository(session)
+        self.mediation = MediationRepository(session)
+
+    async def _names_for(self, items: list[DisclosureItem]) -> dict[str, str | None]:
+        codes = {i.unit_code for i in items} | {i.community_code for i in items if i.community_code}
+        return await unit_names(self.session, codes)
+
+    async def page(self, where: ItemFilter, limit: int, cursor: str | None, order: str = "newest") -> Page:
+        """Returns one page: newest first (keyset on published_at, id) or in commit order (xmin horizon)."""
+        if order == "newest":
+            after = tuple(decode_cursor(cursor, "n")) if cursor else None
+            rows = await self.items.newest_first(where, limit + 1, after)  # type: ignore[arg-type]
+            more = len(rows) > limit
+            rows = rows[:limit]
+            nxt = encode_cursor(["n", rows[-1].published_at.isoformat(), str(rows[-1].id)]) if more else None
+            names = await self._names_for(rows)
+            return Page([public_item(i, names) for i in rows], nxt)
+        after_c = tuple(decode_cursor(cursor, "c")) if cursor else None
+        pairs = await self.items.settled_in_commit_order(where, limit, after_c)  # type: ignore[arg-type]
+        items = [p[0] for p in pairs]
+        # The commit-order feed always returns a cursor: a client polls it for what commits next.
+        if pairs:
+            nxt = encode_cursor(["c", pairs[-1][1], pairs[-1][0].seq])
+        else:
+            nxt = cursor or encode_cursor(["c", 0, 0])
+        names = await self._names_for(items)
+        return Page([public_item(i, names) for i in items], nxt)
+
+    async def item(self, item_id: uuid.UUID) -> dict[str, Any] | None:
+        """Returns a public item with its questions and answers, or None (also when withdrawn)."""
+        item = await self.items.get(item_id)
+        if item is None or item.withdrawn_at is not None:
+            return None
+        questions = (await self.questions.for_items([item.id])).get(item.id, [])
+        names = await self._names_for([item])
+        return public_item(item, names, questions)
+
+    async def matter(self, matter_id: uuid.UUID) -> dict[str, Any] | None:
+        """Returns a matter's public progress: stage, tally, implementation, evaluation and timeline."""
+        matter = await self.matters.get(matter_id)
+        if matter is None:
+            return None
+        steps = await self.matters.timeline(matter_id)
+        names = await unit_names(self.session, {matter.community_code} | ({matter.unit_code} if matter.unit_code else set()))
+        timeline = []
+        for step in steps:
+            entry = {"at": step.at.isoformat(), "step": step.step, **step.detail}
+            if step.step == "transitioned":
+                entry["label"] = labels.STAGE_LABELS.get(step.detail.get("to_state"), step.detail.get("to_state"))
+            timeline.append(entry)
+        progress = dict(matter.progress or {})
+        progress.pop("tasks", None)
+        return {
+            "matter_id": str(matter.matter_id), "community_code": matter.community_code,
+            "community_name": names.get(matter.community_code), "unit_code": matter.unit_code,
+            "unit_name": names.get(matter.unit_code) if matter.unit_code else None,
+            "category": matter.category, "public_title": matter.public_title, "stage": matter.stage,
+            "stage_label": labels.STAGE_LABELS.get(matter.stage, matter.stage), "key_project": matter.key_project,
+            "raised_at": matter.raised_at.isoformat() if matter.raised_at else None,
+            "tally": matter.tally, "progress": progress or None, "evaluation": matter.evaluation,
+            "updated_at": matter.updated_at.isoformat(), "timeline": timeline,
+        }
+
+    async def matters_in(self, unit: str, stage: str | None, limit: int) -> list[dict[str, Any]]:
+        rows = await self.matters.in_unit(unit, stage=stage, limit=limit)
+        return [{"matter_id": str(m.matter_id), "community_code": m.community_code, "public_title": m.public_title,
+                 "category": m.category, "stage": m.stage, "stage_label": labels.STAGE_LABELS.get(m.stage, m.stage),
+                 "key_project": m.key_project, "updated_at": m.updated_at.isoformat()} for m in rows]
+
+    async def matters_by_stage(self, unit: str) -> list[dict[str, Any]]:
+        counts = await self.matters.count_by_stage(unit)
+        ordered = [s for s in labels.STAGE_ORDER if s in counts] + sorted(set(counts) - set(labels.STAGE_ORDER))
+        return [{"stage": s, "label": labels.STAGE_LABELS.get(s, s), "count": counts[s]} for s in ordered]
+
+    async def mediation_statistics(self, unit: str, group_by: list[str], **filters: Any) -> list[dict[str, Any]]:
+        for dim in group_by:
+            if dim not in MEDIATION_DIMENSIONS:
+                raise BadQuery("group_by", f"must be drawn from {', '.join(MEDIATION_DIMENSIONS)}")
+        rows = await self.mediation.aggregate(unit, group_by, **filters)
+        for row in rows:
+            if "level" in row:
+                row["level_label"] = labels.LEVEL_LABELS.get(row["level"], row["level"])
+            if "outcome" in row:
+                row["outcome_label"] = labels.OUTCOME_LABELS.get(row["outcome"], row["outcome"])
+        return rows
+
+    async def unit(self, code: str) -> dict[str, Any] | None:
+        unit = await replica.get_unit(self.session, code)
+        if unit is None:
+            return None
+        children = await replica.children(self.session, code)
+        ancestors = await replica.ancestors(self.session, code)
+        brief = lambda u: {"code": u.code, "name": u.unit_name, "level": u.level}  # noqa: E731
+        return {**brief(unit), "parent_code": unit.parent_code, "ancestors": [brief(a) for a in ancestors],
+                "children": [brief(c) for c in children if c.level in ("district", "street", "community", "grid")]}
+
+    async def children(self, parent: str) -> list[dict[str, Any]]:
+        return [{"code": u.code, "name": u.unit_name, "level": u.level}
+                for u in await replica.children(self.session, parent)]
+

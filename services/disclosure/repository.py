@@ -1,0 +1,280 @@
+"""Every query of the disclosure service."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, literal_column, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.disclosure.models import (
+    DisclosureItem,
+    MediationCountedEvent,
+    MediationTally,
+    PublicMatter,
+    PublicMatterEvent,
+    SupervisionQuestion,
+)
+
+
+def like_prefix(code: str) -> str:
+    """Returns a LIKE pattern matching a code and every code below it."""
+    return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """Which items a listing shows: unit prefix, kind, category, published window."""
+
+    unit_prefix: str | None = None
+    kind: str | None = None
+    category: str | None = None
+    published_from: datetime | None = None
+    published_before: datetime | None = None
+    include_withdrawn: bool = False
+    matter_id: uuid.UUID | None = None
+
+    def clauses(self) -> list[Any]:
+        c: list[Any] = []
+        if self.unit_prefix:
+            c.append(DisclosureItem.unit_code.like(like_prefix(self.unit_prefix)))
+        if self.kind:
+            c.append(DisclosureItem.kind == self.kind)
+        if self.category:
+            c.append(DisclosureItem.category == self.category)
+        if self.published_from:
+            c.append(DisclosureItem.published_at >= self.published_from)
+        if self.published_before:
+            c.append(DisclosureItem.published_at < self.published_before)
+        if not self.include_withdrawn:
+            c.append(DisclosureItem.withdrawn_at.is_(None))
+        if self.matter_id:
+            c.append(DisclosureItem.matter_id == self.matter_id)
+        return c
+
+
+class ItemRepository:
+    """Disclosure items."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, item_id: uuid.UUID, *, lock: bool = False) -> DisclosureItem | None:
+        stmt = select(DisclosureItem).where(DisclosureItem.id == item_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def by_source_key(self, key: str, *, lock: bool = False) -> DisclosureItem | None:
+        stmt = select(DisclosureItem).where(DisclosureItem.source_key == key)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def insert(self, **values: Any) -> DisclosureItem | None:
+        """Inserts an item; returns None when an item with the same source key exists already."""
+        stmt = insert(DisclosureItem).values(**values)
+        if values.get("source_key"):
+            stmt = stmt.on_conflict_do_nothing(index_elements=[DisclosureItem.source_key])
+        # One round trip: the ORM entity comes back from RETURNING.
+        stmt = stmt.returning(DisclosureItem)
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def newest_first(
+        self, where: ItemFilter, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+    ) -> list[DisclosureItem]:
+        """Keyset page, newest first: items published strictly before the cursor (published_at, id)."""
+        stmt = select(DisclosureItem).where(*where.clauses())
+        if after is not None:
+            stmt = stmt.where(tuple_(DisclosureItem.published_at, DisclosureItem.id) < tuple_(*after))
+        stmt = stmt.order_by(DisclosureItem.published_at.desc(), DisclosureItem.id.desc()).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def settled_in_commit_order(
+        self, where: ItemFilter, limit: int, after: tuple[int, int] | None = None
+    ) -> list[tuple[DisclosureItem, int]]:
+        """Append-only feed page in commit order: only rows below the xmin horizon, keyset (txid, seq).
+
+        A row whose transaction may still be running has txid >= xmin, and every transaction that
+        commits later has a txid at or above today's xmin, so nothing can ever appear behind the cursor.
+        """
+        stmt = select(DisclosureItem, literal_column("disclosure_item.txid::text"))
+        stmt = stmt.where(*where.clauses()).where(
+            text("disclosure_item.txid < pg_snapshot_xmin(pg_current_snapshot())"))
+        if after is not None:
+            stmt = stmt.where(text("(disclosure_item.txid, disclosure_item.seq) > (CAST(:after_tx AS xid8), :after_seq)")
+                              .bindparams(after_tx=str(after[0]), after_seq=after[1]))
+        stmt = stmt.order_by(DisclosureItem.txid, DisclosureItem.seq).limit(limit)
+        rows = (await self.session.execute(stmt)).all()
+        return [(row[0], int(row[1])) for row in rows]
+
+    async def last_posted_by_community(self, scope: str) -> dict[str, dict[str, datetime]]:
+        """Returns, per community under a scope, the latest publication instant of each kind."""
+        stmt = (
+            select(DisclosureItem.community_code, DisclosureItem.kind, func.max(DisclosureItem.published_at))
+            .where(DisclosureItem.community_code.like(like_prefix(scope)))
+            .group_by(DisclosureItem.community_code, DisclosureItem.kind)
+        )
+        out: dict[str, dict[str, datetime]] = {}
+        for community, kind, last in (await self.session.execute(stmt)).all():
+            out.setdefault(community, {})[kind] = last
+        return out
+
+    async def major_items(self, scope: str) -> list[DisclosureItem]:
+        stmt = select(DisclosureItem).where(DisclosureItem.major.is_(True),
+                                            DisclosureItem.unit_code.like(like_prefix(scope)))
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def known_communities(self, scope: str) -> list[str]:
+        stmt = select(DisclosureItem.community_code).distinct().where(
+            DisclosureItem.community_code.like(like_prefix(scope)))
+        return [c for c in (await self.session.execute(stmt)).scalars() if c]
+
+    async def counts_by_kind(self, scope: str) -> dict[str, int]:
+        stmt = (select(DisclosureItem.kind, func.count()).where(
+            DisclosureItem.unit_code.like(like_prefix(scope)), DisclosureItem.withdrawn_at.is_(None))
+            .group_by(DisclosureItem.kind))
+        return {k: n for k, n in (await self.session.execute(stmt)).all()}
+
+
+class QuestionRepository:
+    """Supervision questions."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, question: SupervisionQuestion) -> None:
+        self.session.add(question)
+
+    async def get(self, question_id: uuid.UUID, *, lock: bool = False) -> SupervisionQuestion | None:
+        stmt = select(SupervisionQuestion).where(SupervisionQuestion.id == question_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def for_items(self, item_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[SupervisionQuestion]]:
+        if not item_ids:
+            return {}
+        stmt = (select(SupervisionQuestion).where(SupervisionQuestion.item_id.in_(item_ids))
+                .order_by(SupervisionQuestion.asked_at, SupervisionQuestion.id))
+        out: dict[uuid.UUID, list[SupervisionQuestion]] = {}
+        for q in (await self.session.execute(stmt)).scalars():
+            out.setdefault(q.item_id, []).append(q)
+        return out
+
+    async def in_scope(self, scope: str, *, only_open: bool = False, only_overdue: bool = False) -> list[SupervisionQuestion]:
+        stmt = select(SupervisionQuestion).where(SupervisionQuestion.unit_code.like(like_prefix(scope)))
+        if only_open:
+            stmt = stmt.where(SupervisionQuestion.answered_at.is_(None))
+        if only_overdue:
+            stmt = stmt.where(SupervisionQuestion.overdue.is_(True))
+        stmt = stmt.order_by(SupervisionQuestion.answer_due_at, SupervisionQuestion.id)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def flag_unanswered_due_before(self, now: datetime) -> list[uuid.UUID]:
+        """Flags every unanswered question whose answer deadline has passed; returns the newly flagged."""
+        stmt = (
+            update(SupervisionQuestion)
+            .where(SupervisionQuestion.answered_at.is_(None), SupervisionQuestion.overdue.is_(False),
+                   SupervisionQuestion.answer_due_at <= now)
+            .values(overdue=True, flagged_at=now)
+            .returning(SupervisionQuestion.id)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+
+class MatterRepository:
+    """Public matter progress and timelines."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def upsert(self, matter_id: uuid.UUID, community_code: str, at: datetime, **values: Any) -> bool:
+        """Creates the matter's public record (stage "raised" unless given) or updates the given columns;
+        returns whether the matter is a key project."""
+        stmt = insert(PublicMatter).values(
+            matter_id=matter_id, community_code=community_code, updated_at=at, **{"stage": "raised", **values})
+        changes = {key: stmt.excluded[key] for key in values}
+        changes["updated_at"] = func.greatest(PublicMatter.updated_at, stmt.excluded.updated_at)
+        stmt = stmt.on_conflict_do_update(index_elements=[PublicMatter.matter_id], set_=changes)
+        return bool((await self.session.execute(stmt.returning(PublicMatter.key_project))).scalar_one())
+
+    async def get(self, matter_id: uuid.UUID) -> PublicMatter | None:
+        return await self.session.get(PublicMatter, matter_id, populate_existing=True)
+
+    async def add_step(self, matter_id: uuid.UUID, at: datetime, step: str, detail: dict[str, Any],
+                       event_key: str | None = None) -> None:
+        """Adds a timeline step, once per upstream event."""
+        stmt = insert(PublicMatterEvent).values(matter_id=matter_id, at=at, step=step, detail=detail,
+                                                event_key=event_key)
+        await self.session.execute(stmt.on_conflict_do_nothing(index_elements=[PublicMatterEvent.event_key]))
+
+    async def timeline(self, matter_id: uuid.UUID) -> list[PublicMatterEvent]:
+        stmt = (select(PublicMatterEvent).where(PublicMatterEvent.matter_id == matter_id)
+                .order_by(PublicMatterEvent.at, PublicMatterEvent.id))
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def in_unit(self, prefix: str, *, stage: str | None = None, limit: int = 50) -> list[PublicMatter]:
+        stmt = select(PublicMatter).where(or_(PublicMatter.community_code.like(like_prefix(prefix)),
+                                              PublicMatter.unit_code.like(like_prefix(prefix))))
+        if stage:
+            stmt = stmt.where(PublicMatter.stage == stage)
+        stmt = stmt.order_by(PublicMatter.updated_at.desc(), PublicMatter.matter_id).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def count_by_stage(self, prefix: str) -> dict[str, int]:
+        stmt = (select(PublicMatter.stage, func.count())
+                .where(PublicMatter.community_code.like(like_prefix(prefix))).group_by(PublicMatter.stage))
+        return {s: n for s, n in (await self.session.execute(stmt)).all()}
+
+
+class MediationRepository:
+    """Aggregate mediation counts."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim_event(self, event_id: str, at: datetime) -> bool:
+        """Records that a mediation event is being counted; False when it was counted already."""
+        stmt = insert(MediationCountedEvent).values(event_id=event_id, counted_at=at).on_conflict_do_nothing()
+        return (await self.session.execute(stmt)).rowcount == 1
+
+    async def increment(self, unit_code: str, level: str, dispute_type: str, period: str, outcome: str) -> None:
+        stmt = insert(MediationTally).values(unit_code=unit_code, level=level, dispute_type=dispute_type,
+                                             period=period, outcome=outcome, count=1)
+        stmt = stmt.on_conflict_do_update(constraint="pk_mediation_tally",
+                                          set_={"count": MediationTally.count + 1})
+        await self.session.execute(stmt)
+
+    async def aggregate(
+        self, prefix: str, group_by: list[str], *, level: str | None = None, dispute_type: str | None = None,
+        period_prefix: str | None = None, outcome: str | None = None,
+    ) -> list[dict[str, Any]]:
+        columns = [getattr(MediationTally, g) for g in group_by]
+        stmt = select(*columns, func.sum(MediationTally.count)).where(
+            MediationTally.unit_code.like(like_prefix(prefix)))
+        conditions = []
+        if level:
+            conditions.append(MediationTally.level == level)
+        if dispute_type:
+            conditions.append(MediationTally.dispute_type == dispute_type)
+        if period_prefix:
+            conditions.append(MediationTally.period.like(like_prefix(period_prefix)))
+        if outcome:
+            conditions.append(MediationTally.outcome == outcome)
+        if conditions:
+            stmt = stmt.where(and_(*conditions))
+        if columns:
+            stmt = stmt.group_by(*columns).order_by(*columns)
+        rows = (await self.session.execute(stmt)).all()
+        return [{**{g: row[i] for i, g in enumerate(group_by)}, "count": int(row[-1] or 0)} for row in rows]
+
+    async def month_for_unit(self, unit_code: str, period: str) -> list[tuple[str, str, str, int]]:
+        stmt = select(MediationTally.level, MediationTally.dispute_type, MediationTally.outcome,
+                      MediationTally.count).where(MediationTally.unit_code == unit_code,
+                                                  MediationTally.period == period)
+        return [tuple(r) for r in (await self.session.execute(stmt)).all()]

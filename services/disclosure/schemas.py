@@ -1,0 +1,168 @@
+"""Request and response models of the disclosure service."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Kind = Literal["party", "residents", "finance"]
+FundType = Literal["party_service", "community_work", "grid_service", "other"]
+PostedCategory = Literal["minutes", "covenant", "notice"]
+QuestionKind = Literal["question", "objection"]
+
+UNIT_CODE = re.compile(r"^[0-9]{6}(?:[0-9]{3})*(?:[0-9]{2,4})?$")
+MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+
+
+def check_unit_code(value: str) -> str:
+    """Validates the shape of an org code (digits, district and below)."""
+    if not value.isascii() or not value.isdigit() or len(value) < 6 or len(value) > 40:
+        raise ValueError("must be an org unit code of 6 or more digits")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ItemPost(Strict):
+    """Staff post a meeting's minutes, a covenant or a notice."""
+
+    unit_code: str
+    kind: Kind
+    category: PostedCategory
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=20000)
+    major: bool = False
+    # Names of people mentioned (attendees, speakers): masked to the surname wherever the text repeats them.
+    people: list[str] = Field(default_factory=list, max_length=500)
+    held_on: date | None = None
+
+    @field_validator("unit_code")
+    @classmethod
+    def _unit(cls, value: str) -> str:
+        return check_unit_code(value)
+
+
+class FinanceLine(Strict):
+    """One line of a finance statement, amounts in cents."""
+
+    fund_type: FundType
+    income_cents: int = Field(ge=0)
+    expenditure_cents: int = Field(ge=0)
+    balance_cents: int
+    note: str | None = Field(default=None, max_length=500)
+
+
+class FinanceStatementPost(Strict):
+    """Staff post a month's (or quarter's) finance statement."""
+
+    unit_code: str
+    period: str = Field(description="the month covered, YYYY-MM")
+    title: str | None = Field(default=None, max_length=200)
+    lines: list[FinanceLine] = Field(min_length=1, max_length=100)
+    major: bool = False
+    note: str | None = Field(default=None, max_length=5000)
+
+    @field_validator("unit_code")
+    @classmethod
+    def _unit(cls, value: str) -> str:
+        return check_unit_code(value)
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        if not MONTH.match(value):
+            raise ValueError("must be a month as YYYY-MM")
+        return value
+
+
+class Withdrawal(Strict):
+    """Staff take an item down."""
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class QuestionPost(Strict):
+    """A resident questions or objects to an item."""
+
+    kind: QuestionKind = "question"
+    body: str = Field(min_length=1, max_length=2000)
+
+
+class AnswerPost(Strict):
+    """Staff answer a question."""
+
+    body: str = Field(min_length=1, max_length=5000)
+
+
+class QuestionRead(BaseModel):
+    """A question as staff see it."""
+
+    id: UUID
+    item_id: UUID
+    unit_code: str
+    kind: str
+    body: str
+    asked_at: datetime
+    answer_due_at: datetime
+    answer: str | None
+    answered_at: datetime | None
+    overdue: bool
+
+
+class ItemRead(BaseModel):
+    """An item as staff see it (content already redacted)."""
+
+    id: UUID
+    unit_code: str
+    community_code: str | None
+    kind: str
+    category: str
+    title: str
+    content: dict[str, Any]
+    major: bool
+    matter_id: UUID | None
+    published_at: datetime
+    updated_at: datetime
+    withdrawn_at: datetime | None
+    withdrawal_reason: str | None
+    earliest_withdrawal_at: datetime
+    objection_window_closes_at: datetime
+
+
+class CadenceRow(BaseModel):
+    """One overdue community of the compliance report."""
+
+    community_code: str
+    community_name: str | None
+    overdue_kinds: list[str]
+    last_posted: dict[str, datetime | None]
+
+
+class CadenceReport(BaseModel):
+    """Communities overdue per kind on a date."""
+
+    as_of: date
+    scope: str
+    overdue: list[CadenceRow]
+    compliant: list[str]
+    overdue_by_kind: dict[str, list[str]]
+    compliance_rate: float
+    late_major_items: list[UUID]
+
+
+class SweepResult(BaseModel):
+    """What a supervision sweep flagged."""
+
+    now: datetime
+    flagged: list[UUID]
+
+    @model_validator(mode="after")
+    def _sorted(self) -> SweepResult:
+        self.flagged.sort()
+        return self

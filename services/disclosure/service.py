@@ -1,0 +1,396 @@
+"""The disclosure use cases: items from events and from staff, withdrawal, supervision, cadence.
+
+Everything that reaches an item is redacted here, before the row is written: the database holds only
+what may be shown to the public.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.disclosure import labels
+from services.disclosure.events import ItemPublished, ItemWithdrawn
+from services.disclosure.models import DisclosureItem, SupervisionQuestion
+from services.disclosure.names import names_in_text, with_detected
+from services.disclosure.repository import (
+    ItemRepository,
+    MatterRepository,
+    MediationRepository,
+    QuestionRepository,
+)
+from services.disclosure.rules import cadence, supervision
+from services.disclosure.rules.redaction import RedactionConfig, redact_content
+from services.disclosure.schemas import (
+    AnswerPost,
+    CadenceReport,
+    CadenceRow,
+    FinanceStatementPost,
+    ItemPost,
+    QuestionPost,
+)
+from services.disclosure.settings import Settings
+from youmin.kit import replica
+from youmin.kit.auth import Principal, require_scope
+from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
+from youmin.kit.outbox import publish
+from youmin.kit.pii import redact_text
+
+# Who may post, withdraw and answer: community, street and district staff (and the grid party secretary).
+STAFF_ROLES = frozenset(
+    {"community_staff", "community_worker", "street_staff", "district_staff", "admin", "grid_secretary"}
+)
+COMMUNITY_LENGTH = 12
+
+
+def community_of(unit_code: str) -> str | None:
+    """Returns the community code a unit lies in, or None for a street or the district."""
+    return unit_code[:COMMUNITY_LENGTH] if len(unit_code) >= COMMUNITY_LENGTH else None
+
+
+def month_of(at: datetime) -> str:
+    """Returns the Asia/Shanghai month of an instant as YYYY-MM."""
+    return cadence.local_date(at).strftime("%Y-%m")
+
+
+def parse_time(value: Any) -> datetime:
+    """Parses an event's ISO timestamp (aware)."""
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    cadence.require_aware(parsed, "timestamp")
+    return parsed
+
+
+def related(principal: Principal, unit_code: str) -> bool:
+    """Tells whether a principal lives or works inside a unit, or is responsible for it."""
+    return any(g.scope.startswith(unit_code) or unit_code.startswith(g.scope) for g in principal.grants)
+
+
+class DisclosureService:
+    """Use cases over one transaction; flushes, never commits."""
+
+    def __init__(self, session: AsyncSession, settings: Settings, now: datetime, event_key: str | None = None) -> None:
+        self.session = session
+        # "<source>#<id>" of the upstream event being applied, when there is one.
+        self.event_key = event_key
+        self.settings = settings
+        self.now = now
+        self.items = ItemRepository(session)
+        self.questions = QuestionRepository(session)
+        self.matters = MatterRepository(session)
+        self.mediation = MediationRepository(session)
+        self.redaction: RedactionConfig = settings.redaction_config()
+        self.policy = settings.cadence_policy()
+
+    # --- publishing ---------------------------------------------------------------------------------
+
+    async def _publish(
+        self,
+        *,
+        unit_code: str,
+        kind: str,
+        category: str,
+        title: str,
+        content: dict[str, Any],
+        major: bool = False,
+        source_key: str | None = None,
+        matter_id: uuid.UUID | None = None,
+        posted_by: str | None = None,
+        people: Iterable[str] = (),
+        published_at: datetime | None = None,
+    ) -> DisclosureItem | None:
+        """Redacts and stores an item and writes item.published to the outbox; None if already built."""
+        raw = {"title": title, **content}
+        redacted = redact_content(raw, self.redaction, known_names=with_detected(raw, people))
+        public_title = redacted.pop("title") or labels.CATEGORY_LABELS.get(category, category)
+        at = published_at or self.now
+        item = await self.items.insert(
+            id=uuid.uuid4(), unit_code=unit_code, community_code=community_of(unit_code), kind=kind,
+            category=category, title=public_title, content=redacted, major=major, source_key=source_key,
+            matter_id=matter_id, posted_by=posted_by, published_at=at, updated_at=at,
+        )
+        if item is not None:
+            await publish(self.session, ItemPublished(item_id=item.id, unit_code=unit_code, kind=kind,
+                                                      category=category, major=major, published_at=at))
+        return item
+
+    def redact_text(self, text: str) -> str:
+        """Masks phone and ID numbers and the names found in a free text."""
+        return redact_text(text, self.redaction.masking, names_in_text(text))
+
+    async def post_item(self, principal: Principal, command: ItemPost) -> DisclosureItem:
+        """Publishes staff's minutes, covenant or notice, redacted."""
+        require_scope(principal, command.unit_code, STAFF_ROLES)
+        content: dict[str, Any] = {"body": command.body}
+        if command.held_on:
+            content["held_on"] = command.held_on.isoformat()
+        if command.people:
+            content["attendee_names"] = list(command.people)
+        item = await self._publish(unit_code=command.unit_code, kind=command.kind, category=command.category,
+                                   title=command.title, content=content, major=command.major,
+                                   posted_by=principal.sub, people=command.people)
+        assert item is not None
+        return item
+
+    async def post_finance_statement(self, principal: Principal, command: FinanceStatementPost) -> DisclosureItem:
+        """Publishes a finance statement with its fund lines and totals."""
+        require_scope(principal, command.unit_code, STAFF_ROLES)
+        lines = [
+            {"fund_type": line.fund_type, "fund_label": labels.FUND_LABELS[line.fund_type],
+             "income_cents": line.income_cents, "expenditure_cents": line.expenditure_cents,
+             "balance_cents": line.balance_cents, **({"note": line.note} if line.note else {})}
+            for line in command.lines
+        ]
+        totals = {key: sum(line[key] for line in lines)
+                  for key in ("income_cents", "expenditure_cents", "balance_cents")}
+        content: dict[str, Any] = {"period": command.period, "lines": lines, "totals": totals}
+        if command.note:
+            content["note"] = command.note
+        title = command.title or f"{command.period} 财务收支公开"
+        item = await self._publish(unit_code=command.unit_code, kind="finance", category="finance_statement",
+                                   title=title, content=content, major=command.major, posted_by=principal.sub)
+        assert item is not None
+        return item
+
+    async def withdraw(self, principal: Principal, item_id: uuid.UUID, reason: str) -> DisclosureItem:
+        """Takes an item down once it has been up for the minimum display period."""
+        item = await self.items.get(item_id, lock=True)
+        if item is None:
+            raise NotFound(f"no disclosure item {item_id}")
+        require_scope(principal, item.unit_code, STAFF_ROLES)
+        if item.withdrawn_at is not None:
+            raise Conflict("the item is already withdrawn", allowed=[])
+        if not cadence.can_withdraw(item.published_at, self.now, self.policy):
+            earliest = cadence.earliest_withdrawal(item.published_at, self.policy)
+            raise RuleViolation(
+                "min_display_days",
+                f"an item stays up at least {self.policy.min_display_days} days; it may be withdrawn from "
+                f"{earliest.isoformat()}",
+                earliest_withdrawal_at=earliest.isoformat(),
+            )
+        item.withdrawn_at = self.now
+        item.withdrawal_reason = self.redact_text(reason)
+        item.updated_at = self.now
+        await self.session.flush()
+        await publish(self.session, ItemWithdrawn(item_id=item.id, unit_code=item.unit_code, kind=item.kind,
+                                                  published_at=item.published_at, withdrawn_at=self.now))
+        return item
+
+    # --- supervision --------------------------------------------------------------------------------
+
+    async def ask(self, principal: Principal, item_id: uuid.UUID, command: QuestionPost) -> SupervisionQuestion:
+        """Records a resident's question or objection within the objection window."""
+        item = await self.items.get(item_id)
+        if item is None or item.withdrawn_at is not None:
+            raise NotFound(f"no public disclosure item {item_id}")
+        if not related(principal, item.unit_code):
+            raise Forbidden(f"only residents and staff of {item.unit_code} may question this item",
+                            scope=item.unit_code)
+        if not supervision.objection_window_open(item.published_at, self.now, self.settings.objection_days):
+            closes = supervision.objection_window_closes_at(item.published_at, self.settings.objection_days)
+            raise RuleViolation("objection_window",
+                                f"questions and objections are taken within {self.settings.objection_days} days "
+                                f"of posting (closed {closes.isoformat()})", closed_at=closes.isoformat())
+        question = SupervisionQuestion(
+            id=uuid.uuid4(), item_id=item.id, unit_code=item.unit_code, kind=command.kind,
+            body=self.redact_text(command.body), asked_by=principal.sub, asked_at=self.now,
+            answer_due_at=supervision.answer_due_at(self.now, self.settings.answer_days),
+        )
+        self.questions.add(question)
+        await self.session.flush()
+        return question
+
+    async def answer(self, principal: Principal, question_id: uuid.UUID, command: AnswerPost) -> SupervisionQuestion:
+        """Records staff's answer; an answer after the deadline stays flagged overdue."""
+        question = await self.questions.get(question_id, lock=True)
+        if question is None:
+            raise NotFound(f"no question {question_id}")
+        require_scope(principal, question.unit_code, STAFF_ROLES)
+        if question.answered_at is not None:
+            raise Conflict("the question is already answered", allowed=[])
+        question.answer = self.redact_text(command.body)
+        question.answered_by = principal.sub
+        question.answered_at = self.now
+        if supervision.is_answer_overdue(question.asked_at, self.now, self.now, self.settings.answer_days):
+            question.overdue = True
+            question.flagged_at = question.flagged_at or self.now
+        await self.session.flush()
+        return question
+
+    async def sweep_overdue_answers(self) -> list[uuid.UUID]:
+        """Flags the questions still unanswered at their deadline."""
+        return await self.questions.flag_unanswered_due_before(self.now)
+
+    # --- cadence ------------------------------------------------------------------------------------
+
+    async def cadence_report(self, principal: Principal, scope: str, as_of: date | None) -> CadenceReport:
+        """Lists the communities under a scope that are overdue on each kind."""
+        require_scope(principal, scope, STAFF_ROLES)
+        today = as_of or cadence.local_date(self.now)
+        communities = {u.code: u.unit_name for u in await replica.descendants(self.session, scope, level="community")}
+        if len(scope) == COMMUNITY_LENGTH:
+            unit = await replica.get_unit(self.session, scope)
+            communities[scope] = unit.unit_name if unit else None
+        for code in await self.items.known_communities(scope):
+            communities.setdefault(code, None)
+        last = await self.items.last_posted_by_community(scope)
+        # Items published after the report's date do not count.
+        cutoff = cadence.start_of_day(today + timedelta(days=1))
+        posted: dict[str, dict[str, datetime | None]] = {}
+        for code in communities:
+            kinds = {k: v for k, v in last.get(code, {}).items() if v < cutoff}
+            posted[code] = {k.value: kinds.get(k.value) for k in cadence.DisclosureKind}
+        report = cadence.compliance_report(posted, today, self.policy)
+        rows = [CadenceRow(community_code=code, community_name=communities.get(code),
+                           overdue_kinds=[k.value for k in kinds], last_posted=posted[code])
+                for code, kinds in report.overdue.items()]
+        by_kind = {k.value: [code for code, kinds in report.overdue.items() if k in kinds]
+                   for k in cadence.DisclosureKind}
+        late = []
+        for item in await self.items.major_items(scope):
+            event_at = item.content.get("event_at") if isinstance(item.content, dict) else None
+            if event_at and cadence.is_major_item_late(parse_time(event_at), item.published_at, self.now, self.policy):
+                late.append(item.id)
+        return CadenceReport(as_of=today, scope=scope, overdue=rows, compliant=report.compliant,
+                             overdue_by_kind=by_kind, compliance_rate=round(report.compliance_rate, 4),
+                             late_major_items=late)
+
+    # --- items built from upstream events -------------------------------------------------------------
+
+    async def matter_raised(self, d: dict[str, Any]) -> None:
+        matter_id = uuid.UUID(d["matter_id"])
+        at = parse_time(d["raised_at"])
+        await self.matters.upsert(matter_id, d["community_code"], at, unit_code=d.get("unit_code"),
+                                  category=d.get("category"), raised_at=at,
+                                  key_project=bool(d.get("key_project", False)))
+        await self.matters.add_step(matter_id, at, "raised", {"raised_via": d.get("raised_via")}, self.event_key)
+
+    async def matter_transitioned(self, d: dict[str, Any]) -> None:
+        matter_id = uuid.UUID(d["matter_id"])
+        at = parse_time(d["at"])
+        await self.matters.upsert(matter_id, d["community_code"], at, stage=d["to_state"])
+        await self.matters.add_step(matter_id, at, "transitioned",
+                                    {"from_state": d["from_state"], "to_state": d["to_state"], "action": d["action"]},
+                                    self.event_key)
+
+    async def matter_decided(self, d: dict[str, Any]) -> None:
+        matter_id = uuid.UUID(d["matter_id"])
+        at = parse_time(d["decided_at"])
+        title = self.redact_text(d.get("public_title") or "")
+        tally = {key: d[key] for key in ("rule_version", "quorum_met", "passed", "base_size", "present",
+                                         "votes_for", "votes_against", "abstain")}
+        tally["channel"] = d.get("channel")
+        tally["decided_at"] = at.isoformat()
+        key_project = await self.matters.upsert(matter_id, d["community_code"], at, unit_code=d["unit_code"],
+                                                category=d.get("category"), public_title=title, tally=tally,
+                                                stage="decided" if d["passed"] else "not_passed")
+        await self.matters.add_step(matter_id, at, "decided", tally, self.event_key)
+        outcome = "通过" if d["passed"] else "未通过"
+        await self._publish(
+            unit_code=d["unit_code"], kind="residents", category="matter_decision",
+            title=f"议事决定：{title}（{outcome}）",
+            content={"matter_id": str(matter_id), "public_title": title, "category": d.get("category"),
+                     "event_at": at.isoformat(), **tally},
+            major=key_project, source_key=f"matter.decided:{matter_id}:{at.isoformat()}",
+            matter_id=matter_id,
+        )
+
+    async def matter_progress(self, d: dict[str, Any]) -> None:
+        matter_id = uuid.UUID(d["matter_id"])
+        at = parse_time(d["at"])
+        matter = await self.matters.get(matter_id)
+        tasks = dict((matter.progress or {}).get("tasks", {})) if matter else {}
+        tasks[str(d["task_id"])] = {"percent": int(d["percent"]), "budget_cents": int(d["budget_cents"]),
+                                    "spent_cents": int(d["spent_cents"]), "at": at.isoformat()}
+        summary = {
+            "tasks": tasks,
+            "percent": round(sum(t["percent"] for t in tasks.values()) / len(tasks)),
+            "budget_cents": sum(t["budget_cents"] for t in tasks.values()),
+            "spent_cents": sum(t["spent_cents"] for t in tasks.values()),
+            "at": at.isoformat(),
+        }
+        await self.matters.upsert(matter_id, d["community_code"], at, progress=summary)
+        step = {"task_id": str(d["task_id"]), "percent": int(d["percent"]), "budget_cents": int(d["budget_cents"]),
+                "spent_cents": int(d["spent_cents"])}
+        await self.matters.add_step(matter_id, at, "progress", step, self.event_key)
+        title = (matter.public_title if matter else None) or "社区事项"
+        await self._publish(
+            unit_code=(matter.unit_code if matter and matter.unit_code else d["community_code"]),
+            kind="residents", category="matter_progress", title=f"实施进度：{title}（{int(d['percent'])}%）",
+            content={"matter_id": str(matter_id), "public_title": title, **step, "event_at": at.isoformat(),
+                     "matter_percent": summary["percent"], "matter_budget_cents": summary["budget_cents"],
+                     "matter_spent_cents": summary["spent_cents"]},
+            source_key=f"matter.progress:{d['task_id']}:{at.isoformat()}", matter_id=matter_id,
+        )
+
+    async def matter_evaluated(self, d: dict[str, Any]) -> None:
+        matter_id = uuid.UUID(d["matter_id"])
+        at = parse_time(d["at"])
+        evaluation = {"ratings": int(d["ratings"]), "bad": int(d["bad"]), "bad_share": float(d["bad_share"]),
+                      "outcome": d["outcome"], "at": at.isoformat()}
+        await self.matters.upsert(matter_id, d["community_code"], at, evaluation=evaluation)
+        await self.matters.add_step(matter_id, at, "evaluated", evaluation, self.event_key)
+        if d["outcome"] == "wait":  # ratings still coming in: the result is not final yet
+            return
+        matter = await self.matters.get(matter_id)
+        title = (matter.public_title if matter else None) or "社区事项"
+        verdict = "办结" if d["outcome"] == "close" else "重办"
+        await self._publish(
+            unit_code=(matter.unit_code if matter and matter.unit_code else d["community_code"]),
+            kind="residents", category="matter_evaluation", title=f"评议结果：{title}（{verdict}）",
+            content={"matter_id": str(matter_id), "public_title": title, **evaluation, "event_at": at.isoformat()},
+            source_key=f"matter.evaluated:{matter_id}:{at.isoformat()}", matter_id=matter_id,
+        )
+
+    async def mediation_counted(self, outcome: str, d: dict[str, Any], event_id: str) -> None:
+        """Counts one mediation step in the aggregates and refreshes the month's statistics item."""
+        if not await self.mediation.claim_event(event_id, self.now):
+            return
+        place = d["place_code"]
+        unit = d.get("community_code") or community_of(place) or place
+        level = d.get("from_level") if outcome == "escalated" else d.get("level")
+        at = parse_time(d.get("at") or d.get("opened_at"))
+        period = month_of(at)
+        await self.mediation.increment(unit, level or "unknown", d.get("dispute_type") or "other", period, outcome)
+        rows = await self.mediation.month_for_unit(unit, period)
+        by_level: dict[str, dict[str, int]] = {}
+        by_type: dict[str, int] = {}
+        for lvl, dispute_type, out, count in rows:
+            by_level.setdefault(lvl, {}).setdefault(out, 0)
+            by_level[lvl][out] += count
+            if out == "opened":
+                by_type[dispute_type] = by_type.get(dispute_type, 0) + count
+        content = {"period": period, "by_level": by_level, "opened_by_dispute_type": by_type,
+                   "totals": {out: sum(v.get(out, 0) for v in by_level.values()) for out in labels.OUTCOME_LABELS}}
+        key = f"mediation:{unit}:{period}"
+        item = await self.items.by_source_key(key, lock=True)
+        if item is None:
+            inserted = await self._publish(unit_code=unit, kind="residents", category="mediation_statistics",
+                                           title=f"{period} 矛盾纠纷调解统计", content=content, source_key=key)
+            if inserted is not None:
+                return
+            item = await self.items.by_source_key(key, lock=True)
+        assert item is not None
+        item.content = content
+        item.updated_at = self.now
+        await self.session.flush()
+
+    async def duty_changed(self, granted: bool, d: dict[str, Any]) -> None:
+        """Discloses a grid staff role taking up or leaving duty at a unit (role, unit and date only)."""
+        role = d["role"]
+        if role not in labels.DUTY_ROLES:
+            return
+        change = "granted" if granted else "revoked"
+        role_label = labels.ROLE_LABELS[role]
+        await self._publish(
+            unit_code=d["scope_code"], kind="party" if role in labels.PARTY_DUTY_ROLES else "residents",
+            category="duty_change", title=f"{role_label}{'到岗' if granted else '离岗'}",
+            content={"role": role, "role_label": role_label, "change": change, "scope_code": d["scope_code"],
+                     "effective_on": d.get("effective_on")},
+            source_key=f"duty:{d['grant_id']}:{change}",
+        )

@@ -1,0 +1,216 @@
+"""Items, public progress and statistics built from each upstream event type sent through the broker."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from disclosure_helpers import new_community, new_street
+
+from services.matters import events as matters
+from services.mediation import events as mediation
+from services.registry import events as registry
+from youmin.testing import eventually
+
+NOW = datetime.now(UTC)
+
+
+async def items_of(disclosure, unit: str, **params) -> list[dict]:
+    resp = await disclosure.client.get("/public/v1/items", params={"unit": unit, "limit": 200, **params})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["items"]
+
+
+async def wait_items(disclosure, unit: str, count: int = 1, **params) -> list[dict]:
+    async def check():
+        items = await items_of(disclosure, unit, **params)
+        return items if len(items) >= count else None
+
+    return await eventually(check, timeout=30)
+
+
+def decided(matter_id, community, unit=None, passed=True, at=NOW, title="修缮3号楼雨棚"):
+    return matters.MatterDecided(
+        matter_id=matter_id, community_code=community, unit_code=unit or community, category="facilities",
+        channel="residents_meeting", public_title=title, rule_version="urco-2018", quorum_met=True, passed=passed,
+        base_size=120, present=80, votes_for=61 if passed else 20, votes_against=12, abstain=7, decided_at=at)
+
+
+async def test_matter_decision_becomes_a_major_item_with_its_tally(disclosure):
+    community = new_community()
+    grid = community + "003"
+    matter_id = uuid.uuid4()
+    await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=community, unit_code=grid,
+                                               category="facilities", raised_via="app", raised_at=NOW - timedelta(days=9),
+                                               key_project=True))
+    await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community, from_state="raised",
+                                                     to_state="accepted", action="accept", at=NOW - timedelta(days=8)))
+    await disclosure.send(decided(matter_id, community, grid))
+
+    [item] = await wait_items(disclosure, community, category="matter_decision")
+    assert item["kind"] == "residents" and item["unit_code"] == grid and item["major"] is True
+    assert item["content"]["votes_for"] == 61 and item["content"]["rule_version"] == "urco-2018"
+    assert item["content"]["quorum_met"] is True and item["matter_id"] == str(matter_id)
+    assert "修缮3号楼雨棚" in item["title"]
+
+
+async def test_matter_public_progress_shows_timeline_and_tally(disclosure):
+    community = new_community()
+    matter_id = uuid.uuid4()
+    await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=community, unit_code=community,
+                                               category="environment", raised_via="grid_staff",
+                                               raised_at=NOW - timedelta(days=5)))
+    await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community, from_state="raised",
+                                                     to_state="deciding", action="start_decision",
+                                                     at=NOW - timedelta(days=2)))
+    await disclosure.send(decided(matter_id, community, passed=False, at=NOW - timedelta(days=1)))
+
+    async def progress():
+        resp = await disclosure.client.get(f"/public/v1/matters/{matter_id}")
+        return resp.json() if resp.status_code == 200 and resp.json()["tally"] else None
+
+    matter = await eventually(progress)
+    assert matter["stage"] == "not_passed" and matter["stage_label"] == "未通过"
+    assert [s["step"] for s in matter["timeline"]] == ["raised", "transitioned", "decided"]
+    assert matter["tally"]["present"] == 80 and matter["tally"]["passed"] is False
+
+
+async def test_progress_update_publishes_spending(disclosure):
+    community = new_community()
+    matter_id, task_id = uuid.uuid4(), uuid.uuid4()
+    await disclosure.send(decided(matter_id, community))
+    await disclosure.send(matters.MatterProgressUpdated(matter_id=matter_id, community_code=community, task_id=task_id,
+                                                        percent=40, budget_cents=5_000_000, spent_cents=1_250_050,
+                                                        at=NOW))
+    [item] = await wait_items(disclosure, community, category="matter_progress")
+    assert item["content"]["percent"] == 40 and item["content"]["spent_cents"] == 1_250_050
+    assert "40%" in item["title"]
+    matter = (await disclosure.client.get(f"/public/v1/matters/{matter_id}")).json()
+    assert matter["progress"]["spent_cents"] == 1_250_050
+
+
+async def test_final_evaluation_is_published_and_interim_is_not(disclosure):
+    community = new_community()
+    matter_id = uuid.uuid4()
+    await disclosure.send(decided(matter_id, community))
+    await disclosure.send(matters.MatterEvaluated(matter_id=matter_id, community_code=community, ratings=3, bad=0,
+                                                  bad_share=0.0, outcome="wait", at=NOW - timedelta(hours=2)))
+    await disclosure.send(matters.MatterEvaluated(matter_id=matter_id, community_code=community, ratings=30, bad=2,
+                                                  bad_share=0.0667, outcome="close", at=NOW))
+    [item] = await wait_items(disclosure, community, category="matter_evaluation")
+    assert item["content"]["outcome"] == "close" and item["content"]["ratings"] == 30
+    assert "办结" in item["title"]
+
+
+async def test_mediation_events_are_published_only_as_aggregates(disclosure):
+    community = new_community()
+    grid = community + "001"
+    cases = [uuid.uuid4() for _ in range(3)]
+    at = datetime(2026, 11, 10, 3, tzinfo=UTC)
+    for case in cases:
+        await disclosure.send(mediation.CaseOpened(case_id=case, place_code=grid, level="grid",
+                                                   dispute_type="neighbour", opened_at=at))
+    await disclosure.send(mediation.CaseAgreementReached(case_id=cases[0], place_code=grid, dispute_type="neighbour",
+                                                         level="grid", agreement_kind="oral", opened_at=at, at=at))
+    await disclosure.send(mediation.CaseEscalated(case_id=cases[1], place_code=grid, dispute_type="neighbour",
+                                                  from_level="grid", to_level="community", automatic=True, at=at))
+    await disclosure.send(mediation.CaseTerminated(case_id=cases[1], place_code=grid, dispute_type="neighbour",
+                                                   level="community", reason_code="party_refused", at=at))
+    await disclosure.send(mediation.CaseReferred(case_id=cases[2], place_code=grid, dispute_type="neighbour",
+                                                 level="grid", route="litigation", at=at))
+
+    async def stats():
+        resp = await disclosure.client.get("/public/v1/statistics/mediation",
+                                           params={"unit": community, "period": "2026-11"})
+        rows = {(r["level"], r["outcome"]): r["count"] for r in resp.json()["rows"]}
+        return rows if sum(rows.values()) == 7 else None
+
+    rows = await eventually(stats)
+    assert rows == {("grid", "opened"): 3, ("grid", "agreement_reached"): 1, ("grid", "escalated"): 1,
+                    ("community", "terminated"): 1, ("grid", "referred"): 1}
+    [item] = await wait_items(disclosure, community, category="mediation_statistics")
+    assert item["content"]["by_level"]["grid"]["opened"] == 3
+    listing = (await disclosure.client.get("/public/v1/items", params={"unit": community})).text
+    stats_body = (await disclosure.client.get("/public/v1/statistics/mediation", params={"unit": community})).text
+    for case in cases:
+        assert str(case) not in listing and str(case) not in stats_body
+
+
+async def test_redelivered_mediation_event_is_counted_once(disclosure):
+    community = new_community()
+    event = mediation.CaseOpened(case_id=uuid.uuid4(), place_code=community, level="community",
+                                 dispute_type="property", opened_at=NOW)
+    envelope = await disclosure.send(event)
+    await disclosure.producer.send_and_wait(envelope.topic, value=envelope.value(), key=envelope.key.encode(),
+                                            headers=envelope.headers())
+    marker = mediation.CaseOpened(case_id=uuid.uuid4(), place_code=community, level="community",
+                                  dispute_type="marker", opened_at=NOW)
+    await disclosure.send(marker)
+
+    async def stats():
+        resp = await disclosure.client.get("/public/v1/statistics/mediation",
+                                           params={"unit": community, "group_by": "dispute_type"})
+        rows = {r["dispute_type"]: r["count"] for r in resp.json()["rows"]}
+        return rows if "marker" in rows else None
+
+    assert (await eventually(stats))["property"] == 1
+
+
+async def test_grid_staff_duty_change_is_published_without_the_person(disclosure):
+    community = new_community()
+    grid = community + "002"
+    person = uuid.uuid4()
+    grant = uuid.uuid4()
+    await disclosure.send(registry.RoleGranted(grant_id=grant, person_id=person, role="grid_manager", scope_code=grid,
+                                               effective_on=date(2026, 11, 1)))
+    await disclosure.send(registry.RoleGranted(grant_id=uuid.uuid4(), person_id=uuid.uuid4(), role="resident",
+                                               scope_code=grid + "0010101001", effective_on=date(2026, 11, 1)))
+    await disclosure.send(registry.RoleRevoked(grant_id=grant, person_id=person, role="grid_manager", scope_code=grid,
+                                               effective_on=date(2026, 11, 20)))
+    items = await wait_items(disclosure, community[:9], count=2, category="duty_change")
+    mine = [i for i in items if i["unit_code"] == grid]
+    assert sorted(i["content"]["change"] for i in mine) == ["granted", "revoked"]
+    assert {i["title"] for i in mine} == {"网格员到岗", "网格员离岗"}
+    body = (await disclosure.client.get("/public/v1/items", params={"unit": grid})).text
+    assert str(person) not in body and str(grant) not in body
+
+
+async def test_party_secretary_duty_change_is_party_affairs(disclosure):
+    community = new_community()
+    await disclosure.send(registry.RoleGranted(grant_id=uuid.uuid4(), person_id=uuid.uuid4(), role="grid_secretary",
+                                               scope_code=community + "001", effective_on=date(2026, 11, 1)))
+    [item] = await wait_items(disclosure, community, kind="party")
+    assert item["category"] == "duty_change" and item["kind_label"] == "党务"
+
+
+async def test_org_tree_from_registry_events_feeds_the_unit_picker(disclosure):
+    street = new_street(13, 29)
+    community = street + "101"
+    await disclosure.send(registry.UnitCreated(unit_id=uuid.uuid4(), unit_code=street, parent_code="370705",
+                                               level="street", unit_name="测试街道", effective_on=date(2026, 1, 1)))
+    await disclosure.send(registry.UnitCreated(unit_id=uuid.uuid4(), unit_code=community, parent_code=street,
+                                               level="community", unit_name="幸福街社区", effective_on=date(2026, 1, 1)))
+
+    async def units():
+        resp = await disclosure.client.get("/public/v1/units", params={"parent": street})
+        return resp.json()["units"] or None
+
+    assert await eventually(units) == [{"code": community, "name": "幸福街社区", "level": "community"}]
+
+
+async def test_redelivered_matter_event_adds_no_second_timeline_step(disclosure):
+    community = new_community()
+    matter_id = uuid.uuid4()
+    envelope = await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=community,
+                                                          unit_code=community, category="facilities",
+                                                          raised_via="app", raised_at=NOW))
+    await disclosure.producer.send_and_wait(envelope.topic, value=envelope.value(), key=envelope.key.encode(),
+                                            headers=envelope.headers())
+    await disclosure.send(decided(matter_id, community))
+
+    async def decided_step():
+        resp = await disclosure.client.get(f"/public/v1/matters/{matter_id}")
+        steps = [s["step"] for s in resp.json()["timeline"]] if resp.status_code == 200 else []
+        return steps if "decided" in steps else None
+
+    assert await eventually(decided_step) == ["raised", "decided"]

@@ -1,0 +1,205 @@
+"""The public API: stable cursor pagination, cache revalidation, Atom, CSV, rate limits, the redaction scan."""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import text
+from disclosure_helpers import PLANTED_ID, PLANTED_NAMES, PLANTED_PHONES, new_community
+
+from services.disclosure.app import create_app
+from services.disclosure.leakcheck import find_leaks
+from services.matters import events as matters
+from youmin.testing import eventually
+
+
+async def post(disclosure, unit: str, title: str, kind: str = "residents") -> dict:
+    resp = await disclosure.client.post(
+        "/api/v1/disclosure/items",
+        json={"unit_code": unit, "kind": kind, "category": "notice", "title": title, "body": "正文"},
+        headers=disclosure.token("community_staff", unit[:12]))
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+async def walk(disclosure, unit: str, limit: int, between_pages=None, order: str = "newest") -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"unit": unit, "limit": limit, "order": order, **({"cursor": cursor} if cursor else {})}
+        page = (await disclosure.client.get("/public/v1/items", params=params)).json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if between_pages:
+            await between_pages()
+        if order == "newest" and not cursor:
+            return seen
+        if order == "commit" and not page["items"]:
+            return seen
+
+
+async def test_newest_first_pages_neither_skip_nor_repeat_while_items_arrive(disclosure):
+    community = new_community()
+    before = [(await post(disclosure, community, f"通知{n}"))["id"] for n in range(7)]
+
+    async def another():
+        await post(disclosure, community, "新通知")
+
+    seen = await walk(disclosure, community, limit=3, between_pages=another)
+    assert seen == list(reversed(before))
+
+
+async def test_commit_order_feed_delivers_every_item_once_including_new_ones(disclosure):
+    community = new_community()
+    first = [(await post(disclosure, community, f"通知{n}"))["id"] for n in range(5)]
+    added: list[str] = []
+
+    async def another():
+        if len(added) < 4:
+            added.append((await post(disclosure, community, "新通知"))["id"])
+
+    seen = await walk(disclosure, community, limit=2, between_pages=another, order="commit")
+    assert seen == first + added
+
+
+async def test_commit_order_feed_holds_back_items_behind_a_running_transaction(disclosure):
+    community = new_community()
+    # A transaction that started earlier and may still write holds the horizon back: an item committed
+    # after it is not shown yet, so a cursor can never pass something that commits late.
+    async with disclosure.app.state.sessions() as session:
+        await session.execute(text("SELECT pg_current_xact_id()"))
+        await post(disclosure, community, "已提交")
+        held = (await disclosure.client.get("/public/v1/items", params={"unit": community, "order": "commit"})).json()
+        await session.rollback()
+    assert held["items"] == []
+    page = (await disclosure.client.get("/public/v1/items", params={"unit": community, "order": "commit"})).json()
+    assert [i["title"] for i in page["items"]] == ["已提交"]
+
+
+async def test_bad_cursor_is_a_422_naming_the_cursor(disclosure):
+    resp = await disclosure.client.get("/public/v1/items", params={"unit": "370705", "cursor": "bm9wZQ"})
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_listing_revalidates_with_304_until_an_item_arrives(disclosure):
+    community = new_community()
+    await post(disclosure, community, "通知")
+    first = await disclosure.client.get("/public/v1/items", params={"unit": community})
+    etag = first.headers["etag"]
+    assert "max-age" in first.headers["cache-control"] and "public" in first.headers["cache-control"]
+    again = await disclosure.client.get("/public/v1/items", params={"unit": community},
+                                        headers={"if-none-match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    await post(disclosure, community, "新通知")
+    changed = await disclosure.client.get("/public/v1/items", params={"unit": community},
+                                          headers={"if-none-match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+
+
+async def test_matter_progress_revalidates_with_304(disclosure):
+    community = new_community()
+    matter_id = uuid.uuid4()
+    await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=community, unit_code=community,
+                                               category="facilities", raised_via="app", raised_at=datetime.now(UTC)))
+
+    async def found():
+        resp = await disclosure.client.get(f"/public/v1/matters/{matter_id}")
+        return resp if resp.status_code == 200 else None
+
+    resp = await eventually(found)
+    again = await disclosure.client.get(f"/public/v1/matters/{matter_id}", headers={"if-none-match": resp.headers["etag"]})
+    assert again.status_code == 304
+
+
+async def test_atom_feed_lists_the_units_items(disclosure):
+    community = new_community()
+    item = await post(disclosure, community, "十一月党员大会", kind="party")
+    resp = await disclosure.client.get(f"/public/v1/units/{community[:9]}/feed.atom")
+    assert resp.headers["content-type"].startswith("application/atom+xml")
+    feed = ET.fromstring(resp.content)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    ids = [e.findtext("a:id", namespaces=ns) for e in feed.findall("a:entry", ns)]
+    assert f"urn:uuid:{item['id']}" in ids
+
+
+async def test_csv_export_has_a_row_per_item_and_per_finance_line(disclosure):
+    community = new_community()
+    await post(disclosure, community, "通知")
+    await disclosure.client.post(
+        "/api/v1/disclosure/finance-statements", headers=disclosure.token("community_staff", community),
+        json={"unit_code": community, "period": "2026-10", "lines": [
+            {"fund_type": "party_service", "income_cents": 20_000_000, "expenditure_cents": 150, "balance_cents": 19_999_850},
+            {"fund_type": "grid_service", "income_cents": 100, "expenditure_cents": 0, "balance_cents": 100}]})
+    items = await disclosure.client.get("/public/v1/items.csv", params={"unit": community})
+    assert items.headers["content-type"].startswith("text/csv")
+    rows = items.content.decode("utf-8-sig").strip().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("id,published_at")
+    lines = await disclosure.client.get("/public/v1/items.csv", params={"unit": community, "lines": True})
+    line_rows = lines.content.decode("utf-8-sig").strip().splitlines()
+    assert len(line_rows) == 3 and "200000.00" in line_rows[1] and "199998.50" in line_rows[1]
+
+
+async def test_public_api_answers_429_with_retry_after_per_client(infra):
+    from services.disclosure.settings import Settings
+
+    settings = Settings(service_database_url=infra.database_url("disclosure"), kafka_bootstrap_servers=infra.bootstrap,
+                        environment="test", relay_enabled=False, consumers_enabled=False,
+                        public_rate_per_second=0.5, public_rate_burst=3, supervision_sweep_seconds=0)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://d") as client:
+            codes = [(await client.get("/public/v1/units", headers={"x-forwarded-for": "198.51.100.7"})).status_code
+                     for _ in range(4)]
+            other = await client.get("/public/v1/units", headers={"x-forwarded-for": "198.51.100.8"})
+            limited = await client.get("/public/v1/units", headers={"x-forwarded-for": "198.51.100.7"})
+    assert codes == [200, 200, 200, 429]
+    assert other.status_code == 200
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert limited.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_public_responses_carry_no_personal_data(disclosure):
+    """The redaction scan: plant personal data everywhere staff can type, then read every public surface."""
+    community = new_community()
+    planted = (f"{PLANTED_NAMES[0]}、{PLANTED_NAMES[1]}参加。电话{PLANTED_PHONES[0]}，{PLANTED_PHONES[1]}，"
+            f"身份证号{PLANTED_ID}。")
+    headers = disclosure.token("community_staff", community)
+    minutes = (await disclosure.client.post(
+        "/api/v1/disclosure/items", headers=headers,
+        json={"unit_code": community, "kind": "party", "category": "minutes", "title": f"{PLANTED_NAMES[0]}的发言",
+              "body": planted, "people": list(PLANTED_NAMES)})).json()
+    await disclosure.client.post(
+        "/api/v1/disclosure/finance-statements", headers=headers,
+        json={"unit_code": community, "period": "2026-11", "note": planted,
+              "lines": [{"fund_type": "other", "income_cents": 1, "expenditure_cents": 0, "balance_cents": 1,
+                         "note": f"报销人{PLANTED_NAMES[2]} {PLANTED_PHONES[0]}"}]})
+    matter_id = uuid.uuid4()
+    await disclosure.send(matters.MatterDecided(
+        matter_id=matter_id, community_code=community, unit_code=community, category="facilities",
+        channel="residents_meeting", public_title=f"{PLANTED_NAMES[1]}家门口路灯维修 {PLANTED_PHONES[0]}",
+        rule_version="urco-2018", quorum_met=True, passed=True, base_size=10, present=8, votes_for=6,
+        votes_against=1, abstain=1, decided_at=datetime.now(UTC)))
+
+    async def decided():
+        resp = await disclosure.client.get(f"/public/v1/matters/{matter_id}")
+        return resp.status_code == 200
+
+    await eventually(decided)
+    bodies = []
+    for url, params in [
+        ("/public/v1/items", {"unit": community}), ("/public/v1/items", {"unit": community[:9], "limit": 200}),
+        (f"/public/v1/items/{minutes['id']}", {}), ("/public/v1/items.csv", {"unit": community}),
+        ("/public/v1/items.csv", {"unit": community, "lines": True}), (f"/public/v1/units/{community}/feed.atom", {}),
+        (f"/public/v1/matters/{matter_id}", {}), ("/public/v1/matters", {"unit": community}),
+        (f"/portal/units/{community}", {}), (f"/portal/items/{minutes['id']}", {}), (f"/portal/matters/{matter_id}", {}),
+    ]:
+        resp = await disclosure.client.get(url, params=params)
+        assert resp.status_code == 200, (url, resp.status_code)
+        bodies.append((url, resp.text))
+    leaks = [leak for url, body in bodies for leak in find_leaks(url, body, PLANTED_NAMES)]
+    assert leaks == []
+    # The scan itself can fail: the raw text it would have caught.
+    assert find_leaks("raw", planted, PLANTED_NAMES)

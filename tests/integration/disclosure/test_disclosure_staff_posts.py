@@ -1,0 +1,185 @@
+"""Staff posts (finance statements, minutes, covenants), redaction before publication, withdrawal rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import text
+
+from disclosure_helpers import PLANTED_ID, PLANTED_NAMES, PLANTED_PHONES, new_community
+
+from services.disclosure.rules.cadence import SHANGHAI
+from services.disclosure.rules.redaction import redact_content
+from services.disclosure.settings import Settings
+from youmin.testing import eventually
+
+
+def statement(unit: str, period: str = "2026-10") -> dict:
+    return {
+        "unit_code": unit, "period": period,
+        "lines": [
+            {"fund_type": "party_service", "income_cents": 20_000_000, "expenditure_cents": 5_300_000,
+             "balance_cents": 14_700_000},
+            {"fund_type": "community_work", "income_cents": 6_500_000, "expenditure_cents": 2_000_000,
+             "balance_cents": 4_500_000, "note": "办公用品"},
+            {"fund_type": "grid_service", "income_cents": 3_000_000, "expenditure_cents": 1_000_000,
+             "balance_cents": 2_000_000},
+            {"fund_type": "other", "income_cents": 0, "expenditure_cents": 0, "balance_cents": 0},
+        ],
+    }
+
+
+async def test_finance_statement_is_published_with_lines_and_totals(disclosure):
+    community = new_community()
+    resp = await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community),
+                                        headers=disclosure.token("community_staff", community))
+    assert resp.status_code == 201, resp.text
+    item = (await disclosure.client.get(f"/public/v1/items/{resp.json()['id']}")).json()
+    assert item["kind"] == "finance" and item["category"] == "finance_statement"
+    assert [line["fund_label"] for line in item["content"]["lines"]] == [
+        "党组织服务群众经费", "社区工作经费", "网格服务经费", "其他"]
+    assert item["content"]["totals"] == {"income_cents": 29_500_000, "expenditure_cents": 8_300_000,
+                                         "balance_cents": 21_200_000}
+
+
+async def test_finance_statement_with_bad_fund_type_names_the_field(disclosure):
+    community = new_community()
+    body = statement(community)
+    body["lines"][0]["fund_type"] = "slush"
+    resp = await disclosure.client.post("/api/v1/disclosure/finance-statements", json=body,
+                                        headers=disclosure.token("community_staff", community))
+    assert resp.status_code == 422
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert resp.json()["errors"][0]["field"] == "lines.0.fund_type"
+
+
+async def test_staff_cannot_post_outside_their_scope(disclosure):
+    community = new_community()
+    other = new_community()
+    resp = await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(other),
+                                        headers=disclosure.token("community_staff", community))
+    assert resp.status_code == 403
+
+
+async def test_residents_cannot_post(disclosure):
+    community = new_community()
+    resp = await disclosure.client.post(
+        "/api/v1/disclosure/items",
+        json={"unit_code": community, "kind": "residents", "category": "notice", "title": "t", "body": "b"},
+        headers=disclosure.token("resident", community + "0010010101001"))
+    assert resp.status_code == 403
+
+
+async def test_minutes_are_redacted_before_publication(disclosure):
+    community = new_community()
+    body = (f"会议由{PLANTED_NAMES[0]}主持，{PLANTED_NAMES[1]}记录。联系电话{PLANTED_PHONES[0]}，"
+            f"座机{PLANTED_PHONES[1]}，身份证{PLANTED_ID}。{PLANTED_NAMES[2]}发言。")
+    resp = await disclosure.client.post(
+        "/api/v1/disclosure/items",
+        json={"unit_code": community, "kind": "party", "category": "minutes", "title": f"{PLANTED_NAMES[0]}主持的支部会议",
+              "body": body, "people": list(PLANTED_NAMES[:3]), "held_on": "2026-11-20"},
+        headers=disclosure.token("community_staff", community))
+    assert resp.status_code == 201, resp.text
+    staff_view = resp.json()
+    item = (await disclosure.client.get(f"/public/v1/items/{staff_view['id']}")).json()
+    text = item["title"] + item["content"]["body"]
+    assert "王某主持" in text and "李某记录" in text and "欧阳某发言" in text
+    assert PLANTED_PHONES[0] not in text and PLANTED_ID not in text
+    assert item["content"]["attendee_names"] == ["王某", "李某", "欧阳某"]
+    # Nothing raw was stored: the staff view is redacted too.
+    assert PLANTED_NAMES[0] not in str(staff_view)
+
+
+async def test_covenant_is_residents_affairs(disclosure):
+    community = new_community()
+    resp = await disclosure.client.post(
+        "/api/v1/disclosure/items",
+        json={"unit_code": community, "kind": "residents", "category": "covenant", "title": "居民公约（修订）",
+              "body": "第一条 爱护公共环境。", "major": True},
+        headers=disclosure.token("community_staff", community))
+    assert resp.status_code == 201
+    [item] = (await disclosure.client.get("/public/v1/items", params={"unit": community, "kind": "residents"})).json()["items"]
+    assert item["category_label"] == "居民公约" and item["major"] is True
+
+
+async def test_withdrawal_before_five_days_is_refused_with_the_rule(disclosure, clock):
+    community = new_community()
+    posted = datetime(2026, 3, 1, 10, tzinfo=SHANGHAI)
+    clock.set(posted)
+    headers = disclosure.token("community_staff", community)
+    item = (await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community),
+                                         headers=headers)).json()
+    clock.set(datetime(2026, 3, 6, 23, 59, tzinfo=SHANGHAI))
+    resp = await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/withdraw", json={"reason": "更正"},
+                                        headers=headers)
+    assert resp.status_code == 422
+    assert resp.json()["rule"] == "min_display_days"
+    assert resp.json()["earliest_withdrawal_at"].startswith("2026-03-07T00:00:00+08:00")
+
+
+async def test_withdrawal_after_five_days_hides_the_item_and_publishes_the_event(disclosure, clock):
+    community = new_community()
+    clock.set(datetime(2026, 3, 1, 10, tzinfo=SHANGHAI))
+    headers = disclosure.token("community_staff", community)
+    item = (await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community),
+                                         headers=headers)).json()
+    clock.set(datetime(2026, 3, 7, 0, 0, tzinfo=SHANGHAI))
+    resp = await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/withdraw", json={"reason": "更正"},
+                                        headers=headers)
+    assert resp.status_code == 200 and resp.json()["withdrawn_at"]
+    assert (await disclosure.client.get(f"/public/v1/items/{item['id']}")).status_code == 404
+    again = await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/withdraw", json={"reason": "x"},
+                                         headers=headers)
+    assert again.status_code == 409
+
+    async def withdrawn_event_written():
+        async with disclosure.app.state.sessions() as session:
+            return await session.scalar(text(
+                "SELECT count(*) FROM outbox_event WHERE type = 'gov.youmin.disclosure.item.withdrawn.v1' "
+                "AND key = :k"), {"k": item["id"]})
+
+    assert await eventually(withdrawn_event_written) == 1
+
+
+async def test_publication_writes_item_published_to_the_outbox(disclosure):
+    community = new_community()
+    item = (await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community),
+                                         headers=disclosure.token("street_staff", community[:9]))).json()
+    async with disclosure.app.state.sessions() as session:
+        row = (await session.execute(text("SELECT data FROM outbox_event WHERE key = :k"), {"k": item["id"]})).one()
+    assert row.data["kind"] == "finance" and row.data["unit_code"] == community
+    assert row.data["category"] == "finance_statement"
+
+
+async def test_posted_at_unit_visible_under_its_street_but_not_a_sibling(disclosure):
+    community = new_community()
+    street = community[:9]
+    sibling = street + ("999" if community[9:] != "999" else "998")
+    await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community),
+                                 headers=disclosure.token("community_staff", community))
+    under_street = (await disclosure.client.get("/public/v1/items", params={"unit": street, "limit": 200})).json()
+    under_sibling = (await disclosure.client.get("/public/v1/items", params={"unit": sibling})).json()
+    assert community in {i["unit_code"] for i in under_street["items"]}
+    assert community not in {i["unit_code"] for i in under_sibling["items"]}
+
+
+async def test_items_filter_by_period(disclosure, clock):
+    community = new_community()
+    headers = disclosure.token("community_staff", community)
+    clock.set(datetime(2026, 9, 30, 23, 30, tzinfo=SHANGHAI))
+    await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community, "2026-09"),
+                                 headers=headers)
+    clock.set(datetime(2026, 10, 1, 0, 30, tzinfo=SHANGHAI))
+    await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community, "2026-10"),
+                                 headers=headers)
+    sept = (await disclosure.client.get("/public/v1/items", params={"unit": community, "period": "2026-09"})).json()
+    q4 = (await disclosure.client.get("/public/v1/items", params={"unit": community, "period": "2026-Q4"})).json()
+    assert [i["content"]["period"] for i in sept["items"]] == ["2026-09"]
+    assert [i["content"]["period"] for i in q4["items"]] == ["2026-10"]
+    bad = await disclosure.client.get("/public/v1/items", params={"unit": community, "period": "2026-13"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "period"
+
+
+def test_masking_format_comes_from_settings():
+    settings = Settings(redaction={"masking": {"name": "surname_stars"}})
+    assert redact_content({"speaker_name": "王建国"}, settings.redaction_config()) == {"speaker_name": "王**"}

@@ -1,0 +1,163 @@
+"""Residents' supervision deadlines under a controllable clock, and the cadence compliance report."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from disclosure_helpers import PLANTED_NAMES, PLANTED_PHONES, new_community, new_street
+
+from services.disclosure.rules.cadence import SHANGHAI
+from services.registry import events as registry
+from youmin.testing import eventually
+
+POSTED = datetime(2026, 3, 1, 9, tzinfo=SHANGHAI)
+
+
+async def post_notice(disclosure, unit: str) -> dict:
+    resp = await disclosure.client.post(
+        "/api/v1/disclosure/items",
+        json={"unit_code": unit, "kind": "residents", "category": "notice", "title": "停车位分配方案", "body": "方案见附件。"},
+        headers=disclosure.token("community_staff", unit[:12]))
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def resident(disclosure, community: str) -> dict:
+    return disclosure.token("resident", community + "001002010101", sub=f"resident-{uuid.uuid4().hex[:6]}")
+
+
+async def test_resident_in_scope_can_object_within_five_days(disclosure, clock):
+    community = new_community()
+    clock.set(POSTED)
+    item = await post_notice(disclosure, community)
+    clock.set(datetime(2026, 3, 6, 23, 0, tzinfo=SHANGHAI))
+    resp = await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/questions",
+                                        json={"kind": "objection", "body": "分配不公平"},
+                                        headers=resident(disclosure, community))
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["answer_due_at"].startswith("2026-03-12T00:00:00+08:00")
+
+
+async def test_objection_after_the_window_is_refused_with_the_rule(disclosure, clock):
+    community = new_community()
+    clock.set(POSTED)
+    item = await post_notice(disclosure, community)
+    clock.set(datetime(2026, 3, 7, 0, 0, tzinfo=SHANGHAI))
+    resp = await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/questions",
+                                        json={"body": "还能提意见吗"}, headers=resident(disclosure, community))
+    assert resp.status_code == 422 and resp.json()["rule"] == "objection_window"
+
+
+async def test_resident_of_another_community_cannot_object(disclosure, clock):
+    community, other = new_community(), new_community()
+    clock.set(POSTED)
+    item = await post_notice(disclosure, community)
+    resp = await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/questions",
+                                        json={"body": "?"}, headers=resident(disclosure, other))
+    assert resp.status_code == 403
+
+
+async def test_unanswered_question_is_flagged_overdue_by_the_sweep(disclosure, clock):
+    community = new_community()
+    clock.set(POSTED)
+    item = await post_notice(disclosure, community)
+    clock.set(datetime(2026, 3, 2, 8, tzinfo=SHANGHAI))
+    question = (await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/questions",
+                                             json={"body": "经费从哪里出？"},
+                                             headers=resident(disclosure, community))).json()
+    sweeper = disclosure.token("street_staff", community[:9])
+    clock.set(datetime(2026, 3, 7, 23, 59, tzinfo=SHANGHAI))
+    before = (await disclosure.client.post("/api/v1/disclosure/supervision/sweep", headers=sweeper)).json()
+    assert question["id"] not in before["flagged"]
+    clock.set(datetime(2026, 3, 8, 0, 0, tzinfo=SHANGHAI))
+    after = (await disclosure.client.post("/api/v1/disclosure/supervision/sweep", headers=sweeper)).json()
+    assert question["id"] in after["flagged"]
+    listed = (await disclosure.client.get("/api/v1/disclosure/questions",
+                                          params={"unit_code": community, "overdue_only": True},
+                                          headers=disclosure.token("community_staff", community))).json()
+    assert [q["id"] for q in listed] == [question["id"]]
+
+
+async def test_answer_within_five_days_is_not_flagged_and_is_published_redacted(disclosure, clock):
+    community = new_community()
+    clock.set(POSTED)
+    item = await post_notice(disclosure, community)
+    clock.set(datetime(2026, 3, 2, 8, tzinfo=SHANGHAI))
+    question = (await disclosure.client.post(
+        f"/api/v1/disclosure/items/{item['id']}/questions",
+        json={"body": f"我是{PLANTED_NAMES[3]}，电话{PLANTED_PHONES[0]}，想问经费来源"},
+        headers=resident(disclosure, community))).json()
+    clock.set(datetime(2026, 3, 7, 20, tzinfo=SHANGHAI))
+    answer = await disclosure.client.post(f"/api/v1/disclosure/questions/{question['id']}/answer",
+                                          json={"body": f"由社区工作经费列支，经办人{PLANTED_NAMES[0]}（{PLANTED_PHONES[1]}）"},
+                                          headers=disclosure.token("community_staff", community))
+    assert answer.status_code == 200 and answer.json()["overdue"] is False
+    public = (await disclosure.client.get(f"/public/v1/items/{item['id']}")).json()
+    [qa] = public["questions"]
+    assert qa["answer"].startswith("由社区工作经费列支") and qa["overdue"] is False
+    assert PLANTED_PHONES[0] not in qa["body"] and PLANTED_PHONES[1] not in qa["answer"]
+    assert "asked_by" not in qa
+
+
+async def test_late_answer_stays_flagged(disclosure, clock):
+    community = new_community()
+    clock.set(POSTED)
+    item = await post_notice(disclosure, community)
+    question = (await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/questions",
+                                             json={"body": "?"}, headers=resident(disclosure, community))).json()
+    clock.set(datetime(2026, 3, 9, 9, tzinfo=SHANGHAI))
+    answer = await disclosure.client.post(f"/api/v1/disclosure/questions/{question['id']}/answer",
+                                          json={"body": "已答复"}, headers=disclosure.token("community_staff", community))
+    assert answer.json()["overdue"] is True
+    twice = await disclosure.client.post(f"/api/v1/disclosure/questions/{question['id']}/answer",
+                                         json={"body": "再答"}, headers=disclosure.token("community_staff", community))
+    assert twice.status_code == 409
+
+
+async def test_cadence_report_lists_communities_overdue_per_kind(disclosure, clock):
+    street = new_street(30, 49)
+    punctual, late, silent = street + "101", street + "102", street + "103"
+    for code in (street, punctual, late, silent):
+        await disclosure.send(registry.UnitCreated(
+            unit_id=uuid.uuid4(), unit_code=code, parent_code=street if code != street else "370705",
+            level="street" if code == street else "community", unit_name=f"社区{code[-3:]}",
+            effective_on=date(2026, 1, 1)))
+
+    async def replicated():
+        resp = await disclosure.client.get("/public/v1/units", params={"parent": street})
+        return len(resp.json()["units"]) == 3
+
+    await eventually(replicated)
+    # punctual: everything posted in November; late: finance last posted in September.
+    clock.set(datetime(2026, 11, 5, 10, tzinfo=SHANGHAI))
+    for kind in ("party", "residents"):
+        for code in (punctual, late):
+            await disclosure.client.post(
+                "/api/v1/disclosure/items",
+                json={"unit_code": code, "kind": kind, "category": "notice", "title": "季度公开", "body": "内容"},
+                headers=disclosure.token("community_staff", code))
+    await disclosure.client.post("/api/v1/disclosure/finance-statements", headers=disclosure.token("community_staff", punctual),
+                                 json={"unit_code": punctual, "period": "2026-10", "lines": [
+                                     {"fund_type": "other", "income_cents": 0, "expenditure_cents": 0, "balance_cents": 0}]})
+    clock.set(datetime(2026, 9, 20, 10, tzinfo=SHANGHAI))
+    await disclosure.client.post("/api/v1/disclosure/finance-statements", headers=disclosure.token("community_staff", late),
+                                 json={"unit_code": late, "period": "2026-08", "lines": [
+                                     {"fund_type": "other", "income_cents": 0, "expenditure_cents": 0, "balance_cents": 0}]})
+    clock.set(datetime(2026, 11, 20, 10, tzinfo=SHANGHAI))
+    resp = await disclosure.client.get("/api/v1/disclosure/reports/cadence", params={"unit_code": street},
+                                       headers=disclosure.token("street_staff", street))
+    assert resp.status_code == 200, resp.text
+    report = resp.json()
+    assert report["compliant"] == [punctual]
+    overdue = {row["community_code"]: row["overdue_kinds"] for row in report["overdue"]}
+    assert overdue == {late: ["finance"], silent: ["party", "residents", "finance"]}
+    assert report["overdue_by_kind"]["finance"] == [late, silent]
+    assert report["compliance_rate"] == round(1 / 3, 4)
+
+
+async def test_cadence_report_needs_staff_scope(disclosure):
+    community = new_community()
+    resp = await disclosure.client.get("/api/v1/disclosure/reports/cadence", params={"unit_code": community},
+                                       headers=disclosure.token("resident", community + "0010010101001"))
+    assert resp.status_code == 403
