@@ -95,28 +95,56 @@ class BrokerProbe:
                 pass
 
 
-def install_request_context(app: FastAPI, service: str) -> None:
-    """Adds the request-id propagation, access logging and latency histogram."""
-    access = get_logger("youmin.access")
+class RequestContextMiddleware:
+    """Pure ASGI middleware: request id in and out, request id bound to every log line, latency histogram."""
 
-    @app.middleware("http")
-    async def _request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = getattr(request.state, "request_id", None) or request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = request_id
-        structlog.contextvars.bind_contextvars(request_id=request_id, service=service)
+    QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, app: Any, service: str) -> None:
+        self.app = app
+        self.service = service
+        self.access = get_logger("youmin.access")
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        request_id = state.get("request_id")
+        if request_id is None:
+            for name, value in scope["headers"]:
+                if name == b"x-request-id":
+                    request_id = value.decode("latin-1")[:128]
+                    break
+            else:
+                request_id = uuid.uuid4().hex
+            state["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id, service=self.service)
         started = time.perf_counter()
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
             structlog.contextvars.unbind_contextvars("request_id")
-        elapsed = time.perf_counter() - started
-        route = request.scope.get("route")
-        REQUEST_SECONDS.labels(service, request.method, getattr(route, "path", "unmatched"), response.status_code).observe(elapsed)
-        response.headers["X-Request-ID"] = request_id
-        if request.url.path not in ("/healthz", "/readyz", "/metrics"):
-            access.info("http.request", request_id=request_id, method=request.method, path=request.url.path,
-                        status=response.status_code, ms=round(elapsed * 1000, 2))
-        return response
+            route = scope.get("route")
+            REQUEST_SECONDS.labels(self.service, scope["method"], getattr(route, "path", "unmatched"), status).observe(elapsed)
+            if scope["path"] not in self.QUIET_PATHS:
+                self.access.info("http.request", request_id=request_id, method=scope["method"], path=scope["path"],
+                                 status=status, ms=round(elapsed * 1000, 2))
+
+
+def install_request_context(app: FastAPI, service: str) -> None:
+    """Adds the request-id propagation, access logging and latency histogram."""
+    app.add_middleware(RequestContextMiddleware, service=service)
 
 
 def health_router() -> APIRouter:
