@@ -15,7 +15,7 @@ from prometheus_client import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from youmin.kit.events import decode_record
+from youmin.kit.events import read_record
 from youmin.kit.logging import get_logger
 
 log = get_logger("youmin.consumer")
@@ -102,19 +102,16 @@ class EventConsumer:
             poll = asyncio.create_task(self._poll(consumer))
             try:
                 await self._watch(poll)
-            except asyncio.CancelledError:
-                poll.cancel()
-                await asyncio.gather(poll, return_exceptions=True)
-                await self._stop(consumer)
-                raise
             except Exception as exc:  # noqa: BLE001 - restart on any failure
                 self.stats.restarts += 1
                 RESTARTS.labels(self.name).inc()
                 log.warning("consumer.restarting", consumer=self.name, error=repr(exc))
+            finally:
+                # Whatever ends this round (restart, cancellation, a crash), the group member leaves.
                 poll.cancel()
                 await asyncio.gather(poll, return_exceptions=True)
                 await self._stop(consumer)
-                await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)
 
     async def _stop(self, consumer: AIOKafkaConsumer) -> None:
         try:
@@ -155,9 +152,13 @@ class EventConsumer:
                 if not await self._lagging(consumer):
                     self._progress_at = time.monotonic()
                 continue
-            for tp, records in batches.items():
-                await self._handle_records(records)
-                await consumer.commit({tp: records[-1].offset + 1})
+            # The whole poll (all partitions) normally commits in one database transaction, then one
+            # offset commit; if that fails, each partition is replayed record by record, in order.
+            if not await self._apply_batch([r for records in batches.values() for r in records]):
+                for records in batches.values():
+                    for record in records:
+                        await self._handle_record(record)
+            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
             self._progress_at = time.monotonic()
 
     async def _lagging(self, consumer: AIOKafkaConsumer) -> bool:
@@ -167,21 +168,13 @@ class EventConsumer:
                 return True
         return False
 
-    async def _handle_records(self, records: list[ConsumerRecord]) -> None:
-        """Applies a partition's records in order, normally in one transaction.
-
-        The fast path claims the whole batch in the inbox with one statement and runs the handlers in one
-        transaction. If anything in it fails, that transaction rolls back as a whole and the batch is
-        replayed record by record, each with its own retries and, at the end, the dead-letter topic.
-        """
-        if await self._apply_batch(records):
-            return
-        for record in records:
-            await self._handle_record(record)
-
     async def _apply_batch(self, records: list[ConsumerRecord]) -> bool:
+        """Claims a batch in the inbox with one statement and runs its handlers in one transaction.
+
+        Returns False, having changed nothing, if any record cannot be decoded or any handler fails.
+        """
         try:
-            events = [decode_record(r.headers, r.key, r.value) for r in records]
+            events = [read_record(r.headers, r.key, r.value) for r in records]
         except Exception:  # noqa: BLE001 - the slow path dead-letters the undecodable record
             return False
         try:
@@ -234,7 +227,7 @@ class EventConsumer:
         error: BaseException | None = None
         for attempt in range(1, self.max_attempts + 1):
             try:
-                event = decode_record(record.headers, record.key, record.value)
+                event = read_record(record.headers, record.key, record.value)
             except Exception as exc:  # noqa: BLE001 - an undecodable record is poison at once
                 error = exc
                 break

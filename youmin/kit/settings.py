@@ -43,7 +43,7 @@ class ServiceSettings(CommonSettings):
     port: int = 8000
     service_database_url: str | None = None
     relay_enabled: bool = True
-    relay_batch_size: int = 500
+    relay_batch_size: int = 1000
     relay_poll_seconds: float = 0.5
     consumers_enabled: bool = True
     consumer_max_attempts: int = 5

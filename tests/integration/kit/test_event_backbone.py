@@ -232,31 +232,44 @@ async def test_poison_message_goes_to_dead_letter_topic_and_partition_moves_on(i
 
 async def test_consumer_restarted_mid_stream_resumes_without_loss_or_double_effect(infra, db, topic):
     Probe = probe_event_type(topic)
-    async with transaction(make_sessionmaker(db)) as session:
-        await publish(session, *(Probe(aggregate_id=f"agg-{n % 7}", seq=n) for n in range(300)))
+    sessions = make_sessionmaker(db)
     relay_task = asyncio.create_task(relay_for(infra).run())
     group = f"g-{uuid.uuid4().hex[:6]}"
 
-    async def slow_handler(session, event):
-        await asyncio.sleep(0.005)
+    async def wave(start: int) -> None:
+        async with transaction(sessions) as session:
+            await publish(session, *(Probe(aggregate_id=f"agg-{n % 7}", seq=n) for n in range(start, start + 100)))
+
+    async def dies_at_150(session, event):
+        if event.get_data()["seq"] == 150:
+            raise ProcessDied  # the process dies in the middle of a batch
         await probe_handler(session, event)
 
-    first = consumer_for(infra, topic, group, handler=slow_handler)
+    first = consumer_for(infra, topic, group, handler=dies_at_150)
     t1 = asyncio.create_task(first.run())
-    await first.wait_for(lambda s: s.processed >= 60, timeout=60)
-    t1.cancel()  # stopped mid-stream, possibly mid-batch
-    await asyncio.gather(t1, return_exceptions=True)
-    assert first.stats.processed < 300
+    await wave(0)
+    await first.wait_for(lambda s: s.processed >= 100, timeout=60)
+    await wave(100)
+    with pytest.raises(ProcessDied):
+        await asyncio.wait_for(t1, 60)
+    assert await effect_count(db) == 100, "the batch the process died in left no effect"
 
+    await wave(200)
     second = consumer_for(infra, topic, group)
     t2 = asyncio.create_task(second.run())
     await eventually(lambda: _effects_are(db, 300), timeout=90)
+    await second.wait_for(lambda s: s.processed >= 200, timeout=30)
     t2.cancel()
     relay_task.cancel()
     await asyncio.gather(t2, relay_task, return_exceptions=True)
     async with db.connect() as conn:
         distinct = await conn.scalar(text("SELECT count(DISTINCT seq) FROM probe_effect"))
     assert distinct == 300 and await effect_count(db) == 300
+    assert second.stats.processed == 200, "the second consumer resumes after the first one's committed offsets"
+
+
+class ProcessDied(BaseException):
+    """Stands for the consumer's process dying; nothing in the consumer catches it."""
 
 
 async def _effects_are(db, n: int) -> bool:
