@@ -7,7 +7,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from youmin.kit.logging import get_logger
+
+log = get_logger("youmin.errors")
 
 PROBLEM = "application/problem+json"
 
@@ -79,6 +84,16 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = field_errors(exc)
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
         return problem(422, "Validation failed", detail, "/problems/validation", errors=errors)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated or isinstance(exc.orig, OSError):
+            response = problem(503, "Service unavailable", "the database is unavailable; retry shortly",
+                               "/problems/database-unavailable")
+            response.headers["Retry-After"] = "1"
+            return response
+        log.exception("database.error")
+        return problem(500, "Internal error", "an unexpected database error occurred", "/problems/internal")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

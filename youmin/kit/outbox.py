@@ -68,10 +68,19 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     return outbox, inbox
 
 
+# One statement, one round trip, whatever the number of events: the rows come in as arrays, and the
+# NOTIFY (transactional: the relay wakes only once this commits) rides along in the same statement.
 _INSERT = text(
     """
-    INSERT INTO outbox_event (event_id, topic, key, type, source, subject, dataschema, time, data)
-    VALUES (:event_id, :topic, :key, :type, :source, :subject, :dataschema, :time, CAST(:data AS jsonb))
+    WITH inserted AS (
+        INSERT INTO outbox_event (event_id, topic, key, type, source, subject, dataschema, time, data)
+        SELECT * FROM unnest(
+            CAST(:event_ids AS uuid[]), CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:types AS text[]),
+            CAST(:sources AS text[]), CAST(:subjects AS text[]), CAST(:dataschemas AS text[]),
+            CAST(:times AS timestamptz[]), CAST(:datas AS jsonb[]))
+        RETURNING 1
+    )
+    SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_row
     """
 )
 
@@ -83,21 +92,17 @@ async def publish(session: AsyncSession, *events: Event) -> list[Envelope]:
         return envelopes
     await session.execute(
         _INSERT,
-        [
-            {
-                "event_id": env.id,
-                "topic": env.topic,
-                "key": env.key,
-                "type": env.type,
-                "source": env.source,
-                "subject": env.subject,
-                "dataschema": env.dataschema,
-                "time": env.time,
-                "data": json.dumps(env.data, ensure_ascii=False),
-            }
-            for env in envelopes
-        ],
+        {
+            "event_ids": [env.id for env in envelopes],
+            "topics": [env.topic for env in envelopes],
+            "keys": [env.key for env in envelopes],
+            "types": [env.type for env in envelopes],
+            "sources": [env.source for env in envelopes],
+            "subjects": [env.subject for env in envelopes],
+            "dataschemas": [env.dataschema for env in envelopes],
+            "times": [env.time for env in envelopes],
+            "datas": [json.dumps(env.data, ensure_ascii=False) for env in envelopes],
+            "channel": NOTIFY_CHANNEL,
+        },
     )
-    # NOTIFY is transactional: the relay is woken only once this commits.
-    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
     return envelopes
