@@ -19,21 +19,35 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_key(session: AsyncSession, department_code: str) -> str:
+async def create_key(session: AsyncSession, department_code: str, label: str | None = None) -> str:
     """Creates a key for a department and returns it; it is shown once and never stored in clear."""
+    key, _ = await issue_key(session, department_code, label)
+    return key
+
+
+async def issue_key(session: AsyncSession, department_code: str, label: str | None = None) -> tuple[str, ApiKey]:
+    """Creates a key and returns it in clear with its stored row."""
     key_id = secrets.token_hex(6)
     key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(24)}"
-    session.add(ApiKey(key_id=key_id, department_code=department_code, key_hash=_hash(key)))
+    row = ApiKey(key_id=key_id, department_code=department_code, key_hash=_hash(key), label=label,
+                 created_at=datetime.now(UTC))
+    session.add(row)
     await session.flush()
-    return key
+    return key, row
+
+
+def key_id_of(key: str) -> str | None:
+    """Returns the public id part of a key (safe to log and to rate-limit by)."""
+    parts = key.split("_", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == PREFIX else None
 
 
 async def verify_key(session: AsyncSession, key: str) -> str | None:
     """Returns the department code of a valid, unrevoked key, else None."""
-    parts = key.split("_", 2)
-    if len(parts) != 3 or parts[0] != PREFIX:
+    key_id = key_id_of(key)
+    if key_id is None or len(key_id) > 16:
         return None
-    row = await session.scalar(select(ApiKey).where(ApiKey.key_id == parts[1], ApiKey.revoked_at.is_(None)))
+    row = await session.scalar(select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.revoked_at.is_(None)))
     if row is None or not hmac.compare_digest(row.key_hash, _hash(key)):
         return None
     return row.department_code
@@ -45,4 +59,25 @@ async def revoke_key(session: AsyncSession, key_id: str) -> bool:
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = datetime.now(UTC)
+    await session.flush()
     return True
+
+
+async def rotate_key(session: AsyncSession, key_id: str) -> tuple[str, ApiKey] | None:
+    """Replaces a live key by a new one for the same department (the old one stops working at once)."""
+    row = await session.get(ApiKey, key_id, with_for_update=True)
+    if row is None or row.revoked_at is not None:
+        return None
+    key, new = await issue_key(session, row.department_code, row.label)
+    row.revoked_at = datetime.now(UTC)
+    row.replaced_by = new.key_id
+    await session.flush()
+    return key, new
+
+
+async def list_keys(session: AsyncSession, department_code: str) -> list[ApiKey]:
+    """Lists a department's keys, newest first (hashes are never returned)."""
+    rows = await session.scalars(
+        select(ApiKey).where(ApiKey.department_code == department_code).order_by(ApiKey.created_at.desc())
+    )
+    return list(rows)

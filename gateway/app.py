@@ -2,61 +2,152 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import apikeys
+from gateway.auth import router as auth_router
+from gateway.liaison import router as liaison_router
+from gateway.open311 import router as open311_router
 from gateway.openapi import merged_openapi
 from gateway.proxy import make_client, router as proxy_router, service_ready
+from gateway.ratelimit import RateLimiter
+from gateway.registry_client import RegistryClient
 from gateway.settings import Settings
-from youmin.kit.errors import problem
-from youmin.kit.service import create_service_app
+from gateway.sms import make_sender
+from gateway.webhooks import WORK_ORDER_CHANGED, Clock, make_consumer_handler, run_worker
+from youmin.kit.auth import bearer, decode_token
+from youmin.kit.errors import DomainError, problem
+from youmin.kit.service import Background, ConsumerSpec, create_service_app
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
 }
+# Only the public surfaces may be cached; everything else carries personal or operational data.
+NO_STORE_PREFIXES = ("/auth/", "/api/", "/liaison/")
+
+
+def _rate_keys(request: Request, settings: Settings) -> list[tuple[str, str]]:
+    """The buckets a request draws from: its address, and its user or its department key when it has one."""
+    keys = [("ip", request.client.host if request.client else "unknown")]
+    api_key = request.headers.get("x-api-key") or request.query_params.get("api_key")
+    if api_key and (key_id := apikeys.key_id_of(api_key)):
+        keys.append(("key", key_id))
+    elif (token := bearer(request)) is not None:
+        try:
+            principal = decode_token(settings, token)
+        except DomainError:
+            return keys
+        # The proxy reuses the verified principal instead of decoding the token again.
+        request.state.verified_token = (token, principal)
+        keys.append(("user", principal.sub))
+    return keys
+
+
+class GuardMiddleware:
+    """Request id, body-size limit, rate limits and security headers, as plain ASGI (no per-request task)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        settings = self.settings
+        request = Request(scope)
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        path = scope["path"]
+        no_store = path.startswith(NO_STORE_PREFIXES)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if no_store and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+                headers["X-Request-ID"] = request_id
+            await send(message)
+
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            response = problem(413, "Payload too large", f"the body exceeds {settings.max_body_bytes} bytes",
+                               "/problems/payload-too-large")
+            await response(scope, receive, send_with_headers)
+            return
+        if settings.rate_limit_enabled and path not in ("/healthz", "/readyz", "/metrics"):
+            hit = scope["app"].state.rate_limiter.check(_rate_keys(request, settings))
+            if hit:
+                kind, seconds = hit
+                response = problem(429, "Too many requests", f"the {kind} rate limit is exhausted; retry in {seconds} s",
+                                   "/problems/rate-limited", limit=kind)
+                response.headers["Retry-After"] = str(seconds)
+                await response(scope, receive, send_with_headers)
+                return
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Builds the gateway."""
     settings = settings or Settings()
-    app = create_service_app(settings, title="Youmin gateway", routers=[proxy_router], openapi_url=None)
+    holder: dict[str, FastAPI] = {}
+    consumer = ConsumerSpec(name="gateway-webhooks", topics=["matters.matters"],
+                            handlers={WORK_ORDER_CHANGED: make_consumer_handler(lambda: holder["app"])})
+    worker = Background(name="gateway-webhook-delivery", run=run_worker, enabled=lambda s: s.webhook_enabled)
+    app = create_service_app(
+        settings, title="Youmin gateway", routers=[auth_router, liaison_router, open311_router, proxy_router],
+        consumers=[consumer], background=[worker], openapi_url=None,
+        state={"clock": Clock(), "webhook_wakeup": asyncio.Event(), "rate_limiter": RateLimiter(settings),
+               "sms_sender": make_sender(settings.sms_sender, settings.environment)},
+    )
+    holder["app"] = app
+    # One access line per request is enough; httpx's own line per upstream call is noise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     inner_lifespan = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        async with inner_lifespan(app_):
-            app_.state.http = make_client(settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds)
-            app_.state.ready_checks = {
-                name: (lambda u=url: service_ready(app_.state.http, u)) for name, url in settings.service_urls().items()
-            }
-            try:
+        app_.state.http = make_client(settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds)
+        app_.state.webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+        app_.state.registry = RegistryClient(app_.state.http, settings.registry_url, settings)
+        app_.state.ready_checks = {
+            name: (lambda u=url: service_ready(app_.state.http, u)) for name, url in settings.service_urls().items()
+        }
+        try:
+            async with inner_lifespan(app_):
                 yield
-            finally:
-                await app_.state.http.aclose()
+        finally:
+            await app_.state.http.aclose()
+            await app_.state.webhook_http.aclose()
 
     app.router.lifespan_context = lifespan
 
-    @app.middleware("http")
-    async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=request.state.request_id)
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            response: Response = problem(413, "Payload too large", f"the body exceeds {settings.max_body_bytes} bytes",
-                                         "/problems/payload-too-large")
-        else:
-            response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    app.add_middleware(GuardMiddleware, settings=settings)
+
+    # CORS for the portal's origin only; other origins get no CORS headers, so browsers refuse them.
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                       allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                       allow_headers=["authorization", "content-type", "x-request-id", "x-api-key"],
+                       expose_headers=["X-Request-ID", "Retry-After", "ETag"], max_age=600)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:

@@ -7,13 +7,15 @@ import asyncio
 import httpx
 from fastapi import APIRouter, Request, Response
 
-from youmin.kit.auth import current_principal
-from youmin.kit.errors import problem
+from youmin.kit.auth import bearer, current_principal
+from youmin.kit.errors import Forbidden, problem
 
 # Headers a client may pass to a service, and a service back to the client.
 FORWARD_REQUEST = ("authorization", "content-type", "accept", "accept-language", "if-none-match", "if-modified-since", "user-agent")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
               "content-encoding", "server", "date"}
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 router = APIRouter()
 
@@ -22,27 +24,48 @@ def make_client(timeout: float, connect_timeout: float) -> httpx.AsyncClient:
     """Creates the pooled upstream client."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=connect_timeout),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        # Idle connections are dropped before the services' keep-alive timeout (uvicorn: 5 s) can close them under us.
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=2.0),
     )
 
 
-async def forward(request: Request, service: str, path: str) -> Response:
-    """Sends the request to a service and relays its answer."""
+async def upstream(
+    request: Request, service: str, method: str, path: str, *, headers: dict[str, str], content: bytes | None = None,
+    params: list[tuple[str, str]] | None = None,
+) -> httpx.Response | Response:
+    """Calls a service; returns its response, or a 502/504 problem when it cannot be reached."""
     base = request.app.state.settings.service_urls()[service]
     client: httpx.AsyncClient = request.app.state.http
-    headers = {k: v for k, v in request.headers.items() if k in FORWARD_REQUEST}
-    headers["x-request-id"] = request.state.request_id
-    headers["x-forwarded-for"] = request.client.host if request.client else ""
-    body = await request.body()
+    headers = {**headers, "x-request-id": request.state.request_id,
+               "x-forwarded-for": request.client.host if request.client else ""}
     try:
-        upstream = await client.request(request.method, f"{base}{path}", params=request.query_params.multi_items(),
-                                        headers=headers, content=body)
+        try:
+            return await client.request(method, f"{base}{path}", params=params, headers=headers, content=content)
+        except httpx.RemoteProtocolError:
+            # A pooled connection the service had just closed: an idempotent request is safe to send again.
+            if method not in IDEMPOTENT:
+                raise
+            return await client.request(method, f"{base}{path}", params=params, headers=headers, content=content)
     except httpx.TimeoutException:
         return problem(504, "Gateway timeout", f"the {service} service did not answer in time", "/problems/upstream-timeout")
     except (httpx.TransportError, OSError):
         return problem(502, "Bad gateway", f"the {service} service is unavailable", "/problems/upstream-unavailable")
-    out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
-    return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
+
+
+def relay(answer: httpx.Response | Response) -> Response:
+    """Turns a service's answer into the gateway's response."""
+    if isinstance(answer, Response):
+        return answer
+    out_headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
+    return Response(answer.content, status_code=answer.status_code, headers=out_headers)
+
+
+async def forward(request: Request, service: str, path: str) -> Response:
+    """Sends the request to a service and relays its answer."""
+    headers = {k: v for k, v in request.headers.items() if k in FORWARD_REQUEST}
+    body = await request.body()
+    return relay(await upstream(request, service, request.method, path, headers=headers, content=body or None,
+                                params=request.query_params.multi_items()))
 
 
 @router.api_route("/api/v1/{service}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
@@ -50,7 +73,14 @@ async def api(service: str, path: str, request: Request) -> Response:
     """Routes /api/v1/<service>/... after verifying the bearer token."""
     if service not in request.app.state.settings.service_urls():
         return problem(404, "Not found", f"no service named {service}", "/problems/not-found")
-    request.state.principal = current_principal(request)
+    verified = getattr(request.state, "verified_token", None)
+    principal = verified[1] if verified and verified[0] == bearer(request) else current_principal(request)
+    # Coarse scope: only people's tokens pass here; departments use /liaison/v1, services talk internally.
+    if principal.kind != "user":
+        raise Forbidden(f"a {principal.kind} token cannot call /api/v1; departments use /liaison/v1")
+    if any(segment in (".", "..") for segment in path.split("/")):
+        return problem(404, "Not found", "no such path", "/problems/not-found")
+    request.state.principal = principal
     return await forward(request, service, f"/api/v1/{service}/{path}")
 
 

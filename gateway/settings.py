@@ -19,8 +19,40 @@ class Settings(ServiceSettings):
     upstream_timeout_seconds: float = 10.0
     upstream_connect_timeout_seconds: float = 2.0
     max_body_bytes: int = 1_048_576
+    # The gateway publishes nothing; it consumes work-order changes to deliver department webhooks.
     relay_enabled: bool = False
-    consumers_enabled: bool = False
+    consumers_enabled: bool = True
+
+    # Log-in: refresh-token families, lock-out and one-time codes.
+    refresh_token_days: int = 30
+    lockout_max_failures: int = 5
+    lockout_ip_max_failures: int = 50
+    lockout_minutes: int = 15
+    otp_length: int = 6
+    otp_minutes: int = 5
+    otp_max_attempts: int = 5
+    otp_resend_seconds: int = 30
+    sms_sender: str = "console"  # "console" in development; production plugs an SmsSender in
+
+    # Hardening: token buckets (capacity, refill per second) per IP, per user and per API key.
+    rate_limit_enabled: bool = True
+    rate_limit_ip_capacity: float = 600
+    rate_limit_ip_per_second: float = 100
+    rate_limit_user_capacity: float = 300
+    rate_limit_user_per_second: float = 50
+    rate_limit_key_capacity: float = 300
+    rate_limit_key_per_second: float = 50
+    cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
+
+    # Webhooks: retries with exponential backoff, then the subscription is disabled.
+    webhook_enabled: bool = True
+    webhook_poll_seconds: float = 0.5
+    webhook_timeout_seconds: float = 5.0
+    webhook_backoff_base_seconds: float = 2.0
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_max_attempts: int = 8
+    webhook_disable_after_failures: int = 20
+    webhook_allow_private_urls: bool = False  # tests and development deliver to loopback receivers
 
     def service_urls(self) -> dict[str, str]:
         """Returns each service's base URL by name."""

@@ -1,0 +1,184 @@
+"""Log-in for the mobile app under /auth: passwords and one-time codes, rotating refresh tokens, lock-out."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway import throttle
+from gateway.models import OneTimeCode, RefreshToken
+from gateway.registry_client import Identity, RegistryClient
+from gateway.schemas import LoginRequest, OtpRequest, OtpSent, OtpVerify, RefreshRequest, TokenPair
+from gateway.settings import Settings
+from youmin.kit.auth import Grant, mint_token
+from youmin.kit.errors import problem
+from youmin.kit.logging import get_logger
+from youmin.kit.service import SessionDep
+
+log = get_logger("gateway.auth")
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+PROBLEM_RESPONSES = {
+    401: {"description": "Wrong credentials or an invalid refresh token", "content": {"application/problem+json": {}}},
+    429: {"description": "Locked out after repeated failures (see Retry-After)", "content": {"application/problem+json": {}}},
+}
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _registry(request: Request) -> RegistryClient:
+    return request.app.state.registry
+
+
+def _locked(seconds: int) -> JSONResponse:
+    resp = problem(429, "Too many failed attempts", f"log-in is locked; try again in {seconds} seconds",
+                   "/problems/locked-out", retry_after=seconds)
+    resp.headers["Retry-After"] = str(seconds)
+    return resp
+
+
+def _limits(settings: Settings, phone: str, ip: str) -> dict[str, int]:
+    return {throttle.phone_subject(phone): settings.lockout_max_failures,
+            throttle.ip_subject(ip): settings.lockout_ip_max_failures}
+
+
+async def _issue(session: AsyncSession, settings: Settings, identity: Identity, family_id: uuid.UUID | None = None) -> TokenPair:
+    """Mints an access token and the next refresh token of a family (a new family at log-in)."""
+    refresh = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    session.add(RefreshToken(
+        token_hash=_hash(refresh), family_id=family_id or uuid.uuid4(), person_id=identity.person_id,
+        grants=[g.model_dump() for g in identity.grants], issued_at=now,
+        expires_at=now + timedelta(days=settings.refresh_token_days),
+    ))
+    await session.flush()
+    access = mint_token(settings, identity.person_id, identity.grants, kind="user")
+    return TokenPair(access_token=access, expires_in=settings.access_token_minutes * 60, refresh_token=refresh,
+                     refresh_expires_in=settings.refresh_token_days * 86400, person_id=identity.person_id)
+
+
+async def _failed(session: AsyncSession, settings: Settings, phone: str, ip: str, detail: str) -> JSONResponse:
+    """Counts a failure (committed with the response) and answers 401, or 429 when this one locks."""
+    seconds = await throttle.record_failure(session, _limits(settings, phone, ip), timedelta(minutes=settings.lockout_minutes))
+    if seconds:
+        log.warning("auth.locked_out", ip=ip)
+        return _locked(seconds)
+    return problem(401, "Unauthorized", detail, "/problems/unauthorized")
+
+
+@router.post("/login", response_model=TokenPair, responses=PROBLEM_RESPONSES)
+async def login(body: LoginRequest, request: Request, session: SessionDep) -> Response:
+    """Logs a person in by phone and password; the registry checks the argon2 hash."""
+    settings, ip = _settings(request), _client_ip(request)
+    if (seconds := await throttle.locked_for(session, list(_limits(settings, body.phone, ip)))) is not None:
+        return _locked(seconds)
+    identity = await _registry(request).verify(body.phone, body.password, request.state.request_id)
+    if identity is None:
+        return await _failed(session, settings, body.phone, ip, "wrong phone number or password")
+    await throttle.clear(session, throttle.phone_subject(body.phone))
+    pair = await _issue(session, settings, identity)
+    log.info("auth.logged_in", person_id=identity.person_id, method="password")
+    return JSONResponse(pair.model_dump(), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/refresh", response_model=TokenPair, responses=PROBLEM_RESPONSES)
+async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> Response:
+    """Swaps a refresh token for a new pair; a token used twice revokes its whole family."""
+    settings, now = _settings(request), datetime.now(UTC)
+    # Lock the row so two concurrent uses of one token cannot both succeed.
+    row = await session.get(RefreshToken, _hash(body.refresh_token), with_for_update=True)
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return problem(401, "Unauthorized", "the refresh token is unknown, expired or revoked", "/problems/unauthorized")
+    if row.used_at is not None:
+        await session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id,
+                                                         RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
+        log.warning("auth.refresh_reuse_detected", person_id=row.person_id, family_id=str(row.family_id))
+        return problem(401, "Unauthorized", "the refresh token was already used; every session of this log-in is revoked",
+                       "/problems/refresh-token-reused")
+    row.used_at = now
+    identity = Identity(person_id=row.person_id, grants=[Grant(**g) for g in row.grants])
+    pair = await _issue(session, settings, identity, family_id=row.family_id)
+    return JSONResponse(pair.model_dump(), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/logout", status_code=204, responses={204: {"description": "Logged out"}})
+async def logout(body: RefreshRequest, session: SessionDep) -> Response:
+    """Ends a log-in: revokes the refresh token's whole family (unknown tokens are ignored)."""
+    row = await session.get(RefreshToken, _hash(body.refresh_token))
+    if row is not None:
+        await session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id,
+                                                         RefreshToken.revoked_at.is_(None))
+                              .values(revoked_at=datetime.now(UTC)))
+    return Response(status_code=204)
+
+
+@router.post("/otp/request", status_code=202, response_model=OtpSent, responses={429: PROBLEM_RESPONSES[429]})
+async def otp_request(body: OtpRequest, request: Request, session: SessionDep) -> Response:
+    """Sends a one-time log-in code by SMS (answers the same whether or not the phone is registered)."""
+    settings, now = _settings(request), datetime.now(UTC)
+    phone_hash = _hash(body.phone)
+    if (seconds := await throttle.locked_for(session, list(_limits(settings, body.phone, _client_ip(request))))) is not None:
+        return _locked(seconds)
+    last = await session.scalar(select(OneTimeCode).where(OneTimeCode.phone_hash == phone_hash)
+                                .order_by(OneTimeCode.created_at.desc()).limit(1))
+    if last is not None and (wait := (last.created_at + timedelta(seconds=settings.otp_resend_seconds) - now).total_seconds()) > 0:
+        resp = problem(429, "Too many requests", f"a code was just sent; ask again in {int(wait) + 1} seconds",
+                       "/problems/rate-limited")
+        resp.headers["Retry-After"] = str(int(wait) + 1)
+        return resp
+    sent = OtpSent(expires_in=settings.otp_minutes * 60, resend_after=settings.otp_resend_seconds)
+    if await _registry(request).lookup(body.phone, request.state.request_id) is None:
+        return JSONResponse(sent.model_dump(), status_code=202)
+    code = "".join(secrets.choice("0123456789") for _ in range(settings.otp_length))
+    # Earlier codes of this phone stop working once a new one is sent.
+    await session.execute(update(OneTimeCode).where(OneTimeCode.phone_hash == phone_hash, OneTimeCode.used_at.is_(None))
+                          .values(used_at=now))
+    session.add(OneTimeCode(phone_hash=phone_hash, code_hash=_hash(f"{phone_hash}:{code}"), created_at=now,
+                            expires_at=now + timedelta(minutes=settings.otp_minutes), attempts=0))
+    await session.flush()
+    await request.app.state.sms_sender.send_code(body.phone, code, settings.otp_minutes)
+    return JSONResponse(sent.model_dump(), status_code=202)
+
+
+@router.post("/otp/verify", response_model=TokenPair, responses=PROBLEM_RESPONSES)
+async def otp_verify(body: OtpVerify, request: Request, session: SessionDep) -> Response:
+    """Logs a person in with a one-time code."""
+    settings, ip, now = _settings(request), _client_ip(request), datetime.now(UTC)
+    if (seconds := await throttle.locked_for(session, list(_limits(settings, body.phone, ip)))) is not None:
+        return _locked(seconds)
+    phone_hash = _hash(body.phone)
+    row = await session.scalar(select(OneTimeCode).where(OneTimeCode.phone_hash == phone_hash, OneTimeCode.used_at.is_(None),
+                                                         OneTimeCode.expires_at > now)
+                               .order_by(OneTimeCode.created_at.desc()).limit(1).with_for_update())
+    if row is None or row.attempts >= settings.otp_max_attempts:
+        return await _failed(session, settings, body.phone, ip, "the code is wrong or has expired")
+    row.attempts += 1
+    if not hmac.compare_digest(row.code_hash, _hash(f"{phone_hash}:{body.code}")):
+        return await _failed(session, settings, body.phone, ip, "the code is wrong or has expired")
+    identity = await _registry(request).lookup(body.phone, request.state.request_id)
+    if identity is None:
+        return await _failed(session, settings, body.phone, ip, "the code is wrong or has expired")
+    row.used_at = now
+    await throttle.clear(session, throttle.phone_subject(body.phone))
+    pair = await _issue(session, settings, identity)
+    log.info("auth.logged_in", person_id=identity.person_id, method="otp")
+    return JSONResponse(pair.model_dump(), headers={"Cache-Control": "no-store"})

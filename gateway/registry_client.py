@@ -1,0 +1,71 @@
+"""The registry's internal credential API, called with the gateway's service token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from youmin.kit.auth import Grant, mint_token
+from youmin.kit.errors import DomainError
+from youmin.kit.settings import CommonSettings
+
+BASE = "/internal/v1/registry/credentials"
+
+
+class RegistryUnavailable(DomainError):
+    status, type, title = 503, "/problems/upstream-unavailable", "Service unavailable"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A person the registry vouched for, with their roles and scopes."""
+
+    person_id: str
+    grants: list[Grant]
+
+
+class RegistryClient:
+    """Verifies passwords and looks people up by phone; the registry holds the argon2 hashes."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, settings: CommonSettings) -> None:
+        self.http = http
+        self.base_url = base_url
+        self.settings = settings
+
+    def _headers(self) -> dict[str, str]:
+        token = mint_token(self.settings, "gateway", [], kind="service", minutes=5)
+        return {"authorization": f"Bearer {token}"}
+
+    async def _post(self, path: str, body: dict, request_id: str | None) -> httpx.Response:
+        headers = self._headers() | ({"x-request-id": request_id} if request_id else {})
+        try:
+            resp = await self.http.post(f"{self.base_url}{BASE}{path}", json=body, headers=headers)
+        except (httpx.HTTPError, OSError) as exc:
+            raise RegistryUnavailable(f"the registry is unavailable: {type(exc).__name__}") from exc
+        if resp.status_code >= 500 or resp.status_code == 403 or (resp.status_code == 401 and path == "/lookup"):
+            raise RegistryUnavailable(f"the registry answered {resp.status_code}")
+        return resp
+
+    @staticmethod
+    def _identity(resp: httpx.Response) -> Identity:
+        body = resp.json()
+        return Identity(person_id=str(body["person_id"]), grants=[Grant(**g) for g in body.get("grants", [])])
+
+    async def verify(self, phone: str, password: str, request_id: str | None = None) -> Identity | None:
+        """Returns the person when the password matches, else None."""
+        resp = await self._post("/verify", {"phone": phone, "password": password}, request_id)
+        if resp.status_code == 200:
+            return self._identity(resp)
+        if resp.status_code in (401, 404, 422):
+            return None
+        raise RegistryUnavailable(f"the registry answered {resp.status_code} to a password check")
+
+    async def lookup(self, phone: str, request_id: str | None = None) -> Identity | None:
+        """Returns the person holding a phone number, else None."""
+        resp = await self._post("/lookup", {"phone": phone}, request_id)
+        if resp.status_code == 200:
+            return self._identity(resp)
+        if resp.status_code in (404, 422):
+            return None
+        raise RegistryUnavailable(f"the registry answered {resp.status_code} to a look-up")

@@ -1,0 +1,148 @@
+"""Request and response models of the gateway's own endpoints."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from youmin.kit.pii import PiiValidationError, validate_mobile
+
+
+def _mobile(value: str) -> str:
+    try:
+        return validate_mobile(value)
+    except PiiValidationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Mobile = Annotated[str, Field(min_length=11, max_length=20, examples=["13800138000"]), AfterValidator(_mobile)]
+
+
+class Strict(BaseModel):
+    """A request body: unknown fields and NUL characters (which PostgreSQL cannot store) are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Strict:
+        for name, value in self:
+            if isinstance(value, str) and "\x00" in value:
+                raise ValueError(f"{name}: must not contain NUL characters")
+        return self
+
+
+class LoginRequest(Strict):
+    phone: Mobile
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshRequest(Strict):
+    refresh_token: str = Field(min_length=20, max_length=200)
+
+
+class OtpRequest(Strict):
+    phone: Mobile
+
+
+class OtpVerify(Strict):
+    phone: Mobile
+    code: str = Field(pattern=r"^[0-9]{4,8}$")
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    person_id: str
+
+
+class OtpSent(BaseModel):
+    sent: bool = True
+    expires_in: int
+    resend_after: int
+
+
+class DepartmentKeyCreate(Strict):
+    label: str | None = Field(default=None, max_length=100)
+
+
+class ApiKeyRead(BaseModel):
+    key_id: str
+    department_code: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    replaced_by: str | None
+
+
+class ApiKeyIssued(ApiKeyRead):
+    api_key: str = Field(description="The key in clear; shown once, store it now.")
+
+
+DepartmentCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+
+
+class SubscriptionCreate(Strict):
+    url: HttpUrl
+    secret: str | None = Field(default=None, min_length=16, max_length=128,
+                               description="Signing secret; generated when omitted")
+
+
+class SubscriptionRead(BaseModel):
+    id: UUID
+    department_code: str
+    url: str
+    created_at: datetime
+    active: bool
+    consecutive_failures: int
+    disabled_reason: str | None
+
+
+class SubscriptionCreated(SubscriptionRead):
+    secret: str = Field(description="The signing secret; shown once")
+
+
+class DeliveryRead(BaseModel):
+    id: UUID
+    subscription_id: UUID
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryRead]
+
+
+class AnswerBody(Strict):
+    answer: str = Field(min_length=1, max_length=4000)
+
+
+class ExtendBody(Strict):
+    workdays: int = Field(ge=1, le=10)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReturnBody(Strict):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class TaskCreate(Strict):
+    """An administrative task for a community; without a catalogue item admission control refuses it."""
+
+    community_code: str = Field(pattern=r"^[0-9]{12}$")
+    catalogue_code: str | None = Field(default=None, min_length=1, max_length=20,
+                                       description="The admission-catalogue item the task cites")
+    title: str = Field(min_length=1, max_length=200)
+    due_on: date | None = None

@@ -1,0 +1,225 @@
+"""Department webhooks: deliveries from work-order changes, HMAC-SHA256 signatures, retries with backoff.
+
+A delivery is claimed by pushing its next attempt past a lease before the HTTP call, so replicas of the
+gateway never send one delivery twice at the same time, and a crash mid-call only delays a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import httpx
+from cloudevents.core.base import BaseCloudEvent
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from gateway.settings import Settings
+from youmin.kit.db import transaction
+from youmin.kit.logging import get_logger
+
+log = get_logger("gateway.webhooks")
+
+WORK_ORDER_CHANGED = "gov.youmin.matters.workorder.changed.v1"
+SIGNATURE_HEADER = "X-Youmin-Signature"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """Returns the signature header value: `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, now: float | None = None, tolerance: int = 300) -> bool:
+    """Checks a signature header the way a receiver should (constant-time, with a replay window)."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now or time.time()) - timestamp) > tolerance:
+        return False
+    expected = sign(secret, timestamp, body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def new_secret() -> str:
+    """Returns a fresh signing secret."""
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def url_allowed(url: str, allow_private: bool) -> bool:
+    """Refuses loopback, private and link-local targets unless allowed (no SSRF into the cluster)."""
+    host = urlsplit(url).hostname or ""
+    if allow_private:
+        return bool(host)
+    if host in ("localhost", "") or host.endswith(".localhost") or host.endswith(".internal"):
+        return False
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return ip.is_global
+
+
+@dataclass
+class Clock:
+    """The worker's notion of now; tests move it forward instead of sleeping through backoffs."""
+
+    offset: timedelta = field(default_factory=timedelta)
+
+    def now(self) -> datetime:
+        """Returns the current time (plus any offset a test added)."""
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        """Moves the clock forward."""
+        self.offset += timedelta(seconds=seconds)
+
+
+def backoff_seconds(settings: Settings, attempts: int) -> float:
+    """Returns the wait before the next attempt: base * 2^(attempts-1), capped, with a little jitter."""
+    delay = min(settings.webhook_backoff_base_seconds * 2 ** max(attempts - 1, 0), settings.webhook_backoff_max_seconds)
+    return delay * (1 + secrets.randbelow(100) / 1000)
+
+
+async def enqueue(session: AsyncSession, department_code: str, event_id: str, event_type: str, payload: dict,
+                  now: datetime) -> int:
+    """Queues one delivery per active subscription of the department; returns how many."""
+    subscriptions = await session.scalars(select(WebhookSubscription).where(
+        WebhookSubscription.department_code == department_code, WebhookSubscription.disabled_at.is_(None)))
+    count = 0
+    for sub in subscriptions:
+        session.add(WebhookDelivery(id=uuid.uuid4(), subscription_id=sub.id, event_id=event_id, event_type=event_type,
+                                    payload=payload, status="pending", attempts=0, next_attempt_at=now, created_at=now))
+        count += 1
+    await session.flush()
+    return count
+
+
+def make_consumer_handler(app_ref: Callable[[], FastAPI]):
+    """Builds the consumer handler turning work-order changes into deliveries."""
+
+    async def on_work_order_changed(session: AsyncSession, event: BaseCloudEvent) -> None:
+        data = event.get_data() or {}
+        department = data.get("department_code")
+        if not department:
+            return
+        app = app_ref()
+        payload = {"id": event.get_id(), "type": event.get_type(), "time": _iso(event.get_time()), "data": data}
+        if await enqueue(session, str(department), event.get_id(), event.get_type(), payload, app.state.clock.now()):
+            app.state.webhook_wakeup.set()
+
+    return on_work_order_changed
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else (str(value) if value else None)
+
+
+async def _claim(app: FastAPI, limit: int) -> list[tuple[WebhookDelivery, WebhookSubscription]]:
+    settings: Settings = app.state.settings
+    now = app.state.clock.now()
+    lease = timedelta(seconds=settings.webhook_timeout_seconds + 30)
+    async with transaction(app.state.sessions) as session:
+        rows = (await session.execute(
+            select(WebhookDelivery, WebhookSubscription)
+            .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
+                   WebhookSubscription.disabled_at.is_(None))
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.created_at)
+            .limit(limit).with_for_update(of=WebhookDelivery, skip_locked=True)
+        )).all()
+        for delivery, _ in rows:
+            delivery.next_attempt_at = now + lease
+        return [(d, s) for d, s in rows]
+
+
+async def _send(app: FastAPI, delivery: WebhookDelivery, sub: WebhookSubscription) -> tuple[int | None, str | None, int]:
+    body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    timestamp = int(app.state.clock.now().timestamp())
+    headers = {"content-type": "application/json", SIGNATURE_HEADER: sign(sub.secret, timestamp, body),
+               "X-Youmin-Event": delivery.event_type, "X-Youmin-Delivery": str(delivery.id),
+               "User-Agent": "Youmin-Webhooks/1"}
+    started = time.perf_counter()
+    try:
+        resp = await app.state.webhook_http.post(sub.url, content=body, headers=headers)
+        error = None if resp.is_success else f"HTTP {resp.status_code}"
+        return resp.status_code, error, int((time.perf_counter() - started) * 1000)
+    except (httpx.HTTPError, OSError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:500], int((time.perf_counter() - started) * 1000)
+
+
+async def _record(app: FastAPI, delivery_id: uuid.UUID, status_code: int | None, error: str | None, ms: int) -> None:
+    settings: Settings = app.state.settings
+    now = app.state.clock.now()
+    async with transaction(app.state.sessions) as session:
+        delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
+        if delivery is None:
+            return
+        sub = await session.get(WebhookSubscription, delivery.subscription_id, with_for_update=True)
+        delivery.attempts += 1
+        delivery.last_status_code = status_code
+        delivery.last_error = error
+        session.add(WebhookAttempt(delivery_id=delivery.id, attempt=delivery.attempts, attempted_at=now,
+                                   status_code=status_code, error=error, duration_ms=ms))
+        if error is None:
+            delivery.status, delivery.delivered_at = "delivered", now
+            if sub is not None:
+                sub.consecutive_failures = 0
+            return
+        if delivery.attempts >= settings.webhook_max_attempts:
+            delivery.status = "failed"
+        else:
+            delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(settings, delivery.attempts))
+        if sub is not None:
+            sub.consecutive_failures += 1
+            if sub.disabled_at is None and sub.consecutive_failures >= settings.webhook_disable_after_failures:
+                sub.disabled_at = now
+                sub.disabled_reason = f"{sub.consecutive_failures} failed deliveries in a row (last: {error})"
+                log.warning("webhook.subscription_disabled", subscription_id=str(sub.id),
+                            department=sub.department_code, failures=sub.consecutive_failures)
+
+
+async def deliver_due(app: FastAPI, limit: int = 50) -> int:
+    """Runs one pass: sends every due delivery once; returns how many were attempted."""
+    claimed = await _claim(app, limit)
+
+    async def one(delivery: WebhookDelivery, sub: WebhookSubscription) -> None:
+        status_code, error, ms = await _send(app, delivery, sub)
+        await _record(app, delivery.id, status_code, error, ms)
+        log.info("webhook.attempted", delivery_id=str(delivery.id), status_code=status_code, error=error)
+
+    await asyncio.gather(*(one(d, s) for d, s in claimed))
+    return len(claimed)
+
+
+async def run_worker(app: FastAPI) -> None:
+    """Delivers due webhooks until cancelled; wakes on new deliveries or every poll interval."""
+    settings: Settings = app.state.settings
+    wakeup: asyncio.Event = app.state.webhook_wakeup
+    while True:
+        try:
+            if await deliver_due(app):
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - keep delivering after a database hiccup
+            log.warning("webhook.worker_failed", error=repr(exc))
+        try:
+            await asyncio.wait_for(wakeup.wait(), settings.webhook_poll_seconds)
+        except TimeoutError:
+            pass
+        wakeup.clear()

@@ -1,0 +1,124 @@
+"""The department-liaison feed through the gateway: stable order, no gaps or repeats while orders arrive; actions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from youmin.testing import eventually
+
+from test_gateway_open311 import new_community_with_department, raise_by_open311
+
+
+class HonourRetryAfter(httpx.AsyncBaseTransport):
+    """Waits as the gateway's 429 says: the whole suite calls the stack from one address and shares its bucket."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        while True:
+            response = await self.inner.handle_async_request(request)
+            if response.status_code != 429:
+                return response
+            await response.aread()
+            await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def client_of(stack, token: str | None = None) -> httpx.AsyncClient:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(base_url=stack.gateway_url, headers=headers, timeout=30, transport=HonourRetryAfter())
+
+
+async def _assigned_department(stack, community: str) -> tuple[str, str]:
+    """Binds a registry department to the community and gives it an API key."""
+    admin = stack.token("admin", "370705", sub="e2e-admin")
+    async with stack.client(admin) as client:
+        departments = (await client.get("/api/v1/registry/departments")).json()
+        assert departments, "the registry lists no departments"
+        code = departments[0]["department_code"]
+        resp = await client.put(f"/api/v1/registry/departments/{code}/assignments", json={"community_code": community})
+        assert resp.status_code == 204, resp.text
+        key = await client.post(f"/liaison/v1/admin/departments/{code}/keys", json={"label": "feed"},
+                                headers={"authorization": f"Bearer {stack.token('district_staff', '370705')}"})
+    return code, key.json()["api_key"]
+
+
+async def test_feed_pages_in_a_stable_order_without_gaps_or_repeats_under_concurrent_dispatches(stack):
+    community, _, raise_key = await new_community_with_department(stack)
+    department, key = await _assigned_department(stack, community)
+    headers = {"x-api-key": key}
+    staff = stack.token("community_staff", community, sub="e2e-dispatcher")
+    async with client_of(stack) as client, client_of(stack, staff) as staff_client:
+        start = (await client.get("/liaison/v1/workorders", params={"limit": 500}, headers=headers)).json()
+        cursor = int(start["next_cursor"])
+        while start["items"]:  # skip what the department already had
+            start = (await client.get("/liaison/v1/workorders", params={"after": cursor, "limit": 500},
+                                      headers=headers)).json()
+            cursor = int(start["next_cursor"])
+        matters = [(await raise_by_open311(client, raise_key, f"路灯不亮 {i}", community))["service_request_id"]
+                   for i in range(12)]
+
+        async def dispatch(matter_id: str) -> str | None:
+            resp = await staff_client.post(f"/api/v1/matters/{matter_id}/workorders", json={"department_code": department})
+            return resp.json()["work_order_id"] if resp.status_code == 201 else None
+
+        async def first_dispatch() -> str | None:
+            resp = await staff_client.post(f"/api/v1/matters/{matters[0]}/workorders", json={"department_code": department})
+            first_dispatch.last = resp.text
+            return resp.json()["work_order_id"] if resp.status_code == 201 else None
+
+        # The matters service learns the department's assignment from the registry's events.
+        first = await eventually(first_dispatch, timeout=30, interval=0.2)
+        matters = matters[1:]
+
+        async def dispatch_all() -> list[str | None]:
+            return await asyncio.gather(*(dispatch(m) for m in matters))
+
+        seen: list[dict] = []
+
+        async def read_page() -> None:
+            nonlocal cursor
+            page = (await client.get("/liaison/v1/workorders", params={"after": cursor, "limit": 3},
+                                     headers=headers)).json()
+            seen.extend(page["items"])
+            cursor = int(page["next_cursor"])
+
+        writer = asyncio.create_task(dispatch_all())
+        while not writer.done():
+            await read_page()
+        dispatched = [first] + [w for w in await writer if w]
+        assert len(dispatched) == len(matters) + 1, "every dispatch should succeed"
+
+        async def caught_up():
+            await read_page()
+            return {i["work_order_id"] for i in seen if i["action"] == "dispatch"} >= set(dispatched)
+
+        await eventually(caught_up, timeout=30, interval=0.1)
+        cursors = [int(i["cursor"]) for i in seen]
+        assert cursors == sorted(cursors) and len(set(cursors)) == len(cursors), "order unstable or repeats"
+        assert [i["work_order_id"] for i in seen if i["action"] == "dispatch"].count(dispatched[0]) == 1
+        assert {i["department_code"] for i in seen} == {department}
+
+        # The department acts on one of them through the liaison API.
+        order = dispatched[0]
+        signed = await client.post(f"/liaison/v1/workorders/{order}/sign", headers=headers)
+        assert signed.status_code == 200, signed.text
+        again = await client.post(f"/liaison/v1/workorders/{order}/sign", headers=headers)
+        assert again.status_code == 409 and "allowed" in again.json()
+        answered = await client.post(f"/liaison/v1/workorders/{order}/answer", json={"answer": "已修复"}, headers=headers)
+        assert answered.status_code == 200, answered.text
+
+
+async def test_task_without_a_catalogue_item_is_refused_with_the_reason(stack):
+    community, _, _ = await new_community_with_department(stack)
+    _, key = await _assigned_department(stack, community)
+    async with stack.client() as client:
+        resp = await client.post("/liaison/v1/tasks", json={"community_code": community, "title": "统计辖区门店"},
+                                 headers={"x-api-key": key})
+    assert resp.status_code == 422
+    assert resp.json()["rule"].startswith("admission.")

@@ -1,0 +1,129 @@
+"""Hardening at the gateway: rate limits, CORS for the portal only, headers, request ids, API key administration."""
+
+from __future__ import annotations
+
+import uuid
+
+from youmin.kit.auth import Grant, mint_token
+from youmin.testing import running
+
+
+def _admin(app) -> dict:
+    token = mint_token(app.state.settings, "district-admin", [Grant(role="district_staff", scope="370705")])
+    return {"authorization": f"Bearer {token}"}
+
+
+async def test_ip_rate_limit_answers_429_with_retry_after(make_gateway):
+    app = make_gateway(rate_limit_ip_capacity=3, rate_limit_ip_per_second=0.01)
+    async with running(app) as client:
+        statuses = [(await client.get("/open311/v2/services.json")).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        resp = await client.get("/open311/v2/services.json")
+        assert int(resp.headers["retry-after"]) >= 1
+        assert resp.json()["limit"] == "ip"
+
+
+async def test_user_rate_limit_is_per_user(make_gateway):
+    app = make_gateway(rate_limit_user_capacity=2, rate_limit_user_per_second=0.01)
+    async with running(app) as client:
+        alice = {"authorization": "Bearer " + mint_token(app.state.settings, "alice", [])}
+        bob = {"authorization": "Bearer " + mint_token(app.state.settings, "bob", [])}
+        seen = [(await client.get("/api/v1/matters/x", headers=alice)).status_code for _ in range(3)]
+        assert seen[-1] == 429 and 429 not in seen[:2]
+        assert (await client.get("/api/v1/matters/x", headers=bob)).status_code != 429
+
+
+async def test_api_key_rate_limit_is_per_key(make_gateway):
+    app = make_gateway(rate_limit_key_capacity=2, rate_limit_key_per_second=0.01)
+    async with running(app) as client:
+        key = {"x-api-key": "ym_0123456789ab_secret"}
+        seen = [(await client.get("/liaison/v1/webhooks", headers=key)).status_code for _ in range(3)]
+        assert seen == [401, 401, 429]
+
+
+async def test_cors_allows_the_portal_origin_only(gateway_app):
+    client = gateway_app.state.test_client
+    portal = gateway_app.state.settings.cors_origins[0]
+    ok = await client.options("/open311/v2/services.json", headers={
+        "origin": portal, "access-control-request-method": "GET"})
+    assert ok.headers.get("access-control-allow-origin") == portal
+    evil = await client.get("/open311/v2/services.json", headers={"origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in evil.headers
+
+
+async def test_every_response_carries_security_headers_and_the_request_id(gateway_app):
+    client = gateway_app.state.test_client
+    resp = await client.get("/api/v1/registry/units", headers={"x-request-id": "req-abc"})
+    assert resp.status_code == 401
+    assert resp.headers["x-request-id"] == "req-abc"
+    assert resp.headers["x-content-type-options"] == "nosniff"
+    assert resp.headers["x-frame-options"] == "DENY"
+    assert resp.headers["cache-control"] == "no-store"
+    assert (await client.get("/open311/v2/services.json")).headers["x-request-id"]
+
+
+async def test_oversized_body_is_refused_with_413(gateway_app):
+    resp = await gateway_app.state.test_client.post("/auth/login", content=b"x" * 2_000_000,
+                                                    headers={"content-type": "application/json"})
+    assert resp.status_code == 413
+
+
+async def test_unreachable_service_gives_502_problem(gateway_app):
+    token = mint_token(gateway_app.state.settings, "u", [Grant(role="resident", scope="370705001001")])
+    resp = await gateway_app.state.test_client.get("/api/v1/matters/matters", headers={"authorization": f"Bearer {token}"})
+    assert resp.status_code == 502
+    assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_department_and_service_tokens_cannot_use_the_resident_api(gateway_app):
+    settings = gateway_app.state.settings
+    for token in (mint_token(settings, "d", [], kind="department", department="d1"),
+                  mint_token(settings, "s", [], kind="service")):
+        resp = await gateway_app.state.test_client.get("/api/v1/matters/matters", headers={"authorization": f"Bearer {token}"})
+        assert resp.status_code == 403
+
+
+async def test_path_traversal_out_of_the_api_is_refused(gateway_app):
+    token = mint_token(gateway_app.state.settings, "u", [Grant(role="admin", scope="370705")])
+    resp = await gateway_app.state.test_client.get("/api/v1/registry/../../internal/v1/registry/credentials",
+                                                   headers={"authorization": f"Bearer {token}"})
+    assert resp.status_code == 404
+
+
+async def test_district_staff_issue_rotate_and_revoke_department_keys(gateway_app):
+    client = gateway_app.state.test_client
+    department = f"dept-{uuid.uuid4().hex[:8]}"
+    issued = await client.post(f"/liaison/v1/admin/departments/{department}/keys", json={"label": "12345 hotline"},
+                               headers=_admin(gateway_app))
+    assert issued.status_code == 201
+    first = issued.json()
+    assert (await client.get("/liaison/v1/webhooks", headers={"x-api-key": first["api_key"]})).status_code == 200
+    rotated = (await client.post(f"/liaison/v1/admin/keys/{first['key_id']}/rotate", headers=_admin(gateway_app))).json()
+    assert (await client.get("/liaison/v1/webhooks", headers={"x-api-key": first["api_key"]})).status_code == 401
+    assert (await client.get("/liaison/v1/webhooks", headers={"x-api-key": rotated["api_key"]})).status_code == 200
+    revoked = await client.post(f"/liaison/v1/admin/keys/{rotated['key_id']}/revoke", headers=_admin(gateway_app))
+    assert revoked.json()["revoked_at"]
+    assert (await client.get("/liaison/v1/webhooks", headers={"x-api-key": rotated["api_key"]})).status_code == 401
+    listed = (await client.get(f"/liaison/v1/admin/departments/{department}/keys", headers=_admin(gateway_app))).json()
+    assert {k["key_id"] for k in listed["items"]} == {first["key_id"], rotated["key_id"]}
+    assert all("api_key" not in k and "key_hash" not in k for k in listed["items"])
+
+
+async def test_department_rotates_its_own_key(gateway_app):
+    client = gateway_app.state.test_client
+    first = (await client.post(f"/liaison/v1/admin/departments/d-{uuid.uuid4().hex[:6]}/keys", json={},
+                               headers=_admin(gateway_app))).json()
+    rotated = await client.post("/liaison/v1/keys/rotate", headers={"x-api-key": first["api_key"]})
+    assert rotated.status_code == 200
+    assert (await client.get("/liaison/v1/webhooks", headers={"x-api-key": first["api_key"]})).status_code == 401
+    assert (await client.get("/liaison/v1/webhooks", headers={"x-api-key": rotated.json()["api_key"]})).status_code == 200
+
+
+async def test_only_district_staff_manage_keys(gateway_app):
+    client = gateway_app.state.test_client
+    street = mint_token(gateway_app.state.settings, "s", [Grant(role="district_staff", scope="370705001")])
+    resident = mint_token(gateway_app.state.settings, "r", [Grant(role="resident", scope="370705")])
+    for token in (street, resident):
+        resp = await client.post("/liaison/v1/admin/departments/d1/keys", json={}, headers={"authorization": f"Bearer {token}"})
+        assert resp.status_code == 403
+    assert (await client.post("/liaison/v1/admin/departments/d1/keys", json={})).status_code == 401

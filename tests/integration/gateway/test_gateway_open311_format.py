@@ -1,0 +1,74 @@
+"""Open311 GeoReport v2 at the gateway: service discovery in JSON and XML, and the standard's error format."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from gateway.open311 import SERVICES
+from services.matters.rules.routing import Category
+
+
+def test_one_service_code_per_matter_category():
+    assert set(SERVICES) == {c.value for c in Category}
+    assert {name for name, _, _ in SERVICES.values()} == {c.label for c in Category}
+
+
+async def test_services_json_lists_every_category(gateway_app):
+    resp = await gateway_app.state.test_client.get("/open311/v2/services.json")
+    assert resp.status_code == 200
+    codes = {s["service_code"] for s in resp.json()}
+    assert codes == set(SERVICES)
+    assert all(s["type"] == "realtime" and s["metadata"] is False for s in resp.json())
+
+
+async def test_services_xml_is_georeport_xml(gateway_app):
+    resp = await gateway_app.state.test_client.get("/open311/v2/services.xml")
+    assert resp.headers["content-type"].startswith("application/xml")
+    root = ET.fromstring(resp.content)
+    assert root.tag == "services"
+    assert {s.findtext("service_code") for s in root.findall("service")} == set(SERVICES)
+    assert root.find("service").findtext("service_name") in {n for n, _, _ in SERVICES.values()}
+
+
+async def test_service_definition_and_unknown_code(gateway_app):
+    client = gateway_app.state.test_client
+    ok = await client.get("/open311/v2/services/environmental_sanitation.json")
+    assert ok.json() == {"service_code": "environmental_sanitation", "attributes": []}
+    missing = await client.get("/open311/v2/services/no_such_thing.json")
+    assert missing.status_code == 404
+    assert missing.json() == [{"code": 404, "description": "service_code no_such_thing not found"}]
+    xml = await client.get("/open311/v2/services/no_such_thing.xml")
+    assert ET.fromstring(xml.content).find("error").findtext("code") == "404"
+
+
+async def test_post_without_api_key_is_refused_in_the_standard_format(gateway_app):
+    resp = await gateway_app.state.test_client.post(
+        "/open311/v2/requests.json", data={"service_code": "public_safety", "description": "井盖缺失", "lat": "36.7",
+                                           "long": "119.1"})
+    assert resp.status_code == 400
+    assert resp.json()[0]["code"] == 400 and "api_key" in resp.json()[0]["description"]
+
+
+async def test_post_with_a_bad_api_key_is_403(gateway_app):
+    resp = await gateway_app.state.test_client.post(
+        "/open311/v2/requests.xml", data={"api_key": "ym_0123456789ab_nope", "service_code": "public_safety",
+                                          "description": "井盖缺失", "address_string": "奎文区某路"})
+    assert resp.status_code == 403
+    assert ET.fromstring(resp.content).find("error").findtext("code") == "403"
+
+
+async def test_post_without_a_location_is_refused(gateway_app):
+    resp = await gateway_app.state.test_client.post(
+        "/open311/v2/requests.json", data={"api_key": "k", "service_code": "public_safety", "description": "x"})
+    assert resp.status_code == 400
+    assert "location" in resp.json()[0]["description"]
+
+
+async def test_unknown_format_and_bad_filters_are_standard_errors(gateway_app):
+    client = gateway_app.state.test_client
+    assert (await client.get("/open311/v2/services.csv")).status_code == 404
+    bad = await client.get("/open311/v2/requests.json", params={"status": "maybe"})
+    assert bad.status_code == 400 and bad.json()[0]["code"] == 400
+    dates = await client.get("/open311/v2/requests.json", params={"start_date": "2026-02-01T00:00:00Z",
+                                                                  "end_date": "2026-01-01T00:00:00Z"})
+    assert dates.status_code == 400

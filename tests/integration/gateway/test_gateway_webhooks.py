@@ -1,0 +1,222 @@
+"""Department webhooks: signed deliveries to a receiver running in the test, retries, the log, disabling."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import select
+
+from gateway import apikeys
+from gateway.models import WebhookAttempt, WebhookDelivery
+from gateway.webhooks import SIGNATURE_HEADER, WORK_ORDER_CHANGED, deliver_due, verify_signature
+from youmin.infra import free_port
+from youmin.kit.db import transaction
+from youmin.kit.events import Envelope
+from youmin.kit.kafka import make_producer
+from youmin.testing import InProcessServer, eventually, running
+
+
+class Receiver:
+    """A department's webhook endpoint: verifies each signature, fails the first `fail_first` calls."""
+
+    def __init__(self, secret_holder: dict, fail_first: int = 0, always_fail: bool = False) -> None:
+        self.calls: list[dict] = []
+        self.fail_first = fail_first
+        self.always_fail = always_fail
+        self.secret = secret_holder
+        app = FastAPI()
+
+        @app.post("/hook")
+        async def hook(request: Request) -> Response:
+            body = await request.body()
+            header = request.headers.get(SIGNATURE_HEADER, "")
+            self.calls.append({"body": body, "signature": header, "verified": verify_signature(self.secret["s"], header, body),
+                               "event": request.headers.get("x-youmin-event")})
+            if self.always_fail or len(self.calls) <= self.fail_first:
+                return Response(status_code=500)
+            return Response(status_code=204)
+
+        self.server = InProcessServer(app, free_port())
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}/hook"
+
+
+async def _department(app) -> tuple[str, str]:
+    department = f"dept-{uuid.uuid4().hex[:8]}"
+    async with transaction(app.state.sessions) as session:
+        key = await apikeys.create_key(session, department)
+    return department, key
+
+
+async def _subscribe(client, key: str, url: str) -> dict:
+    resp = await client.post("/liaison/v1/webhooks", json={"url": url}, headers={"x-api-key": key})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+async def _publish_work_order_change(infra, department: str) -> str:
+    """Publishes a work-order change the way the matters service's outbox relay does (its contract)."""
+    envelope = Envelope(
+        id=str(uuid.uuid4()), source="/youmin/matters", type=WORK_ORDER_CHANGED, topic="matters.matters",
+        key=str(uuid.uuid4()), time=datetime.now(UTC), subject=None, dataschema=None,
+        data={"work_order_id": str(uuid.uuid4()), "matter_id": str(uuid.uuid4()), "department_code": department,
+              "community_code": "370705001001", "status": "assigned", "action": "assigned",
+              "due_at": "2026-12-05T09:00:00+00:00", "warning": None, "at": datetime.now(UTC).isoformat()},
+    )
+    producer = make_producer(infra.bootstrap, idempotence=False, client_id="test-matters")
+    await producer.start()
+    try:
+        await producer.send_and_wait(envelope.topic, value=envelope.value(), key=envelope.key.encode(),
+                                     headers=envelope.headers())
+    finally:
+        await producer.stop()
+    return envelope.id
+
+
+async def _deliveries(app, subscription_id: str) -> list[WebhookDelivery]:
+    async with transaction(app.state.sessions) as session:
+        return list(await session.scalars(select(WebhookDelivery).where(
+            WebhookDelivery.subscription_id == uuid.UUID(subscription_id))))
+
+
+async def test_work_order_change_reaches_the_receiver_with_a_valid_signature(make_gateway, infra):
+    app = make_gateway(consumers_enabled=True)
+    secret: dict = {}
+    receiver = Receiver(secret)
+    await receiver.server.start()
+    try:
+        async with running(app) as client:
+            department, key = await _department(app)
+            sub = await _subscribe(client, key, receiver.url)
+            secret["s"] = sub["secret"]
+            event_id = await _publish_work_order_change(infra, department)
+            await eventually(lambda: _async(len(receiver.calls) >= 1), timeout=60)
+            call = receiver.calls[0]
+            assert call["verified"] is True
+            assert call["event"] == WORK_ORDER_CHANGED
+            assert f'"id":"{event_id}"'.encode() in call["body"]
+            # A tampered body does not verify with the same header.
+            assert not verify_signature(secret["s"], call["signature"], call["body"] + b" ")
+            delivered = await eventually(lambda: _delivered(app, sub["id"]), timeout=30)
+            assert delivered[0].attempts == 1
+    finally:
+        await receiver.server.stop()
+
+
+async def _async(value):
+    return value
+
+
+async def _delivered(app, subscription_id: str):
+    rows = await _deliveries(app, subscription_id)
+    return [r for r in rows if r.status == "delivered"]
+
+
+async def test_failing_receiver_is_retried_until_it_accepts(gateway_app):
+    client = gateway_app.state.test_client
+    secret: dict = {}
+    receiver = Receiver(secret, fail_first=2)
+    await receiver.server.start()
+    try:
+        _, key = await _department(gateway_app)
+        sub = await _subscribe(client, key, receiver.url)
+        secret["s"] = sub["secret"]
+        assert (await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})).status_code == 202
+        delivered = await eventually(lambda: _delivered(gateway_app, sub["id"]), timeout=30)
+        assert delivered[0].attempts == 3
+        assert len(receiver.calls) == 3 and all(c["verified"] for c in receiver.calls)
+        log = await client.get(f"/liaison/v1/webhooks/{sub['id']}/deliveries", headers={"x-api-key": key})
+        assert log.json()["items"][0]["status"] == "delivered"
+        async with transaction(gateway_app.state.sessions) as session:
+            attempts = list(await session.scalars(select(WebhookAttempt.status_code).where(
+                WebhookAttempt.delivery_id == delivered[0].id).order_by(WebhookAttempt.attempt)))
+        assert attempts == [500, 500, 204]
+    finally:
+        await receiver.server.stop()
+
+
+async def test_retry_waits_for_the_backoff_on_the_workers_clock(make_gateway):
+    app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=60)
+    secret: dict = {}
+    receiver = Receiver(secret, fail_first=1)
+    await receiver.server.start()
+    try:
+        async with running(app) as client:
+            _, key = await _department(app)
+            sub = await _subscribe(client, key, receiver.url)
+            secret["s"] = sub["secret"]
+            await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})
+            assert await deliver_due(app) == 1  # fails: the next attempt is ~60 s away
+            assert await deliver_due(app) == 0
+            app.state.clock.advance(59)
+            assert await deliver_due(app) == 0
+            app.state.clock.advance(10)  # past the 60 s backoff and its jitter (at most +10%)
+            assert await deliver_due(app) == 1
+            assert len(await _delivered(app, sub["id"])) == 1
+    finally:
+        await receiver.server.stop()
+
+
+async def test_subscription_is_disabled_after_repeated_failures(make_gateway):
+    app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=0,
+                                      webhook_max_attempts=5, webhook_disable_after_failures=3)
+    secret: dict = {}
+    receiver = Receiver(secret, always_fail=True)
+    await receiver.server.start()
+    try:
+        async with running(app) as client:
+            _, key = await _department(app)
+            sub = await _subscribe(client, key, receiver.url)
+            secret["s"] = sub["secret"]
+            headers = {"x-api-key": key}
+            await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers=headers)
+            while await deliver_due(app):
+                pass
+            listed = (await client.get("/liaison/v1/webhooks", headers=headers)).json()["items"]
+            assert listed[0]["active"] is False
+            assert "3 failed deliveries in a row" in listed[0]["disabled_reason"]
+            await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers=headers)
+            assert await deliver_due(app) == 0  # nothing is sent while disabled
+            assert len(receiver.calls) == 3
+            # Re-enabling resumes both pending deliveries.
+            receiver.always_fail = False
+            assert (await client.post(f"/liaison/v1/webhooks/{sub['id']}/enable", headers=headers)).json()["active"]
+            assert await deliver_due(app) == 2
+            assert len(await _delivered(app, sub["id"])) == 2
+    finally:
+        await receiver.server.stop()
+
+
+async def test_delivery_gives_up_after_the_maximum_attempts(make_gateway):
+    app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=0,
+                                      webhook_max_attempts=2, webhook_disable_after_failures=100)
+    secret: dict = {}
+    receiver = Receiver(secret, always_fail=True)
+    await receiver.server.start()
+    try:
+        async with running(app) as client:
+            _, key = await _department(app)
+            sub = await _subscribe(client, key, receiver.url)
+            secret["s"] = sub["secret"]
+            await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})
+            while await deliver_due(app):
+                pass
+            log = (await client.get(f"/liaison/v1/webhooks/{sub['id']}/deliveries?status=failed",
+                                    headers={"x-api-key": key})).json()["items"]
+            assert [(d["status"], d["attempts"], d["last_status_code"]) for d in log] == [("failed", 2, 500)]
+    finally:
+        await receiver.server.stop()
+
+
+async def test_webhooks_of_another_department_are_invisible(gateway_app):
+    client = gateway_app.state.test_client
+    _, key_a = await _department(gateway_app)
+    _, key_b = await _department(gateway_app)
+    sub = await _subscribe(client, key_a, "http://127.0.0.1:9/hook")
+    resp = await client.get(f"/liaison/v1/webhooks/{sub['id']}/deliveries", headers={"x-api-key": key_b})
+    assert resp.status_code == 404
+    assert (await client.get("/liaison/v1/webhooks", headers={"x-api-key": key_b})).json()["items"] == []
