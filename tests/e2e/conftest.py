@@ -66,6 +66,8 @@ async def stack(infra) -> AsyncIterator[Stack]:
         gateway_settings = GatewaySettings(
             service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
             environment="test", **{f"{name}_url": url for name, url in urls.items()},
+            # Every test shares one client address; per-IP limits are tested on their own gateway.
+            rate_limit_ip_capacity=100_000, rate_limit_ip_per_second=10_000,
         )
         gateway = InProcessServer(create_gateway(gateway_settings), free_port())
         await gateway.start()
