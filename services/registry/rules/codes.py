@@ -105,6 +105,12 @@ class CodeScheme:
             raise ValueError("street segment range does not fit street_width")
         if not 1 <= self.community_segment_min <= self.community_segment_max < 10**self.community_width:
             raise ValueError("community segment range does not fit community_width")
+        # Code lengths are asked for on every validation: computed once (not a field: no effect on ==).
+        lengths, total = {}, 0
+        for level in LEVEL_ORDER:
+            total += self.width(level)
+            lengths[level] = total
+        object.__setattr__(self, "_lengths", lengths)
 
     def width(self, level: Level) -> int:
         """Returns the width of the segment a level adds to its parent's code."""
@@ -114,7 +120,7 @@ class CodeScheme:
 
     def length(self, level: Level) -> int:
         """Returns the total length of a code at a level."""
-        return sum(self.width(lv) for lv in LEVEL_ORDER[: LEVEL_ORDER.index(level) + 1])
+        return self._lengths[Level(level)]
 
     def segment_range(self, level: Level) -> tuple[int, int]:
         """Returns the inclusive range of the segment a level adds (serials start at 1)."""

@@ -1,0 +1,298 @@
+"""Every query of the registry service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.registry.models import (
+    Credential,
+    Department,
+    DepartmentAssignment,
+    Household,
+    HouseholdContact,
+    HouseholdProxy,
+    ImportJob,
+    OrgUnit,
+    OrgUnitHistory,
+    PartyOrg,
+    Person,
+    PersonPersonal,
+    RetiredCode,
+    RoleGrant,
+)
+
+
+def prefix_range(code: str) -> tuple[str, str]:
+    """Returns [low, high) bounds of every code starting with `code` (codes are digits, ':' follows '9')."""
+    return code, code + ":"
+
+
+def within(column: Any, code: str) -> Any:
+    """A condition: the column's code equals `code` or lies below it (an index range scan)."""
+    low, high = prefix_range(code)
+    return (column >= low) & (column < high)
+
+
+class Repository:
+    """Queries over one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- units ---------------------------------------------------------------------------------
+
+    async def unit_by_code(self, code: str) -> OrgUnit | None:
+        return await self.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+
+    async def unit_by_id(self, unit_id: uuid.UUID) -> OrgUnit | None:
+        return await self.session.get(OrgUnit, unit_id)
+
+    async def units_by_codes(self, codes: Sequence[str]) -> list[OrgUnit]:
+        rows = await self.session.scalars(
+            select(OrgUnit).where(OrgUnit.code.in_(list(codes))).order_by(func.length(OrgUnit.code))
+        )
+        return list(rows)
+
+    async def children(self, unit_id: uuid.UUID, *, include_retired: bool) -> list[OrgUnit]:
+        query = select(OrgUnit).where(OrgUnit.parent_id == unit_id)
+        if not include_retired:
+            query = query.where(OrgUnit.retired_on.is_(None))
+        return list(await self.session.scalars(query.order_by(OrgUnit.code)))
+
+    async def active_children_count(self, unit_id: uuid.UUID) -> int:
+        return await self.session.scalar(
+            select(func.count()).where(OrgUnit.parent_id == unit_id, OrgUnit.retired_on.is_(None))
+        )
+
+    async def search(self, q: str, *, within_code: str | None, levels: Sequence[str], limit: int) -> list[OrgUnit]:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = select(OrgUnit).where(OrgUnit.name.ilike(pattern), OrgUnit.level.in_(list(levels)),
+                                      OrgUnit.retired_on.is_(None))
+        if within_code:
+            query = query.where(within(OrgUnit.code, within_code))
+        return list(await self.session.scalars(query.order_by(OrgUnit.code).limit(limit)))
+
+    async def is_retired_code(self, code: str) -> bool:
+        return await self.session.get(RetiredCode, code) is not None
+
+    async def history(self, unit_id: uuid.UUID) -> list[OrgUnitHistory]:
+        rows = await self.session.scalars(
+            select(OrgUnitHistory).where(OrgUnitHistory.unit_id == unit_id).order_by(OrgUnitHistory.history_id)
+        )
+        return list(rows)
+
+    async def retire_codes_under(self, code: str, on: date, reason: str) -> None:
+        """Records every code at or below `code` as never to be issued again."""
+        low, high = prefix_range(code)
+        await self.session.execute(
+            text("INSERT INTO retired_code (code, unit_id, retired_on, reason) "
+                 "SELECT code, unit_id, :on, :reason FROM org_unit WHERE code >= :low AND code < :high "
+                 "ON CONFLICT (code) DO NOTHING"),
+            {"on": on, "reason": reason, "low": low, "high": high},
+        )
+
+    async def recode_subtree(self, old: str, new: str) -> None:
+        """Gives a unit and its descendants their new codes, and moves the grants scoped there."""
+        low, high = prefix_range(old)
+        params = {"new": new, "cut": len(old) + 1, "low": low, "high": high}
+        await self.session.execute(
+            text("UPDATE org_unit SET code = :new || substr(code, :cut) WHERE code >= :low AND code < :high"), params
+        )
+        await self.session.execute(
+            text("UPDATE role_grant SET scope_code = :new || substr(scope_code, :cut) "
+                 "WHERE scope_code >= :low AND scope_code < :high"),
+            params,
+        )
+
+    # -- people ----------------------------------------------------------------------------------
+
+    async def person(self, person_id: uuid.UUID) -> tuple[Person, PersonPersonal, str | None] | None:
+        row = (await self.session.execute(
+            select(Person, PersonPersonal, OrgUnit.code)
+            .join(PersonPersonal, PersonPersonal.person_id == Person.person_id)
+            .outerjoin(OrgUnit, OrgUnit.unit_id == Person.household_id)
+            .where(Person.person_id == person_id)
+        )).first()
+        return (row[0], row[1], row[2]) if row else None
+
+    async def person_by_phone(self, phone: str) -> PersonPersonal | None:
+        return await self.session.scalar(select(PersonPersonal).where(PersonPersonal.phone == phone))
+
+    async def personal_by(self, *, id_number: str | None = None, phone: str | None = None) -> PersonPersonal | None:
+        query = select(PersonPersonal)
+        query = query.where(PersonPersonal.id_number == id_number) if id_number else query.where(PersonPersonal.phone == phone)
+        return await self.session.scalar(query)
+
+    async def household_code_of(self, person_id: uuid.UUID) -> str | None:
+        return await self.session.scalar(
+            select(OrgUnit.code).join(Person, Person.household_id == OrgUnit.unit_id).where(Person.person_id == person_id)
+        )
+
+    async def grants_of(self, person_id: uuid.UUID, *, active_only: bool = True) -> list[RoleGrant]:
+        query = select(RoleGrant).where(RoleGrant.person_id == person_id)
+        if active_only:
+            query = query.where(RoleGrant.revoked_on.is_(None))
+        return list(await self.session.scalars(query.order_by(RoleGrant.scope_code, RoleGrant.role)))
+
+    async def grant(self, grant_id: uuid.UUID) -> RoleGrant | None:
+        return await self.session.get(RoleGrant, grant_id)
+
+    async def active_grant(self, person_id: uuid.UUID, role: str, scope_code: str) -> RoleGrant | None:
+        return await self.session.scalar(select(RoleGrant).where(
+            RoleGrant.person_id == person_id, RoleGrant.role == role, RoleGrant.scope_code == scope_code,
+            RoleGrant.revoked_on.is_(None)))
+
+    async def active_grants_at(self, role: str, scope_code: str) -> list[RoleGrant]:
+        return list(await self.session.scalars(select(RoleGrant).where(
+            RoleGrant.role == role, RoleGrant.scope_code == scope_code, RoleGrant.revoked_on.is_(None))))
+
+    async def holders(self, role: str, scope_code: str, limit: int) -> list[tuple[RoleGrant, PersonPersonal]]:
+        rows = await self.session.execute(
+            select(RoleGrant, PersonPersonal).join(PersonPersonal, PersonPersonal.person_id == RoleGrant.person_id)
+            .where(RoleGrant.role == role, RoleGrant.revoked_on.is_(None), within(RoleGrant.scope_code, scope_code))
+            .order_by(RoleGrant.scope_code, RoleGrant.person_id).limit(limit)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    # -- households ------------------------------------------------------------------------------
+
+    async def household(self, code: str) -> tuple[OrgUnit, Household] | None:
+        row = (await self.session.execute(
+            select(OrgUnit, Household).join(Household, Household.unit_id == OrgUnit.unit_id).where(OrgUnit.code == code)
+        )).first()
+        return (row[0], row[1]) if row else None
+
+    async def households_under(self, code: str, *, after: str | None, limit: int) -> list[tuple[uuid.UUID, str, uuid.UUID | None]]:
+        """Returns (unit_id, code, representative) of active households under a code, by code."""
+        query = (select(OrgUnit.unit_id, OrgUnit.code, Household.representative_person_id)
+                 .join(Household, Household.unit_id == OrgUnit.unit_id)
+                 .where(OrgUnit.level == "household", within(OrgUnit.code, code), OrgUnit.retired_on.is_(None)))
+        if after:
+            query = query.where(OrgUnit.code > after)
+        rows = await self.session.execute(query.order_by(OrgUnit.code).limit(limit))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def count_households_under(self, code: str) -> int:
+        return await self.session.scalar(select(func.count()).select_from(OrgUnit).where(
+            OrgUnit.level == "household", within(OrgUnit.code, code), OrgUnit.retired_on.is_(None)))
+
+    async def members_of(self, household_ids: Sequence[uuid.UUID]) -> list[tuple[Person, PersonPersonal]]:
+        rows = await self.session.execute(
+            select(Person, PersonPersonal).join(PersonPersonal, PersonPersonal.person_id == Person.person_id)
+            .where(Person.household_id.in_(list(household_ids))).order_by(Person.household_id, PersonPersonal.birth_date)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def proxies_of(self, household_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+        rows = await self.session.execute(
+            select(HouseholdProxy.household_id, HouseholdProxy.person_id)
+            .where(HouseholdProxy.household_id.in_(list(household_ids))).order_by(HouseholdProxy.person_id)
+        )
+        out: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for household_id, person_id in rows:
+            out.setdefault(household_id, []).append(person_id)
+        return out
+
+    async def replace_proxies(self, household_id: uuid.UUID, person_ids: Sequence[uuid.UUID]) -> None:
+        await self.session.execute(text("DELETE FROM household_proxy WHERE household_id = :h"), {"h": household_id})
+        for person_id in dict.fromkeys(person_ids):
+            self.session.add(HouseholdProxy(household_id=household_id, person_id=person_id))
+        await self.session.flush()
+
+    async def contact(self, household_id: uuid.UUID, person_id: uuid.UUID, kind: str) -> HouseholdContact | None:
+        return await self.session.get(HouseholdContact, (household_id, person_id, kind))
+
+    # -- departments -----------------------------------------------------------------------------
+
+    async def departments(self) -> list[tuple[Department, list[str]]]:
+        rows = await self.session.execute(text(
+            "SELECT d.department_code, coalesce(array_agg(u.code ORDER BY u.code) FILTER (WHERE u.code IS NOT NULL), '{}') "
+            "FROM department d LEFT JOIN department_assignment a ON a.department_code = d.department_code AND a.active "
+            "LEFT JOIN org_unit u ON u.unit_id = a.community_id GROUP BY d.department_code ORDER BY d.department_code"))
+        assigned = {code: list(codes) for code, codes in rows}
+        deps = await self.session.scalars(select(Department).order_by(Department.department_code))
+        return [(d, assigned.get(d.department_code, [])) for d in deps]
+
+    async def department(self, code: str) -> Department | None:
+        return await self.session.get(Department, code)
+
+    async def assignment(self, department_code: str, community_id: uuid.UUID) -> DepartmentAssignment | None:
+        return await self.session.get(DepartmentAssignment, (department_code, community_id))
+
+    # -- party organisations ---------------------------------------------------------------------
+
+    async def party_org(self, unit_id: uuid.UUID) -> PartyOrg | None:
+        return await self.session.scalar(select(PartyOrg).where(PartyOrg.unit_id == unit_id))
+
+    # -- coverage --------------------------------------------------------------------------------
+
+    async def codes(self, level: str, scope: str) -> list[str]:
+        rows = await self.session.scalars(select(OrgUnit.code).where(
+            OrgUnit.level == level, within(OrgUnit.code, scope), OrgUnit.retired_on.is_(None)).order_by(OrgUnit.code))
+        return list(rows)
+
+    async def liaison_community_codes(self, scope: str) -> list[str]:
+        rows = await self.session.scalars(
+            select(OrgUnit.code).join(DepartmentAssignment, DepartmentAssignment.community_id == OrgUnit.unit_id)
+            .where(DepartmentAssignment.active, within(OrgUnit.code, scope)).distinct())
+        return list(rows)
+
+    async def grant_scopes(self, role: str, scope: str) -> list[str]:
+        rows = await self.session.scalars(select(RoleGrant.scope_code).where(
+            RoleGrant.role == role, RoleGrant.revoked_on.is_(None), within(RoleGrant.scope_code, scope)))
+        return list(rows)
+
+    async def households_per(self, prefix_length: int, scope: str) -> dict[str, int]:
+        low, high = prefix_range(scope)
+        rows = await self.session.execute(text(
+            "SELECT left(code, :n), count(*) FROM org_unit WHERE level = 'household' AND retired_on IS NULL "
+            "AND code >= :low AND code < :high GROUP BY 1"), {"n": prefix_length, "low": low, "high": high})
+        return {code: n for code, n in rows}
+
+    async def staff_per(self, role: str, prefix_length: int, scope: str) -> dict[str, int]:
+        low, high = prefix_range(scope)
+        rows = await self.session.execute(text(
+            "SELECT left(scope_code, :n), count(DISTINCT person_id) FROM role_grant WHERE role = :role "
+            "AND revoked_on IS NULL AND scope_code >= :low AND scope_code < :high AND length(scope_code) >= :n "
+            "GROUP BY 1"), {"n": prefix_length, "role": role, "low": low, "high": high})
+        return {code: n for code, n in rows}
+
+    async def six_haves(self, scope: str) -> dict[str, dict]:
+        rows = await self.session.execute(
+            select(OrgUnit.code, PartyOrg.six_haves).join(PartyOrg, PartyOrg.unit_id == OrgUnit.unit_id)
+            .where(OrgUnit.level == "grid", PartyOrg.kind == "big_branch", within(OrgUnit.code, scope),
+                   OrgUnit.retired_on.is_(None)))
+        return {code: checklist or {} for code, checklist in rows}
+
+    async def households_without_contact(self, scope: str, kind: str, limit: int) -> tuple[int, list[str]]:
+        low, high = prefix_range(scope)
+        where = ("FROM org_unit u WHERE u.level = 'household' AND u.retired_on IS NULL AND u.code >= :low "
+                 "AND u.code < :high AND NOT EXISTS (SELECT 1 FROM household_contact c "
+                 "WHERE c.household_id = u.unit_id AND c.kind = :kind)")
+        params = {"low": low, "high": high, "kind": kind, "limit": limit}
+        count = await self.session.scalar(text(f"SELECT count(*) {where}"), params)
+        codes = await self.session.scalars(text(f"SELECT u.code {where} ORDER BY u.code LIMIT :limit"), params)
+        return count, list(codes)
+
+    # -- imports and credentials -----------------------------------------------------------------
+
+    async def import_job(self, import_id: uuid.UUID) -> ImportJob | None:
+        return await self.session.get(ImportJob, import_id)
+
+    async def credential(self, person_id: uuid.UUID) -> Credential | None:
+        return await self.session.get(Credential, person_id)
+
+    async def set_credential(self, person_id: uuid.UUID, password_hash: str) -> None:
+        await self.session.execute(text(
+            "INSERT INTO credential (person_id, password_hash, updated_at) VALUES (:p, :h, now()) "
+            "ON CONFLICT (person_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()"),
+            {"p": person_id, "h": password_hash})
+
+    async def mark_unit(self, unit_id: uuid.UUID, **values: Any) -> None:
+        await self.session.execute(update(OrgUnit).where(OrgUnit.unit_id == unit_id).values(**values))

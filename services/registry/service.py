@@ -1,0 +1,679 @@
+"""The registry's use cases: org units, people and roles, households, departments, coverage, log-in.
+
+Every write flushes and publishes its events through the outbox in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from functools import lru_cache
+from collections.abc import Iterable
+from datetime import date
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.registry import schemas
+from services.registry.events import (
+    DepartmentAssigned,
+    HouseholdRepresentativeSet,
+    ResidencyChanged,
+    RoleGranted,
+    RoleRevoked,
+    UnitCreated,
+    UnitMoved,
+    UnitRenamed,
+    UnitRetired,
+)
+from services.registry.models import (
+    DepartmentAssignment,
+    Household,
+    HouseholdContact,
+    OrgUnit,
+    OrgUnitHistory,
+    PartyOrg,
+    Person,
+    PersonPersonal,
+    RetiredCode,
+    RoleGrant,
+)
+from services.registry.repository import Repository
+from services.registry.rules import coverage as coverage_rules
+from services.registry.rules.codes import (
+    CodeRuleError,
+    Level,
+    ancestors,
+    level_of,
+    parent_code,
+    parent_level,
+    validate_child_code,
+    validate_code,
+)
+from services.registry.rules.roles import (
+    PERSONAL_DATA_ROLES,
+    SIX_HAVES,
+    STAFF_ROLES,
+    Role,
+    can_see_personal_data,
+    is_valid_scope,
+    party_org_kind_for_level,
+    six_haves_shortfall,
+)
+from youmin.kit.auth import Grant, Principal
+from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthorized
+from youmin.kit.outbox import publish
+from youmin.kit.pii import (
+    PiiValidationError,
+    birth_date_from_id_number,
+    is_adult,
+    mask_address,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    validate_mobile,
+)
+
+PUBLIC_NAME_LEVELS = frozenset({Level.DISTRICT, Level.STREET, Level.COMMUNITY, Level.GRID})
+# Staff who may change the org tree, grant roles and manage households within their scope.
+WRITER_ROLES = frozenset(r.value for r in STAFF_ROLES)
+READER_ROLES = frozenset(r.value for r in PERSONAL_DATA_ROLES)
+PASSWORDS = PasswordHasher()
+# The rule is pure; a page of households asks it for the same (role, scope, unit) many times.
+_can_see = lru_cache(maxsize=65536)(can_see_personal_data)
+_DUMMY_HASH = PASSWORDS.hash("not-a-real-password")
+
+
+def _today(on: date | None) -> date:
+    return on or date.today()
+
+
+def code_rule(exc: CodeRuleError, field: str = "code") -> RuleViolation:
+    """Turns a code rule error into a 422 naming the rule and the field."""
+    return RuleViolation(exc.rule, exc.detail, field=field)
+
+
+def _unit_read(unit: OrgUnit) -> schemas.UnitRead:
+    return schemas.UnitRead(unit_id=unit.unit_id, code=unit.code, level=unit.level, name=unit.name,
+                            parent_code=parent_code(unit.code), effective_on=unit.effective_on,
+                            retired_on=unit.retired_on)
+
+
+def _require_writer(principal: Principal, code: str) -> None:
+    if not principal.covers(code, WRITER_ROLES):
+        raise Forbidden(f"only staff whose scope covers {code} may do this", scope=code)
+
+
+class RegistryService:
+    """The registry's use cases over one transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repo = Repository(session)
+
+    # -- org units ---------------------------------------------------------------------------------
+
+    async def unit(self, code: str) -> OrgUnit:
+        try:
+            validate_code(code)
+        except CodeRuleError as exc:
+            raise code_rule(exc) from None
+        unit = await self.repo.unit_by_code(code)
+        if unit is None:
+            raise NotFound(f"no org unit {code}", code=code)
+        return unit
+
+    async def unit_with_ancestors(self, principal: Principal, code: str) -> schemas.UnitWithAncestors:
+        """Returns a unit and the units above it."""
+        unit = await self.unit(code)
+        self._check_tree_read(principal, unit)
+        above = await self.repo.units_by_codes(ancestors(unit.code))
+        return schemas.UnitWithAncestors(**_unit_read(unit).model_dump(), ancestors=[_unit_read(u) for u in above])
+
+    def _check_tree_read(self, principal: Principal, unit: OrgUnit) -> None:
+        # District to grid is the public structure; buildings and below locate homes.
+        if Level(unit.level) not in PUBLIC_NAME_LEVELS and not principal.covers(unit.code):
+            raise Forbidden(f"no grant covers {unit.code}", scope=unit.code)
+
+    async def children(self, principal: Principal, code: str, include_retired: bool) -> list[schemas.UnitRead]:
+        """Returns a unit's children."""
+        unit = await self.unit(code)
+        if Level(unit.level) in (Level.GRID, Level.BUILDING, Level.UNIT) and not principal.covers(unit.code):
+            raise Forbidden(f"no grant covers {unit.code}", scope=unit.code)
+        return [_unit_read(u) for u in await self.repo.children(unit.unit_id, include_retired=include_retired)]
+
+    async def search(self, q: str, within_code: str | None, limit: int) -> list[schemas.UnitRead]:
+        """Finds units (district to grid) by name."""
+        levels = [lv.value for lv in PUBLIC_NAME_LEVELS]
+        return [_unit_read(u) for u in await self.repo.search(q, within_code=within_code, levels=levels, limit=limit)]
+
+    async def history(self, principal: Principal, code: str) -> list[schemas.HistoryRead]:
+        """Returns a unit's renames, moves and retirements."""
+        unit = await self.unit(code)
+        self._check_tree_read(principal, unit)
+        return [schemas.HistoryRead.model_validate(h, from_attributes=True) for h in await self.repo.history(unit.unit_id)]
+
+    async def _codes_in_use(self, *codes: str | None) -> tuple[set[str], set[str]]:
+        """Returns (existing, retired) among the given codes, for the pure code rules."""
+        existing, retired = set(), set()
+        for code in filter(None, codes):
+            unit = await self.repo.unit_by_code(code)
+            if unit is not None:
+                existing.add(code)
+                if unit.retired_on is not None:
+                    retired.add(code)
+            if await self.repo.is_retired_code(code):
+                retired.add(code)
+        return existing, retired
+
+    async def create_unit(self, principal: Principal, body: schemas.UnitCreate) -> schemas.UnitRead:
+        """Creates a unit under its parent; publishes unit.created."""
+        try:
+            level = Level(body.level) if body.level else level_of(body.code)
+        except CodeRuleError as exc:
+            raise code_rule(exc) from None
+        except ValueError:
+            raise RuleViolation("code.unknown_level", f"{body.level!r} is not a level", field="level") from None
+        try:
+            given_parent = body.parent_code if body.parent_code is not None else parent_code(body.code)
+            validate_child_code(body.code, level, given_parent, existing_codes=(), retired_codes=())
+        except CodeRuleError as exc:
+            raise code_rule(exc) from None
+        _require_writer(principal, given_parent or body.code)
+        parent = None
+        if given_parent is not None:
+            parent = await self.repo.unit_by_code(given_parent)
+            if parent is None:
+                raise RuleViolation("code.parent_unknown", f"parent {given_parent} does not exist", field="parent_code")
+        existing, retired = await self._codes_in_use(body.code, given_parent)
+        try:
+            validate_child_code(body.code, level, given_parent, existing_codes=existing, retired_codes=retired)
+        except CodeRuleError as exc:
+            raise code_rule(exc) from None
+        effective_on = _today(body.effective_on)
+        unit = OrgUnit(unit_id=uuid.uuid4(), code=body.code, parent_id=parent.unit_id if parent else None,
+                       level=level.value, name=body.name, effective_on=effective_on)
+        self.session.add(unit)
+        await self.session.flush()
+        if level is Level.HOUSEHOLD:
+            self.session.add(Household(unit_id=unit.unit_id))
+            await self.session.flush()
+        await publish(self.session, UnitCreated(
+            unit_id=unit.unit_id, unit_code=unit.code, parent_code=given_parent, level=level.value,
+            unit_name=body.name if level in PUBLIC_NAME_LEVELS else None, effective_on=effective_on))
+        return _unit_read(unit)
+
+    async def _writable_unit(self, principal: Principal, code: str) -> OrgUnit:
+        unit = await self.unit(code)
+        _require_writer(principal, parent_code(unit.code) or unit.code)
+        if unit.retired_on is not None:
+            raise Conflict(f"{code} was retired on {unit.retired_on}", allowed=[])
+        return unit
+
+    async def rename_unit(self, principal: Principal, code: str, body: schemas.UnitRename) -> schemas.UnitRead:
+        """Renames a unit from a date, keeping the old name in its history; publishes unit.renamed."""
+        unit = await self._writable_unit(principal, code)
+        effective_on = _today(body.effective_on)
+        if body.name == unit.name:
+            return _unit_read(unit)
+        self.session.add(OrgUnitHistory(unit_id=unit.unit_id, change="renamed", old_code=unit.code, new_code=unit.code,
+                                        old_name=unit.name, new_name=body.name, effective_on=effective_on))
+        unit.name = body.name
+        await self.session.flush()
+        if Level(unit.level) in PUBLIC_NAME_LEVELS:
+            await publish(self.session, UnitRenamed(unit_id=unit.unit_id, unit_code=unit.code, unit_name=body.name,
+                                                    effective_on=effective_on))
+        return _unit_read(unit)
+
+    async def move_unit(self, principal: Principal, code: str, body: schemas.UnitMove) -> schemas.UnitRead:
+        """Moves a unit under another parent with a new code; its old codes are never reused; publishes unit.moved."""
+        unit = await self._writable_unit(principal, code)
+        level = Level(unit.level)
+        if parent_level(level) is None:
+            raise RuleViolation("unit.district_cannot_move", "a district has no parent to move under", field="code")
+        try:
+            validate_child_code(body.new_code, level, body.new_parent_code, existing_codes=(), retired_codes=())
+        except CodeRuleError as exc:
+            raise code_rule(exc, "new_code") from None
+        _require_writer(principal, body.new_parent_code)
+        new_parent = await self.repo.unit_by_code(body.new_parent_code)
+        if new_parent is None:
+            raise RuleViolation("code.parent_unknown", f"parent {body.new_parent_code} does not exist",
+                                field="new_parent_code")
+        existing, retired = await self._codes_in_use(body.new_code, body.new_parent_code)
+        try:
+            validate_child_code(body.new_code, level, body.new_parent_code, existing_codes=existing,
+                                retired_codes=retired)
+        except CodeRuleError as exc:
+            raise code_rule(exc, "new_code") from None
+        effective_on = _today(body.effective_on)
+        old_code = unit.code
+        await self.session.flush()
+        await self.repo.retire_codes_under(old_code, effective_on, "moved")
+        await self.repo.recode_subtree(old_code, body.new_code)
+        await self.repo.mark_unit(unit.unit_id, parent_id=new_parent.unit_id)
+        self.session.add(OrgUnitHistory(unit_id=unit.unit_id, change="moved", old_code=old_code, new_code=body.new_code,
+                                        old_name=unit.name, new_name=unit.name, effective_on=effective_on))
+        await self.session.flush()
+        await self.session.refresh(unit)
+        await publish(self.session, UnitMoved(unit_id=unit.unit_id, old_code=old_code, new_code=body.new_code,
+                                              new_parent_code=body.new_parent_code, effective_on=effective_on))
+        return _unit_read(unit)
+
+    async def retire_unit(self, principal: Principal, code: str, body: schemas.UnitRetire) -> schemas.UnitRead:
+        """Retires a unit without active children; revokes the grants scoped to it; publishes unit.retired."""
+        unit = await self._writable_unit(principal, code)
+        if await self.repo.active_children_count(unit.unit_id):
+            raise Conflict(f"{code} still has active units below it", allowed=["retire or move its children first"])
+        effective_on = _today(body.effective_on)
+        unit.retired_on = effective_on
+        self.session.add(RetiredCode(code=unit.code, unit_id=unit.unit_id, retired_on=effective_on, reason="retired"))
+        self.session.add(OrgUnitHistory(unit_id=unit.unit_id, change="retired", old_code=unit.code, new_code=None,
+                                        old_name=unit.name, new_name=None, effective_on=effective_on))
+        await self.session.flush()
+        await publish(self.session, UnitRetired(unit_id=unit.unit_id, unit_code=unit.code, effective_on=effective_on))
+        for role in Role:
+            for grant in await self.repo.active_grants_at(role.value, unit.code):
+                await self._revoke(grant, effective_on)
+        return _unit_read(unit)
+
+    # -- people --------------------------------------------------------------------------------------
+
+    def _personal(self, principal: Principal, personal: PersonPersonal, subject_codes: Iterable[str | None],
+                  person_id: uuid.UUID) -> schemas.PersonalData:
+        codes = [c for c in subject_codes if c]
+        visible = principal.sub == str(person_id) or any(
+            _can_see(g.role, g.scope, code) for g in principal.grants for code in codes)
+        if visible:
+            return schemas.PersonalData(name=personal.name, phone=personal.phone, id_number=personal.id_number,
+                                        birth_date=personal.birth_date, address=personal.address, masked=False)
+        return schemas.PersonalData(
+            name=mask_name(personal.name), phone=mask_phone(personal.phone) if personal.phone else None,
+            id_number=mask_id_number(personal.id_number) if personal.id_number else None, birth_date=None,
+            address=mask_address(personal.address) if personal.address else None, masked=True)
+
+    def _person_read(self, principal: Principal, person: Person, personal: PersonPersonal, household_code: str | None,
+                     extra_codes: Iterable[str] = ()) -> schemas.PersonRead:
+        adult = is_adult(personal.birth_date, date.today()) if personal.birth_date else None
+        return schemas.PersonRead(
+            person_id=person.person_id, household_code=household_code, adult=adult,
+            personal=self._personal(principal, personal, [household_code, *extra_codes], person.person_id))
+
+    async def create_person(self, principal: Principal, body: schemas.PersonCreate) -> schemas.PersonRead:
+        """Registers a person (optionally in a household); publishes residency.changed for a resident."""
+        household = None
+        if body.household_code:
+            _require_writer(principal, body.household_code)
+            found = await self.repo.household(body.household_code)
+            if found is None or found[0].retired_on is not None:
+                raise RuleViolation("code.unknown_unit", f"no household {body.household_code}", field="household_code")
+            household = found[0]
+        elif not principal.roles() & WRITER_ROLES:
+            raise Forbidden("only staff may register people")
+        if await self.repo.personal_by(id_number=body.id_number):
+            raise Conflict("a person with this ID number is already registered", field="id_number", allowed=[])
+        if body.phone and await self.repo.personal_by(phone=body.phone):
+            raise Conflict("this phone number is already registered to someone", field="phone", allowed=[])
+        born_on = birth_date_from_id_number(body.id_number)
+        if born_on > date.today():
+            raise RuleViolation("person.born_in_future", "the ID number's birth date is in the future", field="id_number")
+        person = Person(person_id=uuid.uuid4(), household_id=household.unit_id if household else None)
+        personal = PersonPersonal(person_id=person.person_id, name=body.name.strip(), phone=body.phone,
+                                  id_number=body.id_number, birth_date=born_on, address=body.address)
+        self.session.add(person)
+        await self.session.flush()
+        self.session.add(personal)
+        await self.session.flush()
+        if household is not None:
+            await publish(self.session, ResidencyChanged(person_id=person.person_id, household_code=household.code,
+                                                          adult=is_adult(born_on, date.today()),
+                                                          effective_on=date.today()))
+        return self._person_read(principal, person, personal, household.code if household else None)
+
+    async def _person_scopes(self, person_id: uuid.UUID) -> tuple[str | None, list[RoleGrant]]:
+        return await self.repo.household_code_of(person_id), await self.repo.grants_of(person_id)
+
+    def _may_read_person(self, principal: Principal, person_id: uuid.UUID, codes: Iterable[str | None]) -> bool:
+        return principal.sub == str(person_id) or any(
+            principal.covers(c, READER_ROLES) for c in codes if c)
+
+    async def person(self, principal: Principal, person_id: uuid.UUID) -> schemas.PersonRead:
+        """Returns a person, masked unless the caller may see their personal data."""
+        found = await self.repo.person(person_id)
+        if found is None:
+            raise NotFound(f"no person {person_id}")
+        person, personal, household_code = found
+        grants = await self.repo.grants_of(person_id)
+        codes = [household_code, *(g.scope_code for g in grants)]
+        if not self._may_read_person(principal, person_id, codes):
+            raise Forbidden("no grant covers this person")
+        return self._person_read(principal, person, personal, household_code, [g.scope_code for g in grants])
+
+    async def person_roles(self, principal: Principal, person_id: uuid.UUID) -> list[schemas.GrantRead]:
+        """Returns a person's active roles (a resident's household role included)."""
+        if await self.repo.person(person_id) is None:
+            raise NotFound(f"no person {person_id}")
+        household_code, grants = await self._person_scopes(person_id)
+        if not self._may_read_person(principal, person_id, [household_code, *(g.scope_code for g in grants)]):
+            raise Forbidden("no grant covers this person")
+        return [schemas.GrantRead.model_validate(g, from_attributes=True) for g in grants]
+
+    async def role_holders(self, principal: Principal, role: str, scope: str, limit: int) -> list[schemas.RoleHolder]:
+        """Returns the people holding a role within a scope, masked unless the caller may see them."""
+        try:
+            validate_code(scope)
+        except CodeRuleError as exc:
+            raise code_rule(exc, "scope") from None
+        if role not in {r.value for r in Role}:
+            raise RuleViolation("role.unknown", f"{role!r} is not a role", field="role")
+        # Anyone whose grants lie on the scope's line (above it, at it or below it) may ask who serves there.
+        if not any(scope.startswith(g.scope) or g.scope.startswith(scope) for g in principal.grants):
+            raise Forbidden(f"no grant of yours is related to {scope}", scope=scope)
+        return [
+            schemas.RoleHolder(grant_id=g.grant_id, person_id=g.person_id, role=g.role, scope_code=g.scope_code,
+                               certified_social_worker=g.certified_social_worker,
+                               personal=self._personal(principal, p, [g.scope_code], g.person_id))
+            for g, p in await self.repo.holders(role, scope, limit)
+        ]
+
+    async def grant_role(self, principal: Principal, body: schemas.GrantCreate) -> schemas.GrantRead:
+        """Grants a role at a scope; publishes role.granted."""
+        if body.role not in {r.value for r in Role}:
+            raise RuleViolation("role.unknown", f"{body.role!r} is not a role", field="role")
+        if body.role == Role.RESIDENT:
+            raise RuleViolation("role.implicit", "residents get their role from their household", field="role")
+        try:
+            validate_code(body.scope_code)
+        except CodeRuleError as exc:
+            raise code_rule(exc, "scope_code") from None
+        if not is_valid_scope(body.role, body.scope_code):
+            raise RuleViolation("role.scope_level", f"{body.role} cannot be held at a {level_of(body.scope_code).value}",
+                                field="scope_code")
+        if body.certified_social_worker and body.role != Role.COMMUNITY_WORKER:
+            raise RuleViolation("role.certified_flag", "only community workers carry the certified flag",
+                                field="certified_social_worker")
+        if body.from_organisation and body.role != Role.PART_TIME_MEMBER:
+            raise RuleViolation("role.from_organisation", "only part-time committee members come from an organisation",
+                                field="from_organisation")
+        _require_writer(principal, body.scope_code)
+        if body.role == Role.ADMIN and not principal.covers(body.scope_code, {Role.ADMIN.value}):
+            raise Forbidden("only an administrator grants the administrator role")
+        scope = await self.repo.unit_by_code(body.scope_code)
+        if scope is None or scope.retired_on is not None:
+            raise RuleViolation("code.unknown_unit", f"no active unit {body.scope_code}", field="scope_code")
+        if await self.repo.person(body.person_id) is None:
+            raise NotFound(f"no person {body.person_id}", field="person_id")
+        if await self.repo.active_grant(body.person_id, body.role, body.scope_code):
+            raise Conflict("this person already holds this role here", allowed=["revoke"])
+        if body.role == Role.LEGAL_ADVISER and await self.repo.active_grants_at(body.role, body.scope_code):
+            raise RuleViolation("legal_adviser.one_per_community", f"{body.scope_code} already has a legal adviser",
+                                field="scope_code")
+        effective_on = _today(body.effective_on)
+        grant = RoleGrant(grant_id=uuid.uuid4(), person_id=body.person_id, role=body.role, scope_code=body.scope_code,
+                          certified_social_worker=body.certified_social_worker,
+                          from_organisation=body.from_organisation, effective_on=effective_on)
+        self.session.add(grant)
+        await self.session.flush()
+        await publish(self.session, RoleGranted(grant_id=grant.grant_id, person_id=grant.person_id, role=grant.role,
+                                                scope_code=grant.scope_code,
+                                                certified_social_worker=grant.certified_social_worker,
+                                                effective_on=effective_on))
+        return schemas.GrantRead.model_validate(grant, from_attributes=True)
+
+    async def _revoke(self, grant: RoleGrant, on: date) -> None:
+        grant.revoked_on = on
+        await self.session.flush()
+        await publish(self.session, RoleRevoked(grant_id=grant.grant_id, person_id=grant.person_id, role=grant.role,
+                                                scope_code=grant.scope_code, effective_on=on))
+
+    async def revoke_grant(self, principal: Principal, grant_id: uuid.UUID, on: date | None) -> schemas.GrantRead:
+        """Ends a role; publishes role.revoked."""
+        grant = await self.repo.grant(grant_id)
+        if grant is None:
+            raise NotFound(f"no grant {grant_id}")
+        _require_writer(principal, grant.scope_code)
+        if grant.revoked_on is not None:
+            raise Conflict(f"the grant was revoked on {grant.revoked_on}", allowed=[])
+        await self._revoke(grant, _today(on))
+        return schemas.GrantRead.model_validate(grant, from_attributes=True)
+
+    # -- households ----------------------------------------------------------------------------------
+
+    async def households(self, principal: Principal, code: str, after: str | None, limit: int) -> schemas.HouseholdPage:
+        """Returns a page of the households under a unit with their members (masked as the caller's role requires)."""
+        unit = await self.unit(code)
+        if not principal.covers(unit.code, READER_ROLES):
+            raise Forbidden(f"no staff grant covers {unit.code}", scope=unit.code)
+        rows = await self.repo.households_under(unit.code, after=after, limit=limit)
+        ids = [r[0] for r in rows]
+        members = await self.repo.members_of(ids) if ids else []
+        proxies = await self.repo.proxies_of(ids) if ids else {}
+        by_household: dict[uuid.UUID, list] = {}
+        code_of = {r[0]: r[1] for r in rows}
+        for person, personal in members:
+            by_household.setdefault(person.household_id, []).append(
+                self._person_read(principal, person, personal, code_of[person.household_id]))
+        households = [schemas.HouseholdRead(household_code=c, representative_person_id=rep,
+                                            proxy_person_ids=proxies.get(i, []), members=by_household.get(i, []))
+                      for i, c, rep in rows]
+        return schemas.HouseholdPage(
+            unit_code=unit.code, total=await self.repo.count_households_under(unit.code), households=households,
+            next_after=rows[-1][1] if len(rows) == limit else None)
+
+    async def set_representative(self, principal: Principal, code: str,
+                                 body: schemas.RepresentativeSet) -> schemas.HouseholdRead:
+        """Names a household's representative and proxies (户决制); publishes household.representative_set."""
+        found = await self.repo.household(code)
+        if found is None:
+            raise NotFound(f"no household {code}")
+        unit, household = found
+        if not (principal.covers(code, WRITER_ROLES) or
+                (household.representative_person_id is not None and principal.sub == str(household.representative_person_id))):
+            raise Forbidden(f"no staff grant covers {code}", scope=code)
+        member_ids = {p.person_id for p, _ in await self.repo.members_of([unit.unit_id])}
+        if body.representative_person_id is not None and body.representative_person_id not in member_ids:
+            raise RuleViolation("household.representative_not_member", "the representative must live in the household",
+                                field="representative_person_id")
+        for proxy in body.proxy_person_ids:
+            if await self.repo.person(proxy) is None:
+                raise RuleViolation("household.proxy_unknown", f"no person {proxy}", field="proxy_person_ids")
+        household.representative_person_id = body.representative_person_id
+        await self.session.flush()
+        await self.repo.replace_proxies(unit.unit_id, body.proxy_person_ids)
+        proxies = sorted(dict.fromkeys(body.proxy_person_ids))
+        await publish(self.session, HouseholdRepresentativeSet(
+            household_code=code, representative_person_id=body.representative_person_id, proxy_person_ids=proxies,
+            effective_on=_today(body.effective_on)))
+        members = [self._person_read(principal, p, pp, code) for p, pp in await self.repo.members_of([unit.unit_id])]
+        return schemas.HouseholdRead(household_code=code, representative_person_id=body.representative_person_id,
+                                     proxy_person_ids=proxies, members=members)
+
+    async def add_contact(self, principal: Principal, code: str, body: schemas.ContactCreate) -> None:
+        """Links a party member (党员联户) or a visiting cadre to a household."""
+        found = await self.repo.household(code)
+        if found is None:
+            raise NotFound(f"no household {code}")
+        _require_writer(principal, code)
+        if body.kind == "party_member":
+            grants = await self.repo.grants_of(body.person_id)
+            if not any(g.role == Role.PARTY_MEMBER for g in grants):
+                raise RuleViolation("contact.not_party_member", "the person holds no party-member role",
+                                    field="person_id")
+        elif await self.repo.person(body.person_id) is None:
+            raise NotFound(f"no person {body.person_id}", field="person_id")
+        if await self.repo.contact(found[0].unit_id, body.person_id, body.kind) is None:
+            self.session.add(HouseholdContact(household_id=found[0].unit_id, person_id=body.person_id, kind=body.kind))
+            await self.session.flush()
+
+    # -- departments and party organisations ---------------------------------------------------------
+
+    async def departments(self) -> list[schemas.DepartmentRead]:
+        """Returns the joint conference's members and the communities each is bound to."""
+        return [schemas.DepartmentRead(department_code=d.department_code, name=d.name, kind=d.kind,
+                                       community_codes=codes) for d, codes in await self.repo.departments()]
+
+    async def assign_department(self, principal: Principal, department_code: str,
+                                body: schemas.AssignmentSet) -> None:
+        """Binds a department to a community (部门包居) or ends it; publishes department.assigned."""
+        if await self.repo.department(department_code) is None:
+            raise NotFound(f"no department {department_code}")
+        community = await self.unit(body.community_code)
+        if community.level != Level.COMMUNITY:
+            raise RuleViolation("assignment.community_only", "departments are bound to communities",
+                                field="community_code")
+        _require_writer(principal, parent_code(community.code))
+        effective_on = _today(body.effective_on)
+        assignment = await self.repo.assignment(department_code, community.unit_id)
+        if assignment is None:
+            if not body.active:
+                raise NotFound("the department is not bound to this community")
+            self.session.add(DepartmentAssignment(department_code=department_code, community_id=community.unit_id,
+                                                  active=True, effective_on=effective_on))
+        elif assignment.active == body.active:
+            return
+        else:
+            assignment.active, assignment.effective_on = body.active, effective_on
+        await self.session.flush()
+        await publish(self.session, DepartmentAssigned(department_code=department_code, community_code=community.code,
+                                                       active=body.active, effective_on=effective_on))
+
+    async def set_party_org(self, principal: Principal, code: str, body: schemas.PartyOrgSet) -> schemas.PartyOrgRead:
+        """Binds the party organisation of a unit's level to it, with 六有 for a grid's big branch."""
+        unit = await self._writable_unit(principal, code)
+        kind = party_org_kind_for_level(Level(unit.level))
+        if kind is None:
+            raise RuleViolation("party_org.level", f"no party organisation binds to a {unit.level}", field="code")
+        if body.six_haves and unit.level != Level.GRID:
+            raise RuleViolation("party_org.six_haves_grid_only", "六有 applies to a grid's big branch", field="six_haves")
+        unknown = sorted(set(body.six_haves) - set(SIX_HAVES))
+        if unknown:
+            raise RuleViolation("party_org.six_haves_item", f"unknown 六有 item {unknown[0]!r}", field="six_haves")
+        checklist = {k: v.model_dump() for k, v in body.six_haves.items()}
+        org = await self.repo.party_org(unit.unit_id)
+        if org is None:
+            org = PartyOrg(party_org_id=uuid.uuid4(), unit_id=unit.unit_id, kind=kind.value, name=body.name,
+                           six_haves=checklist)
+            self.session.add(org)
+        else:
+            org.name, org.six_haves = body.name, checklist
+        await self.session.flush()
+        return self._party_org_read(org, unit.code)
+
+    def _party_org_read(self, org: PartyOrg, code: str) -> schemas.PartyOrgRead:
+        missing = six_haves_shortfall(org.six_haves) if org.kind == "big_branch" else None
+        return schemas.PartyOrgRead(party_org_id=org.party_org_id, unit_code=code, kind=org.kind, name=org.name,
+                                    six_haves=org.six_haves, six_haves_missing=missing)
+
+    async def party_org(self, code: str) -> schemas.PartyOrgRead:
+        """Returns the party organisation bound to a unit."""
+        unit = await self.unit(code)
+        org = await self.repo.party_org(unit.unit_id)
+        if org is None:
+            raise NotFound(f"no party organisation is bound to {code}")
+        return self._party_org_read(org, unit.code)
+
+    # -- coverage ------------------------------------------------------------------------------------
+
+    async def coverage(self, principal: Principal, scope: str, limit: int) -> schemas.CoverageRead:
+        """Computes the coverage targets within a scope."""
+        unit = await self.unit(scope)
+        if not principal.covers(unit.code, WRITER_ROLES | {Role.PART_TIME_MEMBER.value}):
+            raise Forbidden(f"no staff grant covers {scope}", scope=scope)
+        repo = self.repo
+        communities = await repo.codes("community", scope)
+        grids = await repo.codes("grid", scope)
+        grid_households = await repo.households_per(15, scope)
+        community_households = await repo.households_per(12, scope)
+        managers = await repo.staff_per(Role.GRID_MANAGER.value, 15, scope)
+        workers = await repo.staff_per(Role.COMMUNITY_WORKER.value, 12, scope)
+        snapshot = coverage_rules.CoverageSnapshot(
+            community_codes=communities,
+            liaison_community_codes=await repo.liaison_community_codes(scope),
+            adviser_community_codes=await repo.grant_scopes(Role.LEGAL_ADVISER.value, scope),
+            grids=tuple(coverage_rules.GridLoad(g, grid_households.get(g, 0), managers.get(g, 0)) for g in grids),
+            communities=tuple(coverage_rules.CommunityLoad(c, community_households.get(c, 0), workers.get(c, 0))
+                              for c in communities),
+            six_haves_checklists=await repo.six_haves(scope),
+        )
+        # Household lists can run to hundreds of thousands at district scope: counted in the database.
+        report = coverage_rules.coverage_report(snapshot)
+        no_party = await repo.households_without_contact(scope, "party_member", limit)
+        no_cadre = await repo.households_without_contact(scope, "visiting_cadre", limit)
+
+        def listed(codes: list[str]) -> schemas.ListOf:
+            return schemas.ListOf(count=len(codes), items=codes[:limit])
+
+        gaps = report.grid_branches_failing_six_haves
+        return schemas.CoverageRead(
+            scope_code=scope,
+            communities_without_liaison=listed(report.communities_without_liaison),
+            households_without_party_contact=schemas.ListOf(count=no_party[0], items=no_party[1]),
+            households_without_visiting_cadre=schemas.ListOf(count=no_cadre[0], items=no_cadre[1]),
+            grids_over_ratio=listed(report.grids_over_ratio),
+            communities_over_worker_ratio=listed(report.communities_over_worker_ratio),
+            communities_without_legal_adviser=listed(report.communities_without_legal_adviser),
+            grid_branches_failing_six_haves=[schemas.SixHavesGapRead(grid_code=g.grid_code, missing=list(g.missing))
+                                             for g in gaps[:limit]],
+            grid_branches_failing_six_haves_count=len(gaps),
+            all_met=report.all_met and no_party[0] == 0 and no_cadre[0] == 0,
+        )
+
+    # -- imports -------------------------------------------------------------------------------------
+
+    async def import_status(self, principal: Principal, import_id: uuid.UUID) -> schemas.ImportRead:
+        """Returns an import's status and error report."""
+        if not principal.roles() & WRITER_ROLES:
+            raise Forbidden("only staff read import reports")
+        job = await self.repo.import_job(import_id)
+        if job is None:
+            raise NotFound(f"no import {import_id}")
+        return schemas.ImportRead.model_validate(job, from_attributes=True)
+
+    # -- log-in (internal) ---------------------------------------------------------------------------
+
+    async def _login_grants(self, person_id: uuid.UUID) -> list[schemas.GrantClaim]:
+        household_code, grants = await self._person_scopes(person_id)
+        claims = [schemas.GrantClaim(role=g.role, scope=g.scope_code) for g in grants]
+        if household_code:
+            claims.append(schemas.GrantClaim(role=Role.RESIDENT.value, scope=household_code))
+        return claims
+
+    async def _personal_by_phone(self, phone: str) -> PersonPersonal | None:
+        try:
+            return await self.repo.person_by_phone(validate_mobile(phone))
+        except PiiValidationError:
+            return None
+
+    async def verify_credentials(self, body: schemas.CredentialCheck) -> schemas.LoginIdentity:
+        """Checks a phone number and password; returns who it is and their grants, or 401."""
+        personal = await self._personal_by_phone(body.phone)
+        credential = await self.repo.credential(personal.person_id) if personal else None
+        stored = credential.password_hash if credential else _DUMMY_HASH
+        try:
+            # argon2 is slow by design: off the event loop.
+            ok = await asyncio.to_thread(PASSWORDS.verify, stored, body.password)
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if not ok or credential is None or personal is None:
+            raise Unauthorized("the phone number or the password is wrong")
+        return schemas.LoginIdentity(person_id=personal.person_id, grants=await self._login_grants(personal.person_id))
+
+    async def lookup_credentials(self, body: schemas.CredentialLookup) -> schemas.LoginIdentity:
+        """Finds the person a phone number belongs to (for one-time codes)."""
+        personal = await self._personal_by_phone(body.phone)
+        if personal is None:
+            raise NotFound("no person has this phone number")
+        return schemas.LoginIdentity(person_id=personal.person_id, grants=await self._login_grants(personal.person_id))
+
+    async def set_password(self, body: schemas.CredentialSet) -> None:
+        """Sets a person's password (stored as an argon2 hash)."""
+        if await self.repo.person(body.person_id) is None:
+            raise NotFound(f"no person {body.person_id}", field="person_id")
+        await self.repo.set_credential(body.person_id, await asyncio.to_thread(PASSWORDS.hash, body.password))
+
+
+def principal_grants(identity: schemas.LoginIdentity) -> list[Grant]:
+    """Returns an identity's grants as token grants."""
+    return [Grant(role=g.role, scope=g.scope) for g in identity.grants]

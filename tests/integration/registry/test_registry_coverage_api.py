@@ -1,0 +1,73 @@
+"""The coverage report through the API: liaison departments, legal advisers, 六有, staffing ratios, contacts."""
+
+from __future__ import annotations
+
+from conftest import new_id_number
+
+from services.registry.rules.roles import SIX_HAVES
+
+API = "/api/v1/registry"
+
+
+async def coverage(registry, scope, headers=None):
+    response = await registry.client.get(f"{API}/coverage", params={"scope": scope}, headers=headers or registry.admin)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_community_without_liaison_department_leaves_the_list_once_assigned(registry):
+    community = await registry.fresh_community()
+    assert (await coverage(registry, community))["communities_without_liaison"] == {"count": 1, "items": [community]}
+    assigned = await registry.client.put(f"{API}/departments/D05/assignments", json={"community_code": community},
+                                         headers=registry.admin)
+    assert assigned.status_code == 204
+    assert (await coverage(registry, community))["communities_without_liaison"]["count"] == 0
+    departments = (await registry.client.get(f"{API}/departments", headers=registry.admin)).json()
+    assert len(departments) == 53
+    assert community in next(d for d in departments if d["department_code"] == "D05")["community_codes"]
+
+
+async def test_grid_branch_missing_evidence_fails_six_haves(registry):
+    grid = await registry.fresh_grid()
+    checklist = {item: {"met": True, "evidence": "照片与台账"} for item in SIX_HAVES}
+    checklist["venue"] = {"met": True, "evidence": ""}
+    response = await registry.client.put(f"{API}/units/{grid}/party-org", json={"name": "一网格大支部", "six_haves": checklist},
+                                         headers=registry.admin)
+    assert response.status_code == 200 and response.json()["kind"] == "big_branch"
+    assert response.json()["six_haves_missing"] == ["venue"]
+    report = await coverage(registry, grid[:12])
+    assert report["grid_branches_failing_six_haves"] == [{"grid_code": grid, "missing": ["venue"]}]
+
+
+async def test_six_haves_on_a_community_committee_is_refused_naming_the_rule(registry):
+    community = await registry.fresh_community()
+    response = await registry.client.put(f"{API}/units/{community}/party-org",
+                                         json={"name": "大党委", "six_haves": {"funds": {"met": True, "evidence": "x"}}},
+                                         headers=registry.admin)
+    assert response.status_code == 422 and response.json()["rule"] == "party_org.six_haves_grid_only"
+
+
+async def test_grid_without_manager_is_over_ratio_and_household_without_contact_is_listed(registry):
+    grid = await registry.fresh_grid()
+    household = grid + "001010101"
+    for code, name in ((grid + "001", "1号楼"), (grid + "00101", "1单元"), (household, "0101")):
+        await registry.create_unit(code, name)
+    report = await coverage(registry, grid[:12])
+    assert report["grids_over_ratio"]["items"] == [grid]
+    assert report["households_without_party_contact"] == {"count": 1, "items": [household]}
+    assert report["communities_without_legal_adviser"]["items"] == [grid[:12]]
+    member = (await registry.client.post(f"{API}/people", json={"name": "党员甲", "id_number": new_id_number()},
+                                         headers=registry.admin)).json()
+    await registry.client.post(f"{API}/grants", json={"person_id": member["person_id"], "role": "party_member",
+                                                      "scope_code": grid}, headers=registry.admin)
+    linked = await registry.client.post(f"{API}/households/{household}/contacts", json={"person_id": member["person_id"]},
+                                        headers=registry.admin)
+    assert linked.status_code == 204
+    assert (await coverage(registry, grid[:12]))["households_without_party_contact"]["count"] == 0
+
+
+async def test_resident_cannot_read_the_coverage_of_the_community(registry):
+    grid = await registry.fresh_grid()
+    response = await registry.client.get(f"{API}/coverage", params={"scope": grid[:12]},
+                                         headers=registry.auth("resident", grid + "001010101"))
+    assert response.status_code == 403

@@ -1,0 +1,172 @@
+"""Bulk CSV import: per-row error report, all-or-nothing per file, idempotent re-import, events."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from conftest import new_id_number, new_phone
+
+from services.registry import importer
+from youmin.kit.events import validate_data
+
+API = "/api/v1/registry"
+
+
+def write_csv(path, header, rows):
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+async def run(registry, kind, path):
+    conn = await registry.db()
+    try:
+        return await importer.import_file(conn, kind, path)
+    finally:
+        await conn.close()
+
+
+async def count(registry, sql, *args):
+    conn = await registry.db()
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+def household_rows(grid: str, households: int = 3):
+    rows = []
+    for h in range(1, households + 1):
+        code = f"{grid}00101{h:04d}"
+        rows.append([code, f"户主{h}", new_id_number(), new_phone(), "", "奎文区某路", "representative"])
+        rows.append([code, f"家人{h}", new_id_number(adult=False), "", "", "", "member"])
+    return rows
+
+
+HOUSEHOLD_HEADER = ["household_code", "name", "id_number", "phone", "birth_date", "address", "role_in_household"]
+
+
+async def test_error_report_names_row_field_and_reason_and_nothing_is_written(registry, tmp_path):
+    community = await registry.fresh_community()
+    path = write_csv(tmp_path / "units.csv", ["code", "name", "level"], [
+        [community + "001", "一网格", "grid"],
+        [community + "002", "", "grid"],  # row 3: no name
+        [community + "0x3", "三网格", "grid"],  # row 4: malformed
+        [community + "001", "一网格重复", "grid"],  # row 5: duplicate in file
+        [community[:-3] + "198" + "004", "四网格", "grid"],  # row 6: parent community does not exist
+    ])
+    result = await run(registry, "units", path)
+    assert result.status == "failed"
+    assert [(e.row, e.field) for e in result.errors] == [(3, "name"), (4, "code"), (5, "code"), (6, "code")]
+    assert result.errors[1].reason.startswith("code.malformed")
+    assert result.errors[2].reason.startswith("code.duplicate")
+    assert result.errors[3].reason.startswith("code.not_under_parent")
+    # All or nothing: the good first row was not written either.
+    assert await count(registry, "SELECT count(*) FROM org_unit WHERE code = $1", community + "001") == 0
+    status = await registry.client.get(f"{API}/imports/{result.import_id}", headers=registry.admin)
+    assert status.status_code == 200
+    assert status.json()["status"] == "failed" and status.json()["error_count"] == 4
+    assert status.json()["errors"][0] == {"row": 3, "field": "name", "reason": "required"}
+
+
+async def test_same_household_file_twice_changes_nothing_the_second_time(registry, tmp_path):
+    grid = await registry.fresh_grid()
+    path = write_csv(tmp_path / "households.csv", HOUSEHOLD_HEADER, household_rows(grid, 3))
+    first = await run(registry, "households", path)
+    assert first.status == "succeeded", first.errors
+    assert first.rows_created == 6
+    snapshot = [await count(registry, f"SELECT count(*) FROM {t}") for t in
+                ("org_unit", "person", "person_personal", "household", "outbox_event")]
+    second = await run(registry, "households", path)
+    assert second.status == "succeeded" and second.rows_created == 0
+    assert [await count(registry, f"SELECT count(*) FROM {t}") for t in
+            ("org_unit", "person", "person_personal", "household", "outbox_event")] == snapshot
+    households = await registry.client.get(f"{API}/units/{grid}/households", headers=registry.admin)
+    body = households.json()
+    assert body["total"] == 3 and all(len(h["members"]) == 2 for h in body["households"])
+    assert all(h["representative_person_id"] for h in body["households"])
+
+
+async def test_household_import_with_one_bad_id_number_writes_nothing(registry, tmp_path):
+    grid = await registry.fresh_grid()
+    rows = household_rows(grid, 2)
+    rows[3][2] = rows[3][2][:-1] + ("0" if rows[3][2][-1] != "0" else "1")  # row 5: wrong check character
+    result = await run(registry, "households", write_csv(tmp_path / "h.csv", HOUSEHOLD_HEADER, rows))
+    assert result.status == "failed"
+    assert [(e.row, e.field, e.reason) for e in result.errors] == [(5, "id_number", "check character does not match")]
+    assert await count(registry, "SELECT count(*) FROM org_unit WHERE code LIKE $1", grid + "%") == 1
+
+
+async def test_household_import_publishes_residency_and_representative_events_without_personal_data(registry, tmp_path):
+    grid = await registry.fresh_grid()
+    rows = household_rows(grid, 2)
+    result = await run(registry, "households", write_csv(tmp_path / "h.csv", HOUSEHOLD_HEADER, rows))
+    assert result.status == "succeeded"
+    conn = await registry.db()
+    try:
+        records = await conn.fetch(
+            "SELECT type, key, subject, dataschema, data FROM outbox_event WHERE data->>'household_code' LIKE $1",
+            grid + "%")
+    finally:
+        await conn.close()
+    types = sorted(r["type"] for r in records)
+    assert types.count("gov.youmin.registry.residency.changed.v1") == 4
+    assert types.count("gov.youmin.registry.household.representative_set.v1") == 2
+    personal = {value for row in rows for value in (row[1], row[2], row[3], row[5]) if value}
+    for record in records:
+        data = json.loads(record["data"])
+        validate_data(record["type"], data)  # the bulk-written rows match the event models
+        assert record["key"] == record["subject"]
+        assert not personal & {str(v) for v in data.values()}
+        assert not any(p in record["data"] for p in personal)
+
+
+async def test_people_import_grants_roles_and_reimport_grants_nothing_new(registry, tmp_path):
+    grid = await registry.fresh_grid()
+    community = grid[:12]
+    header = ["name", "id_number", "phone", "role", "scope_code", "certified_social_worker", "from_organisation"]
+    worker_id = new_id_number()
+    rows = [
+        ["孙社工", worker_id, new_phone(), "community_worker", community, "true", ""],
+        ["孙社工", worker_id, "", "mediator", community, "", ""],
+        ["周委员", new_id_number(), new_phone(), "part_time_member", community, "", "潍坊市某医院"],
+        ["吴网格", new_id_number(), new_phone(), "grid_manager", grid, "", ""],
+    ]
+    path = write_csv(tmp_path / "people.csv", header, rows)
+    first = await run(registry, "people", path)
+    assert first.status == "succeeded", first.errors
+    holders = await registry.client.get(f"{API}/roles/community_worker/holders", params={"scope": community},
+                                        headers=registry.admin)
+    assert [h["certified_social_worker"] for h in holders.json()] == [True]
+    second = await run(registry, "people", path)
+    assert second.status == "succeeded" and second.rows_created == 0
+
+
+async def test_people_import_refuses_a_role_at_the_wrong_level(registry, tmp_path):
+    grid = await registry.fresh_grid()
+    header = ["name", "id_number", "role", "scope_code"]
+    result = await run(registry, "people", write_csv(tmp_path / "p.csv", header, [["钱网格", new_id_number(), "grid_manager", grid[:12]]]))
+    assert result.status == "failed"
+    assert result.errors[0].row == 2 and result.errors[0].field == "scope_code"
+    assert result.errors[0].reason.startswith("role.scope_level")
+
+
+async def test_file_with_a_missing_column_is_refused_at_the_header(registry, tmp_path):
+    result = await run(registry, "units", write_csv(tmp_path / "u.csv", ["code"], [["370705001"]]))
+    assert result.status == "failed"
+    assert [(e.row, e.field, e.reason) for e in result.errors] == [(1, "name", "missing column")]
+
+
+async def test_csv_upload_through_the_api_reports_errors(registry):
+    community = await registry.fresh_community()
+    body = f"code,name\n{community}001,一网格\n{community}1000,坏码\n".encode()
+    response = await registry.client.post(f"{API}/imports/units", content=body, headers={**registry.admin,
+                                                                                      "content-type": "text/csv"})
+    assert response.status_code == 201
+    assert response.json()["status"] == "failed"
+    assert response.json()["errors"] == [{"row": 3, "field": "code",
+                                          "reason": response.json()["errors"][0]["reason"]}]
+    assert response.json()["errors"][0]["reason"].startswith("code.malformed")

@@ -1,0 +1,206 @@
+"""People, roles and households through the API: validation, masking by role, scope checks, log-in."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from conftest import new_id_number, new_phone
+
+API = "/api/v1/registry"
+INTERNAL = "/internal/v1/registry"
+
+
+async def new_household(registry, grid: str, serial: str = "0101") -> str:
+    code = f"{grid}00101{serial}"
+    for unit_code, name in ((grid + "001", "1号楼"), (grid + "00101", "1单元"), (code, serial)):
+        response = await registry.create_unit(unit_code, name)
+        assert response.status_code in (201, 422), response.text
+    return code
+
+
+async def new_resident(registry, household: str, name: str = "张三丰", adult: bool = True, phone: str | None = None) -> dict:
+    response = await registry.client.post(
+        f"{API}/people",
+        json={"name": name, "id_number": new_id_number(adult), "phone": phone or new_phone(), "address": "奎文区东关街道幸福路1号",
+              "household_code": household},
+        headers=registry.admin,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def grant(registry, person_id: str, role: str, scope: str, **kw) -> dict:
+    response = await registry.client.post(f"{API}/grants", json={"person_id": person_id, "role": role, "scope_code": scope, **kw},
+                                          headers=registry.admin)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("id_number", "370705198001011230"), ("id_number", "37070519800101"), ("phone", "12345678901"), ("phone", "1381234567")],
+)
+async def test_invalid_personal_data_is_refused_naming_the_field(registry, field, value):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    body = {"name": "李四", "id_number": new_id_number(), "phone": new_phone(), "household_code": household, field: value}
+    response = await registry.client.post(f"{API}/people", json=body, headers=registry.admin)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_grid_manager_sees_personal_data_of_own_grid_but_not_of_another(registry):
+    grid, other_grid = await registry.fresh_grid(), await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    resident = await new_resident(registry, household, name="王小明")
+    own = await registry.client.get(f"{API}/units/{grid}/households", headers=registry.auth("grid_manager", grid))
+    assert own.status_code == 200
+    member = own.json()["households"][0]["members"][0]
+    assert member["personal"]["name"] == "王小明" and member["personal"]["masked"] is False
+    other = await registry.client.get(f"{API}/units/{grid}/households", headers=registry.auth("grid_manager", other_grid))
+    assert other.status_code == 403
+    person = await registry.client.get(f"{API}/people/{resident['person_id']}", headers=registry.auth("grid_manager", other_grid))
+    assert person.status_code == 403
+
+
+async def test_street_official_reads_the_households_of_its_communities(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    await new_resident(registry, household)
+    response = await registry.client.get(f"{API}/units/{grid[:12]}/households", headers=registry.auth("street_staff", grid[:9]))
+    assert response.status_code == 200
+    assert [h["household_code"] for h in response.json()["households"]] == [household]
+    assert response.json()["total"] == 1
+
+
+async def test_role_holders_are_masked_for_a_resident_and_clear_for_community_staff(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    manager = await new_resident(registry, household, name="欧阳明月")
+    await grant(registry, manager["person_id"], "grid_manager", grid)
+    as_resident = await registry.client.get(f"{API}/roles/grid_manager/holders", params={"scope": grid},
+                                            headers=registry.auth("resident", household))
+    assert as_resident.status_code == 200
+    personal = as_resident.json()[0]["personal"]
+    assert personal["name"] == "欧阳某" and personal["masked"] is True
+    assert "*" in personal["phone"] and personal["id_number"].count("*") == 8 and personal["birth_date"] is None
+    as_staff = await registry.client.get(f"{API}/roles/grid_manager/holders", params={"scope": grid[:12]},
+                                         headers=registry.auth("community_staff", grid[:12]))
+    assert as_staff.json()[0]["personal"]["name"] == "欧阳明月"
+
+
+async def test_mediator_sees_masked_personal_data_even_within_scope(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    await new_resident(registry, household, name="赵六")
+    response = await registry.client.get(f"{API}/roles/grid_manager/holders", params={"scope": grid},
+                                         headers=registry.auth("mediator", grid[:12]))
+    assert response.status_code == 200  # nobody holds the role yet: an empty, allowed answer
+    person_list = await registry.client.get(f"{API}/units/{grid}/households", headers=registry.auth("mediator", grid[:12]))
+    assert person_list.status_code == 403
+
+
+async def test_role_at_a_scope_of_the_wrong_level_is_refused_naming_the_rule(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    person = await new_resident(registry, household)
+    response = await registry.client.post(f"{API}/grants", json={"person_id": person["person_id"], "role": "grid_manager",
+                                                                 "scope_code": grid[:12]}, headers=registry.admin)
+    assert response.status_code == 422 and response.json()["rule"] == "role.scope_level"
+
+
+async def test_a_community_has_one_legal_adviser(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    first, second = await new_resident(registry, household), await new_resident(registry, household)
+    await grant(registry, first["person_id"], "legal_adviser", grid[:12])
+    response = await registry.client.post(f"{API}/grants", json={"person_id": second["person_id"], "role": "legal_adviser",
+                                                                 "scope_code": grid[:12]}, headers=registry.admin)
+    assert response.status_code == 422 and response.json()["rule"] == "legal_adviser.one_per_community"
+
+
+async def test_person_roles_lists_active_grants_and_drops_revoked_ones(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    person = await new_resident(registry, household)
+    worker = await grant(registry, person["person_id"], "community_worker", grid[:12], certified_social_worker=True)
+    await grant(registry, person["person_id"], "party_member", grid)
+    revoked = await registry.client.post(f"{API}/grants/{worker['grant_id']}/revoke", headers=registry.admin)
+    assert revoked.status_code == 200
+    roles = await registry.client.get(f"{API}/people/{person['person_id']}/roles", headers=registry.auth("grid_manager", grid))
+    assert [(g["role"], g["scope_code"]) for g in roles.json()] == [("party_member", grid)]
+
+
+async def test_household_representative_must_live_in_the_household(registry):
+    grid = await registry.fresh_grid()
+    household, other = await new_household(registry, grid, "0101"), await new_household(registry, grid, "0102")
+    member, outsider = await new_resident(registry, household), await new_resident(registry, other)
+    refused = await registry.client.put(f"{API}/households/{household}/representative",
+                                        json={"representative_person_id": outsider["person_id"]}, headers=registry.admin)
+    assert refused.status_code == 422 and refused.json()["rule"] == "household.representative_not_member"
+    ok = await registry.client.put(f"{API}/households/{household}/representative",
+                                   json={"representative_person_id": member["person_id"],
+                                         "proxy_person_ids": [outsider["person_id"]]}, headers=registry.admin)
+    assert ok.status_code == 200 and ok.json()["proxy_person_ids"] == [outsider["person_id"]]
+
+
+async def test_children_are_not_adults(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    child = await new_resident(registry, household, adult=False, phone=None)
+    assert child["adult"] is False
+
+
+async def test_gateway_verifies_a_password_and_gets_the_grants_with_the_resident_role(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    phone = new_phone()
+    person = await new_resident(registry, household, phone=phone)
+    await grant(registry, person["person_id"], "grid_manager", grid)
+    service = registry.auth("gateway", "370705", kind="service")
+    put = await registry.client.put(f"{INTERNAL}/credentials", json={"person_id": person["person_id"], "password": "s3cret-pass"},
+                                    headers=service)
+    assert put.status_code == 204
+    ok = await registry.client.post(f"{INTERNAL}/credentials/verify", json={"phone": phone, "password": "s3cret-pass"},
+                                    headers=service)
+    assert ok.status_code == 200
+    assert ok.json()["person_id"] == person["person_id"]
+    assert sorted((g["role"], g["scope"]) for g in ok.json()["grants"]) == [("grid_manager", grid), ("resident", household)]
+    bad = await registry.client.post(f"{INTERNAL}/credentials/verify", json={"phone": phone, "password": "wrong-pass"},
+                                     headers=service)
+    assert bad.status_code == 401 and bad.headers["content-type"].startswith("application/problem+json")
+    hashed = await (conn := await registry.db()).fetchval(
+        "SELECT password_hash FROM credential WHERE person_id = $1", uuid.UUID(person["person_id"]))
+    await conn.close()
+    assert hashed.startswith("$argon2")
+
+
+async def test_phone_lookup_answers_404_for_an_unknown_number(registry):
+    response = await registry.client.post(f"{INTERNAL}/credentials/lookup", json={"phone": "19900000000"},
+                                          headers=registry.auth("gateway", "370705", kind="service"))
+    assert response.status_code == 404
+
+
+async def test_internal_endpoints_refuse_user_tokens(registry):
+    response = await registry.client.post(f"{INTERNAL}/credentials/lookup", json={"phone": "13800000000"},
+                                          headers=registry.admin)
+    assert response.status_code == 403
+
+
+async def test_events_of_a_registered_resident_carry_ids_and_codes_only(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    phone, id_number = new_phone(), new_id_number()
+    response = await registry.client.post(f"{API}/people", json={
+        "name": "褚隐私", "id_number": id_number, "phone": phone, "address": "奎文区某街某号", "household_code": household},
+        headers=registry.admin)
+    person_id = response.json()["person_id"]
+    conn = await registry.db()
+    try:
+        rows = await conn.fetch("SELECT type, data::text AS data FROM outbox_event WHERE key = $1", person_id)
+    finally:
+        await conn.close()
+    assert [r["type"] for r in rows] == ["gov.youmin.registry.residency.changed.v1"]
+    assert not any(secret in rows[0]["data"] for secret in ("褚隐私", phone, id_number, "某街", id_number[6:14]))
+    assert household in rows[0]["data"]

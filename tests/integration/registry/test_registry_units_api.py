@@ -1,0 +1,141 @@
+"""Org units through the API: the code rules (422 naming the rule), history, moves and retirement."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.registry.rules.codes import DEFAULT_SCHEME, Level
+
+API = "/api/v1/registry"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "parent_suffix", "rule"),
+    [
+        ("12", None, "code.malformed"),  # 14 digits: no level has that length
+        ("00a", None, "code.malformed"),
+        ("000", None, "code.segment_out_of_range"),  # grid serial 000
+        ("", "parent_other", "code.not_under_parent"),  # does not extend the given parent
+    ],
+)
+async def test_malformed_or_misplaced_grid_code_is_refused_naming_the_rule(registry, suffix, parent_suffix, rule):
+    community = await registry.fresh_community()
+    code = community + suffix if suffix else community[:-3] + "198001"
+    body = {"code": code, "name": "坏网格"}
+    if parent_suffix:
+        body["parent_code"] = community
+    response = await registry.client.post(f"{API}/units", json=body, headers=registry.admin)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["rule"] == rule
+
+
+@pytest.mark.parametrize(
+    ("code", "rule"),
+    [
+        ("370705100", "code.segment_out_of_range"),  # street segment 100 > 099
+        ("370705001200", "code.segment_out_of_range"),  # residents' committee 200 > 199
+        ("990705001", "code.invalid_county"),  # 99 is no province
+        ("370700001", "code.invalid_county"),  # a prefecture, not a county
+        ("37070500１", "code.malformed"),  # full-width digit
+    ],
+)
+async def test_code_table_of_invalid_codes_through_the_api(registry, code, rule):
+    response = await registry.create_unit(code, "无效单位")
+    assert response.status_code == 422, response.text
+    assert response.json()["rule"] == rule
+
+
+async def test_valid_codes_at_every_level_are_created_with_their_ancestors(registry):
+    community = await registry.fresh_community()
+    grid, building, unit, household = community + "007", community + "007012", community + "00701203", community + "007012030101"
+    for code, name in ((grid, "七网格"), (building, "12号楼"), (unit, "3单元"), (household, "0101室")):
+        response = await registry.create_unit(code, name)
+        assert response.status_code == 201, response.text
+        assert response.json()["level"] == {15: "grid", 18: "building", 20: "unit", 24: "household"}[len(code)]
+    body = (await registry.client.get(f"{API}/units/{household}", headers=registry.admin)).json()
+    assert [a["code"] for a in body["ancestors"]] == ["370705", community[:9], community, grid, building, unit]
+    assert len(household) == DEFAULT_SCHEME.length(Level.HOUSEHOLD)
+
+
+async def test_duplicate_code_is_refused(registry):
+    community = await registry.fresh_community()
+    response = await registry.create_unit(community, "又一个社区")
+    assert response.status_code == 422 and response.json()["rule"] == "code.duplicate"
+
+
+async def test_unit_under_a_missing_parent_is_refused(registry):
+    community = await registry.fresh_community()
+    response = await registry.create_unit(community + "005001", "没有网格的楼")
+    assert response.status_code == 422 and response.json()["rule"] == "code.parent_unknown"
+
+
+async def test_retired_code_is_never_reused(registry):
+    grid = await registry.fresh_grid()
+    retired = await registry.client.post(f"{API}/units/{grid}/retire", json={"effective_on": "2026-06-30"},
+                                         headers=registry.admin)
+    assert retired.status_code == 200 and retired.json()["retired_on"] == "2026-06-30"
+    again = await registry.create_unit(grid, "重新启用的网格")
+    assert again.status_code == 422 and again.json()["rule"] == "code.retired_reuse"
+
+
+async def test_unit_with_active_children_cannot_be_retired(registry):
+    grid = await registry.fresh_grid()
+    response = await registry.client.post(f"{API}/units/{grid[:12]}/retire", json={}, headers=registry.admin)
+    assert response.status_code == 409 and response.json()["allowed"]
+
+
+async def test_rename_keeps_the_old_name_in_the_history(registry):
+    community = await registry.fresh_community()
+    response = await registry.client.patch(f"{API}/units/{community}", json={"name": "新名社区", "effective_on": "2026-03-01"},
+                                           headers=registry.admin)
+    assert response.status_code == 200 and response.json()["name"] == "新名社区"
+    history = (await registry.client.get(f"{API}/units/{community}/history", headers=registry.admin)).json()
+    assert history == [{"change": "renamed", "old_code": community, "new_code": community,
+                        "old_name": f"测试社区{community[-6:]}", "new_name": "新名社区", "effective_on": "2026-03-01"}]
+
+
+async def test_moved_grid_takes_new_codes_below_it_and_leaves_its_old_code_unusable(registry):
+    grid = await registry.fresh_grid()
+    target = await registry.fresh_community()
+    assert (await registry.create_unit(grid + "001", "1号楼")).status_code == 201
+    moved = await registry.client.post(f"{API}/units/{grid}/move",
+                                       json={"new_parent_code": target, "new_code": target + "009"},
+                                       headers=registry.admin)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["code"] == target + "009" and moved.json()["parent_code"] == target
+    building = await registry.client.get(f"{API}/units/{target}009001", headers=registry.admin)
+    assert building.status_code == 200
+    assert (await registry.client.get(f"{API}/units/{grid}", headers=registry.admin)).status_code == 404
+    reuse = await registry.create_unit(grid, "旧码新网格")
+    assert reuse.status_code == 422 and reuse.json()["rule"] == "code.retired_reuse"
+
+
+async def test_children_are_listed_in_code_order(registry):
+    community = await registry.fresh_community()
+    for serial in ("003", "001", "002"):
+        await registry.create_unit(community + serial, f"网格{serial}")
+    children = (await registry.client.get(f"{API}/units/{community}/children", headers=registry.admin)).json()
+    assert [c["code"][-3:] for c in children] == ["001", "002", "003"]
+
+
+async def test_search_by_name_finds_a_community_within_a_scope(registry):
+    community = await registry.fresh_community()
+    await registry.client.patch(f"{API}/units/{community}", json={"name": f"搜索用社区{community}"}, headers=registry.admin)
+    found = (await registry.client.get(f"{API}/units", params={"q": f"社区{community}", "within": community[:9]},
+                                       headers=registry.admin)).json()
+    assert [u["code"] for u in found] == [community]
+
+
+async def test_community_staff_cannot_create_units_in_another_community(registry):
+    community, other = await registry.fresh_community(), await registry.fresh_community()
+    response = await registry.client.post(f"{API}/units", json={"code": other + "001", "name": "越权网格"},
+                                          headers=registry.auth("community_staff", community))
+    assert response.status_code == 403
+
+
+async def test_street_staff_creates_a_grid_in_its_community(registry):
+    community = await registry.fresh_community()
+    response = await registry.client.post(f"{API}/units", json={"code": community + "002", "name": "二网格"},
+                                          headers=registry.auth("street_staff", community[:9]))
+    assert response.status_code == 201
