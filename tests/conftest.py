@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
+from services.disclosure.leakcheck import PublicBodyRecorder
 from youmin.infra import EmbeddedPostgres, TansuBroker, free_port, wait_for_port
 from youmin.kit.migrate import drop_database
 from youmin.kit.settings import SERVICES, service_database_url
@@ -97,3 +99,26 @@ def restore_network(infra: Infra) -> Iterator[None]:
     """Makes sure a test that cuts the broker's network gives it back."""
     yield
     infra.proxy.restore()
+
+
+# --- the redaction scan over every public response of the run ----------------------------------------
+
+PUBLIC_BODIES = PublicBodyRecorder()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def record_public_responses() -> Iterator[PublicBodyRecorder]:
+    """Records the body of every public response (portal, /public/v1) any httpx client in the run receives."""
+    original = httpx.AsyncClient.__init__
+
+    def init(self: httpx.AsyncClient, *args: object, **kwargs: object) -> None:
+        hooks = dict(kwargs.get("event_hooks") or {})  # type: ignore[arg-type]
+        hooks["response"] = [*hooks.get("response", []), PUBLIC_BODIES.hook]
+        kwargs["event_hooks"] = hooks
+        original(self, *args, **kwargs)
+
+    httpx.AsyncClient.__init__ = init  # type: ignore[method-assign]
+    try:
+        yield PUBLIC_BODIES
+    finally:
+        httpx.AsyncClient.__init__ = original  # type: ignore[method-assign]
