@@ -19,7 +19,7 @@ from services.disclosure.http import cached_response
 from services.disclosure.reads import PublicReader
 from services.disclosure.repository import ItemFilter
 from services.disclosure.rules.cadence import SHANGHAI
-from services.disclosure.schemas import Kind
+from services.disclosure.schemas import Kind, SafeStr
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -141,7 +141,7 @@ async def unit_page(
     request: Request,
     code: Annotated[str, Path(min_length=6, max_length=40, pattern=r"^[0-9]+$")],
     kind: Kind | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[SafeStr | None, Query(max_length=200)] = None,
 ) -> Response:
     """A street (pick a community) or a community (its disclosure board, charts)."""
     async with request.app.state.sessions() as session:

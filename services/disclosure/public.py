@@ -16,7 +16,7 @@ from services.disclosure import labels
 from services.disclosure.http import cached_response
 from services.disclosure.reads import PublicReader, period_window
 from services.disclosure.repository import ItemFilter
-from services.disclosure.schemas import Kind
+from services.disclosure.schemas import Kind, SafeStr
 from youmin.kit.errors import NotFound
 
 router = APIRouter(prefix="/public/v1", tags=["public"])
@@ -52,10 +52,10 @@ async def list_items(
     request: Request,
     unit: UnitQuery,
     kind: Kind | None = None,
-    category: Annotated[str | None, Query(max_length=40)] = None,
+    category: Annotated[SafeStr | None, Query(max_length=40)] = None,
     period: Period = None,
     order: Literal["newest", "commit"] = "newest",
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[SafeStr | None, Query(max_length=200)] = None,
     limit: Annotated[int | None, Query(ge=1, le=200)] = None,
 ) -> Response:
     """Lists the public items of a unit and everything below it, by kind and period, one page at a time.
@@ -180,7 +180,7 @@ async def matter_progress(request: Request, matter_id: UUID) -> Response:
 
 
 @router.get("/matters")
-async def list_matters(request: Request, unit: UnitQuery, stage: Annotated[str | None, Query(max_length=40)] = None,
+async def list_matters(request: Request, unit: UnitQuery, stage: Annotated[SafeStr | None, Query(max_length=40)] = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
     """Lists the matters of a unit with their stage, most recently updated first."""
 
@@ -209,10 +209,10 @@ async def mediation_statistics(
     request: Request,
     unit: UnitQuery,
     period: Annotated[str | None, Query(pattern=r"^[0-9]{4}(-[0-9]{2})?$", description="2026 or 2026-11")] = None,
-    level: Annotated[str | None, Query(max_length=20)] = None,
-    dispute_type: Annotated[str | None, Query(max_length=40)] = None,
-    outcome: Annotated[str | None, Query(max_length=40)] = None,
-    group_by: Annotated[str, Query(max_length=80)] = "level,outcome",
+    level: Annotated[SafeStr | None, Query(max_length=20)] = None,
+    dispute_type: Annotated[SafeStr | None, Query(max_length=40)] = None,
+    outcome: Annotated[SafeStr | None, Query(max_length=40)] = None,
+    group_by: Annotated[SafeStr, Query(max_length=80)] = "level,outcome",
 ) -> Response:
     """Aggregated mediation counts (never a single case) per unit, level, dispute type, month and outcome."""
     dims = [d.strip() for d in group_by.split(",") if d.strip()]

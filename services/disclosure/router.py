@@ -31,7 +31,9 @@ from youmin.kit.service import SessionDep
 
 router = APIRouter(prefix="/api/v1/disclosure", tags=["disclosure"])
 
-SWEEP_ROLES = frozenset({"admin", "district_staff", "street_staff"})
+# The sweep flags overdue questions district-wide, so it is run by the district (or by a service), nobody lower.
+SWEEP_ROLES = frozenset({"admin", "district_staff"})
+DISTRICT = "370705"
 
 
 def get_service(session: SessionDep, request: Request) -> DisclosureService:
@@ -136,6 +138,7 @@ async def cadence_report(principal: CurrentPrincipal, service: ServiceDep, unit_
 @router.post("/supervision/sweep", response_model=SweepResult)
 async def sweep(principal: CurrentPrincipal, service: ServiceDep) -> SweepResult:
     """Flags the questions left unanswered past their deadline (also run periodically)."""
-    if not principal.roles() & SWEEP_ROLES:
-        raise Forbidden("the sweep is run by street or district staff")
+    if principal.kind != "service" and not principal.covers(DISTRICT, SWEEP_ROLES):
+        raise Forbidden("the sweep is run by district staff (a grant covering the district) or a service",
+                        scope=DISTRICT)
     return SweepResult(now=service.now, flagged=await service.sweep_overdue_answers())

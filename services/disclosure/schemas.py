@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Kind = Literal["party", "residents", "finance"]
 FundType = Literal["party_service", "community_work", "grid_service", "other"]
@@ -25,8 +25,41 @@ def check_unit_code(value: str) -> str:
     return value
 
 
+NUL_REASON = "must not contain a NUL character (\\u0000)"
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
+def no_nul(value: str | None) -> str | None:
+    """Refuses a query or path text containing NUL (PostgreSQL refuses it in text: 422, not 500)."""
+    if value is not None and "\x00" in value:
+        raise ValueError(NUL_REASON)
+    return value
+
+
+# A query or path text parameter that may reach the database.
+SafeStr = Annotated[str, AfterValidator(no_nul)]
+
+
 class Strict(BaseModel):
+    """Base of request bodies: unknown fields and NUL characters in any text field are refused (422)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError(NUL_REASON)
+        return value
 
 
 class ItemPost(Strict):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from services.matters import schemas as s
 from services.matters.service import STAFF_ROLES, Context, MattersService, public_status, template_dict, templates
-from youmin.kit.auth import CurrentPrincipal, Principal
+from youmin.kit.auth import CurrentPrincipal, Principal, require_scope
 from youmin.kit.errors import Forbidden, NotFound, RuleViolation, problem
 from youmin.kit.service import SessionDep
 
@@ -51,15 +51,15 @@ async def list_matters(
     principal: CurrentPrincipal,
     category: s.Category | None = None,
     status: Literal["open", "closed"] | None = None,
-    state: str | None = None,
+    state: s.SafeStr | None = None,
     community_code: Annotated[str | None, Query(pattern=s.COMMUNITY_CODE)] = None,
     key_project: bool | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
-    ids: str | None = Query(None, description="comma-separated matter ids"),
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    ids: s.SafeStr | None = Query(None, description="comma-separated matter ids"),
+    q: Annotated[s.SafeStr | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=s.MAX_BIGINT)] = 0,
 ) -> dict:
     """Lists and searches the matters the caller may see (their scope and their own)."""
     id_list = None
@@ -87,15 +87,18 @@ async def list_matters(
 
 
 @router.get("/templates", response_model=list[s.TemplateRead])
-async def list_templates() -> list[dict]:
-    """Lists the built-in community workflow templates with their stages and rules."""
+async def list_templates(principal: CurrentPrincipal) -> list[dict]:
+    """Lists the built-in community workflow templates with their stages and rules (any signed-in caller)."""
     return [template_dict(t) for t in templates().values()]
 
 
 @router.get("/templates/communities/{community_code}", response_model=s.CommunityTemplateRead)
 async def community_template(community_code: CommunityCode, request: Request, session: SessionDep,
                              principal: CurrentPrincipal) -> dict:
-    """Returns the template a community works by (the default until it chooses one)."""
+    """Returns the template a community works by (the default until it chooses one); for callers whose grant
+    covers the community (its own staff or above) and for services."""
+    if principal.kind != "service":
+        require_scope(principal, community_code)
     template, chosen = await _service(request, session).template_of(community_code)
     return {"community_code": community_code, "template": template_dict(template), "chosen": chosen}
 
@@ -133,7 +136,7 @@ async def work_order_feed(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=s.MAX_BIGINT)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict:
     """The department's work-order changes after a cursor, in a stable order with no gaps or repeats."""
@@ -145,10 +148,10 @@ async def list_work_orders(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
-    department: str | None = None,
+    department: s.SafeStr | None = None,
     status: Literal["dispatched", "signed", "answered", "returned"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=s.MAX_BIGINT)] = 0,
 ) -> list:
     """Lists work orders in the caller's scope."""
     service = _service(request, session)
@@ -246,7 +249,7 @@ async def cast_ballot(vote_id: VoteID, data: s.BallotCast, request: Request, ses
 
 
 @router.get("/votes/{vote_id}/receipts/{receipt}", response_model=s.ReceiptCheck)
-async def check_receipt(vote_id: VoteID, receipt: Annotated[str, Path(min_length=8, max_length=100)], request: Request,
+async def check_receipt(vote_id: VoteID, receipt: Annotated[s.SafeStr, Path(min_length=8, max_length=100)], request: Request,
                         session: SessionDep, principal: CurrentPrincipal):
     """Tells whether the ballot behind a receipt was counted."""
     return await _service(request, session).check_receipt(principal, vote_id, receipt)
@@ -286,7 +289,7 @@ async def task_spending(task_id: TaskID, data: s.SpendingIn, request: Request, s
 
 
 @router.get("/by-token/{token}", response_model=s.TokenStatus)
-async def by_token(token: Annotated[str, Path(min_length=1, max_length=100)], request: Request, session: SessionDep,
+async def by_token(token: Annotated[s.SafeStr, Path(min_length=1, max_length=100)], request: Request, session: SessionDep,
                    principal: CurrentPrincipal) -> dict:
     """Finds a matter by the token its external system gave it (Open311)."""
     service = _service(request, session)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from services.matters.rules.routing import Category, Channel, Nature
 
@@ -19,8 +19,45 @@ Choice = Literal["for", "against", "abstain"]
 Warning = Literal["none", "yellow", "red"]
 
 
+# PostgreSQL refuses NUL in text: a request carrying one is bad input (422 naming the field), never a 500.
+NUL_REASON = "must not contain a NUL character (\\u0000)"
+# Bounds of the database's integer columns and of cursors (bigint).
+MAX_BIGINT = 2**63 - 1
+MAX_CENTS = 10**15  # ¥10 trillion: far above any budget, far below bigint overflow when lines are summed
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
+def no_nul(value: str) -> str:
+    """Refuses a string containing NUL (for query and path parameters; request bodies check every field)."""
+    if "\x00" in value:
+        raise ValueError(NUL_REASON)
+    return value
+
+
+# A query or path text parameter that may reach the database.
+SafeStr = Annotated[str, AfterValidator(no_nul)]
+
+
 class Model(BaseModel):
+    """Base of every request body: unknown fields and NUL characters in any text field are refused (422)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError(NUL_REASON)
+        return value
 
 
 class MatterCreate(Model):
@@ -183,9 +220,9 @@ class ReceiptCheck(BaseModel):
 class OfflineTallyIn(Model):
     """Paper ballots of a meeting: the counts and the sign-in record (who attended) as evidence."""
 
-    votes_for: int = Field(ge=0)
-    votes_against: int = Field(ge=0)
-    abstain: int = Field(ge=0)
+    votes_for: int = Field(ge=0, le=100_000)
+    votes_against: int = Field(ge=0, le=100_000)
+    abstain: int = Field(ge=0, le=100_000)
     sign_in_ref: str = Field(min_length=1, max_length=200)
     attendee_keys: list[str] = Field(min_length=1, max_length=100_000)
 
@@ -231,13 +268,13 @@ class TaskCreate(Model):
     title: str = Field(min_length=1, max_length=200)
     responsible_kind: Literal["community", "department", "social_organisation"]
     responsible_code: str | None = Field(None, min_length=1, max_length=100)
-    budget_cents: int = Field(ge=0)
+    budget_cents: int = Field(ge=0, le=MAX_CENTS)
     due_on: date
 
 
 class SpendingIn(Model):
     item: str = Field(min_length=1, max_length=200)
-    amount_cents: int = Field(gt=0)
+    amount_cents: int = Field(gt=0, le=MAX_CENTS)
     spent_on: date
 
 

@@ -603,6 +603,9 @@ class MattersService:
 
     async def add_spending(self, ctx: Context, task_id: uuid.UUID, data: Any) -> ImplementationTask:
         task, matter = await self._task_for_writer(ctx, task_id)
+        if task.spent_cents + data.amount_cents > 2**63 - 1:
+            raise RuleViolation("task.spending_too_large", "amount_cents: the task's spending would overflow",
+                                field="amount_cents")
         task.spent_cents += data.amount_cents
         self.session.add(TaskSpending(task_id=task.task_id, item=data.item, amount_cents=data.amount_cents,
                                       spent_on=data.spent_on, recorded_by=ctx.principal.sub, recorded_at=ctx.now))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -17,8 +17,30 @@ from youmin.kit.pii import validate_id_number, validate_mobile
 Code = Field(pattern=r"^\d{6,22}$", description="an org unit code")
 
 
+NUL_REASON = "must not contain a NUL character (\\u0000)"
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 class _In(BaseModel):
+    """Base of request bodies: unknown fields and NUL characters in any text field are refused (422)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError(NUL_REASON)
+        return value
 
 
 class OutsidePersonIn(_In):

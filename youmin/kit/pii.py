@@ -309,12 +309,14 @@ ID_NUMBER_PATTERN: re.Pattern[str] = re.compile(
 # Mainland mobile: optional +86 / 0086 / 86 prefix, 11 digits starting 13–19, optionally grouped
 # 3-4-4 with single spaces or dashes ("+86 138-1234-5678").
 MOBILE_PATTERN: re.Pattern[str] = re.compile(
-    r"(?<![0-9A-Za-z+])(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9][ \-]?[0-9]{4}[ \-]?[0-9]{4}(?![0-9])"
+    r"(?<![0-9A-Za-z+\-])(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9][ \-]?[0-9]{4}[ \-]?[0-9]{4}(?![0-9A-Za-z])"
 )
 
+# A number inside an identifier (a UUID's last group, a hex token) is not a phone number: neither
+# pattern matches right after a letter, digit or hyphen, nor right before a letter or digit.
 # Landline with area code: 0536-1234567, 0536 12345678, (0536)1234567, 010-12345678.
 LANDLINE_PATTERN: re.Pattern[str] = re.compile(
-    r"(?<![0-9A-Za-z])(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[ \-]?[1-9][0-9]{6,7}(?![0-9])"
+    r"(?<![0-9A-Za-z\-])(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[ \-]?[1-9][0-9]{6,7}(?![0-9A-Za-z])"
 )
 
 # Any phone number: a mobile or a landline.

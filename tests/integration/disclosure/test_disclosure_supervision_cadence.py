@@ -66,7 +66,7 @@ async def test_unanswered_question_is_flagged_overdue_by_the_sweep(disclosure, c
     question = (await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/questions",
                                              json={"body": "经费从哪里出？"},
                                              headers=resident(disclosure, community))).json()
-    sweeper = disclosure.token("street_staff", community[:9])
+    sweeper = disclosure.token("district_staff", "370705")
     clock.set(datetime(2026, 3, 7, 23, 59, tzinfo=SHANGHAI))
     before = (await disclosure.client.post("/api/v1/disclosure/supervision/sweep", headers=sweeper)).json()
     assert question["id"] not in before["flagged"]

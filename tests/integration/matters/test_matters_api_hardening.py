@@ -1,0 +1,123 @@
+"""Defects found by the gateway's authorisation matrix and fuzzing: every route needs a valid token, a community's
+template is read within its scope, bad input (NUL characters, cursors past bigint) is a 422 naming the field,
+and the collection routes answer with and without a trailing slash."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+
+from youmin.kit.auth import Grant, mint_token
+
+BODY = {"title": "小区东门路灯不亮", "description": "居民反映夜间出行不便", "category": "city_management"}
+
+
+def _bad_tokens(settings) -> dict[str, dict[str, str]]:
+    claims = {"sub": "mallory", "iss": settings.jwt_issuer, "kind": "user", "exp": 4102444800,
+              "grants": [{"role": "admin", "scope": "3707"}]}
+    forged = jwt.encode(claims, "not-the-signing-key-but-long-enough-for-hs256", algorithm="HS256")
+    none_alg = jwt.encode(claims, None, algorithm="none")
+    expired = mint_token(settings, "late", [Grant(role="admin", scope="3707")], minutes=-1)
+    return {"missing": {}, "forged": {"authorization": f"Bearer {forged}"},
+            "expired": {"authorization": f"Bearer {expired}"}, "alg-none": {"authorization": f"Bearer {none_alg}"}}
+
+
+@pytest.mark.parametrize("label", ["missing", "forged", "expired", "alg-none"])
+async def test_listing_templates_without_a_valid_token_is_401(matters, label):
+    resp = await matters.client.get("/api/v1/matters/templates", headers=_bad_tokens(matters.settings)[label])
+    assert resp.status_code == 401, resp.text
+
+
+async def test_listing_templates_with_a_valid_token_lists_them(matters):
+    resp = await matters.client.get("/api/v1/matters/templates", headers=matters.staff(matters.new_community()))
+    assert resp.status_code == 200 and resp.json()
+
+
+async def test_every_api_route_refuses_a_request_without_a_token(matters):
+    doc = (await matters.client.get("/openapi.json")).json()
+    answered = []
+    for path, item in doc["paths"].items():
+        if not path.startswith("/api/v1/"):
+            continue
+        url = path
+        for name in ("matter_id", "vote_id", "task_id", "work_order_id"):
+            url = url.replace("{" + name + "}", "00000000-0000-0000-0000-000000000000")
+        url = url.replace("{community_code}", "370705001101").replace("{receipt}", "r" * 8).replace("{token}", "t")
+        for method in item:
+            resp = await matters.client.request(method.upper(), url, json={})
+            if resp.status_code != 401:
+                answered.append(f"{method.upper()} {path} -> {resp.status_code}")
+    assert answered == []
+
+
+@pytest.mark.parametrize("where", ["outside", "lower"])
+async def test_reading_a_communitys_template_needs_a_grant_covering_it(matters, where):
+    community = matters.new_community()
+    scope = {"outside": matters.new_community(), "lower": community + "001"}[where]
+    resp = await matters.client.get(f"/api/v1/matters/templates/communities/{community}", headers=matters.staff(scope))
+    assert resp.status_code == 403, resp.text
+    assert community not in resp.json().get("template", {}).get("code", "")
+
+
+async def test_a_communitys_template_is_read_by_its_street_and_by_services(matters):
+    community = matters.new_community()
+    street = matters.headers("street-1", [("street_staff", community[:9])])
+    service = matters.headers("svc:disclosure", [], kind="service")
+    for headers in (street, matters.staff(community), service):
+        resp = await matters.client.get(f"/api/v1/matters/templates/communities/{community}", headers=headers)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["community_code"] == community
+
+
+@pytest.mark.parametrize("field", ["title", "description", "address_string", "external_token"])
+async def test_a_nul_character_in_a_matter_text_field_is_a_422_naming_it(matters, field):
+    community = matters.new_community()
+    resp = await matters.client.post("/api/v1/matters/", json={**BODY, "unit_code": community, field: "路灯\u0000不亮"},
+                                     headers=matters.staff(community))
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in resp.json()["errors"]] == [field]
+
+
+async def test_a_nul_character_in_a_transition_reason_is_a_422_naming_it(matters):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community)
+    resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/transitions",
+                                     json={"action": "reject", "reason": "重复\u0000"}, headers=matters.staff(community))
+    assert resp.status_code == 422, resp.text
+    assert [e["field"] for e in resp.json()["errors"]] == ["reason"]
+
+
+async def test_a_nul_character_in_a_search_query_is_a_422_naming_it(matters):
+    community = matters.new_community()
+    resp = await matters.client.get("/api/v1/matters/", params={"q": "路灯\u0000"}, headers=matters.staff(community))
+    assert resp.status_code == 422, resp.text
+    assert [e["field"] for e in resp.json()["errors"]] == ["q"]
+
+
+@pytest.mark.parametrize("after", [2**63, 10**30])
+async def test_a_feed_cursor_beyond_bigint_is_a_422_naming_it(matters, after):
+    resp = await matters.client.get("/api/v1/matters/workorders/feed", params={"after": after},
+                                    headers=matters.department("DPT-HARDEN"))
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in resp.json()["errors"]] == ["after"]
+
+
+async def test_the_largest_feed_cursor_is_accepted(matters):
+    resp = await matters.client.get("/api/v1/matters/workorders/feed", params={"after": 2**63 - 1},
+                                    headers=matters.department("DPT-HARDEN"))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["items"] == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/matters", "/api/v1/matters/"])
+async def test_matters_are_raised_and_listed_with_or_without_a_trailing_slash(matters, path):
+    community = matters.new_community()
+    created = await matters.client.post(path, json={**BODY, "unit_code": community}, headers=matters.staff(community),
+                                        follow_redirects=False)
+    assert created.status_code == 201, created.text
+    listed = await matters.client.get(path, params={"community_code": community}, headers=matters.staff(community),
+                                      follow_redirects=False)
+    assert listed.status_code == 200, listed.text
+    assert [m["matter_id"] for m in listed.json()["items"]] == [created.json()["matter_id"]]
