@@ -68,6 +68,12 @@ async def forward(request: Request, service: str, path: str) -> Response:
                                 params=request.query_params.multi_items()))
 
 
+@router.api_route("/api/v1/{service}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def api_root(service: str, request: Request) -> Response:
+    """Routes a service's collection root (/api/v1/matters) like any other path below it."""
+    return await api(service, "", request)
+
+
 @router.api_route("/api/v1/{service}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def api(service: str, path: str, request: Request) -> Response:
     """Routes /api/v1/<service>/... after verifying the bearer token."""
@@ -81,7 +87,7 @@ async def api(service: str, path: str, request: Request) -> Response:
     if any(segment in (".", "..") for segment in path.split("/")):
         return problem(404, "Not found", "no such path", "/problems/not-found")
     request.state.principal = principal
-    return await forward(request, service, f"/api/v1/{service}/{path}")
+    return await forward(request, service, f"/api/v1/{service}/{path}" if path else f"/api/v1/{service}")
 
 
 @router.api_route("/public/v1/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)

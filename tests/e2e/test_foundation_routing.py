@@ -77,3 +77,9 @@ async def test_a_service_that_is_down_gives_502_and_a_slow_one_504(infra):
             assert timeout.status_code == 504 and "matters" in timeout.json()["detail"]
     finally:
         await slow_server.stop()
+
+
+async def test_a_collection_root_without_trailing_slash_is_routed_without_redirect(stack):
+    async with stack.client(stack.token("district_staff", "370705")) as client:
+        resp = await client.get("/api/v1/matters", follow_redirects=False)
+    assert resp.status_code == 200, resp.text

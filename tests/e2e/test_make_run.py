@@ -60,9 +60,24 @@ def interrupt_and_collect(proc: subprocess.Popen, children: list[psutil.Process]
     return out
 
 
-async def test_up_is_ready_stops_on_ctrl_c_leaves_nothing_and_keeps_data_across_runs(tmp_path):
+@pytest.fixture
+def started():
+    """Every `youmin up` a test starts; whatever is still running when the test ends is killed."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            leftovers = descendants(proc.pid)
+            proc.kill()
+            for child in leftovers:
+                child.kill()
+            proc.wait(10)
+
+
+async def test_up_is_ready_stops_on_ctrl_c_leaves_nothing_and_keeps_data_across_runs(tmp_path, started):
     env, ports = up_env(tmp_path)
     proc = start(env)
+    started.append(proc)
     ready = wait_ready(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/readyz", proc)
     assert ready["status"] == "ready" and set(ready["checks"]) >= {"registry", "matters", "mediation", "disclosure"}
     children = descendants(proc.pid)
@@ -71,9 +86,10 @@ async def test_up_is_ready_stops_on_ctrl_c_leaves_nothing_and_keeps_data_across_
     await conn.execute("INSERT INTO api_key (key_id, department_code, key_hash) VALUES ('persisted1', 'D1', 'h')")
     await conn.close()
     out = interrupt_and_collect(proc, children)
-    assert proc.returncode == 0 and "stopped." in out and "Traceback" not in out
+    assert proc.returncode == 0 and "stopped." in out and "Traceback" not in out, out
 
     proc = start(env)  # the second run finds the same data
+    started.append(proc)
     wait_ready(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/readyz", proc)
     children = descendants(proc.pid)
     conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{ports['YOUMIN_PG_PORT']}/youmin_gateway")
