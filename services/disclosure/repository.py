@@ -19,6 +19,7 @@ from services.disclosure.models import (
     PublicMatterEvent,
     SupervisionQuestion,
 )
+from youmin.kit.horizon import SETTLED_BELOW
 
 
 def like_prefix(code: str) -> str:
@@ -97,14 +98,15 @@ class ItemRepository:
     async def settled_in_commit_order(
         self, where: ItemFilter, limit: int, after: tuple[int, int] | None = None
     ) -> list[tuple[DisclosureItem, int]]:
-        """Append-only feed page in commit order: only rows below the xmin horizon, keyset (txid, seq).
+        """Append-only feed page in commit order: only rows below the horizon, keyset (txid, seq).
 
-        A row whose transaction may still be running has txid >= xmin, and every transaction that
-        commits later has a txid at or above today's xmin, so nothing can ever appear behind the cursor.
+        A row whose transaction may still be running has txid >= the horizon (youmin.kit.horizon), and
+        every transaction of this database that commits later has a txid at or above it, so nothing can
+        ever appear behind the cursor.
         """
         stmt = select(DisclosureItem, literal_column("disclosure_item.txid::text"))
         stmt = stmt.where(*where.clauses()).where(
-            text("disclosure_item.txid < pg_snapshot_xmin(pg_current_snapshot())"))
+            text(f"disclosure_item.txid < {SETTLED_BELOW}"))
         if after is not None:
             stmt = stmt.where(text("(disclosure_item.txid, disclosure_item.seq) > (CAST(:after_tx AS xid8), :after_seq)")
                               .bindparams(after_tx=str(after[0]), after_seq=after[1]))

@@ -351,7 +351,13 @@ class MattersRepository:
         )
 
     async def feed(self, department_code: str, after: int, limit: int) -> list[Any]:
-        """Returns a department's committed changes after a cursor, below the transaction horizon."""
+        """Returns a department's committed changes after a cursor.
+
+        No transaction-id horizon here: record_change takes the department's lock before drawing a
+        sequence number and keeps it to commit, so a department's rows become visible in sequence order.
+        Filtering by a horizon as well would hide a committed row behind an unrelated running transaction
+        while letting a later one through, and the cursor would then pass the hidden row for good.
+        """
         rows = await self.session.execute(
             text(
                 """
@@ -359,7 +365,6 @@ class MattersRepository:
                        c.due_at, c.warning, c.at, m.title, m.category
                 FROM work_order_change c JOIN matter m ON m.matter_id = c.matter_id
                 WHERE c.department_code = :d AND c.seq > :after
-                  AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
                 ORDER BY c.seq
                 LIMIT :limit
                 """

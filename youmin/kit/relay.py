@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 from sqlalchemy.engine import make_url
 
+from youmin.kit.horizon import SETTLED_BELOW
 from youmin.kit.logging import get_logger
 from youmin.kit.outbox import NOTIFY_CHANNEL
 
@@ -21,11 +22,11 @@ RELAY_ERRORS = Counter("youmin_outbox_relay_errors_total", "Relay failures (brok
 LEADER = Gauge("youmin_outbox_relay_leader", "1 while this process holds the relay lock", ["service"])
 
 # Rows are read in id (insertion) order; the prefix whose writing transactions are all below the
-# xmin horizon is published. A row of a transaction that may still be running (txid >= xmin) stops
+# horizon (youmin.kit.horizon) is published. A row of a transaction that may still be running (txid >= xmin) stops
 # the batch, so a late-committing transaction is waited for instead of being overtaken or skipped.
-_SELECT = """
+_SELECT = f"""
     SELECT id, event_id::text, topic, key, type, source, subject, dataschema, time, data::text,
-           txid < pg_snapshot_xmin(pg_current_snapshot()) AS settled
+           txid < {SETTLED_BELOW} AS settled
     FROM outbox_event
     WHERE sent_at IS NULL
     ORDER BY id

@@ -13,14 +13,17 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
 from youmin.kit.consumer import EventConsumer
-from youmin.kit.db import make_engine, make_sessionmaker, transaction
+from sqlalchemy import MetaData
+
+from youmin.kit.db import NAMING_CONVENTION, make_engine, make_sessionmaker, transaction
 from youmin.kit.events import EVENT_TYPES, Event, decode_record
 from youmin.kit.kafka import ensure_topics, make_consumer, make_producer
-from youmin.kit.outbox import publish
+from youmin.kit.migrate import drop_database, ensure_database
+from youmin.kit.outbox import messaging_tables, publish
 from youmin.kit.relay import OutboxRelay, asyncpg_dsn
 from youmin.testing import eventually
 
-SERVICE = "registry"  # any service database has the outbox and inbox tables
+KIT_DB = "kitcheck"  # a database of these tests' own, so no running service's transactions mix in
 
 
 class RelayKilled(BaseException):
@@ -42,12 +45,26 @@ def probe_event_type(topic: str) -> type[Event]:
     return ProbeEmitted
 
 
+@pytest.fixture(scope="module")
+async def kit_database(infra):
+    url = infra.database_url(KIT_DB)
+    await ensure_database(url)
+    engine = make_engine(url)
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    messaging_tables(metadata)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        await conn.execute(text("CREATE TABLE probe_effect (event_id text, aggregate_id text, seq int)"))
+    await engine.dispose()
+    yield url
+    await drop_database(url)
+
+
 @pytest.fixture
-async def db(infra):
-    engine = make_engine(infra.database_url(SERVICE))
+async def db(kit_database):
+    engine = make_engine(kit_database)
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM outbox_event"))
-        await conn.execute(text("CREATE TABLE IF NOT EXISTS probe_effect (event_id text, aggregate_id text, seq int)"))
         await conn.execute(text("TRUNCATE probe_effect"))
     yield engine
     await engine.dispose()
@@ -63,7 +80,7 @@ async def topic(infra):
 def relay_for(infra, **kw) -> OutboxRelay:
     return OutboxRelay(
         service=f"test-{uuid.uuid4().hex[:6]}",
-        database_url=infra.database_url(SERVICE),
+        database_url=infra.database_url(KIT_DB),
         producer_factory=lambda: make_producer(infra.bootstrap, idempotence=False, client_id="test-relay",
                                                request_timeout_ms=3000),
         poll_seconds=0.1,
@@ -137,7 +154,7 @@ async def probe_handler(session, event):
 def consumer_for(infra, topic: str, group: str, handler=probe_handler, **kw) -> EventConsumer:
     return EventConsumer(
         name=group, topics=[topic], handlers={"gov.youmin.test.probe.emitted.v1": handler},
-        sessions=make_sessionmaker(make_engine(infra.database_url(SERVICE))),
+        sessions=make_sessionmaker(make_engine(infra.database_url(KIT_DB))),
         consumer_factory=lambda *t, **k: make_consumer(infra.bootstrap, *t, **k),
         producer_factory=lambda: make_producer(infra.bootstrap, idempotence=False, client_id=group),
         max_attempts=kw.pop("max_attempts", 3), retry_base_seconds=0.01, **kw,
@@ -297,3 +314,22 @@ async def test_watchdog_restarts_a_consumer_that_stops_making_progress(infra, db
     await asyncio.gather(task, relay_task, return_exceptions=True)
     assert stuck.is_set() and consumer.stats.restarts >= 1
     assert await effect_count(db) == 1
+
+
+async def test_a_long_transaction_in_another_database_does_not_hold_the_relay_back(infra, db, topic):
+    Probe = probe_event_type(topic)
+    other = await asyncpg.connect(asyncpg_dsn(infra.database_url("mediation")))
+    long_tx = other.transaction()
+    await long_tx.start()
+    await other.fetchval("SELECT pg_current_xact_id()")  # holds an xid, as a slow writer would
+    try:
+        relay = relay_for(infra)
+        task = asyncio.create_task(relay.run())
+        async with transaction(make_sessionmaker(db)) as session:
+            await publish(session, Probe(aggregate_id="agg-free", seq=1))
+        await eventually(lambda: _unsent(db, 0), timeout=30)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await long_tx.rollback()
+        await other.close()
