@@ -240,7 +240,12 @@ class ManagedProcesses:
     def add(self, name: str, proc: subprocess.Popen) -> None:
         self.procs.append((name, proc))
 
-    def stop_all(self) -> None:
-        for _, proc in reversed(self.procs):
-            stop_process(proc, signal.SIGTERM, 15)
+    def stop_all(self, timeout: float = 20) -> None:
+        """Asks every child to stop at once, waits for them together, and kills what is left."""
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for _, proc in self.procs:
+            stop_process(proc, signal.SIGTERM, max(0.1, deadline - time.monotonic()))
         self.procs.clear()

@@ -50,8 +50,10 @@ def service_settings(name: str, infra, **overrides):
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def stack(infra) -> AsyncIterator[Stack]:
+    """The running stack, for the end-to-end tests only: it stops when they are done, so its consumers
+    and transactions never mix with the integration tests that follow."""
     import importlib
 
     servers: list[InProcessServer] = []
