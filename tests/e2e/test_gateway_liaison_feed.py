@@ -8,7 +8,7 @@ import httpx
 
 from youmin.testing import eventually
 
-from test_gateway_open311 import new_community_with_department, raise_by_open311
+from .test_gateway_open311 import new_community_with_department, raise_by_open311
 
 
 class HonourRetryAfter(httpx.AsyncBaseTransport):
