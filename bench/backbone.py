@@ -1,5 +1,9 @@
 """Event backbone: outbox -> relay -> broker -> consumer (with inbox), beside raw aiokafka produce -> consume.
 
+Both paths run as they are deployed: the producing side in one process (for Youmin, a service writing its
+outbox and running its relay) and the consuming side in another (a service's inbox consumer). The raw
+baseline is an aiokafka producer process and an aiokafka consumer process on the same broker, same run.
+
 Run: .venv/bin/python -m bench.backbone [--events 20000] [--rate 500] [--seconds 10]
 Targets (issue 2): throughput >= 40% of raw; p99 end-to-end latency < 250 ms at a sustained 500 events/s.
 """
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing as mp
 import time
 import uuid
 from typing import ClassVar
@@ -16,15 +21,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.progress import Progress
 
 from bench.common import bench_infra, console, percentile, table
-from youmin.kit.consumer import EventConsumer
-from youmin.kit.db import make_engine, make_sessionmaker, transaction
-from youmin.kit.events import EVENT_TYPES, Envelope, Event
-from youmin.kit.kafka import ensure_topics, make_consumer, make_producer
-from youmin.kit.outbox import publish
-from youmin.kit.relay import OutboxRelay
+from youmin.kit.events import EVENT_TYPES, Event
+from youmin.kit.kafka import ensure_topics
 
-SERVICE = "registry"
 PAYLOAD = "x" * 120
+KEYS = 50
 
 
 def event_type(topic: str) -> type[Event]:
@@ -42,107 +43,155 @@ def event_type(topic: str) -> type[Event]:
     return BenchEmitted
 
 
-async def raw_run(bootstrap: str, n: int, rate: float | None) -> tuple[float, list[float]]:
-    """Raw aiokafka produce -> consume; returns (events/s, latencies in ms)."""
-    topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
-    await ensure_topics(bootstrap, [topic], partitions=3)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"raw-{topic}", enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
+async def _pace(started: float, i: int, rate: float | None) -> None:
+    if rate:
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+# --- processes ---------------------------------------------------------------------------------------
+
+async def raw_producer(bootstrap: str, topic: str, n: int, rate: float | None) -> float:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
     await producer.start()
-    latencies: list[float] = []
-    done = asyncio.Event()
-
-    async def consume() -> None:
-        while len(latencies) < n:
-            batch = await consumer.getmany(timeout_ms=200)
-            now = time.time_ns()
-            for tp, records in batch.items():
-                for r in records:
-                    latencies.append((now - int(r.value.split(b"|", 1)[0])) / 1e6)
-                await consumer.commit({tp: records[-1].offset + 1})
-        done.set()
-
-    reader = asyncio.create_task(consume())
-    while not consumer.assignment():  # the group join is not part of the measurement
-        await asyncio.sleep(0.05)
-    started = time.perf_counter()
+    started_wall, started = time.time(), time.perf_counter()
     futures = []
     for i in range(n):
-        if rate:
-            await _pace(started, i, rate)
-        futures.append(await producer.send(topic, f"{time.time_ns()}|{PAYLOAD}".encode(), key=f"agg-{i % 50}".encode()))
+        await _pace(started, i, rate)
+        futures.append(await producer.send(topic, f"{time.time_ns()}|{PAYLOAD}".encode(), key=f"agg-{i % KEYS}".encode()))
     await asyncio.gather(*futures)
-    await asyncio.wait_for(done.wait(), 300)
-    elapsed = time.perf_counter() - started
-    reader.cancel()
     await producer.stop()
+    return started_wall
+
+
+async def raw_consumer(bootstrap: str, topic: str, n: int, ready: mp.Event) -> tuple[float, list[float]]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"raw-{topic}", enable_auto_commit=False,
+                                auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    await consumer.start()
+    latencies: list[float] = []
+    while len(latencies) < n:
+        batch = await consumer.getmany(timeout_ms=200)
+        if consumer.assignment():
+            ready.set()
+        now = time.time_ns()
+        for records in batch.values():
+            latencies += [(now - int(r.value.split(b"|", 1)[0])) / 1e6 for r in records]
+        if batch:
+            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+    done = time.time()
     await consumer.stop()
-    return n / elapsed, latencies
+    return done, latencies
 
 
-async def _pace(started: float, i: int, rate: float) -> None:
-    due = started + i / rate
-    delay = due - time.perf_counter()
-    if delay > 0:
-        await asyncio.sleep(delay)
+async def outbox_producer(database_url: str, bootstrap: str, topic: str, n: int, rate: float | None) -> float:
+    from youmin.kit.db import make_engine, make_sessionmaker, transaction
+    from youmin.kit.kafka import make_producer
+    from youmin.kit.outbox import publish
+    from youmin.kit.relay import OutboxRelay
 
-
-async def pipeline_run(infra, n: int, rate: float | None) -> tuple[float, list[float]]:
-    """Outbox writes -> relay -> broker -> inbox consumer; returns (events/s, latencies in ms)."""
-    topic = f"bench.outbox.{uuid.uuid4().hex[:6]}"
-    await ensure_topics(infra.bootstrap, [topic, f"{topic}.dlq"], partitions=3)
     Probe = event_type(topic)
-    engine = make_engine(infra.database_url(SERVICE), pool_size=5)
+    engine = make_engine(database_url, pool_size=4)
     sessions = make_sessionmaker(engine)
+    relay = OutboxRelay(service=f"bench-{topic}", database_url=database_url, poll_seconds=0.05, batch_size=1000,
+                        producer_factory=lambda: make_producer(bootstrap, idempotence=False, client_id="bench"))
+    relay_task = asyncio.create_task(relay.run())
+    started_wall, started = time.time(), time.perf_counter()
+    batch = 10 if rate else 500  # at 500/s: a transaction every 20 ms, as a busy service would write
+    for i in range(0, n, batch):
+        await _pace(started, i, rate)
+        async with transaction(sessions) as session:
+            await publish(session, *(Probe(aggregate_id=f"agg-{j % KEYS}", seq=j, sent_ns=time.time_ns(), padding=PAYLOAD)
+                                     for j in range(i, min(n, i + batch))))
+    while relay.published < n:
+        await asyncio.sleep(0.01)
+    relay_task.cancel()
+    await asyncio.gather(relay_task, return_exceptions=True)
+    await engine.dispose()
+    return started_wall
+
+
+async def inbox_consumer(database_url: str, bootstrap: str, topic: str, n: int, ready: mp.Event) -> tuple[float, list[float]]:
+    from youmin.kit.consumer import EventConsumer
+    from youmin.kit.db import make_engine, make_sessionmaker
+    from youmin.kit.kafka import make_consumer, make_producer
+
+    Probe = event_type(topic)
+    engine = make_engine(database_url, pool_size=4)
     latencies: list[float] = []
 
     async def handler(session, event) -> None:
         # The effect measured is the inbox row committed with the offset; the handler only takes the time.
         latencies.append((time.time_ns() - event.get_data()["sent_ns"]) / 1e6)
-    relay = OutboxRelay(service=f"bench-{topic}", database_url=infra.database_url(SERVICE), poll_seconds=0.05,
-                        producer_factory=lambda: make_producer(infra.bootstrap, idempotence=False, client_id="bench"))
+
     consumer = EventConsumer(
-        name=f"bench-{topic}", topics=[topic], handlers={Probe.type: handler}, sessions=sessions,
-        consumer_factory=lambda *t, **k: make_consumer(infra.bootstrap, *t, **k),
-        producer_factory=lambda: make_producer(infra.bootstrap, idempotence=False, client_id="bench"),
+        name=f"bench-{topic}", topics=[topic], handlers={Probe.type: handler}, sessions=make_sessionmaker(engine),
+        consumer_factory=lambda *t, **k: make_consumer(bootstrap, *t, **k),
+        producer_factory=lambda: make_producer(bootstrap, idempotence=False, client_id="bench"),
     )
-    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run())]
-    await asyncio.wait_for(consumer.assigned.wait(), 60)  # the group join is not part of the measurement
-    started = time.perf_counter()
-    batch = 10 if rate else 500
-    for i in range(0, n, batch):
-        if rate:
-            await _pace(started, i, rate)
-        async with transaction(sessions) as session:
-            await publish(session, *(Probe(aggregate_id=f"agg-{j % 50}", seq=j, sent_ns=time.time_ns(), padding=PAYLOAD)
-                                     for j in range(i, min(n, i + batch))))
-    await consumer.wait_for(lambda s: s.processed >= n, timeout=600)
-    elapsed = time.perf_counter() - started
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    task = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(consumer.assigned.wait(), 60)
+    ready.set()
+    await consumer.wait_for(lambda s: s.processed >= n, timeout=900)
+    done = time.time()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
     await engine.dispose()
-    return n / elapsed, latencies
+    return done, latencies
+
+
+def _child(results: mp.Queue, name: str, fn_name: str, *args: object) -> None:
+    results.put((name, asyncio.run(globals()[fn_name](*args))))
+
+
+def run_pair(producer: str, consumer: str, producer_args: tuple, consumer_args: tuple) -> tuple[float, list[float]]:
+    """Runs a consumer process until it is assigned, then the producer process; returns (events/s, latencies)."""
+    ctx = mp.get_context("spawn")
+    results: mp.Queue = ctx.Queue()
+    ready = ctx.Event()
+    n = producer_args[-2]
+    reader = ctx.Process(target=_child, args=(results, "consumer", consumer, *consumer_args, ready))
+    reader.start()
+    if not ready.wait(90):
+        reader.kill()
+        raise RuntimeError("the consumer was never assigned its partitions")
+    writer = ctx.Process(target=_child, args=(results, "producer", producer, *producer_args))
+    writer.start()
+    got = dict(results.get(timeout=900) for _ in range(2))
+    writer.join(30)
+    reader.join(30)
+    started = got["producer"]
+    done, latencies = got["consumer"]
+    return n / (done - started), latencies
 
 
 async def main(events: int, rate: float, seconds: float) -> None:
-    async with bench_infra() as infra:
+    from youmin.kit.migrate import ensure_database
+
+    async with bench_infra(migrate=False) as infra:
+        url = infra.database_url("backbone")
+        await ensure_database(url)
+        await _create_tables(url)
         sustained = int(rate * seconds)
+        rows = {}
         with Progress(console=console, transient=True) as progress:
             step = progress.add_task("benchmarking", total=4)
-            raw_tp, _ = await raw_run(infra.bootstrap, events, None)
-            progress.advance(step)
-            pipe_tp, _ = await pipeline_run(infra, events, None)
-            progress.advance(step)
-            _, raw_lat = await raw_run(infra.bootstrap, sustained, rate)
-            progress.advance(step)
-            _, pipe_lat = await pipeline_run(infra, sustained, rate)
-            progress.advance(step)
+            for label, producer, consumer, extra in (("raw", "raw_producer", "raw_consumer", ()),
+                                                     ("outbox", "outbox_producer", "inbox_consumer", (url,))):
+                for mode, n, r in (("throughput", events, None), ("latency", sustained, rate)):
+                    topic = f"bench.{label}.{uuid.uuid4().hex[:6]}"
+                    await ensure_topics(infra.bootstrap, [topic, f"{topic}.dlq"], partitions=3)
+                    rows[label, mode] = await asyncio.to_thread(
+                        run_pair, producer, consumer, (*extra, infra.bootstrap, topic, n, r), (*extra, infra.bootstrap, topic, n))
+                    progress.advance(step)
+        from youmin.kit.migrate import drop_database
+
+        await drop_database(url)
+    raw_tp, pipe_tp = rows["raw", "throughput"][0], rows["outbox", "throughput"][0]
+    raw_lat, pipe_lat = rows["raw", "latency"][1], rows["outbox", "latency"][1]
     console.print(table(
         f"Event backbone ({events:,} events for throughput; {sustained:,} at {rate:.0f}/s for latency)",
-        ["path", "events/s", "p50 ms", "p99 ms", "ratio to raw"],
+        ["path", "events/s", f"p50 ms @{rate:.0f}/s", f"p99 ms @{rate:.0f}/s", "throughput ratio"],
         [
             ["raw aiokafka produce -> consume", raw_tp, percentile(raw_lat, 50), percentile(raw_lat, 99), "1.00"],
             ["outbox -> relay -> broker -> inbox consumer", pipe_tp, percentile(pipe_lat, 50), percentile(pipe_lat, 99),
@@ -151,6 +200,20 @@ async def main(events: int, rate: float, seconds: float) -> None:
     ))
     console.print(f"targets: throughput ratio >= 0.40 (got {pipe_tp / raw_tp:.2f}); "
                   f"p99 < 250 ms at {rate:.0f}/s (got {percentile(pipe_lat, 99):.1f} ms)")
+
+
+async def _create_tables(url: str) -> None:
+    from sqlalchemy import MetaData
+
+    from youmin.kit.db import NAMING_CONVENTION, make_engine
+    from youmin.kit.outbox import messaging_tables
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    messaging_tables(metadata)
+    engine = make_engine(url, pool_size=1)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
 
 
 if __name__ == "__main__":

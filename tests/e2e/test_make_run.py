@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,43 +30,64 @@ def up_env(tmp_path: Path) -> tuple[dict[str, str], dict[str, int]]:
     return env, ports
 
 
-def start(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "youmin.cli", "up", "--no-seed"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+class Up:
+    """A `youmin up` process whose output is read as it comes, as a person at the terminal would."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "youmin.cli", "up", "--no-seed"], cwd=ROOT, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_output(self, marker: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while marker not in self.output:
+            assert self.proc.poll() is None, f"youmin up exited early:\n{self.output}"
+            assert time.monotonic() < deadline, f"no {marker!r} within {timeout}s:\n{self.output}"
+            time.sleep(0.2)
 
 
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read()
-        try:
-            resp = httpx.get(url, timeout=2)
-            if resp.status_code == 200:
-                return resp.json()
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} never became ready")
+def start(env: dict[str, str]) -> Up:
+    return Up(env)
+
+
+def wait_ready(url: str, up: Up) -> dict:
+    """Waits until `youmin up` says it is ready, then asks the gateway."""
+    up.wait_for_output("Press Ctrl-C")
+    resp = httpx.get(url, timeout=10)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
 
 
 def descendants(pid: int) -> list[psutil.Process]:
     return psutil.Process(pid).children(recursive=True)
 
 
-def interrupt_and_collect(proc: subprocess.Popen, children: list[psutil.Process]) -> str:
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=90)
+def interrupt_and_collect(up: Up, children: list[psutil.Process]) -> str:
+    up.proc.send_signal(signal.SIGINT)
+    up.proc.wait(timeout=120)
+    up.reader.join(10)
     gone, alive = psutil.wait_procs(children, timeout=15)
-    assert not alive, f"left behind: {[p.info if hasattr(p, 'info') else p.pid for p in alive]}"
-    return out
+    assert not alive, f"left behind: {[p.pid for p in alive]}"
+    return up.output
 
 
 @pytest.fixture
 def started():
     """Every `youmin up` a test starts; whatever is still running when the test ends is killed."""
-    procs: list[subprocess.Popen] = []
+    procs: list[Up] = []
     yield procs
-    for proc in procs:
+    for up in procs:
+        proc = up.proc
         if proc.poll() is None:
             leftovers = descendants(proc.pid)
             proc.kill()
@@ -76,27 +98,27 @@ def started():
 
 async def test_up_is_ready_stops_on_ctrl_c_leaves_nothing_and_keeps_data_across_runs(tmp_path, started):
     env, ports = up_env(tmp_path)
-    proc = start(env)
-    started.append(proc)
-    ready = wait_ready(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/readyz", proc)
+    up = start(env)
+    started.append(up)
+    ready = wait_ready(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/readyz", up)
     assert ready["status"] == "ready" and set(ready["checks"]) >= {"registry", "matters", "mediation", "disclosure"}
-    children = descendants(proc.pid)
+    children = descendants(up.proc.pid)
     assert len(children) >= 7  # postgres, broker, four services, gateway (and postgres' own workers)
     conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{ports['YOUMIN_PG_PORT']}/youmin_gateway")
     await conn.execute("INSERT INTO api_key (key_id, department_code, key_hash) VALUES ('persisted1', 'D1', 'h')")
     await conn.close()
-    out = interrupt_and_collect(proc, children)
-    assert proc.returncode == 0 and "stopped." in out and "Traceback" not in out, out
+    out = interrupt_and_collect(up, children)
+    assert up.proc.returncode == 0 and "stopped." in out and "Traceback" not in out, out
 
-    proc = start(env)  # the second run finds the same data
-    started.append(proc)
-    wait_ready(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/readyz", proc)
-    children = descendants(proc.pid)
+    up = start(env)  # the second run finds the same data
+    started.append(up)
+    wait_ready(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/readyz", up)
+    children = descendants(up.proc.pid)
     conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{ports['YOUMIN_PG_PORT']}/youmin_gateway")
     assert await conn.fetchval("SELECT department_code FROM api_key WHERE key_id = 'persisted1'") == "D1"
     await conn.close()
-    interrupt_and_collect(proc, children)
-    assert proc.returncode == 0
+    out = interrupt_and_collect(up, children)
+    assert up.proc.returncode == 0, out
 
 
 def test_a_port_in_use_gives_a_clear_message_not_a_traceback(tmp_path):

@@ -225,11 +225,17 @@ def create_service_app(
         try:
             yield
         finally:
+            # Stopping is bounded: a task that does not honour its cancellation must not keep the process up.
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            _, stuck = await asyncio.wait(tasks, timeout=15) if tasks else (set(), set())
+            for task in stuck:
+                log.error("service.task_did_not_stop", service=settings.name, task=task.get_name())
             await app.state.broker_probe.close()
-            await engine.dispose()
+            try:
+                await asyncio.wait_for(engine.dispose(), 10)
+            except TimeoutError:
+                log.error("service.engine_did_not_close", service=settings.name)
 
     app = FastAPI(title=title, version="1.0.0", lifespan=lifespan, openapi_url=openapi_url)
     app.state.settings = settings
