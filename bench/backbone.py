@@ -22,7 +22,7 @@ from rich.progress import Progress
 
 from bench.common import bench_infra, console, percentile, table
 from youmin.kit.events import EVENT_TYPES, Event
-from youmin.kit.kafka import ensure_topics
+from youmin.kit.kafka import FETCH_MAX_WAIT_MS, ensure_topics
 
 PAYLOAD = "x" * 120
 KEYS = 50
@@ -67,7 +67,8 @@ async def raw_producer(bootstrap: str, topic: str, n: int, rate: float | None) -
 
 async def raw_consumer(bootstrap: str, topic: str, n: int, ready: mp.Event) -> tuple[float, list[float]]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"raw-{topic}", enable_auto_commit=False,
-                                auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000)
+                                auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000,
+                                fetch_max_wait_ms=FETCH_MAX_WAIT_MS)  # the same fetch settings as Youmin's consumers
     await consumer.start()
     latencies: list[float] = []
     while len(latencies) < n:
