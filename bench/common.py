@@ -3,14 +3,19 @@ percentiles, and the result table."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -92,3 +97,37 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
     for row in rows:
         t.add_row(*[f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row])
     return t
+
+
+def spawn_uvicorn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Starts an app under uvicorn in its own process (args: the app and its uvicorn options)."""
+    return subprocess.Popen([sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--no-access-log",
+                             "--log-level", "warning"], cwd=ROOT, env=env, stdout=open(log, "ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Waits until a URL answers without a server error."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{url} exited with {proc.returncode}")
+            try:
+                if (await client.get(url, timeout=2)).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(url)
+
+
+async def http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """Sends one keep-alive GET and reads the whole answer; returns the status."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = next((int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:"), 0)
+    if length:
+        await reader.readexactly(length)
+    return status

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -28,7 +26,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from rich.progress import Progress
 
-from bench.common import ROOT, bench_infra, console, percentile, table
+from bench.common import bench_infra, console, http_get, percentile, spawn_uvicorn, table, wait_ready
 from youmin.infra import free_port
 from youmin.kit.auth import Grant, mint_token
 from youmin.kit.events import Envelope
@@ -43,41 +41,6 @@ PAYLOAD = {"items": [{"id": i, "title": "通知", "kind": "residents"} for i in 
 async def json_endpoint():
     return PAYLOAD
 '''
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--no-access-log",
-                             "--log-level", "warning"], cwd=ROOT, env=env, stdout=open(log, "ab"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-
-async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{url} exited with {proc.returncode}")
-            try:
-                if (await client.get(url, timeout=2)).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError(url)
-
-
-async def http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
-    """Sends one keep-alive GET and reads the whole answer; returns the status."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    if length:
-        await reader.readexactly(length)
-    return status
 
 
 async def load(port: int, path: str, clients: int, seconds: float) -> tuple[float, list[float], int]:
@@ -185,11 +148,11 @@ async def main(args: argparse.Namespace) -> None:
         procs = []
         try:
             with console.status("starting the disclosure service, the gateway and the bare FastAPI baseline"):
-                procs.append(spawn(["services.disclosure.app:create_app", "--factory", "--port",
+                procs.append(spawn_uvicorn(["services.disclosure.app:create_app", "--factory", "--port",
                                     str(ports["disclosure"])], disclosure_env, logs / "disclosure.log"))
-                procs.append(spawn(["gateway.app:create_app", "--factory", "--port", str(ports["gateway"])],
+                procs.append(spawn_uvicorn(["gateway.app:create_app", "--factory", "--port", str(ports["gateway"])],
                                    gateway_env, logs / "gateway.log"))
-                procs.append(spawn(["bench_baseline_app:app", "--app-dir", str(baseline_dir), "--port",
+                procs.append(spawn_uvicorn(["bench_baseline_app:app", "--app-dir", str(baseline_dir), "--port",
                                     str(ports["baseline"])], env, logs / "baseline.log"))
                 await wait_ready(f"http://127.0.0.1:{ports['disclosure']}/readyz", procs[0])
                 await wait_ready(f"http://127.0.0.1:{ports['gateway']}/healthz", procs[1])
@@ -214,7 +177,7 @@ async def main(args: argparse.Namespace) -> None:
                 base_rps, base_lat, base_err = await load(ports["baseline"], "/json", args.clients, args.seconds)
             with console.status(f"/public/v1 listing through the gateway: {args.clients} clients for {args.seconds:g}s"):
                 rps, lat, err = await load(ports["gateway"], path, args.clients, args.seconds)
-            with console.status(f"/public/v1 listing on the disclosure service itself (no gateway), for reference"):
+            with console.status("/public/v1 listing on the disclosure service itself (no gateway), for reference"):
                 direct_rps, direct_lat, direct_err = await load(ports["disclosure"], path, args.clients, args.seconds)
             with Progress(console=console, transient=True) as progress:
                 visible, unseen, achieved = await decision_to_visible(gateway, infra.bootstrap, "370705098",

@@ -14,48 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 
-from bench.common import ROOT, bench_infra, console, percentile, table
+from bench.common import ROOT, bench_infra, console, http_get, percentile, spawn_uvicorn, table, wait_ready
 from youmin.infra import free_port
 from youmin.kit.auth import Grant, mint_token
 from youmin.kit.settings import CommonSettings
-
-
-def spawn(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port",
-                             str(port), "--no-access-log", "--log-level", "warning"], cwd=ROOT, env=env,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{url} exited with {proc.returncode}")
-            try:
-                if (await client.get(f"{url}/healthz", timeout=2)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError(url)
-
-
-async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = next((int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:"), 0)
-    if length:
-        await reader.readexactly(length)
-    return status
 
 
 async def load(port: int, path: str, token: str, clients: int, seconds: float) -> tuple[float, list[float], int]:
@@ -72,7 +38,7 @@ async def load(port: int, path: str, token: str, clients: int, seconds: float) -
         try:
             while time.monotonic() < stop_at:
                 started = time.perf_counter()
-                status = await _get(reader, writer, request)
+                status = await http_get(reader, writer, request)
                 latencies.append((time.perf_counter() - started) * 1000)
                 errors += status != 200
         finally:
@@ -95,12 +61,12 @@ async def main(args: argparse.Namespace) -> None:
                "GATEWAY_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
                "GATEWAY_RATE_LIMIT_USER_CAPACITY": "1e12", "GATEWAY_RATE_LIMIT_IP_CAPACITY": "1e12",
                "GATEWAY_CONSUMERS_ENABLED": "false", "GATEWAY_WEBHOOK_ENABLED": "false"}
-        procs = [spawn("services.registry.app:create_app", registry_port, env, logs / "bench-registry.log"),
-                 spawn("gateway.app:create_app", gateway_port, env, logs / "bench-gateway.log")]
+        procs = [spawn_uvicorn(["services.registry.app:create_app", "--factory", "--port", str(registry_port)], env, logs / "bench-registry.log"),
+                 spawn_uvicorn(["gateway.app:create_app", "--factory", "--port", str(gateway_port)], env, logs / "bench-gateway.log")]
         try:
             with console.status("starting the registry and the gateway"):
-                await wait_ready(f"http://127.0.0.1:{registry_port}", procs[0])
-                await wait_ready(f"http://127.0.0.1:{gateway_port}", procs[1])
+                await wait_ready(f"http://127.0.0.1:{registry_port}/healthz", procs[0])
+                await wait_ready(f"http://127.0.0.1:{gateway_port}/healthz", procs[1])
             token = mint_token(CommonSettings(), "bench", [Grant(role="admin", scope="370705")], minutes=60)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{registry_port}",
                                          headers={"authorization": f"Bearer {token}"}) as client:
