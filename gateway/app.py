@@ -13,6 +13,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.middleware import Middleware
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,7 +22,7 @@ from gateway.auth import router as auth_router
 from gateway.liaison import router as liaison_router
 from gateway.open311 import router as open311_router
 from gateway.openapi import merged_openapi
-from gateway.proxy import make_client, router as proxy_router, service_ready
+from gateway.proxy import FastPath, make_session, router as proxy_router, service_ready
 from gateway.ratelimit import RateLimiter
 from gateway.registry_client import RegistryClient
 from gateway.settings import Settings
@@ -126,7 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        app_.state.http = make_client(settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds)
+        app_.state.upstream = make_session(settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds)
+        app_.state.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10, keepalive_expiry=2.0),
+        )
         app_.state.webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
         app_.state.registry = RegistryClient(app_.state.http, settings.registry_url, settings)
         app_.state.ready_checks = {
@@ -136,11 +141,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with inner_lifespan(app_):
                 yield
         finally:
+            await app_.state.upstream.close()
             await app_.state.http.aclose()
             await app_.state.webhook_http.aclose()
 
     app.router.lifespan_context = lifespan
 
+    # The proxied routes skip FastAPI's router: innermost of the middleware, so request ids, access logs, rate
+    # limits, security headers and CORS apply to them as to every other route.
+    app.user_middleware.append(Middleware(FastPath))
     app.add_middleware(GuardMiddleware, settings=settings)
 
     # CORS for the portal's origin only; other origins get no CORS headers, so browsers refuse them.

@@ -1,14 +1,26 @@
-"""Routing to the services with pooled httpx connections; 502/504 as problem+json."""
+"""Routing to the services over pooled aiohttp connections; 502/504 as problem+json.
+
+The proxy path uses aiohttp's client: under many concurrent requests it costs a fraction of the CPU of
+httpx's pool, and every request through the gateway pays that cost. The gateway's occasional calls of its own
+(log-in lookups, readiness, the OpenAPI merge, webhooks) keep httpx.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
 
+import aiohttp
 import httpx
 from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 
 from youmin.kit.auth import bearer, current_principal
-from youmin.kit.errors import Forbidden, problem
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from youmin.kit.errors import DomainError, Forbidden, domain_problem, problem
 
 # Headers a client may pass to a service, and a service back to the client.
 FORWARD_REQUEST = ("authorization", "content-type", "accept", "accept-language", "if-none-match", "if-modified-since", "user-agent")
@@ -20,44 +32,72 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 router = APIRouter()
 
 
-def make_client(timeout: float, connect_timeout: float) -> httpx.AsyncClient:
-    """Creates the pooled upstream client."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout, connect=connect_timeout),
+def make_session(timeout: float, connect_timeout: float) -> aiohttp.ClientSession:
+    """Creates the pooled upstream session (call inside the running event loop)."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=timeout, connect=connect_timeout),
         # Idle connections are dropped before the services' keep-alive timeout (uvicorn: 5 s) can close them under us.
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=2.0),
+        connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=2.0, enable_cleanup_closed=True),
+        # The gateway relays bodies as they are; it neither decompresses nor keeps cookies.
+        auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A service's answer, read in full."""
+
+    status_code: int
+    headers: list[tuple[str, str]]
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+async def _call(session: aiohttp.ClientSession, method: str, url: str, params: list[tuple[str, str]] | None,
+                headers: dict[str, str], content: bytes | None) -> Answer:
+    async with session.request(method, url, params=params, headers=headers, data=content,
+                               allow_redirects=False) as resp:
+        body = await resp.read()
+        return Answer(resp.status, [(k, v) for k, v in resp.headers.items() if k.lower() not in HOP_BY_HOP], body)
 
 
 async def upstream(
     request: Request, service: str, method: str, path: str, *, headers: dict[str, str], content: bytes | None = None,
     params: list[tuple[str, str]] | None = None,
-) -> httpx.Response | Response:
-    """Calls a service; returns its response, or a 502/504 problem when it cannot be reached."""
-    base = request.app.state.settings.service_urls()[service]
-    client: httpx.AsyncClient = request.app.state.http
+) -> Answer | Response:
+    """Calls a service; returns its answer, or a 502/504 problem when it cannot be reached."""
+    url = f"{request.app.state.settings.service_urls()[service]}{path}"
+    session: aiohttp.ClientSession = request.app.state.upstream
     headers = {**headers, "x-request-id": request.state.request_id,
                "x-forwarded-for": request.client.host if request.client else ""}
     try:
         try:
-            return await client.request(method, f"{base}{path}", params=params, headers=headers, content=content)
-        except httpx.RemoteProtocolError:
+            return await _call(session, method, url, params, headers, content)
+        except aiohttp.ServerDisconnectedError:
             # A pooled connection the service had just closed: an idempotent request is safe to send again.
             if method not in IDEMPOTENT:
                 raise
-            return await client.request(method, f"{base}{path}", params=params, headers=headers, content=content)
-    except httpx.TimeoutException:
+            return await _call(session, method, url, params, headers, content)
+    except TimeoutError:
         return problem(504, "Gateway timeout", f"the {service} service did not answer in time", "/problems/upstream-timeout")
-    except (httpx.TransportError, OSError):
+    except (aiohttp.ClientError, OSError):
         return problem(502, "Bad gateway", f"the {service} service is unavailable", "/problems/upstream-unavailable")
 
 
-def relay(answer: httpx.Response | Response) -> Response:
+def relay(answer: Answer | Response) -> Response:
     """Turns a service's answer into the gateway's response."""
     if isinstance(answer, Response):
         return answer
-    out_headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
-    return Response(answer.content, status_code=answer.status_code, headers=out_headers)
+    response = Response(answer.content, status_code=answer.status_code)
+    response.raw_headers = [*response.raw_headers,
+                            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers)]
+    return response
 
 
 async def forward(request: Request, service: str, path: str) -> Response:
@@ -115,3 +155,47 @@ async def service_ready(client: httpx.AsyncClient, url: str) -> str:
         return "ok" if resp.status_code == 200 else f"not ready ({resp.status_code})"
     except (httpx.HTTPError, OSError, asyncio.TimeoutError):
         return "unreachable"
+
+
+class FastPath:
+    """Serves the proxied routes as plain ASGI, ahead of FastAPI's router and its per-request machinery.
+
+    It sits inside the gateway's request-id, rate-limit, security-header and CORS middleware, and calls the same
+    route functions as the router; anything it does not take (other methods, other paths) goes on to FastAPI,
+    which answers as before.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.routes = {route.name: route for route in router.routes if isinstance(route, APIRoute)}
+
+    def _match(self, method: str, path: str) -> tuple[APIRoute, Any] | None:
+        if path.startswith("/api/v1/") and method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            service, slash, rest = path[8:].partition("/")
+            if not service:
+                return None
+            if not slash:
+                return self.routes["api_root"], lambda request: api_root(service, request)
+            return self.routes["api"], lambda request: api(service, rest, request)
+        if path.startswith("/public/v1/") and method in ("GET", "HEAD"):
+            return self.routes["public"], lambda request: public(path[11:], request)
+        if method == "GET":
+            if path == "/":
+                return self.routes["portal_home"], portal_home
+            if path.startswith("/portal/"):
+                return self.routes["portal"], lambda request: portal(path[8:], request)
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        matched = self._match(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if matched is None:
+            await self.app(scope, receive, send)
+            return
+        route, handle = matched
+        scope["route"] = route  # names the route in the latency histogram, as the router would
+        request = Request(scope, receive)
+        try:
+            response = await handle(request)
+        except DomainError as exc:
+            response = domain_problem(exc)
+        await response(scope, receive, send)

@@ -83,3 +83,28 @@ async def test_a_collection_root_without_trailing_slash_is_routed_without_redire
     async with stack.client(stack.token("district_staff", "370705")) as client:
         resp = await client.get("/api/v1/matters", follow_redirects=False)
     assert resp.status_code == 200, resp.text
+
+
+async def test_proxied_routes_keep_the_gateway_headers_the_route_label_and_method_rules(stack):
+    async with stack.client(stack.token("district_staff", "370705")) as client:
+        read = await client.get("/api/v1/registry/units/370705")
+        assert read.headers["x-content-type-options"] == "nosniff"
+        assert read.headers["cache-control"] == "no-store"
+        assert len(read.headers["x-request-id"]) == 32
+        public = await client.get("/public/v1/items", params={"unit": "370705"})
+        assert public.status_code == 200 and public.headers["etag"]
+        assert public.headers.get("cache-control", "").startswith("public")
+        # Methods the proxied routes do not take are FastAPI's to refuse, as before.
+        refused = await client.post("/public/v1/items", json={})
+        assert refused.status_code == 405
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        # A service token is refused on /api/v1 by the gateway itself.
+        service_token = mint_token(stack.settings, "svc", [], kind="service")
+        forbidden = await client.get("/api/v1/registry/units/370705", headers={"authorization": f"Bearer {service_token}"})
+        assert forbidden.status_code == 403 and "department" in forbidden.json()["detail"]
+        # Dot segments never reach a service.
+        dots = await client.get("/api/v1/registry/units/%2E%2E/%2E%2E/metrics")
+        assert dots.status_code == 404
+        metrics = (await client.get("/metrics")).text
+    assert 'route="/api/v1/{service}/{path:path}"' in metrics
+    assert 'route="/public/v1/{path:path}"' in metrics

@@ -63,6 +63,11 @@ def problem(status: int, title: str, detail: str, type_: str = "about:blank", **
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def domain_problem(exc: DomainError) -> JSONResponse:
+    """Renders a refused request as problem+json."""
+    return problem(exc.status, exc.title, exc.detail, exc.type, **exc.extra)
+
+
 def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     """Turns pydantic errors into [{field, reason}] with dotted field paths."""
     out = []
@@ -77,7 +82,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail, exc.type, **exc.extra)
+        return domain_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
