@@ -122,8 +122,18 @@ async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> N
     raise TimeoutError(url)
 
 
+def http_request(method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+    """Builds the bytes of one keep-alive HTTP/1.1 request."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Accept: application/json",
+             *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    if body or method in ("POST", "PUT", "PATCH"):
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 async def http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
-    """Sends one keep-alive GET and reads the whole answer; returns the status."""
+    """Sends one keep-alive request (a GET, or any request from http_request) and reads the whole answer;
+    returns the status."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])

@@ -168,6 +168,18 @@ class ReceivedEvent:
 
 
 _REQUIRED = ("id", "source", "type", "specversion")
+# The header names Youmin's relay writes, looked up as they are; any other spelling is lower-cased first.
+_HEADER_ATTRIBUTES = {
+    "ce_specversion": "specversion", "ce_id": "id", "ce_source": "source", "ce_type": "type", "ce_time": "time",
+    "ce_subject": "subject", "ce_dataschema": "dataschema", "content-type": "datacontenttype",
+}
+
+
+def _attribute_of(name: str) -> str | None:
+    lowered = name.lower()
+    if lowered.startswith("ce_"):
+        return lowered[3:]
+    return "datacontenttype" if lowered == "content-type" else None
 
 
 def read_record(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: bytes | None) -> ReceivedEvent:
@@ -176,11 +188,9 @@ def read_record(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, val
     for name, raw in headers:
         if raw is None:
             continue
-        lowered = name.lower()
-        if lowered.startswith("ce_"):
-            attributes[lowered[3:]] = raw.decode("utf-8")
-        elif lowered == "content-type":
-            attributes["datacontenttype"] = raw.decode("utf-8")
+        attribute = _HEADER_ATTRIBUTES.get(name) or _attribute_of(name)
+        if attribute is not None:
+            attributes[attribute] = raw.decode("utf-8")
     missing = [a for a in _REQUIRED if not attributes.get(a)]
     if missing:
         raise MalformedEvent(f"missing CloudEvents attributes: {', '.join(missing)}")

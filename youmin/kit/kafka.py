@@ -42,7 +42,7 @@ def make_consumer(bootstrap: str, *topics: str, group_id: str, client_id: str) -
         client_id=client_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_poll_records=500,
+        max_poll_records=1000,
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
         metadata_max_age_ms=5000,

@@ -68,6 +68,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self.published = 0
+        #: Set while this relay holds the lock and its producer is connected.
+        self.leading = asyncio.Event()
 
     async def run(self) -> None:
         """Runs until cancelled, recovering from database and broker failures."""
@@ -93,7 +95,11 @@ class OutboxRelay:
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(self.service)):
                 await asyncio.sleep(self.poll_seconds * 4)
+            # The producer connects on taking the lead, so the first event after a start or a failover does not
+            # wait for the broker's metadata, and a broker that cannot be reached shows at once.
+            await self._ensure_producer()
             LEADER.labels(self.service).set(1)
+            self.leading.set()
             log.info("relay.leading", service=self.service)
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
             while True:
@@ -106,6 +112,7 @@ class OutboxRelay:
                 except TimeoutError:
                     pass
         finally:
+            self.leading.clear()
             LEADER.labels(self.service).set(0)
             await asyncio.shield(conn.close(timeout=2))
 
