@@ -36,7 +36,7 @@ SWEEP_ROLES = frozenset({"admin", "district_staff"})
 DISTRICT = "370705"
 
 
-def get_service(session: SessionDep, request: Request) -> DisclosureService:
+async def get_service(session: SessionDep, request: Request) -> DisclosureService:
     """Dependency: the use cases over the request's transaction, at the service clock's now."""
     return DisclosureService(session, request.app.state.settings, request.app.state.clock())
 

@@ -25,7 +25,7 @@ IMPORTER_ROLES = frozenset({"admin", "district_staff"})
 Code = Annotated[str, Path(min_length=1, max_length=40, description="An org unit code")]
 
 
-def get_service(session: SessionDep) -> RegistryService:
+async def get_service(session: SessionDep) -> RegistryService:
     return RegistryService(session)
 
 
@@ -221,7 +221,7 @@ async def upload_import(kind: str, request: Request, principal: CurrentPrincipal
 # -- internal: the gateway's log-in -------------------------------------------------------------------
 
 
-def service_principal(principal: CurrentPrincipal) -> Principal:
+async def service_principal(principal: CurrentPrincipal) -> Principal:
     """Dependency: only another service (the gateway) may call the internal endpoints."""
     if principal.kind != "service":
         raise Forbidden("internal endpoint: service tokens only")

@@ -104,8 +104,17 @@ def optional_principal(request: Request) -> Principal | None:
     return decode_token(request.app.state.settings, token) if token else None
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+# FastAPI runs a plain `def` dependency in its thread pool; these run on the event loop (decoding is quick).
+async def _current_principal(request: Request) -> Principal:
+    return current_principal(request)
+
+
+async def _optional_principal(request: Request) -> Principal | None:
+    return optional_principal(request)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
 
 
 def require_scope(principal: Principal, unit_code: str, roles: set[str] | frozenset[str] | None = None) -> None:

@@ -6,6 +6,7 @@ import unicodedata
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Channel(StrEnum):
@@ -137,20 +138,26 @@ _CATEGORY_LABELS = {
 }
 
 
-def _shingles(title: str) -> set[str]:
+# A community's live titles are compared with every new matter; their bigrams are kept rather than rebuilt.
+@lru_cache(maxsize=8192)
+def _shingles(title: str) -> frozenset[str]:
     # NFKC folds full-width letters and digits; punctuation and spaces carry no meaning in a title.
     text = "".join(ch for ch in unicodedata.normalize("NFKC", title).casefold() if ch.isalnum())
     if len(text) < 2:
-        return {text} if text else set()
-    return {text[i : i + 2] for i in range(len(text) - 1)}
+        return frozenset({text} if text else ())
+    return frozenset(text[i : i + 2] for i in range(len(text) - 1))
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    common = len(a & b)
+    return common / (len(a) + len(b) - common)
 
 
 def similarity(a_title: str, b_title: str) -> float:
     """Returns the Jaccard similarity of two titles' character bigrams, from 0.0 to 1.0."""
-    a, b = _shingles(a_title), _shingles(b_title)
-    if not a or not b:
-        return 0.0
-    return len(a & b) / len(a | b)
+    return _jaccard(_shingles(a_title), _shingles(b_title))
 
 
 @dataclass(frozen=True)
@@ -168,9 +175,11 @@ def suggest_duplicates(
     """Lists (id, title) candidates at or above the threshold, most similar first."""
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold: must be between 0 and 1, got {threshold!r}")
-    found = [
-        DuplicateSuggestion(matter_id=matter_id, title=other, score=similarity(title, other))
-        for matter_id, other in candidates
-    ]
+    mine = _shingles(title)
+    found = []
+    for matter_id, other in candidates:
+        score = _jaccard(mine, _shingles(other))
+        if score >= threshold and score > 0:
+            found.append(DuplicateSuggestion(matter_id=matter_id, title=other, score=score))
     # sorted() is stable, so equal scores keep the caller's order (e.g. newest first).
-    return sorted((s for s in found if s.score >= threshold and s.score > 0), key=lambda s: -s.score)
+    return sorted(found, key=lambda s: -s.score)
