@@ -333,3 +333,28 @@ async def test_a_long_transaction_in_another_database_does_not_hold_the_relay_ba
     finally:
         await long_tx.rollback()
         await other.close()
+
+
+async def test_relay_places_each_key_on_the_partition_a_plain_send_would(infra, db, topic):
+    """The relay groups records into per-partition batches itself; a key must still land where the producer's
+    default partitioner puts it, so events of one aggregate share a partition with any other producer's."""
+    Probe = probe_event_type(topic)
+    keys = [f"agg-{i}" for i in range(30)]
+    async with transaction(make_sessionmaker(db)) as session:
+        await publish(session, *(Probe(aggregate_id=key, seq=n) for n, key in enumerate(keys)))
+    relay = relay_for(infra)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _unsent(db, 0), timeout=30)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    by_relay = {r.key.decode(): r.partition for r in await read_topic(infra, topic, len(keys))}
+    producer = make_producer(infra.bootstrap, idempotence=False, client_id="test-plain-send")
+    await producer.start()
+    try:
+        by_send = {key: (await (await producer.send(topic, b"{}", key=key.encode()))).partition for key in keys}
+    finally:
+        await producer.stop()
+    assert by_relay == by_send
+    assert len(set(by_send.values())) > 1  # the keys really spread over the partitions
