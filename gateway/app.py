@@ -41,6 +41,7 @@ SECURITY_HEADERS = {
 }
 # Only the public surfaces may be cached; everything else carries personal or operational data.
 NO_STORE_PREFIXES = ("/auth/", "/api/", "/liaison/")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _rate_keys(request: Request, settings: Settings) -> list[tuple[str, str]]:
@@ -60,12 +61,43 @@ def _rate_keys(request: Request, settings: Settings) -> list[tuple[str, str]]:
     return keys
 
 
+async def _read_capped(receive: Receive, limit: int) -> Message | None:
+    """Reads a body sent without Content-Length into one message; None as soon as it passes `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return message  # the client went away: the route sees the disconnect
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+
+def _replaying(first: Message, receive: Receive) -> Receive:
+    """A receive that answers `first` once, then hands over to the server's receive."""
+    pending = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
 class GuardMiddleware:
     """Request id, body-size limit, rate limits and security headers, as plain ASGI (no per-request task)."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+
+    def _too_large(self) -> JSONResponse:
+        return problem(413, "Payload too large", f"the body exceeds {self.settings.max_body_bytes} bytes",
+                       "/problems/payload-too-large")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,9 +123,7 @@ class GuardMiddleware:
 
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            response = problem(413, "Payload too large", f"the body exceeds {settings.max_body_bytes} bytes",
-                               "/problems/payload-too-large")
-            await response(scope, receive, send_with_headers)
+            await self._too_large()(scope, receive, send_with_headers)
             return
         if settings.rate_limit_enabled and path not in ("/healthz", "/readyz", "/metrics"):
             hit = scope["app"].state.rate_limiter.check(_rate_keys(request, settings))
@@ -104,6 +134,14 @@ class GuardMiddleware:
                 response.headers["Retry-After"] = str(seconds)
                 await response(scope, receive, send_with_headers)
                 return
+        if length is None and scope["method"] in BODY_METHODS:
+            # A chunked body has no length to check up front: it is read here, and refused as soon as it passes the
+            # limit, before any route buffers it.
+            first = await _read_capped(receive, settings.max_body_bytes)
+            if first is None:
+                await self._too_large()(scope, receive, send_with_headers)
+                return
+            receive = _replaying(first, receive)
         await self.app(scope, receive, send_with_headers)
 
 

@@ -18,7 +18,7 @@ from gateway.models import OneTimeCode, RefreshToken
 from gateway.registry_client import Identity, RegistryClient
 from gateway.schemas import LoginRequest, OtpRequest, OtpSent, OtpVerify, RefreshRequest, TokenPair
 from gateway.settings import Settings
-from youmin.kit.auth import Grant, mint_token
+from youmin.kit.auth import mint_token
 from youmin.kit.errors import problem
 from youmin.kit.logging import get_logger
 from youmin.kit.service import SessionDep
@@ -76,6 +76,12 @@ async def _issue(session: AsyncSession, settings: Settings, identity: Identity, 
                      refresh_expires_in=settings.refresh_token_days * 86400, person_id=identity.person_id)
 
 
+async def _revoke_family(session: AsyncSession, family_id: uuid.UUID, now: datetime) -> None:
+    """Revokes every live refresh token of a log-in."""
+    await session.execute(update(RefreshToken).where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+                          .values(revoked_at=now))
+
+
 async def _failed(session: AsyncSession, settings: Settings, phone: str, ip: str, detail: str) -> JSONResponse:
     """Counts a failure (committed with the response) and answers 401, or 429 when this one locks."""
     seconds = await throttle.record_failure(session, _limits(settings, phone, ip), timedelta(minutes=settings.lockout_minutes))
@@ -102,20 +108,25 @@ async def login(body: LoginRequest, request: Request, session: SessionDep) -> Re
 
 @router.post("/refresh", response_model=TokenPair, responses=PROBLEM_RESPONSES)
 async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> Response:
-    """Swaps a refresh token for a new pair; a token used twice revokes its whole family."""
+    """Swaps a refresh token for a new pair with the person's current grants; a token used twice revokes its family."""
     settings, now = _settings(request), datetime.now(UTC)
     # Lock the row so two concurrent uses of one token cannot both succeed.
     row = await session.get(RefreshToken, _hash(body.refresh_token), with_for_update=True)
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return problem(401, "Unauthorized", "the refresh token is unknown, expired or revoked", "/problems/unauthorized")
     if row.used_at is not None:
-        await session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id,
-                                                         RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
+        await _revoke_family(session, row.family_id, now)
         log.warning("auth.refresh_reuse_detected", person_id=row.person_id, family_id=str(row.family_id))
         return problem(401, "Unauthorized", "the refresh token was already used; every session of this log-in is revoked",
                        "/problems/refresh-token-reused")
     row.used_at = now
-    identity = Identity(person_id=row.person_id, grants=[Grant(**g) for g in row.grants])
+    # Roles come from the registry: a refresh carries the grants the person holds now, not those of the log-in.
+    identity = await _registry(request).current(row.person_id, request.state.request_id)
+    if identity is None:
+        await _revoke_family(session, row.family_id, now)
+        log.warning("auth.refresh_person_unknown", person_id=row.person_id, family_id=str(row.family_id))
+        return problem(401, "Unauthorized", "the registry no longer knows this person; log in again",
+                       "/problems/unauthorized")
     pair = await _issue(session, settings, identity, family_id=row.family_id)
     return JSONResponse(pair.model_dump(), headers={"Cache-Control": "no-store"})
 
@@ -125,9 +136,7 @@ async def logout(body: RefreshRequest, session: SessionDep) -> Response:
     """Ends a log-in: revokes the refresh token's whole family (unknown tokens are ignored)."""
     row = await session.get(RefreshToken, _hash(body.refresh_token))
     if row is not None:
-        await session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id,
-                                                         RefreshToken.revoked_at.is_(None))
-                              .values(revoked_at=datetime.now(UTC)))
+        await _revoke_family(session, row.family_id, datetime.now(UTC))
     return Response(status_code=204)
 
 

@@ -1,8 +1,9 @@
-"""The registry's internal credential API, called with the gateway's service token."""
+"""The registry's internal log-in API, called with the gateway's service token."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import httpx
 
@@ -10,7 +11,7 @@ from youmin.kit.auth import Grant, mint_token
 from youmin.kit.errors import DomainError
 from youmin.kit.settings import CommonSettings
 
-BASE = "/internal/v1/registry/credentials"
+BASE = "/internal/v1/registry"
 
 
 class RegistryUnavailable(DomainError):
@@ -26,7 +27,8 @@ class Identity:
 
 
 class RegistryClient:
-    """Verifies passwords and looks people up by phone; the registry holds the argon2 hashes."""
+    """Verifies passwords, looks people up by phone and reads their current grants; the registry holds the argon2
+    hashes and the roles."""
 
     def __init__(self, http: httpx.AsyncClient, base_url: str, settings: CommonSettings) -> None:
         self.http = http
@@ -37,13 +39,14 @@ class RegistryClient:
         token = mint_token(self.settings, "gateway", [], kind="service", minutes=5)
         return {"authorization": f"Bearer {token}"}
 
-    async def _post(self, path: str, body: dict, request_id: str | None) -> httpx.Response:
+    async def _call(self, method: str, path: str, request_id: str | None, body: dict | None = None) -> httpx.Response:
         headers = self._headers() | ({"x-request-id": request_id} if request_id else {})
         try:
-            resp = await self.http.post(f"{self.base_url}{BASE}{path}", json=body, headers=headers)
+            resp = await self.http.request(method, f"{self.base_url}{BASE}{path}", json=body, headers=headers)
         except (httpx.HTTPError, OSError) as exc:
             raise RegistryUnavailable(f"the registry is unavailable: {type(exc).__name__}") from exc
-        if resp.status_code >= 500 or resp.status_code == 403 or (resp.status_code == 401 and path == "/lookup"):
+        # Only a password check answers 401 about the person; anywhere else it means the service token was refused.
+        if resp.status_code >= 500 or resp.status_code == 403 or (resp.status_code == 401 and path != "/credentials/verify"):
             raise RegistryUnavailable(f"the registry answered {resp.status_code}")
         return resp
 
@@ -54,7 +57,7 @@ class RegistryClient:
 
     async def verify(self, phone: str, password: str, request_id: str | None = None) -> Identity | None:
         """Returns the person when the password matches, else None."""
-        resp = await self._post("/verify", {"phone": phone, "password": password}, request_id)
+        resp = await self._call("POST", "/credentials/verify", request_id, {"phone": phone, "password": password})
         if resp.status_code == 200:
             return self._identity(resp)
         if resp.status_code in (401, 404, 422):
@@ -63,9 +66,18 @@ class RegistryClient:
 
     async def lookup(self, phone: str, request_id: str | None = None) -> Identity | None:
         """Returns the person holding a phone number, else None."""
-        resp = await self._post("/lookup", {"phone": phone}, request_id)
+        resp = await self._call("POST", "/credentials/lookup", request_id, {"phone": phone})
         if resp.status_code == 200:
             return self._identity(resp)
         if resp.status_code in (404, 422):
             return None
         raise RegistryUnavailable(f"the registry answered {resp.status_code} to a look-up")
+
+    async def current(self, person_id: str, request_id: str | None = None) -> Identity | None:
+        """Returns a person's grants as the registry holds them now, else None when it no longer knows them."""
+        resp = await self._call("GET", f"/people/{quote(person_id, safe='')}/grants", request_id)
+        if resp.status_code == 200:
+            return self._identity(resp)
+        if resp.status_code in (404, 422):
+            return None
+        raise RegistryUnavailable(f"the registry answered {resp.status_code} to a grants look-up")

@@ -244,6 +244,12 @@ async def lookup_credentials(body: schemas.CredentialLookup, service: Service,
     return await service.lookup_credentials(body)
 
 
+@internal_router.get("/people/{person_id}/grants", response_model=schemas.LoginIdentity)
+async def current_grants(person_id: UUID, service: Service, _: ServicePrincipal) -> schemas.LoginIdentity:
+    """Returns a person's current grants (for refreshing a log-in); 404 when nobody has this id."""
+    return await service.login_identity(person_id)
+
+
 @internal_router.put("/credentials", status_code=status.HTTP_204_NO_CONTENT)
 async def set_password(body: schemas.CredentialSet, service: Service, _: ServicePrincipal) -> Response:
     """Sets a person's password (argon2 hash)."""

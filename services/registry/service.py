@@ -667,6 +667,12 @@ class RegistryService:
             raise NotFound("no person has this phone number")
         return schemas.LoginIdentity(person_id=personal.person_id, grants=await self._login_grants(personal.person_id))
 
+    async def login_identity(self, person_id: uuid.UUID) -> schemas.LoginIdentity:
+        """Returns a person's current grants (for renewing a log-in); 404 when the registry does not know them."""
+        if await self.repo.person(person_id) is None:
+            raise NotFound(f"no person {person_id}")
+        return schemas.LoginIdentity(person_id=person_id, grants=await self._login_grants(person_id))
+
     async def set_password(self, body: schemas.CredentialSet) -> None:
         """Sets a person's password (stored as an argon2 hash)."""
         if await self.repo.person(body.person_id) is None:

@@ -4,15 +4,37 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from gateway.auth import _issue
 from gateway.registry_client import Identity
 from youmin.kit.auth import Grant, decode_token
 from youmin.kit.db import transaction
 
+RESIDENT = Grant(role="resident", scope="370705001001001")
+
+
+class StubRegistry:
+    """Stands in for the registry's grants look-up: answers with the grants each known person holds now."""
+
+    def __init__(self) -> None:
+        self.grants: dict[str, list[Grant]] = {}
+
+    async def current(self, person_id: str, request_id: str | None = None) -> Identity | None:
+        grants = self.grants.get(person_id)
+        return None if grants is None else Identity(person_id=person_id, grants=grants)
+
+
+@pytest.fixture(autouse=True)
+def registry(gateway_app) -> StubRegistry:
+    gateway_app.state.registry = stub = StubRegistry()
+    return stub
+
 
 async def _log_in(app, person_id: str) -> dict:
     """Starts a log-in family the way /auth/login does once the registry has vouched for the person."""
-    identity = Identity(person_id=person_id, grants=[Grant(role="resident", scope="370705001001001")])
+    identity = Identity(person_id=person_id, grants=[RESIDENT])
+    app.state.registry.grants[person_id] = [RESIDENT]
     async with transaction(app.state.sessions) as session:
         pair = await _issue(session, app.state.settings, identity)
     return pair.model_dump()
