@@ -120,7 +120,7 @@ class DisclosureService:
         return item
 
     def redact_text(self, text: str) -> str:
-        """Masks phone and ID numbers and the names found in a free text."""
+        """Masks phone and ID numbers and names in a free text; removes addresses, health and minors' data."""
         return redact_text(text, self.redaction.masking, names_in_text(text))
 
     async def post_item(self, principal: Principal, command: ItemPost) -> DisclosureItem:
@@ -253,8 +253,8 @@ class DisclosureService:
                    for k in cadence.DisclosureKind}
         late = []
         for item in await self.items.major_items(scope):
-            event_at = item.content.get("event_at") if isinstance(item.content, dict) else None
-            if event_at and cadence.is_major_item_late(parse_time(event_at), item.published_at, self.now, self.policy):
+            event_at = cadence.major_event_at(item.content)
+            if event_at and cadence.is_major_item_late(event_at, item.published_at, self.now, self.policy):
                 late.append(item.id)
         return CadenceReport(as_of=today, scope=scope, overdue=rows, compliant=report.compliant,
                              overdue_by_kind=by_kind, compliance_rate=round(report.compliance_rate, 4),
@@ -376,6 +376,7 @@ class DisclosureService:
                 return
             item = await self.items.by_source_key(key, lock=True)
         assert item is not None
+        # A refreshed count publishes no event: disclosure.items carries publication and withdrawal only.
         item.content = content
         item.updated_at = self.now
         await self.session.flush()

@@ -22,6 +22,10 @@ class CachedRedactionConfig(RedactionConfig):
         return super().is_sensitive(key)
 
     @lru_cache(maxsize=4096)  # noqa: B019
+    def is_address_key(self, key: str) -> bool:
+        return super().is_address_key(key)
+
+    @lru_cache(maxsize=4096)  # noqa: B019
     def is_name_key(self, key: str) -> bool:
         return super().is_name_key(key)
 
@@ -40,7 +44,8 @@ class Settings(ServiceSettings):
     port: int = 8004
     # Appended to the consumer group names (tests run several instances against one broker).
     consumer_group_suffix: str = ""
-    # Redaction (PIPL Art. 25): {"masking": {"name": "surname", ...}, "extra_sensitive_keys": [...]}.
+    # Redaction (PIPL Art. 25): {"masking": {"name": "surname", "address": "community",
+    # "extra_health_terms": [...], ...}, "extra_sensitive_keys": [...], "extra_address_keys": [...]}.
     # Set as JSON in DISCLOSURE_REDACTION.
     redaction: dict[str, Any] = Field(default_factory=dict)
     # Minimum display and objection/answer windows (calendar days, Asia/Shanghai).

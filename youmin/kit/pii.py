@@ -1,13 +1,16 @@
 """Personal-data rules shared by services: validation, age, masking and free-text redaction.
 
 Personal information is never published (PIPL Art. 25): names keep the surname only, phone and ID
-numbers are masked, addresses are cut or removed. The masking formats are configuration
-(`MaskingRules`), the patterns that find personal data in free text are module constants.
+numbers are masked, addresses are cut or removed, and home addresses, health data and minors' data
+typed into free text are removed. The masking formats, the health and minors' terms and the phrases
+exempt from them are configuration (`MaskingRules`); the patterns that find numbers and addresses in
+free text are module constants.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date
@@ -17,11 +20,16 @@ from typing import Any
 __all__ = [
     "ADDRESS_MODES",
     "COMPOUND_SURNAMES",
+    "DEFAULT_EXEMPT_PHRASES",
+    "DEFAULT_HEALTH_TERMS",
     "DEFAULT_MASKING_RULES",
+    "DEFAULT_MINOR_TERMS",
+    "HOME_ADDRESS_PATTERN",
     "ID_CHECK_CHARS",
     "ID_NUMBER_PATTERN",
     "ID_WEIGHTS",
     "LANDLINE_PATTERN",
+    "MINOR_AGE_PATTERN",
     "MOBILE_PATTERN",
     "NAME_MODES",
     "PHONE_PATTERN",
@@ -180,10 +188,36 @@ COMPOUND_SURNAMES: frozenset[str] = frozenset(
 _COMMUNITY_MARKERS = ("社区居民委员会", "居民委员会", "居委会", "社区")
 _STREET_MARKERS = ("街道办事处", "街道", "镇", "乡")
 
+# Health data (健康信息) in free text: diagnoses, conditions and care that concern a person. "隐患" (a
+# safety hazard) is common in notices, so 患 counts only in 患有, 患病, 患者 and 罹患.
+DEFAULT_HEALTH_TERMS: tuple[str, ...] = (
+    "癌", "肿瘤", "白血病", "糖尿病", "高血压", "心脏病", "冠心病", "脑梗", "脑出血", "中风", "偏瘫", "瘫痪",
+    "植物人", "尿毒症", "透析", "肾衰", "肝硬化", "肝炎", "乙肝", "结核", "艾滋病", "HIV", "性病", "精神病",
+    "精神疾病", "精神障碍", "精神分裂", "抑郁症", "焦虑症", "双相情感", "自闭症", "孤独症", "智力障碍", "智障",
+    "痴呆", "阿尔茨海默", "癫痫", "残疾", "伤残", "残障", "失能", "怀孕", "孕妇", "孕产", "孕期", "流产", "不孕",
+    "住院", "病情", "确诊", "诊断", "患有", "患病", "患者", "罹患", "病史", "病危", "病重", "重病", "大病",
+    "化疗", "手术",
+)
+
+# Minors (未成年人) in free text, besides an age under 18 (MINOR_AGE_PATTERN).
+DEFAULT_MINOR_TERMS: tuple[str, ...] = (
+    "未成年", "未满十八周岁", "未满18周岁", "留守儿童", "困境儿童", "孤儿", "事实无人抚养", "婴儿", "婴幼儿",
+    "新生儿", "幼童", "女童", "男童", "患儿", "半岁",
+)
+
+# Phrases in which a health or minors' term names a public service, programme or group rather than a
+# person's condition: a term inside one of them does not count.
+DEFAULT_EXEMPT_PHRASES: tuple[str, ...] = (
+    "残疾人联合会", "残疾人补贴", "残疾人两项补贴", "残疾人生活补贴", "残疾人护理补贴", "残疾人之家",
+    "残疾人专职委员", "残疾人就业", "残疾人康复", "残疾人无障碍", "两癌筛查", "癌症筛查", "防癌",
+    "糖尿病筛查", "高血压筛查", "未成年人保护", "保护未成年人", "预防未成年人犯罪", "未成年人思想道德",
+    "婴幼儿照护",
+)
+
 
 @dataclass(frozen=True)
 class MaskingRules:
-    """Masking formats: how names, phone numbers, ID numbers and addresses are shown."""
+    """Masking formats: how names, phone numbers, ID numbers and addresses are shown, and what free text loses."""
 
     name: str = "surname"  # surname → 张某; surname_stars → 张**; remove → ""
     placeholder: str = "某"
@@ -193,6 +227,14 @@ class MaskingRules:
     id_number_keep_last: int = 4
     address: str = "remove"  # remove → ""; street / community → keep up to that level
     mask_char: str = "*"
+    # Free text: home addresses, health data and minors' data are replaced by `removed_marker`.
+    text_addresses: bool = True
+    text_health: bool = True
+    text_minors: bool = True
+    health_terms: tuple[str, ...] = DEFAULT_HEALTH_TERMS
+    minor_terms: tuple[str, ...] = DEFAULT_MINOR_TERMS
+    exempt_phrases: tuple[str, ...] = DEFAULT_EXEMPT_PHRASES
+    removed_marker: str = "[已隐去]"
 
     def __post_init__(self) -> None:
         _check_choice("name", self.name, NAME_MODES)
@@ -201,6 +243,13 @@ class MaskingRules:
             value = getattr(self, key)
             if not isinstance(value, str) or len(value) != 1:
                 raise InvalidConfigError(key, "must be a single character")
+        for key in ("text_addresses", "text_health", "text_minors"):
+            if not isinstance(getattr(self, key), bool):
+                raise InvalidConfigError(key, "must be true or false")
+        for key in ("health_terms", "minor_terms", "exempt_phrases"):
+            object.__setattr__(self, key, _terms(key, getattr(self, key)))
+        if not isinstance(self.removed_marker, str) or len(self.removed_marker) > 20:
+            raise InvalidConfigError("removed_marker", "must be a text of at most 20 characters")
         for key in ("phone_keep_first", "phone_keep_last", "id_number_keep_first", "id_number_keep_last"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -216,14 +265,36 @@ class MaskingRules:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> MaskingRules:
-        """Builds rules from a configuration mapping, naming the first bad key."""
+        """Builds rules from a configuration mapping, naming the first bad key.
+
+        `extra_health_terms`, `extra_minor_terms` and `extra_exempt_phrases` add to the term lists
+        (the defaults, or those given in the same mapping).
+        """
         if not isinstance(data, Mapping):
             raise InvalidConfigError("masking", "must be a mapping")
         known = {f.name for f in fields(cls)}
+        extras = {f"extra_{name}": name for name in _TERM_LISTS}
         for key in data:
-            if key not in known:
+            if key not in known and key not in extras:
                 raise InvalidConfigError(str(key), "is not a masking rule")
-        return cls(**dict(data))
+        kwargs = {key: value for key, value in data.items() if key in known}
+        for extra_key, name in extras.items():
+            if extra_key in data:
+                base = _terms(name, kwargs.get(name, getattr(cls, name)))
+                kwargs[name] = base + tuple(t for t in _terms(extra_key, data[extra_key]) if t not in base)
+        return cls(**kwargs)
+
+
+_TERM_LISTS = ("health_terms", "minor_terms", "exempt_phrases")
+
+
+def _terms(key: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidConfigError(key, "must be a list of terms")
+    terms = list(value)
+    if not all(isinstance(t, str) and t.strip() for t in terms):
+        raise InvalidConfigError(key, "every term must be a non-empty string")
+    return tuple(dict.fromkeys(t.strip() for t in terms))
 
 
 def _check_choice(key: str, value: object, choices: frozenset[str]) -> None:
@@ -323,6 +394,101 @@ LANDLINE_PATTERN: re.Pattern[str] = re.compile(
 PHONE_PATTERN: re.Pattern[str] = re.compile(f"(?:{MOBILE_PATTERN.pattern})|(?:{LANDLINE_PATTERN.pattern})")
 
 
+_DIGIT = "[0-9０-９]"
+_NUMERAL = "[0-9０-９一二三四五六七八九十百零两]"
+# A building (号楼, 栋, 幢, 座, 号院; a bare 号 only when a unit follows: "3号2单元"), a unit, a floor
+# (only when a room number follows) and a room (301室, 502号, or 3–4 bare digits that are not a year,
+# an amount or a count).
+_BUILDING = f"{_NUMERAL}{{1,4}}(?:号楼|栋|幢|座|号院|号(?=\\s*{_NUMERAL}{{1,3}}单元))"
+_UNIT = f"{_NUMERAL}{{1,3}}单元"
+_FLOOR = f"{_NUMERAL}{{1,3}}(?:层|楼)(?=\\s*{_DIGIT})"
+_ROOM_BARE = f"{_DIGIT}{{3,4}}(?![0-9０-９年月日天元万千百个人名次岁%.．号楼层])"
+_ROOM = f"(?:{_DIGIT}{{1,5}}(?:室|号(?![楼院]))|{_ROOM_BARE})"
+_DWELLING_TAIL = f"(?:\\s*{_BUILDING})?(?:\\s*{_UNIT})?(?:\\s*{_FLOOR})?(?:\\s*{_ROOM})?"
+_ROAD_END = "(?:(?<=[路街巷弄道里村])|(?<=胡同))"
+_RESIDENCE_CUES = ("家庭住址", "居住于", "居住在", "户籍地", "家住", "住在", "住址", "现住", "现居", "住于")
+_CLAUSE_CHARS = "[^，,。；;！!？?\\n\\r（）()【】]"
+
+# A home address typed into free text. Place names (roads, estates, communities) stay; what pins down a
+# dwelling is replaced:
+#   - a house number after a road, with any building, unit and room after it: 胜利东街[123号5号楼2单元301室];
+#   - a room number after a building and/or a unit: 幸福小区[3号楼2单元502], [5号楼301室], [2单元502];
+#   - a room written alone (301室) or as building-unit-room after an estate: 幸福小区[3-2-301];
+#   - whatever follows a residence cue (家住, 住址, ...) up to a building, house or room number:
+#     家住[幸福小区3号楼].
+# A building or a unit without a room describes a shared place ("3号楼的路灯", "3号楼2单元楼道灯不亮")
+# and stays, as do counts ("12户居民") and dates ("3月12号").
+HOME_ADDRESS_PATTERN: re.Pattern[str] = re.compile(
+    "(?:" + "|".join(f"(?<={re.escape(cue + sep)})" for cue in _RESIDENCE_CUES for sep in ("", "：", ":", " ")) + ")"
+    f"(?![：:\\s]){_CLAUSE_CHARS}{{0,20}}?{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|室)"
+    f"(?:\\s*(?:{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|层|楼|室)|{_ROOM_BARE}))*"
+    f"|{_ROAD_END}\\s*{_DIGIT}{{1,5}}(?:号院|号)(?![楼文令])(?:之{_DIGIT}{{1,3}})?{_DWELLING_TAIL}"
+    f"|(?<![0-9０-９])(?:{_BUILDING}(?:\\s*{_UNIT})?|{_UNIT})(?:\\s*{_FLOOR})?\\s*{_ROOM}"
+    f"|(?<![0-9０-９]){_DIGIT}{{3,4}}室"
+    f"|(?<=[区园苑寓厦院庄城里村])\\s*{_DIGIT}{{1,3}}[-－—]{_DIGIT}{{1,2}}[-－—]{_DIGIT}{{3,4}}(?![0-9０-９])"
+)
+
+# An age under 18 (12岁, 3周岁, 十二岁, 两岁), unless it bounds a range or a threshold ("6岁以下",
+# "6至12岁", "3-6岁"): those describe a rule or a service, not a child.
+_AGE_RANGE_AFTER = "(?!\\s*(?:以下|以上|以内|及以下|及以上|至|到|~|～|-|－|—|或))"
+MINOR_AGE_PATTERN: re.Pattern[str] = re.compile(
+    f"(?<![0-9０-９.．至到~～\\-－—])(?:[1１][0-7０-７]|{_DIGIT})(?:[.．]{_DIGIT})?\\s*(?:周岁|岁){_AGE_RANGE_AFTER}"
+    f"|(?<![一二三四五六七八九十百千两零至到])(?:十[一二三四五六七]?|[一二三四五六七八九两])(?:周岁|岁){_AGE_RANGE_AFTER}"
+)
+
+# Health data and minors' data are removed with their clause: "其子患有抑郁症" says as much without the
+# diagnosis. A clause ends at Chinese or Latin punctuation, a bracket or a full-width colon; removed
+# clauses that follow each other within a sentence become one marker. A clause about a public service that
+# names a condition but is not among the exempt phrases is removed too: on a public notice, losing a
+# clause is acceptable, showing a resident's diagnosis is not.
+_CLAUSE_BREAK = re.compile("[，,。；;！!？?\\n\\r（）()【】：]")
+_CLAUSE_JOINERS = re.compile("[，,；;、\\s]*")
+
+
+@lru_cache(maxsize=64)
+def _terms_pattern(terms: tuple[str, ...], with_ages: bool) -> re.Pattern[str] | None:
+    alternatives = [re.escape(t) for t in sorted(terms, key=len, reverse=True)]
+    if with_ages:
+        alternatives.append(MINOR_AGE_PATTERN.pattern)
+    return re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+
+
+def _sensitive_spans(text: str, rules: MaskingRules) -> list[tuple[int, int]]:
+    """Returns the clauses of a text that carry health data or minors' data, merged and in order."""
+    terms = (rules.health_terms if rules.text_health else ()) + (rules.minor_terms if rules.text_minors else ())
+    pattern = _terms_pattern(terms, rules.text_minors)
+    if pattern is None:
+        return []
+    exempt_pattern = _terms_pattern(rules.exempt_phrases, False)
+    exempt = [m.span() for m in exempt_pattern.finditer(text)] if exempt_pattern else []
+    breaks = [m.start() for m in _CLAUSE_BREAK.finditer(text)]
+    spans: list[tuple[int, int]] = []
+    for match in pattern.finditer(text):
+        if any(start <= match.start() and match.end() <= end for start, end in exempt):
+            continue
+        before = bisect_left(breaks, match.start())
+        start = breaks[before - 1] + 1 if before else 0
+        after = bisect_left(breaks, match.end())
+        end = breaks[after] if after < len(breaks) else len(text)
+        if spans and (start <= spans[-1][1] or _CLAUSE_JOINERS.fullmatch(text, spans[-1][1], start)):
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def _remove_sensitive_clauses(text: str, rules: MaskingRules) -> str:
+    spans = _sensitive_spans(text, rules)
+    if not spans:
+        return text
+    parts, last = [], 0
+    for start, end in spans:
+        parts += [text[last:start], rules.removed_marker]
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
 @lru_cache(maxsize=256)
 def _redaction_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     alternatives = [
@@ -337,7 +503,12 @@ def _redaction_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
 def redact_text(
     text: str, rules: MaskingRules = DEFAULT_MASKING_RULES, known_names: Iterable[str] = ()
 ) -> str:
-    """Masks ID numbers, phone numbers and the given full names found in free text."""
+    """Masks ID numbers, phone numbers and the given full names found in free text, and removes home
+    addresses and the clauses that carry health data or minors' data (as the rules enable)."""
+    if rules.text_health or rules.text_minors:
+        text = _remove_sensitive_clauses(text, rules)
+    if rules.text_addresses:
+        text = HOME_ADDRESS_PATTERN.sub(lambda _: rules.removed_marker, text)
     # Longest names first, so "张三丰" is masked whole rather than as "张三" + "丰".
     names = tuple(sorted({n.strip() for n in known_names if n and n.strip()}, key=lambda n: (-len(n), n)))
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "is_major_item_late",
     "is_overdue",
     "local_date",
+    "major_event_at",
     "major_item_due_at",
     "overdue_kinds",
     "period_start",
@@ -153,6 +155,25 @@ def can_withdraw(posted_at: datetime, now: datetime, policy: CadencePolicy = DEF
     """Tells whether an item has been up long enough to be taken down."""
     require_aware(now, "now")
     return now >= earliest_withdrawal(posted_at, policy)
+
+
+def major_event_at(content: Any) -> datetime | None:
+    """Returns when the matter behind a major item happened, as far as the item's content says.
+
+    Items built from events carry the event's instant (`event_at`, ISO 8601 with offset); staff's
+    minutes carry the day the meeting was held (`held_on`), counted from 00:00 of that day. An item
+    with neither (a statement or notice whose posting is the event itself) is disclosed at once by
+    construction and is never late.
+    """
+    if not isinstance(content, Mapping):
+        return None
+    if content.get("event_at"):
+        event_at = datetime.fromisoformat(str(content["event_at"]).replace("Z", "+00:00"))
+        require_aware(event_at, "event_at")
+        return event_at
+    if content.get("held_on"):
+        return start_of_day(date.fromisoformat(str(content["held_on"])))
+    return None
 
 
 def major_item_due_at(event_at: datetime, policy: CadencePolicy = DEFAULT_CADENCE_POLICY) -> datetime:

@@ -2,9 +2,12 @@
 
 Content is a JSON-like structure of dicts, lists and scalars. Keys are compared after
 normalisation (lower case, camelCase and dashes turned into snake_case) against fnmatch-style
-patterns: a sensitive key is dropped with its value, a name key has its value masked to the
-surname, and every other string is searched for ID numbers, phone numbers and the names already
-seen under name keys. Dict keys themselves are kept as they are.
+patterns: a sensitive key is dropped with its value; an address key has its value cut to the level
+the `masking.address` rule keeps (street or community) or, under "remove" or when no level is found,
+is dropped; a name key has its value masked to the surname; and every other string is redacted as
+free text (`youmin.kit.pii.redact_text`): ID numbers, phone numbers and the names already seen under
+name keys are masked, home addresses and the clauses carrying health or minors' data are removed.
+Dict keys themselves are kept as they are.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from youmin.kit.pii import (
     MOBILE_PATTERN,
     InvalidConfigError,
     MaskingRules,
+    mask_address,
     mask_id_number,
     mask_name,
     mask_phone,
@@ -28,6 +32,7 @@ from youmin.kit.pii import (
 )
 
 __all__ = [
+    "DEFAULT_ADDRESS_KEYS",
     "DEFAULT_NAME_KEYS",
     "DEFAULT_NON_NAME_KEYS",
     "DEFAULT_REDACTION_CONFIG",
@@ -45,8 +50,6 @@ DEFAULT_SENSITIVE_KEYS: frozenset[str] = frozenset(
         # identity documents
         "id_number", "*_id_number", "id_no", "id_card", "*_id_card", "id_card_number",
         "identity_number", "passport_number",
-        # addresses
-        "address", "*_address", "addresses",
         # health (健康) and medical data
         "health", "health_status", "health_condition", "medical", "medical_history", "medical_record",
         "medical_records", "diagnosis", "disability",
@@ -57,6 +60,11 @@ DEFAULT_SENSITIVE_KEYS: frozenset[str] = frozenset(
         # other contact and financial identifiers
         "email", "*_email", "wechat", "qq", "bank_account", "*_bank_account", "bank_card",
     }
+)
+
+# Addresses (住址): cut to the configured level (`masking.address`) or dropped.
+DEFAULT_ADDRESS_KEYS: frozenset[str] = frozenset(
+    {"address", "*_address", "addresses", "*_addresses", "residence", "domicile", "house_number", "room_number"}
 )
 
 DEFAULT_NAME_KEYS: frozenset[str] = frozenset({"name", "names", "person_name", "*_name", "*_names"})
@@ -91,17 +99,18 @@ def _patterns(key: str, value: object) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class RedactionConfig:
-    """Which keys are dropped, which hold people's names, and how values are masked."""
+    """Which keys are dropped, which hold addresses or people's names, and how values are masked."""
 
     masking: MaskingRules = DEFAULT_MASKING_RULES
     sensitive_keys: frozenset[str] = DEFAULT_SENSITIVE_KEYS
+    address_keys: frozenset[str] = DEFAULT_ADDRESS_KEYS
     name_keys: frozenset[str] = DEFAULT_NAME_KEYS
     non_name_keys: frozenset[str] = DEFAULT_NON_NAME_KEYS
 
     def __post_init__(self) -> None:
         if not isinstance(self.masking, MaskingRules):
             raise InvalidConfigError("masking", "must be MaskingRules")
-        for name in ("sensitive_keys", "name_keys", "non_name_keys"):
+        for name in ("sensitive_keys", "address_keys", "name_keys", "non_name_keys"):
             object.__setattr__(self, name, _patterns(name, getattr(self, name)))
 
     @classmethod
@@ -133,6 +142,11 @@ class RedactionConfig:
         normal = normalise_key(key)
         return any(fnmatchcase(normal, p) for p in self.sensitive_keys)
 
+    def is_address_key(self, key: str) -> bool:
+        """Tells whether a key holds an address (or a list of addresses)."""
+        normal = normalise_key(key)
+        return any(fnmatchcase(normal, p) for p in self.address_keys)
+
     def is_name_key(self, key: str) -> bool:
         """Tells whether a key holds a person's name (or a list of names)."""
         normal = normalise_key(key)
@@ -152,7 +166,7 @@ def _collect_names(
             names.add(content.strip())
     elif isinstance(content, Mapping):
         for key, value in content.items():
-            if isinstance(key, str) and config.is_sensitive(key):
+            if isinstance(key, str) and (config.is_sensitive(key) or config.is_address_key(key)):
                 continue
             _collect_names(value, config, names, isinstance(key, str) and config.is_name_key(key))
     elif isinstance(content, (list, tuple)):
@@ -170,6 +184,20 @@ def _redact_int(value: int, config: RedactionConfig) -> int | str:
     return value
 
 
+_DROPPED = object()
+
+
+def _redact_address(value: Any, config: RedactionConfig) -> Any:
+    # Only text can be cut to a level; anything else under an address key (a structured address, a
+    # number) is dropped, as is an address in which no street or community is found.
+    if isinstance(value, str):
+        return mask_address(value, config.masking) or _DROPPED
+    if isinstance(value, (list, tuple)):
+        kept = [v for v in (_redact_address(item, config) for item in value) if v is not _DROPPED]
+        return kept or _DROPPED
+    return _DROPPED
+
+
 def _redact(content: Any, config: RedactionConfig, names: tuple[str, ...], under_name_key: bool) -> Any:
     if isinstance(content, str):
         if under_name_key:
@@ -183,6 +211,11 @@ def _redact(content: Any, config: RedactionConfig, names: tuple[str, ...], under
         redacted = {}
         for key, value in content.items():
             if isinstance(key, str) and config.is_sensitive(key):
+                continue
+            if isinstance(key, str) and config.is_address_key(key):
+                address = _redact_address(value, config)
+                if address is not _DROPPED:
+                    redacted[key] = address
                 continue
             redacted[key] = _redact(value, config, names, isinstance(key, str) and config.is_name_key(key))
         return redacted

@@ -16,6 +16,7 @@ from services.disclosure.rules.cadence import (
     is_major_item_late,
     is_overdue,
     local_date,
+    major_event_at,
     major_item_due_at,
     overdue_kinds,
     period_start,
@@ -253,6 +254,35 @@ def test_unposted_major_item_is_late_once_due():
 
 def test_zero_grace_means_the_same_day():
     assert major_item_due_at(bj(2024, 3, 1, 10), CadencePolicy(major_grace_days=0)) == bj(2024, 3, 2)
+
+
+def test_an_item_built_from_an_event_counts_from_the_event_instant():
+    assert major_event_at({"event_at": "2024-03-01T02:00:00+00:00"}) == bj(2024, 3, 1, 10)
+    assert major_event_at({"event_at": "2024-03-01T02:00:00Z"}) == bj(2024, 3, 1, 10)
+
+
+def test_staff_minutes_count_from_the_start_of_the_meeting_day():
+    assert major_event_at({"held_on": "2024-03-01", "body": "纪要"}) == bj(2024, 3, 1)
+
+
+def test_the_event_instant_wins_over_a_meeting_day():
+    assert major_event_at({"event_at": "2024-03-05T10:00:00+08:00", "held_on": "2024-03-01"}) == bj(2024, 3, 5, 10)
+
+
+@pytest.mark.parametrize("content", [{}, {"period": "2024-03", "lines": []}, {"held_on": None}, None, ["held_on"]])
+def test_an_item_without_an_event_date_has_none(content):
+    assert major_event_at(content) is None
+
+
+def test_staff_minutes_posted_two_days_after_the_meeting_are_late():
+    held = major_event_at({"held_on": "2024-03-01"})
+    assert not is_major_item_late(held, bj(2024, 3, 2, 23, 59), bj(2024, 3, 10))
+    assert is_major_item_late(held, bj(2024, 3, 3), bj(2024, 3, 10))
+
+
+def test_an_event_instant_without_an_offset_is_refused():
+    with pytest.raises(ValueError):
+        major_event_at({"event_at": "2024-03-01T10:00:00"})
 
 
 def test_major_item_check_refuses_naive_datetimes():

@@ -5,6 +5,7 @@ import copy
 import pytest
 
 from services.disclosure.rules.redaction import (
+    DEFAULT_ADDRESS_KEYS,
     DEFAULT_SENSITIVE_KEYS,
     RedactionConfig,
     normalise_key,
@@ -166,9 +167,73 @@ def test_configured_patterns_are_normalised():
 
 
 def test_default_sensitive_keys_include_the_required_ones():
-    required = {"phone", "mobile", "id_number", "address", "health", "medical", "minor", "minors"}
+    required = {"phone", "mobile", "id_number", "health", "medical", "minor", "minors"}
     required.add("birth_date")
     assert required <= DEFAULT_SENSITIVE_KEYS
+    assert {"address", "*_address", "addresses"} <= DEFAULT_ADDRESS_KEYS
+
+
+# --- address fields (masking.address) -----------------------------------------------------------
+
+ADDRESS = "山东省潍坊市奎文区东关街道苇湾社区3号楼2单元301室"
+
+
+@pytest.mark.parametrize("key", ["address", "home_address", "homeAddress", "addresses", "residence"])
+def test_address_field_is_dropped_by_default(key):
+    assert redact_content({key: ADDRESS, "title": "公示"}) == {"title": "公示"}
+
+
+def test_address_field_is_cut_to_the_community_when_configured():
+    config = RedactionConfig.from_mapping({"masking": {"address": "community"}})
+    assert redact_content({"home_address": ADDRESS}, config) == {"home_address": "山东省潍坊市奎文区东关街道苇湾社区"}
+
+
+def test_address_field_is_cut_to_the_street_when_configured():
+    config = RedactionConfig.from_mapping({"masking": {"address": "street"}})
+    assert redact_content({"address": ADDRESS}, config) == {"address": "山东省潍坊市奎文区东关街道"}
+
+
+def test_address_without_a_level_is_dropped_even_when_levels_are_kept():
+    config = RedactionConfig.from_mapping({"masking": {"address": "community"}})
+    assert redact_content({"address": "胜利东街100号", "title": "公示"}, config) == {"title": "公示"}
+
+
+def test_a_list_of_addresses_keeps_only_those_with_a_level():
+    config = RedactionConfig.from_mapping({"masking": {"address": "community"}})
+    content = {"addresses": [ADDRESS, "胜利东街100号", "东关街道苇湾居委会5号楼"]}
+    assert redact_content(content, config) == {"addresses": ["山东省潍坊市奎文区东关街道苇湾社区", "东关街道苇湾居委会"]}
+
+
+def test_a_structured_address_is_dropped_even_when_levels_are_kept():
+    config = RedactionConfig.from_mapping({"masking": {"address": "community"}})
+    content = {"address": {"community": "苇湾社区", "room": "301"}, "title": "公示"}
+    assert redact_content(content, config) == {"title": "公示"}
+
+
+def test_a_sensitive_key_wins_over_an_address_key():
+    config = RedactionConfig.from_mapping({"masking": {"address": "community"}, "extra_sensitive_keys": ["home_address"]})
+    assert redact_content({"home_address": ADDRESS}, config) == {}
+
+
+def test_extra_address_keys_add_to_the_defaults():
+    config = RedactionConfig.from_mapping({"masking": {"address": "street"}, "extra_address_keys": ["location"]})
+    assert redact_content({"location": ADDRESS, "address": ADDRESS}, config) == {
+        "location": "山东省潍坊市奎文区东关街道", "address": "山东省潍坊市奎文区东关街道"}
+
+
+# --- free text in content -----------------------------------------------------------------------
+
+
+def test_free_text_loses_addresses_health_and_minors_data():
+    content = {"body": "经办人王某，家住幸福小区3号楼2单元502。其女今年9岁，患有白血病。", "held_on": "2026-03-01"}
+    out = redact_content(content)
+    assert out == {"body": "经办人王某，家住[已隐去]。[已隐去]。", "held_on": "2026-03-01"}
+
+
+def test_free_text_rules_come_from_the_masking_mapping():
+    config = RedactionConfig.from_mapping({"masking": {"text_health": False, "extra_minor_terms": ["初中生"]}})
+    out = redact_content({"note": "王某住院，其子是初中生"}, config)
+    assert out == {"note": "王某住院，[已隐去]"}
 
 
 def _bad_key(data):
@@ -188,6 +253,9 @@ def _bad_key(data):
         ({"masking": {"phone_keep_first": -1}}, "masking.phone_keep_first"),
         ({"masking": {"colour": "red"}}, "masking.colour"),
         ({"masking": "strict"}, "masking"),
+        ({"masking": {"address": "building"}}, "masking.address"),
+        ({"masking": {"extra_health_terms": "癌"}}, "masking.extra_health_terms"),
+        ({"extra_address_keys": [""]}, "extra_address_keys"),
     ],
 )
 def test_bad_redaction_config_names_the_key(data, key):
