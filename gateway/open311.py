@@ -39,6 +39,8 @@ SERVICES: dict[str, tuple[str, str, str]] = {
     "public_safety": ("公共安全", "消防、燃气、房屋等公共安全隐患", "平安建设"),
     "community_planning": ("社区发展规划", "社区发展规划与公共空间", "社会事务"),
 }
+# The matters service's field names and the GeoReport v2 fields they come from.
+STANDARD_FIELDS = {"unit_code": "address_id", "latitude": "lat", "longitude": "long", "category": "service_code"}
 CLOSED_STATUSES = frozenset({"closed", "completed", "concluded", "rated", "archived", "rejected", "withdrawn", "done",
                              "resolved", "evaluated"})
 
@@ -274,10 +276,14 @@ async def _matters(request: Request, method: str, path: str, *, headers: dict[st
         raise Open311Error(404, "not found")
     if answer.status_code in (400, 409, 422):
         try:
-            detail = answer.json().get("detail") or "invalid request"
+            found = answer.json()
+            detail, field = str(found.get("detail") or "invalid request"), found.get("field")
         except (ValueError, AttributeError):
-            detail = "invalid request"
-        raise Open311Error(400, str(detail))
+            detail, field = "invalid request", None
+        # The matters service names its own fields; a GeoReport client knows the standard's names.
+        if field in STANDARD_FIELDS and detail.startswith(f"{field}:"):
+            detail = STANDARD_FIELDS[field] + detail[len(field):]
+        raise Open311Error(400, detail)
     if answer.status_code in (401, 403):
         raise Open311Error(403, "the request was refused")
     if not answer.is_success:
@@ -292,6 +298,18 @@ def _iso(value: Any) -> str | None:
     return value if isinstance(value, str) else (value.isoformat() if isinstance(value, datetime) else None)
 
 
+def _status_notes(m: dict[str, Any]) -> str | None:
+    """Why the request last changed status, when the matter's timeline is at hand (one request read), else the
+    stage it waits in; staff's words are masked like the description."""
+    timeline = m.get("timeline")
+    last = timeline[-1] if isinstance(timeline, list) and timeline and isinstance(timeline[-1], dict) else {}
+    reason = last.get("reason") if last.get("to_state") == m.get("state") else None
+    if isinstance(reason, str) and reason.strip():
+        return redact_text(reason.strip())
+    notes = m.get("status_notes") or (m.get("stage") or {}).get("title") or m.get("state")
+    return notes if isinstance(notes, str) else None
+
+
 def to_service_request(m: dict[str, Any]) -> dict[str, Any]:
     """Maps a matter to a GeoReport request, keeping only what may be public (no address, no contact)."""
     status = str(m.get("status") or "")
@@ -301,7 +319,7 @@ def to_service_request(m: dict[str, Any]) -> dict[str, Any]:
     return ServiceRequest(
         service_request_id=str(m.get("matter_id") or m.get("id")),
         status="closed" if closed else "open",
-        status_notes=m.get("status_notes") or (m.get("stage") or {}).get("title") or m.get("state"),
+        status_notes=_status_notes(m),
         service_name=SERVICES.get(code, (None,))[0] if isinstance(code, str) else None,
         service_code=code if isinstance(code, str) else None,
         description=redact_text(description) if isinstance(description, str) else None,
@@ -340,7 +358,11 @@ async def _read_form(request: Request) -> dict[str, Any]:
     }}},
 )
 async def create_request(fmt: FmtPath, request: Request) -> Response:
-    """Raises a matter on behalf of a resident (needs a department's api_key)."""
+    """Raises a matter on behalf of a resident (needs a department's api_key).
+
+    address_id places it at an org unit. A location alone (lat/long or address_string) is placed by the matters
+    service at the department's community, or, for a department bound to several, for triage at the street or
+    district that covers them all; the location itself is kept with the matter but never published."""
     form = await _read_form(request)
     try:
         new = NewRequest.model_validate(form)

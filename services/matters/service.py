@@ -214,8 +214,12 @@ class MattersService:
             via = data.raised_via or "department"
             department_code = principal.department
             if unit_code is None and department_code:
+                # A location alone (an Open311 request) is placed for triage at the lowest unit covering every
+                # community the department is bound to: that community, else their street (9 digits) or district (6).
                 assigned = await self._assigned_communities(department_code)
-                unit_code = assigned[0] if len(assigned) == 1 else None
+                first = assigned[0] if assigned else ""
+                unit_code = next((first[:n] for n in (12, 9, 6)
+                                  if first and all(a.startswith(first[:n]) for a in assigned)), None)
         elif principal.kind == "service":
             via = data.raised_via or "open311"
         else:
@@ -240,12 +244,14 @@ class MattersService:
             )
         if data.external_token and await self.repo.matter_by_token(data.external_token):
             raise Conflict(f"a matter with token {data.external_token} exists already", field="external_token")
+        # A matter placed above a community for triage keeps that street or district code as its community and is
+        # routed as a community-wide matter.
         community = unit_code[:12]
         matter = Matter(
             matter_id=uuid.uuid4(),
             community_code=community,
             unit_code=unit_code,
-            scope_level=_SCOPE_BY_LENGTH[len(unit_code)].value,
+            scope_level=_SCOPE_BY_LENGTH.get(len(unit_code), ScopeLevel.COMMUNITY).value,
             title=data.title.strip(),
             description=data.description.strip(),
             category=data.category.value,

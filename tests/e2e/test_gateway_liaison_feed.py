@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import httpx
 
@@ -122,3 +123,107 @@ async def test_task_without_a_catalogue_item_is_refused_with_the_reason(stack):
                                  headers={"x-api-key": key})
     assert resp.status_code == 422
     assert resp.json()["rule"].startswith("admission.")
+
+
+async def _dispatched_orders(stack, count: int) -> tuple[str, str, str, list[str]]:
+    """Raises matters in a fresh community and dispatches each to the community's department.
+
+    Returns (community, department, the department's API key, the work order ids)."""
+    community, _, raise_key = await new_community_with_department(stack)
+    department, key = await _assigned_department(stack, community)
+    staff = stack.token("community_staff", community, sub="e2e-dispatcher")
+    orders: list[str] = []
+    async with client_of(stack) as client, client_of(stack, staff) as staff_client:
+        for i in range(count):
+            matter = (await raise_by_open311(client, raise_key, f"井盖缺失 {i}", community))["service_request_id"]
+
+            async def dispatch(matter_id: str = matter) -> str | None:
+                resp = await staff_client.post(f"/api/v1/matters/{matter_id}/workorders",
+                                               json={"department_code": department})
+                return resp.json()["work_order_id"] if resp.status_code == 201 else None
+
+            # The matters service learns the department's assignment from the registry's events.
+            orders.append(await eventually(dispatch, timeout=30, interval=0.2))
+    return community, department, key, orders
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+async def _feed_actions(client: httpx.AsyncClient, key: str, order: str) -> list[str]:
+    """The actions the department's feed lists for one work order, in feed order."""
+    items, cursor = [], None
+    while True:
+        params = {"limit": 500} | ({"after": cursor} if cursor is not None else {})
+        page = (await client.get("/liaison/v1/workorders", params=params, headers={"x-api-key": key})).json()
+        if not page["items"]:
+            return [i["action"] for i in items if i["work_order_id"] == order]
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+
+
+async def test_department_takes_its_one_extension_through_the_liaison_api(stack):
+    community, _, key, [order] = await _dispatched_orders(stack, 1)
+    headers = {"x-api-key": key}
+    staff = stack.token("community_staff", community, sub="e2e-watcher")
+    async with client_of(stack) as client, client_of(stack, staff) as staff_client:
+        before = (await staff_client.get(f"/api/v1/matters/workorders/{order}")).json()
+        too_long = await client.post(f"/liaison/v1/workorders/{order}/extend", json={"workdays": 11, "reason": "需协调"},
+                                     headers=headers)
+        assert too_long.status_code == 422 and "workdays" in too_long.text
+
+        extended = await client.post(f"/liaison/v1/workorders/{order}/extend",
+                                     json={"workdays": 3, "reason": "需协调供水公司"}, headers=headers)
+        assert extended.status_code == 200, extended.text
+        body = extended.json()
+        assert (body["extensions_used"], body["extended_workdays"]) == (1, 3)
+        assert _at(body["due_at"]) > _at(before["due_at"])
+        again = await client.post(f"/liaison/v1/workorders/{order}/extend", json={"workdays": 1, "reason": "再延"},
+                                  headers=headers)
+        assert again.status_code == 422 and again.json()["rule"] == "workorder.extension_already_used"
+
+        # The community sees the new deadline; the department's feed records the extension.
+        seen = (await staff_client.get(f"/api/v1/matters/workorders/{order}")).json()
+        assert _at(seen["due_at"]) == _at(body["due_at"]) and seen["extensions_used"] == 1
+        assert await _feed_actions(client, key, order) == ["dispatch", "extend"]
+
+
+async def test_department_sends_a_misrouted_work_order_back_through_the_liaison_api(stack):
+    community, _, key, [order] = await _dispatched_orders(stack, 1)
+    headers = {"x-api-key": key}
+    _, _, other_key = await new_community_with_department(stack)
+    staff = stack.token("community_staff", community, sub="e2e-watcher")
+    async with client_of(stack) as client, client_of(stack, staff) as staff_client:
+        # Another department's key cannot touch the order.
+        foreign = await client.post(f"/liaison/v1/workorders/{order}/return", json={"reason": "不归我管"},
+                                    headers={"x-api-key": other_key})
+        assert foreign.status_code == 404
+
+        returned = await client.post(f"/liaison/v1/workorders/{order}/return", json={"reason": "应由区住建局办理"},
+                                     headers=headers)
+        assert returned.status_code == 200, returned.text
+        assert returned.json()["status"] == "returned"
+        assert returned.json()["return_reason"] == "应由区住建局办理"
+        # A returned order takes no further action.
+        sign = await client.post(f"/liaison/v1/workorders/{order}/sign", headers=headers)
+        assert sign.status_code == 409 and sign.json()["allowed"] == []
+
+        seen = (await staff_client.get(f"/api/v1/matters/workorders/{order}")).json()
+        assert (seen["status"], seen["return_reason"]) == ("returned", "应由区住建局办理")
+        assert await _feed_actions(client, key, order) == ["dispatch", "return"]
+
+
+async def test_task_citing_a_catalogue_item_is_admitted_and_shows_in_the_communitys_burden(stack):
+    community, _, _ = await new_community_with_department(stack)
+    _, key = await _assigned_department(stack, community)
+    staff = stack.token("community_staff", community, sub="e2e-burden")
+    async with client_of(stack) as client, client_of(stack, staff) as staff_client:
+        resp = await client.post("/liaison/v1/tasks", json={"community_code": community, "catalogue_code": "x001",
+                                                            "title": "低保申请初审"}, headers={"x-api-key": key})
+        assert resp.status_code == 201, resp.text
+        task = resp.json()
+        assert (task["admitted"], task["catalogue_code"], task["community_code"]) == (True, "X001", community)
+        assert "X001" in task["reason"]
+        burden = (await staff_client.get("/api/v1/matters/department-tasks/burden")).json()["items"]
+    assert [(row["admitted"], row["refused"]) for row in burden if row["community_code"] == community] == [(1, 0)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from gateway.open311 import SERVICES
+from gateway.open311 import SERVICES, to_service_request
 from services.matters.rules.routing import Category
 
 
@@ -72,3 +72,24 @@ async def test_unknown_format_and_bad_filters_are_standard_errors(gateway_app):
     dates = await client.get("/open311/v2/requests.json", params={"start_date": "2026-02-01T00:00:00Z",
                                                                   "end_date": "2026-01-01T00:00:00Z"})
     assert dates.status_code == 400
+
+
+MATTER = {"matter_id": "0b6f3c52-8a59-4c1e-9d7e-1f2a3b4c5d6e", "status": "closed", "state": "rejected",
+          "stage": {"code": "raised", "title": "居民提出"}, "category": "public_safety", "description": "井盖缺失",
+          "unit_code": "370705001", "created_at": "2026-11-30T08:00:00+08:00"}
+
+
+def test_status_notes_give_the_masked_reason_of_the_change_into_the_current_state():
+    timeline = [{"to_state": "raised", "reason": None},
+                {"to_state": "rejected", "reason": "已转供电公司，联系人电话13900001111"}]
+    row = to_service_request(MATTER | {"timeline": timeline})
+    assert row["status"] == "closed"
+    assert "已转供电公司" in row["status_notes"] and "13900001111" not in row["status_notes"]
+
+
+def test_status_notes_fall_back_to_the_stage_without_a_reason_for_the_current_state():
+    # An older reason (of a state the matter has left) is not the reason for the current status.
+    stale = [{"to_state": "accepted", "reason": "受理"}, {"to_state": "rejected", "reason": None}]
+    assert to_service_request(MATTER | {"timeline": stale})["status_notes"] == "居民提出"
+    assert to_service_request(MATTER)["status_notes"] == "居民提出"  # a list read carries no timeline
+    assert to_service_request(MATTER | {"stage": None})["status_notes"] == "rejected"

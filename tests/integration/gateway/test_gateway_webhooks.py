@@ -161,6 +161,37 @@ async def test_retry_waits_for_the_backoff_on_the_workers_clock(make_gateway):
         await receiver.server.stop()
 
 
+async def test_retry_backoff_doubles_between_attempts_up_to_the_cap(make_gateway):
+    app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=60, webhook_backoff_max_seconds=300,
+                       webhook_max_attempts=10, webhook_disable_after_failures=100)
+    secret: dict = {}
+    receiver = Receiver(secret, always_fail=True)
+    await receiver.server.start()
+    try:
+        async with running(app) as client:
+            _, key = await _department(app)
+            sub = await _subscribe(client, key, receiver.url)
+            secret["s"] = sub["secret"]
+            await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})
+            delays = []
+            for attempt in range(1, 6):
+                assert await deliver_due(app) == 1
+                [delivery] = await _deliveries(app, sub["id"])
+                async with transaction(app.state.sessions) as session:
+                    attempted_at = await session.scalar(select(WebhookAttempt.attempted_at).where(
+                        WebhookAttempt.delivery_id == delivery.id, WebhookAttempt.attempt == attempt))
+                delays.append((delivery.next_attempt_at - attempted_at).total_seconds())
+                app.state.clock.advance(delays[-1] + 1)
+            assert len(receiver.calls) == 5
+        # Each wait is twice the one before (base 60 s, plus at most 10% jitter) until the 300 s cap.
+        for delay, nominal in zip(delays, [60, 120, 240, 300, 300], strict=True):
+            assert nominal <= delay <= nominal * 1.1, delays
+        for earlier, later in zip(delays[:2], delays[1:3], strict=True):
+            assert 2 * earlier / 1.1 <= later <= 2 * earlier * 1.1, delays
+    finally:
+        await receiver.server.stop()
+
+
 async def test_subscription_is_disabled_after_repeated_failures(make_gateway):
     app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=0,
                                       webhook_max_attempts=5, webhook_disable_after_failures=3)
