@@ -13,7 +13,7 @@ def fresh_grid() -> str:
 async def test_case_goes_up_the_ladder_through_the_gateway_and_stays_confidential(stack):
     grid = fresh_grid()
     community, street = grid[:12], grid[:9]
-    staff = stack.client(stack.token("grid_staff", grid))
+    staff = stack.client(stack.token("grid_manager", grid))
     body = {"place_code": grid, "dispute_type": "property_management", "description": "物业费争议",
             "parties": [{"person_id": str(uuid.uuid4())},
                         {"outside": {"full_name": "钱七", "phone": "13700137000"}, "role": "respondent"}]}

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from services.mediation.rules.assignment import DEFAULT_GRID_SERIAL_WIDTH, ancestor_code
 from services.mediation.rules.ladder import LADDER, Level
 
-SUPERVISOR_ROLES: frozenset[str] = frozenset(
-    {"grid_staff", "community_staff", "street_staff", "district_staff", "admin"}
-)
+# The grid's own staff (网格员, 网格长, 网格党支部书记) hold the first rung of the ladder.
+GRID_STAFF_ROLES: frozenset[str] = frozenset({"grid_manager", "grid_head", "grid_secretary"})
+SUPERVISOR_ROLES: frozenset[str] = GRID_STAFF_ROLES | {"community_staff", "street_staff", "district_staff", "admin"}
 MEDIATOR_ROLE = "mediator"
 # Who may take a dispute in: supervisors and mediators whose scope covers the place.
 INTAKE_ROLES: frozenset[str] = SUPERVISOR_ROLES | {MEDIATOR_ROLE}

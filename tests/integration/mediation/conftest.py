@@ -85,7 +85,7 @@ class Harness:
             **overrides,
         }
         resp = await self.client.post("/api/v1/mediation/cases", json=body,
-                                      headers=headers or self.staff("grid_staff", place.grid))
+                                      headers=headers or self.staff("grid_manager", place.grid))
         assert resp.status_code == 201, resp.text
         return resp.json()
 

@@ -21,7 +21,7 @@ async def test_mediator_of_another_grid_gets_404_and_an_empty_list(h):
     resp = await h.post(case["id"], "consents", {"party_id": case["parties"][0]["party_id"], "decision": "refused"},
                         outsider)
     assert resp.status_code == 404
-    assert (await h.get(case["id"], h.staff("grid_staff", place.grid))).json()["status"] == "intake"
+    assert (await h.get(case["id"], h.staff("grid_manager", place.grid))).json()["status"] == "intake"
 
 
 async def test_a_resident_even_a_party_gets_404(h):
@@ -43,7 +43,7 @@ async def test_anonymous_caller_gets_401(h):
 async def test_grid_staff_of_another_grid_get_404_while_community_and_street_staff_see_the_file(h):
     place = await h.place()
     case = await h.open_case(place)
-    assert (await h.get(case["id"], h.staff("grid_staff", place.other_grid))).status_code == 404
+    assert (await h.get(case["id"], h.staff("grid_manager", place.other_grid))).status_code == 404
     for role, scope in (("community_staff", place.community), ("street_staff", place.street)):
         resp = await h.get(case["id"], h.staff(role, scope))
         assert resp.status_code == 200
@@ -71,7 +71,7 @@ async def test_a_case_listed_carries_no_party_or_description(h):
 
 async def test_events_of_a_case_carry_ids_levels_types_and_times_only(h):
     place = await h.place()
-    staff = h.staff("grid_staff", place.grid)
+    staff = h.staff("grid_manager", place.grid)
     case = await h.open_case(place, parties=[{"person_id": place.residents["a"]},
                                              {"outside": {"full_name": "赵六", "phone": "13900139000"}}])
     await h.consent_all(case, staff)

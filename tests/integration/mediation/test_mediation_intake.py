@@ -56,7 +56,7 @@ async def test_mediators_are_load_balanced_by_open_cases(h):
 
 async def test_party_refusing_the_mediator_removes_them_and_choosing_one_assigns_them(h):
     place = await h.place()
-    staff = h.staff("grid_staff", place.grid)
+    staff = h.staff("grid_manager", place.grid)
     case = await h.open_case(place, parties=[{"person_id": place.residents["b"]}, {"person_id": place.residents["c"]}])
     first = case["mediator_person_id"]
     other = ({place.mediators["grid_1"], place.mediators["grid_2"]} - {first}).pop()
@@ -89,7 +89,7 @@ async def test_outside_person_party_is_kept_apart_and_shown_to_the_mediator(h):
 
 async def test_bad_phone_of_an_outside_person_is_a_422_naming_the_field(h):
     place = await h.place()
-    resp = await h.client.post("/api/v1/mediation/cases", headers=h.staff("grid_staff", place.grid), json={
+    resp = await h.client.post("/api/v1/mediation/cases", headers=h.staff("grid_manager", place.grid), json={
         "place_code": place.grid, "dispute_type": "family", "description": "x",
         "parties": [{"person_id": place.residents["a"]}, {"outside": {"full_name": "王五", "phone": "12345"}}],
     })
@@ -99,7 +99,7 @@ async def test_bad_phone_of_an_outside_person_is_a_422_naming_the_field(h):
 
 async def test_unknown_dispute_type_is_a_422(h):
     place = await h.place()
-    resp = await h.client.post("/api/v1/mediation/cases", headers=h.staff("grid_staff", place.grid), json={
+    resp = await h.client.post("/api/v1/mediation/cases", headers=h.staff("grid_manager", place.grid), json={
         "place_code": place.grid, "dispute_type": "gossip", "description": "x",
         "parties": [{"person_id": place.residents["a"]}, {"person_id": place.residents["b"]}],
     })
@@ -109,7 +109,7 @@ async def test_unknown_dispute_type_is_a_422(h):
 
 async def test_intake_outside_the_callers_scope_is_forbidden(h):
     place = await h.place()
-    resp = await h.client.post("/api/v1/mediation/cases", headers=h.staff("grid_staff", place.other_grid), json={
+    resp = await h.client.post("/api/v1/mediation/cases", headers=h.staff("grid_manager", place.other_grid), json={
         "place_code": place.grid, "dispute_type": "family", "description": "x",
         "parties": [{"person_id": place.residents["a"]}, {"person_id": place.residents["b"]}],
     })

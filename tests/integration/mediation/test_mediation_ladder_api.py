@@ -17,7 +17,7 @@ async def events_of(h, case_id: str) -> list[dict]:
 
 
 async def mediating_case(h, place):
-    staff = h.staff("grid_staff", place.grid)
+    staff = h.staff("grid_manager", place.grid)
     case = await h.open_case(place)
     case = await h.consent_all(case, staff)
     assert case["status"] == "mediating"
@@ -26,7 +26,7 @@ async def mediating_case(h, place):
 
 async def test_consent_of_one_party_waits_for_the_other(h):
     place = await h.place()
-    staff = h.staff("grid_staff", place.grid)
+    staff = h.staff("grid_manager", place.grid)
     case = await h.open_case(place)
     resp = await h.post(case["id"], "consents", {"party_id": case["parties"][0]["party_id"], "decision": "given"}, staff)
     assert resp.json()["status"] == "consent_pending"
@@ -36,7 +36,7 @@ async def test_consent_of_one_party_waits_for_the_other(h):
 
 async def test_party_refusing_consent_ends_mediation_and_is_told_the_other_routes(h):
     place = await h.place()
-    staff = h.staff("grid_staff", place.grid)
+    staff = h.staff("grid_manager", place.grid)
     case = await h.open_case(place)
     resp = await h.post(case["id"], "consents", {"party_id": case["parties"][1]["party_id"], "decision": "refused"}, staff)
     body = resp.json()
@@ -57,7 +57,7 @@ async def test_party_withdrawing_during_mediation_ends_it(h):
 
 async def test_consent_on_a_terminated_case_is_a_409_listing_allowed_actions(h):
     place = await h.place()
-    staff = h.staff("grid_staff", place.grid)
+    staff = h.staff("grid_manager", place.grid)
     case = await h.open_case(place)
     await h.post(case["id"], "consents", {"party_id": case["parties"][0]["party_id"], "decision": "refused"}, staff)
     resp = await h.post(case["id"], "consents", {"party_id": case["parties"][1]["party_id"], "decision": "given"}, staff)
@@ -69,7 +69,7 @@ async def test_consent_of_a_stranger_is_a_422(h):
     place = await h.place()
     case = await h.open_case(place)
     resp = await h.post(case["id"], "consents", {"party_id": place.residents["c"], "decision": "given"},
-                        h.staff("grid_staff", place.grid))
+                        h.staff("grid_manager", place.grid))
     assert resp.status_code == 422 and resp.json()["rule"] == "mediation.unknown_party"
 
 
@@ -78,7 +78,7 @@ async def test_session_before_consent_is_a_409(h):
     case = await h.open_case(place)
     resp = await h.post(case["id"], "sessions", {"held_on": "2026-03-02", "summary": "s",
                                                  "attendee_party_ids": [case["parties"][0]["party_id"]]},
-                        h.staff("grid_staff", place.grid))
+                        h.staff("grid_manager", place.grid))
     assert resp.status_code == 409
     assert "give_consent" in resp.json()["allowed"]
 

@@ -70,7 +70,7 @@ async def test_sweep_leaves_a_case_alone_before_anything_is_due(h):
 
 async def test_agreed_case_is_no_longer_escalated(h):
     place = await h.place()
-    staff = h.staff("grid_staff", place.grid)
+    staff = h.staff("grid_manager", place.grid)
     case = await h.open_case(place)
     await h.consent_all(case, staff)
     await h.post(case["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
@@ -81,7 +81,7 @@ async def test_agreed_case_is_no_longer_escalated(h):
 
 async def test_written_agreement_reminds_of_judicial_confirmation_once_and_closes_after_30_days(h):
     place = await h.place()
-    staff = h.staff("grid_staff", place.grid)
+    staff = h.staff("grid_manager", place.grid)
     case = await h.open_case(place)
     await h.consent_all(case, staff)
     parties = [p["party_id"] for p in case["parties"]]
@@ -107,7 +107,7 @@ async def test_written_agreement_reminds_of_judicial_confirmation_once_and_close
 
 async def test_applied_confirmation_is_not_closed_by_the_window(h):
     place = await h.place()
-    staff = h.staff("grid_staff", place.grid)
+    staff = h.staff("grid_manager", place.grid)
     case = await h.open_case(place)
     await h.consent_all(case, staff)
     parties = [p["party_id"] for p in case["parties"]]

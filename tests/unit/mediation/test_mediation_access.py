@@ -22,12 +22,12 @@ def test_mediator_grant_of_the_same_grid_alone_does_not_show_the_case():
 
 
 def test_grid_staff_see_grid_cases_of_their_grid_only():
-    assert sees([ScopeGrant("grid_staff", GRID)])
-    assert not sees([ScopeGrant("grid_staff", "370705001001002")])
+    assert sees([ScopeGrant("grid_manager", GRID)])
+    assert not sees([ScopeGrant("grid_manager", "370705001001002")])
 
 
 def test_grid_staff_lose_sight_of_a_case_escalated_to_the_community():
-    assert not sees([ScopeGrant("grid_staff", GRID)], level=Level.COMMUNITY)
+    assert not sees([ScopeGrant("grid_manager", GRID)], level=Level.COMMUNITY)
     assert sees([ScopeGrant("community_staff", GRID[:12])], level=Level.COMMUNITY)
 
 
@@ -63,3 +63,9 @@ def test_ladder_settings_are_validated_at_startup(monkeypatch):
         Settings()
     monkeypatch.setenv("MEDIATION_LADDER", '{"time_limit_days": {"grid": 3}}')
     assert Settings().ladder_config().days_for(Level.GRID) == 3
+
+
+def test_every_grid_staff_role_of_the_registry_supervises_its_grid_and_no_made_up_role_does():
+    for role in ("grid_manager", "grid_head", "grid_secretary"):
+        assert sees([ScopeGrant(role, GRID)]), role
+    assert not sees([ScopeGrant("grid_staff", GRID)])  # not a registry role
