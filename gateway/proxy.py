@@ -11,11 +11,13 @@ import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
+from yarl import URL
 
 from youmin.kit.auth import bearer, current_principal
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -59,7 +61,7 @@ class Answer:
         return json.loads(self.content)
 
 
-async def _call(session: aiohttp.ClientSession, method: str, url: str, params: list[tuple[str, str]] | None,
+async def _call(session: aiohttp.ClientSession, method: str, url: URL, params: list[tuple[str, str]] | None,
                 headers: dict[str, str], content: bytes | None) -> Answer:
     async with session.request(method, url, params=params, headers=headers, data=content,
                                allow_redirects=False) as resp:
@@ -72,7 +74,8 @@ async def upstream(
     params: list[tuple[str, str]] | None = None,
 ) -> Answer | Response:
     """Calls a service; returns its answer, or a 502/504 problem when it cannot be reached."""
-    url = f"{request.app.state.settings.service_urls()[service]}{path}"
+    # The path goes on percent-encoded, so a "#", "?" or "%" that a segment carries stays inside that segment.
+    url = URL(f"{request.app.state.settings.service_urls()[service]}{quote(path, safe='/')}", encoded=True)
     session: aiohttp.ClientSession = request.app.state.upstream
     headers = {**headers, "x-request-id": request.state.request_id,
                "x-forwarded-for": request.client.host if request.client else ""}

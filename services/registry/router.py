@@ -12,9 +12,10 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from services.registry import importer, schemas
+from services.registry.rules.roles import Role
 from services.registry.service import RegistryService
 from youmin.kit.auth import CurrentPrincipal, Principal
-from youmin.kit.errors import Forbidden, RuleViolation
+from youmin.kit.errors import Forbidden
 from youmin.kit.relay import asyncpg_dsn
 from youmin.kit.service import SessionDep
 
@@ -22,7 +23,9 @@ router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 internal_router = APIRouter(prefix="/internal/v1/registry", tags=["registry-internal"])
 
 IMPORTER_ROLES = frozenset({"admin", "district_staff"})
-Code = Annotated[str, Path(min_length=1, max_length=40, description="An org unit code")]
+Code = Annotated[str, Path(min_length=6, max_length=40, pattern=r"^[0-9]+$", description="An org unit code")]
+CodeQuery = Annotated[str, Query(min_length=6, max_length=40, pattern=r"^[0-9]+$", description="An org unit code")]
+ImportKind = Annotated[str, Path(pattern=f"^({'|'.join(importer.KINDS)})$", description="What the CSV holds")]
 
 
 async def get_service(session: SessionDep) -> RegistryService:
@@ -36,8 +39,8 @@ Service = Annotated[RegistryService, Depends(get_service)]
 
 
 @router.get("/units", response_model=list[schemas.UnitRead])
-async def search_units(service: Service, _: CurrentPrincipal, q: Annotated[str, Query(min_length=1, max_length=50)],
-                       within: Annotated[str | None, Query(max_length=40)] = None,
+async def search_units(service: Service, _: CurrentPrincipal, q: Annotated[schemas.SafeStr, Query(min_length=1, max_length=50)],
+                       within: Annotated[str | None, Query(min_length=6, max_length=40, pattern=r"^[0-9]+$")] = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[schemas.UnitRead]:
     """Finds streets, communities and grids by name."""
     return await service.search(q, within, limit)
@@ -62,8 +65,8 @@ async def unit_children(code: Code, service: Service, principal: CurrentPrincipa
     return await service.children(principal, code, include_retired)
 
 
-@router.get("/units/{code}/history", response_model=list[schemas.HistoryRead])
-async def unit_history(code: Code, service: Service, principal: CurrentPrincipal) -> list[schemas.HistoryRead]:
+@router.get("/units/{code}/history", response_model=list[schemas.UnitHistoryRead])
+async def unit_history(code: Code, service: Service, principal: CurrentPrincipal) -> list[schemas.UnitHistoryRead]:
     """Returns a unit's renames, moves and retirements."""
     return await service.history(principal, code)
 
@@ -90,7 +93,7 @@ async def retire_unit(code: Code, body: schemas.UnitRetire, service: Service,
 
 @router.get("/units/{code}/households", response_model=schemas.HouseholdPage)
 async def unit_households(code: Code, service: Service, principal: CurrentPrincipal,
-                          after: Annotated[str | None, Query(max_length=40)] = None,
+                          after: Annotated[schemas.SafeStr | None, Query(max_length=40)] = None,
                           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> schemas.HouseholdPage:
     """Returns the households under a unit with their members (personal data masked unless allowed)."""
     return await service.households(principal, code, after, limit)
@@ -110,7 +113,7 @@ async def set_party_org(code: Code, body: schemas.PartyOrgSet, service: Service,
 
 
 @router.get("/coverage", response_model=schemas.CoverageRead)
-async def coverage(service: Service, principal: CurrentPrincipal, scope: Annotated[str, Query(min_length=6, max_length=40)],
+async def coverage(service: Service, principal: CurrentPrincipal, scope: CodeQuery,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> schemas.CoverageRead:
     """Returns the coverage report of a scope (lists cut to `limit`, counts complete)."""
     return await service.coverage(principal, scope, limit)
@@ -138,8 +141,7 @@ async def person_roles(person_id: UUID, service: Service, principal: CurrentPrin
 
 
 @router.get("/roles/{role}/holders", response_model=list[schemas.RoleHolder])
-async def role_holders(role: str, service: Service, principal: CurrentPrincipal,
-                       scope: Annotated[str, Query(min_length=1, max_length=40)],
+async def role_holders(role: Role, service: Service, principal: CurrentPrincipal, scope: CodeQuery,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[schemas.RoleHolder]:
     """Returns the people holding a role within a scope (masked unless the caller may see them)."""
     return await service.role_holders(principal, role, scope, limit)
@@ -179,7 +181,7 @@ async def departments(service: Service, _: CurrentPrincipal) -> list[schemas.Dep
 
 
 @router.put("/departments/{department_code}/assignments", status_code=status.HTTP_204_NO_CONTENT)
-async def assign_department(department_code: str, body: schemas.AssignmentSet, service: Service,
+async def assign_department(department_code: schemas.SafeStr, body: schemas.AssignmentSet, service: Service,
                             principal: CurrentPrincipal) -> Response:
     """Binds a department to a community, or ends the binding."""
     await service.assign_department(principal, department_code, body)
@@ -197,10 +199,8 @@ async def import_status(import_id: UUID, service: Service, principal: CurrentPri
 
 @router.post("/imports/{kind}", response_model=schemas.ImportRead, status_code=status.HTTP_201_CREATED,
              openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}})
-async def upload_import(kind: str, request: Request, principal: CurrentPrincipal) -> schemas.ImportRead:
+async def upload_import(kind: ImportKind, request: Request, principal: CurrentPrincipal) -> schemas.ImportRead:
     """Imports a CSV body (units, households or people), all or nothing; the answer carries the error report."""
-    if kind not in importer.KINDS:
-        raise RuleViolation("import.kind", f"kind must be one of {', '.join(importer.KINDS)}", field="kind")
     if not any(g.role in IMPORTER_ROLES and len(g.scope) == 6 for g in principal.grants):
         raise Forbidden("only district staff and administrators import files")
     # The body is spooled to disk as it arrives, then streamed through the importer.

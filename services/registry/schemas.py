@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from youmin.kit.errors import NUL_REASON, has_nul
 from youmin.kit.pii import PiiValidationError, validate_id_number, validate_mobile
+
+
+def no_nul(value: str) -> str:
+    """Refuses a query or path text holding a NUL character (PostgreSQL refuses it in text: 422, not 500)."""
+    if "\x00" in value:
+        raise ValueError(NUL_REASON)
+    return value
+
+
+# A query or path text parameter that may reach the database.
+SafeStr = Annotated[str, AfterValidator(no_nul)]
+
+
+class Strict(BaseModel):
+    """Base of request bodies: unknown fields and NUL characters in any text field are refused (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError(NUL_REASON)
+        return value
 
 
 class UnitRead(BaseModel):
@@ -28,10 +54,8 @@ class UnitWithAncestors(UnitRead):
     ancestors: list[UnitRead]
 
 
-class UnitCreate(BaseModel):
+class UnitCreate(Strict):
     """Creates an org unit under an existing parent."""
-
-    model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=1, max_length=40)
     parent_code: str | None = Field(default=None, max_length=40)
@@ -40,34 +64,28 @@ class UnitCreate(BaseModel):
     effective_on: date | None = None
 
 
-class UnitRename(BaseModel):
+class UnitRename(Strict):
     """Gives a unit a new name from a date."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
     effective_on: date | None = None
 
 
-class UnitMove(BaseModel):
+class UnitMove(Strict):
     """Moves a unit under another parent; it takes a new code (its descendants too)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     new_parent_code: str = Field(min_length=1, max_length=40)
     new_code: str = Field(min_length=1, max_length=40)
     effective_on: date | None = None
 
 
-class UnitRetire(BaseModel):
+class UnitRetire(Strict):
     """Retires a unit; its code is never issued again."""
-
-    model_config = ConfigDict(extra="forbid")
 
     effective_on: date | None = None
 
 
-class HistoryRead(BaseModel):
+class UnitHistoryRead(BaseModel):
     """One rename, move or retirement."""
 
     change: str
@@ -89,10 +107,8 @@ class PersonalData(BaseModel):
     masked: bool
 
 
-class PersonCreate(BaseModel):
+class PersonCreate(Strict):
     """Registers a person with personal data, optionally in a household."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
     id_number: str
@@ -128,10 +144,8 @@ class PersonRead(BaseModel):
     personal: PersonalData
 
 
-class GrantCreate(BaseModel):
+class GrantCreate(Strict):
     """Grants a role at a scope."""
-
-    model_config = ConfigDict(extra="forbid")
 
     person_id: UUID
     role: str
@@ -183,10 +197,8 @@ class HouseholdPage(BaseModel):
     next_after: str | None
 
 
-class RepresentativeSet(BaseModel):
+class RepresentativeSet(Strict):
     """Names a household's representative and its proxies (户决制)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     representative_person_id: UUID | None
     proxy_person_ids: list[UUID] = []
@@ -202,20 +214,16 @@ class DepartmentRead(BaseModel):
     community_codes: list[str]
 
 
-class AssignmentSet(BaseModel):
+class AssignmentSet(Strict):
     """Binds a department to a community (部门包居), or ends the binding."""
-
-    model_config = ConfigDict(extra="forbid")
 
     community_code: str
     active: bool = True
     effective_on: date | None = None
 
 
-class ContactCreate(BaseModel):
+class ContactCreate(Strict):
     """Links a party member to a household (党员联户) or assigns a visiting cadre."""
-
-    model_config = ConfigDict(extra="forbid")
 
     person_id: UUID
     kind: str = Field(default="party_member", pattern="^(party_member|visiting_cadre)$")
@@ -228,10 +236,8 @@ class SixHavesItem(BaseModel):
     evidence: str = Field(default="", max_length=500)
 
 
-class PartyOrgSet(BaseModel):
+class PartyOrgSet(Strict):
     """Binds a party organisation to a unit, with the 六有 checklist for a grid's big branch."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
     six_haves: dict[str, SixHavesItem] = {}
@@ -290,27 +296,21 @@ class ImportRead(BaseModel):
     errors: list[dict]
 
 
-class CredentialCheck(BaseModel):
+class CredentialCheck(Strict):
     """A phone number and password to verify."""
-
-    model_config = ConfigDict(extra="forbid")
 
     phone: str = Field(min_length=1, max_length=30)
     password: str = Field(min_length=1, max_length=200)
 
 
-class CredentialLookup(BaseModel):
+class CredentialLookup(Strict):
     """A phone number to look up (for one-time codes)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     phone: str = Field(min_length=1, max_length=30)
 
 
-class CredentialSet(BaseModel):
+class CredentialSet(Strict):
     """Sets a person's password."""
-
-    model_config = ConfigDict(extra="forbid")
 
     person_id: UUID
     password: str = Field(min_length=8, max_length=200)

@@ -149,11 +149,11 @@ class RegistryService:
         levels = [lv.value for lv in PUBLIC_NAME_LEVELS]
         return [_unit_read(u) for u in await self.repo.search(q, within_code=within_code, levels=levels, limit=limit)]
 
-    async def history(self, principal: Principal, code: str) -> list[schemas.HistoryRead]:
+    async def history(self, principal: Principal, code: str) -> list[schemas.UnitHistoryRead]:
         """Returns a unit's renames, moves and retirements."""
         unit = await self.unit(code)
         self._check_tree_read(principal, unit)
-        return [schemas.HistoryRead.model_validate(h, from_attributes=True) for h in await self.repo.history(unit.unit_id)]
+        return [schemas.UnitHistoryRead.model_validate(h, from_attributes=True) for h in await self.repo.history(unit.unit_id)]
 
     async def _codes_in_use(self, *codes: str | None) -> tuple[set[str], set[str]]:
         """Returns (existing, retired) among the given codes, for the pure code rules."""

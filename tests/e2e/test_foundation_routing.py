@@ -50,6 +50,18 @@ async def test_aggregated_openapi_contains_every_services_paths(stack):
     assert {"registry", "matters", "mediation", "disclosure"} <= prefixes
 
 
+async def test_no_schema_name_means_two_things_in_the_aggregated_openapi(stack):
+    # The gateway merges the services' components by name: a name two services define differently would
+    # describe one service's responses with the other's schema.
+    meanings: dict[str, dict[str, object]] = {}
+    async with httpx.AsyncClient() as client:
+        for service, url in stack.service_urls.items():
+            for name, schema in (await client.get(f"{url}/openapi.json")).json()["components"]["schemas"].items():
+                meanings.setdefault(name, {})[service] = schema
+    clashes = {name: sorted(by) for name, by in meanings.items() if len({repr(s) for s in by.values()}) > 1}
+    assert not clashes
+
+
 async def test_a_service_that_is_down_gives_502_and_a_slow_one_504(infra):
     slow = FastAPI()
 
@@ -83,6 +95,14 @@ async def test_a_collection_root_without_trailing_slash_is_routed_without_redire
     async with stack.client(stack.token("district_staff", "370705")) as client:
         resp = await client.get("/api/v1/matters", follow_redirects=False)
     assert resp.status_code == 200, resp.text
+
+
+async def test_a_path_segment_with_reserved_characters_reaches_the_service_as_that_one_segment(stack):
+    async with stack.client(stack.token("district_staff", "370705")) as client:
+        matter = await client.get("/api/v1/matters/%23x", follow_redirects=False)
+        item = await client.get("/public/v1/items/%3Fx%25", follow_redirects=False)
+    assert matter.status_code == 422 and matter.json()["errors"][0]["field"] == "matter_id", matter.text
+    assert item.status_code == 422 and item.json()["errors"][0]["field"] == "item_id", item.text
 
 
 async def test_proxied_routes_keep_the_gateway_headers_the_route_label_and_method_rules(stack):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -15,6 +17,23 @@ from youmin.kit.logging import get_logger
 log = get_logger("youmin.errors")
 
 PROBLEM = "application/problem+json"
+NUL_REASON = "must not contain a NUL character (\\u0000)"
+# The SQLSTATE PostgreSQL answers a NUL character in text with (character_not_in_repertoire).
+CHARACTER_NOT_IN_REPERTOIRE = "22021"
+
+
+def has_nul(value: Any) -> bool:
+    """Returns whether a string, or any string within lists, dicts and models, holds a NUL character (no text
+    column can store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, BaseModel):
+        return has_nul(value.model_dump())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    return False
 
 
 class DomainError(Exception):
@@ -77,6 +96,36 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
+def _takes_many(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return any(_takes_many(arg) for arg in get_args(annotation))
+    kind = origin or annotation
+    return isinstance(kind, type) and issubclass(kind, (list, tuple, set, frozenset))
+
+
+def _single_valued_query(route: Any) -> set[str]:
+    """Returns the query parameters a route (with its dependencies) takes one value of."""
+    names, dependants = set(), [route.dependant]
+    while dependants:
+        dependant = dependants.pop()
+        names.update(f.alias for f in dependant.query_params if not _takes_many(f.field_info.annotation))
+        dependants.extend(dependant.dependencies)
+    return names
+
+
+async def refuse_repeated_query_parameters(request: Request) -> None:
+    """App dependency: refuses a query parameter given more than once where the route takes a single value
+    (which would otherwise keep one of the values silently). Only a query with a repeated name is looked into."""
+    query = request.query_params
+    if len(query.multi_items()) == len(query) or (route := request.scope.get("route")) is None:
+        return
+    repeated = [name for name in _single_valued_query(route) if len(query.getlist(name)) > 1]
+    if repeated:
+        raise RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": "must be given once"}
+                                      for name in sorted(repeated)])
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Renders every error of the app as problem+json."""
 
@@ -97,6 +146,11 @@ def install_error_handlers(app: FastAPI) -> None:
                                "/problems/database-unavailable")
             response.headers["Retry-After"] = "1"
             return response
+        if getattr(exc.orig, "sqlstate", None) == CHARACTER_NOT_IN_REPERTOIRE:
+            # A NUL character that no request validator caught reached a query: bad input all the same.
+            log.warning("database.nul_refused")
+            return problem(422, "Validation failed", f"input: {NUL_REASON}", "/problems/validation",
+                           errors=[{"field": "input", "reason": NUL_REASON}])
         log.exception("database.error")
         return problem(500, "Internal error", "an unexpected database error occurred", "/problems/internal")
 

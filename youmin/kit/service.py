@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from youmin.kit.consumer import EventConsumer, Handler
 from youmin.kit.db import make_engine, make_sessionmaker, transaction
-from youmin.kit.errors import install_error_handlers
+from youmin.kit.errors import install_error_handlers, refuse_repeated_query_parameters
 from youmin.kit.kafka import make_consumer, make_producer
 from youmin.kit.logging import configure_logging, get_logger
 from youmin.kit.relay import OutboxRelay
@@ -237,7 +237,8 @@ def create_service_app(
             except TimeoutError:
                 log.error("service.engine_did_not_close", service=settings.name)
 
-    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan, openapi_url=openapi_url)
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan, openapi_url=openapi_url,
+                  dependencies=[Depends(refuse_repeated_query_parameters)])
     app.state.settings = settings
     for key, value in (state or {}).items():
         setattr(app.state, key, value)

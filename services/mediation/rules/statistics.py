@@ -9,7 +9,7 @@ zeros, so the shape of the result never changes.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -126,7 +126,14 @@ def _check_period(period_start: datetime, period_end: datetime) -> None:
 def previous_period(period_start: datetime, period_end: datetime) -> tuple[datetime, datetime]:
     """Returns the period of the same length that ends where this one starts."""
     _check_period(period_start, period_end)
-    return period_start - (period_end - period_start), period_start
+    try:
+        # The bounds are queried in UTC, so each must exist in UTC too.
+        previous_start = period_start - (period_end - period_start)
+        for bound in (previous_start, period_end):
+            bound.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("period_start: the period and the one before it must lie within the years 1 to 9999") from None
+    return previous_start, period_start
 
 
 def _median(values: list[float]) -> float:

@@ -139,3 +139,31 @@ async def test_street_staff_creates_a_grid_in_its_community(registry):
     response = await registry.client.post(f"{API}/units", json={"code": community + "002", "name": "二网格"},
                                           headers=registry.auth("street_staff", community[:9]))
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "field"),
+    [
+        ("GET", "/units/37a705", None, "code"),
+        ("GET", "/units", {"q": "社区", "within": "street"}, "within"),
+        ("GET", "/coverage", {"scope": "3707O5"}, "scope"),
+        ("GET", "/roles/mayor/holders", {"scope": "370705"}, "role"),
+        ("POST", "/imports/cats", None, "kind"),
+    ],
+)
+async def test_parameters_outside_their_declared_shape_are_refused_naming_them(registry, method, path, params, field):
+    response = await registry.client.request(method, f"{API}{path}", params=params, headers=registry.admin)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_a_nul_character_in_a_body_or_a_query_is_a_422_naming_the_field(registry):
+    community = await registry.fresh_community()
+    created = await registry.client.post(f"{API}/units", json={"code": community + "003", "name": "三\u0000网格"},
+                                         headers=registry.admin)
+    searched = await registry.client.get(f"{API}/units", params={"q": "社\u0000区"}, headers=registry.admin)
+    bound = await registry.client.put(f"{API}/units/{community}/party-org", headers=registry.admin, json={
+        "name": "社区党委", "six_haves": {"venue": {"met": True, "evidence": "活动室\u0000"}}})
+    for response, field in ((created, "name"), (searched, "q"), (bound, "six_haves")):
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == [field]

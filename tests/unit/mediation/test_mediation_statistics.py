@@ -83,6 +83,16 @@ def test_a_period_must_end_after_it_starts() -> None:
         compute(CASES, Q2_END, Q2_START)
 
 
+def test_a_period_whose_previous_period_falls_outside_the_calendar_is_refused() -> None:
+    with pytest.raises(ValueError, match="period_start"):
+        previous_period(datetime(761, 8, 7, tzinfo=UTC), datetime(3279, 9, 6, tzinfo=UTC))
+    # Its start exists locally, but not in UTC.
+    with pytest.raises(ValueError, match="period_start"):
+        previous_period(datetime(1, 1, 1, 12, tzinfo=CST), datetime(1, 1, 2, tzinfo=CST))
+    with pytest.raises(ValueError, match="period_start"):
+        previous_period(datetime(2024, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, tzinfo=timezone(-timedelta(hours=5))))
+
+
 def test_opened_counts_the_half_open_period(q2) -> None:
     # Six cases open in Q2: the one opened at 04-01 00:00 counts, the one at 07-01 00:00 does not.
     assert q2.opened == 6
