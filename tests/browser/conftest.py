@@ -48,7 +48,9 @@ class PortalStack:
         await self.producer.send_and_wait(env.topic, value=env.value(), key=env.key.encode(), headers=env.headers())
 
 
-@pytest.fixture(scope="session")
+# Module scope: the portal's disclosure service shares the integration tests' database, so it must stop (and its
+# consumer, which runs on real time, with it) before they run.
+@pytest.fixture(scope="module")
 async def portal_stack(infra) -> AsyncIterator[PortalStack]:
     disclosure_settings = DisclosureSettings(
         service_database_url=infra.database_url("disclosure"), kafka_bootstrap_servers=infra.bootstrap,
