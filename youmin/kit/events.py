@@ -76,14 +76,15 @@ class Envelope:
     @classmethod
     def of(cls, event: Event, *, subject: str | None = None) -> Envelope:
         """Wraps an event model with a fresh id and the current time."""
+        key = event.key()
         return cls(
             id=str(uuid.uuid4()),
             source=event.source,
             type=event.type,
             topic=event.topic,
-            key=event.key(),
+            key=key,
             time=datetime.now(UTC),
-            subject=subject if subject is not None else event.key(),
+            subject=subject if subject is not None else key,
             dataschema=event.dataschema(),
             data=event.model_dump(mode="json"),
         )

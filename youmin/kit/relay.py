@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -29,7 +30,7 @@ _SELECT = f"""
     SELECT id, event_id::text, topic, key, type, source, subject, dataschema, time, data::text,
            txid < {SETTLED_BELOW} AS settled
     FROM outbox_event
-    WHERE sent_at IS NULL
+    WHERE sent_at IS NULL AND id > $2
     ORDER BY id
     LIMIT $1
 """
@@ -105,10 +106,9 @@ class OutboxRelay:
             log.info("relay.leading", service=self.service)
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
             while True:
-                sent = await self.publish_batch(conn)
-                if sent == self.batch_size:
-                    continue
+                # Cleared before reading: a commit notified while a run is under way wakes the next one at once.
                 self._wake.clear()
+                await self._publish_run(conn)
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 except TimeoutError:
@@ -137,21 +137,46 @@ class OutboxRelay:
             except Exception:  # noqa: BLE001 - a dead broker may not let us close cleanly
                 pass
 
-    async def publish_batch(self, conn: asyncpg.Connection) -> int:
-        """Publishes one batch of settled rows; returns how many were sent.
+    async def _publish_run(self, conn: asyncpg.Connection) -> None:
+        """Publishes batches back to back until one comes up short.
+
+        While one batch awaits the broker's acknowledgement, the next is read and sent (two in flight at most):
+        the next read starts after the last id in flight. Rows are marked sent batch by batch, in order, each only
+        after its acknowledgement. A run ends with nothing in flight, so the next run reads from the first unsent
+        row again, which also picks up a row that committed late below an id already sent.
+        """
+        pending: _Sent | None = None
+        try:
+            while True:
+                sent = await self._send(conn, after=pending.ids[-1] if pending else 0)
+                if pending is not None:
+                    await self._settle(conn, pending)
+                    pending = None
+                if sent is None:
+                    return
+                if len(sent.ids) < self.batch_size:
+                    await self._settle(conn, sent)
+                    return
+                pending = sent
+        finally:
+            if pending is not None:
+                pending.acks.cancel()
+
+    async def _send(self, conn: asyncpg.Connection, *, after: int) -> _Sent | None:
+        """Reads the next settled rows after an id and hands them to the producer; None if there are none.
 
         Records are grouped into one record batch per partition (the partition the producer's default partitioner
         gives the key, as `send` would), in id order within each, and sent with `send_batch`: one future per
         partition instead of one per record.
         """
-        rows = await conn.fetch(_SELECT, self.batch_size)
+        rows = await conn.fetch(_SELECT, self.batch_size, after)
         ready = []
         for row in rows:
             if not row["settled"]:
                 break
             ready.append(row)
         if not ready:
-            return 0
+            return None
         producer = await self._ensure_producer()
         batches: dict[tuple[str, int], list] = {}
         partitions_of: dict[str, list[int]] = {}
@@ -182,11 +207,21 @@ class OutboxRelay:
                     raise ValueError(f"outbox row {row['id']} is larger than a record batch")
         futures = [await producer.send_batch(batch, topic, partition=partition)
                    for (topic, partition), open_batches in batches.items() for batch in open_batches]
-        await asyncio.gather(*futures)
-        ids = [row["id"] for row in ready]
+        return _Sent([row["id"] for row in ready], asyncio.gather(*futures))
+
+    async def _settle(self, conn: asyncpg.Connection, sent: _Sent) -> None:
+        """Waits for a batch's acknowledgement (acks=all), then marks its rows sent."""
+        await sent.acks
         if self.after_publish is not None:
-            await self.after_publish(ids)
-        await conn.execute(_MARK, ids)
-        self.published += len(ids)
-        PUBLISHED.labels(self.service).inc(len(ids))
-        return len(ids)
+            await self.after_publish(sent.ids)
+        await conn.execute(_MARK, sent.ids)
+        self.published += len(sent.ids)
+        PUBLISHED.labels(self.service).inc(len(sent.ids))
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A batch handed to the producer: its row ids, in order, and the future of its acknowledgements."""
+
+    ids: list[int]
+    acks: asyncio.Future

@@ -358,3 +358,33 @@ async def test_relay_places_each_key_on_the_partition_a_plain_send_would(infra, 
         await producer.stop()
     assert by_relay == by_send
     assert len(set(by_send.values())) > 1  # the keys really spread over the partitions
+
+
+async def test_a_row_committed_late_below_batches_already_in_flight_is_still_published(infra, db, topic):
+    """The relay reads each next batch after the last id in flight. A transaction that took its id earlier but
+    its transaction id later (so the horizon lets younger rows past it) must not be left behind by that."""
+    Probe = probe_event_type(topic)
+    sessions = make_sessionmaker(db)
+    early_xid = sessions()
+    await early_xid.begin()
+    await early_xid.execute(text("INSERT INTO probe_effect VALUES ('x', 'agg-early', 0)"))  # takes its xid first
+    late_commit = sessions()
+    await late_commit.begin()
+    await publish(late_commit, Probe(aggregate_id="agg-late", seq=0))  # the lowest outbox id, a younger xid
+    await publish(early_xid, *(Probe(aggregate_id=f"agg-{n % 5}", seq=n) for n in range(1, 36)))
+    await early_xid.commit()
+    await early_xid.close()
+    relay = relay_for(infra, batch_size=10)  # 35 settled rows: three full batches back to back, then a short one
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _unsent(db, 0))  # the 35 committed rows; the open one is not visible yet
+        await asyncio.sleep(0.5)  # several more polls while the late transaction stays open
+        assert relay.published == 35
+        await late_commit.commit()
+        await late_commit.close()
+        await eventually(lambda: _unsent(db, 0))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    records = await read_topic(infra, topic, 36)
+    assert sorted(decode_record(r.headers, r.key, r.value).get_data()["seq"] for r in records) == list(range(36))
