@@ -19,7 +19,8 @@ from services.disclosure.http import cached_response
 from services.disclosure.reads import PublicReader
 from services.disclosure.repository import ItemFilter
 from services.disclosure.rules.cadence import SHANGHAI
-from services.disclosure.schemas import Kind, SafeStr
+from services.disclosure.schemas import Kind
+from youmin.kit.errors import SafeStr
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

@@ -16,8 +16,8 @@ from services.disclosure import labels
 from services.disclosure.http import cached_response
 from services.disclosure.reads import PublicReader, period_window
 from services.disclosure.repository import ItemFilter
-from services.disclosure.schemas import Kind, SafeStr
-from youmin.kit.errors import NotFound
+from services.disclosure.schemas import Kind
+from youmin.kit.errors import NotFound, SafeStr
 
 router = APIRouter(prefix="/public/v1", tags=["public"])
 

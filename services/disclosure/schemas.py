@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from youmin.kit.errors import NUL_REASON, has_nul
 
 Kind = Literal["party", "residents", "finance"]
 FundType = Literal["party_service", "community_work", "grid_service", "other"]
@@ -25,30 +27,6 @@ def check_unit_code(value: str) -> str:
     return value
 
 
-NUL_REASON = "must not contain a NUL character (\\u0000)"
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return any(_has_nul(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    return False
-
-
-def no_nul(value: str | None) -> str | None:
-    """Refuses a query or path text containing NUL (PostgreSQL refuses it in text: 422, not 500)."""
-    if value is not None and "\x00" in value:
-        raise ValueError(NUL_REASON)
-    return value
-
-
-# A query or path text parameter that may reach the database.
-SafeStr = Annotated[str, AfterValidator(no_nul)]
-
-
 class Strict(BaseModel):
     """Base of request bodies: unknown fields and NUL characters in any text field are refused (422)."""
 
@@ -57,7 +35,7 @@ class Strict(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _refuse_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
+        if has_nul(value):
             raise ValueError(NUL_REASON)
         return value
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from services.matters import schemas as s
 from services.matters.service import STAFF_ROLES, Context, MattersService, public_status, template_dict, templates
 from youmin.kit.auth import CurrentPrincipal, Principal, require_scope
-from youmin.kit.errors import Forbidden, NotFound, RuleViolation, problem
+from youmin.kit.errors import Forbidden, NotFound, RuleViolation, SafeStr, problem
 from youmin.kit.service import SessionDep
 
 router = APIRouter(prefix="/api/v1/matters", tags=["matters"])
@@ -51,13 +51,13 @@ async def list_matters(
     principal: CurrentPrincipal,
     category: s.Category | None = None,
     status: Literal["open", "closed"] | None = None,
-    state: s.SafeStr | None = None,
+    state: SafeStr | None = None,
     community_code: Annotated[str | None, Query(pattern=s.COMMUNITY_CODE)] = None,
     key_project: bool | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
-    ids: s.SafeStr | None = Query(None, description="comma-separated matter ids"),
-    q: Annotated[s.SafeStr | None, Query(max_length=100)] = None,
+    ids: SafeStr | None = Query(None, description="comma-separated matter ids"),
+    q: Annotated[SafeStr | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=s.MAX_BIGINT)] = 0,
 ) -> dict:
@@ -148,7 +148,7 @@ async def list_work_orders(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
-    department: s.SafeStr | None = None,
+    department: SafeStr | None = None,
     status: Literal["dispatched", "signed", "answered", "returned"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=s.MAX_BIGINT)] = 0,
@@ -249,7 +249,7 @@ async def cast_ballot(vote_id: VoteID, data: s.BallotCast, request: Request, ses
 
 
 @router.get("/votes/{vote_id}/receipts/{receipt}", response_model=s.ReceiptCheck)
-async def check_receipt(vote_id: VoteID, receipt: Annotated[s.SafeStr, Path(min_length=8, max_length=100)], request: Request,
+async def check_receipt(vote_id: VoteID, receipt: Annotated[SafeStr, Path(min_length=8, max_length=100)], request: Request,
                         session: SessionDep, principal: CurrentPrincipal):
     """Tells whether the ballot behind a receipt was counted."""
     return await _service(request, session).check_receipt(principal, vote_id, receipt)
@@ -289,7 +289,7 @@ async def task_spending(task_id: TaskID, data: s.SpendingIn, request: Request, s
 
 
 @router.get("/by-token/{token}", response_model=s.TokenStatus)
-async def by_token(token: Annotated[s.SafeStr, Path(min_length=1, max_length=100)], request: Request, session: SessionDep,
+async def by_token(token: Annotated[SafeStr, Path(min_length=1, max_length=100)], request: Request, session: SessionDep,
                    principal: CurrentPrincipal) -> dict:
     """Finds a matter by the token its external system gave it (Open311)."""
     service = _service(request, session)

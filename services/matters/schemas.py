@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.matters.rules.routing import Category, Channel, Nature
+from youmin.kit.errors import NUL_REASON, has_nul
 
 # Org codes: community 12 digits, grid 15, building 18, unit 20, household 24.
 UNIT_CODE = r"^\d{12}(\d{3}(\d{3}(\d{2}(\d{4})?)?)?)?$"
@@ -20,31 +21,9 @@ Warning = Literal["none", "yellow", "red"]
 
 
 # PostgreSQL refuses NUL in text: a request carrying one is bad input (422 naming the field), never a 500.
-NUL_REASON = "must not contain a NUL character (\\u0000)"
 # Bounds of the database's integer columns and of cursors (bigint).
 MAX_BIGINT = 2**63 - 1
 MAX_CENTS = 10**15  # ¥10 trillion: far above any budget, far below bigint overflow when lines are summed
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return any(_has_nul(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    return False
-
-
-def no_nul(value: str) -> str:
-    """Refuses a string containing NUL (for query and path parameters; request bodies check every field)."""
-    if "\x00" in value:
-        raise ValueError(NUL_REASON)
-    return value
-
-
-# A query or path text parameter that may reach the database.
-SafeStr = Annotated[str, AfterValidator(no_nul)]
 
 
 class Model(BaseModel):
@@ -55,7 +34,7 @@ class Model(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _refuse_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
+        if has_nul(value):
             raise ValueError(NUL_REASON)
         return value
 

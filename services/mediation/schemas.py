@@ -12,22 +12,10 @@ from services.mediation.rules.confirmation import AgreementKind
 from services.mediation.rules.ladder import CaseStatus, Level, LegalRoute, WarningLevel
 from services.mediation.rules.risk import RiskIndicator, RiskLevel
 from services.mediation.rules.statistics import DisputeType
+from youmin.kit.errors import NUL_REASON, has_nul
 from youmin.kit.pii import validate_id_number, validate_mobile
 
 Code = Field(pattern=r"^\d{6,22}$", description="an org unit code")
-
-
-NUL_REASON = "must not contain a NUL character (\\u0000)"
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return any(_has_nul(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    return False
 
 
 class _In(BaseModel):
@@ -38,7 +26,7 @@ class _In(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _refuse_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
+        if has_nul(value):
             raise ValueError(NUL_REASON)
         return value
 

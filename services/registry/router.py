@@ -15,7 +15,7 @@ from services.registry import importer, schemas
 from services.registry.rules.roles import Role
 from services.registry.service import RegistryService
 from youmin.kit.auth import CurrentPrincipal, Principal
-from youmin.kit.errors import Forbidden
+from youmin.kit.errors import Forbidden, SafeStr
 from youmin.kit.relay import asyncpg_dsn
 from youmin.kit.service import SessionDep
 
@@ -39,7 +39,7 @@ Service = Annotated[RegistryService, Depends(get_service)]
 
 
 @router.get("/units", response_model=list[schemas.UnitRead])
-async def search_units(service: Service, _: CurrentPrincipal, q: Annotated[schemas.SafeStr, Query(min_length=1, max_length=50)],
+async def search_units(service: Service, _: CurrentPrincipal, q: Annotated[SafeStr, Query(min_length=1, max_length=50)],
                        within: Annotated[str | None, Query(min_length=6, max_length=40, pattern=r"^[0-9]+$")] = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[schemas.UnitRead]:
     """Finds streets, communities and grids by name."""
@@ -93,7 +93,7 @@ async def retire_unit(code: Code, body: schemas.UnitRetire, service: Service,
 
 @router.get("/units/{code}/households", response_model=schemas.HouseholdPage)
 async def unit_households(code: Code, service: Service, principal: CurrentPrincipal,
-                          after: Annotated[schemas.SafeStr | None, Query(max_length=40)] = None,
+                          after: Annotated[SafeStr | None, Query(max_length=40)] = None,
                           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> schemas.HouseholdPage:
     """Returns the households under a unit with their members (personal data masked unless allowed)."""
     return await service.households(principal, code, after, limit)
@@ -181,7 +181,7 @@ async def departments(service: Service, _: CurrentPrincipal) -> list[schemas.Dep
 
 
 @router.put("/departments/{department_code}/assignments", status_code=status.HTTP_204_NO_CONTENT)
-async def assign_department(department_code: schemas.SafeStr, body: schemas.AssignmentSet, service: Service,
+async def assign_department(department_code: SafeStr, body: schemas.AssignmentSet, service: Service,
                             principal: CurrentPrincipal) -> Response:
     """Binds a department to a community, or ends the binding."""
     await service.assign_department(principal, department_code, body)

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from youmin.kit.errors import NUL_REASON, has_nul
 from youmin.kit.pii import PiiValidationError, validate_id_number, validate_mobile
-
-
-def no_nul(value: str) -> str:
-    """Refuses a query or path text holding a NUL character (PostgreSQL refuses it in text: 422, not 500)."""
-    if "\x00" in value:
-        raise ValueError(NUL_REASON)
-    return value
-
-
-# A query or path text parameter that may reach the database.
-SafeStr = Annotated[str, AfterValidator(no_nul)]
 
 
 class Strict(BaseModel):

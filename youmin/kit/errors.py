@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -34,6 +34,17 @@ def has_nul(value: Any) -> bool:
     if isinstance(value, dict):
         return any(has_nul(k) or has_nul(v) for k, v in value.items())
     return False
+
+
+def no_nul(value: str | None) -> str | None:
+    """Refuses a query or path text holding a NUL character (PostgreSQL refuses it in text: 422, not 500)."""
+    if value is not None and "\x00" in value:
+        raise ValueError(NUL_REASON)
+    return value
+
+
+# A query or path text parameter that may reach the database.
+SafeStr = Annotated[str, AfterValidator(no_nul)]
 
 
 class DomainError(Exception):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.matters import schemas as s
 from services.matters.router import DispatchIn
+from youmin.kit.errors import no_nul
 
 
 def _request_models() -> list[type[BaseModel]]:
@@ -52,5 +53,6 @@ def test_text_without_nul_passes_the_check():
 
 def test_the_shared_parameter_type_refuses_nul():
     with pytest.raises(ValueError):
-        s.no_nul("a\x00b")
-    assert s.no_nul("ab") == "ab"
+        no_nul("a\x00b")
+    assert no_nul("ab") == "ab"
+    assert no_nul(None) is None
