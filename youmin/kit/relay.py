@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import zlib
 from dataclasses import dataclass
+from datetime import timedelta
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -21,6 +23,7 @@ log = get_logger("youmin.relay")
 
 PUBLISHED = Counter("youmin_outbox_published_total", "Outbox rows published and acknowledged", ["service"])
 RELAY_ERRORS = Counter("youmin_outbox_relay_errors_total", "Relay failures (broker or database)", ["service"])
+PRUNED = Counter("youmin_outbox_pruned_total", "Sent outbox rows deleted after their retention", ["service"])
 LEADER = Gauge("youmin_outbox_relay_leader", "1 while this process holds the relay lock", ["service"])
 
 # Rows are read in id (insertion) order; the prefix whose writing transactions are all below the
@@ -36,6 +39,13 @@ _SELECT = f"""
 """
 _PARTITIONER = DefaultPartitioner()
 _MARK = "UPDATE outbox_event SET sent_at = now() WHERE id = ANY($1::bigint[])"
+# The oldest rows come first by id; of those, the ones sent before the cut-off go. Unsent rows always stay.
+_PRUNE = """
+    DELETE FROM outbox_event
+    WHERE id IN (SELECT id FROM outbox_event ORDER BY id LIMIT $2) AND sent_at < now() - $1::interval
+"""
+PRUNE_EVERY_SECONDS = 60.0
+PRUNE_CHUNK = 5000
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -60,6 +70,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_seconds: float = 0.5,
         after_publish: Callable[[list[int]], Awaitable[None]] | None = None,
+        retention: timedelta = timedelta(days=7),
     ) -> None:
         self.service = service
         self.dsn = asyncpg_dsn(database_url)
@@ -68,6 +79,8 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         # Test hook: runs between the broker's acknowledgement and the mark-sent update.
         self.after_publish = after_publish
+        self.retention = retention
+        self._pruned_at = 0.0
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self.published = 0
@@ -109,6 +122,8 @@ class OutboxRelay:
                 # Cleared before reading: a commit notified while a run is under way wakes the next one at once.
                 self._wake.clear()
                 await self._publish_run(conn)
+                if time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:
+                    await self.prune(conn)
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 except TimeoutError:
@@ -117,6 +132,21 @@ class OutboxRelay:
             self.leading.clear()
             LEADER.labels(self.service).set(0)
             await asyncio.shield(conn.close(timeout=2))
+
+    async def prune(self, conn: asyncpg.Connection) -> int:
+        """Deletes rows sent longer ago than the retention, oldest first, a chunk at a time; returns how many."""
+        self._pruned_at = time.monotonic()
+        deleted = 0
+        while True:
+            status = await conn.execute(_PRUNE, self.retention, PRUNE_CHUNK)
+            count = int(status.split()[-1])
+            deleted += count
+            if count < PRUNE_CHUNK:
+                break
+        if deleted:
+            PRUNED.labels(self.service).inc(deleted)
+            log.info("relay.pruned", service=self.service, rows=deleted)
+        return deleted
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
@@ -205,7 +206,8 @@ def create_service_app(
 
         if settings.relay_enabled:
             relay = OutboxRelay(service=settings.name, database_url=settings.db_url(), producer_factory=producer,
-                                batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds)
+                                batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds,
+                                retention=timedelta(hours=settings.outbox_retention_hours))
             app.state.relay = relay
             tasks.append(asyncio.create_task(relay.run(), name=f"{settings.name}-relay"))
         if settings.consumers_enabled:

@@ -45,6 +45,8 @@ class ServiceSettings(CommonSettings):
     relay_enabled: bool = True
     relay_batch_size: int = 1000
     relay_poll_seconds: float = 0.5
+    # Sent outbox rows are kept this long (the publication log), then the relay deletes them.
+    outbox_retention_hours: float = Field(168.0, gt=0)
     consumers_enabled: bool = True
     consumer_max_attempts: int = 5
     consumer_stall_seconds: float = 60.0

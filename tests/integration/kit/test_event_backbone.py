@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from datetime import timedelta
 from typing import ClassVar
 
 import asyncpg
@@ -388,3 +389,27 @@ async def test_a_row_committed_late_below_batches_already_in_flight_is_still_pub
         await asyncio.gather(task, return_exceptions=True)
     records = await read_topic(infra, topic, 36)
     assert sorted(decode_record(r.headers, r.key, r.value).get_data()["seq"] for r in records) == list(range(36))
+
+
+async def test_sent_rows_are_pruned_after_their_retention_and_unsent_ones_never(infra, db, topic):
+    Probe = probe_event_type(topic)
+    async with transaction(make_sessionmaker(db)) as session:
+        await publish(session, *(Probe(aggregate_id="agg-p", seq=n) for n in range(6)))
+    async with db.begin() as conn:
+        ids = list((await conn.execute(text("SELECT id FROM outbox_event ORDER BY id"))).scalars())
+        # Two sent long ago, two sent just now, two not sent (the oldest of them older than the retention).
+        await conn.execute(text("UPDATE outbox_event SET sent_at = now() - interval '9 days' WHERE id = ANY(:ids)"),
+                           {"ids": ids[1:3]})
+        await conn.execute(text("UPDATE outbox_event SET sent_at = now() WHERE id = ANY(:ids)"), {"ids": ids[3:5]})
+        await conn.execute(text("UPDATE outbox_event SET time = now() - interval '30 days' WHERE id = :id"),
+                           {"id": ids[0]})
+    relay = relay_for(infra, retention=timedelta(days=7))
+    conn = await asyncpg.connect(asyncpg_dsn(infra.database_url(KIT_DB)))
+    try:
+        assert await relay.prune(conn) == 2
+        assert await relay.prune(conn) == 0
+    finally:
+        await conn.close()
+    async with db.connect() as conn:
+        left = list((await conn.execute(text("SELECT id FROM outbox_event ORDER BY id"))).scalars())
+    assert left == [ids[0], *ids[3:]]
