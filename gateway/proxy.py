@@ -37,11 +37,12 @@ router = APIRouter()
 def make_session(timeout: float, connect_timeout: float) -> aiohttp.ClientSession:
     """Creates the pooled upstream session (call inside the running event loop)."""
     return aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=timeout, connect=connect_timeout),
+        # sock_connect bounds opening a connection; waiting for a free pooled one stays within the total budget.
+        timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
         # Idle connections are dropped before the services' keep-alive timeout (uvicorn: 5 s) can close them under us.
         connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=2.0, enable_cleanup_closed=True),
-        # The gateway relays bodies as they are; it neither decompresses nor keeps cookies.
-        auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",),
+        # The gateway relays bodies as they are; it neither asks for compression, decompresses nor keeps cookies.
+        auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent", "Accept-Encoding"),
     )
 
 
@@ -50,7 +51,7 @@ class Answer:
     """A service's answer, read in full."""
 
     status_code: int
-    headers: list[tuple[str, str]]
+    headers: list[tuple[bytes, bytes]]  # as the service sent them, hop-by-hop fields left out
     content: bytes
 
     @property
@@ -66,7 +67,8 @@ async def _call(session: aiohttp.ClientSession, method: str, url: URL, params: l
     async with session.request(method, url, params=params, headers=headers, data=content,
                                allow_redirects=False) as resp:
         body = await resp.read()
-        return Answer(resp.status, [(k, v) for k, v in resp.headers.items() if k.lower() not in HOP_BY_HOP], body)
+        headers = [(k.lower(), v) for k, v in resp.raw_headers if k.lower().decode("latin-1") not in HOP_BY_HOP]
+        return Answer(resp.status, headers, body)
 
 
 async def upstream(
@@ -98,15 +100,15 @@ def relay(answer: Answer | Response) -> Response:
     if isinstance(answer, Response):
         return answer
     response = Response(answer.content, status_code=answer.status_code)
-    response.raw_headers = [*response.raw_headers,
-                            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers)]
+    response.raw_headers = [*response.raw_headers, *answer.headers]
     return response
 
 
 async def forward(request: Request, service: str, path: str) -> Response:
     """Sends the request to a service and relays its answer."""
     headers = {k: v for k, v in request.headers.items() if k in FORWARD_REQUEST}
-    body = await request.body()
+    # A GET or HEAD body has no meaning: it is neither read nor sent on (the size limit guards the other methods).
+    body = b"" if request.method in ("GET", "HEAD") else await request.body()
     return relay(await upstream(request, service, request.method, path, headers=headers, content=body or None,
                                 params=request.query_params.multi_items()))
 

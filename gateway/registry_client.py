@@ -8,7 +8,7 @@ from urllib.parse import quote
 import httpx
 
 from youmin.kit.auth import Grant, mint_token
-from youmin.kit.errors import DomainError
+from youmin.kit.errors import PROBLEM, DomainError, PersonUnknown
 from youmin.kit.settings import CommonSettings
 
 BASE = "/internal/v1/registry"
@@ -51,6 +51,17 @@ class RegistryClient:
         return resp
 
     @staticmethod
+    def _problem_type(resp: httpx.Response) -> str | None:
+        """Returns the type of a problem+json answer, else None."""
+        if not resp.headers.get("content-type", "").startswith(PROBLEM):
+            return None
+        try:
+            body = resp.json()
+        except ValueError:
+            return None
+        return body.get("type") if isinstance(body, dict) else None
+
+    @staticmethod
     def _identity(resp: httpx.Response) -> Identity:
         body = resp.json()
         return Identity(person_id=str(body["person_id"]), grants=[Grant(**g) for g in body.get("grants", [])])
@@ -78,6 +89,8 @@ class RegistryClient:
         resp = await self._call("GET", f"/people/{quote(person_id, safe='')}/grants", request_id)
         if resp.status_code == 200:
             return self._identity(resp)
-        if resp.status_code in (404, 422):
+        # None ends every session of the log-in, so only the registry's own person-unknown answer counts: a 404 from a
+        # registry without this route, or from a proxy in front of it, says nothing about the person.
+        if resp.status_code == 422 or (resp.status_code == 404 and self._problem_type(resp) == PersonUnknown.type):
             return None
         raise RegistryUnavailable(f"the registry answered {resp.status_code} to a grants look-up")

@@ -246,7 +246,8 @@ async def lookup_credentials(body: schemas.CredentialLookup, service: Service,
 
 @internal_router.get("/people/{person_id}/grants", response_model=schemas.LoginIdentity)
 async def current_grants(person_id: UUID, service: Service, _: ServicePrincipal) -> schemas.LoginIdentity:
-    """Returns a person's current grants (for refreshing a log-in); 404 when nobody has this id."""
+    """Returns a person's current grants (for refreshing a log-in); 404 /problems/person-unknown when nobody has
+    this id."""
     return await service.login_identity(person_id)
 
 

@@ -63,7 +63,7 @@ from services.registry.rules.roles import (
     six_haves_shortfall,
 )
 from youmin.kit.auth import Grant, Principal
-from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthorized
+from youmin.kit.errors import Conflict, Forbidden, NotFound, PersonUnknown, RuleViolation, Unauthorized
 from youmin.kit.outbox import publish
 from youmin.kit.pii import (
     PiiValidationError,
@@ -668,9 +668,10 @@ class RegistryService:
         return schemas.LoginIdentity(person_id=personal.person_id, grants=await self._login_grants(personal.person_id))
 
     async def login_identity(self, person_id: uuid.UUID) -> schemas.LoginIdentity:
-        """Returns a person's current grants (for renewing a log-in); 404 when the registry does not know them."""
+        """Returns a person's current grants (for renewing a log-in); 404 person-unknown when the registry does not know
+        them (the gateway then ends the log-in, so the answer carries its own problem type)."""
         if await self.repo.person(person_id) is None:
-            raise NotFound(f"no person {person_id}")
+            raise PersonUnknown(f"no person {person_id}")
         return schemas.LoginIdentity(person_id=person_id, grants=await self._login_grants(person_id))
 
     async def set_password(self, body: schemas.CredentialSet) -> None:

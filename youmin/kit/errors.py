@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence, Set as AbstractSet
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -18,8 +19,11 @@ log = get_logger("youmin.errors")
 
 PROBLEM = "application/problem+json"
 NUL_REASON = "must not contain a NUL character (\\u0000)"
-# The SQLSTATE PostgreSQL answers a NUL character in text with (character_not_in_repertoire).
+# The SQLSTATEs PostgreSQL answers a NUL character with: in text (character_not_in_repertoire) and as \u0000 inside
+# a jsonb value (untranslatable_character).
 CHARACTER_NOT_IN_REPERTOIRE = "22021"
+UNTRANSLATABLE_CHARACTER = "22P05"
+NUL_SQLSTATES = (CHARACTER_NOT_IN_REPERTOIRE, UNTRANSLATABLE_CHARACTER)
 
 
 def has_nul(value: Any) -> bool:
@@ -62,6 +66,12 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     status, type, title = 404, "/problems/not-found", "Not found"
+
+
+class PersonUnknown(NotFound):
+    """The registry holds no person with the id asked about; its own type tells this apart from a missing route."""
+
+    type, title = "/problems/person-unknown", "Person unknown"
 
 
 class Conflict(DomainError):
@@ -108,11 +118,17 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
 
 
 def _takes_many(annotation: Any) -> bool:
+    """Returns whether a query parameter's annotation takes several values (a list, tuple, set or sequence of them,
+    possibly optional or annotated)."""
     origin = get_origin(annotation)
+    if origin is Annotated:
+        return _takes_many(get_args(annotation)[0])
     if origin in (Union, UnionType):
         return any(_takes_many(arg) for arg in get_args(annotation))
     kind = origin or annotation
-    return isinstance(kind, type) and issubclass(kind, (list, tuple, set, frozenset))
+    # str is a Sequence too, but one query value.
+    return (isinstance(kind, type) and not issubclass(kind, (str, bytes))
+            and issubclass(kind, (list, tuple, set, frozenset, Sequence, AbstractSet)))
 
 
 def _single_valued_query(route: Any) -> set[str]:
@@ -157,7 +173,7 @@ def install_error_handlers(app: FastAPI) -> None:
                                "/problems/database-unavailable")
             response.headers["Retry-After"] = "1"
             return response
-        if getattr(exc.orig, "sqlstate", None) == CHARACTER_NOT_IN_REPERTOIRE:
+        if getattr(exc.orig, "sqlstate", None) in NUL_SQLSTATES:
             # A NUL character that no request validator caught reached a query: bad input all the same.
             log.warning("database.nul_refused")
             return problem(422, "Validation failed", f"input: {NUL_REASON}", "/problems/validation",

@@ -10,7 +10,7 @@ free text are module constants.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date
@@ -393,26 +393,40 @@ LANDLINE_PATTERN: re.Pattern[str] = re.compile(
 # Any phone number: a mobile or a landline.
 PHONE_PATTERN: re.Pattern[str] = re.compile(f"(?:{MOBILE_PATTERN.pattern})|(?:{LANDLINE_PATTERN.pattern})")
 
+# Full-width forms (U+FF01–U+FF5E: "１３８", "Ｘ", "＋８６", "（０５３６）") and the ideographic space, mapped
+# to ASCII so phone and ID numbers typed in full width are found. Each character maps to one character,
+# so a match in the translated text covers the same span of the original.
+_HALF_WIDTH: dict[int, int] = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
 
 _DIGIT = "[0-9０-９]"
+_LETTER = "[A-Za-zＡ-Ｚａ-ｚ]"
 _NUMERAL = "[0-9０-９一二三四五六七八九十百零两]"
-# A building (号楼, 栋, 幢, 座, 号院; a bare 号 only when a unit follows: "3号2单元"), a unit, a floor
-# (only when a room number follows) and a room (301室, 502号, or 3–4 bare digits that are not a year,
-# an amount or a count).
-_BUILDING = f"{_NUMERAL}{{1,4}}(?:号楼|栋|幢|座|号院|号(?=\\s*{_NUMERAL}{{1,3}}单元))"
+_SPELLED_DIGIT = "[零〇幺一二三四五六七八九]"
+# A building (号楼, 栋, 幢, 座, 号院; a bare 号 only when a unit follows: "3号2单元"; a letter, with or
+# without digits, before 座, 栋 or 幢: "A座", "B2栋"), a unit, a floor (only when a room number follows)
+# and a room (301室, 502号, or 3–4 bare digits that are not a year, an amount or a count). After a unit, a
+# room may also be read out digit by digit in Chinese numerals ("2单元五零二").
+_LETTERED_BUILDING = f"(?<!{_LETTER}){_LETTER}{_DIGIT}{{0,2}}(?:座|栋|幢)"
+_BUILDING = f"(?:{_NUMERAL}{{1,4}}(?:号楼|栋|幢|座|号院|号(?=\\s*{_NUMERAL}{{1,3}}单元))|{_LETTERED_BUILDING})"
 _UNIT = f"{_NUMERAL}{{1,3}}单元"
 _FLOOR = f"{_NUMERAL}{{1,3}}(?:层|楼)(?=\\s*{_DIGIT})"
 _ROOM_BARE = f"{_DIGIT}{{3,4}}(?![0-9０-９年月日天元万千百个人名次岁%.．号楼层])"
 _ROOM = f"(?:{_DIGIT}{{1,5}}(?:室|号(?![楼院]))|{_ROOM_BARE})"
-_DWELLING_TAIL = f"(?:\\s*{_BUILDING})?(?:\\s*{_UNIT})?(?:\\s*{_FLOOR})?(?:\\s*{_ROOM})?"
-_ROAD_END = "(?:(?<=[路街巷弄道里村])|(?<=胡同))"
+_ROOM_SPELLED = f"{_SPELLED_DIGIT}{{3,4}}(?:室|号)?(?![零〇幺一二三四五六七八九十百千万年月日天元个人名次岁号楼层室])"
+_UNIT_ROOM = f"{_UNIT}(?:\\s*{_FLOOR})?\\s*(?:{_ROOM}|{_ROOM_SPELLED})"
+_DWELLING_TAIL = f"(?:\\s*{_BUILDING})?(?:\\s*{_UNIT_ROOM}|(?:\\s*{_UNIT})?(?:\\s*{_FLOOR})?(?:\\s*{_ROOM})?)"
+# A road, a lane or a village, or a numbered village group (村民小组: "李家村3组") before a house number.
+_ROAD_END = "(?:(?<=[路街巷弄道里村])|(?<=胡同)|(?<=[0-9０-９一二三四五六七八九十]组))"
 _RESIDENCE_CUES = ("家庭住址", "居住于", "居住在", "户籍地", "家住", "住在", "住址", "现住", "现居", "住于")
 _CLAUSE_CHARS = "[^，,。；;！!？?\\n\\r（）()【】]"
 
 # A home address typed into free text. Place names (roads, estates, communities) stay; what pins down a
 # dwelling is replaced:
-#   - a house number after a road, with any building, unit and room after it: 胜利东街[123号5号楼2单元301室];
-#   - a room number after a building and/or a unit: 幸福小区[3号楼2单元502], [5号楼301室], [2单元502];
+#   - a house number after a road or a village group, with any building, unit and room after it:
+#     胜利东街[123号5号楼2单元301室], 李家村3组[15号];
+#   - a room number after a building and/or a unit: 幸福小区[3号楼2单元502], [5号楼301室], [2单元502],
+#     光明花园[A座1203], [二单元五零二];
 #   - a room written alone (301室) or as building-unit-room after an estate: 幸福小区[3-2-301];
 #   - whatever follows a residence cue (家住, 住址, ...) up to a building, house or room number:
 #     家住[幸福小区3号楼].
@@ -420,10 +434,11 @@ _CLAUSE_CHARS = "[^，,。；;！!？?\\n\\r（）()【】]"
 # and stays, as do counts ("12户居民") and dates ("3月12号").
 HOME_ADDRESS_PATTERN: re.Pattern[str] = re.compile(
     "(?:" + "|".join(f"(?<={re.escape(cue + sep)})" for cue in _RESIDENCE_CUES for sep in ("", "：", ":", " ")) + ")"
-    f"(?![：:\\s]){_CLAUSE_CHARS}{{0,20}}?{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|室)"
-    f"(?:\\s*(?:{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|层|楼|室)|{_ROOM_BARE}))*"
+    f"(?![：:\\s]){_CLAUSE_CHARS}{{0,20}}?(?:{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|室)|{_LETTERED_BUILDING})"
+    f"(?:\\s*(?:{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|层|楼|室)|{_LETTERED_BUILDING}|{_ROOM_BARE})"
+    f"|(?<=单元)\\s*{_ROOM_SPELLED})*"
     f"|{_ROAD_END}\\s*{_DIGIT}{{1,5}}(?:号院|号)(?![楼文令])(?:之{_DIGIT}{{1,3}})?{_DWELLING_TAIL}"
-    f"|(?<![0-9０-９])(?:{_BUILDING}(?:\\s*{_UNIT})?|{_UNIT})(?:\\s*{_FLOOR})?\\s*{_ROOM}"
+    f"|(?<![0-9０-９])(?:(?:{_BUILDING}\\s*)?{_UNIT_ROOM}|{_BUILDING}(?:\\s*{_FLOOR})?\\s*{_ROOM})"
     f"|(?<![0-9０-９]){_DIGIT}{{3,4}}室"
     f"|(?<=[区园苑寓厦院庄城里村])\\s*{_DIGIT}{{1,3}}[-－—]{_DIGIT}{{1,2}}[-－—]{_DIGIT}{{3,4}}(?![0-9０-９])"
 )
@@ -461,10 +476,14 @@ def _sensitive_spans(text: str, rules: MaskingRules) -> list[tuple[int, int]]:
         return []
     exempt_pattern = _terms_pattern(rules.exempt_phrases, False)
     exempt = [m.span() for m in exempt_pattern.finditer(text)] if exempt_pattern else []
+    # Exempt phrases do not overlap and come in order, so only the last one starting at or before a
+    # match can contain it.
+    exempt_starts = [start for start, _ in exempt]
     breaks = [m.start() for m in _CLAUSE_BREAK.finditer(text)]
     spans: list[tuple[int, int]] = []
     for match in pattern.finditer(text):
-        if any(start <= match.start() and match.end() <= end for start, end in exempt):
+        covering = bisect_right(exempt_starts, match.start()) - 1
+        if covering >= 0 and match.end() <= exempt[covering][1]:
             continue
         before = bisect_left(breaks, match.start())
         start = breaks[before - 1] + 1 if before else 0
@@ -509,15 +528,24 @@ def redact_text(
         text = _remove_sensitive_clauses(text, rules)
     if rules.text_addresses:
         text = HOME_ADDRESS_PATTERN.sub(lambda _: rules.removed_marker, text)
+    # Numbers and names are looked for in the half-width text and replaced in the original; a full-width
+    # number is masked in its ASCII form ("１３８００１３８０００" → "138****8000").
+    half_width = text.translate(_HALF_WIDTH)
     # Longest names first, so "张三丰" is masked whole rather than as "张三" + "丰".
-    names = tuple(sorted({n.strip() for n in known_names if n and n.strip()}, key=lambda n: (-len(n), n)))
+    names = {n.strip().translate(_HALF_WIDTH) for n in known_names if n and n.strip()}
+    pattern = _redaction_pattern(tuple(sorted(names, key=lambda n: (-len(n), n))))
 
     def replace(match: re.Match[str]) -> str:
         if match.group("id") is not None:
             return mask_id_number(match.group("id"), rules)
         if match.group("phone") is not None:
             return mask_phone(match.group("phone"), rules)
-        return mask_name(match.group("name"), rules)
+        return mask_name(text[match.start() : match.end()], rules)
 
     # One pass over all patterns, so a masked value is never matched again.
-    return _redaction_pattern(names).sub(replace, text)
+    parts, last = [], 0
+    for match in pattern.finditer(half_width):
+        parts += [text[last : match.start()], replace(match)]
+        last = match.end()
+    parts.append(text[last:])
+    return "".join(parts)

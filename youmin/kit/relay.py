@@ -39,13 +39,16 @@ _SELECT = f"""
 """
 _PARTITIONER = DefaultPartitioner()
 _MARK = "UPDATE outbox_event SET sent_at = now() WHERE id = ANY($1::bigint[])"
-# The oldest rows come first by id; of those, the ones sent before the cut-off go. Unsent rows always stay.
+# The oldest sent rows come first by id (rows are sent in id order); of those, the ones sent before the cut-off
+# go. Unsent rows always stay.
 _PRUNE = """
     DELETE FROM outbox_event
-    WHERE id IN (SELECT id FROM outbox_event ORDER BY id LIMIT $2) AND sent_at < now() - $1::interval
+    WHERE id IN (SELECT id FROM outbox_event WHERE sent_at IS NOT NULL ORDER BY id LIMIT $2)
+      AND sent_at < now() - $1::interval
 """
 PRUNE_EVERY_SECONDS = 60.0
 PRUNE_CHUNK = 5000
+PRUNE_CHUNKS_PER_PASS = 10  # a large backlog is worked off over several passes, between publishing runs
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -134,15 +137,21 @@ class OutboxRelay:
             await asyncio.shield(conn.close(timeout=2))
 
     async def prune(self, conn: asyncpg.Connection) -> int:
-        """Deletes rows sent longer ago than the retention, oldest first, a chunk at a time; returns how many."""
+        """Deletes rows sent longer ago than the retention, oldest first, a chunk at a time; returns how many.
+
+        One pass deletes at most PRUNE_CHUNKS_PER_PASS chunks, so publishing never waits long behind it; a pass
+        that stops at the cap runs again after the next publishing run.
+        """
         self._pruned_at = time.monotonic()
         deleted = 0
-        while True:
+        for _ in range(PRUNE_CHUNKS_PER_PASS):
             status = await conn.execute(_PRUNE, self.retention, PRUNE_CHUNK)
             count = int(status.split()[-1])
             deleted += count
             if count < PRUNE_CHUNK:
                 break
+        else:
+            self._pruned_at = 0.0
         if deleted:
             PRUNED.labels(self.service).inc(deleted)
             log.info("relay.pruned", service=self.service, rows=deleted)
@@ -175,22 +184,24 @@ class OutboxRelay:
         after its acknowledgement. A run ends with nothing in flight, so the next run reads from the first unsent
         row again, which also picks up a row that committed late below an id already sent.
         """
-        pending: _Sent | None = None
+        unsettled: list[_Sent] = []  # handed to the producer, not yet marked sent; at most two
         try:
             while True:
-                sent = await self._send(conn, after=pending.ids[-1] if pending else 0)
-                if pending is not None:
-                    await self._settle(conn, pending)
-                    pending = None
-                if sent is None:
+                sent = await self._send(conn, after=unsettled[-1].ids[-1] if unsettled else 0)
+                if sent is not None:
+                    unsettled.append(sent)
+                while unsettled and (sent is None or len(sent.ids) < self.batch_size or len(unsettled) > 1):
+                    await self._settle(conn, unsettled[0])
+                    unsettled.pop(0)
+                if sent is None or len(sent.ids) < self.batch_size:
                     return
-                if len(sent.ids) < self.batch_size:
-                    await self._settle(conn, sent)
-                    return
-                pending = sent
         finally:
-            if pending is not None:
-                pending.acks.cancel()
+            for batch in unsettled:  # a failure or a cancellation: their rows stay unsent and go again
+                if batch.acks.done():
+                    if not batch.acks.cancelled():
+                        batch.acks.exception()  # retrieved: the failure is already being handled
+                else:
+                    batch.acks.cancel()
 
     async def _send(self, conn: asyncpg.Connection, *, after: int) -> _Sent | None:
         """Reads the next settled rows after an id and hands them to the producer; None if there are none.

@@ -40,7 +40,7 @@ async def echo() -> AsyncIterator[tuple[str, list[dict]]]:
     received: list[dict] = []
     app = FastAPI()
 
-    @app.post("/api/v1/registry/echo")
+    @app.api_route("/api/v1/registry/echo", methods=["GET", "POST"])
     async def echo_body(request: Request) -> dict:
         body = await request.body()
         received.append({"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()})
@@ -106,3 +106,14 @@ async def test_chunked_body_within_the_limit_is_parsed_by_a_gateway_route(make_g
     # The route saw the whole JSON document: it names the one invalid field.
     assert resp.status_code == 422
     assert [e["field"] for e in resp.json()["errors"]] == ["phone"]
+
+
+async def test_a_get_body_is_neither_read_past_the_limit_nor_sent_on(echo, make_gateway):
+    url, received = echo
+    app = make_gateway(registry_url=url, max_body_bytes=LIMIT)
+    body = Chunks(100)
+    async with running(app) as client:
+        resp = await client.request("GET", "/api/v1/registry/echo", content=body, headers=_bearer(app))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["bytes"] == 0  # the service got the GET without the body
+    assert body.pulled <= LIMIT // CHUNK + 1

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI, Response
 from sqlalchemy import select
 
 from gateway.auth import _issue
@@ -19,6 +20,7 @@ from services.registry.settings import Settings as RegistrySettings
 from youmin.infra import free_port
 from youmin.kit.auth import Grant, decode_token, mint_token
 from youmin.kit.db import transaction
+from youmin.kit.errors import install_error_handlers
 from youmin.kit.pii import id_check_char
 from youmin.testing import InProcessServer, running
 
@@ -128,6 +130,49 @@ async def test_refresh_while_the_registry_is_unreachable_is_503_and_keeps_the_to
         async with transaction(app.state.sessions) as session:
             token = (await session.scalars(select(RefreshToken).where(RefreshToken.person_id == identity.person_id))).one()
         assert token.used_at is None and token.revoked_at is None
+
+
+def _registry_without_the_grants_route() -> FastAPI:
+    """An older registry: it renders errors as problem+json but has no internal grants route."""
+    app = FastAPI()
+    install_error_handlers(app)
+    return app
+
+
+def _upstream_answering_404(media_type: str, body: str) -> FastAPI:
+    """A proxy (or other upstream) answering 404 to every path."""
+    app = FastAPI()
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT"])
+    async def anything(path: str) -> Response:
+        return Response(body, status_code=404, media_type=media_type)
+
+    return app
+
+
+@pytest.mark.parametrize("upstream", [
+    _registry_without_the_grants_route,
+    lambda: _upstream_answering_404("text/html", "<html><body><h1>404 Not Found</h1></body></html>"),
+    lambda: _upstream_answering_404("application/problem+json",
+                                    '{"type": "/problems/not-found", "title": "Not found", "status": 404, "detail": "x"}'),
+], ids=["older-registry", "proxy-html", "other-problem-type"])
+async def test_refresh_answered_by_a_404_that_is_not_person_unknown_is_503_and_keeps_the_token_usable(upstream, make_gateway):
+    server = InProcessServer(upstream(), free_port())
+    await server.start()
+    try:
+        app = make_gateway(registry_url=server.url)
+        async with running(app) as client:
+            identity = Identity(person_id=str(uuid.uuid4()), grants=[])
+            async with transaction(app.state.sessions) as session:
+                pair = await _issue(session, app.state.settings, identity)
+            resp = await client.post("/auth/refresh", json={"refresh_token": pair.refresh_token})
+            assert resp.status_code == 503, resp.text
+            assert resp.headers["content-type"].startswith("application/problem+json")
+            async with transaction(app.state.sessions) as session:
+                token = (await session.scalars(select(RefreshToken).where(RefreshToken.person_id == identity.person_id))).one()
+            assert token.used_at is None and token.revoked_at is None
+    finally:
+        await server.stop()
 
 
 async def test_access_token_lives_for_the_configured_minutes(registry, make_gateway):

@@ -32,10 +32,12 @@ async def test_current_grants_include_the_household_role_and_drop_revoked_ones(r
     assert sorted((g["role"], g["scope"]) for g in after.json()["grants"]) == [("party_member", grid), ("resident", household)]
 
 
-async def test_current_grants_of_an_unknown_person_are_404(registry):
+async def test_current_grants_of_an_unknown_person_are_a_person_unknown_404(registry):
     resp = await registry.client.get(f"{INTERNAL}/people/{uuid.uuid4()}/grants", headers=_service(registry))
     assert resp.status_code == 404
     assert resp.headers["content-type"].startswith("application/problem+json")
+    # The gateway ends a log-in on this type only, never on a 404 of a missing route.
+    assert resp.json()["type"] == "/problems/person-unknown"
 
 
 async def test_current_grants_refuse_user_tokens_and_anonymous_callers(registry):

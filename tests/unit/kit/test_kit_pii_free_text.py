@@ -34,6 +34,14 @@ MARK = "[已隐去]"
         ("住址：幸福小区5号楼", f"住址：{MARK}"),
         ("家住东一路三号，常年独居", f"家住{MARK}，常年独居"),
         ("胜利东街１２３号", f"胜利东街{MARK}"),
+        ("王某住李家村3组15号", f"王某住李家村3组{MARK}"),
+        ("家住李家村三组十五号", f"家住{MARK}"),
+        ("住光明花园A座1203", f"住光明花园{MARK}"),
+        ("光明花园B2栋12层1203漏水", f"光明花园{MARK}漏水"),
+        ("家住光明花园A座", f"家住{MARK}"),
+        ("家住幸福小区三号楼二单元五零二", f"家住{MARK}"),
+        ("幸福小区三号楼二单元五〇二室漏水", f"幸福小区{MARK}漏水"),
+        ("胜利路12号3单元五零二", f"胜利路{MARK}"),
     ],
 )
 def test_home_address_in_text_is_removed(text, expected):
@@ -55,6 +63,11 @@ def test_home_address_in_text_is_removed(text, expected):
         "家住幸福小区",
         "两室一厅，3室1厅",
         "幸福路社区议事厅",
+        "李家村3组召开村民会议",
+        "第3组5号楼外墙改造",
+        "A座大厅地面湿滑",
+        "3号楼2单元一楼大厅",
+        "二单元一二三四五户已签字",
     ],
 )
 def test_shared_places_counts_and_document_numbers_stay(text):
@@ -167,6 +180,22 @@ def test_everything_personal_in_one_text_is_removed():
 def test_removed_clauses_in_a_row_become_one_marker():
     assert redact_text("慰问王某（残疾，长期住院）") == f"慰问王某（{MARK}）"
     assert redact_text("其子患病；其女3岁、未入学。其母住院。") == f"{MARK}。{MARK}。"
+
+
+def test_full_width_phone_and_id_numbers_are_masked():
+    text = "王建国（电话１３８００１３８０００，＋８６ １３９－１２３４－５６７８），身份证３７０７０５１９９００１０１１２３Ｘ"
+    out = redact_text(text, known_names=["王建国"])
+    assert out == "王某（电话138****8000，139****5678），身份证370705********123X"
+
+
+def test_full_width_number_inside_an_identifier_stays():
+    assert redact_text("编号ＡＢ１３８００１３８０００") == "编号ＡＢ１３８００１３８０００"
+
+
+def test_long_text_of_exempt_phrases_and_conditions_keeps_only_the_exempt_phrases():
+    # 110,000 characters with 10,000 exempt phrases and 20,000 term matches.
+    text = "残疾人之家，王某残疾。" * 10_000
+    assert redact_text(text) == f"残疾人之家，{MARK}。" * 10_000
 
 
 def test_redaction_is_stable_when_applied_twice():
