@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from youmin.kit.pii import ID_NUMBER_PATTERN, PHONE_PATTERN
+from youmin.kit.pii import ID_NUMBER_PATTERN, PHONE_PATTERN, half_width
 
 PUBLIC_PREFIXES = ("/public/", "/portal/", "/")
 
@@ -26,7 +26,8 @@ class Leak:
 
 
 def find_leaks(url: str, body: str, names: Iterable[str] = ()) -> list[Leak]:
-    """Returns the phone numbers, ID numbers and given full names found in a body."""
+    """Returns the phone numbers, ID numbers and given full names found in a body (full-width digits too)."""
+    body = half_width(body)
     leaks = [Leak(url, "id_number", m.group(0)) for m in ID_NUMBER_PATTERN.finditer(body)]
     leaks += [Leak(url, "phone", m.group(0)) for m in PHONE_PATTERN.finditer(body)]
     leaks += [Leak(url, "name", n) for n in names if len(n) >= 2 and n in body]

@@ -399,6 +399,11 @@ PHONE_PATTERN: re.Pattern[str] = re.compile(f"(?:{MOBILE_PATTERN.pattern})|(?:{L
 _HALF_WIDTH: dict[int, int] = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
+def half_width(text: str) -> str:
+    """Returns the text with full-width ASCII forms (１３８, Ａ, ＋) turned into their ASCII letters and digits."""
+    return text.translate(_HALF_WIDTH)
+
+
 _DIGIT = "[0-9０-９]"
 _LETTER = "[A-Za-zＡ-Ｚａ-ｚ]"
 _NUMERAL = "[0-9０-９一二三四五六七八九十百零两]"
