@@ -67,7 +67,7 @@ async def _issue(session: AsyncSession, settings: Settings, identity: Identity, 
     now = datetime.now(UTC)
     session.add(RefreshToken(
         token_hash=_hash(refresh), family_id=family_id or uuid.uuid4(), person_id=identity.person_id,
-        grants=[g.model_dump() for g in identity.grants], issued_at=now,
+        issued_at=now,
         expires_at=now + timedelta(days=settings.refresh_token_days),
     ))
     await session.flush()

@@ -34,8 +34,6 @@ class RefreshToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     family_id: Mapped[UUID] = mapped_column(index=True)
     person_id: Mapped[str] = mapped_column(String(64), index=True)
-    # The grants the registry gave at log-in; access tokens minted on refresh carry them.
-    grants: Mapped[list] = mapped_column(JSONB)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
