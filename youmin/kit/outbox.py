@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import os
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -21,7 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import UserDefinedType
 
-from youmin.kit.events import Envelope, Event
+from youmin.kit.events import Event
 
 NOTIFY_CHANNEL = "youmin_outbox"
 
@@ -85,24 +86,40 @@ _INSERT = text(
 )
 
 
-async def publish(session: AsyncSession, *events: Event) -> list[Envelope]:
-    """Writes events to the outbox in the caller's transaction; the relay sends them after commit."""
-    envelopes = [Envelope.of(e) for e in events]
-    if not envelopes:
-        return envelopes
+def new_event_ids(n: int) -> list[str]:
+    """Returns n random (version 4) UUIDs as text, from one read of the OS's random source."""
+    h = os.urandom(16 * n).hex()
+    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT[h[i + 16]]}{h[i + 17:i + 20]}-{h[i + 20:i + 32]}"
+            for i in range(0, 32 * n, 32)]
+
+
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}  # the RFC 4122 variant bits, 10xx
+
+
+async def publish(session: AsyncSession, *events: Event) -> list[str]:
+    """Writes events to the outbox in the caller's transaction (the relay sends them after commit); returns their
+    CloudEvents ids, in order.
+
+    The events of one call share one time, and their data is serialised by pydantic straight to JSON text.
+    """
+    if not events:
+        return []
+    ids = new_event_ids(len(events))
+    keys = [e.key() for e in events]
+    now = datetime.now(UTC)
     await session.execute(
         _INSERT,
         {
-            "event_ids": [env.id for env in envelopes],
-            "topics": [env.topic for env in envelopes],
-            "keys": [env.key for env in envelopes],
-            "types": [env.type for env in envelopes],
-            "sources": [env.source for env in envelopes],
-            "subjects": [env.subject for env in envelopes],
-            "dataschemas": [env.dataschema for env in envelopes],
-            "times": [env.time for env in envelopes],
-            "datas": [json.dumps(env.data, ensure_ascii=False) for env in envelopes],
+            "event_ids": ids,
+            "topics": [e.topic for e in events],
+            "keys": keys,
+            "types": [e.type for e in events],
+            "sources": [e.source for e in events],
+            "subjects": keys,
+            "dataschemas": [e.dataschema() for e in events],
+            "times": [now] * len(events),
+            "datas": [e.model_dump_json() for e in events],
             "channel": NOTIFY_CHANNEL,
         },
     )
-    return envelopes
+    return ids

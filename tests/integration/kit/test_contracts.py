@@ -92,8 +92,8 @@ async def test_every_event_type_is_read_back_from_the_broker_by_the_cloudevents_
     for service, events in by_service.items():
         engine = make_engine(infra.database_url(service))
         async with transaction(make_sessionmaker(engine)) as session:
-            for env in await publish(session, *events):
-                expected[env.id] = env.type
+            for event, event_id in zip(events, await publish(session, *events), strict=True):
+                expected[event_id] = event.type
         await engine.dispose()
         relay = OutboxRelay(service=f"contracts-{service}", database_url=infra.database_url(service), poll_seconds=0.1,
                             producer_factory=lambda: make_producer(infra.bootstrap, idempotence=False, client_id="contracts"))
