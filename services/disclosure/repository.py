@@ -196,11 +196,12 @@ class MatterRepository:
         self.session = session
 
     async def upsert(self, matter_id: uuid.UUID, community_code: str, at: datetime, **values: Any) -> bool:
-        """Creates the matter's public record (stage "raised" unless given) or updates the given columns;
-        returns whether the matter is a key project."""
+        """Creates the matter's public record (stage "raised" unless given) or updates the given columns and the
+        community (every event names the matter's current one: a matter placed in triage moves); returns whether
+        the matter is a key project."""
         stmt = insert(PublicMatter).values(
             matter_id=matter_id, community_code=community_code, updated_at=at, **{"stage": "raised", **values})
-        changes = {key: stmt.excluded[key] for key in values}
+        changes = {key: stmt.excluded[key] for key in ("community_code", *values)}
         changes["updated_at"] = func.greatest(PublicMatter.updated_at, stmt.excluded.updated_at)
         stmt = stmt.on_conflict_do_update(index_elements=[PublicMatter.matter_id], set_=changes)
         return bool((await self.session.execute(stmt.returning(PublicMatter.key_project))).scalar_one())

@@ -125,13 +125,15 @@ class MatterPage(BaseModel):
 class TransitionRequest(Model):
     """Moves a matter: accept, reject (reason), merge (merge_into), route (channel; a different channel than
     proposed needs a reason), start_deliberation, start_decision, decide, fail_decision, start_implementation,
-    start_evaluation, close, reopen, withdraw (the proposer)."""
+    start_evaluation, close, reopen, withdraw (the proposer), place (unit_code: in triage, a unit inside the one the
+    matter is at)."""
 
     action: str = Field(min_length=1, max_length=50)
     reason: str | None = Field(None, max_length=2000)
     reason_code: str | None = Field(None, max_length=100)
     merge_into: UUID | None = None
     channel: Channel | None = None
+    unit_code: str | None = Field(None, pattern=UNIT_CODE)
 
 
 class RouteProposalRead(BaseModel):

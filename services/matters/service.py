@@ -333,8 +333,9 @@ class MattersService:
         await self.session.flush()
         await publish(
             self.session,
-            ev.MatterTransitioned(matter_id=matter.matter_id, community_code=matter.community_code, from_state=from_state,
-                                  to_state=to_state.value, action=action.value, at=now, reason_code=reason_code),
+            ev.MatterTransitioned(matter_id=matter.matter_id, community_code=matter.community_code, unit_code=matter.unit_code,
+                                  from_state=from_state, to_state=to_state.value, action=action.value, at=now,
+                                  reason_code=reason_code),
         )
 
     def route_proposal(self, matter: Matter) -> dict[str, str]:
@@ -376,6 +377,8 @@ class MattersService:
                                     "merge_into: must be another live matter of the same community", field="merge_into")
             matter.merged_into_id = target.matter_id
             details = {"merged_into": str(target.matter_id)}
+        if action is Action.PLACE and action.value in allowed_actions(matter.state):
+            details = self._place(principal, matter, data.unit_code)
         if action in (Action.DECIDE, Action.FAIL_DECISION) and await self.repo.open_vote_of(matter.matter_id):
             raise RuleViolation("matter.vote_open", "a vote is open on this matter: close the vote to decide it")
         if action is Action.REOPEN and action.value in allowed_actions(matter.state):
@@ -383,6 +386,26 @@ class MattersService:
         await self._move(matter, action, principal.sub, ctx.now, reason=reason, reason_code=data.reason_code,
                          merge_into=data.merge_into, by_proposer=by_proposer, details=details)
         return matter
+
+    def _place(self, principal: Principal, matter: Matter, unit_code: str | None) -> dict[str, Any]:
+        """Moves a matter in triage down to a unit inside the one it is at; returns the timeline details.
+
+        The matter takes the unit's community and scope, so the community's staff see it, route it and dispatch it
+        to the community's department; its routing is proposed afresh from the new scope.
+        """
+        if unit_code is None:
+            raise RuleViolation("matter.place_unit_required", "unit_code: say which unit the matter is about",
+                                field="unit_code")
+        if len(unit_code) <= len(matter.unit_code) or not unit_code.startswith(matter.unit_code):
+            raise RuleViolation("matter.place_not_below",
+                                f"unit_code: {unit_code} is not a unit inside {matter.unit_code}, where the matter is",
+                                field="unit_code", unit_code=matter.unit_code)
+        self.require_staff(principal, unit_code)
+        details = {"from_unit_code": matter.unit_code, "to_unit_code": unit_code}
+        matter.unit_code = unit_code
+        matter.community_code = unit_code[:12]
+        matter.scope_level = _SCOPE_BY_LENGTH[len(unit_code)].value
+        return details
 
     # --- votes ------------------------------------------------------------------------------------
 

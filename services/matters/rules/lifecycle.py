@@ -42,6 +42,7 @@ class Action(StrEnum):
     CLOSE = "close"
     REOPEN = "reopen"
     WITHDRAW = "withdraw"
+    PLACE = "place"  # moves the matter down to the unit it is really about, while in triage
 
 
 S, A = State, Action
@@ -53,13 +54,17 @@ S, A = State, Action
 # - not_passed goes back to routed (amended, or tried in another channel) or is closed;
 # - withdraw is open to the proposer only, and only until a decision is reached: from raised up to deciding,
 #   not from not_passed (a failed matter is re-routed or closed by staff);
-# - reopened (重办) leads back to implementing: the work is redone, then rated again.
+# - reopened (重办) leads back to implementing: the work is redone, then rated again;
+# - place keeps the state: in triage (raised, accepted) a matter is moved down to the unit it is really about,
+#   e.g. a department's location-only request that landed at the street for triage goes to its community.
 TRANSITIONS: Mapping[State, Mapping[Action, State]] = MappingProxyType(
     {
         S.RAISED: MappingProxyType(
-            {A.ACCEPT: S.ACCEPTED, A.REJECT: S.REJECTED, A.MERGE: S.MERGED, A.WITHDRAW: S.WITHDRAWN}
+            {A.ACCEPT: S.ACCEPTED, A.REJECT: S.REJECTED, A.MERGE: S.MERGED, A.WITHDRAW: S.WITHDRAWN, A.PLACE: S.RAISED}
         ),
-        S.ACCEPTED: MappingProxyType({A.ROUTE: S.ROUTED, A.MERGE: S.MERGED, A.WITHDRAW: S.WITHDRAWN}),
+        S.ACCEPTED: MappingProxyType(
+            {A.ROUTE: S.ROUTED, A.MERGE: S.MERGED, A.WITHDRAW: S.WITHDRAWN, A.PLACE: S.ACCEPTED}
+        ),
         S.ROUTED: MappingProxyType(
             {
                 A.ROUTE: S.ROUTED,

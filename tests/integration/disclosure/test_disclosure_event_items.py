@@ -75,6 +75,27 @@ async def test_matter_public_progress_shows_timeline_and_tally(disclosure):
     assert matter["tally"]["present"] == 80 and matter["tally"]["passed"] is False
 
 
+async def test_a_matter_placed_in_triage_moves_to_its_community(disclosure):
+    community = new_community()
+    street, grid = community[:9], community + "002"
+    matter_id = uuid.uuid4()
+    await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=street, unit_code=street,
+                                               category="public_safety", raised_via="department",
+                                               raised_at=NOW - timedelta(hours=3)))
+    await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community, unit_code=grid,
+                                                     from_state="raised", to_state="raised", action="place",
+                                                     at=NOW - timedelta(hours=2)))
+
+    async def placed():
+        resp = await disclosure.client.get(f"/public/v1/matters/{matter_id}")
+        return resp.json() if resp.status_code == 200 and resp.json()["unit_code"] == grid else None
+
+    matter = await eventually(placed)
+    assert matter["community_code"] == community and matter["stage"] == "raised"
+    listed = await disclosure.client.get("/public/v1/matters", params={"unit": community})
+    assert [m["matter_id"] for m in listed.json()["matters"]] == [str(matter_id)]
+
+
 async def test_progress_update_publishes_spending(disclosure):
     community = new_community()
     matter_id, task_id = uuid.uuid4(), uuid.uuid4()

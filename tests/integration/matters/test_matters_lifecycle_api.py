@@ -61,7 +61,7 @@ async def test_an_action_not_allowed_now_is_409_listing_the_allowed_ones(matters
     resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/transitions",
                                      json={"action": "start_implementation"}, headers=matters.staff(community))
     assert resp.status_code == 409
-    assert resp.json()["allowed"] == ["accept", "reject", "merge", "withdraw"]
+    assert resp.json()["allowed"] == ["accept", "reject", "merge", "withdraw", "place"]
 
 
 def _path_to(target: State) -> list[str]:

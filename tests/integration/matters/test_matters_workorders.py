@@ -200,3 +200,59 @@ async def test_staff_list_the_work_orders_of_their_communities(matters):
                                      headers=matters.staff(matters.new_community()))
     assert other.json() == []
 
+
+
+async def test_a_request_placed_at_the_street_for_triage_is_placed_in_its_community_and_dispatched(matters):
+    """A department bound to two communities of a street sends a location-only request: it waits at the street;
+    the street's staff place it at the grid it is about; the community's staff then route and dispatch it."""
+    first = matters.new_community()
+    second = first[:9] + f"{(int(first[9:]) + 1) % 1000:03d}"
+    street, grid, department = first[:9], first + "002", _department()
+    for community in (first, second):
+        await _assigned(matters, community, department)
+    resp = await matters.client.post("/api/v1/matters/", headers=matters.department(department), json={
+        "title": "井盖缺失", "description": "路口井盖缺失，夜间危险", "category": "public_safety",
+        "latitude": 36.7, "longitude": 119.1, "address_string": "某路口"})
+    assert resp.status_code == 201, resp.text
+    matter_id = resp.json()["matter_id"]
+    assert (resp.json()["unit_code"], resp.json()["community_code"]) == (street, street)
+    assert "place" in resp.json()["allowed_actions"]
+
+    place = f"/api/v1/matters/{matter_id}/transitions"
+    community_staff = matters.staff(first)
+    assert (await matters.client.post(place, json={"action": "place", "unit_code": grid},
+                                      headers=community_staff)).status_code == 404  # not theirs yet
+    resident = matters.resident(str(uuid.uuid4()), first + "00100101" + "0001")
+    refused = await matters.client.post(place, json={"action": "place", "unit_code": grid}, headers=resident)
+    assert refused.status_code in (403, 404)
+    street_staff = matters.staff(street)
+    for body, rule in (({"action": "place"}, "place_unit_required"),
+                       ({"action": "place", "unit_code": "370706001001"}, "place_not_below")):
+        bad = await matters.client.post(place, json=body, headers=street_staff)
+        assert bad.status_code == 422 and bad.json()["field"] == "unit_code" and bad.json()["rule"] == f"matter.{rule}", bad.text
+    malformed = await matters.client.post(place, json={"action": "place", "unit_code": "3707"}, headers=street_staff)
+    assert malformed.status_code == 422 and [e["field"] for e in malformed.json()["errors"]] == ["unit_code"]
+
+    placed = await matters.client.post(place, json={"action": "place", "unit_code": grid}, headers=street_staff)
+    assert placed.status_code == 200, placed.text
+    assert (placed.json()["unit_code"], placed.json()["community_code"], placed.json()["status"]) == (grid, first, "open")
+    detail = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=community_staff)).json()
+    [step] = [t for t in detail["timeline"] if t["action"] == "place"]
+    assert (step["from_state"], step["to_state"]) == ("raised", "raised")
+    assert step["details"] == {"from_unit_code": street, "to_unit_code": grid}
+    assert (await matters.client.get(f"/api/v1/matters/{matter_id}",
+                                     headers=matters.staff(second))).status_code == 404
+    upward = await matters.client.post(place, json={"action": "place", "unit_code": first}, headers=community_staff)
+    assert upward.status_code == 422 and upward.json()["field"] == "unit_code"
+
+    await matters.move(matter_id, first, "accept")
+    order = await matters.client.post(f"/api/v1/matters/{matter_id}/workorders", headers=community_staff)
+    assert order.status_code == 201, order.text
+    assert (order.json()["department_code"], order.json()["community_code"]) == (department, first)
+    await matters.move(matter_id, first, {"action": "route"})
+    late = await matters.client.post(place, json={"action": "place", "unit_code": grid + "001"}, headers=community_staff)
+    assert late.status_code == 409 and "place" not in late.json()["allowed"]
+
+    moves = [d for t, d in await matters.events_of(matter_id) if t.endswith("matter.transitioned.v1")]
+    assert [(d["action"], d["community_code"], d["unit_code"]) for d in moves] == [
+        ("place", first, grid), ("accept", first, grid), ("route", first, grid)]

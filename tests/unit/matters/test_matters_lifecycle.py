@@ -19,9 +19,11 @@ EXPECTED = {
     ("raised", "reject"): "rejected",
     ("raised", "merge"): "merged",
     ("raised", "withdraw"): "withdrawn",
+    ("raised", "place"): "raised",
     ("accepted", "route"): "routed",
     ("accepted", "merge"): "merged",
     ("accepted", "withdraw"): "withdrawn",
+    ("accepted", "place"): "accepted",
     ("routed", "route"): "routed",
     ("routed", "start_deliberation"): "deliberating",
     ("routed", "start_decision"): "deciding",
@@ -55,7 +57,7 @@ def test_state_and_action_names_are_the_agreed_vocabulary():
     }  # fmt: skip
     assert {a.value for a in Action} == {
         "accept", "reject", "merge", "route", "start_deliberation", "start_decision", "decide",
-        "fail_decision", "start_implementation", "start_evaluation", "close", "reopen", "withdraw",
+        "fail_decision", "start_implementation", "start_evaluation", "close", "reopen", "withdraw", "place",
     }  # fmt: skip
 
 
