@@ -218,8 +218,9 @@ async def run_worker(app: FastAPI) -> None:
             raise
         except Exception as exc:  # noqa: BLE001 - keep delivering after a database hiccup
             log.warning("webhook.worker_failed", error=repr(exc))
-        try:
-            await asyncio.wait_for(wakeup.wait(), settings.webhook_poll_seconds)
+        try:  # not wait_for, which on Python 3.11 can lose a cancellation that comes with a wake-up
+            async with asyncio.timeout(settings.webhook_poll_seconds):
+                await wakeup.wait()
         except TimeoutError:
             pass
         wakeup.clear()

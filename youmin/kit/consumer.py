@@ -282,7 +282,7 @@ class EventConsumer:
 
     async def wait_for(self, predicate: Callable[[ConsumerStats], bool], timeout: float = 30.0) -> None:
         """Waits until the stats satisfy the predicate (for tests and benchmarks)."""
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self.stats)), timeout)
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: predicate(self.stats))
 
 

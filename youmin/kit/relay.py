@@ -136,8 +136,11 @@ class OutboxRelay:
                 await self._publish_run(conn)
                 if time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:
                     await self.prune(conn)
+                # asyncio.timeout rather than wait_for: on Python 3.11, wait_for loses a cancellation that comes as
+                # the wake-up does, and the relay would outlive its service's shutdown.
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    async with asyncio.timeout(self.poll_seconds):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
         finally:

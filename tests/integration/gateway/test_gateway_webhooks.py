@@ -251,3 +251,20 @@ async def test_webhooks_of_another_department_are_invisible(gateway_app):
     resp = await client.get(f"/liaison/v1/webhooks/{sub['id']}/deliveries", headers={"x-api-key": key_b})
     assert resp.status_code == 404
     assert (await client.get("/liaison/v1/webhooks", headers={"x-api-key": key_b})).json()["items"] == []
+
+
+async def test_worker_stops_when_cancelled_as_it_is_woken(make_gateway):
+    """The gateway's shutdown cancels the delivery worker; a wake-up at that moment must not swallow it."""
+    import asyncio
+
+    from gateway.webhooks import run_worker
+
+    app = make_gateway(webhook_enabled=False, webhook_poll_seconds=30)
+    async with running(app):
+        for _ in range(5):
+            worker = asyncio.create_task(run_worker(app))
+            await asyncio.sleep(0.3)  # nothing is due: the worker waits for a wake-up
+            app.state.webhook_wakeup.set()  # what a new subscription or delivery does
+            assert worker.cancel()
+            done, _ = await asyncio.wait({worker}, timeout=15)
+            assert done and worker.cancelled(), "the webhook worker outlived its cancellation"

@@ -84,8 +84,7 @@ def relay_for(infra, **kw) -> OutboxRelay:
         database_url=infra.database_url(KIT_DB),
         producer_factory=lambda: make_producer(infra.bootstrap, idempotence=False, client_id="test-relay",
                                                request_timeout_ms=3000),
-        poll_seconds=0.1,
-        **kw,
+        **{"poll_seconds": 0.1, **kw},
     )
 
 
@@ -417,3 +416,17 @@ async def test_sent_rows_are_pruned_after_their_retention_and_unsent_ones_never(
     async with db.connect() as conn:
         left = list((await conn.execute(text("SELECT id FROM outbox_event ORDER BY id"))).scalars())
     assert left == [ids[0], *ids[3:]]
+
+
+async def test_relay_stops_when_cancelled_as_it_is_woken(infra, db):
+    """A service shutting down cancels its relay; a NOTIFY wake-up arriving at that moment must not swallow the
+    cancellation (Python 3.11's asyncio.wait_for did, and the relay went on polling for ever)."""
+    for _ in range(5):
+        relay = relay_for(infra, poll_seconds=30)
+        task = asyncio.create_task(relay.run())
+        await asyncio.wait_for(relay.leading.wait(), 30)
+        await asyncio.sleep(0.3)  # the first (empty) run is over: the relay waits for a wake-up
+        relay._wake.set()  # what the NOTIFY listener does
+        assert task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=15)
+        assert done and task.cancelled(), "the relay outlived its cancellation"
