@@ -18,7 +18,7 @@ def outbox_insert_sql(event: type[Event], select_sql: str, order_by: str | None 
     `order_by` (over those columns) fixes the outbox order, hence the publishing order.
     """
     names = list(event.model_fields)
-    data = "jsonb_build_object(" + ", ".join(f"'{n}', e.{n}" for n in names) + ")"
+    data = "json_build_object(" + ", ".join(f"'{n}', e.{n}" for n in names) + ")"
     key = f"e.{event.key_field}::text"
     order = f" ORDER BY {order_by}" if order_by else ""
     return (

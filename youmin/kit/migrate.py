@@ -83,6 +83,15 @@ def run_env(target_metadata: MetaData) -> None:
         asyncio.run(run_async())
 
 
+def outbox_data_as_json(*, downgrade: bool = False) -> None:
+    """Stores outbox event data as json (the text as written) instead of jsonb; called from a service migration."""
+    from alembic import op
+    from sqlalchemy.dialects import postgresql
+
+    to, using = (postgresql.JSONB(), "data::jsonb") if downgrade else (postgresql.JSON(), "data::json")
+    op.alter_column("outbox_event", "data", type_=to, postgresql_using=using)
+
+
 def create_messaging_tables() -> None:
     """Creates the outbox and inbox tables; called from each service's first migration."""
     import sqlalchemy as sa

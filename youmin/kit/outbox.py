@@ -18,7 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSON, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import UserDefinedType
 
@@ -50,7 +50,9 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("subject", Text),
         Column("dataschema", Text),
         Column("time", DateTime(timezone=True), nullable=False),
-        Column("data", JSONB, nullable=False),
+        # json, not jsonb: the text pydantic wrote is kept and sent as it is, where jsonb would parse it on every
+        # insert and print it again for the relay.
+        Column("data", JSON, nullable=False),
         # The writing transaction's id: the relay only publishes rows below the xmin horizon.
         Column("txid", Xid8, nullable=False, server_default=text("pg_current_xact_id()")),
         Column("sent_at", DateTime(timezone=True)),
@@ -78,7 +80,7 @@ _INSERT = text(
         SELECT * FROM unnest(
             CAST(:event_ids AS uuid[]), CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:types AS text[]),
             CAST(:sources AS text[]), CAST(:subjects AS text[]), CAST(:dataschemas AS text[]),
-            CAST(:times AS timestamptz[]), CAST(:datas AS jsonb[]))
+            CAST(:times AS timestamptz[]), CAST(:datas AS json[]))
         RETURNING 1
     )
     SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_row
