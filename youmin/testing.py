@@ -84,6 +84,11 @@ class TcpProxy:
                 self._server.close()
             for w in list(self._writers):
                 w.transport.abort()
+            # Connections still being piped end here, not as tasks destroyed pending when the loop goes.
+            piping = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in piping:
+                task.cancel()
+            await asyncio.gather(*piping, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
