@@ -16,6 +16,7 @@ CATEGORY_LABELS = {
     "notice": "公告",
 }
 
+PLACED_LABEL = "转至所在社区办理"  # a matter placed in triage at the unit it is about (no stage change)
 STAGE_LABELS = {
     "raised": "已提出", "accepted": "已受理", "rejected": "未受理", "merged": "已合并", "routed": "已分流",
     "deliberating": "协商中", "deciding": "表决中", "decided": "已决定", "not_passed": "未通过",

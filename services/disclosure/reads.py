@@ -170,7 +170,9 @@ class PublicReader:
         timeline = []
         for step in steps:
             entry = {"at": step.at.isoformat(), "step": step.step, **step.detail}
-            if step.step == "transitioned":
+            if step.step == "transitioned" and step.detail.get("action") == "place":
+                entry["label"] = labels.PLACED_LABEL
+            elif step.step == "transitioned":
                 entry["label"] = labels.STAGE_LABELS.get(step.detail.get("to_state"), step.detail.get("to_state"))
             timeline.append(entry)
         progress = dict(matter.progress or {})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, or_, select, text, tuple_, update
+from sqlalchemy import and_, case, func, literal_column, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -202,6 +202,14 @@ class MatterRepository:
         stmt = insert(PublicMatter).values(
             matter_id=matter_id, community_code=community_code, updated_at=at, **{"stage": "raised", **values})
         changes = {key: stmt.excluded[key] for key in ("community_code", *values)}
+        if "unit_code" not in values:
+            # A matter placed in another community in triage: a unit outside that community no longer says where
+            # the matter is, and the community is the most the event tells.
+            changes["unit_code"] = case(
+                (func.left(PublicMatter.unit_code, 12) == stmt.excluded.community_code, PublicMatter.unit_code),
+                (PublicMatter.unit_code.is_(None), None),
+                else_=stmt.excluded.community_code,
+            )
         changes["updated_at"] = func.greatest(PublicMatter.updated_at, stmt.excluded.updated_at)
         stmt = stmt.on_conflict_do_update(index_elements=[PublicMatter.matter_id], set_=changes)
         return bool((await self.session.execute(stmt.returning(PublicMatter.key_project))).scalar_one())

@@ -273,8 +273,7 @@ class DisclosureService:
     async def matter_transitioned(self, d: dict[str, Any]) -> None:
         matter_id = uuid.UUID(d["matter_id"])
         at = parse_time(d["at"])
-        moved = {"unit_code": d["unit_code"]} if d.get("unit_code") else {}
-        await self.matters.upsert(matter_id, d["community_code"], at, stage=d["to_state"], **moved)
+        await self.matters.upsert(matter_id, d["community_code"], at, stage=d["to_state"])
         await self.matters.add_step(matter_id, at, "transitioned",
                                     {"from_state": d["from_state"], "to_state": d["to_state"], "action": d["action"]},
                                     self.event_key)

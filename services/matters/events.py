@@ -36,7 +36,6 @@ class MatterTransitioned(MattersEvent):
 
     matter_id: UUID
     community_code: str
-    unit_code: str | None = None  # where the matter is (it changes only on "place", in triage)
     from_state: str
     to_state: str
     action: str

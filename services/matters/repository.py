@@ -407,6 +407,7 @@ class MattersRepository:
                     SELECT t.matter_id, t.to_state AS state, t.at,
                            lead(t.at) OVER (PARTITION BY t.matter_id ORDER BY t.transition_id) AS left_at
                     FROM matter_transition t JOIN m USING (matter_id)
+                    WHERE t.action <> 'place'  -- placing a matter in triage does not end its stay there
                 )
                 SELECT s.state,
                        count(DISTINCT s.matter_id) AS entered,

@@ -13,6 +13,7 @@ from youmin.kit.errors import NUL_REASON, has_nul
 
 # Org codes: community 12 digits, grid 15, building 18, unit 20, household 24.
 UNIT_CODE = r"^\d{12}(\d{3}(\d{3}(\d{2}(\d{4})?)?)?)?$"
+PLACE_CODE = r"^\d{9}(\d{3}(\d{3}(\d{3}(\d{2}(\d{4})?)?)?)?)?$"  # a street or anything below it
 COMMUNITY_CODE = r"^\d{12}$"
 
 RaisedVia = Literal["app", "face_to_face", "department", "open311"]
@@ -125,15 +126,15 @@ class MatterPage(BaseModel):
 class TransitionRequest(Model):
     """Moves a matter: accept, reject (reason), merge (merge_into), route (channel; a different channel than
     proposed needs a reason), start_deliberation, start_decision, decide, fail_decision, start_implementation,
-    start_evaluation, close, reopen, withdraw (the proposer), place (unit_code: in triage, a unit inside the one the
-    matter is at)."""
+    start_evaluation, close, reopen, withdraw (the proposer), place (unit_code: in triage, another unit, down to a
+    building unit, which the caller covers as well as the matter's current unit)."""
 
     action: str = Field(min_length=1, max_length=50)
     reason: str | None = Field(None, max_length=2000)
     reason_code: str | None = Field(None, max_length=100)
     merge_into: UUID | None = None
     channel: Channel | None = None
-    unit_code: str | None = Field(None, pattern=UNIT_CODE)
+    unit_code: str | None = Field(None, pattern=PLACE_CODE)
 
 
 class RouteProposalRead(BaseModel):

@@ -50,6 +50,7 @@ FIELD_ROLES = STAFF_ROLES | {"grid_manager", "grid_head", "grid_secretary", "bui
 RESIDENT = "resident"
 SYSTEM_EVALUATION = "system:evaluation"
 
+PLACE_FINEST = 20  # a building unit (单元); a household's code would locate a home
 _SCOPE_BY_LENGTH = {12: ScopeLevel.COMMUNITY, 15: ScopeLevel.GRID, 18: ScopeLevel.BUILDING, 20: ScopeLevel.UNIT, 24: ScopeLevel.UNIT}
 
 
@@ -325,7 +326,8 @@ class MattersService:
             raise RuleViolation(error.rule, error.detail) from None
         from_state = matter.state
         matter.state = to_state.value
-        matter.state_entered_at = now
+        if action is not Action.PLACE:  # placing moves the matter, not its stage: the triage clock keeps running
+            matter.state_entered_at = now
         self.session.add(
             MatterTransition(matter_id=matter.matter_id, from_state=from_state, to_state=to_state.value, action=action.value,
                              actor_sub=actor, reason=reason, reason_code=reason_code, details=details or {}, at=now)
@@ -333,9 +335,8 @@ class MattersService:
         await self.session.flush()
         await publish(
             self.session,
-            ev.MatterTransitioned(matter_id=matter.matter_id, community_code=matter.community_code, unit_code=matter.unit_code,
-                                  from_state=from_state, to_state=to_state.value, action=action.value, at=now,
-                                  reason_code=reason_code),
+            ev.MatterTransitioned(matter_id=matter.matter_id, community_code=matter.community_code, from_state=from_state,
+                                  to_state=to_state.value, action=action.value, at=now, reason_code=reason_code),
         )
 
     def route_proposal(self, matter: Matter) -> dict[str, str]:
@@ -378,7 +379,7 @@ class MattersService:
             matter.merged_into_id = target.matter_id
             details = {"merged_into": str(target.matter_id)}
         if action is Action.PLACE and action.value in allowed_actions(matter.state):
-            details = self._place(principal, matter, data.unit_code)
+            details = await self._place(principal, matter, data.unit_code)
         if action in (Action.DECIDE, Action.FAIL_DECISION) and await self.repo.open_vote_of(matter.matter_id):
             raise RuleViolation("matter.vote_open", "a vote is open on this matter: close the vote to decide it")
         if action is Action.REOPEN and action.value in allowed_actions(matter.state):
@@ -387,24 +388,33 @@ class MattersService:
                          merge_into=data.merge_into, by_proposer=by_proposer, details=details)
         return matter
 
-    def _place(self, principal: Principal, matter: Matter, unit_code: str | None) -> dict[str, Any]:
-        """Moves a matter in triage down to a unit inside the one it is at; returns the timeline details.
+    async def _place(self, principal: Principal, matter: Matter, unit_code: str | None) -> dict[str, Any]:
+        """Places a matter in triage at another unit; returns the timeline details.
 
-        The matter takes the unit's community and scope, so the community's staff see it, route it and dispatch it
-        to the community's department; its routing is proposed afresh from the new scope.
+        Whoever covers both the unit the matter is at and the target may place it: street staff move a request that
+        waited at the street into one of its communities (or correct a placement), a community's staff move it to a
+        grid or building. The target must be a current registry unit, no finer than a building unit (a household
+        would locate a home). The matter takes the unit's community and scope, so that community's staff see it,
+        route it and dispatch it to the community's department; routing is proposed afresh from the new scope.
         """
         if unit_code is None:
             raise RuleViolation("matter.place_unit_required", "unit_code: say which unit the matter is about",
                                 field="unit_code")
-        if len(unit_code) <= len(matter.unit_code) or not unit_code.startswith(matter.unit_code):
-            raise RuleViolation("matter.place_not_below",
-                                f"unit_code: {unit_code} is not a unit inside {matter.unit_code}, where the matter is",
-                                field="unit_code", unit_code=matter.unit_code)
+        if unit_code == matter.unit_code:
+            raise RuleViolation("matter.place_same_unit", f"unit_code: the matter is at {unit_code} already",
+                                field="unit_code")
+        if len(unit_code) > PLACE_FINEST:
+            raise RuleViolation("matter.place_too_fine", "unit_code: place a matter at a building unit or above, "
+                                "not at a household", field="unit_code")
+        unit = await replica.get_unit(self.session, unit_code)
+        if unit is None or unit.retired:
+            raise RuleViolation("matter.place_unit_unknown", f"unit_code: {unit_code} is not a current registry unit",
+                                field="unit_code")
         self.require_staff(principal, unit_code)
         details = {"from_unit_code": matter.unit_code, "to_unit_code": unit_code}
         matter.unit_code = unit_code
         matter.community_code = unit_code[:12]
-        matter.scope_level = _SCOPE_BY_LENGTH[len(unit_code)].value
+        matter.scope_level = _SCOPE_BY_LENGTH.get(len(unit_code), ScopeLevel.COMMUNITY).value
         return details
 
     # --- votes ------------------------------------------------------------------------------------

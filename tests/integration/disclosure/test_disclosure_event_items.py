@@ -77,23 +77,40 @@ async def test_matter_public_progress_shows_timeline_and_tally(disclosure):
 
 async def test_a_matter_placed_in_triage_moves_to_its_community(disclosure):
     community = new_community()
-    street, grid = community[:9], community + "002"
+    street = community[:9]
     matter_id = uuid.uuid4()
     await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=street, unit_code=street,
                                                category="public_safety", raised_via="department",
                                                raised_at=NOW - timedelta(hours=3)))
-    await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community, unit_code=grid,
-                                                     from_state="raised", to_state="raised", action="place",
-                                                     at=NOW - timedelta(hours=2)))
+    await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community, from_state="raised",
+                                                     to_state="raised", action="place", at=NOW - timedelta(hours=2)))
 
     async def placed():
         resp = await disclosure.client.get(f"/public/v1/matters/{matter_id}")
-        return resp.json() if resp.status_code == 200 and resp.json()["unit_code"] == grid else None
+        return resp.json() if resp.status_code == 200 and resp.json()["community_code"] == community else None
 
     matter = await eventually(placed)
-    assert matter["community_code"] == community and matter["stage"] == "raised"
+    # The street no longer says where the matter is; the community is the most the event tells.
+    assert matter["unit_code"] == community and matter["stage"] == "raised"
+    assert [s.get("label") for s in matter["timeline"]] == [None, "转至所在社区办理"]
     listed = await disclosure.client.get("/public/v1/matters", params={"unit": community})
     assert [m["matter_id"] for m in listed.json()["matters"]] == [str(matter_id)]
+
+
+async def test_a_matter_keeps_its_unit_while_it_stays_in_its_community(disclosure):
+    community = new_community()
+    grid = community + "004"
+    matter_id = uuid.uuid4()
+    await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=community, unit_code=grid,
+                                               category="environment", raised_via="app", raised_at=NOW - timedelta(hours=3)))
+    await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community, from_state="raised",
+                                                     to_state="accepted", action="accept", at=NOW - timedelta(hours=2)))
+
+    async def accepted():
+        resp = await disclosure.client.get(f"/public/v1/matters/{matter_id}")
+        return resp.json() if resp.status_code == 200 and resp.json()["stage"] == "accepted" else None
+
+    assert (await eventually(accepted))["unit_code"] == grid
 
 
 async def test_progress_update_publishes_spending(disclosure):

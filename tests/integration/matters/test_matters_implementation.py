@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime, timedelta
 
 from services.matters.scheduler import sweep_deadlines
+from services.registry import events as reg
 from youmin.kit.calendar import LOCAL_TZ
 
 
@@ -151,10 +152,15 @@ async def test_department_tasks_come_from_departments_only(matters):
 
 async def test_statistics_give_counts_and_median_days_per_stage(matters, clock):
     community = matters.new_community()
+    await matters.seed(reg.UnitCreated(unit_id=uuid.uuid4(), unit_code=community + "001", parent_code=community,
+                                       level="grid", effective_on=date(2026, 1, 1)))
     start = datetime(2026, 11, 2, 9, 0, tzinfo=LOCAL_TZ)
     for days in (2, 4, 9):
         clock.now = start
         matter = await matters.raise_matter(community, title=f"重点项目{days}", key_project=True, category="old_estate_renovation")
+        if days == 4:  # placed at its grid after a day: still one stay in triage, of 4 days
+            clock.now = start + timedelta(days=1)
+            await matters.move(matter["matter_id"], community, {"action": "place", "unit_code": community + "001"})
         clock.now = start + timedelta(days=days)
         await matters.move(matter["matter_id"], community, "accept")
     clock.now = start

@@ -202,19 +202,30 @@ async def test_staff_list_the_work_orders_of_their_communities(matters):
 
 
 
+
+def _units(*codes: str) -> list[reg.UnitCreated]:
+    """Registry units (with their parents) as the replica learns them."""
+    levels = {9: "street", 12: "community", 15: "grid", 18: "building", 20: "unit"}
+    return [reg.UnitCreated(unit_id=uuid.uuid4(), unit_code=code, parent_code=None, level=levels[len(code)],
+                            effective_on=date(2026, 1, 1)) for code in codes]
+
+
 async def test_a_request_placed_at_the_street_for_triage_is_placed_in_its_community_and_dispatched(matters):
     """A department bound to two communities of a street sends a location-only request: it waits at the street;
-    the street's staff place it at the grid it is about; the community's staff then route and dispatch it."""
+    the street's staff place it (and correct the placement); the community's staff then route and dispatch it."""
     first = matters.new_community()
     second = first[:9] + f"{(int(first[9:]) + 1) % 1000:03d}"
     street, grid, department = first[:9], first + "002", _department()
+    units = _units(street, first, second, grid, second + "001", grid + "001", grid + "00101")
+    await matters.seed(*units)
+    await matters.seed(reg.UnitRetired(unit_id=units[4].unit_id, unit_code=second + "001", effective_on=date(2026, 2, 1)))
     for community in (first, second):
         await _assigned(matters, community, department)
     resp = await matters.client.post("/api/v1/matters/", headers=matters.department(department), json={
         "title": "井盖缺失", "description": "路口井盖缺失，夜间危险", "category": "public_safety",
         "latitude": 36.7, "longitude": 119.1, "address_string": "某路口"})
     assert resp.status_code == 201, resp.text
-    matter_id = resp.json()["matter_id"]
+    matter_id, raised_at = resp.json()["matter_id"], resp.json()["state_entered_at"]
     assert (resp.json()["unit_code"], resp.json()["community_code"]) == (street, street)
     assert "place" in resp.json()["allowed_actions"]
 
@@ -227,23 +238,34 @@ async def test_a_request_placed_at_the_street_for_triage_is_placed_in_its_commun
     assert refused.status_code in (403, 404)
     street_staff = matters.staff(street)
     for body, rule in (({"action": "place"}, "place_unit_required"),
-                       ({"action": "place", "unit_code": "370706001001"}, "place_not_below")):
+                       ({"action": "place", "unit_code": street}, "place_same_unit"),
+                       ({"action": "place", "unit_code": grid + "00101" + "0001"}, "place_too_fine"),
+                       ({"action": "place", "unit_code": first + "009"}, "place_unit_unknown"),
+                       ({"action": "place", "unit_code": second + "001"}, "place_unit_unknown")):  # retired
         bad = await matters.client.post(place, json=body, headers=street_staff)
         assert bad.status_code == 422 and bad.json()["field"] == "unit_code" and bad.json()["rule"] == f"matter.{rule}", bad.text
     malformed = await matters.client.post(place, json={"action": "place", "unit_code": "3707"}, headers=street_staff)
     assert malformed.status_code == 422 and [e["field"] for e in malformed.json()["errors"]] == ["unit_code"]
+    beyond = await matters.client.post(place, json={"action": "place", "unit_code": first}, headers=matters.staff(second))
+    assert beyond.status_code == 404  # the second community's staff do not cover the street
 
+    # A wrong placement is put right by the street, which covers both communities.
+    wrong = await matters.client.post(place, json={"action": "place", "unit_code": second}, headers=street_staff)
+    assert wrong.status_code == 200 and wrong.json()["community_code"] == second, wrong.text
     placed = await matters.client.post(place, json={"action": "place", "unit_code": grid}, headers=street_staff)
     assert placed.status_code == 200, placed.text
     assert (placed.json()["unit_code"], placed.json()["community_code"], placed.json()["status"]) == (grid, first, "open")
+    assert placed.json()["state_entered_at"] == raised_at  # still waiting for triage since it was raised
     detail = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=community_staff)).json()
-    [step] = [t for t in detail["timeline"] if t["action"] == "place"]
-    assert (step["from_state"], step["to_state"]) == ("raised", "raised")
-    assert step["details"] == {"from_unit_code": street, "to_unit_code": grid}
+    steps = [t for t in detail["timeline"] if t["action"] == "place"]
+    assert [(t["from_state"], t["to_state"]) for t in steps] == [("raised", "raised")] * 2
+    assert [t["details"] for t in steps] == [{"from_unit_code": street, "to_unit_code": second},
+                                             {"from_unit_code": second, "to_unit_code": grid}]
     assert (await matters.client.get(f"/api/v1/matters/{matter_id}",
                                      headers=matters.staff(second))).status_code == 404
-    upward = await matters.client.post(place, json={"action": "place", "unit_code": first}, headers=community_staff)
-    assert upward.status_code == 422 and upward.json()["field"] == "unit_code"
+    outside = await matters.client.post(place, json={"action": "place", "unit_code": second},
+                                        headers=community_staff)
+    assert outside.status_code == 403 and outside.json()["scope"] == second  # the community cannot send it away
 
     await matters.move(matter_id, first, "accept")
     order = await matters.client.post(f"/api/v1/matters/{matter_id}/workorders", headers=community_staff)
@@ -254,5 +276,5 @@ async def test_a_request_placed_at_the_street_for_triage_is_placed_in_its_commun
     assert late.status_code == 409 and "place" not in late.json()["allowed"]
 
     moves = [d for t, d in await matters.events_of(matter_id) if t.endswith("matter.transitioned.v1")]
-    assert [(d["action"], d["community_code"], d["unit_code"]) for d in moves] == [
-        ("place", first, grid), ("accept", first, grid), ("route", first, grid)]
+    assert [(d["action"], d["community_code"]) for d in moves] == [
+        ("place", second), ("place", first), ("accept", first), ("route", first)]
