@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import JSON, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import UserDefinedType
 
+from youmin.kit.errors import NUL_REASON, RuleViolation
 from youmin.kit.events import Event
 
 NOTIFY_CHANNEL = "youmin_outbox"
@@ -108,6 +109,10 @@ async def publish(session: AsyncSession, *events: Event) -> list[str]:
         return []
     ids = new_event_ids(len(events))
     keys = [e.key() for e in events]
+    datas = [e.model_dump_json() for e in events]
+    if any("\\u0000" in data for data in datas):
+        # The json column would take it (jsonb did not), and every consumer writing it to a text column would fail.
+        raise RuleViolation("event.nul_character", f"input: {NUL_REASON}", field="input")
     now = datetime.now(UTC)
     await session.execute(
         _INSERT,
@@ -120,7 +125,7 @@ async def publish(session: AsyncSession, *events: Event) -> list[str]:
             "subjects": keys,
             "dataschemas": [e.dataschema() for e in events],
             "times": [now] * len(events),
-            "datas": [e.model_dump_json() for e in events],
+            "datas": datas,
             "channel": NOTIFY_CHANNEL,
         },
     )
