@@ -185,7 +185,7 @@ class EventConsumer:
                         {"consumer": self.name, "sources": [e.get_source() for e in events],
                          "ids": [e.get_id() for e in events], "types": [e.get_type() for e in events]},
                     )
-                    fresh = {(row.source, row.event_id) for row in claimed}
+                    fresh = set(map(tuple, claimed))  # (source, event_id) of the events claimed now
                     applied = 0
                     for event in events:
                         key = (event.get_source(), event.get_id())

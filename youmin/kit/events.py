@@ -186,14 +186,17 @@ def _attribute_of(name: str) -> str | None:
 def read_record(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: bytes | None) -> ReceivedEvent:
     """Reads a binary-mode CloudEvents record; raises MalformedEvent for anything else."""
     attributes: dict[str, Any] = {}
+    known = _HEADER_ATTRIBUTES.get
     for name, raw in headers:
-        if raw is None:
-            continue
-        attribute = _HEADER_ATTRIBUTES.get(name) or _attribute_of(name)
-        if attribute is not None:
-            attributes[attribute] = raw.decode("utf-8")
-    missing = [a for a in _REQUIRED if not attributes.get(a)]
-    if missing:
+        attribute = known(name)
+        if attribute is None:
+            attribute = _attribute_of(name)
+            if attribute is None:
+                continue
+        if raw is not None:
+            attributes[attribute] = raw.decode()
+    if not (attributes.get("id") and attributes.get("source") and attributes.get("type") and attributes.get("specversion")):
+        missing = [a for a in _REQUIRED if not attributes.get(a)]
         raise MalformedEvent(f"missing CloudEvents attributes: {', '.join(missing)}")
     if attributes["specversion"] != SPECVERSION:
         raise MalformedEvent(f"unsupported specversion {attributes['specversion']}")

@@ -78,10 +78,10 @@ _INSERT = text(
     """
     WITH inserted AS (
         INSERT INTO outbox_event (event_id, topic, key, type, source, subject, dataschema, time, data)
-        SELECT * FROM unnest(
-            CAST(:event_ids AS uuid[]), CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:types AS text[]),
-            CAST(:sources AS text[]), CAST(:subjects AS text[]), CAST(:dataschemas AS text[]),
-            CAST(:times AS timestamptz[]), CAST(:datas AS json[]))
+        SELECT u.event_id, u.topic, u.key, u.type, u.source, u.key, u.dataschema, CAST(:time AS timestamptz), u.data
+        FROM unnest(CAST(:event_ids AS uuid[]), CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:types AS text[]),
+                    CAST(:sources AS text[]), CAST(:dataschemas AS text[]), CAST(:datas AS json[]))
+             AS u(event_id, topic, key, type, source, dataschema, data)
         RETURNING 1
     )
     SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_row
@@ -103,28 +103,26 @@ async def publish(session: AsyncSession, *events: Event) -> list[str]:
     """Writes events to the outbox in the caller's transaction (the relay sends them after commit); returns their
     CloudEvents ids, in order.
 
-    The events of one call share one time, and their data is serialised by pydantic straight to JSON text.
+    The events of one call share one time, each event's subject is its key, and its data is serialised by
+    pydantic straight to JSON text.
     """
     if not events:
         return []
     ids = new_event_ids(len(events))
-    keys = [e.key() for e in events]
     datas = [e.model_dump_json() for e in events]
     if any("\\u0000" in data for data in datas):
         # The json column would take it (jsonb did not), and every consumer writing it to a text column would fail.
         raise RuleViolation("event.nul_character", f"input: {NUL_REASON}", field="input")
-    now = datetime.now(UTC)
     await session.execute(
         _INSERT,
         {
             "event_ids": ids,
             "topics": [e.topic for e in events],
-            "keys": keys,
+            "keys": [e.key() for e in events],
             "types": [e.type for e in events],
             "sources": [e.source for e in events],
-            "subjects": keys,
             "dataschemas": [e.dataschema() for e in events],
-            "times": [now] * len(events),
+            "time": datetime.now(UTC),
             "datas": datas,
             "channel": NOTIFY_CHANNEL,
         },
