@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from youmin.kit.errors import NUL_REASON, has_nul
+from youmin.kit.errors import RequestBody
 
 Kind = Literal["party", "residents", "finance"]
 FundType = Literal["party_service", "community_work", "grid_service", "other"]
@@ -27,17 +27,10 @@ def check_unit_code(value: str) -> str:
     return value
 
 
-class Strict(BaseModel):
-    """Base of request bodies: unknown fields and NUL characters in any text field are refused (422)."""
+class Strict(RequestBody):
+    """Base of request bodies (see RequestBody); surrounding spaces are trimmed."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _refuse_nul(cls, value: Any) -> Any:
-        if has_nul(value):
-            raise ValueError(NUL_REASON)
-        return value
+    model_config = ConfigDict(str_strip_whitespace=True)
 
 
 class ItemPost(Strict):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.matters.rules.routing import Category, Channel, Nature
-from youmin.kit.errors import NUL_REASON, has_nul
+from youmin.kit.errors import RequestBody
 
 # Org codes: community 12 digits, grid 15, building 18, unit 20, household 24.
 UNIT_CODE = r"^\d{12}(\d{3}(\d{3}(\d{2}(\d{4})?)?)?)?$"
@@ -27,17 +27,8 @@ MAX_BIGINT = 2**63 - 1
 MAX_CENTS = 10**15  # ¥10 trillion: far above any budget, far below bigint overflow when lines are summed
 
 
-class Model(BaseModel):
-    """Base of every request body: unknown fields and NUL characters in any text field are refused (422)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _refuse_nul(cls, value: Any) -> Any:
-        if has_nul(value):
-            raise ValueError(NUL_REASON)
-        return value
+class Model(RequestBody):
+    """Base of every request body (see RequestBody)."""
 
 
 class MatterCreate(Model):

@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.mediation.rules.confirmation import AgreementKind
 from services.mediation.rules.ladder import CaseStatus, Level, LegalRoute, WarningLevel
 from services.mediation.rules.risk import RiskIndicator, RiskLevel
 from services.mediation.rules.statistics import DisputeType
-from youmin.kit.errors import NUL_REASON, has_nul
+from youmin.kit.errors import RequestBody
 from youmin.kit.pii import validate_id_number, validate_mobile
 
 Code = Field(pattern=r"^\d{6,22}$", description="an org unit code")
 
 
-class _In(BaseModel):
-    """Base of request bodies: unknown fields and NUL characters in any text field are refused (422)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _refuse_nul(cls, value: Any) -> Any:
-        if has_nul(value):
-            raise ValueError(NUL_REASON)
-        return value
+class _In(RequestBody):
+    """Base of request bodies (see RequestBody)."""
 
 
 class OutsidePersonIn(_In):

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from youmin.kit.errors import NUL_REASON, has_nul
+from youmin.kit.errors import RequestBody
 from youmin.kit.pii import PiiValidationError, validate_id_number, validate_mobile
 
 
-class Strict(BaseModel):
-    """Base of request bodies: unknown fields and NUL characters in any text field are refused (422)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _refuse_nul(cls, value: Any) -> Any:
-        if has_nul(value):
-            raise ValueError(NUL_REASON)
-        return value
+class Strict(RequestBody):
+    """Base of request bodies (see RequestBody)."""
 
 
 class UnitRead(BaseModel):

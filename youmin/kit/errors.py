@@ -9,7 +9,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -49,6 +49,20 @@ def no_nul(value: str | None) -> str | None:
 
 # A query or path text parameter that may reach the database.
 SafeStr = Annotated[str, AfterValidator(no_nul)]
+
+
+class RequestBody(BaseModel):
+    """Base of every service's request bodies: unknown fields and NUL characters in any text field are refused
+    (422, naming the field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError(NUL_REASON)
+        return value
 
 
 class DomainError(Exception):
