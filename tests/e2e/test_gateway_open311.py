@@ -168,6 +168,22 @@ async def test_location_only_request_is_placed_at_the_unit_covering_the_departme
     async with stack.client(below) as community_client:
         assert (await community_client.get(f"/api/v1/matters/{request_id}")).status_code == 404
 
+    # The triage places it in the community it is about (once the community has reached the matters service);
+    # that community's staff take it from there, and the Open311 view follows.
+    async with stack.client(triage) as triage_client:
+        async def placed():
+            resp = await triage_client.post(f"/api/v1/matters/{request_id}/transitions",
+                                            json={"action": "place", "unit_code": communities[0]})
+            return resp if resp.status_code == 200 else None
+
+        placed_matter = (await eventually(placed, timeout=60, interval=0.5)).json()
+    assert (placed_matter["community_code"], placed_matter["state"]) == (communities[0], "accepted")
+    async with stack.client(below) as community_client:
+        assert (await community_client.get(f"/api/v1/matters/{request_id}")).status_code == 200
+    async with stack.client() as client:
+        [one] = (await client.get(f"/open311/v2/requests/{request_id}.json")).json()
+    assert (one["address_id"], one["status"]) == (communities[0], "open")
+
 
 async def test_location_only_request_of_a_single_community_department_is_placed_in_it(stack, infra):
     community = await new_community(stack)
