@@ -106,6 +106,17 @@ def spawn_uvicorn(args: list[str], env: dict[str, str], log: Path) -> subprocess
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    """Stops spawned servers: asks each to terminate, then kills one that has not exited within 10 s."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     """Waits until a URL answers without a server error."""
     deadline = time.monotonic() + timeout

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import tempfile
 import time
 import uuid
@@ -26,7 +25,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from rich.progress import Progress
 
-from bench.common import bench_infra, console, http_get, percentile, spawn_uvicorn, table, wait_ready
+from bench.common import bench_infra, console, http_get, percentile, spawn_uvicorn, stop_processes, table, wait_ready
 from youmin.infra import free_port
 from youmin.kit.auth import Grant, mint_token
 from youmin.kit.events import Envelope
@@ -183,13 +182,7 @@ async def main(args: argparse.Namespace) -> None:
                 visible, unseen, achieved = await decision_to_visible(gateway, infra.bootstrap, "370705098",
                                                                       args.rate, args.decide_seconds, progress)
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_processes(procs)
 
     console.print(table(
         f"/public/v1 item listing, one community ({args.items} items, page of 20), {args.clients} clients",

@@ -18,7 +18,7 @@ import time
 
 import httpx
 
-from bench.common import ROOT, bench_infra, console, http_get, percentile, spawn_uvicorn, table, wait_ready
+from bench.common import ROOT, bench_infra, console, http_get, percentile, spawn_uvicorn, stop_processes, table, wait_ready
 from youmin.infra import free_port
 from youmin.kit.auth import Grant, mint_token
 from youmin.kit.settings import CommonSettings
@@ -83,10 +83,7 @@ async def main(args: argparse.Namespace) -> None:
                     rps, loaded, errors = await load(port, path, token, args.clients, seconds)
                 results[label] = (sequential, rps, loaded, errors + errors_seq)
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(10)
+            stop_processes(procs)
     d_seq, d_rps, d_lat, d_err = results["direct"]
     g_seq, g_rps, g_lat, g_err = results["gateway"]
     rows = [

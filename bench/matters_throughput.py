@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import tempfile
 import time
 import uuid
@@ -26,7 +25,7 @@ import asyncpg
 import httpx
 from rich.progress import Progress
 
-from bench.common import bench_infra, console, http_get, http_request, percentile, spawn_uvicorn, table, wait_ready
+from bench.common import bench_infra, console, http_get, http_request, percentile, spawn_uvicorn, stop_processes, table, wait_ready
 from youmin.infra import free_port
 from youmin.kit.auth import Grant, mint_token
 from youmin.kit.relay import asyncpg_dsn
@@ -220,13 +219,7 @@ async def main(requests: int, households: int) -> None:
                 result = (await client.post(f"/api/v1/matters/votes/{big_vote['vote_id']}/close")).json()
                 tally_ms = (time.perf_counter() - started) * 1000
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_processes(procs)
 
     def row(name: str, rps: float, lat: list[float], errors: int, target: str) -> list[object]:
         return [name, rps, percentile(lat, 50), percentile(lat, 99), f"{rps / rps_base:.0%}", errors, target]
