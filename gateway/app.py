@@ -22,7 +22,7 @@ from gateway.auth import router as auth_router
 from gateway.liaison import router as liaison_router
 from gateway.open311 import router as open311_router
 from gateway.openapi import merged_openapi
-from gateway.proxy import FastPath, make_session, router as proxy_router, service_ready
+from gateway.proxy import FastPath, make_upstream, router as proxy_router, service_ready
 from gateway.ratelimit import RateLimiter
 from gateway.registry_client import RegistryClient
 from gateway.settings import Settings
@@ -165,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        app_.state.upstream = make_session(settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds)
+        app_.state.upstream = make_upstream(settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds)
         app_.state.http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=10, keepalive_expiry=2.0),
@@ -179,7 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with inner_lifespan(app_):
                 yield
         finally:
-            await app_.state.upstream.close()
+            await app_.state.upstream.aclose()
             await app_.state.http.aclose()
             await app_.state.webhook_http.aclose()
 

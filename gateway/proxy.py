@@ -1,8 +1,9 @@
-"""Routing to the services over pooled aiohttp connections; 502/504 as problem+json.
+"""Routing to the services with httpx over pooled aiohttp connections; 502/504 as problem+json.
 
-The proxy path uses aiohttp's client: under many concurrent requests it costs a fraction of the CPU of
-httpx's pool, and every request through the gateway pays that cost. The gateway's occasional calls of its own
-(log-in lookups, readiness, the OpenAPI merge, webhooks) keep httpx.
+The upstream client is an `httpx.AsyncClient` whose transport is aiohttp's connection pool (httpx-aiohttp):
+under many concurrent requests httpx's own pool costs several times the CPU, and every request through the
+gateway pays that cost. The gateway's occasional calls of its own (log-in lookups, readiness, the OpenAPI
+merge, webhooks) use a plain httpx client.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import aiohttp
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
-from yarl import URL
+from httpx_aiohttp import AiohttpTransport
 
 from youmin.kit.auth import bearer, current_principal
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,21 +30,24 @@ FORWARD_REQUEST = ("authorization", "content-type", "accept", "accept-language",
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
               "content-encoding", "server", "date"}
 
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-
 router = APIRouter()
 
 
-def make_session(timeout: float, connect_timeout: float) -> aiohttp.ClientSession:
-    """Creates the pooled upstream session (call inside the running event loop)."""
-    return aiohttp.ClientSession(
-        # sock_connect bounds opening a connection; waiting for a free pooled one stays within the total budget.
-        timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
+def make_upstream(timeout: float, connect_timeout: float) -> httpx.AsyncClient:
+    """Creates the pooled upstream client (call inside the running event loop)."""
+    session = aiohttp.ClientSession(
         # Idle connections are dropped before the services' keep-alive timeout (uvicorn: 5 s) can close them under us.
         connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=2.0, enable_cleanup_closed=True),
         # The gateway relays bodies as they are; it neither asks for compression, decompresses nor keeps cookies.
         auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent", "Accept-Encoding"),
     )
+    # connect bounds opening a connection, read the wait for each part of the answer.
+    client = httpx.AsyncClient(transport=AiohttpTransport(client=session),
+                               timeout=httpx.Timeout(timeout, connect=connect_timeout), follow_redirects=False)
+    # Only the headers the client sent (FORWARD_REQUEST) go on: none of httpx's defaults.
+    for name in ("accept", "accept-encoding", "connection", "user-agent"):
+        del client.headers[name]
+    return client
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +66,11 @@ class Answer:
         return json.loads(self.content)
 
 
-async def _call(session: aiohttp.ClientSession, method: str, url: URL, params: list[tuple[str, str]] | None,
+async def _call(client: httpx.AsyncClient, method: str, url: str, params: list[tuple[str, str]] | None,
                 headers: dict[str, str], content: bytes | None) -> Answer:
-    async with session.request(method, url, params=params, headers=headers, data=content,
-                               allow_redirects=False) as resp:
-        body = await resp.read()
-        headers = [(k.lower(), v) for k, v in resp.raw_headers if k.lower().decode("latin-1") not in HOP_BY_HOP]
-        return Answer(resp.status, headers, body)
+    resp = await client.request(method, url, params=params, headers=headers, content=content)
+    headers = [(k.lower(), v) for k, v in resp.headers.raw if k.lower().decode("latin-1") not in HOP_BY_HOP]
+    return Answer(resp.status_code, headers, resp.content)
 
 
 async def upstream(
@@ -77,21 +79,18 @@ async def upstream(
 ) -> Answer | Response:
     """Calls a service; returns its answer, or a 502/504 problem when it cannot be reached."""
     # The path goes on percent-encoded, so a "#", "?" or "%" that a segment carries stays inside that segment.
-    url = URL(f"{request.app.state.settings.service_urls()[service]}{quote(path, safe='/')}", encoded=True)
-    session: aiohttp.ClientSession = request.app.state.upstream
+    url = f"{request.app.state.settings.service_urls()[service]}{quote(path, safe='/')}"
+    client: httpx.AsyncClient = request.app.state.upstream
     headers = {**headers, "x-request-id": request.state.request_id,
                "x-forwarded-for": request.client.host if request.client else ""}
+    # aiohttp itself sends an idempotent request again when a pooled connection turns out closed by the service.
     try:
-        try:
-            return await _call(session, method, url, params, headers, content)
-        except aiohttp.ServerDisconnectedError:
-            # A pooled connection the service had just closed: an idempotent request is safe to send again.
-            if method not in IDEMPOTENT:
-                raise
-            return await _call(session, method, url, params, headers, content)
-    except TimeoutError:
-        return problem(504, "Gateway timeout", f"the {service} service did not answer in time", "/problems/upstream-timeout")
-    except (aiohttp.ClientError, OSError):
+        return await _call(client, method, url, params, headers, content)
+    except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:  # OSError includes TimeoutError
+        # httpx-aiohttp maps every aiohttp connection error to httpx.ConnectTimeout; the cause tells a timeout apart.
+        if isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError):
+            return problem(504, "Gateway timeout", f"the {service} service did not answer in time",
+                           "/problems/upstream-timeout")
         return problem(502, "Bad gateway", f"the {service} service is unavailable", "/problems/upstream-unavailable")
 
 

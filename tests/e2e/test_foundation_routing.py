@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 from fastapi import FastAPI
@@ -128,3 +129,51 @@ async def test_proxied_routes_keep_the_gateway_headers_the_route_label_and_metho
         metrics = (await client.get("/metrics")).text
     assert 'route="/api/v1/{service}/{path:path}"' in metrics
     assert 'route="/public/v1/{path:path}"' in metrics
+
+
+async def test_pooled_connection_closed_by_the_service_is_retried_for_reads_and_only_client_headers_go_on(infra):
+    # A service that answers the first request on each connection and drops the connection at the second,
+    # as a service closing an idle keep-alive connection just as the gateway reuses it would.
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for answered in range(2):
+                head = await reader.readuntil(b"\r\n\r\n")
+                names = sorted(line.split(b":", 1)[0].decode().lower() for line in head.split(b"\r\n")[1:] if line)
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                if answered:
+                    break
+                body = json.dumps(names).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            pass
+        finally:
+            writer.close()
+
+    flaky = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = flaky.sockets[0].getsockname()[1]
+    settings = GatewaySettings(
+        service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
+        environment="test", matters_url=f"http://127.0.0.1:{port}",
+    )
+    token = mint_token(settings, "u", [Grant(role="district_staff", scope="370705")])
+    headers = {"authorization": f"Bearer {token}"}
+    try:
+        async with running(create_gateway(settings)) as client:
+            first = await client.get("/api/v1/matters/a", headers=headers)
+            assert first.status_code == 200
+            # What the service saw: the client headers the gateway forwards and its own, none of httpx's defaults
+            # (the test client's accept-encoding is not forwarded, and the gateway adds none).
+            assert first.json() == ["accept", "authorization", "host", "user-agent", "x-forwarded-for", "x-request-id"]
+            # The pooled connection is dropped at the next request: a read is sent again on a new connection...
+            again = await client.get("/api/v1/matters/b", headers=headers)
+            assert again.status_code == 200, again.text
+            # ...a write is not, since the service may have acted on it: 502, and the client decides.
+            write = await client.post("/api/v1/matters/c", headers=headers, json={})
+            assert write.status_code == 502 and "matters" in write.json()["detail"]
+    finally:
+        flaky.close()
+        await flaky.wait_closed()
