@@ -204,7 +204,8 @@ def read_record(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, val
     if not content_type.startswith(CONTENT_TYPE):
         raise MalformedEvent(f"unsupported content type {content_type}")
     try:
-        data = json.loads(value) if value else None
+        # JSON travels as UTF-8 (RFC 8259); decoding first spares json.loads guessing the encoding.
+        data = json.loads(value.decode()) if value else None
     except ValueError as exc:
         raise MalformedEvent(f"data is not JSON: {exc}") from exc
     if key is not None:

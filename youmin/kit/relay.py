@@ -254,7 +254,9 @@ class OutboxRelay:
             if dataschema:
                 headers.append(("ce_dataschema", dataschema.encode()))
             partition = partitions[_partition_index(key_bytes, len(partitions))]
-            open_batches = batches.setdefault((topic, partition), [producer.create_batch()])
+            open_batches = batches.get((topic, partition))
+            if open_batches is None:  # not setdefault: its default, a new batch builder, would be made every time
+                open_batches = batches[topic, partition] = [producer.create_batch()]
             value = data.encode()
             if open_batches[-1].append(key=key_bytes, value=value, timestamp=None, headers=headers) is None:
                 open_batches.append(producer.create_batch())
