@@ -43,7 +43,8 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
         "outbox_event",
         metadata,
         Column("id", BigInteger, Identity(), primary_key=True),
-        Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
+        # Random UUIDs (new_event_ids): unique without an index, which would cost every insert and every update.
+        Column("event_id", UUID(as_uuid=False), nullable=False),
         Column("topic", Text, nullable=False),
         Column("key", Text, nullable=False),
         Column("type", Text, nullable=False),
