@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.matters.models import (
@@ -35,6 +35,31 @@ def _like_prefix(code: str) -> str:
     return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+# The Jaccard similarity of the distinct bigram sets, as rules.routing._jaccard computes it (0 if either is empty).
+_SIMILAR = text(
+    """
+    SELECT matter_id, title, score FROM (
+        SELECT c.matter_id, c.title, c.created_at,
+               CASE WHEN c.n = 0 OR c.m = 0 THEN 0.0
+                    ELSE c.common::float8 / (c.n + c.m - c.common) END AS score
+        FROM (
+            SELECT m.matter_id, m.title, m.created_at, cardinality(m.title_bigrams) AS n,
+                   cardinality(CAST(:mine AS text[])) AS m,
+                   (SELECT count(*) FROM unnest(m.title_bigrams) AS b WHERE b = ANY(CAST(:mine AS text[]))) AS common
+            FROM matter m
+            WHERE m.community_code = :community AND m.state <> ALL(CAST(:terminal AS text[]))
+              AND (CAST(:exclude AS uuid) IS NULL OR m.matter_id <> CAST(:exclude AS uuid))
+            ORDER BY m.created_at DESC
+            LIMIT :candidates
+        ) AS c
+    ) AS s
+    WHERE score >= :threshold AND score > 0
+    ORDER BY score DESC, created_at DESC
+    LIMIT :top
+    """
+).columns(matter_id=UUID(as_uuid=True))
+
+
 class MattersRepository:
     """Queries over one session; never commits."""
 
@@ -56,17 +81,21 @@ class MattersRepository:
     async def matter_by_token(self, token: str) -> Matter | None:
         return (await self.session.execute(select(Matter).where(Matter.external_token == token))).scalar_one_or_none()
 
-    async def similar_candidates(self, community_code: str, exclude: uuid.UUID | None, limit: int = 200) -> list[tuple[uuid.UUID, str]]:
-        """Returns (id, title) of the community's live matters, newest first."""
-        stmt = (
-            select(Matter.matter_id, Matter.title)
-            .where(Matter.community_code == community_code, Matter.state.not_in([s.value for s in TERMINAL_STATES]))
-            .order_by(Matter.created_at.desc())
-            .limit(limit)
-        )
-        if exclude is not None:
-            stmt = stmt.where(Matter.matter_id != exclude)
-        return [(row.matter_id, row.title) for row in await self.session.execute(stmt)]
+    async def similar_matters(
+        self, community_code: str, exclude: uuid.UUID | None, bigrams: list[str], threshold: float, *,
+        candidates: int = 200, top: int = 10,
+    ) -> list[tuple[uuid.UUID, str, float]]:
+        """Returns (id, title, score) of the community's live matters whose titles look like one with these bigrams.
+
+        Of the `candidates` newest live matters, those scoring at or above the threshold (and above 0) come back,
+        most similar first and newest first among equals: rules.routing.suggest_duplicates, computed where the
+        titles are, so only the matches leave the database.
+        """
+        rows = await self.session.execute(_SIMILAR, {
+            "community": community_code, "exclude": exclude, "terminal": [s.value for s in TERMINAL_STATES],
+            "mine": bigrams, "threshold": threshold, "candidates": candidates, "top": top,
+        })
+        return [(row.matter_id, row.title, row.score) for row in rows]
 
     async def list_matters(
         self,

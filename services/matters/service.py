@@ -32,7 +32,7 @@ from services.matters.rules.lifecycle import (
     allowed_actions,
     transition,
 )
-from services.matters.rules.routing import Category, ScopeLevel, propose_channel, suggest_duplicates
+from services.matters.rules.routing import Category, ScopeLevel, propose_channel, title_bigrams
 from services.matters.rules.templates import Template, load_templates
 from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping, tally
 from services.matters.settings import Settings
@@ -254,6 +254,7 @@ class MattersService:
             unit_code=unit_code,
             scope_level=_SCOPE_BY_LENGTH.get(len(unit_code), ScopeLevel.COMMUNITY).value,
             title=data.title.strip(),
+            title_bigrams=title_bigrams(data.title.strip()),
             description=data.description.strip(),
             category=data.category.value,
             nature=data.nature.value,
@@ -272,7 +273,9 @@ class MattersService:
             created_at=ctx.now,
             state_entered_at=ctx.now,
         )
-        candidates = await self.repo.similar_candidates(community, None)
+        # Looked for before the new matter is written, so it is not its own duplicate.
+        duplicates = await self.repo.similar_matters(community, None, matter.title_bigrams,
+                                                     self.settings.duplicate_threshold)
         await self.repo.add(matter)
         await self.repo.add(
             MatterTransition(matter_id=matter.matter_id, from_state=None, to_state=matter.state, action="raise",
@@ -283,8 +286,7 @@ class MattersService:
             ev.MatterRaised(matter_id=matter.matter_id, community_code=community, unit_code=unit_code,
                             category=matter.category, raised_via=via, raised_at=ctx.now, key_project=matter.key_project),
         )
-        duplicates = suggest_duplicates(matter.title, candidates, self.settings.duplicate_threshold)
-        return matter, [{"matter_id": d.matter_id, "title": d.title, "score": round(d.score, 3)} for d in duplicates[:10]]
+        return matter, [{"matter_id": m, "title": t, "score": round(score, 3)} for m, t, score in duplicates]
 
     async def _assigned_communities(self, department_code: str) -> list[str]:
         from sqlalchemy import text
@@ -297,9 +299,9 @@ class MattersService:
 
     async def duplicates(self, principal: Principal, matter_id: uuid.UUID) -> list[dict[str, Any]]:
         matter = await self.readable_matter(principal, matter_id)
-        candidates = await self.repo.similar_candidates(matter.community_code, matter.matter_id)
-        found = suggest_duplicates(matter.title, candidates, self.settings.duplicate_threshold)
-        return [{"matter_id": d.matter_id, "title": d.title, "score": round(d.score, 3)} for d in found[:10]]
+        found = await self.repo.similar_matters(matter.community_code, matter.matter_id, matter.title_bigrams,
+                                                self.settings.duplicate_threshold)
+        return [{"matter_id": m, "title": t, "score": round(score, 3)} for m, t, score in found]
 
     # --- transitions ------------------------------------------------------------------------------
 

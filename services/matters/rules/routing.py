@@ -148,6 +148,11 @@ def _shingles(title: str) -> frozenset[str]:
     return frozenset(text[i : i + 2] for i in range(len(text) - 1))
 
 
+def title_bigrams(title: str) -> list[str]:
+    """Returns a title's distinct character bigrams, sorted: what a matter stores to be compared in the database."""
+    return sorted(_shingles(title))
+
+
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 0.0

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from services.matters.rules.lifecycle import TRANSITIONS, Action, State
+from services.matters.rules.routing import suggest_duplicates
 
 
 async def test_resident_raises_a_matter_for_their_own_community(matters):
@@ -140,6 +141,30 @@ async def test_a_similar_matter_is_suggested_and_merged(matters):
     assert [d["matter_id"] for d in suggested.json()] == [first["matter_id"]]
     merged = await matters.move(second["matter_id"], community, {"action": "merge", "merge_into": first["matter_id"]})
     assert merged["state"] == "merged" and merged["merged_into_id"] == first["matter_id"]
+
+
+async def test_duplicates_scored_in_the_database_are_the_rules_suggestions(matters):
+    # The database scores titles by their stored bigrams; what it suggests must be what the rule would suggest.
+    community, other = matters.new_community(), matters.new_community()
+    titles = ["三号楼前路灯不亮", "三号楼前的路灯不亮了", "三号楼路灯不亮", "ＡＢＣ小区路灯", "abc小区路灯!", "路", "！！",
+              "小区 路灯 不亮", "电梯坏了", "三号楼电梯坏了", "路灯", "路灯不亮", "甲乙丙丁戊", "三号楼的路灯不亮吗",
+              "三号楼的路灯不亮啊", "三号楼的路灯不亮哦", "三号楼的路灯不亮呢", "三号楼的路灯不亮吧", "三号楼的路灯不亮呀", "三号楼的路灯不亮嘛", "三号楼的路灯不亮哇"]
+    raised = [await matters.raise_matter(community, title=t) for t in titles]
+    closed = await matters.raise_matter(community, title="三号楼的路灯不亮")
+    await matters.move(closed["matter_id"], community, {"action": "reject", "reason": "已修好"})
+    await matters.raise_matter(other, title="三号楼的路灯不亮")  # another community's matter is never suggested
+
+    live_newest_first = [(m["matter_id"], m["title"]) for m in reversed(raised)]
+    for title in ("三号楼的路灯不亮", "甲乙丙", "ＡＢＣ小区路灯", "！！", "路"):
+        expected = suggest_duplicates(title, live_newest_first, 0.5)[:10]
+        new = await matters.raise_matter(community, title=title)
+        got = [(d["matter_id"], d["score"]) for d in new["duplicates"]]
+        assert got == [(e.matter_id, round(e.score, 3)) for e in expected], title
+        live_newest_first.insert(0, (new["matter_id"], title))
+    # What the comparison covered: the boundary ({甲乙, 乙丙} against {甲乙, 乙丙, 丙丁, 丁戊} is exactly 0.5, and
+    # suggested), and more than ten look-alikes, of which the ten most similar come back.
+    assert any(e.score == 0.5 for e in suggest_duplicates("甲乙丙", live_newest_first, 0.5))
+    assert len(suggest_duplicates("三号楼的路灯不亮", live_newest_first, 0.5)) > 10
 
 
 async def test_merging_into_a_matter_of_another_community_is_refused(matters):
