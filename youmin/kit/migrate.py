@@ -95,9 +95,8 @@ def outbox_data_as_json(*, downgrade: bool = False) -> None:
 def drop_outbox_event_id_unique(*, downgrade: bool = False) -> None:
     """Drops the unique index on outbox event ids; called from a service migration.
 
-    The ids are random UUIDs (version 4; the registry's bulk writes use version 7, with 74 random bits), so the
-    index guarded nothing, while each insert and each mark-sent update wrote an entry at a random place in it:
-    about a third of the database's work per event.
+    The ids carry 74 or more random bits (version 7 UUIDs; version 4 before), so the index guarded nothing, while
+    each insert and each mark-sent update wrote an entry in it: about a third of the database's work per event.
     """
     from alembic import op
 

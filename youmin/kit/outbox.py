@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -43,7 +44,8 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
         "outbox_event",
         metadata,
         Column("id", BigInteger, Identity(), primary_key=True),
-        # Random UUIDs (new_event_ids): unique without an index, which would cost every insert and every update.
+        # Version 7 UUIDs with 74 random bits (new_event_ids): unique without an index, which would cost every insert
+        # and every update.
         Column("event_id", UUID(as_uuid=False), nullable=False),
         Column("topic", Text, nullable=False),
         Column("key", Text, nullable=False),
@@ -91,10 +93,16 @@ _INSERT = text(
 
 
 def new_event_ids(n: int) -> list[str]:
-    """Returns n random (version 4) UUIDs as text, from one read of the OS's random source."""
-    h = os.urandom(16 * n).hex()
-    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT[h[i + 16]]}{h[i + 17:i + 20]}-{h[i + 20:i + 32]}"
-            for i in range(0, 32 * n, 32)]
+    """Returns n version 7 UUIDs as text: the Unix time in milliseconds, then 74 random bits from one read of the
+    OS's random source.
+
+    Time-ordered ids land at the growing end of the consumers' inbox index instead of at random places in it, so a
+    large inbox costs no more to insert into than a small one.
+    """
+    ms = f"{time.time_ns() // 1_000_000:012x}"
+    stamp = f"{ms[:8]}-{ms[8:]}-7"
+    h = os.urandom(10 * n).hex()
+    return [f"{stamp}{h[i:i + 3]}-{_VARIANT[h[i + 3]]}{h[i + 4:i + 7]}-{h[i + 7:i + 19]}" for i in range(0, 20 * n, 20)]
 
 
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}  # the RFC 4122 variant bits, 10xx

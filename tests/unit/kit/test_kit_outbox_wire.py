@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import ClassVar
 
@@ -14,14 +15,24 @@ from youmin.kit.outbox import new_event_ids, publish
 from youmin.kit.relay import _partition_index
 
 
-def test_event_ids_are_distinct_version_4_uuids_in_canonical_text() -> None:
+def test_event_ids_are_distinct_version_7_uuids_in_canonical_text_stamped_with_the_time() -> None:
+    before = time.time_ns() // 1_000_000
     ids = new_event_ids(5000)
+    after = time.time_ns() // 1_000_000
     assert len(set(ids)) == 5000
     for text in ids:
         parsed = uuid.UUID(text)
         assert str(parsed) == text
-        assert parsed.version == 4
+        assert parsed.version == 7
         assert parsed.variant == uuid.RFC_4122
+        assert before <= parsed.int >> 80 <= after
+
+
+def test_event_ids_of_later_calls_sort_after_earlier_ones() -> None:
+    first = new_event_ids(100)
+    time.sleep(0.002)
+    later = new_event_ids(100)
+    assert max(first) < min(later)
 
 
 def test_no_event_ids_for_no_events() -> None:
