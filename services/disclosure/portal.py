@@ -21,6 +21,7 @@ from services.disclosure.repository import ItemFilter
 from services.disclosure.rules.cadence import SHANGHAI
 from services.disclosure.schemas import Kind
 from youmin.kit.errors import SafeStr
+from youmin.kit.replica import UNIT_CODE_PATTERN
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -140,7 +141,7 @@ async def home(request: Request) -> Response:
 @router.get("/units/{code}")
 async def unit_page(
     request: Request,
-    code: Annotated[str, Path(min_length=6, max_length=40, pattern=r"^[0-9]+$")],
+    code: Annotated[str, Path(pattern=UNIT_CODE_PATTERN)],
     kind: Kind | None = None,
     cursor: Annotated[SafeStr | None, Query(max_length=200)] = None,
 ) -> Response:

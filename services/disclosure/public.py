@@ -18,12 +18,13 @@ from services.disclosure.reads import PublicReader, period_window
 from services.disclosure.repository import ItemFilter
 from services.disclosure.schemas import Kind
 from youmin.kit.errors import NotFound, SafeStr
+from youmin.kit.replica import UNIT_CODE_PATTERN
 
 router = APIRouter(prefix="/public/v1", tags=["public"])
 
-UnitQuery = Annotated[str, Query(min_length=6, max_length=40, pattern=r"^[0-9]+$",
+UnitQuery = Annotated[str, Query(pattern=UNIT_CODE_PATTERN,
                                  description="an org unit code; a street includes everything below it")]
-UnitPath = Annotated[str, Path(min_length=6, max_length=40, pattern=r"^[0-9]+$")]
+UnitPath = Annotated[str, Path(pattern=UNIT_CODE_PATTERN)]
 Period = Annotated[str | None, Query(description="2026, 2026-Q4 or 2026-11 (Asia/Shanghai)", max_length=7)]
 JSON = "application/json"
 
@@ -228,7 +229,7 @@ async def mediation_statistics(
 
 
 @router.get("/units")
-async def list_units(request: Request, parent: Annotated[str, Query(min_length=6, max_length=40, pattern=r"^[0-9]+$")] = "370705") -> Response:
+async def list_units(request: Request, parent: Annotated[str, Query(pattern=UNIT_CODE_PATTERN)] = "370705") -> Response:
     """Lists the org units directly under a unit (district → streets → communities → grids)."""
 
     async def render() -> tuple[bytes, str]:

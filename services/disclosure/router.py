@@ -27,6 +27,7 @@ from services.disclosure.schemas import (
 from services.disclosure.service import STAFF_ROLES, DisclosureService
 from youmin.kit.auth import CurrentPrincipal, require_scope
 from youmin.kit.errors import Forbidden, NotFound
+from youmin.kit.replica import UNIT_CODE_PATTERN
 from youmin.kit.service import SessionDep
 
 router = APIRouter(prefix="/api/v1/disclosure", tags=["disclosure"])
@@ -42,7 +43,7 @@ async def get_service(session: SessionDep, request: Request) -> DisclosureServic
 
 
 ServiceDep = Annotated[DisclosureService, Depends(get_service)]
-UnitCode = Annotated[str, Query(min_length=6, max_length=40, pattern=r"^[0-9]+$")]
+UnitCode = Annotated[str, Query(pattern=UNIT_CODE_PATTERN)]
 
 
 def item_read(item: DisclosureItem, service: DisclosureService) -> ItemRead:

@@ -21,6 +21,11 @@ from youmin.kit.service import ConsumerSpec
 
 PREFIX = "gov.youmin.registry."
 
+# An org unit code of the district's scheme (registry.rules.codes, default widths): district 6 digits, street 9,
+# community 12, grid 15, building 18, unit 20, household 24, never starting with 0. No phone number has one of
+# these shapes, so a code a caller sends and a response repeats can never read as one.
+UNIT_CODE_PATTERN = r"^[1-9][0-9]{5}([0-9]{3}([0-9]{3}([0-9]{3}([0-9]{3}([0-9]{2}([0-9]{4})?)?)?)?)?)?$"
+
 
 def replica_tables(metadata: MetaData) -> dict[str, Table]:
     """Declares the replica tables on a service's metadata."""

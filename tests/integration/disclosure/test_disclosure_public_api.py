@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from sqlalchemy import text
 from disclosure_helpers import PLANTED_ID, PLANTED_NAMES, PLANTED_PHONES, new_community
 
@@ -82,6 +83,21 @@ async def test_commit_order_feed_holds_back_items_behind_a_running_transaction(d
 async def test_bad_cursor_is_a_422_naming_the_cursor(disclosure):
     resp = await disclosure.client.get("/public/v1/items", params={"unit": "370705", "cursor": "bm9wZQ"})
     assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "cursor"
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/public/v1/items?unit=13712345678", "unit"),  # a mobile number's shape is no unit code's
+    ("/public/v1/units/02651916008/feed.atom", "code"),  # nor a landline's
+    ("/public/v1/units?parent=0370705", "parent"),
+    ("/public/v1/units/3707050010011", "code"),  # 13 digits: between two levels
+    ("/public/v1/matters?unit=37070500100", "unit"),
+    ("/portal/units/13712345678", "code"),
+])
+async def test_a_unit_code_of_no_level_is_a_422_naming_the_field_and_not_repeated(disclosure, path, field):
+    resp = await disclosure.client.get(path)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == field
+    assert path.split("/")[-1].split("=")[-1].split(".")[0] not in resp.text
 
 
 async def test_listing_revalidates_with_304_until_an_item_arrives(disclosure):
