@@ -85,7 +85,10 @@ async def upstream(
                "x-forwarded-for": request.client.host if request.client else ""}
     # aiohttp itself sends an idempotent request again when a pooled connection turns out closed by the service.
     try:
-        return await _call(client, method, url, params, headers, content)
+        # The client's timeouts bound connecting and each read; this bounds the whole answer (a service that
+        # trickles its body would otherwise hold the request for as long as it likes).
+        async with asyncio.timeout(request.app.state.settings.upstream_timeout_seconds):
+            return await _call(client, method, url, params, headers, content)
     except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:  # OSError includes TimeoutError
         # httpx-aiohttp maps every aiohttp connection error to httpx.ConnectTimeout; the cause tells a timeout apart.
         if isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError):

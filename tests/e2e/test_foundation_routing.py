@@ -177,3 +177,35 @@ async def test_pooled_connection_closed_by_the_service_is_retried_for_reads_and_
     finally:
         flaky.close()
         await flaky.wait_closed()
+
+
+async def test_a_service_that_trickles_its_answer_past_the_timeout_gives_504(infra):
+    # Each part of the body comes within the read timeout; the whole answer does not come within the deadline.
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n")
+            for _ in range(40):
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    slow = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    settings = GatewaySettings(
+        service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
+        environment="test", matters_url=f"http://127.0.0.1:{slow.sockets[0].getsockname()[1]}",
+        upstream_timeout_seconds=0.5,
+    )
+    token = mint_token(settings, "u", [Grant(role="district_staff", scope="370705")])
+    try:
+        async with running(create_gateway(settings)) as client:
+            resp = await client.get("/api/v1/matters/slow", headers={"authorization": f"Bearer {token}"})
+        # Without the deadline the gateway would wait out the 4 s trickle and answer 200.
+        assert resp.status_code == 504 and "matters" in resp.json()["detail"]
+    finally:
+        slow.close()
+        await slow.wait_closed()
