@@ -157,7 +157,7 @@ async def test_pooled_connection_closed_by_the_service_is_retried_for_reads_and_
     port = flaky.sockets[0].getsockname()[1]
     settings = GatewaySettings(
         service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
-        environment="test", matters_url=f"http://127.0.0.1:{port}",
+        environment="test", matters_url=f"http://127.0.0.1:{port}", consumers_enabled=False, webhook_enabled=False,
     )
     token = mint_token(settings, "u", [Grant(role="district_staff", scope="370705")])
     headers = {"authorization": f"Bearer {token}"}
@@ -198,7 +198,7 @@ async def test_a_service_that_trickles_its_answer_past_the_timeout_gives_504(inf
     settings = GatewaySettings(
         service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
         environment="test", matters_url=f"http://127.0.0.1:{slow.sockets[0].getsockname()[1]}",
-        upstream_timeout_seconds=0.5,
+        upstream_timeout_seconds=0.5, consumers_enabled=False, webhook_enabled=False,
     )
     token = mint_token(settings, "u", [Grant(role="district_staff", scope="370705")])
     try:
