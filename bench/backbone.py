@@ -1,8 +1,8 @@
 """Event backbone: outbox -> relay -> broker -> consumer (with inbox), beside raw aiokafka produce -> consume.
 
-Both paths run as they are deployed: the producing side in one process (for Youmin, a service writing its
-outbox from several concurrent transactions, as a busy service does, and running its relay) and the consuming
-side in another (a service's inbox consumer). The raw
+Both paths run as they are deployed, on uvloop (the services' event loop under uvicorn): the producing side in
+one process (for Youmin, a service writing its outbox from several concurrent transactions, as a busy service
+does, and running its relay) and the consuming side in another (a service's inbox consumer). The raw
 baseline is an aiokafka producer process and an aiokafka consumer process on the same broker, same run.
 
 Run: .venv/bin/python -m bench.backbone [--events 50000] [--rounds 3] [--rate 500] [--seconds 10]
@@ -153,7 +153,10 @@ async def inbox_consumer(database_url: str, bootstrap: str, topic: str, n: int, 
 
 
 def _child(results: mp.Queue, name: str, fn_name: str, *args: object) -> None:
-    results.put((name, asyncio.run(globals()[fn_name](*args))))
+    # Every process runs on uvloop, the event loop the services run on under uvicorn (uvicorn[standard]).
+    import uvloop
+
+    results.put((name, uvloop.run(globals()[fn_name](*args))))
 
 
 def run_pair(producer: str, consumer: str, producer_args: tuple, consumer_args: tuple) -> tuple[float, list[float]]:
