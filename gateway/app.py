@@ -22,7 +22,7 @@ from gateway.auth import router as auth_router
 from gateway.liaison import router as liaison_router
 from gateway.open311 import router as open311_router
 from gateway.openapi import merged_openapi
-from gateway.proxy import FastPath, make_upstream, router as proxy_router, service_ready
+from gateway.proxy import FastPath, make_upstream, no_cookies, router as proxy_router, service_ready
 from gateway.ratelimit import RateLimiter
 from gateway.registry_client import RegistryClient
 from gateway.settings import Settings
@@ -167,10 +167,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
         app_.state.upstream = make_upstream(settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds)
         app_.state.http = httpx.AsyncClient(
+            cookies=no_cookies(),
             timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=10, keepalive_expiry=2.0),
         )
-        app_.state.webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+        app_.state.webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False,
+                                                   cookies=no_cookies())
         app_.state.registry = RegistryClient(app_.state.http, settings.registry_url, settings)
         app_.state.ready_checks = {
             name: (lambda u=url: service_ready(app_.state.http, u)) for name, url in settings.service_urls().items()

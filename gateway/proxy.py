@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +34,11 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 router = APIRouter()
 
 
+def no_cookies() -> CookieJar:
+    """A cookie jar that keeps nothing: a shared client must not carry one caller's cookies into another's call."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 def make_upstream(timeout: float, connect_timeout: float) -> httpx.AsyncClient:
     """Creates the pooled upstream client (call inside the running event loop)."""
     session = aiohttp.ClientSession(
@@ -42,7 +48,7 @@ def make_upstream(timeout: float, connect_timeout: float) -> httpx.AsyncClient:
         auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent", "Accept-Encoding"),
     )
     # connect bounds opening a connection, read the wait for each part of the answer.
-    client = httpx.AsyncClient(transport=AiohttpTransport(client=session),
+    client = httpx.AsyncClient(transport=AiohttpTransport(client=session), cookies=no_cookies(),
                                timeout=httpx.Timeout(timeout, connect=connect_timeout), follow_redirects=False)
     # Only the headers the client sent (FORWARD_REQUEST) go on: none of httpx's defaults.
     for name in ("accept", "accept-encoding", "connection", "user-agent"):
@@ -81,15 +87,17 @@ async def upstream(
     # The path goes on percent-encoded, so a "#", "?" or "%" that a segment carries stays inside that segment.
     url = f"{request.app.state.settings.service_urls()[service]}{quote(path, safe='/')}"
     client: httpx.AsyncClient = request.app.state.upstream
-    headers = {**headers, "x-request-id": request.state.request_id,
-               "x-forwarded-for": request.client.host if request.client else ""}
+    # As bytes: a client's header values arrive decoded as latin-1, and httpx would encode str values as ASCII.
+    headers = {name: value.encode("latin-1") for name, value in
+               {**headers, "x-request-id": request.state.request_id,
+                "x-forwarded-for": request.client.host if request.client else ""}.items()}
     # aiohttp itself sends an idempotent request again when a pooled connection turns out closed by the service.
     try:
         # The client's timeouts bound connecting and each read; this bounds the whole answer (a service that
         # trickles its body would otherwise hold the request for as long as it likes).
         async with asyncio.timeout(request.app.state.settings.upstream_timeout_seconds):
             return await _call(client, method, url, params, headers, content)
-    except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:  # OSError includes TimeoutError
+    except (httpx.TransportError, httpx.DecodingError, aiohttp.ClientError, OSError) as exc:  # OSError: TimeoutError too
         # httpx-aiohttp maps every aiohttp connection error to httpx.ConnectTimeout; the cause tells a timeout apart.
         if isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError):
             return problem(504, "Gateway timeout", f"the {service} service did not answer in time",

@@ -209,3 +209,45 @@ async def test_a_service_that_trickles_its_answer_past_the_timeout_gives_504(inf
     finally:
         slow.close()
         await slow.wait_closed()
+
+
+async def test_a_non_ascii_header_goes_on_and_no_cookie_of_one_answer_rides_on_the_next_call(infra):
+    # A service that answers every request with a cookie, and tells which headers it got and its user-agent.
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:] if line)
+                body = json.dumps({"names": sorted(k.decode().lower() for k in fields),
+                                   "user_agent": fields.get(b"user-agent", b"").strip().hex()}).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nset-cookie: sid=someone-else\r\n"
+                             b"content-length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    service = await asyncio.start_server(echo, "127.0.0.1", 0)
+    settings = GatewaySettings(
+        service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
+        environment="test", matters_url=f"http://127.0.0.1:{service.sockets[0].getsockname()[1]}",
+        consumers_enabled=False, webhook_enabled=False,
+    )
+    token = mint_token(settings, "u", [Grant(role="district_staff", scope="370705")])
+    try:
+        async with running(create_gateway(settings)) as client:
+            first = await client.get("/api/v1/matters/a", headers={"authorization": f"Bearer {token}",
+                                                                   "user-agent": "小米 Redmi".encode()})
+            latin = await client.get("/api/v1/matters/a", headers={"authorization": f"Bearer {token}",
+                                                                   "user-agent": "Mozilla ü".encode("latin-1")})
+            second = await client.get("/api/v1/matters/b", headers={"authorization": f"Bearer {token}"})
+    finally:
+        service.close()
+        await service.wait_closed()
+    assert first.status_code == 200, first.text
+    assert bytes.fromhex(first.json()["user_agent"]) == "小米 Redmi".encode()  # UTF-8, as phones send it: unchanged
+    assert latin.status_code == 200, latin.text  # bytes that are no UTF-8 go on too (aiohttp writes them as UTF-8)
+    # The service's cookie went back to the caller it was meant for, and not on to the service with the next call.
+    assert first.headers["set-cookie"] == "sid=someone-else"
+    assert second.status_code == 200 and "cookie" not in second.json()["names"]
