@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from youmin.kit.errors import RequestBody
+from youmin.kit.replica import UNIT_CODE_PATTERN
 
 Kind = Literal["party", "residents", "finance"]
 FundType = Literal["party_service", "community_work", "grid_service", "other"]
@@ -18,12 +19,13 @@ QuestionKind = Literal["question", "objection"]
 
 UNIT_CODE = re.compile(r"^[0-9]{6}(?:[0-9]{3})*(?:[0-9]{2,4})?$")
 MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+UNIT_CODE = re.compile(UNIT_CODE_PATTERN)
 
 
 def check_unit_code(value: str) -> str:
-    """Validates the shape of an org code (digits, district and below)."""
-    if not value.isascii() or not value.isdigit() or len(value) < 6 or len(value) > 40:
-        raise ValueError("must be an org unit code of 6 or more digits")
+    """Validates the shape of an org code (district and below), as the public API reads them."""
+    if not UNIT_CODE.match(value):
+        raise ValueError("must be an org unit code: 6, 9, 12, 15, 18, 20 or 24 digits, not starting with 0")
     return value
 
 

@@ -1,5 +1,6 @@
 """Settings of the matters service (env prefix MATTERS_)."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from youmin.kit.settings import ServiceSettings
@@ -18,7 +19,7 @@ class Settings(ServiceSettings):
     evaluation_min_ratings: int = 5
     evaluation_reopen_bad_share: str = "1/3"
     # Similar titles in the same community at or above this score are suggested as duplicates.
-    duplicate_threshold: float = 0.5
+    duplicate_threshold: float = Field(0.5, ge=0.0, le=1.0)
     # Working-day calendar: a JSON file {"holidays": [...], "extra_workdays": [...]}; the shipped one if unset.
     calendar_path: str | None = None
     # How often the deadline sweeper raises yellow and red warnings.

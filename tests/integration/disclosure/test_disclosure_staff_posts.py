@@ -53,6 +53,17 @@ async def test_finance_statement_with_bad_fund_type_names_the_field(disclosure):
     assert resp.json()["errors"][0]["field"] == "lines.0.fund_type"
 
 
+async def test_an_item_for_a_code_of_no_level_is_a_422_naming_the_unit_code(disclosure):
+    # What the public API could not read back is not written either.
+    community = new_community()
+    resp = await disclosure.client.post(
+        "/api/v1/disclosure/items",
+        json={"unit_code": community + "0", "kind": "residents", "category": "notice", "title": "通知", "body": "正文"},
+        headers=disclosure.token("community_staff", community))
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == "unit_code"
+
+
 async def test_staff_cannot_post_outside_their_scope(disclosure):
     community = new_community()
     other = new_community()

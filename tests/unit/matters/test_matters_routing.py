@@ -176,3 +176,14 @@ def test_suggest_duplicates_never_offers_an_unrelated_matter():
 def test_suggest_duplicates_rejects_a_threshold_outside_zero_to_one(threshold):
     with pytest.raises(ValueError, match="threshold"):
         suggest_duplicates("路灯", [], threshold=threshold)
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.01])
+def test_a_duplicate_threshold_outside_0_to_1_is_refused_at_start_up(threshold):
+    # The database applies the threshold as it is; out of range it would silently suggest nothing (or everything).
+    from pydantic import ValidationError
+
+    from services.matters.settings import Settings
+
+    with pytest.raises(ValidationError, match="duplicate_threshold"):
+        Settings(duplicate_threshold=threshold, service_database_url="postgresql+asyncpg://x/y")
