@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote
 

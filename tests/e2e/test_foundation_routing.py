@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
@@ -153,30 +154,18 @@ async def test_pooled_connection_closed_by_the_service_is_retried_for_reads_and_
         finally:
             writer.close()
 
-    flaky = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = flaky.sockets[0].getsockname()[1]
-    settings = GatewaySettings(
-        service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
-        environment="test", matters_url=f"http://127.0.0.1:{port}", consumers_enabled=False, webhook_enabled=False,
-    )
-    token = mint_token(settings, "u", [Grant(role="district_staff", scope="370705")])
-    headers = {"authorization": f"Bearer {token}"}
-    try:
-        async with running(create_gateway(settings)) as client:
-            first = await client.get("/api/v1/matters/a", headers=headers)
-            assert first.status_code == 200
-            # What the service saw: the client headers the gateway forwards and its own, none of httpx's defaults
-            # (the test client's accept-encoding is not forwarded, and the gateway adds none).
-            assert first.json() == ["accept", "authorization", "host", "user-agent", "x-forwarded-for", "x-request-id"]
-            # The pooled connection is dropped at the next request: a read is sent again on a new connection...
-            again = await client.get("/api/v1/matters/b", headers=headers)
-            assert again.status_code == 200, again.text
-            # ...a write is not, since the service may have acted on it: 502, and the client decides.
-            write = await client.post("/api/v1/matters/c", headers=headers, json={})
-            assert write.status_code == 502 and "matters" in write.json()["detail"]
-    finally:
-        flaky.close()
-        await flaky.wait_closed()
+    async with gateway_before(infra, serve) as (client, headers):
+        first = await client.get("/api/v1/matters/a", headers=headers)
+        assert first.status_code == 200
+        # What the service saw: the client headers the gateway forwards and its own, none of httpx's defaults
+        # (the test client's accept-encoding is not forwarded, and the gateway adds none).
+        assert first.json() == ["accept", "authorization", "host", "user-agent", "x-forwarded-for", "x-request-id"]
+        # The pooled connection is dropped at the next request: a read is sent again on a new connection...
+        again = await client.get("/api/v1/matters/b", headers=headers)
+        assert again.status_code == 200, again.text
+        # ...a write is not, since the service may have acted on it: 502, and the client decides.
+        write = await client.post("/api/v1/matters/c", headers=headers, json={})
+        assert write.status_code == 502 and "matters" in write.json()["detail"]
 
 
 async def test_a_service_that_trickles_its_answer_past_the_timeout_gives_504(infra):
@@ -194,21 +183,10 @@ async def test_a_service_that_trickles_its_answer_past_the_timeout_gives_504(inf
         finally:
             writer.close()
 
-    slow = await asyncio.start_server(trickle, "127.0.0.1", 0)
-    settings = GatewaySettings(
-        service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
-        environment="test", matters_url=f"http://127.0.0.1:{slow.sockets[0].getsockname()[1]}",
-        upstream_timeout_seconds=0.5, consumers_enabled=False, webhook_enabled=False,
-    )
-    token = mint_token(settings, "u", [Grant(role="district_staff", scope="370705")])
-    try:
-        async with running(create_gateway(settings)) as client:
-            resp = await client.get("/api/v1/matters/slow", headers={"authorization": f"Bearer {token}"})
-        # Without the deadline the gateway would wait out the 4 s trickle and answer 200.
-        assert resp.status_code == 504 and "matters" in resp.json()["detail"]
-    finally:
-        slow.close()
-        await slow.wait_closed()
+    async with gateway_before(infra, trickle, upstream_timeout_seconds=0.5) as (client, headers):
+        resp = await client.get("/api/v1/matters/slow", headers=headers)
+    # Without the deadline the gateway would wait out the 4 s trickle and answer 200.
+    assert resp.status_code == 504 and "matters" in resp.json()["detail"]
 
 
 async def test_a_non_ascii_header_goes_on_and_no_cookie_of_one_answer_rides_on_the_next_call(infra):
@@ -228,26 +206,32 @@ async def test_a_non_ascii_header_goes_on_and_no_cookie_of_one_answer_rides_on_t
         finally:
             writer.close()
 
-    service = await asyncio.start_server(echo, "127.0.0.1", 0)
-    settings = GatewaySettings(
-        service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
-        environment="test", matters_url=f"http://127.0.0.1:{service.sockets[0].getsockname()[1]}",
-        consumers_enabled=False, webhook_enabled=False,
-    )
-    token = mint_token(settings, "u", [Grant(role="district_staff", scope="370705")])
-    try:
-        async with running(create_gateway(settings)) as client:
-            first = await client.get("/api/v1/matters/a", headers={"authorization": f"Bearer {token}",
-                                                                   "user-agent": "小米 Redmi".encode()})
-            latin = await client.get("/api/v1/matters/a", headers={"authorization": f"Bearer {token}",
-                                                                   "user-agent": "Mozilla ü".encode("latin-1")})
-            second = await client.get("/api/v1/matters/b", headers={"authorization": f"Bearer {token}"})
-    finally:
-        service.close()
-        await service.wait_closed()
+    async with gateway_before(infra, echo) as (client, headers):
+        first = await client.get("/api/v1/matters/a", headers={**headers, "user-agent": "小米 Redmi".encode()})
+        latin = await client.get("/api/v1/matters/a", headers={**headers, "user-agent": "Mozilla ü".encode("latin-1")})
+        second = await client.get("/api/v1/matters/b", headers=headers)
     assert first.status_code == 200, first.text
     assert bytes.fromhex(first.json()["user_agent"]) == "小米 Redmi".encode()  # UTF-8, as phones send it: unchanged
     assert latin.status_code == 200, latin.text  # bytes that are no UTF-8 go on too (aiohttp writes them as UTF-8)
     # The service's cookie went back to the caller it was meant for, and not on to the service with the next call.
     assert first.headers["set-cookie"] == "sid=someone-else"
     assert second.status_code == 200 and "cookie" not in second.json()["names"]
+
+
+@asynccontextmanager
+async def gateway_before(infra, serve, **settings):
+    """Runs a raw TCP service as the matters service and a gateway (without consumers) in front of it; yields an
+    in-process client of the gateway and a staff bearer header."""
+    service = await asyncio.start_server(serve, "127.0.0.1", 0)
+    gateway_settings = GatewaySettings(
+        service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
+        environment="test", matters_url=f"http://127.0.0.1:{service.sockets[0].getsockname()[1]}",
+        consumers_enabled=False, webhook_enabled=False, **settings,
+    )
+    token = mint_token(gateway_settings, "u", [Grant(role="district_staff", scope="370705")])
+    try:
+        async with running(create_gateway(gateway_settings)) as client:
+            yield client, {"authorization": f"Bearer {token}"}
+    finally:
+        service.close()
+        await service.wait_closed()

@@ -138,7 +138,8 @@ _CATEGORY_LABELS = {
 }
 
 
-# A community's live titles are compared with every new matter; their bigrams are kept rather than rebuilt.
+# A title's bigrams: stored with each matter (title_bigrams) and compared in the database; suggest_duplicates
+# below is the rule the database's scoring is tested against.
 @lru_cache(maxsize=8192)
 def _shingles(title: str) -> frozenset[str]:
     # NFKC folds full-width letters and digits; punctuation and spaces carry no meaning in a title.
