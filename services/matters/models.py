@@ -57,6 +57,8 @@ class Matter(Base):
         Index("ix_matter_unit_code", "unit_code"),
         Index("ix_matter_proposer_sub", "proposer_sub"),
         Index("ix_matter_created_at", "created_at"),
+        # A community's newest matters (duplicate suggestions, listings), read in index order without a sort.
+        Index("ix_matter_community_code_created_at", "community_code", "created_at"),
     )
 
     matter_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import Integer, Text, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,8 +36,15 @@ def _like_prefix(code: str) -> str:
 
 
 # The Jaccard similarity of the distinct bigram sets, as rules.routing._jaccard computes it (0 if either is empty).
+# The statement runs prepared, on every creation. Its plan must read the community's newest live matters from an
+# index in order and stop at the candidate limit, whatever the community's size: the community and the limit are
+# therefore written into the statement when it runs (literal_execute, quoted by SQLAlchemy), and so are the
+# terminal states. With them bound, PostgreSQL could settle on one generic plan for every community: sorting all
+# of a busy community's matters (13 ms per creation at 12,000 of them) or walking the whole district's matters by
+# date to find a quiet community's few.
+_TERMINAL_SQL = ", ".join(f"'{s.value}'" for s in sorted(TERMINAL_STATES))
 _SIMILAR = text(
-    """
+    f"""
     SELECT matter_id, title, score FROM (
         SELECT c.matter_id, c.title, c.created_at,
                CASE WHEN c.n = 0 OR c.m = 0 THEN 0.0
@@ -47,8 +54,8 @@ _SIMILAR = text(
                    cardinality(CAST(:mine AS text[])) AS m,
                    (SELECT count(*) FROM unnest(m.title_bigrams) AS b WHERE b = ANY(CAST(:mine AS text[]))) AS common
             FROM matter m
-            WHERE m.community_code = :community AND m.state <> ALL(CAST(:terminal AS text[]))
-              AND (CAST(:exclude AS uuid) IS NULL OR m.matter_id <> CAST(:exclude AS uuid))
+            WHERE m.community_code = :community AND m.state NOT IN ({_TERMINAL_SQL})
+              AND m.matter_id IS DISTINCT FROM CAST(:exclude AS uuid)
             ORDER BY m.created_at DESC
             LIMIT :candidates
         ) AS c
@@ -57,7 +64,9 @@ _SIMILAR = text(
     ORDER BY score DESC, created_at DESC
     LIMIT :top
     """
-).columns(matter_id=UUID(as_uuid=True))
+).bindparams(bindparam("community", type_=Text(), literal_execute=True),
+             bindparam("candidates", type_=Integer(), literal_execute=True)).columns(
+    matter_id=UUID(as_uuid=True))
 
 
 class MattersRepository:
@@ -92,7 +101,7 @@ class MattersRepository:
         titles are, so only the matches leave the database.
         """
         rows = await self.session.execute(_SIMILAR, {
-            "community": community_code, "exclude": exclude, "terminal": [s.value for s in TERMINAL_STATES],
+            "community": community_code, "exclude": exclude,
             "mine": bigrams, "threshold": threshold, "candidates": candidates, "top": top,
         })
         return [(row.matter_id, row.title, row.score) for row in rows]

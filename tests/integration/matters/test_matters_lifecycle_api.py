@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from sqlalchemy import event, text
 
+from services.matters.repository import MattersRepository
 from services.matters.rules.lifecycle import TRANSITIONS, Action, State
-from services.matters.rules.routing import suggest_duplicates
+from services.matters.rules.routing import suggest_duplicates, title_bigrams
 
 
 async def test_resident_raises_a_matter_for_their_own_community(matters):
@@ -165,6 +167,68 @@ async def test_duplicates_scored_in_the_database_are_the_rules_suggestions(matte
     # suggested), and more than ten look-alikes, of which the ten most similar come back.
     assert any(e.score == 0.5 for e in suggest_duplicates("甲乙丙", live_newest_first, 0.5))
     assert len(suggest_duplicates("三号楼的路灯不亮", live_newest_first, 0.5)) > 10
+
+
+def _scans_of_matter(node: dict) -> list[dict]:
+    """The plan nodes (EXPLAIN ANALYZE, JSON) that read the matter table."""
+    found = [node] if node.get("Relation Name") == "matter" else []
+    for child in node.get("Plans", []):
+        found += _scans_of_matter(child)
+    return found
+
+
+async def test_duplicate_suggestions_read_about_the_candidates_only_in_busy_and_quiet_communities(matters):
+    # The suggestion runs prepared on every creation, and PostgreSQL may settle on one generic plan for it. Whatever
+    # the plan, it must read about the candidate count of matters, in a busy community (not sort all of its matters:
+    # 13 ms per creation at 12,000) and in a quiet one (not walk the district's matters by date to find its few).
+    busy, quiet = "370705998000", "370705998001"
+    seed = await matters.raise_matter(matters.new_community(), title="三号楼前路灯不亮")
+    sent: list[tuple[str, tuple]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        sent.append((statement, tuple(parameters)))
+
+    def literal(value: object) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, list):
+            return "'{" + ",".join(value) + "}'"
+        return f"'{value}'" if isinstance(value, str) else str(value)
+
+    engine = matters.app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        async with matters.app.state.sessions() as session, session.begin():
+            # 6,000 matters of the busy community among quiet ones of 20 each, in this transaction only (rolled
+            # back below), and the planner's statistics taken over them.
+            await session.execute(text(
+                """INSERT INTO matter SELECT (jsonb_populate_record(m, jsonb_build_object(
+                       'matter_id', gen_random_uuid(), 'community_code', c, 'unit_code', c,
+                       'created_at', now() - i * interval '1 minute', 'external_token', NULL))).*
+                   FROM matter m, generate_series(1, 7000) AS i,
+                        LATERAL (SELECT '370705998' || lpad((CASE WHEN i % 7 = 0 THEN i % 50 + 1 ELSE 0 END)::text,
+                                                            3, '0') AS c) AS codes
+                   WHERE m.matter_id = :seed"""), {"seed": uuid.UUID(seed["matter_id"])})
+            await session.execute(text("ANALYZE matter"))
+            repo = MattersRepository(session)
+            conn = await session.connection()
+            await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+            for community in (busy, quiet):
+                sent.clear()
+                found = await repo.similar_matters(community, None, title_bigrams("三号楼前路灯不亮"), 0.5)
+                assert len(found) == 10  # the ten most similar of the look-alikes
+                # The very statement the service sent, prepared and run again under a generic plan.
+                statement, parameters = sent[0]
+                await conn.exec_driver_sql(f"PREPARE duplicate_suggestions AS {statement}")
+                explained = await conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE duplicate_suggestions("
+                                                       + ", ".join(map(literal, parameters)) + ")")
+                plan = explained.scalar()[0]["Plan"]
+                await conn.exec_driver_sql("DEALLOCATE duplicate_suggestions")
+                for scan in _scans_of_matter(plan):
+                    assert scan["Actual Rows"] <= 200 and scan.get("Rows Removed by Filter", 0) <= 200, (community, scan)
+            await session.rollback()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
 
 
 async def test_merging_into_a_matter_of_another_community_is_refused(matters):
