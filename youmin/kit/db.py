@@ -27,14 +27,21 @@ def make_base() -> type[DeclarativeBase]:
     return Base
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 20, pool_timeout: float = 10.0) -> AsyncEngine:
     """Creates the async engine of one service.
+
+    A fixed pool: its connections are opened once and kept. With overflow connections, every burst above the
+    pool size opened connections that were closed again as soon as they were returned, each costing a server
+    process and asyncpg's type introspection (a millisecond of database time), and the requests that opened
+    them waited for it. A request finding every connection busy waits up to `pool_timeout` for one, then is
+    answered 503 (see errors.py).
 
     No pre-ping (it doubles the round trips of a short transaction): after a database restart the first
     statement on a stale connection fails, SQLAlchemy then invalidates the whole pool, and the request is
-    answered 503 (see errors.py) without anything half-written.
+    answered 503 without anything half-written.
     """
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout,
+                               pool_pre_ping=False)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from youmin.kit.logging import get_logger
@@ -24,6 +25,7 @@ NUL_REASON = "must not contain a NUL character (\\u0000)"
 CHARACTER_NOT_IN_REPERTOIRE = "22021"
 UNTRANSLATABLE_CHARACTER = "22P05"
 NUL_SQLSTATES = (CHARACTER_NOT_IN_REPERTOIRE, UNTRANSLATABLE_CHARACTER)
+UNIQUE_VIOLATION = "23505"
 
 
 def has_nul(value: Any) -> bool:
@@ -187,6 +189,14 @@ def install_error_handlers(app: FastAPI) -> None:
                                "/problems/database-unavailable")
             response.headers["Retry-After"] = "1"
             return response
+        if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:
+            # A check-then-insert lost a race to a concurrent request: the same conflict the check would have found.
+            cause = getattr(exc.orig, "__cause__", None)
+            constraint, table = getattr(cause, "constraint_name", None) or "", getattr(cause, "table_name", None) or ""
+            prefix = f"uq_{table}_"  # the naming convention of youmin.kit.db
+            field = constraint[len(prefix):] if table and constraint.startswith(prefix) else None
+            return problem(409, "Conflict", f"{field or 'the record'}: conflicts with one that exists already",
+                           "/problems/conflict", **({"field": field} if field else {}))
         if getattr(exc.orig, "sqlstate", None) in NUL_SQLSTATES:
             # A NUL character that no request validator caught reached a query: bad input all the same.
             log.warning("database.nul_refused")
@@ -194,6 +204,14 @@ def install_error_handlers(app: FastAPI) -> None:
                            errors=[{"field": "input", "reason": NUL_REASON}])
         log.exception("database.error")
         return problem(500, "Internal error", "an unexpected database error occurred", "/problems/internal")
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every connection of the service's pool stayed busy for the pool timeout: a load to shed, not a fault.
+        log.warning("database.pool_exhausted")
+        response = problem(503, "Service unavailable", "the service is busy; retry shortly", "/problems/busy")
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -121,3 +121,21 @@ async def test_matters_are_raised_and_listed_with_or_without_a_trailing_slash(ma
                                       follow_redirects=False)
     assert listed.status_code == 200, listed.text
     assert [m["matter_id"] for m in listed.json()["items"]] == [created.json()["matter_id"]]
+
+
+async def test_concurrent_creations_with_one_external_token_give_one_matter_and_409s(matters):
+    # The token is looked up, then inserted: requests racing past the look-up meet the unique index instead.
+    import asyncio
+    import uuid
+
+    community = matters.new_community()
+    service = matters.headers("gateway-open311", [], kind="service")
+    token = f"tok-{uuid.uuid4().hex[:8]}"
+    body = {**BODY, "unit_code": community, "external_token": token}
+    answers = await asyncio.gather(*[matters.client.post("/api/v1/matters/", headers=service, json=body) for _ in range(8)])
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 7, [a.text for a in answers]
+    for refused in (a for a in answers if a.status_code == 409):
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["field"] == "external_token"
+    found = await matters.sql("SELECT count(*) FROM matter WHERE external_token = :t", t=token)
+    assert found[0][0] == 1

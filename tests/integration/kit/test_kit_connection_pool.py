@@ -1,0 +1,63 @@
+"""The services' connection pool: fixed (no connection opened and closed per burst), and a 503 when it stays busy."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from youmin.kit.db import make_engine, make_sessionmaker, transaction
+from youmin.kit.errors import install_error_handlers
+from youmin.kit.migrate import ensure_database
+
+DB = "kit_pool"
+
+
+async def _sessions_of(infra, url: str) -> int:
+    """The number of server sessions ever opened to a database (pg_stat_database.sessions)."""
+    engine = make_engine(infra.database_url("registry"), pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+            name = url.rsplit("/", 1)[1]
+            return await conn.scalar(text("SELECT sessions FROM pg_stat_database WHERE datname = :d"), {"d": name})
+    finally:
+        await engine.dispose()
+
+
+async def test_bursts_above_the_pool_size_reuse_its_connections_and_a_pool_busy_too_long_is_a_503(infra):
+    url = infra.database_url(DB)
+    await ensure_database(url)
+    engine = make_engine(url, pool_size=4, pool_timeout=0.5)
+    sessions = make_sessionmaker(engine)
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/sleep")
+    async def sleep(seconds: float = 0.05) -> dict:
+        async with transaction(sessions) as session:
+            await session.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+        return {"ok": True}
+
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
+            before = await _sessions_of(infra, url)
+            for _ in range(5):  # five bursts of 12 requests over a pool of 4
+                answers = await asyncio.gather(*[client.get("/sleep") for _ in range(12)])
+                assert [a.status_code for a in answers] == [200] * 12
+            # The 60 requests shared the pool's 4 connections (overflow would have opened and closed 8 per burst).
+            assert await _sessions_of(infra, url) - before <= 4
+
+            # Four requests hold every connection for 2 s: the fifth waits 0.5 s for one, then is told to retry.
+            holding = [asyncio.create_task(client.get("/sleep", params={"seconds": 2})) for _ in range(4)]
+            await asyncio.sleep(0.3)
+            busy = await client.get("/sleep")
+            assert busy.status_code == 503
+            assert busy.headers["content-type"] == "application/problem+json"
+            assert busy.headers["retry-after"] == "1" and busy.json()["type"] == "/problems/busy"
+            assert [a.status_code for a in await asyncio.gather(*holding)] == [200] * 4
+            assert (await client.get("/sleep")).status_code == 200
+    finally:
+        await engine.dispose()
