@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from services.matters import schemas as s
 from services.matters.service import STAFF_ROLES, Context, MattersService, public_status, template_dict, templates
 from youmin.kit.auth import CurrentPrincipal, Principal, require_scope
-from youmin.kit.errors import Forbidden, NotFound, RuleViolation, SafeStr, problem
+from youmin.kit.errors import Forbidden, Instant, NotFound, RuleViolation, SafeStr, problem
 from youmin.kit.service import SessionDep
 
 router = APIRouter(prefix="/api/v1/matters", tags=["matters"])
@@ -54,8 +53,8 @@ async def list_matters(
     state: SafeStr | None = None,
     community_code: Annotated[str | None, Query(pattern=s.COMMUNITY_CODE)] = None,
     key_project: bool | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
     ids: SafeStr | None = Query(None, description="comma-separated matter ids"),
     q: Annotated[SafeStr | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -165,8 +164,13 @@ async def get_work_order(work_order_id: WorkOrderID, request: Request, session: 
     order = await service.repo.get_work_order(work_order_id)
     if order is None:
         raise NotFound(f"no work order {work_order_id}")
-    matter = await service.repo.get_matter(order.matter_id)
-    if not (principal.kind == "department" and principal.department == order.department_code) and not await service.can_read(principal, matter):
+    # A department reads its own orders only (another department's answer on the same matter is not its business);
+    # everyone else reads the orders of the matters they may read.
+    if principal.kind == "department":
+        readable = principal.department == order.department_code
+    else:
+        readable = await service.can_read(principal, await service.repo.get_matter(order.matter_id))
+    if not readable:
         raise NotFound(f"no work order {work_order_id}")
     return order
 
@@ -218,8 +222,8 @@ async def burden(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
 ) -> dict:
     """Administrative tasks per community per month (the burden report)."""
     service = _service(request, session)

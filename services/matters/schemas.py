@@ -9,12 +9,12 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.matters.rules.routing import Category, Channel, Nature
-from youmin.kit.errors import RequestBody
+from youmin.kit.errors import Instant, RequestBody
 
 # Org codes: community 12 digits, grid 15, building 18, unit 20, household 24.
-UNIT_CODE = r"^\d{12}(\d{3}(\d{3}(\d{2}(\d{4})?)?)?)?$"
-PLACE_CODE = r"^\d{9}(\d{3}(\d{3}(\d{3}(\d{2}(\d{4})?)?)?)?)?$"  # a street or anything below it
-COMMUNITY_CODE = r"^\d{12}$"
+UNIT_CODE = r"^[0-9]{12}([0-9]{3}([0-9]{3}([0-9]{2}([0-9]{4})?)?)?)?$"
+PLACE_CODE = r"^[0-9]{9}([0-9]{3}([0-9]{3}([0-9]{3}([0-9]{2}([0-9]{4})?)?)?)?)?$"  # a street or anything below it
+COMMUNITY_CODE = r"^[0-9]{12}$"
 
 RaisedVia = Literal["app", "face_to_face", "department", "open311"]
 Choice = Literal["for", "against", "abstain"]
@@ -148,7 +148,7 @@ class VoteOpen(Model):
 
     secret: bool = False
     rule_version: str | None = Field(None, max_length=100)
-    closes_at: datetime | None = None
+    closes_at: Instant | None = None
 
 
 class VoteRead(BaseModel):
@@ -174,7 +174,7 @@ class VoteRead(BaseModel):
 
 class BallotCast(Model):
     choice: Choice
-    household_code: str | None = Field(None, pattern=r"^\d{24}$")
+    household_code: str | None = Field(None, pattern=r"^[0-9]{24}$")
 
 
 class Receipt(BaseModel):

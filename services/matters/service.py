@@ -243,6 +243,10 @@ class MattersService:
                 "unit_code: a location alone (lat/long/address) cannot be placed in a community; give the unit code",
                 field="unit_code",
             )
+        if len(unit_code) > PLACE_FINEST:
+            # Matters, their events and their public disclosure carry the unit code: a household's would locate a home.
+            raise RuleViolation("matter.place_too_fine", "unit_code: raise a matter at a building unit or above, "
+                                "not at a household", field="unit_code")
         if data.external_token and await self.repo.matter_by_token(data.external_token):
             raise Conflict(f"a matter with token {data.external_token} exists already", field="external_token")
         # A matter placed above a community for triage keeps that street or district code as its community and is
@@ -286,6 +290,7 @@ class MattersService:
             ev.MatterRaised(matter_id=matter.matter_id, community_code=community, unit_code=unit_code,
                             category=matter.category, raised_via=via, raised_at=ctx.now, key_project=matter.key_project),
         )
+        duplicates = await self._readable(principal, community, duplicates)
         return matter, [{"matter_id": m, "title": t, "score": round(score, 3)} for m, t, score in duplicates]
 
     async def _assigned_communities(self, department_code: str) -> list[str]:
@@ -301,7 +306,19 @@ class MattersService:
         matter = await self.readable_matter(principal, matter_id)
         found = await self.repo.similar_matters(matter.community_code, matter.matter_id, matter.title_bigrams,
                                                 self.settings.duplicate_threshold)
+        found = await self._readable(principal, matter.community_code, found)
         return [{"matter_id": m, "title": t, "score": round(score, 3)} for m, t, score in found]
+
+    async def _readable(self, principal: Principal, community: str,
+                        found: list[tuple[uuid.UUID, str, float]]) -> list[tuple[uuid.UUID, str, float]]:
+        """Keeps the suggested matters the caller may read: a suggestion shows another matter's title."""
+        if not found or principal.kind == "service" or any(
+                (g.role == RESIDENT and g.scope[:12] == community) or (g.role != RESIDENT and community.startswith(g.scope))
+                for g in principal.grants):
+            return found  # the caller reads every matter of the community
+        rows = await self.session.execute(select(Matter).where(Matter.matter_id.in_([m for m, _, _ in found])))
+        readable = {m.matter_id for m in rows.scalars() if await self.can_read(principal, m)}
+        return [f for f in found if f[0] in readable]
 
     # --- transitions ------------------------------------------------------------------------------
 
@@ -384,6 +401,10 @@ class MattersService:
             details = await self._place(principal, matter, data.unit_code)
         if action in (Action.DECIDE, Action.FAIL_DECISION) and await self.repo.open_vote_of(matter.matter_id):
             raise RuleViolation("matter.vote_open", "a vote is open on this matter: close the vote to decide it")
+        if action is Action.WITHDRAW and await self.repo.open_vote_of(matter.matter_id):
+            # The residents are deciding it: a withdrawal would leave their vote open with nothing to decide.
+            raise RuleViolation("matter.vote_open", "a vote is open on this matter: it can no longer be withdrawn "
+                                "until the vote is closed")
         if action is Action.REOPEN and action.value in allowed_actions(matter.state):
             matter.evaluation_round += 1
         await self._move(matter, action, principal.sub, ctx.now, reason=reason, reason_code=data.reason_code,

@@ -12,7 +12,7 @@ from services.mediation import schemas, service
 from services.mediation.rules.ladder import CaseStatus, WarningLevel
 from services.mediation.service import MediationConfig, Viewer
 from youmin.kit.auth import CurrentPrincipal
-from youmin.kit.errors import RuleViolation
+from youmin.kit.errors import Instant, RuleViolation
 from youmin.kit.service import SessionDep
 
 router = APIRouter(prefix="/api/v1/mediation", tags=["mediation"])
@@ -44,7 +44,7 @@ async def open_case(body: schemas.CaseCreate, principal: CurrentPrincipal, sessi
 async def list_cases(
     principal: CurrentPrincipal, session: SessionDep, request: Request,
     status: CaseStatus | None = None, warning: WarningLevel | None = None,
-    before: datetime | None = Query(None, description="only cases opened before this instant (paging)"),
+    before: Instant | None = Query(None, description="only cases opened before this instant (paging)"),
     limit: int = Query(50, ge=1, le=500),
 ) -> list[schemas.CaseSummary]:
     """Lists the cases the caller may see: assigned to them, or in their supervising scope and level."""
@@ -165,7 +165,7 @@ async def reassess_risk(case_id: CaseID, body: schemas.RiskIn, principal: Curren
 @router.get("/statistics", response_model=schemas.StatisticsRead)
 async def statistics(
     session: SessionDep,
-    scope: str = Query(pattern=r"^\d{6,22}$", description="org unit code"),
+    scope: str = Query(pattern=r"^[0-9]{6,22}$", description="org unit code"),
     period_start: datetime = Query(description="start of the period (inclusive, with a time zone)"),
     period_end: datetime = Query(description="end of the period (exclusive, with a time zone)"),
 ) -> schemas.StatisticsRead:

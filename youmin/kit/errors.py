@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence, Set as AbstractSet
+from datetime import UTC, datetime
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -51,6 +52,19 @@ def no_nul(value: str | None) -> str | None:
 
 # A query or path text parameter that may reach the database.
 SafeStr = Annotated[str, AfterValidator(no_nul)]
+
+
+def storable_instant(value: datetime) -> datetime:
+    """Refuses an instant the database cannot store: one whose UTC time falls outside the years 1 to 9999 (the
+    driver converts to UTC and overflows, which was a 500). A time without a zone is taken as UTC."""
+    try:
+        value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("must lie within the years 1 to 9999 in UTC") from None
+    return value
+
+
+Instant = Annotated[datetime, AfterValidator(storable_instant)]
 
 
 class RequestBody(BaseModel):

@@ -139,3 +139,47 @@ async def test_concurrent_creations_with_one_external_token_give_one_matter_and_
         assert refused.json()["field"] == "external_token"
     found = await matters.sql("SELECT count(*) FROM matter WHERE external_token = :t", t=token)
     assert found[0][0] == 1
+
+
+async def test_a_matter_is_not_raised_at_a_household_code(matters):
+    # Matters, their events and the disclosure board carry the unit code: a household's would locate a home.
+    community = matters.new_community()
+    home = matters.household(community, 1)
+    resp = await matters.client.post("/api/v1/matters/", json={**BODY, "unit_code": home},
+                                     headers=matters.resident("p-1", home))
+    assert resp.status_code == 422 and resp.json()["rule"] == "matter.place_too_fine", resp.text
+    assert resp.json()["field"] == "unit_code"
+    at_unit = await matters.client.post("/api/v1/matters/", json={**BODY, "unit_code": home[:20]},
+                                        headers=matters.resident("p-1", home))
+    assert at_unit.status_code == 201, at_unit.text
+
+
+@pytest.mark.parametrize("field, value", [
+    ("unit_code", "٣٧٠٧٠٥٠٠١٠٠١"),  # Arabic-Indic digits
+    ("unit_code", "３７０７０５００１００１"),  # full-width digits
+])
+async def test_org_codes_take_ascii_digits_only(matters, field, value):
+    community = matters.new_community()
+    resp = await matters.client.post("/api/v1/matters/", json={**BODY, field: value}, headers=matters.staff(community))
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == field
+
+
+@pytest.mark.parametrize("param", ["start", "end"])
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+@pytest.mark.parametrize("path", ["/api/v1/matters/", "/api/v1/matters/department-tasks/burden"])
+async def test_an_instant_outside_the_storable_years_is_a_422_naming_it(matters, path, param, value):
+    community = matters.new_community()
+    resp = await matters.client.get(path, params={param: value}, headers=matters.staff(community))
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == param
+
+
+async def test_a_vote_closing_past_the_storable_years_is_a_422(matters):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community)
+    await matters.move(matter["matter_id"], community, "accept", "route")
+    resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/votes",
+                                     json={"closes_at": "9999-12-31T23:59:59-14:00"}, headers=matters.staff(community))
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == "closes_at"

@@ -301,3 +301,23 @@ async def test_open311_style_creation_and_token_lookup(matters):
     nowhere = await matters.client.post("/api/v1/matters/", headers=service, json={
         "title": "路面坑洼", "description": "坑洼", "category": "city_management", "latitude": 36.7, "longitude": 119.1})
     assert nowhere.status_code == 422 and nowhere.json()["field"] == "unit_code"
+
+
+async def test_duplicate_suggestions_show_only_matters_the_caller_may_read(matters):
+    # A suggestion shows another matter's id and title: a grid manager sees those of their grid, not the community's.
+    community = matters.new_community()
+    grid = community + "001"
+    community_wide = await matters.raise_matter(community, title="三号楼张家门口堆放杂物")
+    in_grid = await matters.raise_matter(community, title="三号楼张家门口堆放杂物了", unit_code=grid)
+    manager = matters.headers("gm-1", [("grid_manager", grid)])
+    body = {"title": "三号楼张家门口堆放杂物啊", "description": "占用通道", "category": "environmental_sanitation",
+            "unit_code": grid}
+    raised = await matters.client.post("/api/v1/matters/", json=body, headers=manager)
+    assert raised.status_code == 201, raised.text
+    assert [d["matter_id"] for d in raised.json()["duplicates"]] == [in_grid["matter_id"]]
+    again = await matters.client.get(f"/api/v1/matters/{raised.json()['matter_id']}/duplicates", headers=manager)
+    assert [d["matter_id"] for d in again.json()] == [in_grid["matter_id"]]
+    # Community staff read both.
+    staff = await matters.client.get(f"/api/v1/matters/{raised.json()['matter_id']}/duplicates",
+                                     headers=matters.staff(community))
+    assert {d["matter_id"] for d in staff.json()} == {in_grid["matter_id"], community_wide["matter_id"]}

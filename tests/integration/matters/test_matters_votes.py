@@ -222,3 +222,23 @@ async def test_an_empty_electorate_is_refused_and_nothing_is_left_behind(matters
     assert resp.status_code == 422 and resp.json()["rule"] == "vote.empty_electorate"
     detail = (await matters.client.get(f"/api/v1/matters/{matter['matter_id']}", headers=matters.staff(community))).json()
     assert detail["state"] == "routed" and detail["vote_ids"] == []
+
+
+async def test_a_matter_under_an_open_vote_cannot_be_withdrawn_until_the_vote_closes(matters):
+    # A withdrawal would leave the residents' vote open with nothing to decide (ballots still taken, no close).
+    community, adults = await _community_with_adults(matters, 3)
+    person, home = adults[0]
+    raised = await matters.client.post("/api/v1/matters/", json={
+        "title": "加装电梯", "description": "老人上下楼不便", "category": "old_estate_renovation"},
+        headers=matters.resident(person, home))
+    assert raised.status_code == 201, raised.text
+    matter_id = raised.json()["matter_id"]
+    await matters.move(matter_id, community, "accept", "route")
+    opened = await matters.client.post(f"/api/v1/matters/{matter_id}/votes", json={}, headers=matters.staff(community))
+    assert opened.status_code == 201, opened.text
+    withdraw = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions", json={"action": "withdraw"},
+                                         headers=matters.resident(person, home))
+    assert withdraw.status_code == 422 and withdraw.json()["rule"] == "matter.vote_open", withdraw.text
+    assert (await _cast(matters, opened.json()["vote_id"], *adults[1], "for")).status_code == 201
+    closed = await _close(matters, community, opened.json()["vote_id"])
+    assert closed["status"] == "closed"

@@ -278,3 +278,24 @@ async def test_a_request_placed_at_the_street_for_triage_is_placed_in_its_commun
     moves = [d for t, d in await matters.events_of(matter_id) if t.endswith("matter.transitioned.v1")]
     assert [(d["action"], d["community_code"]) for d in moves] == [
         ("place", second), ("place", first), ("accept", first), ("route", first)]
+
+
+async def test_a_department_reads_its_own_order_on_a_matter_but_not_another_departments(matters):
+    # Two departments hold orders on one matter: each reads its own, never the other's (whose answer may name people).
+    community, mine, theirs = matters.new_community(), _department(), _department()
+    await _assigned(matters, community, mine)
+    await _assigned(matters, community, theirs)
+    matter = await matters.raise_matter(community, title="下水道堵塞")
+    await matters.move(matter["matter_id"], community, "accept")
+    orders = {}
+    for department in (mine, theirs):
+        resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/workorders",
+                                         json={"department_code": department}, headers=matters.staff(community))
+        assert resp.status_code == 201 and resp.json()["department_code"] == department, resp.text
+        orders[department] = resp.json()
+    my_order, their_order = orders[mine], orders[theirs]
+    read = lambda order, headers: matters.client.get(f"/api/v1/matters/workorders/{order['work_order_id']}", headers=headers)
+    assert (await read(my_order, matters.department(mine))).status_code == 200
+    assert (await read(their_order, matters.department(mine))).status_code == 404
+    assert (await read(my_order, matters.department(theirs))).status_code == 404
+    assert (await read(their_order, matters.staff(community))).status_code == 200

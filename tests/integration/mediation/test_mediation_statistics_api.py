@@ -78,3 +78,17 @@ async def test_statistics_without_a_time_zone_is_a_422(h):
     resp = await h.client.get("/api/v1/mediation/statistics", params={
         "scope": "370705", "period_start": "2026-03-01T00:00:00", "period_end": "2026-04-01T00:00:00+00:00"})
     assert resp.status_code == 422 and resp.json()["field"] == "period_start"
+
+
+async def test_statistics_for_a_period_outside_the_storable_years_is_a_422(h):
+    resp = await h.client.get("/api/v1/mediation/statistics", params={
+        "scope": "370705", "period_start": "0001-01-01T00:00:00+14:00", "period_end": "2026-03-01T00:00:00+00:00"})
+    assert resp.status_code == 422 and resp.json()["field"] == "period_start", resp.text
+    resp = await h.client.get("/api/v1/mediation/cases", params={"before": "0001-01-01T00:00:00+14:00"},
+                              headers=h.staff("community_staff", "370705001001"))
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "before", resp.text
+
+
+async def test_statistics_scope_takes_ascii_digits_only(h):
+    resp = await h.client.get("/api/v1/mediation/statistics", params={"scope": "３７０７０５", **MARCH})
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "scope", resp.text
