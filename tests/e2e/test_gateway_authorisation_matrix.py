@@ -193,7 +193,7 @@ class Seeded:
 
 def _matter(seeded: Seeded, role: Role) -> dict:
     return {"title": f"楼道灯不亮（{role}）", "description": "三楼楼道灯坏了一周", "category": "property_management",
-            "unit_code": seeded.inside["household"]}
+            "unit_code": seeded.inside["unit"]}
 
 
 def _case(seeded: Seeded, role: Role) -> dict:

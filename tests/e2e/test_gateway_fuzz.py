@@ -160,7 +160,7 @@ async def _targets(stack) -> dict[str, str]:
             # The matters service learns a new community from the registry's events.
             resp = await client.post("/api/v1/matters/", json={
                 "title": "楼道灯不亮", "description": "三楼楼道灯坏了一周", "category": "property_management",
-                "unit_code": inside["household"]})
+                "unit_code": inside["unit"]})
             return resp if resp.status_code == 201 else None
 
         matter = await eventually(raised, timeout=30, interval=0.2)
