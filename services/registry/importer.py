@@ -43,6 +43,7 @@ from services.registry.events import (
 )
 from services.registry.rules.codes import CodeRuleError, Level, parent_code, validate_code
 from services.registry.rules.roles import Role, is_valid_scope
+from youmin.kit.errors import NUL_REASON
 from youmin.kit.pii import PiiValidationError, is_adult, validate_id_number, validate_mobile
 
 KINDS = ("units", "households", "people")
@@ -296,6 +297,28 @@ def check_person_row(rows: _Rows, row: int, record: dict[str, str], as_of: date)
 
 
 CHECKS = {"units": check_unit_row, "households": check_member_row, "people": check_person_row}
+CODE_FIELDS = ("code", "household_code", "scope_code")
+
+
+def _within_caller(rows: _Rows, row: int, fields: dict[str, str], within: Sequence[str] | None,
+                   grants_admin: bool) -> bool:
+    """Checks what a row asks of the importing caller (its codes in their districts, no administrator grant
+    unless they are one) and that no value carries a NUL character; False when the row is refused."""
+    ok = True
+    for name, value in fields.items():
+        if "\x00" in value:
+            rows.error(row, name, NUL_REASON)
+            ok = False
+    if within is not None:
+        for name in CODE_FIELDS:
+            code = _text(fields.get(name))
+            if code and not code.startswith(tuple(within)):
+                rows.error(row, name, f"code.outside_scope: {code} is outside the district you import for")
+                ok = False
+    if not grants_admin and _text(fields.get("role")) == Role.ADMIN:
+        rows.error(row, "role", "role.admin_only: only an administrator grants the administrator role")
+        ok = False
+    return ok
 
 STAGING = {
     "units": (
@@ -500,6 +523,8 @@ async def write_households(conn: asyncpg.Connection, as_of: date) -> int:
     await conn.execute(_new_unit_table())
     for level, length, parent_length in (("building", 18, 15), ("unit", 20, 18), ("household", 24, 20)):
         await conn.execute(INSERT_IMPLIED_UNITS.format(name=IMPLIED_NAMES[level]), length, parent_length, level, as_of)
+    # As POST /units does: the other services' replicas of the tree learn the buildings, units and households.
+    await _publish_units(conn)
     created = await _stage_people(conn, "stage_member")
     await _insert_people(conn, "stage_member", one_row_each=True)
     await conn.execute("CREATE TEMP TABLE changed_household (unit_id uuid) ON COMMIT DROP")
@@ -578,6 +603,12 @@ SQL_CHECKS = {
 # Running an import
 
 
+def _unreadable(exc: UnicodeDecodeError | csv.Error) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text; save the file as UTF-8 CSV"
+    return f"not readable as CSV: {exc}"
+
+
 class CountingReader(io.RawIOBase):
     """Wraps a binary file and counts the bytes read (for a progress bar by file size)."""
 
@@ -626,8 +657,15 @@ async def import_rows(
     as_of: date | None = None,
     progress: Progress | None = None,
     bytes_read: Callable[[], int] = lambda: 0,
+    within: Sequence[str] | None = None,
+    grants_admin: bool = True,
 ) -> ImportResult:
-    """Imports rows (after a header) of one kind, all or nothing; records the job and returns its result."""
+    """Imports rows (after a header) of one kind, all or nothing; records the job and returns its result.
+
+    `within` limits the codes a file may name to those prefixes (the importing caller's districts; None: any), and
+    without `grants_admin` a people file may not grant the administrator role: an upload can do no more than the
+    same caller could through the API.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
     as_of = as_of or date.today()
@@ -635,7 +673,7 @@ async def import_rows(
     import_id = await _start_job(conn, kind, source_name)
     result = ImportResult(import_id=import_id, kind=kind, status="running")
     checks = _Rows()
-    header = [h.strip().lstrip("\ufeff") for h in header]
+    header = [h.strip().lstrip("\ufeff").replace("\x00", "") for h in header]
     required, optional = COLUMNS[kind]
     missing = [c for c in required if c not in header]
     unknown = [c for c in header if c not in required and c not in optional]
@@ -663,7 +701,10 @@ async def import_rows(
                     continue  # blank line
                 checks.error(row_no, "row", f"has {len(values)} fields, the header has {width}")
                 continue
-            record = check(checks, row_no, dict(zip(header, values)), as_of)
+            fields = dict(zip(header, values))
+            if not _within_caller(checks, row_no, fields, within, grants_admin):
+                continue
+            record = check(checks, row_no, fields, as_of)
             if record is not None:
                 if kind == "households":
                     record = (*record, uuid7())
@@ -694,6 +735,11 @@ async def import_rows(
             await conn.execute(bulk.NOTIFY_SQL)
             result.status = "succeeded"
             await _finish_job(conn, result)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        # The transaction rolled back: nothing of the file is written.
+        result.status, result.error_count = "failed", 1
+        result.errors = [RowError(result.rows_read + 1, "file", _unreadable(exc))]
+        await _finish_job(conn, result)
     except ImportFailed:
         result.status = "failed"
         result.errors = sorted(checks.errors, key=lambda e: (e.row, e.field))
@@ -713,7 +759,8 @@ async def import_rows(
 
 async def import_file(
     conn: asyncpg.Connection, kind: str, path: Path | str, *, as_of: date | None = None,
-    progress: Progress | None = None, source_name: str | None = None,
+    progress: Progress | None = None, source_name: str | None = None, within: Sequence[str] | None = None,
+    grants_admin: bool = True,
 ) -> ImportResult:
     """Imports a UTF-8 CSV file of one kind, streaming it; see the module docstring."""
     path = Path(path)
@@ -721,8 +768,13 @@ async def import_file(
         counter = CountingReader(binary)
         text = io.TextIOWrapper(io.BufferedReader(counter, buffer_size=1 << 16), encoding="utf-8-sig", newline="")
         reader = csv.reader(text)
-        header = next(reader, None)
-        if header is None:
-            header = []
+        try:
+            header = next(reader, None) or []
+        except (UnicodeDecodeError, csv.Error) as exc:
+            result = ImportResult(import_id=await _start_job(conn, kind, source_name or path.name), kind=kind,
+                                  status="failed", error_count=1, errors=[RowError(1, "file", _unreadable(exc))])
+            await _finish_job(conn, result)
+            return result
         return await import_rows(conn, kind, header, reader, source_name=source_name or path.name, as_of=as_of,
-                                 progress=progress, bytes_read=lambda: counter.count)
+                                 progress=progress, bytes_read=lambda: counter.count, within=within,
+                                 grants_admin=grants_admin)

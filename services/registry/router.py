@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from services.registry import importer, schemas
 from services.registry.rules.roles import Role
-from services.registry.service import RegistryService
+from services.registry.service import IMPORTER_ROLES, RegistryService
 from youmin.kit.auth import CurrentPrincipal, Principal
 from youmin.kit.errors import Forbidden, SafeStr
 from youmin.kit.relay import asyncpg_dsn
@@ -22,7 +22,6 @@ from youmin.kit.service import SessionDep
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 internal_router = APIRouter(prefix="/internal/v1/registry", tags=["registry-internal"])
 
-IMPORTER_ROLES = frozenset({"admin", "district_staff"})
 Code = Annotated[str, Path(min_length=6, max_length=40, pattern=r"^[0-9]+$", description="An org unit code")]
 CodeQuery = Annotated[str, Query(min_length=6, max_length=40, pattern=r"^[0-9]+$", description="An org unit code")]
 ImportKind = Annotated[str, Path(pattern=f"^({'|'.join(importer.KINDS)})$", description="What the CSV holds")]
@@ -201,8 +200,10 @@ async def import_status(import_id: UUID, service: Service, principal: CurrentPri
              openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}})
 async def upload_import(kind: ImportKind, request: Request, principal: CurrentPrincipal) -> schemas.ImportRead:
     """Imports a CSV body (units, households or people), all or nothing; the answer carries the error report."""
-    if not any(g.role in IMPORTER_ROLES and len(g.scope) == 6 for g in principal.grants):
+    districts = sorted({g.scope for g in principal.grants if g.role in IMPORTER_ROLES and len(g.scope) == 6})
+    if not districts:
         raise Forbidden("only district staff and administrators import files")
+    grants_admin = any(g.role == "admin" and len(g.scope) == 6 for g in principal.grants)
     # The body is spooled to disk as it arrives, then streamed through the importer.
     with tempfile.NamedTemporaryFile(suffix=".csv") as spool:
         async for chunk in request.stream():
@@ -210,7 +211,8 @@ async def upload_import(kind: ImportKind, request: Request, principal: CurrentPr
         spool.flush()
         conn = await asyncpg.connect(asyncpg_dsn(request.app.state.settings.db_url()))
         try:
-            result = await importer.import_file(conn, kind, spool.name, source_name=f"upload:{kind}")
+            result = await importer.import_file(conn, kind, spool.name, source_name=f"upload:{kind}", within=districts,
+                                                grants_admin=grants_admin)
         finally:
             await conn.close()
     return schemas.ImportRead(import_id=result.import_id, kind=kind, source_name=f"upload:{kind}", status=result.status,

@@ -108,13 +108,19 @@ async def test_household_import_publishes_residency_and_representative_events_wi
     conn = await registry.db()
     try:
         records = await conn.fetch(
-            "SELECT type, key, subject, dataschema, data FROM outbox_event WHERE data->>'household_code' LIKE $1",
-            grid + "%")
+            "SELECT type, key, subject, dataschema, data FROM outbox_event WHERE data->>'household_code' LIKE $1"
+            " OR data->>'unit_code' LIKE $1", grid + "_%")
     finally:
         await conn.close()
     types = sorted(r["type"] for r in records)
     assert types.count("gov.youmin.registry.residency.changed.v1") == 4
     assert types.count("gov.youmin.registry.household.representative_set.v1") == 2
+    # The buildings, units and households the file implied are published as POST /units publishes them.
+    created = {json.loads(r["data"])["unit_code"]: json.loads(r["data"]) for r in records
+               if r["type"] == "gov.youmin.registry.unit.created.v1"}
+    homes = {row[0] for row in rows}
+    assert set(created) == homes | {h[:20] for h in homes} | {h[:18] for h in homes}
+    assert all(created[h]["level"] == "household" and created[h]["parent_code"] == h[:20] for h in homes)
     personal = {value for row in rows for value in (row[1], row[2], row[3], row[5]) if value}
     for record in records:
         data = json.loads(record["data"])
@@ -170,3 +176,52 @@ async def test_csv_upload_through_the_api_reports_errors(registry):
     assert response.json()["errors"] == [{"row": 3, "field": "code",
                                           "reason": response.json()["errors"][0]["reason"]}]
     assert response.json()["errors"][0]["reason"].startswith("code.malformed")
+
+
+def _upload(registry, kind: str, body: bytes, role: str = "admin", scope: str = "370705"):
+    headers = {"authorization": f"Bearer {registry.token(role, scope)}", "content-type": "text/csv"}
+    return registry.client.post(f"{API}/imports/{kind}", content=body, headers=headers)
+
+
+async def test_an_upload_does_no_more_than_its_caller_could_through_the_api(registry):
+    community = await registry.fresh_community()
+    # District staff of another district cannot import units into this one.
+    outside = await _upload(registry, "units", f"code,name\n{community}005,外区网格\n".encode(),
+                            role="district_staff", scope="370702")
+    assert outside.status_code == 201 and outside.json()["status"] == "failed", outside.text
+    assert outside.json()["errors"][0]["field"] == "code"
+    assert outside.json()["errors"][0]["reason"].startswith("code.outside_scope")
+    assert await count(registry, "SELECT count(*) FROM org_unit WHERE code = $1", f"{community}005") == 0
+    # District staff cannot make anyone an administrator by file; an administrator can.
+    row = f"name,id_number,role,scope_code\n王五,{new_id_number()},admin,370705\n".encode()
+    refused = await _upload(registry, "people", row, role="district_staff")
+    assert refused.json()["status"] == "failed"
+    assert refused.json()["errors"] == [{"row": 2, "field": "role",
+                                         "reason": "role.admin_only: only an administrator grants the administrator role"}]
+    assert (await _upload(registry, "people", row, role="admin")).json()["status"] == "succeeded"
+
+
+async def test_an_import_report_is_read_by_those_who_import_only(registry):
+    community = await registry.fresh_community()
+    done = await _upload(registry, "units", f"code,name\n{community}006,六网格\n".encode())
+    url = f"{API}/imports/{done.json()['import_id']}"
+    grid_manager = {"authorization": f"Bearer {registry.token('grid_manager', community + '006')}"}
+    assert (await registry.client.get(url, headers=grid_manager)).status_code == 403
+    assert (await registry.client.get(url, headers=registry.admin)).status_code == 200
+
+
+async def test_an_unreadable_file_is_a_failed_import_with_the_reason_and_writes_nothing(registry):
+    community = await registry.fresh_community()
+    files = {
+        "gbk": f"code,name\n{community}007,第七网格\n".encode("gbk"),
+        "utf-16": f"code,name\n{community}007,第七网格\n".encode("utf-16"),
+        "huge field": f"code,name\n{community}007,{'长' * 140_000}\n".encode(),
+        "unclosed quote": (f'code,name\n{community}007,"第七网格\n' + "x,y\n" * 70_000).encode(),
+        "nul": f"code,name\n{community}007,第七\x00网格\n".encode(),
+    }
+    for label, body in files.items():
+        resp = await _upload(registry, "units", body)
+        assert resp.status_code == 201 and resp.headers["content-type"] == "application/json", (label, resp.text)
+        assert resp.json()["status"] == "failed", (label, resp.text)
+        assert resp.json()["errors"][0]["field"] in ("file", "name"), (label, resp.json()["errors"])
+    assert await count(registry, "SELECT count(*) FROM org_unit WHERE code = $1", f"{community}007") == 0
