@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from services.mediation import schemas, service
-from services.mediation.rules.ladder import CaseStatus, WarningLevel
+from services.mediation.rules.access import level_code_length
+from services.mediation.rules.ladder import CaseStatus, Level, WarningLevel
 from services.mediation.service import MediationConfig, Viewer
 from youmin.kit.auth import CurrentPrincipal
 from youmin.kit.errors import Instant, RuleViolation
@@ -165,11 +166,17 @@ async def reassess_risk(case_id: CaseID, body: schemas.RiskIn, principal: Curren
 @router.get("/statistics", response_model=schemas.StatisticsRead)
 async def statistics(
     session: SessionDep,
-    scope: str = Query(pattern=r"^[0-9]{6,22}$", description="org unit code"),
+    request: Request,
+    scope: str = Query(pattern=r"^[0-9]{6,22}$", description="a district, street, community or grid code"),
     period_start: datetime = Query(description="start of the period (inclusive, with a time zone)"),
     period_end: datetime = Query(description="end of the period (exclusive, with a time zone)"),
 ) -> schemas.StatisticsRead:
     """Aggregates for a scope and period, against the previous period: no case, no party, nothing personal."""
+    grid_width = _config(request).grid_serial_width
+    if len(scope) not in {level_code_length(level, grid_width) for level in Level}:
+        # Below a grid, a handful of households: a count of their disputes would point at one of them.
+        raise RuleViolation("mediation.statistics_too_fine", "scope: statistics go down to a grid; give a district, "
+                            "street, community or grid code", field="scope")
     for name, value in (("period_start", period_start), ("period_end", period_end)):
         if value.tzinfo is None:
             raise RuleViolation("mediation.naive_time", f"{name} needs a time zone", field=name)

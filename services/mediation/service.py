@@ -200,12 +200,18 @@ async def open_case(
     """Takes a dispute in at a level (normally the grid), flags it for the police if needed, assigns a mediator."""
     if not any(g.role in INTAKE_ROLES and data.place_code.startswith(g.scope) for g in viewer.grants):
         raise Forbidden(f"no mediation or staff grant covers {data.place_code}", scope=data.place_code)
-    level = Level(data.level) if data.level else place_level(data.place_code, config.grid_serial_width)
+    natural = place_level(data.place_code, config.grid_serial_width)
+    level = Level(data.level) if data.level else natural
     try:
         ancestor_code(data.place_code, level, config.grid_serial_width)
     except ValueError:
         raise RuleViolation("mediation.place_below_level", f"place_code {data.place_code} is not inside a {level} unit",
                             field="level") from None
+    if level != natural and not supervises(viewer.grants, data.place_code, level, config.grid_serial_width):
+        # Taking a dispute in above its lowest level skips the ladder: for the staff of that level (or above).
+        raise RuleViolation("mediation.intake_above_own_level",
+                            f"level: a dispute at {data.place_code} is taken in at the {natural}; only staff of the "
+                            f"{level} take it in there", field="level")
     case = MediationCase(
         id=uuid.uuid4(), place_code=data.place_code,
         community_code=data.place_code[:12] if len(data.place_code) >= 12 else None,
@@ -599,11 +605,11 @@ async def report_breach(
 
 async def _escalate(
     session: AsyncSession, case: MediationCase, now: datetime, config: MediationConfig, *, actor: str,
-    automatic: bool, reason: str | None, to_level: Level | None = None,
+    automatic: bool, reason: str | None, to_level: Level | None = None, by_staff: bool = False,
 ) -> None:
     _move(case, Action.ESCALATE)
     try:
-        target = ladder_rules.escalate(Level(case.level), to_level, by_staff=not automatic, reason=reason)
+        target = ladder_rules.escalate(Level(case.level), to_level, by_staff=by_staff, reason=reason)
     except LadderRuleError as exc:
         raise RuleViolation(exc.rule, exc.detail, field="to_level") from None
     before = Level(case.level)
@@ -626,8 +632,10 @@ async def escalate_case(
 ) -> MediationCase:
     """Staff (or the case's mediator) hand a case up before its time runs out, giving a reason."""
     case = await load_for(session, viewer, case_id, config)
+    # Skipping a level is for the staff who supervise the case, with a reason; its mediator hands it one level up.
+    by_staff = supervises(viewer.grants, case.place_code, Level(case.level), config.grid_serial_width)
     await _escalate(session, case, now, config, actor=viewer.id, automatic=False, reason=data.reason,
-                    to_level=data.to_level)
+                    to_level=data.to_level, by_staff=by_staff)
     return case
 
 

@@ -273,3 +273,27 @@ async def test_confirmation_application_after_the_window_is_refused(h):
     h.clock.advance(days=40)
     resp = await h.post(case["id"], "confirmation-application", {"applied_on": str(date(2026, 4, 10))}, staff)
     assert resp.status_code == 422 and resp.json()["rule"] == "mediation.confirmation_window_closed"
+
+
+async def test_a_mediator_hands_a_case_one_level_up_but_cannot_skip_levels(h):
+    place = await h.place()
+    case, _ = await mediating_case(h, place)
+    assert case["mediator_person_id"], case
+    mediator = h.mediator(case["mediator_person_id"], place.grid)
+    skipped = await h.post(case["id"], "escalation", {"reason": "想直接到区里", "to_level": "district"}, mediator)
+    assert skipped.status_code == 422 and skipped.json()["rule"] == "mediation.skip_requires_staff_reason", skipped.text
+    assert skipped.json()["field"] == "to_level"
+    one_up = await h.post(case["id"], "escalation", {"reason": "调解不成"}, mediator)
+    assert one_up.status_code == 200 and one_up.json()["level"] == "community", one_up.text
+
+
+async def test_a_dispute_is_taken_in_above_its_lowest_level_only_by_staff_of_that_level(h):
+    place = await h.place()
+    refused = await h.client.post("/api/v1/mediation/cases", headers=h.staff("grid_manager", place.grid), json={
+        "place_code": place.grid, "level": "district", "dispute_type": "neighbour", "description": "楼上漏水。",
+        "parties": [{"person_id": place.residents["a"], "role": "applicant"},
+                    {"person_id": place.residents["b"], "role": "respondent"}]})
+    assert refused.status_code == 422 and refused.json()["rule"] == "mediation.intake_above_own_level", refused.text
+    assert refused.json()["field"] == "level"
+    taken = await h.open_case(place, headers=h.staff("street_staff", place.street), level="street")
+    assert taken["level"] == "street"

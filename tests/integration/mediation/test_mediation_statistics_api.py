@@ -92,3 +92,13 @@ async def test_statistics_for_a_period_outside_the_storable_years_is_a_422(h):
 async def test_statistics_scope_takes_ascii_digits_only(h):
     resp = await h.client.get("/api/v1/mediation/statistics", params={"scope": "３７０７０５", **MARCH})
     assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "scope", resp.text
+
+
+async def test_statistics_go_down_to_a_grid_and_no_further(h):
+    place = await h.place()
+    for code in (place.grid + "001", place.grid + "00101"):  # a building, a building unit
+        resp = await h.client.get("/api/v1/mediation/statistics", params={"scope": code, **MARCH})
+        assert resp.status_code == 422, resp.text
+        assert resp.json().get("rule") == "mediation.statistics_too_fine", resp.text
+        assert resp.json()["field"] == "scope"
+    assert (await h.client.get("/api/v1/mediation/statistics", params={"scope": place.grid, **MARCH})).status_code == 200
