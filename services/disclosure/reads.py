@@ -22,10 +22,12 @@ from services.disclosure.repository import (
     MediationRepository,
     QuestionRepository,
 )
-from services.disclosure.rules.cadence import SHANGHAI
+from services.disclosure.rules.cadence import MAX_YEAR, MIN_YEAR, SHANGHAI
 from youmin.kit import replica
+from youmin.kit.errors import storable_instant
 
 MEDIATION_DIMENSIONS = ("level", "dispute_type", "period", "outcome", "unit_code")
+MAX_BIGINT = 2**63 - 1
 
 
 def period_window(period: str | None) -> tuple[datetime | None, datetime | None]:
@@ -33,6 +35,8 @@ def period_window(period: str | None) -> tuple[datetime | None, datetime | None]
     if not period:
         return None, None
     try:
+        if not (period.isascii() and period[:4].isdigit() and MIN_YEAR <= int(period[:4]) <= MAX_YEAR):
+            raise ValueError
         if len(period) == 4:
             start, end = date(int(period), 1, 1), date(int(period) + 1, 1, 1)
         elif len(period) == 7 and period[4:6] == "-Q":
@@ -48,7 +52,8 @@ def period_window(period: str | None) -> tuple[datetime | None, datetime | None]
         else:
             raise ValueError
     except ValueError:
-        raise BadQuery("period", "must be a year (2026), a quarter (2026-Q4) or a month (2026-11)") from None
+        raise BadQuery("period", f"must be a year (2026), a quarter (2026-Q4) or a month (2026-11), between "
+                                 f"{MIN_YEAR} and {MAX_YEAR}") from None
     return (datetime.combine(start, datetime.min.time(), SHANGHAI),
             datetime.combine(end, datetime.min.time(), SHANGHAI))
 
@@ -65,8 +70,13 @@ def decode_cursor(cursor: str, mode: str) -> list[Any]:
         if not isinstance(parts, list) or parts[0] != mode:
             raise ValueError
         if mode == "n":
-            return [datetime.fromisoformat(parts[1]), uuid.UUID(parts[2])]
-        return [int(parts[1]), int(parts[2])]
+            at = datetime.fromisoformat(parts[1])
+            storable_instant(at)  # a hand-made instant outside the years the database stores
+            return [at, uuid.UUID(parts[2])]
+        values = [int(parts[1]), int(parts[2])]
+        if not all(0 <= v <= MAX_BIGINT for v in values):
+            raise ValueError
+        return values
     except (ValueError, TypeError, IndexError, KeyError, json.JSONDecodeError, UnicodeDecodeError):
         raise BadQuery("cursor", "is not a cursor of this listing") from None
 

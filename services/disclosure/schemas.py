@@ -54,13 +54,17 @@ class ItemPost(Strict):
         return check_unit_code(value)
 
 
+# ¥10 trillion: far above any community fund, far below what sums of many lines could overflow.
+MAX_CENTS = 10**15
+
+
 class FinanceLine(Strict):
     """One line of a finance statement, amounts in cents."""
 
     fund_type: FundType
-    income_cents: int = Field(ge=0)
-    expenditure_cents: int = Field(ge=0)
-    balance_cents: int
+    income_cents: int = Field(ge=0, le=MAX_CENTS)
+    expenditure_cents: int = Field(ge=0, le=MAX_CENTS)
+    balance_cents: int = Field(ge=-MAX_CENTS, le=MAX_CENTS)
     note: str | None = Field(default=None, max_length=500)
 
 

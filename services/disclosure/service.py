@@ -128,6 +128,11 @@ class DisclosureService:
         require_scope(principal, command.unit_code, STAFF_ROLES)
         content: dict[str, Any] = {"body": command.body}
         if command.held_on:
+            today = cadence.local_date(self.now)
+            if not date(cadence.MIN_YEAR, 1, 1) <= command.held_on <= today + timedelta(days=1):
+                # The cadence counts from the meeting: a future date would put it off (year 9999: for good).
+                raise RuleViolation("disclosure.held_on_out_of_range", f"held_on: the meeting's day, between "
+                                    f"{cadence.MIN_YEAR}-01-01 and today ({today})", field="held_on")
             content["held_on"] = command.held_on.isoformat()
         if command.people:
             content["attendee_names"] = list(command.people)
@@ -231,6 +236,9 @@ class DisclosureService:
     async def cadence_report(self, principal: Principal, scope: str, as_of: date | None) -> CadenceReport:
         """Lists the communities under a scope that are overdue on each kind."""
         require_scope(principal, scope, STAFF_ROLES)
+        if as_of is not None and not cadence.MIN_YEAR <= as_of.year <= cadence.MAX_YEAR:
+            raise RuleViolation("disclosure.as_of_out_of_range", f"as_of: a day between {cadence.MIN_YEAR} and {cadence.MAX_YEAR}",
+                                field="as_of")
         today = as_of or cadence.local_date(self.now)
         communities = {u.code: u.unit_name for u in await replica.descendants(self.session, scope, level="community")}
         if len(scope) == COMMUNITY_LENGTH:

@@ -54,6 +54,8 @@ def _shanghai() -> tzinfo:
 
 
 SHANGHAI: tzinfo = _shanghai()
+# The years the board holds: one outside them is a typing error (and year 1 in Shanghai is before year 1 in UTC).
+MIN_YEAR, MAX_YEAR = 1949, 9998
 
 
 class DisclosureKind(StrEnum):

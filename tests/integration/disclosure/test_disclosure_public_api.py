@@ -219,3 +219,37 @@ async def test_public_responses_carry_no_personal_data(disclosure):
     assert leaks == []
     # The scan itself can fail: the raw text it would have caught.
     assert find_leaks("raw", planted, PLANTED_NAMES)
+
+
+@pytest.mark.parametrize("period", ["0001", "0001-01", "0001-Q1", "9999", "２０２６", "٢٠٢٦-01"])
+async def test_a_period_outside_the_boards_years_or_in_other_digits_is_a_422_naming_it(disclosure, period):
+    for path in ("/public/v1/items", "/public/v1/items.csv"):
+        resp = await disclosure.client.get(path, params={"unit": "370705", "period": period})
+        assert resp.status_code == 422, (path, resp.text)
+        assert resp.json()["errors"][0]["field"] == "period"
+
+
+@pytest.mark.parametrize("parts", [["n", "0001-01-01T00:00:00+14:00", str(uuid.UUID(int=1))],
+                                   ["n", "9999-12-31T23:59:59-14:00", str(uuid.UUID(int=1))],
+                                   ["c", 1, 10**30], ["c", -1, 1]])
+async def test_a_hand_made_cursor_out_of_range_is_a_422_naming_it(disclosure, parts):
+    from services.disclosure.reads import encode_cursor
+
+    cursor = encode_cursor(parts)
+    order = {"n": "newest", "c": "commit"}[parts[0]]
+    resp = await disclosure.client.get("/public/v1/items", params={"unit": "370705", "cursor": cursor, "order": order})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == "cursor"
+    community = new_community()
+    portal = await disclosure.client.get(f"/portal/units/{community}", params={"cursor": cursor})
+    assert portal.status_code == 422, portal.text
+
+
+async def test_finance_amounts_past_the_bound_are_a_422_naming_the_line(disclosure):
+    community = new_community()
+    resp = await disclosure.client.post(
+        "/api/v1/disclosure/finance-statements", headers=disclosure.token("community_staff", community),
+        json={"unit_code": community, "period": "2026-10", "lines": [
+            {"fund_type": "party_service", "income_cents": 10**400, "expenditure_cents": 0, "balance_cents": 0}]})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == "lines.0.income_cents"

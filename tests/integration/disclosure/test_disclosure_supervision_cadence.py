@@ -161,3 +161,17 @@ async def test_cadence_report_needs_staff_scope(disclosure):
     resp = await disclosure.client.get("/api/v1/disclosure/reports/cadence", params={"unit_code": community},
                                        headers=disclosure.token("resident", community + "0010010101001"))
     assert resp.status_code == 403
+
+
+async def test_a_meeting_day_in_the_future_or_a_report_day_past_the_boards_years_is_a_422(disclosure):
+    from disclosure_helpers import new_community
+
+    community = new_community()
+    staff = disclosure.token("community_staff", community)
+    body = {"unit_code": community, "kind": "residents", "category": "minutes", "title": "居民会议纪要",
+            "body": "议定事项", "major": True}
+    future = await disclosure.client.post("/api/v1/disclosure/items", headers=staff, json={**body, "held_on": "9999-12-31"})
+    assert future.status_code == 422 and future.json()["field"] == "held_on", future.text
+    report = await disclosure.client.get("/api/v1/disclosure/reports/cadence", headers=disclosure.token("district_staff", "370705"),
+                                         params={"unit_code": "370705", "as_of": "9999-12-31"})
+    assert report.status_code == 422 and report.json()["field"] == "as_of", report.text

@@ -274,3 +274,14 @@ def test_config_masking_must_be_masking_rules():
 def test_config_accepts_masking_rules_directly():
     config = RedactionConfig(masking=MaskingRules(name="surname_stars"))
     assert redact_content({"name": "张三丰"}, config) == {"name": "张**"}
+
+
+def test_amounts_are_published_as_they_are_whatever_their_digits_look_like():
+    # A finance line of ¥138,123,456.78 is 13812345678 cents: masked as a phone number it was a wrong figure.
+    line = {"fund_type": "party_service", "income_cents": 13812345678, "expenditure_cents": 0,
+            "balance_cents": 13812345678, "note": "联系 13812345678"}
+    redacted = redact_content({"lines": [line], "total_income_cents": 13812345678})
+    assert redacted["lines"][0]["income_cents"] == 13812345678 and redacted["total_income_cents"] == 13812345678
+    assert "13812345678" not in redacted["lines"][0]["note"]  # free text is still redacted
+    # A number under any other key that looks like a phone number is still masked.
+    assert redact_content({"contact": 13812345678})["contact"] != 13812345678
