@@ -99,9 +99,9 @@ async def unit_households(code: Code, service: Service, principal: CurrentPrinci
 
 
 @router.get("/units/{code}/party-org", response_model=schemas.PartyOrgRead)
-async def get_party_org(code: Code, service: Service, _: CurrentPrincipal) -> schemas.PartyOrgRead:
+async def get_party_org(code: Code, service: Service, principal: CurrentPrincipal) -> schemas.PartyOrgRead:
     """Returns the party organisation bound to a unit, with 六有 for a grid's big branch."""
-    return await service.party_org(code)
+    return await service.party_org(principal, code)
 
 
 @router.put("/units/{code}/party-org", response_model=schemas.PartyOrgRead)

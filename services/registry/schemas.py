@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from youmin.kit.errors import RequestBody
 from youmin.kit.pii import PiiValidationError, validate_id_number, validate_mobile
@@ -89,7 +90,7 @@ class PersonalData(BaseModel):
 class PersonCreate(Strict):
     """Registers a person with personal data, optionally in a household."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     id_number: str
     phone: str | None = None
     address: str | None = Field(default=None, max_length=200)

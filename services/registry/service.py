@@ -567,9 +567,10 @@ class RegistryService:
         return schemas.PartyOrgRead(party_org_id=org.party_org_id, unit_code=code, kind=org.kind, name=org.name,
                                     six_haves=org.six_haves, six_haves_missing=missing)
 
-    async def party_org(self, code: str) -> schemas.PartyOrgRead:
-        """Returns the party organisation bound to a unit."""
+    async def party_org(self, principal: Principal, code: str) -> schemas.PartyOrgRead:
+        """Returns the party organisation bound to a unit (below a grid, to those the unit itself is shown to)."""
         unit = await self.unit(code)
+        self._check_tree_read(principal, unit)
         org = await self.repo.party_org(unit.unit_id)
         if org is None:
             raise NotFound(f"no party organisation is bound to {code}")

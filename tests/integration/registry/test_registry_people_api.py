@@ -204,3 +204,27 @@ async def test_events_of_a_registered_resident_carry_ids_and_codes_only(registry
     assert [r["type"] for r in rows] == ["gov.youmin.registry.residency.changed.v1"]
     assert not any(secret in rows[0]["data"] for secret in ("褚隐私", phone, id_number, "某街", id_number[6:14]))
     assert household in rows[0]["data"]
+
+
+async def test_a_blank_name_is_refused_naming_the_field(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    body = {"name": "   ", "id_number": new_id_number(), "household_code": household}
+    response = await registry.client.post(f"{API}/people", json=body, headers=registry.admin)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["name"]
+
+
+async def test_a_buildings_party_group_is_shown_to_whom_the_building_is(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    building = household[:18]
+    bound = await registry.client.put(f"{API}/units/{building}/party-org", headers=registry.admin,
+                                      json={"name": "1号楼党小组"})
+    assert bound.status_code in (200, 201), bound.text
+    other = await registry.fresh_grid()
+    elsewhere = registry.auth("resident", await new_household(registry, other))
+    for path in (f"{API}/units/{building}", f"{API}/units/{building}/party-org"):
+        assert (await registry.client.get(path, headers=elsewhere)).status_code == 403, path
+    inside = registry.auth("grid_manager", grid)
+    assert (await registry.client.get(f"{API}/units/{building}/party-org", headers=inside)).status_code == 200
