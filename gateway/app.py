@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,7 +29,7 @@ from gateway.sms import make_sender
 from gateway.webhooks import WORK_ORDER_CHANGED, Clock, make_consumer_handler, run_worker
 from youmin.kit.auth import bearer, decode_token
 from youmin.kit.errors import DomainError, problem
-from youmin.kit.service import Background, ConsumerSpec, create_service_app
+from youmin.kit.service import Background, ConsumerSpec, accepted_request_id, create_service_app
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -50,7 +49,8 @@ def _rate_keys(request: Request, settings: Settings) -> list[tuple[str, str]]:
     api_key = request.headers.get("x-api-key") or request.query_params.get("api_key")
     if api_key and (key_id := apikeys.key_id_of(api_key)):
         keys.append(("key", key_id))
-    elif (token := bearer(request)) is not None:
+    # Not an alternative to the key: the key is not verified yet, and a made-up one must not spare a user's bucket.
+    if (token := bearer(request)) is not None:
         try:
             principal = decode_token(settings, token)
         except DomainError:
@@ -105,7 +105,7 @@ class GuardMiddleware:
             return
         settings = self.settings
         request = Request(scope)
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = accepted_request_id(request.headers.get("x-request-id"))
         request.state.request_id = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         path = scope["path"]

@@ -116,6 +116,10 @@ def relay(answer: Answer | Response) -> Response:
 
 async def forward(request: Request, service: str, path: str) -> Response:
     """Sends the request to a service and relays its answer."""
+    # The path arrives decoded ("%2e%2e" is ".."), and the upstream URL would resolve dot segments: a route must
+    # never reach outside its prefix (/public/v1/../../metrics was the service's /metrics, with the caller's token).
+    if any(segment in (".", "..") for segment in path.split("/")):
+        return problem(404, "Not found", "no such path", "/problems/not-found")
     headers = {k: v for k, v in request.headers.items() if k in FORWARD_REQUEST}
     # A GET or HEAD body has no meaning: it is neither read nor sent on (the size limit guards the other methods).
     body = b"" if request.method in ("GET", "HEAD") else await request.body()
@@ -139,8 +143,6 @@ async def api(service: str, path: str, request: Request) -> Response:
     # Coarse scope: only people's tokens pass here; departments use /liaison/v1, services talk internally.
     if principal.kind != "user":
         raise Forbidden(f"a {principal.kind} token cannot call /api/v1; departments use /liaison/v1")
-    if any(segment in (".", "..") for segment in path.split("/")):
-        return problem(404, "Not found", "no such path", "/problems/not-found")
     request.state.principal = principal
     return await forward(request, service, f"/api/v1/{service}/{path}" if path else f"/api/v1/{service}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -97,6 +98,14 @@ class BrokerProbe:
                 pass
 
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def accepted_request_id(value: str | None) -> str:
+    """A caller's X-Request-Id when it is a plain token, else a new one (it goes into logs and onward headers)."""
+    return value if value and REQUEST_ID.fullmatch(value) else uuid.uuid4().hex
+
+
 class RequestContextMiddleware:
     """Pure ASGI middleware: request id in and out, request id bound to every log line, latency histogram."""
 
@@ -116,7 +125,7 @@ class RequestContextMiddleware:
         if request_id is None:
             for name, value in scope["headers"]:
                 if name == b"x-request-id":
-                    request_id = value.decode("latin-1")[:128]
+                    request_id = accepted_request_id(value.decode("latin-1"))
                     break
             else:
                 request_id = uuid.uuid4().hex

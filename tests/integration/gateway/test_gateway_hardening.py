@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from youmin.kit.auth import Grant, mint_token
 from youmin.testing import running
 
@@ -31,6 +33,26 @@ async def test_user_rate_limit_is_per_user(make_gateway):
         seen = [(await client.get("/api/v1/matters/x", headers=alice)).status_code for _ in range(3)]
         assert seen[-1] == 429 and 429 not in seen[:2]
         assert (await client.get("/api/v1/matters/x", headers=bob)).status_code != 429
+
+
+async def test_a_made_up_api_key_does_not_spare_a_users_bucket(make_gateway):
+    app = make_gateway(rate_limit_user_capacity=2, rate_limit_user_per_second=0.01)
+    async with running(app) as client:
+        alice = {"authorization": "Bearer " + mint_token(app.state.settings, "alice", [])}
+        seen = [(await client.get("/api/v1/matters/x", headers={**alice, "x-api-key": f"ym_{uuid.uuid4().hex[:12]}_zz"})).status_code
+                for _ in range(3)]
+        assert seen[-1] == 429 and 429 not in seen[:2]
+
+
+@pytest.mark.parametrize("given", ["caf\xe9", "a b", "x" * 200, "id\u4e2d"])
+async def test_a_request_id_that_is_not_a_plain_token_is_replaced(gateway_app, given):
+    resp = await gateway_app.state.test_client.post("/auth/login", json={"phone": "13800000009", "password": "x"},
+                                                    headers={"x-request-id": given.encode("utf-8")})
+    # The registry behind this gateway is unreachable: a 503 problem, not a crash on the header.
+    assert resp.status_code == 503 and resp.headers["content-type"].startswith("application/problem+json"), resp.text
+    assert resp.headers["x-request-id"] != given.encode("utf-8").decode("latin-1") and len(resp.headers["x-request-id"]) == 32
+    kept = await gateway_app.state.test_client.get("/healthz", headers={"x-request-id": "trace-42.a:b"})
+    assert kept.headers["x-request-id"] == "trace-42.a:b"
 
 
 async def test_api_key_rate_limit_is_per_key(make_gateway):
@@ -88,6 +110,17 @@ async def test_path_traversal_out_of_the_api_is_refused(gateway_app):
     resp = await gateway_app.state.test_client.get("/api/v1/registry/../../internal/v1/registry/credentials",
                                                    headers={"authorization": f"Bearer {token}"})
     assert resp.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/public/v1/%2e%2e/%2e%2e/metrics", "/public/v1/%2E%2E/%2E%2E/internal/v1/registry/x",
+                                  "/portal/..%2f..%2fapi/v1/disclosure/items", "/portal/%2e%2e/%2e%2e/metrics",
+                                  "/api/v1/matters/%2e%2e/%2e%2e/metrics", "/public/v1/items/%2e/x"])
+async def test_no_proxied_route_reaches_outside_its_prefix(gateway_app, path):
+    # The services behind this gateway are unreachable: a path sent on would be a 502, a refused one is a 404.
+    token = mint_token(gateway_app.state.settings, "u", [Grant(role="admin", scope="370705")])
+    resp = await gateway_app.state.test_client.get(path, headers={"authorization": f"Bearer {token}"})
+    assert resp.status_code == 404, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_district_staff_issue_rotate_and_revoke_department_keys(gateway_app):
