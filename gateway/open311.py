@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gateway import apikeys
 from gateway.proxy import upstream
 from youmin.kit.auth import mint_token
-from youmin.kit.errors import DomainError
+from youmin.kit.errors import DomainError, storable_instant
 from youmin.kit.pii import redact_text
 
 XML = "application/xml"
@@ -419,6 +419,15 @@ async def list_requests(
     """Finds requests by id, type, date range and status (newest first, at most 1000 or 90 days)."""
     if service_code is not None and service_code not in SERVICES:
         raise Open311Error(400, f"service_code {service_code} is not a known service")
+    for name, value in (("start_date", start_date), ("end_date", end_date)):
+        if value is not None and value.tzinfo is None:
+            # Open311 dates carry their zone (2024-01-01T00:00:00Z); a bare one cannot be placed, nor compared.
+            raise Open311Error(400, f"{name} needs a time zone, e.g. 2024-01-01T00:00:00+08:00")
+        if value is not None:
+            try:
+                storable_instant(value)
+            except ValueError as exc:
+                raise Open311Error(400, f"{name} {exc}") from None
     if start_date and end_date and start_date > end_date:
         raise Open311Error(400, "start_date must not be after end_date")
     ids = _ids(service_request_id)

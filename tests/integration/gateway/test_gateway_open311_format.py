@@ -72,6 +72,10 @@ async def test_unknown_format_and_bad_filters_are_standard_errors(gateway_app):
     dates = await client.get("/open311/v2/requests.json", params={"start_date": "2026-02-01T00:00:00Z",
                                                                   "end_date": "2026-01-01T00:00:00Z"})
     assert dates.status_code == 400
+    for params in ({"start_date": "2024-01-01T00:00:00Z", "end_date": "2024-02-01T00:00:00"},
+                   {"start_date": "2024-01-01T00:00:00"}, {"end_date": "0001-01-01T00:00:00+14:00"}):
+        odd = await client.get("/open311/v2/requests.json", params=params)
+        assert odd.status_code == 400 and odd.json()[0]["code"] == 400, (params, odd.text)
 
 
 MATTER = {"matter_id": "0b6f3c52-8a59-4c1e-9d7e-1f2a3b4c5d6e", "status": "closed", "state": "rejected",
