@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ class Stack:
     gateway_url: str
     service_urls: dict[str, str]
     settings: CommonSettings
+    gateway_app: Any = None  # the in-process gateway (its SMS sender holds the codes sent)
 
     def token(self, role: str, scope: str, sub: str = "e2e-user", **kw) -> str:
         """Mints an access token for a role at a scope."""
@@ -71,10 +73,11 @@ async def stack(infra) -> AsyncIterator[Stack]:
             # Every test shares one client address; per-IP limits are tested on their own gateway.
             rate_limit_ip_capacity=100_000, rate_limit_ip_per_second=10_000,
         )
-        gateway = InProcessServer(create_gateway(gateway_settings), free_port())
+        gateway_app = create_gateway(gateway_settings)
+        gateway = InProcessServer(gateway_app, free_port())
         await gateway.start()
         servers.append(gateway)
-        yield Stack(gateway_url=gateway.url, service_urls=urls, settings=gateway_settings)
+        yield Stack(gateway_url=gateway.url, service_urls=urls, settings=gateway_settings, gateway_app=gateway_app)
     finally:
         for server in reversed(servers):
             await server.stop()

@@ -85,7 +85,7 @@ async def test_one_time_code_logs_in_and_works_once(stack):
         sent = await client.post("/auth/otp/request", json={"phone": phone})
         assert sent.status_code == 202
         # The development console sender logs the code; the test reads it from the sender the gateway uses.
-        code = await _last_code(client, phone)
+        code = _last_code(stack, phone)
         ok = await client.post("/auth/otp/verify", json={"phone": phone, "code": code})
         assert ok.status_code == 200, ok.text
         assert decode_token(stack.settings, ok.json()["access_token"]).sub == person_id
@@ -93,14 +93,11 @@ async def test_one_time_code_logs_in_and_works_once(stack):
         assert again.status_code == 401
 
 
-async def _last_code(client: httpx.AsyncClient, phone: str) -> str:
-    from gateway.sms import ConsoleSender
-    import gc
-
-    senders = [o for o in gc.get_objects() if isinstance(o, ConsoleSender)]
-    codes = [s.last_code(phone) for s in senders if s.last_code(phone)]
-    assert codes, "no code was sent to the console"
-    return codes[-1]
+def _last_code(stack, phone: str) -> str:
+    # The development console sender logs the code and keeps the last one per phone.
+    code = stack.gateway_app.state.sms_sender.last_code(phone)
+    assert code, "no code was sent to the console"
+    return code
 
 
 async def test_one_time_code_for_an_unknown_phone_answers_the_same_and_sends_nothing(stack):
@@ -108,7 +105,27 @@ async def test_one_time_code_for_an_unknown_phone_answers_the_same_and_sends_not
     async with stack.client() as client:
         resp = await client.post("/auth/otp/request", json={"phone": phone})
         assert resp.status_code == 202
-    from gateway.sms import ConsoleSender
-    import gc
+    assert stack.gateway_app.state.sms_sender.last_code(phone) is None
 
-    assert not any(o.last_code(phone) for o in gc.get_objects() if isinstance(o, ConsoleSender))
+
+async def test_concurrent_guesses_on_one_phone_are_counted_one_by_one(stack):
+    import asyncio
+
+    phone = _phone()
+    await _person_with_password(stack, phone, "correct horse battery")
+    async with stack.client() as client:
+        answers = await asyncio.gather(*[client.post("/auth/login", json={"phone": phone, "password": f"guess{i}"})
+                                         for i in range(20)])
+    statuses = sorted(a.status_code for a in answers)
+    # As one after another: four wrong passwords, then the phone is locked (the fifth failure locks it).
+    assert statuses == [401] * 4 + [429] * 16, statuses
+
+
+async def test_asking_twice_for_a_code_answers_alike_for_registered_and_unknown_phones(stack):
+    known = _phone()
+    await _person_with_password(stack, known, "correct horse battery")
+    async with stack.client() as client:
+        for phone in (known, _phone()):
+            first = await client.post("/auth/otp/request", json={"phone": phone})
+            second = await client.post("/auth/otp/request", json={"phone": phone})
+            assert (first.status_code, second.status_code) == (202, 429), (phone == known, second.text)
