@@ -177,7 +177,7 @@ async def subscribe(body: SubscriptionCreate, request: Request, session: Session
     settings = request.app.state.settings
     url = str(body.url)
     allow_private = settings.webhook_allow_private_urls or settings.environment != "production"
-    if not webhooks.url_allowed(url, allow_private):
+    if not await webhooks.url_allowed(url, allow_private):
         raise RuleViolation("webhook_public_url", "webhook URLs must point to a public address", field="url")
     secret = body.secret or webhooks.new_secret()
     row = WebhookSubscription(id=uuid.uuid4(), department_code=department, url=url, secret=secret,

@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import json
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -60,18 +61,38 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def url_allowed(url: str, allow_private: bool) -> bool:
-    """Refuses loopback, private and link-local targets unless allowed (no SSRF into the cluster)."""
-    host = urlsplit(url).hostname or ""
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64 else None)
+        if embedded is not None:
+            return embedded.is_global
+    return ip.is_global
+
+
+async def url_allowed(url: str, allow_private: bool) -> bool:
+    """Refuses loopback, private and link-local targets unless allowed (no SSRF into the cluster).
+
+    A host name counts by every address it resolves to now; the worker checks again before each delivery, so a
+    name later pointed inside is refused then.
+    """
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
     if allow_private:
         return bool(host)
     if host in ("localhost", "") or host.endswith(".localhost") or host.endswith(".internal"):
         return False
     try:
-        ip = ipaddress.ip_address(host)
+        return _public(ipaddress.ip_address(host))
     except ValueError:
-        return True
-    return ip.is_global
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False  # a name that does not resolve is no public address
+    addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+    return bool(addresses) and all(_public(ip) for ip in addresses)
 
 
 @dataclass
@@ -154,6 +175,9 @@ async def _send(app: FastAPI, delivery: WebhookDelivery, sub: WebhookSubscriptio
                "X-Youmin-Event": delivery.event_type, "X-Youmin-Delivery": str(delivery.id),
                "User-Agent": "Youmin-Webhooks/1"}
     started = time.perf_counter()
+    settings = app.state.settings
+    if not await url_allowed(sub.url, settings.webhook_allow_private_urls or settings.environment != "production"):
+        return None, "refused: the URL no longer points to a public address", 0
     try:
         resp = await app.state.webhook_http.post(sub.url, content=body, headers=headers)
         error = None if resp.is_success else f"HTTP {resp.status_code}"

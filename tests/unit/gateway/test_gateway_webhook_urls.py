@@ -1,0 +1,48 @@
+"""Webhook URLs must point to public addresses: by literal address, by what a host name resolves to, in every
+disguise of a private address (a trailing dot, an IPv4-mapped or NAT64 IPv6 address)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from gateway.webhooks import url_allowed
+
+
+@pytest.fixture
+async def resolver(monkeypatch):
+    """Host names resolve to what the test says (no DNS)."""
+    answers: dict[str, list[str]] = {}
+    loop = asyncio.get_running_loop()
+
+    async def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in answers[host]]
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/hook", "http://localhost/hook", "http://localhost./hook", "http://api.localhost/hook",
+    "http://10.0.0.7/hook", "http://169.254.169.254/latest/meta-data", "http://[::1]/hook",
+    "http://[::ffff:10.0.0.1]/hook", "http://[64:ff9b::7f00:1]/hook", "http://[fd00::1]/hook",
+])
+async def test_private_literal_addresses_are_refused(resolver, url):
+    assert not await url_allowed(url, allow_private=False)
+    assert await url_allowed(url, allow_private=True)
+
+
+async def test_a_host_name_counts_by_every_address_it_resolves_to(resolver):
+    resolver["hooks.example.com"] = ["93.184.216.34"]
+    resolver["inside.example.com"] = ["127.0.0.1"]
+    resolver["mixed.example.com"] = ["93.184.216.34", "10.0.0.7"]
+    assert await url_allowed("https://hooks.example.com/youmin", allow_private=False)
+    assert await url_allowed("https://HOOKS.example.com./youmin", allow_private=False)
+    assert not await url_allowed("https://inside.example.com/youmin", allow_private=False)
+    assert not await url_allowed("https://mixed.example.com/youmin", allow_private=False)
+    assert not await url_allowed("https://nowhere.example.com/youmin", allow_private=False)  # does not resolve
+    assert await url_allowed("http://8.8.8.8/hook", allow_private=False)
