@@ -72,27 +72,52 @@ def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global
 
 
-async def url_allowed(url: str, allow_private: bool) -> bool:
-    """Refuses loopback, private and link-local targets unless allowed (no SSRF into the cluster).
+@dataclass(frozen=True)
+class Target:
+    """Where a delivery goes: the URL with its host replaced by the address that was checked, and what keeps the
+    request addressed to the named host (Host header, TLS server name)."""
 
-    A host name counts by every address it resolves to now; the worker checks again before each delivery, so a
-    name later pointed inside is refused then.
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+
+async def resolve_target(url: str, allow_private: bool) -> Target | None:
+    """Resolves a webhook URL to one checked address, or None when it is refused (loopback, private, link-local
+    unless allowed: no SSRF into the cluster).
+
+    A host name counts by every address it resolves to, and the delivery connects to the address that was checked,
+    so a name that resolves elsewhere a moment later (DNS rebinding) changes nothing.
     """
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    if allow_private:
-        return bool(host)
-    if host in ("localhost", "") or host.endswith(".localhost") or host.endswith(".internal"):
-        return False
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host or (not allow_private and (host == "localhost" or host.endswith((".localhost", ".internal")))):
+        return None
     try:
-        return _public(ipaddress.ip_address(host))
+        addresses = [ipaddress.ip_address(host)]
+        literal = True
     except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return False  # a name that does not resolve is no public address
-    addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
-    return bool(addresses) and all(_public(ip) for ip in addresses)
+        literal = False
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return None  # a name that does not resolve is no address to send to
+        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    if not addresses or not (allow_private or all(_public(ip) for ip in addresses)):
+        return None
+    if literal:
+        return Target(url, {}, {})
+    first = min(addresses, key=lambda ip: ip.version)  # IPv4 first: receivers are reached by it most surely
+    address = str(first) if first.version == 4 else f"[{first}]"
+    netloc = address + (f":{parts.port}" if parts.port else "")
+    pinned = parts._replace(netloc=netloc).geturl()
+    host_header = host + (f":{parts.port}" if parts.port else "")
+    return Target(pinned, {"host": host_header}, {"sni_hostname": host} if parts.scheme == "https" else {})
+
+
+async def url_allowed(url: str, allow_private: bool) -> bool:
+    """Tells whether a webhook URL may be subscribed (see resolve_target)."""
+    return await resolve_target(url, allow_private) is not None
 
 
 @dataclass
@@ -176,10 +201,12 @@ async def _send(app: FastAPI, delivery: WebhookDelivery, sub: WebhookSubscriptio
                "User-Agent": "Youmin-Webhooks/1"}
     started = time.perf_counter()
     settings = app.state.settings
-    if not await url_allowed(sub.url, settings.webhook_allow_private_urls or settings.environment != "production"):
-        return None, "refused: the URL no longer points to a public address", 0
+    target = await resolve_target(sub.url, settings.webhook_allow_private_urls or settings.environment != "production")
+    if target is None:
+        return None, "refused: the URL does not point to a public address", 0
     try:
-        resp = await app.state.webhook_http.post(sub.url, content=body, headers=headers)
+        resp = await app.state.webhook_http.post(target.url, content=body, headers={**headers, **target.headers},
+                                                 extensions=target.extensions)
         error = None if resp.is_success else f"HTTP {resp.status_code}"
         return resp.status_code, error, int((time.perf_counter() - started) * 1000)
     except (httpx.HTTPError, OSError) as exc:

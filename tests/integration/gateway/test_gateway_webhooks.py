@@ -33,7 +33,7 @@ class Receiver:
             body = await request.body()
             header = request.headers.get(SIGNATURE_HEADER, "")
             self.calls.append({"body": body, "signature": header, "verified": verify_signature(self.secret["s"], header, body),
-                               "event": request.headers.get("x-youmin-event")})
+                               "event": request.headers.get("x-youmin-event"), "host": request.headers.get("host")})
             if self.always_fail or len(self.calls) <= self.fail_first:
                 return Response(status_code=500)
             return Response(status_code=204)
@@ -91,11 +91,14 @@ async def test_work_order_change_reaches_the_receiver_with_a_valid_signature(mak
     try:
         async with running(app) as client:
             department, key = await _department(app)
-            sub = await _subscribe(client, key, receiver.url)
+            # By name: the delivery goes to the address the name was checked at, addressed to the name.
+            named = receiver.url.replace("127.0.0.1", "localhost")
+            sub = await _subscribe(client, key, named)
             secret["s"] = sub["secret"]
             event_id = await _publish_work_order_change(infra, department)
             await eventually(lambda: _async(len(receiver.calls) >= 1), timeout=60)
             call = receiver.calls[0]
+            assert call["host"] == named.split("/")[2]
             assert call["verified"] is True
             assert call["event"] == WORK_ORDER_CHANGED
             assert f'"id":"{event_id}"'.encode() in call["body"]

@@ -14,7 +14,7 @@ from gateway.webhooks import url_allowed
 @pytest.fixture
 async def resolver(monkeypatch):
     """Host names resolve to what the test says (no DNS)."""
-    answers: dict[str, list[str]] = {}
+    answers: dict[str, list[str]] = {"localhost": ["127.0.0.1"], "api.localhost": ["127.0.0.1"]}
     loop = asyncio.get_running_loop()
 
     async def getaddrinfo(host, port, *args, **kwargs):
@@ -46,3 +46,17 @@ async def test_a_host_name_counts_by_every_address_it_resolves_to(resolver):
     assert not await url_allowed("https://mixed.example.com/youmin", allow_private=False)
     assert not await url_allowed("https://nowhere.example.com/youmin", allow_private=False)  # does not resolve
     assert await url_allowed("http://8.8.8.8/hook", allow_private=False)
+
+
+async def test_a_delivery_goes_to_the_address_that_was_checked_addressed_to_the_named_host(resolver):
+    from gateway.webhooks import resolve_target
+
+    resolver["hooks.example.com"] = ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]
+    target = await resolve_target("https://hooks.example.com:8443/youmin?x=1", allow_private=False)
+    assert target.url == "https://93.184.216.34:8443/youmin?x=1"
+    assert target.headers == {"host": "hooks.example.com:8443"}
+    assert target.extensions == {"sni_hostname": "hooks.example.com"}  # the certificate is checked for the name
+    resolver["hooks.example.com"] = ["10.0.0.7"]  # the name now points inside: the next delivery is refused
+    assert await resolve_target("https://hooks.example.com:8443/youmin", allow_private=False) is None
+    literal = await resolve_target("http://93.184.216.34/hook", allow_private=False)
+    assert literal.url == "http://93.184.216.34/hook" and literal.headers == {}
