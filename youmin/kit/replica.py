@@ -7,6 +7,7 @@ A service declares the tables with `replica_tables(Base.metadata)`, creates them
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -98,9 +99,42 @@ def _naming() -> dict[str, str]:
 
 
 # --- handlers: one per registry event type ------------------------------------------------------------
+# A handler checks what it takes from an event before writing: a malformed event raises, so the consumer retries it
+# and then sends it to the dead-letter topic, instead of writing "false" as true or re-coding the whole replica.
+
+LEVELS = frozenset({"district", "street", "community", "grid", "building", "unit", "household"})
+# ASCII digits from a district's six on: the registry owns the widths of the levels below (its grid width is
+# configurable), so the replica does not second-guess them.
+_CODE = re.compile(r"[1-9][0-9]{5,29}")
+
+
+def _code(d: dict[str, Any], name: str, *, optional: bool = False) -> str | None:
+    value = d.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not _CODE.fullmatch(value):
+        raise ValueError(f"{name}: {value!r} is not an org-unit code")
+    return value
+
+
+def _flag(d: dict[str, Any], name: str, default: bool | None = None) -> bool:
+    value = d.get(name, default)
+    if type(value) is not bool:
+        raise ValueError(f"{name}: {value!r} is not a boolean")
+    return value
+
+
+def _under(code: str, parent: str | None, name: str) -> None:
+    if parent is not None and not (code.startswith(parent) and len(code) > len(parent)):
+        raise ValueError(f"{name}: {code} does not extend its parent's code {parent}")
+
 
 async def _unit_created(session: AsyncSession, event: BaseCloudEvent) -> None:
     d = event.get_data()
+    code, parent = _code(d, "unit_code"), _code(d, "parent_code", optional=True)
+    _under(code, parent, "unit_code")
+    if d.get("level") not in LEVELS:
+        raise ValueError(f"level: {d.get('level')!r} is not a level of the tree")
     await session.execute(text(
         """
         INSERT INTO replica_unit (code, unit_id, parent_code, level, unit_name, retired, effective_on)
@@ -129,7 +163,10 @@ _CODE_COLUMNS = (
 
 async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
     d = event.get_data()
-    old, new = d["old_code"], d["new_code"]
+    old, new, parent = _code(d, "old_code"), _code(d, "new_code"), _code(d, "new_parent_code", optional=True)
+    if len(old) != len(new):
+        raise ValueError(f"new_code: {new} is not at the level of {old}")
+    _under(new, parent, "new_code")
     for table, column in _CODE_COLUMNS:
         await session.execute(text(
             f"UPDATE {table} SET {column} = :new || substr({column}, :cut) "
@@ -154,8 +191,8 @@ async def _role_granted(session: AsyncSession, event: BaseCloudEvent) -> None:
         ON CONFLICT (grant_id) DO UPDATE SET role = EXCLUDED.role, scope_code = EXCLUDED.scope_code,
             certified_social_worker = EXCLUDED.certified_social_worker, active = true
         """),
-        {"grant_id": d["grant_id"], "person_id": d["person_id"], "role": d["role"], "scope": d["scope_code"],
-         "certified": bool(d.get("certified_social_worker", False))},
+        {"grant_id": d["grant_id"], "person_id": d["person_id"], "role": d["role"], "scope": _code(d, "scope_code"),
+         "certified": _flag(d, "certified_social_worker", False)},
     )
 
 
@@ -171,7 +208,7 @@ async def _residency_changed(session: AsyncSession, event: BaseCloudEvent) -> No
         INSERT INTO replica_resident (person_id, household_code, adult) VALUES (:person_id, :household, :adult)
         ON CONFLICT (person_id) DO UPDATE SET household_code = EXCLUDED.household_code, adult = EXCLUDED.adult
         """),
-        {"person_id": d["person_id"], "household": d.get("household_code"), "adult": bool(d["adult"])},
+        {"person_id": d["person_id"], "household": _code(d, "household_code", optional=True), "adult": _flag(d, "adult")},
     )
 
 
@@ -184,7 +221,7 @@ async def _representative_set(session: AsyncSession, event: BaseCloudEvent) -> N
         ON CONFLICT (household_code) DO UPDATE SET representative_person_id = EXCLUDED.representative_person_id,
             proxy_person_ids = EXCLUDED.proxy_person_ids
         """),
-        {"household": d["household_code"], "rep": d.get("representative_person_id"),
+        {"household": _code(d, "household_code"), "rep": d.get("representative_person_id"),
          "proxies": list(d.get("proxy_person_ids") or [])},
     )
 
@@ -197,7 +234,7 @@ async def _department_assigned(session: AsyncSession, event: BaseCloudEvent) -> 
         VALUES (:dep, :community, :active)
         ON CONFLICT (department_code, community_code) DO UPDATE SET active = EXCLUDED.active
         """),
-        {"dep": d["department_code"], "community": d["community_code"], "active": bool(d["active"])},
+        {"dep": d["department_code"], "community": _code(d, "community_code"), "active": _flag(d, "active")},
     )
 
 

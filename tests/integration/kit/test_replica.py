@@ -92,3 +92,37 @@ async def test_household_proxy_may_vote_and_revoked_role_is_gone(sessions):
                                              effective_on=date(2026, 3, 1)))
     async with transaction(sessions) as s:
         assert await replica.holders(s, "mediator", covering="370705003001001") == []
+
+
+def tampered(event, **changes):
+    """The event as it would arrive with some data fields changed (a producer's bug, a hand-made message)."""
+    import json
+
+    env = Envelope.of(event)
+    data = {**json.loads(env.value()), **changes}
+    return decode_record(env.headers(), env.key.encode(), json.dumps(data).encode())
+
+
+@pytest.mark.parametrize("event, changes", [
+    (ev.ResidencyChanged(person_id=uuid.uuid4(), household_code="370705004001001010001", adult=False,
+                         effective_on=date(2026, 1, 1)), {"adult": "false"}),
+    (ev.DepartmentAssigned(department_code="D1", community_code="370705004001", active=False,
+                           effective_on=date(2026, 1, 1)), {"active": "false"}),
+    (ev.UnitMoved(unit_id=uuid.uuid4(), old_code="370705004001", new_code="370705005001", new_parent_code="370705005",
+                  effective_on=date(2026, 1, 1)), {"old_code": "", "new_code": "9", "new_parent_code": "x"}),
+    (ev.UnitMoved(unit_id=uuid.uuid4(), old_code="370705004001", new_code="370705005001", new_parent_code="370705005",
+                  effective_on=date(2026, 1, 1)), {"new_parent_code": "111111111"}),
+    (created("370705004009", "370705004", "community"), {"unit_code": "abc"}),
+    (created("370705004009", "370705004", "community"), {"level": "planet"}),
+    (created("370705004009", "370705004", "community"), {"parent_code": "999999"}),
+])
+async def test_a_malformed_registry_event_is_refused_and_writes_nothing(sessions, event, changes):
+    # Refused, the consumer retries it and then dead-letters it; written, "false" was true, and an empty old code
+    # re-coded every row of the replica.
+    await apply_all(sessions, created("370705004", "370705", "street"), created("370705004001", "370705004", "community"))
+    with pytest.raises(ValueError):
+        async with transaction(sessions) as session:
+            await replica.apply(session, tampered(event, **changes))
+    async with transaction(sessions) as session:
+        assert [u.code for u in await replica.descendants(session, "370705")] == ["370705004", "370705004001"]
+        assert await replica.departments_for(session, "370705004001") == []
