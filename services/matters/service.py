@@ -38,7 +38,7 @@ from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping
 from services.matters.settings import Settings
 from youmin.kit import replica
 from youmin.kit.auth import Principal
-from youmin.kit.calendar import WorkCalendar, default_calendar, end_of_day
+from youmin.kit.calendar import WorkCalendar, default_calendar, end_of_day, local_date
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
 from youmin.kit.outbox import publish
 from youmin.kit.pii import redact_text
@@ -252,6 +252,11 @@ class MattersService:
         # A matter placed above a community for triage keeps that street or district code as its community and is
         # routed as a community-wide matter.
         community = unit_code[:12]
+        if (data.key_project or data.major) and not principal.covers(unit_code, STAFF_ROLES):
+            # A key project is tagged on the public board and a major matter is decided by the stricter rule.
+            field_name = "key_project" if data.key_project else "major"
+            raise Forbidden(f"{field_name}: only staff covering {unit_code} flag a key project or a major matter",
+                            field=field_name)
         matter = Matter(
             matter_id=uuid.uuid4(),
             community_code=community,
@@ -615,11 +620,15 @@ class MattersService:
         if matter.state not in (State.DECIDED, State.IMPLEMENTING, State.REOPENED):
             raise RuleViolation("task.matter_not_decided", f"tasks carry out a decision; this matter is {matter.state}")
         responsible = data.responsible_code
-        if data.responsible_kind == "department" and responsible is None:
+        if data.responsible_kind == "department":
             assigned = await replica.departments_for(self.session, matter.community_code)
             if not assigned:
                 raise RuleViolation("task.no_department_assigned", f"no department is assigned to {matter.community_code}")
-            responsible = assigned[0]
+            if responsible is not None and responsible not in assigned:
+                # The department then writes the task's progress and spending itself: only one bound to the community.
+                raise RuleViolation("task.department_not_assigned", f"responsible_code: {responsible} is not assigned to "
+                                    f"{matter.community_code} (assigned: {', '.join(assigned)})", field="responsible_code")
+            responsible = responsible or assigned[0]
         if data.responsible_kind == "community":
             responsible = responsible or matter.community_code
         if responsible is None:
@@ -647,6 +656,9 @@ class MattersService:
             if not await self.can_read(ctx.principal, matter):
                 raise NotFound(f"no task {task_id}")
             self.require_staff(ctx.principal, matter.unit_code)
+        if State(matter.state) in TERMINAL_STATES:
+            raise Conflict(f"the matter is {matter.state}: its tasks take no more progress or spending",
+                           state=matter.state, allowed=[])
         return task, matter
 
     async def _progress_event(self, task: ImplementationTask, matter: Matter, now: datetime) -> None:
@@ -852,6 +864,12 @@ class MattersService:
         """Admits a department's task into a community only when it cites the catalogue (准入制度)."""
         if ctx.principal.kind != "department" or not ctx.principal.department:
             raise Forbidden("department tasks are submitted by a department's integration")
+        community = await replica.get_unit(self.session, data.community_code)
+        if community is None or community.retired or community.level != "community":
+            raise RuleViolation("admission.community_unknown", f"community_code: {data.community_code} is not a current "
+                                "community of the registry", field="community_code")
+        if data.due_on is not None and data.due_on < local_date(ctx.now):
+            raise RuleViolation("admission.due_in_past", "due_on: the deadline has passed already", field="due_on")
         verdict = admit(data.catalogue_code, _catalogue())
         task = DepartmentTask(task_id=uuid.uuid4(), department_code=ctx.principal.department, community_code=data.community_code,
                               catalogue_code=(data.catalogue_code or "").strip().upper() or None, title=data.title,

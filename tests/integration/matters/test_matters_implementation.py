@@ -125,6 +125,7 @@ async def test_a_resident_rates_once_and_only_in_scope(matters):
 
 async def test_a_department_task_without_a_catalogue_item_is_refused_and_recorded(matters):
     community, department = matters.new_community(), f"D{uuid.uuid4().hex[:6]}"
+    await _community_in_replica(matters, community)
     headers = matters.department(department)
     missing = await matters.client.post("/api/v1/matters/department-tasks", headers=headers,
                                         json={"community_code": community, "title": "填报统计表"})
@@ -141,6 +142,59 @@ async def test_a_department_task_without_a_catalogue_item_is_refused_and_recorde
     assert published == ["gov.youmin.matters.task.refused.v1"]
     burden = (await matters.client.get("/api/v1/matters/department-tasks/burden", headers=matters.staff(community))).json()
     assert [(r["community_code"], r["admitted"], r["refused"]) for r in burden["items"]] == [(community, 1, 2)]
+
+
+async def _community_in_replica(matters, community: str) -> None:
+    await matters.seed(reg.UnitCreated(unit_id=uuid.uuid4(), unit_code=community, parent_code=community[:9],
+                                       level="community", effective_on=date(2026, 1, 1)))
+
+
+async def test_a_department_task_is_admitted_only_into_a_registry_community_and_before_its_deadline(matters, clock):
+    department = matters.department(f"D{uuid.uuid4().hex[:6]}")
+    body = {"catalogue_code": "X001", "title": "低保初审"}
+    unknown = await matters.client.post("/api/v1/matters/department-tasks", headers=department,
+                                        json={**body, "community_code": "370705999999"})
+    assert unknown.status_code == 422 and unknown.json()["rule"] == "admission.community_unknown", unknown.text
+    assert unknown.json()["field"] == "community_code"
+    community = matters.new_community()
+    await _community_in_replica(matters, community)
+    late = await matters.client.post("/api/v1/matters/department-tasks", headers=department, json={
+        **body, "community_code": community, "due_on": (clock.now - timedelta(days=2)).date().isoformat()})
+    assert late.status_code == 422 and late.json()["field"] == "due_on", late.text
+    counted = await matters.client.get("/api/v1/matters/department-tasks/burden", headers=matters.staff(community))
+    assert counted.json()["items"] == []
+
+
+async def test_a_task_goes_only_to_a_department_bound_to_the_community_and_stops_with_the_matter(matters):
+    community = matters.new_community()
+    matter_id = await _decided(matters, community)
+    staff = matters.staff(community)
+    task = {"title": "修路", "responsible_kind": "department", "responsible_code": "NOT-ASSIGNED", "budget_cents": 100,
+            "due_on": "2027-12-31"}
+    refused = await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=staff, json=task)
+    assert refused.status_code == 422 and refused.json()["rule"] in ("task.department_not_assigned",
+                                                                     "task.no_department_assigned"), refused.text
+    made = await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=staff,
+                                     json={**task, "responsible_kind": "community", "responsible_code": None})
+    assert made.status_code == 201, made.text
+    await matters.move(matter_id, community, "start_implementation", "start_evaluation")
+    for n in range(1, 6):
+        assert (await _rate(matters, matter_id, community, n, 1)).status_code == 201  # 1: 非常满意
+    assert (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=staff)).json()["state"] == "closed"
+    after = await matters.client.post(f"/api/v1/matters/tasks/{made.json()['task_id']}/progress", headers=staff,
+                                      json={"percent": 0, "note": "补录"})
+    assert after.status_code == 409, after.text
+
+
+async def test_only_staff_flag_a_key_project_or_a_major_matter(matters):
+    community = matters.new_community()
+    home = matters.household(community, 1)
+    for flag in ("key_project", "major"):
+        resp = await matters.client.post("/api/v1/matters/", headers=matters.resident("p-1", home), json={
+            "title": "加装电梯", "description": "x", "category": "old_estate_renovation", flag: True})
+        assert resp.status_code == 403 and resp.json()["field"] == flag, resp.text
+    staff = await matters.raise_matter(community, key_project=True, major=True)
+    assert staff["key_project"] and staff["major"]
 
 
 async def test_department_tasks_come_from_departments_only(matters):
