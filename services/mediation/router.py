@@ -123,11 +123,15 @@ async def record_confirmation(case_id: CaseID, body: schemas.ConfirmationOutcome
     return await _file(session, case)
 
 
-@router.post("/cases/{case_id}/escalation", response_model=schemas.CaseRead)
+@router.post("/cases/{case_id}/escalation", response_model=schemas.CaseRead | schemas.CaseSummary)
 async def escalate(case_id: CaseID, body: schemas.EscalateIn, principal: CurrentPrincipal, session: SessionDep,
-                   request: Request) -> schemas.CaseRead:
-    """Hands a case up the ladder before its time runs out, with a reason."""
-    case = await service.escalate_case(session, Viewer.of(principal), case_id, body, _now(request), _config(request))
+                   request: Request) -> schemas.CaseRead | schemas.CaseSummary:
+    """Hands a case up the ladder before its time runs out, with a reason. The caller gets the file if they may
+    still see the case at its new level, else its listing line (no parties, no description)."""
+    viewer, config = Viewer.of(principal), _config(request)
+    case = await service.escalate_case(session, viewer, case_id, body, _now(request), config)
+    if not service.may_see(viewer, case, config):
+        return service.summary(case)
     return await _file(session, case)
 
 

@@ -81,6 +81,7 @@ from services.mediation.rules.risk import police_flag_reasons
 from services.mediation.rules.statistics import CaseRecord, DisputeType, Figures, compare, compute, previous_period
 from services.mediation import schemas
 from youmin.kit.auth import Principal
+from youmin.kit.calendar import local_date
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
 from youmin.kit.outbox import publish
 
@@ -178,13 +179,18 @@ async def load_for(
 ) -> MediationCase:
     """Returns a case the caller may see; 404 otherwise, so a case's existence does not leak."""
     case = await CaseRepository(session).get(case_id, for_update=for_update)
-    if case is None or not may_see_case(
+    if case is None or not may_see(viewer, case, config):
+        raise NotFound(f"no case {case_id} that you may see")
+    return case
+
+
+def may_see(viewer: Viewer, case: MediationCase, config: MediationConfig) -> bool:
+    """Tells whether the caller may see a case as it stands now (its level and mediator)."""
+    return may_see_case(
         viewer.id, viewer.grants, place_code=case.place_code, level=Level(case.level),
         mediator_person_id=str(case.mediator_person_id) if case.mediator_person_id else None,
         grid_serial_width=config.grid_serial_width,
-    ):
-        raise NotFound(f"no case {case_id} that you may see")
-    return case
+    )
 
 
 def _require_supervisor(viewer: Viewer, case: MediationCase, config: MediationConfig) -> None:
@@ -434,8 +440,12 @@ async def record_session(
     if unknown:
         raise RuleViolation("mediation.unknown_party", f"not parties to this case: {', '.join(unknown)}",
                             field="attendee_party_ids")
-    if data.held_on > (now + timedelta(days=1)).date():
-        raise RuleViolation("mediation.session_in_future", "a session is recorded after it was held", field="held_on")
+    if data.held_on > local_date(now):
+        raise RuleViolation("mediation.session_in_future", "held_on: a session is recorded after it was held",
+                            field="held_on")
+    if data.held_on < local_date(case.opened_at):
+        raise RuleViolation("mediation.session_before_case", f"held_on: the case was opened on "
+                            f"{local_date(case.opened_at)}; its sessions are held after that", field="held_on")
     before = case.status
     case.status = str(target)
     case.updated_at = now

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import text
 
+from youmin.kit.calendar import LOCAL_TZ
 from youmin.kit.db import transaction
 
 
@@ -297,3 +298,27 @@ async def test_a_dispute_is_taken_in_above_its_lowest_level_only_by_staff_of_tha
     assert refused.json()["field"] == "level"
     taken = await h.open_case(place, headers=h.staff("street_staff", place.street), level="street")
     assert taken["level"] == "street"
+
+
+async def test_a_session_is_held_between_the_cases_opening_and_today_in_china(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    parties = [p["party_id"] for p in case["parties"]]
+    opened = datetime.fromisoformat(case["opened_at"]).astimezone(LOCAL_TZ).date()
+    for held_on, rule in ((opened + timedelta(days=1), "mediation.session_in_future"),
+                          (opened - timedelta(days=1), "mediation.session_before_case")):
+        resp = await h.post(case["id"], "sessions", {"held_on": held_on.isoformat(), "attendee_party_ids": parties,
+                                                     "summary": "s"}, staff)
+        assert resp.status_code == 422 and resp.json()["rule"] == rule and resp.json()["field"] == "held_on", resp.text
+
+
+async def test_whoever_hands_a_case_up_beyond_their_sight_gets_its_listing_line_not_its_file(h):
+    place = await h.place()
+    case, _ = await mediating_case(h, place)
+    mediator = h.mediator(case["mediator_person_id"], place.grid)
+    up = await h.post(case["id"], "escalation", {"reason": "调解不成"}, mediator)
+    assert up.status_code == 200 and up.json()["level"] == "community", up.text
+    assert "parties" not in up.json() and "description" not in up.json()
+    assert (await h.get(case["id"], mediator)).status_code == 404
+    supervisor = await h.post(case["id"], "escalation", {"reason": "再上一级"}, h.staff("street_staff", place.street))
+    assert "parties" in supervisor.json()  # staff who still see it get the file
