@@ -561,6 +561,16 @@ async def close_case(
 ) -> MediationCase:
     """Closes a case whose agreement stands."""
     case = await load_for(session, viewer, case_id, config)
+    if case.status == CaseStatus.CONFIRMATION_PENDING and case.agreement_signed_at is not None:
+        # The parties have 30 days to ask a court to confirm their written agreement; the sweep closes the case
+        # when the window passes unused. Closing by hand would take the window, or the court's answer, away.
+        if case.confirmation_applied_on is not None:
+            raise Conflict("the parties applied for judicial confirmation: the court's answer closes the case",
+                           case_status=case.status, allowed=["confirm", "refuse_confirmation"])
+        if now < confirmation_deadline(case.agreement_signed_at):
+            last_day = confirmation_last_day(case.agreement_signed_at)
+            raise Conflict(f"the parties may apply for judicial confirmation until {last_day}; the case closes by "
+                           "itself when that window passes", case_status=case.status, last_day=str(last_day))
     target = _move(case, Action.CLOSE)
     before = case.status
     case.status = str(target)

@@ -322,3 +322,19 @@ async def test_whoever_hands_a_case_up_beyond_their_sight_gets_its_listing_line_
     assert (await h.get(case["id"], mediator)).status_code == 404
     supervisor = await h.post(case["id"], "escalation", {"reason": "再上一级"}, h.staff("street_staff", place.street))
     assert "parties" in supervisor.json()  # staff who still see it get the file
+
+
+async def test_a_case_awaiting_judicial_confirmation_is_not_closed_by_hand(h):
+    # The 30-day window for the parties, then the court's answer, decide; closing by hand took both away.
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    parties = [p["party_id"] for p in case["parties"]]
+    await h.post(case["id"], "agreements", {"kind": "written", "terms": "赔偿500元", "signed_party_ids": parties,
+                                            "mediator_signed": True}, staff)
+    in_window = await h.post(case["id"], "closure", None, staff)
+    assert in_window.status_code == 409 and in_window.json()["last_day"] == "2026-04-01", in_window.text
+    await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    applied = await h.post(case["id"], "closure", None, staff)
+    assert applied.status_code == 409, applied.text
+    assert (await h.post(case["id"], "confirmation", {"outcome": "confirmed"}, staff)).json()["status"] == "confirmed"
+    assert (await h.post(case["id"], "closure", None, staff)).json()["status"] == "closed"
