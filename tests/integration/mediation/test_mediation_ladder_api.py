@@ -25,6 +25,16 @@ async def mediating_case(h, place):
     return case, staff
 
 
+async def awaiting_confirmation(h, place):
+    """A mediated case whose written agreement every party and the mediator signed: confirmation pending."""
+    case, staff = await mediating_case(h, place)
+    parties = [p["party_id"] for p in case["parties"]]
+    resp = await h.post(case["id"], "agreements", {"kind": "written", "terms": "赔偿500元", "signed_party_ids": parties,
+                                                   "mediator_signed": True}, staff)
+    assert resp.status_code == 201, resp.text
+    return case, staff
+
+
 async def test_consent_of_one_party_waits_for_the_other(h):
     place = await h.place()
     staff = h.staff("grid_manager", place.grid)
@@ -135,10 +145,8 @@ async def test_written_agreement_signed_by_all_awaits_confirmation_then_is_confi
 
 async def test_confirmation_refused_by_the_court_allows_mediating_again(h):
     place = await h.place()
-    case, staff = await mediating_case(h, place)
+    case, staff = await awaiting_confirmation(h, place)
     parties = [p["party_id"] for p in case["parties"]]
-    await h.post(case["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
-                                            "mediator_signed": True}, staff)
     await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
     resp = await h.post(case["id"], "confirmation", {"outcome": "refused"}, staff)
     assert resp.json()["status"] == "confirmation_refused"
@@ -267,10 +275,7 @@ async def test_risk_reassessment_flags_the_police_once(h):
 
 async def test_confirmation_application_after_the_window_is_refused(h):
     place = await h.place()
-    case, staff = await mediating_case(h, place)
-    parties = [p["party_id"] for p in case["parties"]]
-    await h.post(case["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
-                                            "mediator_signed": True}, staff)
+    case, staff = await awaiting_confirmation(h, place)
     h.clock.advance(days=40)
     resp = await h.post(case["id"], "confirmation-application", {"applied_on": str(date(2026, 4, 10))}, staff)
     assert resp.status_code == 422 and resp.json()["rule"] == "mediation.confirmation_window_closed"
@@ -327,10 +332,7 @@ async def test_whoever_hands_a_case_up_beyond_their_sight_gets_its_listing_line_
 async def test_a_case_awaiting_judicial_confirmation_is_not_closed_by_hand(h):
     # The 30-day window for the parties, then the court's answer, decide; closing by hand took both away.
     place = await h.place()
-    case, staff = await mediating_case(h, place)
-    parties = [p["party_id"] for p in case["parties"]]
-    await h.post(case["id"], "agreements", {"kind": "written", "terms": "赔偿500元", "signed_party_ids": parties,
-                                            "mediator_signed": True}, staff)
+    case, staff = await awaiting_confirmation(h, place)
     in_window = await h.post(case["id"], "closure", None, staff)
     assert in_window.status_code == 409 and in_window.json()["last_day"] == "2026-04-01", in_window.text
     await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
