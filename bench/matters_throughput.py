@@ -210,9 +210,13 @@ async def main(requests: int, households: int) -> None:
                             (uuid.UUID(big_vote["vote_id"]), code, person, "online", None, None, datetime_now())
                             for code, person in present], columns=["vote_id", "voter_key", "cast_by", "via", "choice",
                                                                    "receipt_digest", "cast_at"])
-                        await conn.copy_records_to_table("ballot_choice", records=[
-                            (uuid.uuid4().hex, uuid.UUID(big_vote["vote_id"]), "for" if i % 4 else "against")
-                            for i in range(len(present))], columns=["receipt_digest", "vote_id", "choice"])
+                        await conn.copy_records_to_table("ballot_receipt", records=[
+                            (uuid.uuid4().hex, uuid.UUID(big_vote["vote_id"]), None)
+                            for _ in range(len(present))], columns=["receipt_digest", "vote_id", "choice"])
+                        against = len(present) // 4
+                        await conn.execute(
+                            "INSERT INTO vote_online_count (vote_id, votes_for, votes_against) VALUES ($1, $2, $3)",
+                            uuid.UUID(big_vote["vote_id"]), len(present) - against, against)
                     finally:
                         await conn.close()
                 started = time.perf_counter()

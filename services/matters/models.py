@@ -154,7 +154,8 @@ Index("ix_vote_elector_caster_ids", VoteElector.caster_ids, postgresql_using="gi
 class Ballot(Base):
     """Participation: that an elector voted, how and by whom. One row per elector (the unique key counts once).
 
-    For a secret ballot the choice and the receipt stay empty here; they live in ballot_choice, unlinked.
+    For a secret ballot the choice and the receipt stay empty here: the choice only adds to vote_online_count, and
+    the receipt's digest is kept in ballot_receipt, unlinked.
     """
 
     __tablename__ = "ballot"
@@ -168,17 +169,27 @@ class Ballot(Base):
     cast_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
-class BallotChoice(Base):
-    """A counted online choice, found by the digest of its receipt; holds no voter and no time."""
+class VoteOnlineCount(Base):
+    """A vote's running totals of online choices. Every online ballot adds to them with one UPDATE of all three, so
+    nothing stored ties a choice to the participation row written beside it (no per-ballot choice row to join)."""
 
-    __tablename__ = "ballot_choice"
+    __tablename__ = "vote_online_count"
+
+    vote_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("vote.vote_id"), primary_key=True)
+    votes_for: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    votes_against: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    abstain: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+
+
+class BallotReceipt(Base):
+    """The digest of a counted online ballot's receipt; holds no voter and no time, and the choice only for an
+    open ballot."""
+
+    __tablename__ = "ballot_receipt"
 
     receipt_digest: Mapped[str] = mapped_column(Text, primary_key=True)
     vote_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("vote.vote_id"), nullable=False)
-    choice: Mapped[str] = mapped_column(Text, nullable=False)
-
-
-Index("ix_ballot_choice_vote_id_choice", BallotChoice.vote_id, BallotChoice.choice)
+    choice: Mapped[str | None] = mapped_column(Text)
 
 
 class OfflineTally(Base):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.matters.models import (
     Ballot,
-    BallotChoice,
+    BallotReceipt,
     CommunityTemplate,
     DepartmentTask,
     ImplementationTask,
@@ -25,6 +25,7 @@ from services.matters.models import (
     TaskSpending,
     Vote,
     VoteElector,
+    VoteOnlineCount,
     WorkOrder,
     WorkOrderChange,
 )
@@ -243,11 +244,28 @@ class MattersRepository:
         result = await self.session.execute(stmt.returning(Ballot.voter_key))
         return result.first() is not None
 
-    async def insert_choice(self, vote_id: uuid.UUID, digest: str, choice: str) -> None:
-        await self.session.execute(insert(BallotChoice).values(receipt_digest=digest, vote_id=vote_id, choice=choice))
+    async def count_choice(self, vote_id: uuid.UUID, digest: str, choice: str, *, secret: bool) -> None:
+        """Keeps the receipt's digest and adds the choice to the vote's totals: all three totals in one UPDATE, so
+        the row's new version does not say which one moved. Call it last before the commit: it locks the vote's
+        totals row, which every other ballot of the vote waits for."""
+        await self.session.execute(
+            insert(BallotReceipt).values(receipt_digest=digest, vote_id=vote_id, choice=None if secret else choice)
+        )
+        counted = insert(VoteOnlineCount).values(
+            vote_id=vote_id, votes_for=int(choice == "for"), votes_against=int(choice == "against"),
+            abstain=int(choice == "abstain"),
+        )
+        await self.session.execute(counted.on_conflict_do_update(
+            index_elements=[VoteOnlineCount.vote_id],
+            set_={
+                "votes_for": VoteOnlineCount.votes_for + counted.excluded.votes_for,
+                "votes_against": VoteOnlineCount.votes_against + counted.excluded.votes_against,
+                "abstain": VoteOnlineCount.abstain + counted.excluded.abstain,
+            },
+        ))
 
-    async def choice_by_digest(self, digest: str) -> BallotChoice | None:
-        return await self.session.get(BallotChoice, digest)
+    async def receipt_by_digest(self, digest: str) -> BallotReceipt | None:
+        return await self.session.get(BallotReceipt, digest)
 
     async def participated(self, vote_id: uuid.UUID) -> int:
         return int(await self.session.scalar(select(func.count()).select_from(Ballot).where(Ballot.vote_id == vote_id)) or 0)
@@ -276,12 +294,11 @@ class MattersRepository:
 
     async def counts(self, vote_id: uuid.UUID) -> dict[str, int]:
         """Counts online choices and offline tallies together."""
-        totals = {"for": 0, "against": 0, "abstain": 0}
-        rows = await self.session.execute(
-            select(BallotChoice.choice, func.count()).where(BallotChoice.vote_id == vote_id).group_by(BallotChoice.choice)
-        )
-        for choice, count in rows:
-            totals[choice] += int(count)
+        online = (await self.session.execute(
+            select(VoteOnlineCount.votes_for, VoteOnlineCount.votes_against, VoteOnlineCount.abstain)
+            .where(VoteOnlineCount.vote_id == vote_id)
+        )).first() or (0, 0, 0)
+        totals = {"for": int(online[0]), "against": int(online[1]), "abstain": int(online[2])}
         offline = (
             await self.session.execute(
                 select(

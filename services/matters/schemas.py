@@ -185,6 +185,9 @@ class Receipt(BaseModel):
 
 
 class ReceiptCheck(BaseModel):
+    """Whether the ballot of a receipt was counted; its choice only for an open ballot (a secret ballot's receipt
+    proves that it counted, not how)."""
+
     vote_id: UUID
     counted: bool
     choice: Choice | None

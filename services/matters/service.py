@@ -518,13 +518,14 @@ class MattersService:
         if not recorded:
             raise Conflict("this vote has already been cast for you (or your household)", rule="vote.already_cast",
                            voter_key=elector.voter_key)
-        await self.repo.insert_choice(vote.vote_id, digest, data.choice)
+        await self.repo.count_choice(vote.vote_id, digest, data.choice, secret=vote.secret)
         return {"vote_id": vote.vote_id, "receipt": receipt, "voter_key": elector.voter_key, "cast_at": ctx.now}
 
     async def check_receipt(self, principal: Principal, vote_id: uuid.UUID, receipt: str) -> dict[str, Any]:
         vote, _ = await self.vote_for_reader(principal, vote_id)
-        found = await self.repo.choice_by_digest(_digest(vote.vote_id, receipt))
+        found = await self.repo.receipt_by_digest(_digest(vote.vote_id, receipt))
         counted = found is not None and found.vote_id == vote.vote_id
+        # A secret ballot's receipt proves it was counted, not how: nobody can be made to show their choice.
         return {"vote_id": vote.vote_id, "counted": counted, "choice": found.choice if counted else None}
 
     async def offline_tally(self, ctx: Context, vote_id: uuid.UUID, data: Any) -> OfflineTally:
