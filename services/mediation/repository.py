@@ -133,6 +133,7 @@ class CaseRepository:
         warning: str | None = None,
         limit: int = 100,
         before: datetime | None = None,
+        after_id: uuid.UUID | None = None,
         grid_serial_width: int = 3,
     ) -> list[MediationCase]:
         """Returns the cases a caller may see: assigned to them, or in a supervisor's scope and level."""
@@ -151,7 +152,11 @@ class CaseRepository:
             stmt = stmt.where(MediationCase.status == status)
         if warning:
             stmt = stmt.where(MediationCase.warning == warning)
-        if before:
+        if before and after_id:
+            # Keyset on the listing's order (opened_at descending, id ascending): same-instant cases after the last.
+            stmt = stmt.where(or_(MediationCase.opened_at < before,
+                                  and_(MediationCase.opened_at == before, MediationCase.id > after_id)))
+        elif before:
             stmt = stmt.where(MediationCase.opened_at < before)
         stmt = stmt.order_by(MediationCase.opened_at.desc(), MediationCase.id).limit(limit)
         return list((await self.session.execute(stmt)).scalars())

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.mediation import schemas, service
 from services.mediation.rules.access import level_code_length
@@ -43,16 +44,30 @@ async def open_case(body: schemas.CaseCreate, principal: CurrentPrincipal, sessi
 
 @router.get("/cases", response_model=list[schemas.CaseSummary])
 async def list_cases(
-    principal: CurrentPrincipal, session: SessionDep, request: Request,
+    principal: CurrentPrincipal, session: SessionDep, request: Request, response: Response,
     status: CaseStatus | None = None, warning: WarningLevel | None = None,
-    before: Instant | None = Query(None, description="only cases opened before this instant (paging)"),
+    before: Instant | None = Query(None, description="paging: the opened_at of the previous page's last case"),
+    after_id: uuid.UUID | None = Query(None, description="paging, with `before`: the previous page's last case id"),
     limit: int = Query(50, ge=1, le=500),
 ) -> list[schemas.CaseSummary]:
-    """Lists the cases the caller may see: assigned to them, or in their supervising scope and level."""
+    """Lists the cases the caller may see (assigned to them, or in their supervising scope and level), newest first.
+
+    Paging: pass the last case's `opened_at` as `before` and its id as `after_id`; a full page also carries the
+    next page's address in a `Link: <...>; rel="next"` header. Cases opened at the same instant are neither
+    skipped nor repeated across pages.
+    """
+    if after_id is not None and before is None:
+        raise RuleViolation("request.after_id_without_before", "after_id: give it with `before`, the opened_at of "
+                            "that same case", field="after_id")
     cases = await service.CaseRepository(session).visible(
-        principal.sub, Viewer.of(principal).grants, status=status, warning=warning, before=before, limit=limit,
-        grid_serial_width=_config(request).grid_serial_width,
+        principal.sub, Viewer.of(principal).grants, status=status, warning=warning, before=before, after_id=after_id,
+        limit=limit, grid_serial_width=_config(request).grid_serial_width,
     )
+    if len(cases) == limit:
+        last = cases[-1]
+        params = {k: v for k, v in request.query_params.items() if k not in ("before", "after_id")}
+        params.update(before=last.opened_at.isoformat(), after_id=str(last.id))
+        response.headers["link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
     return [service.summary(c) for c in cases]
 
 

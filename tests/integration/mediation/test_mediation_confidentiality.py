@@ -92,3 +92,22 @@ async def test_statistics_answer_anyone_with_aggregates_only(h):
     assert resp.status_code == 200
     assert resp.json()["current"]["opened"] == 1
     assert case["id"] not in resp.text and place.residents["a"] not in resp.text
+
+
+async def test_paging_through_cases_opened_at_one_instant_skips_and_repeats_none(h):
+    place = await h.place()
+    opened = {(await h.open_case(place))["id"] for _ in range(5)}  # the test clock stands still: one instant
+    staff = h.staff("grid_manager", place.grid)
+    seen: list[str] = []
+    url, params = "/api/v1/mediation/cases", {"limit": "2"}
+    for _ in range(10):
+        page = await h.client.get(url, params=params, headers=staff)
+        assert page.status_code == 200, page.text
+        seen += [c["id"] for c in page.json()]
+        if "link" not in page.headers:
+            break
+        target = page.headers["link"].split(";")[0].strip("<>")
+        url, params = target, None
+    assert sorted(seen) == sorted(opened) and len(seen) == 5
+    alone = await h.client.get("/api/v1/mediation/cases", params={"after_id": next(iter(opened))}, headers=staff)
+    assert alone.status_code == 422 and alone.json()["field"] == "after_id"
