@@ -66,6 +66,7 @@ class MediationCase(Base):
     next_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalations: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     mediator_person_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # Derived from the parties' own lists (case_party): refused by any party; chosen by one and refused by none.
     chosen_mediator_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     refused_mediator_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -118,6 +119,9 @@ class CaseParty(Base):
     consent: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
     consent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     position: Mapped[int] = mapped_column(Integer)
+    # This party's own choices and refusals of mediators; the case's lists are derived from every party's.
+    chosen_mediator_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    refused_mediator_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
 
     __table_args__ = (
         CheckConstraint("(person_id IS NULL) <> (outside_person_id IS NULL)", name="one_identity"),

@@ -237,8 +237,11 @@ async def open_case(
             outside_id = uuid.uuid4()
             session.add(OutsidePerson(id=outside_id, **party.outside.model_dump()))
             await session.flush()
+        # The lists given at intake are every party's (who said which is not recorded).
         session.add(CaseParty(id=uuid.uuid4(), case_id=case.id, person_id=party.person_id,
-                              outside_person_id=outside_id, role=party.role, consent="pending", position=position))
+                              outside_person_id=outside_id, role=party.role, consent="pending", position=position,
+                              chosen_mediator_ids=list(case.chosen_mediator_ids),
+                              refused_mediator_ids=list(case.refused_mediator_ids)))
     _history(session, case, "open", from_status=None, from_level=None, now=now, actor=viewer.id)
     await _flag_if_at_risk(session, case, viewer.id, now)
     await publish(session, CaseOpened(case_id=case.id, place_code=case.place_code, level=case.level,
@@ -356,11 +359,16 @@ async def choose_mediator(
     if case.status not in OPEN_STATUSES:
         raise Conflict(f"the mediator of a case that is {case.status} cannot change", case_status=case.status,
                        allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
-    await _party(session, case, data.party_id, "party_id")
+    party = await _party(session, case, data.party_id, "party_id")
     mediator = str(data.mediator_person_id)
-    chosen = [m for m in case.chosen_mediator_ids if m != mediator]
-    refused = [m for m in case.refused_mediator_ids if m != mediator]
-    (chosen if data.choice == "chosen" else refused).append(mediator)
+    # A party changes only their own mind: choosing a mediator lifts their own refusal, never another party's.
+    own_chosen = [m for m in party.chosen_mediator_ids if m != mediator]
+    own_refused = [m for m in party.refused_mediator_ids if m != mediator]
+    (own_chosen if data.choice == "chosen" else own_refused).append(mediator)
+    party.chosen_mediator_ids, party.refused_mediator_ids = own_chosen, own_refused
+    parties = await CaseRepository(session).parties_for_update(case.id)
+    refused = sorted({m for p in parties for m in p.refused_mediator_ids})
+    chosen = sorted({m for p in parties for m in p.chosen_mediator_ids} - set(refused))
     case.chosen_mediator_ids, case.refused_mediator_ids = chosen, refused
     case.updated_at = now
     _history(session, case, f"mediator_{data.choice}", from_status=case.status, from_level=case.level, now=now,

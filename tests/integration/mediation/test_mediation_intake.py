@@ -72,6 +72,41 @@ async def test_party_refusing_the_mediator_removes_them_and_choosing_one_assigns
     assert resp.json()["mediator_person_id"] == first
 
 
+async def test_one_partys_choice_does_not_lift_another_partys_refusal(h):
+    place = await h.place()
+    staff = h.staff("grid_manager", place.grid)
+    case = await h.open_case(place, parties=[{"person_id": place.residents["b"]}, {"person_id": place.residents["c"]}])
+    first = case["mediator_person_id"]
+    other = ({place.mediators["grid_1"], place.mediators["grid_2"]} - {first}).pop()
+    applicant, respondent = (p["party_id"] for p in case["parties"])
+    refused = await h.post(case["id"], "mediator-choices",
+                           {"party_id": applicant, "mediator_person_id": first, "choice": "refused"}, staff)
+    assert refused.json()["mediator_person_id"] == other
+    chosen = await h.post(case["id"], "mediator-choices",
+                          {"party_id": respondent, "mediator_person_id": first, "choice": "chosen"}, staff)
+    assert chosen.status_code == 200, chosen.text
+    assert chosen.json()["mediator_person_id"] == other
+    assert first in chosen.json()["refused_mediator_ids"] and first not in chosen.json()["chosen_mediator_ids"]
+    reassigned = await h.post(case["id"], "assignment", None, staff)
+    assert reassigned.json()["mediator_person_id"] == other
+    # The applicant changes their own mind: now both accept the first mediator, the one chosen.
+    lifted = await h.post(case["id"], "mediator-choices",
+                          {"party_id": applicant, "mediator_person_id": first, "choice": "chosen"}, staff)
+    assert lifted.json()["mediator_person_id"] == first and lifted.json()["refused_mediator_ids"] == []
+
+
+async def test_a_refusal_given_at_intake_stands_for_every_party(h):
+    place = await h.place()
+    staff = h.staff("grid_manager", place.grid)
+    refused = place.mediators["grid_1"]
+    case = await h.open_case(place, parties=[{"person_id": place.residents["b"]}, {"person_id": place.residents["c"]}],
+                             refused_mediator_ids=[refused])
+    assert case["mediator_person_id"] == place.mediators["grid_2"]
+    resp = await h.post(case["id"], "mediator-choices", {"party_id": case["parties"][0]["party_id"],
+                                                         "mediator_person_id": refused, "choice": "chosen"}, staff)
+    assert resp.json()["refused_mediator_ids"] == [refused] and resp.json()["mediator_person_id"] != refused
+
+
 async def test_outside_person_party_is_kept_apart_and_shown_to_the_mediator(h):
     place = await h.place()
     case = await h.open_case(place, parties=[
