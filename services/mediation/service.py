@@ -457,6 +457,13 @@ async def record_session(
     before = case.status
     case.status = str(target)
     case.updated_at = now
+    if before == CaseStatus.CONFIRMATION_REFUSED:
+        # The court refused the agreement and the parties mediate again: the case is unresolved once more and back
+        # on the ladder at its level, with a new time limit (the refused agreement stays in the file's history).
+        case.resolved_at = case.resolved_level = case.agreement_kind = None
+        case.agreement_signed_at = case.confirmation_reminded_at = None
+        case.confirmation_applied_on = case.confirmation_outcome = None
+        _enter_level(case, Level(case.level), now, config.ladder)
     record = CaseSession(id=uuid.uuid4(), case_id=case.id, level=case.level, held_on=data.held_on,
                          attendee_party_ids=[str(a) for a in data.attendee_party_ids],
                          mediator_person_ids=[str(mediator)], summary=data.summary, recorded_by=viewer.id,

@@ -153,7 +153,13 @@ async def test_confirmation_refused_by_the_court_allows_mediating_again(h):
     resp = await h.post(case["id"], "sessions", {"held_on": "2026-03-02", "attendee_party_ids": parties,
                                                  "summary": "修改协议"}, staff)
     assert resp.status_code == 201
-    assert (await h.get(case["id"], staff)).json()["status"] == "mediating"
+    file = (await h.get(case["id"], staff)).json()
+    assert file["status"] == "mediating" and file["level"] == "grid"
+    # Unresolved again, and back on the ladder with a new time limit: the sweep hands it up when that runs out.
+    assert file["resolved_at"] is None and file["confirmation"]["outcome"] is None
+    assert datetime.fromisoformat(file["deadline_at"]) == h.clock() + timedelta(days=5)
+    await h.sweep(h.clock() + timedelta(days=5, minutes=1))
+    assert (await h.get(case["id"], h.staff("community_staff", place.community))).json()["level"] == "community"
 
 
 async def test_oral_agreement_needs_no_signature_and_closes(h):
