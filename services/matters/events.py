@@ -94,7 +94,8 @@ class MatterEvaluated(MattersEvent):
 
 
 class WorkOrderChanged(MattersEvent):
-    """Published when a department work order is dispatched, signed, answered, extended, sent back or warned."""
+    """Published when a department work order is dispatched, signed, answered, extended, sent back or warned, or
+    cancelled because its matter ended."""
 
     type: ClassVar[str] = "gov.youmin.matters.workorder.changed.v1"
 

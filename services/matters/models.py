@@ -291,7 +291,7 @@ class WorkOrder(Base):
     matter_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("matter.matter_id"), nullable=False)
     department_code: Mapped[str] = mapped_column(Text, nullable=False)
     community_code: Mapped[str] = mapped_column(CODE, nullable=False)
-    status: Mapped[str] = mapped_column(Text, nullable=False)  # dispatched | signed | answered | returned
+    status: Mapped[str] = mapped_column(Text, nullable=False)  # dispatched | signed | answered | returned | cancelled
     dispatched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     extensions_used: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))

@@ -32,6 +32,9 @@ from services.matters.models import (
 from services.matters.rules.lifecycle import TERMINAL_STATES
 
 
+OPEN_WORK_ORDER_STATUSES = ("dispatched", "signed")
+
+
 def _like_prefix(code: str) -> str:
     return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -351,8 +354,13 @@ class MattersRepository:
         return list(rows.scalars())
 
     async def open_tasks(self) -> list[ImplementationTask]:
+        """The unfinished tasks of matters that have not ended, locked (those another sweep holds are skipped)."""
         rows = await self.session.execute(
-            select(ImplementationTask).where(ImplementationTask.completed_at.is_(None)).with_for_update(skip_locked=True)
+            select(ImplementationTask)
+            .join(Matter, Matter.matter_id == ImplementationTask.matter_id)
+            .where(ImplementationTask.completed_at.is_(None),
+                   Matter.state.not_in([s.value for s in TERMINAL_STATES]))
+            .with_for_update(of=ImplementationTask, skip_locked=True)
         )
         return list(rows.scalars())
 
@@ -365,10 +373,28 @@ class MattersRepository:
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def open_work_orders(self) -> list[WorkOrder]:
+        """The open work orders the deadline sweep looks at, locked (those another sweep holds are skipped)."""
         rows = await self.session.execute(
-            select(WorkOrder).where(WorkOrder.status.in_(["dispatched", "signed"])).with_for_update(skip_locked=True)
+            select(WorkOrder).join(Matter, Matter.matter_id == WorkOrder.matter_id)
+            .where(WorkOrder.status.in_(OPEN_WORK_ORDER_STATUSES), Matter.state.not_in([s.value for s in TERMINAL_STATES]))
+            .order_by(WorkOrder.department_code, WorkOrder.work_order_id)
+            .with_for_update(of=WorkOrder, skip_locked=True)
         )
         return list(rows.scalars())
+
+    async def open_work_orders_of(self, matter_id: uuid.UUID) -> list[WorkOrder]:
+        rows = await self.session.execute(
+            select(WorkOrder).where(WorkOrder.matter_id == matter_id, WorkOrder.status.in_(OPEN_WORK_ORDER_STATUSES))
+            .order_by(WorkOrder.work_order_id).with_for_update()
+        )
+        return list(rows.scalars())
+
+    async def open_work_order_of(self, matter_id: uuid.UUID, department_code: str) -> WorkOrder | None:
+        rows = await self.session.execute(
+            select(WorkOrder).where(WorkOrder.matter_id == matter_id, WorkOrder.department_code == department_code,
+                                    WorkOrder.status.in_(OPEN_WORK_ORDER_STATUSES)).limit(1)
+        )
+        return rows.scalar_one_or_none()
 
     async def list_work_orders(self, visibility: Any, department: str | None, status: str | None, limit: int, offset: int) -> list[WorkOrder]:
         conditions = [visibility]

@@ -357,6 +357,11 @@ class MattersService:
                              actor_sub=actor, reason=reason, reason_code=reason_code, details=details or {}, at=now)
         )
         await self.session.flush()
+        if to_state in TERMINAL_STATES:
+            # The matter ended: the departments' open orders on it end too, and their feed says so.
+            for order in await self.repo.open_work_orders_of(matter.matter_id):
+                order.status, order.warning = "cancelled", "none"
+                await self._work_order_changed(order, "cancel", now)
         await publish(
             self.session,
             ev.MatterTransitioned(matter_id=matter.matter_id, community_code=matter.community_code, from_state=from_state,
@@ -681,6 +686,9 @@ class MattersService:
         if task.spent_cents + data.amount_cents > 2**63 - 1:
             raise RuleViolation("task.spending_too_large", "amount_cents: the task's spending would overflow",
                                 field="amount_cents")
+        if data.spent_on > local_date(ctx.now):
+            raise RuleViolation("task.spending_in_future", f"spent_on: money is recorded once spent, on or before today "
+                                f"({local_date(ctx.now)})", field="spent_on")
         task.spent_cents += data.amount_cents
         self.session.add(TaskSpending(task_id=task.task_id, item=data.item, amount_cents=data.amount_cents,
                                       spent_on=data.spent_on, recorded_by=ctx.principal.sub, recorded_at=ctx.now))
@@ -761,8 +769,12 @@ class MattersService:
         if department_code is not None and department_code not in assigned:
             raise RuleViolation("workorder.department_not_assigned", f"department_code: {department_code} is not assigned to "
                                 f"{matter.community_code} (assigned: {', '.join(assigned)})", field="department_code")
+        department = department_code or assigned[0]
+        if await self.repo.open_work_order_of(matter.matter_id, department) is not None:
+            raise Conflict(f"the matter already has an open work order at {department}; it is answered or sent back "
+                           "before another is dispatched there", rule="workorder.already_open", department_code=department)
         deadline = deadlines.open_work_order(ctx.now, self.calendar)
-        order = WorkOrder(work_order_id=uuid.uuid4(), matter_id=matter.matter_id, department_code=department_code or assigned[0],
+        order = WorkOrder(work_order_id=uuid.uuid4(), matter_id=matter.matter_id, department_code=department,
                           community_code=matter.community_code, status="dispatched", dispatched_at=ctx.now,
                           due_at=deadline.due_at, extensions_used=0, extended_workdays=0,
                           warning=deadlines.warning_level(deadline.due_at, ctx.now, self.calendar).value)
@@ -776,6 +788,10 @@ class MattersService:
         order = await self.repo.get_work_order(work_order_id, lock=True)
         if order is None or order.department_code != ctx.principal.department:
             raise NotFound(f"no work order {work_order_id}")
+        matter = await self.repo.get_matter(order.matter_id)
+        if order.status in allowed_from and State(matter.state) in TERMINAL_STATES:
+            raise Conflict(f"the matter of this work order is {matter.state}", work_order_status=order.status,
+                           state=matter.state, allowed=[])
         if order.status not in allowed_from:
             allowed = {"dispatched": ["sign", "answer", "extend", "return"], "signed": ["answer", "extend", "return"]}
             raise Conflict(f"cannot {action} a work order that is {order.status}", work_order_status=order.status,
@@ -802,7 +818,8 @@ class MattersService:
         try:
             extended = deadlines.extend(current, workdays, ctx.now, self.calendar)
         except deadlines.DeadlineRuleError as error:
-            raise RuleViolation(error.rule, error.detail) from None
+            field = "workdays" if error.rule in ("workorder.extension_invalid", "workorder.extension_too_long") else None
+            raise RuleViolation(error.rule, error.detail, **({"field": field} if field else {})) from None
         order.due_at, order.extensions_used, order.extended_workdays = extended.due_at, extended.extensions_used, extended.extended_workdays
         order.extension_reason = reason
         order.warning = deadlines.warning_level(order.due_at, ctx.now, self.calendar).value

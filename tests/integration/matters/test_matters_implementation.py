@@ -232,3 +232,17 @@ async def test_statistics_give_counts_and_median_days_per_stage(matters, clock):
 
 
 _ = date
+
+
+async def test_spending_is_recorded_once_spent_not_ahead(matters, clock):
+    community = matters.new_community()
+    clock.now = datetime(2026, 11, 20, 23, 30, tzinfo=LOCAL_TZ)  # still the 20th in China, already the 21st nowhere
+    matter_id = await _decided(matters, community)
+    staff = matters.staff(community)
+    task = (await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=staff, json={
+        "title": "更换路灯", "responsible_kind": "community", "budget_cents": 100, "due_on": "2026-12-31"})).json()
+    url = f"/api/v1/matters/tasks/{task['task_id']}/spending"
+    ahead = await matters.client.post(url, headers=staff, json={"item": "灯具", "amount_cents": 10, "spent_on": "2026-11-21"})
+    assert ahead.status_code == 422 and ahead.json()["field"] == "spent_on"
+    today = await matters.client.post(url, headers=staff, json={"item": "灯具", "amount_cents": 10, "spent_on": "2026-11-20"})
+    assert today.status_code == 200 and today.json()["spent_cents"] == 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, datetime
 
@@ -102,6 +103,7 @@ async def test_sign_extend_once_up_to_ten_days_and_answer(matters, clock):
     assert again.status_code == 409 and again.json()["allowed"] == ["answer", "extend", "return"]
     too_long = await matters.client.post(f"{url}/extend", json={"workdays": 11, "reason": "需协调"}, headers=headers)
     assert too_long.status_code == 422 and too_long.json()["rule"] == "workorder.extension_too_long"
+    assert too_long.json()["field"] == "workdays"
     extended = await matters.client.post(f"{url}/extend", json={"workdays": 10, "reason": "需协调"}, headers=headers)
     assert extended.status_code == 200
     assert datetime.fromisoformat(extended.json()["due_at"]).astimezone(LOCAL_TZ).date() == date(2026, 10, 27)
@@ -109,6 +111,43 @@ async def test_sign_extend_once_up_to_ten_days_and_answer(matters, clock):
     assert second.status_code == 422 and second.json()["rule"] == "workorder.extension_already_used"
     answered = await matters.client.post(f"{url}/answer", json={"answer": "已疏通"}, headers=headers)
     assert answered.json()["status"] == "answered"
+
+
+async def test_a_matter_has_one_open_order_per_department_at_a_time(matters):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    matter_id, order = await _dispatched(matters, community, department)
+    url = f"/api/v1/matters/{matter_id}/workorders"
+    again = await asyncio.gather(*[matters.client.post(url, headers=matters.staff(community)) for _ in range(3)])
+    assert [r.status_code for r in again] == [409] * 3 and again[0].json()["rule"] == "workorder.already_open"
+    await matters.client.post(f"/api/v1/matters/workorders/{order['work_order_id']}/answer", json={"answer": "已处理"},
+                              headers=matters.department(department))
+    assert (await matters.client.post(url, headers=matters.staff(community))).status_code == 201
+    orders = await matters.sql("SELECT status FROM work_order WHERE matter_id = :m ORDER BY dispatched_at, status",
+                               m=matter_id)
+    assert sorted(o.status for o in orders) == ["answered", "dispatched"]
+
+
+async def test_an_ended_matter_cancels_its_open_orders_and_the_sweeper_leaves_them(matters, clock):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    clock.now = BEFORE_HOLIDAY
+    matter = await matters.raise_matter(community)
+    resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/workorders", headers=matters.staff(community))
+    order = resp.json()
+    await matters.move(matter["matter_id"], community, {"action": "reject", "reason": "不属于社区事务"})
+    stored = await matters.sql("SELECT status FROM work_order WHERE work_order_id = :w", w=order["work_order_id"])
+    assert stored[0].status == "cancelled"
+    headers = matters.department(department)
+    feed = (await matters.client.get("/api/v1/matters/workorders/feed", params={"limit": 50}, headers=headers)).json()
+    assert [i["action"] for i in feed["items"]] == ["dispatch", "cancel"]
+    sign = await matters.client.post(f"/api/v1/matters/workorders/{order['work_order_id']}/sign", headers=headers)
+    assert sign.status_code == 409 and sign.json()["allowed"] == []
+    await sweep_deadlines(matters.app.state.sessions, matters.settings, datetime(2026, 10, 20, 9, 0, tzinfo=LOCAL_TZ))
+    swept = await matters.sql("SELECT warning FROM work_order WHERE work_order_id = :w", w=order["work_order_id"])
+    assert swept[0].warning == "none"
+    changes = [d["action"] for t, d in await matters.events_of(matter["matter_id"]) if t.endswith("workorder.changed.v1")]
+    assert changes == ["dispatch", "cancel"]
 
 
 async def test_another_department_cannot_touch_the_order(matters):
