@@ -114,8 +114,8 @@ def relay(answer: Answer | Response) -> Response:
     return response
 
 
-async def forward(request: Request, service: str, path: str) -> Response:
-    """Sends the request to a service and relays its answer."""
+async def forward(request: Request, service: str, path: str, *, method: str | None = None) -> Response:
+    """Sends the request to a service (as `method`, else the request's own) and relays its answer."""
     # The path arrives decoded ("%2e%2e" is ".."), and the upstream URL would resolve dot segments: a route must
     # never reach outside its prefix (/public/v1/../../metrics was the service's /metrics, with the caller's token).
     if any(segment in (".", "..") for segment in path.split("/")):
@@ -123,7 +123,7 @@ async def forward(request: Request, service: str, path: str) -> Response:
     headers = {k: v for k, v in request.headers.items() if k in FORWARD_REQUEST}
     # A GET or HEAD body has no meaning: it is neither read nor sent on (the size limit guards the other methods).
     body = b"" if request.method in ("GET", "HEAD") else await request.body()
-    return relay(await upstream(request, service, request.method, path, headers=headers, content=body or None,
+    return relay(await upstream(request, service, method or request.method, path, headers=headers, content=body or None,
                                 params=request.query_params.multi_items()))
 
 
@@ -149,8 +149,13 @@ async def api(service: str, path: str, request: Request) -> Response:
 
 @router.api_route("/public/v1/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
 async def public(path: str, request: Request) -> Response:
-    """Routes the public disclosure API (no login)."""
-    return await forward(request, "disclosure", f"/public/v1/{path}")
+    """Routes the public disclosure API (no login); HEAD is answered with the GET's status and headers."""
+    if request.method != "HEAD":
+        return await forward(request, "disclosure", f"/public/v1/{path}")
+    answer = await forward(request, "disclosure", f"/public/v1/{path}", method="GET")
+    headless = Response(status_code=answer.status_code)
+    headless.raw_headers = [(k, v) for k, v in answer.raw_headers]  # Content-Length stays the GET body's
+    return headless
 
 
 @router.get("/", include_in_schema=False)

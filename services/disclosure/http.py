@@ -89,7 +89,7 @@ async def cached_response(
         body, media_type = await render()
         rendered = Rendered(body, media_type, entity_tag(body))
         cache.put(key, rendered)
-    common = {"ETag": rendered.etag, "Cache-Control": f"public, max-age={max_age}", "Vary": "Accept-Encoding",
+    common = {"ETag": rendered.etag, "Cache-Control": f"public, max-age={max_age}", "Vary": "Accept-Encoding, Origin",
               **(headers or {})}
     if etag_matches(request.headers.get("if-none-match"), rendered.etag):
         return Response(status_code=304, headers=common)

@@ -6,6 +6,8 @@ Everything shown comes from the same redacted rows as /public/v1.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import datetime
 from html import escape
 from typing import Annotated, Any
@@ -46,12 +48,18 @@ background:#fdecea;color:#b22222;margin-right:4px}.tag.major{background:#b22222;
 table.finance td:first-child{min-width:6em}caption{font-weight:bold;padding:4px}th,td{border:1px solid #e3e3e3;padding:6px;text-align:left}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}tfoot td{font-weight:bold;background:#fafafa}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(280px,1fr));gap:12px}figure.chart{margin:0}
-figcaption{font-weight:bold;margin-bottom:4px}.empty{color:#999}.progress{background:#eee;border-radius:4px;height:14px}
-.progress>span{display:block;height:14px;border-radius:4px;background:#27ae60}ol.timeline{padding-left:20px}
+figcaption{font-weight:bold;margin-bottom:4px}.empty{color:#999}svg.progress{display:block;width:100%;height:14px}ol.timeline{padding-left:20px}
 .qa{border-top:1px dashed #ddd;padding:8px 0}.overdue{color:#c0392b;font-weight:bold}.body{white-space:pre-wrap}
 footer{text-align:center;color:#999;font-size:.8rem;padding:16px}.more{display:inline-block;margin-top:6px}
 @media (max-width:480px){main{padding:8px}th,td{padding:4px}table{font-size:.8rem}}
 """
+
+# The pages carry no script, form, frame or outside resource, and one stylesheet: the policy allows exactly that.
+PORTAL_CSP = (
+    "default-src 'none'; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()}'; "
+    "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def when(value: str | datetime | None) -> str:
@@ -82,12 +90,14 @@ async def _render(request: Request, build) -> Response:
         async with request.app.state.sessions() as session:
             return await build(PublicReader(session)), HTML
 
-    return await cached_response(request, render, max_age=request.app.state.settings.public_max_age_seconds)
+    return await cached_response(request, render, max_age=request.app.state.settings.public_max_age_seconds,
+                                 headers={"Content-Security-Policy": PORTAL_CSP})
 
 
 def not_found(what: str) -> Response:
     return Response(page("未找到", f'<section><h2>未找到</h2><p>{escape(what)}</p><p><a href="/portal/">返回首页</a></p>'
-                         "</section>"), status_code=404, media_type=HTML)
+                         "</section>"), status_code=404, media_type=HTML,
+                    headers={"Content-Security-Policy": PORTAL_CSP})
 
 
 def unit_list(units: list[dict[str, Any]], heading: str) -> str:
@@ -203,8 +213,8 @@ def tally_table(t: dict[str, Any]) -> str:
     return (
         '<table class="tally"><tbody>'
         f'<tr><th>表决结果</th><td>{"通过" if t.get("passed") else "未通过"}</td></tr>'
-        f'<tr><th>应到 / 实到</th><td>{t.get("base_size")} / {t.get("present")}（{"达到" if t.get("quorum_met") else "未达到"}法定人数）</td></tr>'
-        f'<tr><th>赞成 / 反对 / 弃权</th><td>{t.get("votes_for")} / {t.get("votes_against")} / {t.get("abstain")}</td></tr>'
+        f'<tr><th>应到 / 实到</th><td>{escape(str(t.get("base_size")))} / {escape(str(t.get("present")))}（{"达到" if t.get("quorum_met") else "未达到"}法定人数）</td></tr>'
+        f'<tr><th>赞成 / 反对 / 弃权</th><td>{escape(str(t.get("votes_for")))} / {escape(str(t.get("votes_against")))} / {escape(str(t.get("abstain")))}</td></tr>'
         f'<tr><th>表决规则版本</th><td>{escape(str(t.get("rule_version", "")))}</td></tr>'
         "</tbody></table>"
     )
@@ -212,7 +222,9 @@ def tally_table(t: dict[str, Any]) -> str:
 
 def progress_bar(percent: int) -> str:
     p = max(0, min(100, int(percent)))
-    return f'<div class="progress" aria-label="完成 {p}%"><span style="width:{p}%"></span></div><p>完成 {p}%</p>'
+    return (f'<svg class="progress" viewBox="0 0 100 14" preserveAspectRatio="none" role="img" aria-label="完成 {p}%">'
+            f'<rect width="100" height="14" rx="3" fill="#eee"/><rect width="{p}" height="14" rx="3" fill="#27ae60"/>'
+            f'</svg><p>完成 {p}%</p>')
 
 
 def item_content(item: dict[str, Any]) -> str:
@@ -229,14 +241,15 @@ def item_content(item: dict[str, Any]) -> str:
                 + matter_link)
     if category == "matter_evaluation":
         share = f'{float(c.get("bad_share", 0)) * 100:.1f}%'
-        return (f'<p>参评 {c.get("ratings")} 人，不满意 {c.get("bad")} 人（{share}），'
+        return (f'<p>参评 {escape(str(c.get("ratings")))} 人，不满意 {escape(str(c.get("bad")))} 人（{share}），'
                 f'结论：{"办结" if c.get("outcome") == "close" else "重办"}</p>' + matter_link)
     if category == "mediation_statistics":
         by_level = c.get("by_level", {})
         head = "".join(f'<th class="num">{labels.OUTCOME_LABELS[o]}</th>' for o in labels.OUTCOME_LABELS)
         rows = "".join(
-            f'<tr><td>{labels.LEVEL_LABELS.get(level, level)}</td>'
-            + "".join(f'<td class="num">{by_level[level].get(o, 0)}</td>' for o in labels.OUTCOME_LABELS) + "</tr>"
+            f'<tr><td>{escape(labels.LEVEL_LABELS.get(level, level))}</td>'
+            + "".join(f'<td class="num">{escape(str(by_level[level].get(o, 0)))}</td>' for o in labels.OUTCOME_LABELS)
+            + "</tr>"
             for level in labels.LEVEL_ORDER if level in by_level)
         return f'<div class="table-wrap"><table><thead><tr><th>层级</th>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
     if category == "duty_change":

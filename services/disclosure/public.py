@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.disclosure import labels
-from services.disclosure.http import cached_response
+from services.disclosure.http import BadQuery, cached_response
 from services.disclosure.reads import PublicReader, period_window
 from services.disclosure.repository import ItemFilter
 from services.disclosure.schemas import Kind
@@ -55,6 +55,9 @@ UnitQuery = Annotated[str, Query(pattern=UNIT_CODE_PATTERN,
 UnitPath = Annotated[str, Path(pattern=UNIT_CODE_PATTERN)]
 Period = Annotated[str | None, Query(description="2026, 2026-Q4 or 2026-11 (Asia/Shanghai)", max_length=7)]
 JSON = "application/json"
+# The CSV export reads every page of its items, up to this many (then it asks for a narrower period or unit).
+EXPORT_PAGE = 1_000
+MAX_EXPORT_ITEMS = 100_000
 
 
 def dumps(data: Any) -> bytes:
@@ -112,14 +115,24 @@ async def export_items(request: Request, unit: UnitQuery, kind: Kind | None = No
     where = _filter(unit, "finance" if lines else kind, "finance_statement" if lines else None, period)
 
     async def render() -> tuple[bytes, str]:
+        items: list[dict] = []
         async with _reader(request) as session:
-            page = await PublicReader(session).page(where, 10_000, None)
+            reader, cursor = PublicReader(session), None
+            while True:  # every page: an export that stopped short without saying so would mislead its reader
+                page = await reader.page(where, EXPORT_PAGE, cursor)
+                items += page.items
+                if len(items) > MAX_EXPORT_ITEMS:
+                    raise BadQuery("period", f"the export holds more than {MAX_EXPORT_ITEMS:,} items; give a period "
+                                   "(a year, a quarter or a month) or a unit further down")
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
         out = io.StringIO()
         writer = _SafeWriter(csv.writer(out))
         if lines:
             writer.writerow(["item_id", "published_at", "unit_code", "unit_name", "period", "fund_type", "fund_label",
                              "income_yuan", "expenditure_yuan", "balance_yuan", "note"])
-            for item in page.items:
+            for item in items:
                 for line in item["content"].get("lines", []):
                     writer.writerow([item["id"], item["published_at"], item["unit_code"], item["unit_name"] or "",
                                      item["content"].get("period", ""), line["fund_type"], line.get("fund_label", ""),
@@ -128,7 +141,7 @@ async def export_items(request: Request, unit: UnitQuery, kind: Kind | None = No
         else:
             writer.writerow(["id", "published_at", "unit_code", "unit_name", "kind", "kind_label", "category",
                              "category_label", "title", "major", "matter_id"])
-            for item in page.items:
+            for item in items:
                 writer.writerow([item["id"], item["published_at"], item["unit_code"], item["unit_name"] or "",
                                  item["kind"], item["kind_label"], item["category"], item["category_label"],
                                  item["title"], "1" if item["major"] else "0", item["matter_id"] or ""])
@@ -163,7 +176,9 @@ async def atom_feed(request: Request, code: UnitPath, kind: Kind | None = None) 
             page = await reader.page(ItemFilter(unit_prefix=code, kind=kind), 50, None)
             unit = await reader.unit(code)
         name = (unit or {}).get("name") or code
-        base = str(request.base_url).rstrip("/")
+        # The public address when configured; else links relative to the feed's own address (behind the gateway,
+        # the address this service sees is an internal one).
+        base = request.app.state.settings.public_base_url.rstrip("/")
         updated = max((i["updated_at"] for i in page.items), default=datetime(2026, 1, 1, tzinfo=UTC).isoformat())
         entries = []
         for item in page.items:

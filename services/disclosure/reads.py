@@ -58,6 +58,10 @@ def period_window(period: str | None) -> tuple[datetime | None, datetime | None]
             datetime.combine(end, datetime.min.time(), SHANGHAI))
 
 
+# The levels of the org tree the public sees; finer ones (building, unit, household) would locate homes.
+PUBLIC_UNIT_LEVELS = ("district", "street", "community", "grid")
+
+
 def encode_cursor(parts: list[Any]) -> str:
     """Encodes a keyset position as an opaque URL-safe cursor."""
     return base64.urlsafe_b64encode(json.dumps(parts, separators=(",", ":")).encode()).decode().rstrip("=")
@@ -77,7 +81,7 @@ def decode_cursor(cursor: str, mode: str) -> list[Any]:
         if not all(0 <= v <= MAX_BIGINT for v in values):
             raise ValueError
         return values
-    except (ValueError, TypeError, IndexError, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, json.JSONDecodeError, UnicodeDecodeError):
         raise BadQuery("cursor", "is not a cursor of this listing") from None
 
 
@@ -222,16 +226,19 @@ class PublicReader:
         return rows
 
     async def unit(self, code: str) -> dict[str, Any] | None:
+        """A unit down to the grid, with its ancestors and public children; None for a building, unit or household
+        (listed publicly, they would map the district's homes)."""
         unit = await replica.get_unit(self.session, code)
-        if unit is None:
+        if unit is None or unit.level not in PUBLIC_UNIT_LEVELS:
             return None
         children = await replica.children(self.session, code)
         ancestors = await replica.ancestors(self.session, code)
         brief = lambda u: {"code": u.code, "name": u.unit_name, "level": u.level}  # noqa: E731
         return {**brief(unit), "parent_code": unit.parent_code, "ancestors": [brief(a) for a in ancestors],
-                "children": [brief(c) for c in children if c.level in ("district", "street", "community", "grid")]}
+                "children": [brief(c) for c in children if c.level in PUBLIC_UNIT_LEVELS]}
 
     async def children(self, parent: str) -> list[dict[str, Any]]:
+        """The units directly under a unit, down to the grids (never buildings, units or households)."""
         return [{"code": u.code, "name": u.unit_name, "level": u.level}
-                for u in await replica.children(self.session, parent)]
+                for u in await replica.children(self.session, parent) if u.level in PUBLIC_UNIT_LEVELS]
 

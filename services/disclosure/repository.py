@@ -239,7 +239,9 @@ class MatterRepository:
 
     async def count_by_stage(self, prefix: str) -> dict[str, int]:
         stmt = (select(PublicMatter.stage, func.count())
-                .where(PublicMatter.community_code.like(like_prefix(prefix))).group_by(PublicMatter.stage))
+                .where(or_(PublicMatter.community_code.like(like_prefix(prefix)),
+                           PublicMatter.unit_code.like(like_prefix(prefix))))
+                .group_by(PublicMatter.stage))
         return {s: n for s, n in (await self.session.execute(stmt)).all()}
 
 

@@ -58,6 +58,9 @@ class Settings(ServiceSettings):
     public_rate_per_second: float = 30.0
     public_rate_burst: int = 120
     public_page_size: int = 20
+    # Where the public reaches the portal (e.g. https://sanwu.kuiwen.gov.cn), for the Atom feeds' links; empty:
+    # the links are relative to the feed's own address.
+    public_base_url: str = ""
     public_page_size_max: int = 200
     # How often the supervision sweep flags overdue answers (seconds; 0 disables the background sweep).
     supervision_sweep_seconds: float = 300.0

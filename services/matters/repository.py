@@ -502,6 +502,49 @@ class MattersRepository:
         )
         return list(rows)
 
+    async def stage_stays(self, filters: dict[str, Any], stage_of: list[tuple[str, str, str]],
+                          default_template: str) -> list[Any]:
+        """Per (template, stage): the matters that entered it, those in it now, and the median days of a stay in it.
+
+        `stage_of` lists (template, state, stage). A stay in a stage runs from the transition into it until the first
+        transition into another stage (or a state outside every stage): moves between its states, a re-routing and
+        placing in triage do not end it.
+        """
+        rows = await self.session.execute(
+            text(
+                f"""
+                WITH m AS (SELECT matter_id, state, community_code FROM matter WHERE {filters['where']}),
+                mt AS (SELECT m.matter_id, m.state, coalesce(ct.template_code, :default_template) AS template
+                       FROM m LEFT JOIN community_template ct USING (community_code)),
+                map AS (SELECT * FROM unnest(CAST(:map_templates AS text[]), CAST(:map_states AS text[]),
+                                             CAST(:map_stages AS text[])) AS x(template, state, stage)),
+                steps AS (
+                    SELECT t.matter_id, t.transition_id, t.at, mt.template,
+                           coalesce(map.stage, '~' || t.to_state) AS stage  -- '~': a state outside every stage
+                    FROM matter_transition t JOIN mt USING (matter_id)
+                    LEFT JOIN map ON map.template = mt.template AND map.state = t.to_state),
+                changes AS (
+                    SELECT *, lag(stage) OVER (PARTITION BY matter_id ORDER BY transition_id) AS previous FROM steps),
+                stays AS (
+                    SELECT matter_id, template, stage, at,
+                           lead(at) OVER (PARTITION BY matter_id ORDER BY transition_id) AS left_at
+                    FROM changes WHERE previous IS DISTINCT FROM stage),
+                now_in AS (
+                    SELECT mt.template, map.stage, count(*) AS current
+                    FROM mt JOIN map ON map.template = mt.template AND map.state = mt.state GROUP BY 1, 2)
+                SELECT s.template, s.stage, count(DISTINCT s.matter_id) AS entered, coalesce(max(n.current), 0) AS current,
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.left_at - s.at) / 86400.0)
+                           FILTER (WHERE s.left_at IS NOT NULL) AS median_days
+                FROM stays s LEFT JOIN now_in n ON n.template = s.template AND n.stage = s.stage
+                WHERE s.stage NOT LIKE '~%' GROUP BY s.template, s.stage
+                """
+            ),
+            {**filters["params"], "default_template": default_template,
+             "map_templates": [t for t, _, _ in stage_of], "map_states": [s for _, s, _ in stage_of],
+             "map_stages": [g for _, _, g in stage_of]},
+        )
+        return list(rows)
+
     async def group_counts(self, column: str, filters: dict[str, Any]) -> list[Any]:
         terminal = [s.value for s in TERMINAL_STATES]
         rows = await self.session.execute(

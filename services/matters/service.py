@@ -928,10 +928,11 @@ class MattersService:
     async def statistics(self, principal: Principal, community_code: str | None, category: str | None,
                          key_project: bool | None) -> dict[str, Any]:
         filters = self.stats_filters(principal, community_code, category, key_project)
-        template = (await self.template_of(community_code))[0] if community_code else templates()[self.settings.default_template]
+        # A state's stage depends on the community's template: by_state names it only for one community.
+        template = (await self.template_of(community_code))[0] if community_code else None
         by_state = []
         for row in await self.repo.stage_statistics(filters):
-            stage = template.stage_for(row.state)
+            stage = template.stage_for(row.state) if template else None
             by_state.append({"state": row.state, "stage": stage.code if stage else None,
                              "stage_title": stage.title if stage else None, "entered": int(row.entered),
                              "current": int(row.current),
@@ -941,5 +942,18 @@ class MattersService:
         by_category = [{"category": r.key, "label": Category(r.key).label, "matters": int(r.matters),
                         "key_projects": int(r.key_projects), "open": int(r.open)}
                        for r in await self.repo.group_counts("category", filters)]
-        return {"template_code": template.code, "by_state": by_state, "by_community": by_community, "by_category": by_category}
+        known = templates()
+        stage_of = [(t.code, str(state.value if hasattr(state, "value") else state), stage.code)
+                    for t in known.values() for stage in t.stages for state in stage.states]
+        order = {(t.code, stage.code): (t.code, n) for t in known.values() for n, stage in enumerate(t.stages)}
+        by_stage = []
+        for row in sorted(await self.repo.stage_stays(filters, stage_of, self.settings.default_template),
+                          key=lambda r: order.get((r.template, r.stage), (r.template, 99))):
+            stage = next((g for g in known[row.template].stages if g.code == row.stage), None) \
+                if row.template in known else None
+            by_stage.append({"template_code": row.template, "stage": row.stage, "stage_title": stage.title if stage else None,
+                             "entered": int(row.entered), "current": int(row.current),
+                             "median_days": round(float(row.median_days), 3) if row.median_days is not None else None})
+        return {"template_code": template.code if template else None, "by_stage": by_stage, "by_state": by_state,
+                "by_community": by_community, "by_category": by_category}
 

@@ -103,7 +103,12 @@ async def test_portal_walkthrough_street_community_item_and_matter(portal_stack)
             context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
                                                 device_scale_factor=2, is_mobile=True)
             page = await context.new_page()
+            # The pages' Content-Security-Policy must not refuse anything the portal itself uses.
+            refused: list[str] = []
+            page.on("console", lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None)
             await page.goto(portal_stack.gateway_url + "/")
+            assert await page.evaluate("getComputedStyle(document.querySelector('header')).backgroundColor") \
+                == "rgb(178, 34, 34)"  # the stylesheet applied
             assert await page.get_attribute('meta[name="viewport"]', "content") == "width=device-width, initial-scale=1"
             assert "三务" in await page.inner_text("header h1")
             pages_html.append(("home", await page.content()))
@@ -139,11 +144,14 @@ async def test_portal_walkthrough_street_community_item_and_matter(portal_stack)
             steps = await page.locator("ol.timeline li").all_inner_texts()
             assert len(steps) == 4 and "表决通过" in steps[2] and "60%" in steps[3]
             assert "58 / 8 / 4" in await page.inner_text("table.tally")
+            bar = await page.locator("svg.progress").first.bounding_box()
+            assert bar is not None and bar["width"] > 100 and bar["height"] == 14
             pages_html.append(("matter", await page.content()))
             await page.screenshot(path=str(ARTIFACTS / "disclosure_portal_matter.png"), full_page=True)
         finally:
             await browser.close()
 
+    assert refused == []
     assert (ARTIFACTS / "disclosure_portal_item.png").stat().st_size > 10_000
     leaks = [leak for name, html in pages_html for leak in find_leaks(name, html, [PLANTED[0]])]
     assert leaks == []

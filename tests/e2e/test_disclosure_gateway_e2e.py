@@ -31,9 +31,16 @@ async def test_posted_statement_is_public_through_the_gateway_with_revalidation(
         again = await public.get("/public/v1/items", params={"unit": community[:9], "kind": "finance"},
                                  headers={"if-none-match": etag})
         assert again.status_code == 304
-        assert (await public.get(f"/portal/items/{item_id}")).status_code == 200
+        page = await public.get(f"/portal/items/{item_id}")
+        assert page.status_code == 200
+        # The portal's policy admits its own stylesheet and nothing else (no script, frame, form or outside source).
+        policy = page.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script-src" not in policy and "frame-ancestors 'none'" in policy
         home = await public.get("/")
-        assert home.status_code == 200 and "三务" in home.text
+        assert home.status_code == 200 and "三务" in home.text and home.headers["content-security-policy"] == policy
+        head = await public.head("/public/v1/items", params={"unit": community[:9], "kind": "finance"})
+        assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == etag
+        assert int(head.headers["content-length"]) == len(listing.content)
         csv = await public.get("/public/v1/items.csv", params={"unit": community, "lines": True})
         assert csv.status_code == 200 and "190000.00" in csv.text
     assert recorder.leaks(["王建国"]) == []

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from disclosure_helpers import new_community, new_street
+from sqlalchemy import text
 
 from services.matters import events as matters
 from services.mediation import events as mediation
@@ -52,6 +53,10 @@ async def test_matter_decision_becomes_a_major_item_with_its_tally(disclosure):
     assert item["content"]["votes_for"] == 61 and item["content"]["rule_version"] == "urco-2018"
     assert item["content"]["quorum_met"] is True and item["matter_id"] == str(matter_id)
     assert "修缮3号楼雨棚" in item["title"]
+    # Counted where it is listed: under its grid as well as its community.
+    for unit in (grid, community):
+        stats = (await disclosure.client.get("/public/v1/statistics/matters", params={"unit": unit})).json()
+        assert stats["total"] == 1 and stats["by_stage"][0]["count"] == 1, unit
 
 
 async def test_matter_public_progress_shows_timeline_and_tally(disclosure):
@@ -252,3 +257,33 @@ async def test_redelivered_matter_event_adds_no_second_timeline_step(disclosure)
         return steps if "decided" in steps else None
 
     assert await eventually(decided_step) == ["raised", "decided"]
+
+
+async def test_the_public_tree_stops_at_the_grid(disclosure):
+    street = new_street(13, 29)
+    community = street + "102"
+    grid, building = community + "001", community + "001" + "003"
+    unit, home = building + "01", building + "01" + "0301"
+    for code, parent, level, name in ((street, "370705", "street", "测试街道"), (community, street, "community", "南湖社区"),
+                                      (grid, community, "grid", "第一网格"), (building, grid, "building", None),
+                                      (unit, building, "unit", None), (home, unit, "household", None)):
+        await disclosure.send(registry.UnitCreated(unit_id=uuid.uuid4(), unit_code=code, parent_code=parent, level=level,
+                                                   unit_name=name, effective_on=date(2026, 1, 1)))
+
+    async def grid_known():
+        return (await disclosure.client.get(f"/public/v1/units/{grid}")).status_code == 200 or None
+
+    await eventually(grid_known)
+
+    async def tree_complete():  # the household arrives last: then every level is in the replica
+        async with disclosure.app.state.sessions() as session:
+            return await session.scalar(text("SELECT 1 FROM replica_unit WHERE code = :c"), {"c": home})
+
+    await eventually(tree_complete)
+    assert (await disclosure.client.get(f"/public/v1/units/{grid}")).json()["children"] == []
+    for parent in (grid, building, unit):
+        listed = await disclosure.client.get("/public/v1/units", params={"parent": parent})
+        assert listed.status_code == 200 and listed.json()["units"] == [], parent
+    for code in (building, unit, home):
+        assert (await disclosure.client.get(f"/public/v1/units/{code}")).status_code == 404, code
+        assert (await disclosure.client.get(f"/portal/units/{code}")).status_code == 404, code

@@ -139,6 +139,9 @@ async def test_atom_feed_lists_the_units_items(disclosure):
     ns = {"a": "http://www.w3.org/2005/Atom"}
     ids = [e.findtext("a:id", namespaces=ns) for e in feed.findall("a:entry", ns)]
     assert f"urn:uuid:{item['id']}" in ids
+    # No public base configured: links are relative to the feed's address, never the address this service sees.
+    links = [link.get("href") for link in feed.iter("{http://www.w3.org/2005/Atom}link")]
+    assert f"/portal/items/{item['id']}" in links and all(link.startswith("/") for link in links)
 
 
 async def test_csv_export_has_a_row_per_item_and_per_finance_line(disclosure):
@@ -156,6 +159,28 @@ async def test_csv_export_has_a_row_per_item_and_per_finance_line(disclosure):
     lines = await disclosure.client.get("/public/v1/items.csv", params={"unit": community, "lines": True})
     line_rows = lines.content.decode("utf-8-sig").strip().splitlines()
     assert len(line_rows) == 3 and "200000.00" in line_rows[1] and "199998.50" in line_rows[1]
+
+
+async def test_csv_export_reads_every_page(disclosure, monkeypatch):
+    from services.disclosure import public
+
+    community = new_community()
+    posted = {(await post(disclosure, community, f"通知{n}"))["id"] for n in range(7)}
+    monkeypatch.setattr(public, "EXPORT_PAGE", 3)
+    rows = (await disclosure.client.get("/public/v1/items.csv", params={"unit": community})).content
+    assert {r.split(",")[0] for r in rows.decode("utf-8-sig").strip().splitlines()[1:]} == posted
+    monkeypatch.setattr(public, "MAX_EXPORT_ITEMS", 5)
+    refused = await disclosure.client.get("/public/v1/items.csv", params={"unit": community, "kind": "residents"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "period"
+
+
+@pytest.mark.parametrize("parts", [["n", "2026-01-01T00:00:00+00:00", 5], ["n", 5, "x"], ["n", "2026-01-01", [1]],
+                                   ["c", {"a": 1}, 2]])
+async def test_a_hand_made_cursor_of_the_wrong_types_is_a_422(disclosure, parts):
+    from services.disclosure.reads import encode_cursor
+
+    resp = await disclosure.client.get("/public/v1/items", params={"unit": new_community(), "cursor": encode_cursor(parts)})
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "cursor"
 
 
 async def test_public_api_answers_429_with_retry_after_per_client(infra):

@@ -231,6 +231,41 @@ async def test_statistics_give_counts_and_median_days_per_stage(matters, clock):
     assert key_only["by_community"][0]["matters"] == 3
 
 
+async def test_a_stage_stay_runs_across_its_states_and_a_rerouting(matters, clock):
+    community = matters.new_community()
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=LOCAL_TZ)
+    clock.now = start
+    matter = await matters.raise_matter(community, title="楼道堆物清理")
+    steps = [(1, "accept"), (3, {"action": "route", "channel": "deliberation", "reason": "协商"}),
+             (5, {"action": "route", "channel": "residents_meeting", "reason": "改由居民会议"}),
+             (6, "start_deliberation"), (10, "start_decision")]
+    for day, action in steps:
+        clock.now = start + timedelta(days=day)
+        await matters.move(matter["matter_id"], community, action)
+    stats = (await matters.client.get("/api/v1/matters/stats", params={"community_code": community},
+                                      headers=matters.staff(community))).json()
+    by_stage = {s["stage"]: (s["entered"], s["current"], s["median_days"]) for s in stats["by_stage"]}
+    # 提议 raised→accepted→routed: 3 days; 商议 routed, re-routed, deliberating→deciding: 7 days; 决议: under way.
+    assert by_stage == {"proposal": (1, 0, 3.0), "consultation": (1, 0, 7.0), "resolution": (1, 1, None)}
+    assert [s["template_code"] for s in stats["by_stage"]] == ["weiwan-five-democracy"] * 3
+    assert [s["stage_title"] for s in stats["by_stage"]] == ["民主提议", "民主商议", "民主决议"]
+
+
+async def test_stage_statistics_over_communities_follow_each_communitys_template(matters):
+    nanhu, default = matters.new_community(), matters.new_community()
+    staff = matters.staff(nanhu)
+    await matters.client.put(f"/api/v1/matters/templates/communities/{nanhu}", headers=staff,
+                             json={"template_code": "nanhu-household-decision"})
+    await matters.raise_matter(nanhu)
+    await matters.raise_matter(default)
+    both = matters.headers("staff-two", [("community_staff", nanhu), ("community_staff", default)])
+    stats = (await matters.client.get("/api/v1/matters/stats", headers=both)).json()
+    stages = sorted((s["template_code"], s["stage"], s["stage_title"], s["current"]) for s in stats["by_stage"])
+    assert stages == [("nanhu-household-decision", "proposal", "户代表提议", 1),
+                      ("weiwan-five-democracy", "proposal", "民主提议", 1)]
+    assert stats["template_code"] is None and all(s["stage"] is None for s in stats["by_state"])
+
+
 _ = date
 
 
