@@ -103,7 +103,7 @@ async def get_item(item_id: UUID, principal: CurrentPrincipal, service: ServiceD
 @router.post("/items/{item_id}/withdraw", response_model=ItemRead)
 async def withdraw_item(item_id: UUID, body: Withdrawal, principal: CurrentPrincipal, service: ServiceDep) -> ItemRead:
     """Takes an item down (refused with 422 min_display_days before it has been up 5 days)."""
-    return item_read(await service.withdraw(principal, item_id, body.reason), service)
+    return item_read(await service.withdraw(principal, item_id, body.reason, personal_data=body.personal_data), service)
 
 
 @router.post("/items/{item_id}/questions", status_code=201, response_model=QuestionRead)

@@ -95,6 +95,8 @@ class Withdrawal(Strict):
     """Staff take an item down."""
 
     reason: str = Field(min_length=1, max_length=500)
+    # The item discloses someone's personal information: it comes down at once, display period or not (PIPL).
+    personal_data: bool = False
 
 
 class QuestionPost(Strict):

@@ -162,15 +162,17 @@ class DisclosureService:
         assert item is not None
         return item
 
-    async def withdraw(self, principal: Principal, item_id: uuid.UUID, reason: str) -> DisclosureItem:
-        """Takes an item down once it has been up for the minimum display period."""
+    async def withdraw(self, principal: Principal, item_id: uuid.UUID, reason: str, *,
+                       personal_data: bool = False) -> DisclosureItem:
+        """Takes an item down once it has been up for the minimum display period, or at once when it discloses
+        someone's personal information (the reason is kept, marked, for supervision)."""
         item = await self.items.get(item_id, lock=True)
         if item is None:
             raise NotFound(f"no disclosure item {item_id}")
         require_scope(principal, item.unit_code, STAFF_ROLES)
         if item.withdrawn_at is not None:
             raise Conflict("the item is already withdrawn", allowed=[])
-        if not cadence.can_withdraw(item.published_at, self.now, self.policy):
+        if not personal_data and not cadence.can_withdraw(item.published_at, self.now, self.policy):
             earliest = cadence.earliest_withdrawal(item.published_at, self.policy)
             raise RuleViolation(
                 "min_display_days",
@@ -179,7 +181,7 @@ class DisclosureService:
                 earliest_withdrawal_at=earliest.isoformat(),
             )
         item.withdrawn_at = self.now
-        item.withdrawal_reason = self.redact_text(reason)
+        item.withdrawal_reason = ("[个人信息] " if personal_data else "") + self.redact_text(reason)
         item.updated_at = self.now
         await self.session.flush()
         await publish(self.session, ItemWithdrawn(item_id=item.id, unit_code=item.unit_code, kind=item.kind,

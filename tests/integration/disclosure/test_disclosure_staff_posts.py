@@ -126,6 +126,11 @@ async def test_withdrawal_before_five_days_is_refused_with_the_rule(disclosure, 
     assert resp.status_code == 422
     assert resp.json()["rule"] == "min_display_days"
     assert resp.json()["earliest_withdrawal_at"].startswith("2026-03-07T00:00:00+08:00")
+    # Unless it discloses someone's personal information: then it comes down at once, and says why.
+    resp = await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/withdraw",
+                                        json={"reason": "附件含身份证号", "personal_data": True}, headers=headers)
+    assert resp.status_code == 200 and resp.json()["withdrawal_reason"] == "[个人信息] 附件含身份证号"
+    assert (await disclosure.client.get(f"/public/v1/items/{item['id']}")).status_code == 404
 
 
 async def test_withdrawal_after_five_days_hides_the_item_and_publishes_the_event(disclosure, clock):
