@@ -9,7 +9,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -38,7 +38,7 @@ from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping
 from services.matters.settings import Settings
 from youmin.kit import replica
 from youmin.kit.auth import Principal
-from youmin.kit.calendar import WorkCalendar, default_calendar, end_of_day, local_date
+from youmin.kit.calendar import LOCAL_TZ, WorkCalendar, default_calendar, end_of_day, local_date
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
 from youmin.kit.outbox import publish
 from youmin.kit.pii import redact_text
@@ -415,6 +415,12 @@ class MattersService:
             # The residents are deciding it: a withdrawal would leave their vote open with nothing to decide.
             raise RuleViolation("matter.vote_open", "a vote is open on this matter: it can no longer be withdrawn "
                                 "until the vote is closed")
+        if action is Action.CLOSE and matter.state == State.EVALUATING.value:
+            ends = matter.state_entered_at + timedelta(days=self.settings.evaluation_days)
+            if ctx.now < ends:
+                raise RuleViolation("matter.evaluation_open",
+                                    f"the residents rate this matter until {ends.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}; "
+                                    "their ratings close it (or reopen it) before then", evaluation_ends_at=ends.isoformat())
         if action is Action.REOPEN and action.value in allowed_actions(matter.state):
             matter.evaluation_round += 1
         await self._move(matter, action, principal.sub, ctx.now, reason=reason, reason_code=data.reason_code,

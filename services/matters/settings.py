@@ -18,6 +18,9 @@ class Settings(ServiceSettings):
     # 民事民评: ratings needed before a matter closes, and the bad share (exclusive) that reopens it (重办).
     evaluation_min_ratings: int = 5
     evaluation_reopen_bad_share: str = "1/3"
+    # Calendar days the residents have to rate: before they pass, only their ratings close a matter; after, staff may
+    # close one that did not get enough ratings.
+    evaluation_days: int = Field(15, ge=0)
     # Similar titles in the same community at or above this score are suggested as duplicates.
     duplicate_threshold: float = Field(0.5, ge=0.0, le=1.0)
     # Working-day calendar: a JSON file {"holidays": [...], "extra_workdays": [...]}; the shipped one if unset.

@@ -90,6 +90,21 @@ async def test_enough_good_ratings_close_the_matter(matters):
     assert detail["state"] == "closed" and detail["timeline"][-1]["actor"] == "system:evaluation"
 
 
+async def test_staff_close_an_evaluation_only_once_the_residents_had_their_time(matters, clock):
+    community = matters.new_community()
+    clock.now = datetime(2026, 11, 2, 9, 0, tzinfo=LOCAL_TZ)
+    matter_id = await _evaluating(matters, community)
+    url = f"/api/v1/matters/{matter_id}/transitions"
+    clock.now += timedelta(days=14, hours=23)
+    early = await matters.client.post(url, json={"action": "close"}, headers=matters.staff(community))
+    assert early.status_code == 422 and early.json()["rule"] == "matter.evaluation_open"
+    assert early.json()["evaluation_ends_at"].startswith("2026-11-17T01:00:00")
+    clock.now += timedelta(hours=1)
+    late = await matters.client.post(url, json={"action": "close", "reason": "评议期满，参评不足"},
+                                     headers=matters.staff(community))
+    assert late.status_code == 200 and late.json()["state"] == "closed"
+
+
 async def test_a_bad_share_above_the_threshold_reopens_the_work(matters):
     community = matters.new_community()
     matter_id = await _evaluating(matters, community)
