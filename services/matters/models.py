@@ -204,6 +204,7 @@ class OfflineTally(Base):
     abstain: Mapped[int] = mapped_column(Integer, nullable=False)
     sign_in_ref: Mapped[str] = mapped_column(Text, nullable=False)
     attendee_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    held_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)  # the meeting, in the window
     entered_by: Mapped[str] = mapped_column(Text, nullable=False)
     entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 

@@ -207,7 +207,8 @@ class MattersRepository:
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def freeze_electorate(self, vote_id: uuid.UUID, scope_code: str, base: str) -> int:
-        """Copies the electorate under a scope from the registry replica into vote_elector; returns its size."""
+        """Copies the electorate under a scope from the registry replica into vote_elector; returns its size.
+        A retired household (and whoever is still recorded in it) is not part of it."""
         prefix = _like_prefix(scope_code)
         if base == "household_representatives":
             sql = """
@@ -218,6 +219,7 @@ class MattersRepository:
                 FROM (SELECT household_code AS code FROM replica_resident WHERE household_code LIKE :p
                       UNION SELECT household_code FROM replica_household WHERE household_code LIKE :p) AS h
                 LEFT JOIN replica_household hh ON hh.household_code = h.code
+                WHERE NOT EXISTS (SELECT 1 FROM replica_unit u WHERE u.code = h.code AND u.retired)
             """
         elif base == "group_representatives":
             sql = """
@@ -231,6 +233,7 @@ class MattersRepository:
                 INSERT INTO vote_elector (vote_id, voter_key, household_code, caster_ids)
                 SELECT :vote_id, r.person_id::text, r.household_code, ARRAY[r.person_id::text]
                 FROM replica_resident r WHERE r.adult AND r.household_code LIKE :p
+                AND NOT EXISTS (SELECT 1 FROM replica_unit u WHERE u.code = r.household_code AND u.retired)
             """
         result = await self.session.execute(text(sql), {"vote_id": vote_id, "p": prefix})
         return int(result.rowcount or 0)

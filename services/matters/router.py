@@ -267,10 +267,12 @@ async def offline_tally(vote_id: VoteID, data: s.OfflineTallyIn, request: Reques
 
 
 @router.post("/votes/{vote_id}/close", response_model=s.VoteRead)
-async def close_vote(vote_id: VoteID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> dict:
-    """Closes a vote and decides the matter: quorum, for/against/abstain and the rule version."""
+async def close_vote(vote_id: VoteID, request: Request, session: SessionDep, principal: CurrentPrincipal,
+                     body: s.VoteClose | None = None) -> dict:
+    """Closes a vote and decides the matter: quorum, for/against/abstain and the rule version; `public_title` is the
+    title the public sees for the decision."""
     service = _service(request, session)
-    vote = await service.close_vote(_ctx(request, principal), vote_id)
+    vote = await service.close_vote(_ctx(request, principal), vote_id, body.public_title if body else None)
     return await service.vote_read(vote)
 
 

@@ -201,6 +201,15 @@ class OfflineTallyIn(Model):
     abstain: int = Field(ge=0, le=100_000)
     sign_in_ref: str = Field(min_length=1, max_length=200)
     attendee_keys: list[str] = Field(min_length=1, max_length=100_000)
+    # When the meeting was held (inside the vote's window); now if not given.
+    held_at: Instant | None = None
+
+
+class VoteClose(Model):
+    """Closing a vote; the title the public sees for the decision (a generic one from its category if not given:
+    a matter's own title is the resident's free text and may name people)."""
+
+    public_title: str | None = Field(None, min_length=1, max_length=100)
 
 
 class OfflineTallyRead(BaseModel):

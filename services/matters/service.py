@@ -32,7 +32,7 @@ from services.matters.rules.lifecycle import (
     allowed_actions,
     transition,
 )
-from services.matters.rules.routing import Category, ScopeLevel, propose_channel, title_bigrams
+from services.matters.rules.routing import Category, Channel, ScopeLevel, propose_channel, title_bigrams
 from services.matters.rules.templates import Template, load_templates
 from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping, tally
 from services.matters.settings import Settings
@@ -48,6 +48,9 @@ STAFF_ROLES = frozenset({"community_staff", "community_worker", "street_staff", 
 # Who may also record a matter raised face to face (grid and building staff).
 FIELD_ROLES = STAFF_ROLES | {"grid_manager", "grid_head", "grid_secretary", "building_head", "unit_head"}
 RESIDENT = "resident"
+# Channels whose decision is the residents' vote (a meeting of the community, of a building or unit, or one that
+# passes a covenant).
+VOTING_CHANNELS = frozenset({Channel.RESIDENTS_MEETING.value, Channel.NEIGHBOURHOOD.value, Channel.COVENANT.value})
 SYSTEM_EVALUATION = "system:evaluation"
 
 PLACE_FINEST = 20  # a building unit (单元); a household's code would locate a home
@@ -347,7 +350,10 @@ class MattersService:
         except InvalidTransition as error:
             raise Conflict(str(error), state=matter.state, action=str(action), allowed=error.allowed) from None
         except ActionRefused as error:
-            raise RuleViolation(error.rule, error.detail) from None
+            if error.rule == "matter.withdraw_by_proposer_only":
+                raise Forbidden(error.detail, rule=error.rule) from None
+            field = {"matter.reject_reason_required": "reason", "matter.merge_target_required": "merge_into"}.get(error.rule)
+            raise RuleViolation(error.rule, error.detail, **({"field": field} if field else {})) from None
         from_state = matter.state
         matter.state = to_state.value
         if action is not Action.PLACE:  # placing moves the matter, not its stage: the triage clock keeps running
@@ -411,6 +417,11 @@ class MattersService:
             details = await self._place(principal, matter, data.unit_code)
         if action in (Action.DECIDE, Action.FAIL_DECISION) and await self.repo.open_vote_of(matter.matter_id):
             raise RuleViolation("matter.vote_open", "a vote is open on this matter: close the vote to decide it")
+        if (action in (Action.DECIDE, Action.FAIL_DECISION) and action.value in allowed_actions(matter.state)
+                and (matter.major or matter.channel in VOTING_CHANNELS)):
+            # The residents decide these by vote (quorum and threshold), not staff by a transition.
+            raise RuleViolation("matter.vote_required", f"action: a {'major matter' if matter.major else matter.channel} "
+                                "matter is decided by a vote: open one, and closing it decides the matter", field="action")
         if action is Action.WITHDRAW and await self.repo.open_vote_of(matter.matter_id):
             # The residents are deciding it: a withdrawal would leave their vote open with nothing to decide.
             raise RuleViolation("matter.vote_open", "a vote is open on this matter: it can no longer be withdrawn "
@@ -488,7 +499,13 @@ class MattersService:
         if name not in RULES:
             raise RuleViolation("vote.unknown_rule", f"rule_version: unknown rule {name!r} (known: {', '.join(RULES)})",
                                 field="rule_version")
-        return RULES[name]
+        chosen = RULES[name]
+        floor = (template.major_rule or template.default_rule) if major else None
+        if floor is not None and (chosen.quorum < floor.quorum or chosen.pass_fraction < floor.pass_fraction):
+            raise RuleViolation("vote.rule_too_weak_for_major", f"rule_version: a major matter is decided at least under "
+                                f"{floor.name} (quorum {floor.quorum}, passing {floor.pass_fraction}); {name} asks less",
+                                field="rule_version", required=floor.name)
+        return chosen
 
     async def vote_for_reader(self, principal: Principal, vote_id: uuid.UUID, lock: str | None = None) -> tuple[Vote, Matter]:
         vote = await self.repo.get_vote(vote_id, lock=lock)
@@ -548,6 +565,13 @@ class MattersService:
         self.require_staff(ctx.principal, matter.unit_code)
         if vote.status != "open":
             raise RuleViolation("vote.window_closed", "this vote is closed")
+        held_at = data.held_at or ctx.now
+        window_end = min(ctx.now, vote.closes_at) if vote.closes_at else ctx.now
+        if not vote.opens_at <= held_at <= window_end:
+            raise RuleViolation("vote.offline_outside_window", "held_at: the meeting's paper ballots count when it was held "
+                                f"while the vote was open (from {vote.opens_at.isoformat()}"
+                                f"{' to ' + vote.closes_at.isoformat() if vote.closes_at else ''}) and not in the future",
+                                field="held_at")
         keys = [k.strip() for k in data.attendee_keys]
         if len(set(keys)) != len(keys):
             raise RuleViolation("vote.offline_attendee_repeated", "attendee_keys: an attendee is listed twice", field="attendee_keys")
@@ -559,7 +583,7 @@ class MattersService:
         if unknown:
             raise RuleViolation("vote.offline_attendee_not_in_electorate", "attendee_keys: not in this vote's electorate",
                                 field="attendee_keys", unknown=unknown[:50])
-        recorded = await self.repo.insert_offline_ballots(vote.vote_id, keys, ctx.principal.sub, ctx.now)
+        recorded = await self.repo.insert_offline_ballots(vote.vote_id, keys, ctx.principal.sub, held_at)
         if len(recorded) != len(keys):
             already = sorted(set(keys) - set(recorded))
             raise RuleViolation("vote.offline_attendee_already_voted",
@@ -567,12 +591,16 @@ class MattersService:
                                 field="attendee_keys", already_voted=already[:50])
         tally_row = OfflineTally(tally_id=uuid.uuid4(), vote_id=vote.vote_id, votes_for=data.votes_for,
                                  votes_against=data.votes_against, abstain=data.abstain, sign_in_ref=data.sign_in_ref,
-                                 attendee_count=len(keys), entered_by=ctx.principal.sub, entered_at=ctx.now)
+                                 attendee_count=len(keys), held_at=held_at, entered_by=ctx.principal.sub,
+                                 entered_at=ctx.now)
         await self.repo.add(tally_row)
         return tally_row
 
-    async def close_vote(self, ctx: Context, vote_id: uuid.UUID) -> Vote:
-        """Closes a vote, counts it under its frozen rule and decides the matter."""
+    async def close_vote(self, ctx: Context, vote_id: uuid.UUID, public_title: str | None = None) -> Vote:
+        """Closes a vote, counts it under its frozen rule and decides the matter.
+
+        A vote announced to close at a time closes then, not before, unless every elector has voted already.
+        """
         vote = await self.repo.get_vote(vote_id, lock="update")
         if vote is None:
             raise NotFound(f"no vote {vote_id}")
@@ -580,6 +608,10 @@ class MattersService:
         self.require_staff(ctx.principal, matter.unit_code)
         if vote.status != "open":
             raise Conflict("this vote is closed already", rule="vote.already_closed")
+        if vote.closes_at is not None and ctx.now < vote.closes_at \
+                and await self.repo.participated(vote.vote_id) < vote.base_size:
+            raise RuleViolation("vote.window_open", f"the residents were given until {vote.closes_at.isoformat()} to "
+                                "vote; it closes then (or once every elector has voted)", closes_at=vote.closes_at.isoformat())
         counts = await self.repo.counts(vote.vote_id)
         rule = rule_from_mapping(vote.rule)
         result = tally(rule, vote.base_size, counts["for"], counts["against"], counts["abstain"])
@@ -596,7 +628,7 @@ class MattersService:
         await publish(
             self.session,
             ev.MatterDecided(matter_id=matter.matter_id, community_code=matter.community_code, unit_code=matter.unit_code,
-                             category=matter.category, channel=matter.channel or "", public_title=redact_text(matter.title),
+                             category=matter.category, channel=matter.channel or "", public_title=redact_text(public_title or f"{Category(matter.category).label}事项"),
                              rule_version=result.rule_version, quorum_met=result.quorum_met, passed=result.passed,
                              base_size=vote.base_size, present=result.present, votes_for=result.votes_for,
                              votes_against=result.votes_against, abstain=result.abstain, decided_at=ctx.now),

@@ -82,7 +82,9 @@ def _path_to(target: State) -> list[str]:
     raise AssertionError(target)
 
 
-_EXTRA = {"reject": {"reason": "不属于社区事务"}, "merge": {}, "reopen": {"reason": "复查"}}
+# Routed to a deliberation forum: decided there by staff (a meeting's matter is decided by a vote).
+_EXTRA = {"reject": {"reason": "不属于社区事务"}, "merge": {}, "reopen": {"reason": "复查"},
+          "route": {"channel": "deliberation", "reason": "协商议事"}}
 
 
 @pytest.mark.parametrize("state", [s for s in State if s not in (State.MERGED, State.WITHDRAWN)])
@@ -109,6 +111,7 @@ async def test_rejection_needs_a_reason(matters):
     resp = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/transitions", json={"action": "reject"},
                                      headers=matters.staff(community))
     assert resp.status_code == 422 and resp.json()["rule"] == "matter.reject_reason_required"
+    assert resp.json()["field"] == "reason"
 
 
 async def test_only_the_proposer_withdraws_and_only_before_the_decision(matters):
@@ -120,7 +123,7 @@ async def test_only_the_proposer_withdraws_and_only_before_the_decision(matters)
     matter_id = raised.json()["matter_id"]
     by_staff = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions", json={"action": "withdraw"},
                                          headers=matters.staff(community))
-    assert by_staff.status_code == 422 and by_staff.json()["rule"] == "matter.withdraw_by_proposer_only"
+    assert by_staff.status_code == 403 and by_staff.json()["rule"] == "matter.withdraw_by_proposer_only"
     mine = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions", json={"action": "withdraw"},
                                      headers=matters.resident(person, home))
     assert mine.status_code == 200 and mine.json()["state"] == "withdrawn"

@@ -97,9 +97,10 @@ async def test_a_major_matter_needs_two_thirds_of_those_present(matters):
 
 async def test_the_decided_event_carries_a_redacted_title(matters):
     community, voters = await _community_with_adults(matters, 1)
-    matter_id, vote = await _open_vote(matters, community, title="联系13812345678更换门禁")
+    matter_id, vote = await _open_vote(matters, community, title="更换门禁")
     await _cast(matters, vote["vote_id"], *voters[0], "for")
-    await _close(matters, community, vote["vote_id"])
+    await matters.client.post(f"/api/v1/matters/votes/{vote['vote_id']}/close", headers=matters.staff(community),
+                              json={"public_title": "联系13812345678更换门禁"})
     decided = [d for t, d in await matters.events_of(matter_id) if t.endswith("decided.v1")][0]
     assert "13812345678" not in decided["public_title"] and decided["passed"] is True
 
@@ -260,3 +261,79 @@ async def test_a_matter_under_an_open_vote_cannot_be_withdrawn_until_the_vote_cl
     assert (await _cast(matters, opened.json()["vote_id"], *adults[1], "for")).status_code == 201
     closed = await _close(matters, community, opened.json()["vote_id"])
     assert closed["status"] == "closed"
+
+
+async def test_a_retired_household_is_not_in_the_base(matters):
+    community, voters = await _community_with_adults(matters, 3)
+    retired = voters[2][1]
+    unit_id = uuid.uuid4()
+    await matters.seed(reg.UnitCreated(unit_id=unit_id, unit_code=retired, parent_code=retired[:20], level="household",
+                                       effective_on=date(2026, 1, 1)),
+                       reg.UnitRetired(unit_id=unit_id, unit_code=retired, effective_on=date(2026, 11, 1)))
+    _, vote = await _open_vote(matters, community)
+    assert vote["base_size"] == 2
+    refused = await _cast(matters, vote["vote_id"], *voters[2], "for")
+    assert refused.status_code == 422 and refused.json()["rule"] == "vote.not_in_electorate"
+
+
+async def test_a_major_matter_is_not_decided_under_a_weaker_rule(matters):
+    community, _ = await _community_with_adults(matters, 3)
+    matter = await matters.raise_matter(community, title="小区停车收费调整", major=True)
+    await matters.move(matter["matter_id"], community, "accept", "route")
+    url = f"/api/v1/matters/{matter['matter_id']}/votes"
+    weaker = await matters.client.post(url, json={"rule_version": "urcol-2018"}, headers=matters.staff(community))
+    assert weaker.status_code == 422 and weaker.json()["field"] == "rule_version"
+    assert weaker.json()["rule"] == "vote.rule_too_weak_for_major"
+    # Nor by staff deciding it without a vote.
+    decide = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/transitions",
+                                       json={"action": "start_decision"}, headers=matters.staff(community))
+    assert decide.status_code == 200
+    decide = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/transitions",
+                                       json={"action": "decide", "reason": "领导同意"}, headers=matters.staff(community))
+    assert decide.status_code == 422 and decide.json()["rule"] == "matter.vote_required"
+    default = await matters.client.post(url, json={}, headers=matters.staff(community))
+    assert default.status_code == 201 and default.json()["rule_version"] == "urcol-2018-major"
+
+
+async def test_a_vote_announced_to_close_later_is_not_closed_early(matters, clock):
+    community, voters = await _community_with_adults(matters, 2)
+    _, vote = await _open_vote(matters, community, closes_at=(clock.now + timedelta(days=2)).isoformat())
+    await _cast(matters, vote["vote_id"], *voters[0], "for")
+    url = f"/api/v1/matters/votes/{vote['vote_id']}/close"
+    early = await matters.client.post(url, headers=matters.staff(community))
+    assert early.status_code == 422 and early.json()["rule"] == "vote.window_open"
+    await _cast(matters, vote["vote_id"], *voters[1], "for")  # everyone has voted: nothing left to wait for
+    assert (await matters.client.post(url, headers=matters.staff(community))).json()["passed"] is True
+
+
+async def test_paper_ballots_count_for_a_meeting_held_inside_the_window(matters, clock):
+    community, voters = await _community_with_adults(matters, 3)
+    opened = clock.now
+    _, vote = await _open_vote(matters, community, closes_at=(opened + timedelta(hours=2)).isoformat())
+    clock.now = opened + timedelta(hours=5)
+    url = f"/api/v1/matters/votes/{vote['vote_id']}/offline-tallies"
+    body = {"votes_for": 2, "votes_against": 0, "abstain": 0, "sign_in_ref": "签到表-3",
+            "attendee_keys": [voters[0][0], voters[1][0]]}
+    late = await matters.client.post(url, headers=matters.staff(community), json=body)
+    assert late.status_code == 422 and late.json()["field"] == "held_at"
+    held = await matters.client.post(url, headers=matters.staff(community),
+                                     json={**body, "held_at": (opened + timedelta(hours=1)).isoformat()})
+    assert held.status_code == 201, held.text
+    result = await _close(matters, community, vote["vote_id"])
+    assert (result["present"], result["votes_for"]) == (2, 2)
+
+
+async def test_the_public_sees_the_title_staff_give_or_a_generic_one_never_the_residents_text(matters):
+    community, voters = await _community_with_adults(matters, 1)
+    matter_id, vote = await _open_vote(matters, community, title="王建国家楼上漏水")
+    await _cast(matters, vote["vote_id"], *voters[0], "for")
+    await _close(matters, community, vote["vote_id"])
+    decided = [d for t, d in await matters.events_of(matter_id) if t.endswith("decided.v1")][0]
+    assert decided["public_title"] == "城市管理事项"
+    matter_id, vote = await _open_vote(matters, community, title="李四反映电梯噪音")
+    await _cast(matters, vote["vote_id"], *voters[0], "for")
+    closed = await matters.client.post(f"/api/v1/matters/votes/{vote['vote_id']}/close", headers=matters.staff(community),
+                                       json={"public_title": "3号楼电梯降噪改造"})
+    assert closed.status_code == 200, closed.text
+    decided = [d for t, d in await matters.events_of(matter_id) if t.endswith("decided.v1")][0]
+    assert decided["public_title"] == "3号楼电梯降噪改造"
