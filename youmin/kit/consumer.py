@@ -15,6 +15,7 @@ from prometheus_client import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from youmin.kit.db import is_transient
 from youmin.kit.events import read_record
 from youmin.kit.logging import get_logger
 
@@ -76,6 +77,7 @@ class EventConsumer:
         stall_seconds: float = 60.0,
         retry_base_seconds: float = 0.05,
         start_grace_seconds: float = 60.0,
+        outage_retry_seconds: float = 5.0,
     ) -> None:
         self.name = name
         self.topics = topics
@@ -87,6 +89,7 @@ class EventConsumer:
         self.stall_seconds = stall_seconds
         self.retry_base_seconds = retry_base_seconds
         self.start_grace_seconds = start_grace_seconds
+        self.outage_retry_seconds = outage_retry_seconds
         self._started = False
         self.stats = ConsumerStats()
         self._progress_at = time.monotonic()
@@ -224,18 +227,35 @@ class EventConsumer:
         return True
 
     async def _handle_record(self, record: ConsumerRecord) -> None:
+        """Applies one record; a record that keeps failing goes to the dead-letter topic.
+
+        A failure because the database is unavailable (restarting, unreachable, out of connections) is not the
+        record's fault: it is tried again, for as long as the outage lasts, and its offset is not committed meanwhile.
+        """
         error: BaseException | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        waits = 0
+        while attempt < self.max_attempts:
             try:
                 event = read_record(record.headers, record.key, record.value)
             except Exception as exc:  # noqa: BLE001 - an undecodable record is poison at once
                 error = exc
+                attempt += 1
                 break
             try:
                 await self._apply(event)
                 return
             except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered
                 error = exc
+                if is_transient(exc):
+                    waits += 1
+                    log.warning("consumer.database_unavailable", consumer=self.name, wait=waits, error=repr(exc),
+                                event_id=event.get_id(), event_type=event.get_type())
+                    # Waiting out an outage is not a stall: the watchdog would only rejoin the group to wait again.
+                    self._progress_at = time.monotonic()
+                    await asyncio.sleep(min(self.retry_base_seconds * 2 ** min(waits, 10), self.outage_retry_seconds))
+                    continue
+                attempt += 1
                 log.warning("consumer.handler_failed", consumer=self.name, attempt=attempt, error=repr(exc),
                             event_id=event.get_id(), event_type=event.get_type())
                 if attempt < self.max_attempts:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import MetaData
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -16,6 +17,33 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# SQLSTATEs that say "try again later", not "this is wrong": connection exceptions (class 08), serialization failure,
+# deadlock, too many connections, lock timeout, and a server shutting down or starting up.
+_TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "53300", "55P03", "57P01", "57P02", "57P03")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Tells whether an error comes from the database (or the way to it) being unavailable for now: a lost or
+    refused connection, a timeout, a pool that has none free, a server restarting, a serialization failure. Work
+    that failed so succeeds when tried again later; it is not the data's fault."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OSError, TimeoutError, sa_exc.TimeoutError)):  # OSError: ConnectionError too
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(state, str) and state.startswith(_TRANSIENT_SQLSTATES):
+            return True
+        if type(current).__name__ in ("ConnectionDoesNotExistError", "InterfaceError", "InternalClientError") \
+                and "connection" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
+    return False
 
 
 def make_base() -> type[DeclarativeBase]:

@@ -430,3 +430,47 @@ async def test_relay_stops_when_cancelled_as_it_is_woken(infra, db):
         assert task.cancel()
         done, _ = await asyncio.wait({task}, timeout=15)
         assert done and task.cancelled(), "the relay outlived its cancellation"
+
+
+async def test_a_database_outage_is_waited_out_not_dead_lettered(infra, db, topic):
+    from sqlalchemy.engine import make_url
+
+    from youmin.infra import free_port
+    from youmin.testing import TcpProxy
+
+    Probe = probe_event_type(topic)
+    sessions = make_sessionmaker(db)
+    async with transaction(sessions) as session:
+        await publish(session, *(Probe(aggregate_id=f"agg-{n}", seq=n) for n in range(5)))
+    relay_task = asyncio.create_task(relay_for(infra).run())
+    await eventually(lambda: _unsent(db, 0), timeout=30)
+    relay_task.cancel()
+    await asyncio.gather(relay_task, return_exceptions=True)
+
+    # The consumer reaches PostgreSQL through a proxy that the test cuts: connections drop and are refused.
+    url = make_url(infra.database_url(KIT_DB))
+    proxy = TcpProxy(upstream_port=url.port, listen_port=free_port())
+    proxy.start()
+    engine = make_engine(url.set(port=proxy.listen_port).render_as_string(hide_password=False))
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    consumer = EventConsumer(
+        name=group, topics=[topic], handlers={"gov.youmin.test.probe.emitted.v1": probe_handler},
+        sessions=make_sessionmaker(engine),
+        consumer_factory=lambda *t, **k: make_consumer(infra.bootstrap, *t, **k),
+        producer_factory=lambda: make_producer(infra.bootstrap, idempotence=False, client_id=group),
+        retry_base_seconds=0.05, outage_retry_seconds=0.5,
+    )
+    proxy.cut()
+    task = asyncio.create_task(consumer.run())
+    try:
+        await consumer.assigned.wait()
+        await asyncio.sleep(4)  # far longer than the retries a handler error gets before it is dead-lettered
+        assert (consumer.stats.processed, consumer.stats.dead_lettered) == (0, 0)
+        proxy.restore()
+        await consumer.wait_for(lambda s: s.processed >= 5, timeout=60)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await engine.dispose()
+        proxy.stop()
+    assert consumer.stats.dead_lettered == 0 and await effect_count(db) == 5
