@@ -54,6 +54,20 @@ class Background:
     enabled: Callable[[ServiceSettings], bool] = field(default=lambda s: True)
 
 
+async def _supervised(job: Background, app: FastAPI, pause_seconds: float = 1.0) -> None:
+    """Runs a background job for the life of the service: should it ever end or fail, it is logged and started again
+    (a sweeper that died silently would leave deadlines unwatched until the next restart)."""
+    while True:
+        try:
+            await job.run(app)
+            log.error("background.ended", job=job.name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - restarted below
+            log.error("background.failed", job=job.name, error=repr(exc))
+        await asyncio.sleep(pause_seconds)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Dependency: one transaction per request, committed before the response is sent."""
     async with transaction(request.app.state.sessions) as session:
@@ -232,7 +246,7 @@ def create_service_app(
                 tasks.append(asyncio.create_task(consumer.run(), name=spec.name))
         for job in background:
             if job.enabled(settings):
-                tasks.append(asyncio.create_task(job.run(app), name=job.name))
+                tasks.append(asyncio.create_task(_supervised(job, app), name=job.name))
         # What start-up built (modules, models, schemas, routes, pools) lives as long as the process: frozen out of
         # the collector's view, a full collection no longer walks it (up to 118 ms per collection in matters under
         # load, felt by every request in flight: creation p99 157 -> 64 ms in-process).
