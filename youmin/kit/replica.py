@@ -73,22 +73,32 @@ def replica_tables(metadata: MetaData) -> dict[str, Table]:
             Column("active", Boolean, nullable=False),
             PrimaryKeyConstraint("department_code", "community_code", name="pk_replica_department_assignment"),
         ),
+        # Units that moved, old code -> current code. An event can arrive after a move although it was sent before
+        # it (another key, partition or topic): the codes it names are re-coded on the way in.
+        "move": Table(
+            "replica_code_move", metadata,
+            Column("old_code", Text, primary_key=True),
+            Column("new_code", Text, nullable=False),
+        ),
     }
 
 
 def create_replica_tables() -> None:
-    """Creates the replica tables and their indexes; called from a service's migration."""
+    """Creates the first replica tables and their indexes; called from a service's first replica migration (the
+    tables added later have migrations of their own)."""
     from alembic import op
 
-    for table in replica_tables(MetaData(naming_convention=_naming())).values():
-        table.create(op.get_bind())
+    tables = replica_tables(MetaData(naming_convention=_naming()))
+    for name in ("unit", "grant", "resident", "household", "department"):
+        tables[name].create(op.get_bind())
 
 
 def drop_replica_tables() -> None:
     """Drops the replica tables (migration downgrade)."""
     from alembic import op
 
-    for name in ("replica_department_assignment", "replica_household", "replica_resident", "replica_grant", "replica_unit"):
+    for name in ("replica_department_assignment", "replica_household", "replica_resident", "replica_grant",
+                 "replica_unit"):
         op.drop_table(name)
 
 
@@ -124,6 +134,19 @@ def _flag(d: dict[str, Any], name: str, default: bool | None = None) -> bool:
     return value
 
 
+def _current(param: str) -> str:
+    """SQL for the current code of the code bound as `param`: re-coded if it lies under a unit that moved since.
+    Bind `<param>_prefixes` with _prefixes(code) beside it."""
+    return (f"coalesce((SELECT m.new_code || substr(:{param}, length(m.old_code) + 1) FROM replica_code_move m "
+            f"WHERE m.old_code = ANY(CAST(:{param}_prefixes AS text[])) ORDER BY length(m.old_code) DESC LIMIT 1), "
+            f":{param})")
+
+
+def _prefixes(code: str | None) -> list[str]:
+    """The codes a code lies under, itself included (a district's six digits and longer)."""
+    return [code[:n] for n in range(6, len(code) + 1)] if code else []
+
+
 def _under(code: str, parent: str | None, name: str) -> None:
     if parent is not None and not (code.startswith(parent) and len(code) > len(parent)):
         raise ValueError(f"{name}: {code} does not extend its parent's code {parent}")
@@ -136,14 +159,15 @@ async def _unit_created(session: AsyncSession, event: BaseCloudEvent) -> None:
     if d.get("level") not in LEVELS:
         raise ValueError(f"level: {d.get('level')!r} is not a level of the tree")
     await session.execute(text(
-        """
+        f"""
         INSERT INTO replica_unit (code, unit_id, parent_code, level, unit_name, retired, effective_on)
-        VALUES (:code, :unit_id, :parent, :level, :name, false, :on)
+        VALUES ({_current("code")}, :unit_id, {_current("parent")}, :level, :name, false, :on)
         ON CONFLICT (code) DO UPDATE SET unit_id = EXCLUDED.unit_id, parent_code = EXCLUDED.parent_code,
             level = EXCLUDED.level, unit_name = EXCLUDED.unit_name, effective_on = EXCLUDED.effective_on
         """),
-        {"code": d["unit_code"], "unit_id": d["unit_id"], "parent": d.get("parent_code"), "level": d["level"],
-         "name": d.get("unit_name"), "on": date.fromisoformat(d["effective_on"])},
+        {"code": code, "code_prefixes": _prefixes(code), "unit_id": d["unit_id"], "parent": parent,
+         "parent_prefixes": _prefixes(parent), "level": d["level"], "name": d.get("unit_name"),
+         "on": date.fromisoformat(d["effective_on"])},
     )
 
 
@@ -161,12 +185,33 @@ _CODE_COLUMNS = (
 )
 
 
+# Tables whose key holds a code (first column; the rest of the key beside it).
+_UNIQUE_CODE_KEYS = (
+    ("replica_unit", ("code",)), ("replica_household", ("household_code",)),
+    ("replica_department_assignment", ("community_code", "department_code")),
+)
+
+
 async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
     d = event.get_data()
     old, new, parent = _code(d, "old_code"), _code(d, "new_code"), _code(d, "new_parent_code", optional=True)
     if len(old) != len(new):
         raise ValueError(f"new_code: {new} is not at the level of {old}")
     _under(new, parent, "new_code")
+    recode = {"new": new, "cut": len(old) + 1, "pattern": _like_prefix(old)}
+    # Later moves of what earlier moves led to: every recorded old code maps straight to today's code.
+    await session.execute(text("UPDATE replica_code_move SET new_code = :new || substr(new_code, :cut) "
+                               "WHERE new_code LIKE :pattern"), recode)
+    await session.execute(text("INSERT INTO replica_code_move (old_code, new_code) VALUES (:old, :new) "
+                               "ON CONFLICT (old_code) DO UPDATE SET new_code = EXCLUDED.new_code"), {"old": old, "new": new})
+    # A row already under the new code was written by an event sent after the move (it arrived first): it is the
+    # newer one, and the old row it would collide with goes.
+    for table, columns in _UNIQUE_CODE_KEYS:
+        code, others = columns[0], columns[1:]
+        same = "".join(f" AND n.{c} = o.{c}" for c in others)
+        await session.execute(text(
+            f"DELETE FROM {table} o WHERE o.{code} LIKE :pattern AND EXISTS "
+            f"(SELECT 1 FROM {table} n WHERE n.{code} = :new || substr(o.{code}, :cut){same})"), recode)
     for table, column in _CODE_COLUMNS:
         await session.execute(text(
             f"UPDATE {table} SET {column} = :new || substr({column}, :cut) "
@@ -185,14 +230,14 @@ async def _unit_retired(session: AsyncSession, event: BaseCloudEvent) -> None:
 async def _role_granted(session: AsyncSession, event: BaseCloudEvent) -> None:
     d = event.get_data()
     await session.execute(text(
-        """
+        f"""
         INSERT INTO replica_grant (grant_id, person_id, role, scope_code, certified_social_worker, active)
-        VALUES (:grant_id, :person_id, :role, :scope, :certified, true)
+        VALUES (:grant_id, :person_id, :role, {_current("scope")}, :certified, true)
         ON CONFLICT (grant_id) DO UPDATE SET role = EXCLUDED.role, scope_code = EXCLUDED.scope_code,
             certified_social_worker = EXCLUDED.certified_social_worker, active = true
         """),
         {"grant_id": d["grant_id"], "person_id": d["person_id"], "role": d["role"], "scope": _code(d, "scope_code"),
-         "certified": _flag(d, "certified_social_worker", False)},
+         "scope_prefixes": _prefixes(d["scope_code"]), "certified": _flag(d, "certified_social_worker", False)},
     )
 
 
@@ -204,24 +249,27 @@ async def _role_revoked(session: AsyncSession, event: BaseCloudEvent) -> None:
 async def _residency_changed(session: AsyncSession, event: BaseCloudEvent) -> None:
     d = event.get_data()
     await session.execute(text(
-        """
-        INSERT INTO replica_resident (person_id, household_code, adult) VALUES (:person_id, :household, :adult)
+        f"""
+        INSERT INTO replica_resident (person_id, household_code, adult)
+        VALUES (:person_id, {_current("household")}, :adult)
         ON CONFLICT (person_id) DO UPDATE SET household_code = EXCLUDED.household_code, adult = EXCLUDED.adult
         """),
-        {"person_id": d["person_id"], "household": _code(d, "household_code", optional=True), "adult": _flag(d, "adult")},
+        {"person_id": d["person_id"], "household": _code(d, "household_code", optional=True),
+         "household_prefixes": _prefixes(d.get("household_code")), "adult": _flag(d, "adult")},
     )
 
 
 async def _representative_set(session: AsyncSession, event: BaseCloudEvent) -> None:
     d = event.get_data()
     await session.execute(text(
-        """
+        f"""
         INSERT INTO replica_household (household_code, representative_person_id, proxy_person_ids)
-        VALUES (:household, :rep, CAST(:proxies AS uuid[]))
+        VALUES ({_current("household")}, :rep, CAST(:proxies AS uuid[]))
         ON CONFLICT (household_code) DO UPDATE SET representative_person_id = EXCLUDED.representative_person_id,
             proxy_person_ids = EXCLUDED.proxy_person_ids
         """),
-        {"household": _code(d, "household_code"), "rep": d.get("representative_person_id"),
+        {"household": _code(d, "household_code"), "household_prefixes": _prefixes(d["household_code"]),
+         "rep": d.get("representative_person_id"),
          "proxies": list(d.get("proxy_person_ids") or [])},
     )
 
@@ -229,12 +277,13 @@ async def _representative_set(session: AsyncSession, event: BaseCloudEvent) -> N
 async def _department_assigned(session: AsyncSession, event: BaseCloudEvent) -> None:
     d = event.get_data()
     await session.execute(text(
-        """
+        f"""
         INSERT INTO replica_department_assignment (department_code, community_code, active)
-        VALUES (:dep, :community, :active)
+        VALUES (:dep, {_current("community")}, :active)
         ON CONFLICT (department_code, community_code) DO UPDATE SET active = EXCLUDED.active
         """),
-        {"dep": d["department_code"], "community": _code(d, "community_code"), "active": _flag(d, "active")},
+        {"dep": d["department_code"], "community": _code(d, "community_code"),
+         "community_prefixes": _prefixes(d["community_code"]), "active": _flag(d, "active")},
     )
 
 

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 from sqlalchemy import MetaData
+from sqlalchemy import text as sa_text
 
 from services.registry import events as ev
 from youmin.kit import replica
@@ -71,6 +72,44 @@ async def test_moved_grid_takes_new_codes_with_its_households_and_grants(session
         assert await replica.adults_under(s, "370705002") == [(str(person), "3707050020010010010101001")]
         assert [h.person_id for h in await replica.holders(s, "grid_manager", within="370705002")] == [str(manager)]
         assert [a.code for a in await replica.ancestors(s, "370705002001001")] == ["370705002", "370705002001"]
+
+
+async def test_events_sent_around_a_move_apply_in_any_order_of_arrival(sessions):
+    # The registry moves a grid, then sets a household's representative under the grid's new code; the people topic
+    # is read first. Events sent before the move (the old codes) also arrive after it.
+    streets = [created("370705001", "370705", "street"), created("370705002", "370705", "street")]
+    comms = [created("370705001001", "370705001", "community"), created("370705002001", "370705002", "community")]
+    grid = created("370705001001001", "370705001001", "grid", "一网格")
+    old_home, new_home = "370705001001001001010101", "370705002001001001010101"
+    rep, late, manager = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await apply_all(sessions, *streets, *comms, grid,
+                    ev.HouseholdRepresentativeSet(household_code=old_home, representative_person_id=uuid.uuid4(),
+                                                  proxy_person_ids=[], effective_on=date(2026, 1, 1)))
+    moved = ev.UnitMoved(unit_id=grid.unit_id, old_code="370705001001001", new_code="370705002001001",
+                         new_parent_code="370705002001", effective_on=date(2026, 2, 1))
+    await apply_all(sessions,
+                    ev.HouseholdRepresentativeSet(household_code=new_home, representative_person_id=rep,
+                                                  proxy_person_ids=[], effective_on=date(2026, 2, 2)),
+                    moved,
+                    ev.ResidencyChanged(person_id=late, household_code=old_home, adult=True, effective_on=date(2026, 1, 20)),
+                    ev.RoleGranted(grant_id=uuid.uuid4(), person_id=manager, role="grid_manager",
+                                   scope_code="370705001001001", effective_on=date(2026, 1, 20)),
+                    created("370705001001001001", "370705001001001", "building"))
+    # And a later move of the new street's community carries the earlier move's codes along.
+    await apply_all(sessions, created("370705002002", "370705002", "community"),
+                    ev.UnitMoved(unit_id=comms[1].unit_id, old_code="370705002001", new_code="370705002003",
+                                 new_parent_code="370705002", effective_on=date(2026, 3, 1)),
+                    ev.ResidencyChanged(person_id=uuid.uuid4(), household_code=old_home, adult=True,
+                                        effective_on=date(2026, 1, 21)))
+    current_home = "370705002003001001010101"
+    async with transaction(sessions) as s:
+        households = await s.execute(sa_text("SELECT household_code, representative_person_id FROM replica_household"))
+        assert [(h, str(p)) for h, p in households] == [(current_home, str(rep))]
+        residents = await s.execute(sa_text("SELECT DISTINCT household_code FROM replica_resident"))
+        assert [r for (r,) in residents] == [current_home]
+        assert [h.person_id for h in await replica.holders(s, "grid_manager", within="370705002003")] == [str(manager)]
+        building = await replica.get_unit(s, "370705002003001001")
+        assert building is not None and building.parent_code == "370705002003001"
 
 
 async def test_household_proxy_may_vote_and_revoked_role_is_gone(sessions):
