@@ -17,6 +17,7 @@ CATEGORY_LABELS = {
 }
 
 PLACED_LABEL = "转至所在社区办理"  # a matter placed in triage at the unit it is about (no stage change)
+COVENANT_FILED_LABEL = "居民公约已报街道备案"  # a covenant the meeting passed, filed with the street office (no stage change)
 STAGE_LABELS = {
     "raised": "已提出", "accepted": "已受理", "rejected": "未受理", "merged": "已合并", "routed": "已分流",
     "deliberating": "协商中", "deciding": "表决中", "decided": "已决定", "not_passed": "未通过",

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 
 from services.matters import schemas as s
+from services.matters.models import Matter
 from services.matters.service import STAFF_ROLES, Context, MattersService, public_status, template_dict, templates
 from youmin.kit.auth import CurrentPrincipal, Principal, require_scope
 from youmin.kit.errors import Forbidden, Instant, NotFound, RuleViolation, SafeStr, problem
@@ -309,7 +310,10 @@ async def by_token(token: Annotated[SafeStr, Path(min_length=1, max_length=100)]
 async def get_matter(matter_id: MatterID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> dict:
     """Returns a matter with its timeline (who moved it, when, why)."""
     service = _service(request, session)
-    matter = await service.readable_matter(principal, matter_id)
+    return await _detail(service, principal, await service.readable_matter(principal, matter_id))
+
+
+async def _detail(service: MattersService, principal: Principal, matter: Matter) -> dict:
     timeline = [{"from_state": t.from_state, "to_state": t.to_state, "action": t.action, "actor": t.actor_sub,
                  "reason": t.reason, "reason_code": t.reason_code, "details": t.details, "at": t.at}
                 for t in await service.repo.timeline(matter.matter_id)]
@@ -369,6 +373,14 @@ async def rate(matter_id: MatterID, data: s.RatingIn, request: Request, session:
 
 class DispatchIn(s.Model):
     department_code: str | None = None
+
+
+@router.post("/{matter_id}/covenant-filing", response_model=s.MatterDetail)
+async def file_covenant(matter_id: MatterID, data: s.CovenantFilingIn, request: Request, session: SessionDep,
+                        principal: CurrentPrincipal) -> dict:
+    """Records that a covenant the meeting passed was filed with the street office (居民公约报街道备案)."""
+    service = _service(request, session)
+    return await _detail(service, principal, await service.file_covenant(_ctx(request, principal), matter_id, data))
 
 
 @router.post("/{matter_id}/workorders", status_code=201, response_model=s.WorkOrderRead)

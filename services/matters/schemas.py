@@ -205,6 +205,13 @@ class OfflineTallyIn(Model):
     held_at: Instant | None = None
 
 
+class CovenantFilingIn(Model):
+    """A covenant the meeting passed, filed with the street office (报街道备案)."""
+
+    filed_on: date
+    reference: str = Field(min_length=1, max_length=100, description="the street office's filing number")
+
+
 class VoteClose(Model):
     """Closing a vote; the title the public sees for the decision (a generic one from its category if not given:
     a matter's own title is the resident's free text and may name people)."""

@@ -52,6 +52,8 @@ RESIDENT = "resident"
 # passes a covenant).
 VOTING_CHANNELS = frozenset({Channel.RESIDENTS_MEETING.value, Channel.NEIGHBOURHOOD.value, Channel.COVENANT.value})
 SYSTEM_EVALUATION = "system:evaluation"
+# The timeline entry of a covenant filed with the street office (not a lifecycle move: the state stays).
+COVENANT_FILED = "file_covenant"
 
 PLACE_FINEST = 20  # a building unit (单元); a household's code would locate a home
 _SCOPE_BY_LENGTH = {12: ScopeLevel.COMMUNITY, 15: ScopeLevel.GRID, 18: ScopeLevel.BUILDING, 20: ScopeLevel.UNIT, 24: ScopeLevel.UNIT}
@@ -373,6 +375,35 @@ class MattersService:
             ev.MatterTransitioned(matter_id=matter.matter_id, community_code=matter.community_code, from_state=from_state,
                                   to_state=to_state.value, action=action.value, at=now, reason_code=reason_code),
         )
+
+    async def file_covenant(self, ctx: Context, matter_id: uuid.UUID, data: Any) -> Matter:
+        """Records the filing of a covenant with the street office, once the meeting has passed it; on the timeline
+        (the state does not change) and on the bus."""
+        matter = await self.readable_matter(ctx.principal, matter_id, lock=True)
+        self.require_staff(ctx.principal, matter.unit_code)
+        if matter.channel != Channel.COVENANT.value:
+            raise RuleViolation("covenant.not_a_covenant", "only a matter routed to covenant drafting is filed as a "
+                                "covenant", channel=matter.channel)
+        steps = await self.repo.timeline(matter.matter_id)
+        decided = [t for t in steps if t.action == Action.DECIDE.value]
+        if not decided or matter.state in (State.DECIDING.value, State.NOT_PASSED.value):
+            raise RuleViolation("covenant.not_passed", "the residents' meeting passes a covenant before it is filed",
+                                state=matter.state)
+        if any(t.action == COVENANT_FILED for t in steps):
+            raise Conflict("the covenant is filed already", rule="covenant.already_filed")
+        passed_on, today = local_date(decided[-1].at), local_date(ctx.now)
+        if not passed_on <= data.filed_on <= today:
+            raise RuleViolation("covenant.filing_date", f"filed_on: between the day the meeting passed it ({passed_on}) "
+                                f"and today ({today})", field="filed_on")
+        details = {"filed_on": data.filed_on.isoformat(), "reference": data.reference}
+        self.session.add(MatterTransition(matter_id=matter.matter_id, from_state=matter.state, to_state=matter.state,
+                                          action=COVENANT_FILED, actor_sub=ctx.principal.sub, details=details,
+                                          at=ctx.now))
+        await self.session.flush()
+        await publish(self.session, ev.MatterTransitioned(
+            matter_id=matter.matter_id, community_code=matter.community_code, from_state=matter.state,
+            to_state=matter.state, action=COVENANT_FILED, at=ctx.now, reason_code=None))
+        return matter
 
     def route_proposal(self, matter: Matter) -> dict[str, str]:
         proposal = propose_channel(matter.scope_level, matter.nature)

@@ -287,3 +287,24 @@ async def test_the_public_tree_stops_at_the_grid(disclosure):
     for code in (building, unit, home):
         assert (await disclosure.client.get(f"/public/v1/units/{code}")).status_code == 404, code
         assert (await disclosure.client.get(f"/portal/units/{code}")).status_code == 404, code
+
+
+async def test_a_covenant_filed_with_the_street_shows_on_the_public_timeline(disclosure):
+    community = new_community()
+    matter_id = uuid.uuid4()
+    await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=community, unit_code=community,
+                                               category="social_governance", raised_via="grid_staff",
+                                               raised_at=NOW - timedelta(days=9)))
+    await disclosure.send(decided(matter_id, community, community, at=NOW - timedelta(days=3)))
+    await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community, from_state="decided",
+                                                     to_state="decided", action="file_covenant",
+                                                     at=NOW - timedelta(days=1)))
+
+    async def filed():
+        resp = await disclosure.client.get(f"/public/v1/matters/{matter_id}")
+        return resp.json() if resp.status_code == 200 and len(resp.json()["timeline"]) == 3 else None
+
+    matter = await eventually(filed)
+    assert matter["stage"] == "decided"
+    page = await disclosure.client.get(f"/portal/matters/{matter_id}")
+    assert "居民公约已报街道备案" in page.text

@@ -7,6 +7,7 @@ import uuid
 from datetime import date, timedelta
 
 from services.registry import events as reg
+from youmin.kit.calendar import LOCAL_TZ
 
 
 async def _community_with_adults(matters, count: int) -> tuple[str, list[tuple[str, str]]]:
@@ -337,3 +338,33 @@ async def test_the_public_sees_the_title_staff_give_or_a_generic_one_never_the_r
     assert closed.status_code == 200, closed.text
     decided = [d for t, d in await matters.events_of(matter_id) if t.endswith("decided.v1")][0]
     assert decided["public_title"] == "3号楼电梯降噪改造"
+
+
+async def test_a_covenant_passed_by_the_meeting_is_filed_with_the_street_once(matters, clock):
+    community, voters = await _community_with_adults(matters, 1)
+    matter = await matters.raise_matter(community, title="修订居民公约", category="social_governance")
+    await matters.move(matter["matter_id"], community, "accept", {"action": "route", "channel": "covenant",
+                                                                   "reason": "修订公约"})
+    url = f"/api/v1/matters/{matter['matter_id']}/covenant-filing"
+    today = clock.now.astimezone(LOCAL_TZ).date()
+    early = await matters.client.post(url, json={"filed_on": str(today), "reference": "奎街备〔2026〕12号"},
+                                      headers=matters.staff(community))
+    assert early.status_code == 422 and early.json()["rule"] == "covenant.not_passed"
+    vote = (await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/votes", json={},
+                                      headers=matters.staff(community))).json()
+    await _cast(matters, vote["vote_id"], *voters[0], "for")
+    await _close(matters, community, vote["vote_id"])
+    ahead = await matters.client.post(url, json={"filed_on": str(today + timedelta(days=1)), "reference": "x"},
+                                      headers=matters.staff(community))
+    assert ahead.status_code == 422 and ahead.json()["field"] == "filed_on"
+    filed = await matters.client.post(url, json={"filed_on": str(today), "reference": "奎街备〔2026〕12号"},
+                                      headers=matters.staff(community))
+    assert filed.status_code == 200, filed.text
+    entry = filed.json()["timeline"][-1]
+    assert (entry["action"], entry["details"]["reference"], filed.json()["state"]) == (
+        "file_covenant", "奎街备〔2026〕12号", "decided")
+    again = await matters.client.post(url, json={"filed_on": str(today), "reference": "x"},
+                                      headers=matters.staff(community))
+    assert again.status_code == 409 and again.json()["rule"] == "covenant.already_filed"
+    published = [d for t, d in await matters.events_of(matter["matter_id"]) if t.endswith("transitioned.v1")]
+    assert published[-1]["action"] == "file_covenant" and "reference" not in published[-1]
