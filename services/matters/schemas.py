@@ -174,7 +174,7 @@ class VoteRead(BaseModel):
 
 class BallotCast(Model):
     choice: Choice
-    household_code: str | None = Field(None, pattern=r"^[0-9]{24}$")
+    household_code: str | None = Field(None, pattern=r"^[1-9][0-9]{5,29}$")
 
 
 class Receipt(BaseModel):

@@ -55,18 +55,38 @@ SYSTEM_EVALUATION = "system:evaluation"
 # The timeline entry of a covenant filed with the street office (not a lifecycle move: the state stays).
 COVENANT_FILED = "file_covenant"
 
-PLACE_FINEST = 20  # a building unit (单元); a household's code would locate a home
-_SCOPE_BY_LENGTH = {12: ScopeLevel.COMMUNITY, 15: ScopeLevel.GRID, 18: ScopeLevel.BUILDING, 20: ScopeLevel.UNIT, 24: ScopeLevel.UNIT}
+@dataclass(frozen=True)
+class CodeWidths:
+    """The lengths of the levels' codes below a community: the grid serial's width is the district's choice (the
+    registry's scheme); a building adds 3 digits, a building unit 2, a household 4."""
+
+    grid_serial_width: int = 3
+
+    @property
+    def grid(self) -> int:
+        return 12 + self.grid_serial_width
+
+    @property
+    def unit(self) -> int:  # a building unit (单元): the finest a matter is placed at
+        return self.grid + 5
+
+    @property
+    def household(self) -> int:
+        return self.unit + 4
+
+    def scope_of(self, code: str) -> ScopeLevel:
+        """The scope of a matter at a unit; above a community (placed for triage) it is routed as community-wide."""
+        return {self.grid: ScopeLevel.GRID, self.grid + 3: ScopeLevel.BUILDING, self.unit: ScopeLevel.UNIT,
+                self.household: ScopeLevel.UNIT}.get(len(code), ScopeLevel.COMMUNITY)
+
+    def vote_scope(self, code: str) -> str:
+        """The unit whose residents vote on and rate a matter: a household's matter is its building unit's."""
+        return code[:self.unit] if len(code) == self.household else code
 
 
 def public_status(state: str) -> str:
     """Maps a lifecycle state to the public open/closed status (Open311)."""
     return "closed" if State(state) in TERMINAL_STATES else "open"
-
-
-def vote_scope(matter: Matter) -> str:
-    """The unit whose residents vote on and rate a matter: a household's matter is its unit's."""
-    return matter.unit_code[:20] if len(matter.unit_code) == 24 else matter.unit_code
 
 
 @lru_cache(maxsize=4)
@@ -126,6 +146,7 @@ class MattersService:
         self.repo = MattersRepository(session)
         self.settings = settings
         self.calendar = calendar or _calendar(settings.calendar_path)
+        self.codes = CodeWidths(settings.grid_serial_width)
 
     # --- scope ------------------------------------------------------------------------------------
 
@@ -248,7 +269,7 @@ class MattersService:
                 "unit_code: a location alone (lat/long/address) cannot be placed in a community; give the unit code",
                 field="unit_code",
             )
-        if len(unit_code) > PLACE_FINEST:
+        if len(unit_code) > self.codes.unit:
             # Matters, their events and their public disclosure carry the unit code: a household's would locate a home.
             raise RuleViolation("matter.place_too_fine", "unit_code: raise a matter at a building unit or above, "
                                 "not at a household", field="unit_code")
@@ -266,7 +287,7 @@ class MattersService:
             matter_id=uuid.uuid4(),
             community_code=community,
             unit_code=unit_code,
-            scope_level=_SCOPE_BY_LENGTH.get(len(unit_code), ScopeLevel.COMMUNITY).value,
+            scope_level=self.codes.scope_of(unit_code).value,
             title=data.title.strip(),
             title_bigrams=title_bigrams(data.title.strip()),
             description=data.description.strip(),
@@ -484,7 +505,7 @@ class MattersService:
         if unit_code == matter.unit_code:
             raise RuleViolation("matter.place_same_unit", f"unit_code: the matter is at {unit_code} already",
                                 field="unit_code")
-        if len(unit_code) > PLACE_FINEST:
+        if len(unit_code) > self.codes.unit:
             raise RuleViolation("matter.place_too_fine", "unit_code: place a matter at a building unit or above, "
                                 "not at a household", field="unit_code")
         unit = await replica.get_unit(self.session, unit_code)
@@ -495,7 +516,7 @@ class MattersService:
         details = {"from_unit_code": matter.unit_code, "to_unit_code": unit_code}
         matter.unit_code = unit_code
         matter.community_code = unit_code[:12]
-        matter.scope_level = _SCOPE_BY_LENGTH.get(len(unit_code), ScopeLevel.COMMUNITY).value
+        matter.scope_level = self.codes.scope_of(unit_code).value
         return details
 
     # --- votes ------------------------------------------------------------------------------------
@@ -513,7 +534,7 @@ class MattersService:
         if matter.state != State.DECIDING.value:
             await self._move(matter, Action.START_DECISION, ctx.principal.sub, ctx.now,
                              details={"rule_version": rule.name})
-        vote = Vote(vote_id=uuid.uuid4(), matter_id=matter.matter_id, scope_code=vote_scope(matter), rule_version=rule.name,
+        vote = Vote(vote_id=uuid.uuid4(), matter_id=matter.matter_id, scope_code=self.codes.vote_scope(matter.unit_code), rule_version=rule.name,
                     rule=rule.as_mapping(), secret=data.secret, status="open", base_size=0, opens_at=ctx.now,
                     closes_at=data.closes_at, opened_by=ctx.principal.sub)
         await self.repo.add(vote)
@@ -791,7 +812,7 @@ class MattersService:
         matter = await self.repo.get_matter(matter_id, lock=True)
         if matter is None or not await self.can_read(ctx.principal, matter):
             raise NotFound(f"no matter {matter_id}")
-        scope = vote_scope(matter)
+        scope = self.codes.vote_scope(matter.unit_code)
         if not any(g.role == RESIDENT and g.scope.startswith(scope) for g in ctx.principal.grants):
             raise Forbidden(f"only residents of {scope} rate this matter", scope=scope)
         if matter.state != State.EVALUATING.value:

@@ -13,6 +13,8 @@ class Settings(ServiceSettings):
 
     name: str = "matters"
     port: int = 8002
+    # The width of a grid's serial in its code (the registry's scheme; 3 digits by default).
+    grid_serial_width: int = Field(3, ge=1, le=6)
     # The template of a community that has not chosen one yet.
     default_template: str = "weiwan-five-democracy"
     # 民事民评: ratings needed before a matter closes, and the bad share (exclusive) that reopens it (重办).
