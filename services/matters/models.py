@@ -15,6 +15,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    SmallInteger,
     Text,
     UniqueConstraint,
     func,
@@ -170,12 +171,14 @@ class Ballot(Base):
 
 
 class VoteOnlineCount(Base):
-    """A vote's running totals of online choices. Every online ballot adds to them with one UPDATE of all three, so
-    nothing stored ties a choice to the participation row written beside it (no per-ballot choice row to join)."""
+    """A vote's running totals of online choices, in a few shards. Every online ballot adds to one shard chosen at
+    random, with one UPDATE of all three totals, so nothing stored ties a choice to the participation row written
+    beside it (no per-ballot choice row to join); the shards keep concurrent ballots off one row's lock."""
 
     __tablename__ = "vote_online_count"
 
     vote_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("vote.vote_id"), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("0"))
     votes_for: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     votes_against: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     abstain: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -33,6 +34,8 @@ from services.matters.rules.lifecycle import TERMINAL_STATES
 
 
 OPEN_WORK_ORDER_STATUSES = ("dispatched", "signed")
+# Rows a vote's online totals are spread over (each ballot adds to one at random; the tally sums them).
+VOTE_COUNT_SHARDS = 16
 
 
 def _like_prefix(code: str) -> str:
@@ -258,11 +261,11 @@ class MattersRepository:
             insert(BallotReceipt).values(receipt_digest=digest, vote_id=vote_id, choice=None if secret else choice)
         )
         counted = insert(VoteOnlineCount).values(
-            vote_id=vote_id, votes_for=int(choice == "for"), votes_against=int(choice == "against"),
-            abstain=int(choice == "abstain"),
+            vote_id=vote_id, shard=secrets.randbelow(VOTE_COUNT_SHARDS), votes_for=int(choice == "for"),
+            votes_against=int(choice == "against"), abstain=int(choice == "abstain"),
         )
         await self.session.execute(counted.on_conflict_do_update(
-            index_elements=[VoteOnlineCount.vote_id],
+            index_elements=[VoteOnlineCount.vote_id, VoteOnlineCount.shard],
             set_={
                 "votes_for": VoteOnlineCount.votes_for + counted.excluded.votes_for,
                 "votes_against": VoteOnlineCount.votes_against + counted.excluded.votes_against,
@@ -301,9 +304,11 @@ class MattersRepository:
     async def counts(self, vote_id: uuid.UUID) -> dict[str, int]:
         """Counts online choices and offline tallies together."""
         online = (await self.session.execute(
-            select(VoteOnlineCount.votes_for, VoteOnlineCount.votes_against, VoteOnlineCount.abstain)
+            select(func.coalesce(func.sum(VoteOnlineCount.votes_for), 0),
+                   func.coalesce(func.sum(VoteOnlineCount.votes_against), 0),
+                   func.coalesce(func.sum(VoteOnlineCount.abstain), 0))
             .where(VoteOnlineCount.vote_id == vote_id)
-        )).first() or (0, 0, 0)
+        )).one()
         totals = {"for": int(online[0]), "against": int(online[1]), "abstain": int(online[2])}
         offline = (
             await self.session.execute(
