@@ -108,6 +108,10 @@ def new_event_ids(n: int) -> list[str]:
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}  # the RFC 4122 variant bits, 10xx
 
 
+# Events carry ids and facts: far below this. Kafka's default record limit is 1 MiB (UTF-8: up to 3 bytes a character).
+MAX_EVENT_DATA_CHARS = 256 * 1024
+
+
 async def publish(session: AsyncSession, *events: Event) -> list[str]:
     """Writes events to the outbox in the caller's transaction (the relay sends them after commit); returns their
     CloudEvents ids, in order.
@@ -119,6 +123,11 @@ async def publish(session: AsyncSession, *events: Event) -> list[str]:
         return []
     ids = new_event_ids(len(events))
     datas = [e.model_dump_json() for e in events]
+    if any(len(data) > MAX_EVENT_DATA_CHARS for data in datas):
+        # The broker would refuse the record for good (its message size limit), and every event after it in the
+        # outbox would wait behind it: refused here, in the writer's transaction, nothing is written.
+        raise RuleViolation("event.too_large", f"input: the change is too large to publish (over "
+                            f"{MAX_EVENT_DATA_CHARS:,} characters of event data); split it", field="input")
     if any("\\u0000" in data for data in datas):
         # The json column would take it (jsonb did not), and every consumer writing it to a text column would fail.
         raise RuleViolation("event.nul_character", f"input: {NUL_REASON}", field="input")
