@@ -158,6 +158,11 @@ class QuestionRepository:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def count_by(self, item_id: uuid.UUID, asked_by: str) -> int:
+        stmt = select(func.count()).select_from(SupervisionQuestion).where(
+            SupervisionQuestion.item_id == item_id, SupervisionQuestion.asked_by == asked_by)
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def for_items(self, item_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[SupervisionQuestion]]:
         if not item_ids:
             return {}

@@ -191,8 +191,8 @@ class DisclosureService:
     # --- supervision --------------------------------------------------------------------------------
 
     async def ask(self, principal: Principal, item_id: uuid.UUID, command: QuestionPost) -> SupervisionQuestion:
-        """Records a resident's question or objection within the objection window."""
-        item = await self.items.get(item_id)
+        """Records a resident's question or objection within the objection window, a few per person and item."""
+        item = await self.items.get(item_id, lock=True)  # one person's concurrent questions are counted one by one
         if item is None or item.withdrawn_at is not None:
             raise NotFound(f"no public disclosure item {item_id}")
         if not related(principal, item.unit_code):
@@ -203,6 +203,10 @@ class DisclosureService:
             raise RuleViolation("objection_window",
                                 f"questions and objections are taken within {self.settings.objection_days} days "
                                 f"of posting (closed {closes.isoformat()})", closed_at=closes.isoformat())
+        limit = self.settings.max_questions_per_person
+        if await self.questions.count_by(item.id, principal.sub) >= limit:
+            raise RuleViolation("question.limit", f"you have put {limit} questions to this item; they are answered on "
+                                "the item's page", limit=limit)
         question = SupervisionQuestion(
             id=uuid.uuid4(), item_id=item.id, unit_code=item.unit_code, kind=command.kind,
             body=self.redact_text(command.body), asked_by=principal.sub, asked_at=self.now,

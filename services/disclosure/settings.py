@@ -52,6 +52,8 @@ class Settings(ServiceSettings):
     min_display_days: int = 5
     objection_days: int = 5
     answer_days: int = 5
+    # Questions and objections one person may put to one item (each is shown publicly and must be answered).
+    max_questions_per_person: int = 5
     # Public API: cache lifetime for browsers and CDNs, the in-process micro-cache, rate limits per client.
     public_max_age_seconds: int = 30
     public_cache_seconds: float = 0.2

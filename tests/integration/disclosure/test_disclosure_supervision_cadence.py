@@ -175,3 +175,18 @@ async def test_a_meeting_day_in_the_future_or_a_report_day_past_the_boards_years
     report = await disclosure.client.get("/api/v1/disclosure/reports/cadence", headers=disclosure.token("district_staff", "370705"),
                                          params={"unit_code": "370705", "as_of": "9999-12-31"})
     assert report.status_code == 422 and report.json()["field"] == "as_of", report.text
+
+
+async def test_one_person_puts_a_few_questions_to_an_item_not_a_flood(disclosure, clock):
+    community = new_community()
+    clock.set(POSTED)
+    item = await post_notice(disclosure, community)
+    clock.set(datetime(2026, 3, 2, 8, tzinfo=SHANGHAI))
+    asker = resident(disclosure, community)
+    url = f"/api/v1/disclosure/items/{item['id']}/questions"
+    codes = [(await disclosure.client.post(url, json={"body": f"第{n}问"}, headers=asker)).status_code for n in range(6)]
+    assert codes == [201] * 5 + [422]
+    refused = await disclosure.client.post(url, json={"body": "再问"}, headers=asker)
+    assert refused.json()["rule"] == "question.limit"
+    neighbour = await disclosure.client.post(url, json={"body": "我也问"}, headers=resident(disclosure, community))
+    assert neighbour.status_code == 201
