@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from services.matters.consumers import consumers
 from services.matters.router import router
-from services.matters.scheduler import DEADLINE_SWEEPER, utc_now
+from services.matters.scheduler import BALLOT_MIXER, DEADLINE_SWEEPER, utc_now
 from services.matters.settings import Settings
 from youmin.kit.service import create_service_app
 
@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Youmin matters: the 由民做主 workflow",
         routers=[router],
         consumers=consumers(),
-        background=[DEADLINE_SWEEPER],
+        background=[DEADLINE_SWEEPER, BALLOT_MIXER],
         # clock: the time the service acts at; calendar: None means the configured working-day calendar.
         state={"clock": utc_now, "calendar": None},
     )

@@ -9,13 +9,14 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     ForeignKey,
     Identity,
     Index,
     Integer,
-    SmallInteger,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -171,17 +172,27 @@ class Ballot(Base):
 
 
 class VoteOnlineCount(Base):
-    """A vote's running totals of online choices, in a few shards. Every online ballot adds to one shard chosen at
-    random, with one UPDATE of all three totals, so nothing stored ties a choice to the participation row written
-    beside it (no per-ballot choice row to join); the shards keep concurrent ballots off one row's lock."""
+    """A vote's totals of online choices, one row per vote. Only the ballot-box mixer and the closing tally write it,
+    each in a transaction of its own that adds up many ballots: no version of the row is written by a voter's
+    transaction, nor holds one voter's choice alone beside it."""
 
     __tablename__ = "vote_online_count"
 
     vote_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("vote.vote_id"), primary_key=True)
-    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("0"))
     votes_for: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     votes_against: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     abstain: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+
+
+# Online choices not yet counted: no voter, no time, no key. The mixer empties the box into the vote's totals every
+# moment (and the closing tally empties it for good), so a choice lies here, beside its voter's participation row,
+# only until the next mix.
+ballot_box = Table(
+    "ballot_box", Base.metadata,
+    Column("vote_id", UUID(as_uuid=True), ForeignKey("vote.vote_id"), nullable=False),
+    Column("choice", Text, nullable=False),
+    Index("ix_ballot_box_vote_id", "vote_id"),
+)
 
 
 class BallotReceipt(Base):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -29,13 +28,12 @@ from services.matters.models import (
     VoteOnlineCount,
     WorkOrder,
     WorkOrderChange,
+    ballot_box,
 )
 from services.matters.rules.lifecycle import TERMINAL_STATES
 
 
 OPEN_WORK_ORDER_STATUSES = ("dispatched", "signed")
-# Rows a vote's online totals are spread over (each ballot adds to one at random; the tally sums them).
-VOTE_COUNT_SHARDS = 16
 
 
 def _like_prefix(code: str) -> str:
@@ -254,24 +252,33 @@ class MattersRepository:
         return result.first() is not None
 
     async def count_choice(self, vote_id: uuid.UUID, digest: str, choice: str, *, secret: bool) -> None:
-        """Keeps the receipt's digest and adds the choice to the vote's totals: all three totals in one UPDATE, so
-        the row's new version does not say which one moved. Call it last before the commit: it locks the vote's
-        totals row, which every other ballot of the vote waits for."""
+        """Keeps the receipt's digest and drops the choice in the ballot box: the totals row is written only by the
+        mixer and the closing tally (mix_ballots), never by the voter's own transaction."""
         await self.session.execute(
             insert(BallotReceipt).values(receipt_digest=digest, vote_id=vote_id, choice=None if secret else choice)
         )
-        counted = insert(VoteOnlineCount).values(
-            vote_id=vote_id, shard=secrets.randbelow(VOTE_COUNT_SHARDS), votes_for=int(choice == "for"),
-            votes_against=int(choice == "against"), abstain=int(choice == "abstain"),
-        )
-        await self.session.execute(counted.on_conflict_do_update(
-            index_elements=[VoteOnlineCount.vote_id, VoteOnlineCount.shard],
-            set_={
-                "votes_for": VoteOnlineCount.votes_for + counted.excluded.votes_for,
-                "votes_against": VoteOnlineCount.votes_against + counted.excluded.votes_against,
-                "abstain": VoteOnlineCount.abstain + counted.excluded.abstain,
-            },
-        ))
+        await self.session.execute(insert(ballot_box).values(vote_id=vote_id, choice=choice))
+
+    async def mix_ballots(self, vote_id: uuid.UUID | None = None) -> int:
+        """Empties the ballot box (one vote's, or every vote's) into the votes' totals; returns the ballots moved."""
+        where = "WHERE vote_id = :vote_id" if vote_id is not None else ""
+        result = await self.session.execute(text(
+            f"""
+            WITH taken AS (DELETE FROM ballot_box {where} RETURNING vote_id, choice),
+            summed AS (SELECT vote_id, count(*) FILTER (WHERE choice = 'for') AS f,
+                              count(*) FILTER (WHERE choice = 'against') AS a,
+                              count(*) FILTER (WHERE choice = 'abstain') AS s, count(*) AS n
+                       FROM taken GROUP BY vote_id),
+            added AS (
+                INSERT INTO vote_online_count (vote_id, votes_for, votes_against, abstain)
+                SELECT vote_id, f, a, s FROM summed ORDER BY vote_id
+                ON CONFLICT (vote_id) DO UPDATE SET votes_for = vote_online_count.votes_for + EXCLUDED.votes_for,
+                    votes_against = vote_online_count.votes_against + EXCLUDED.votes_against,
+                    abstain = vote_online_count.abstain + EXCLUDED.abstain
+                RETURNING 1)
+            SELECT coalesce(sum(n), 0) FROM summed
+            """), {"vote_id": vote_id} if vote_id is not None else {})
+        return int(result.scalar_one())
 
     async def receipt_by_digest(self, digest: str) -> BallotReceipt | None:
         return await self.session.get(BallotReceipt, digest)
@@ -302,13 +309,12 @@ class MattersRepository:
         return [row.voter_key for row in result]
 
     async def counts(self, vote_id: uuid.UUID) -> dict[str, int]:
-        """Counts online choices and offline tallies together."""
+        """Counts online choices (emptying the vote's ballot box into its totals first) and offline tallies together."""
+        await self.mix_ballots(vote_id)
         online = (await self.session.execute(
-            select(func.coalesce(func.sum(VoteOnlineCount.votes_for), 0),
-                   func.coalesce(func.sum(VoteOnlineCount.votes_against), 0),
-                   func.coalesce(func.sum(VoteOnlineCount.abstain), 0))
+            select(VoteOnlineCount.votes_for, VoteOnlineCount.votes_against, VoteOnlineCount.abstain)
             .where(VoteOnlineCount.vote_id == vote_id)
-        )).one()
+        )).first() or (0, 0, 0)
         totals = {"for": int(online[0]), "against": int(online[1]), "abstain": int(online[2])}
         offline = (
             await self.session.execute(

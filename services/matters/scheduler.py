@@ -1,4 +1,5 @@
-"""The deadline sweeper: yellow and red warnings on work orders and implementation tasks."""
+"""Background jobs: the deadline sweeper (yellow and red warnings on work orders and implementation tasks) and the
+ballot-box mixer (online choices into their votes' totals)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.matters.repository import MattersRepository
 from services.matters.service import MattersService
 from services.matters.settings import Settings
 from youmin.kit.calendar import WorkCalendar
@@ -46,3 +48,24 @@ def utc_now() -> datetime:
 
 
 DEADLINE_SWEEPER = Background(name="matters-deadline-sweeper", run=_run, enabled=lambda s: getattr(s, "sweep_enabled", True))
+
+
+async def mix_ballots(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Empties every vote's ballot box into its totals, in a transaction of its own; returns the ballots moved."""
+    async with transaction(sessions) as session:
+        return await MattersRepository(session).mix_ballots()
+
+
+async def _mix(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    while True:
+        try:
+            await mix_ballots(app.state.sessions)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the next round mixes what is left; the tally mixes in any case
+            log.warning("matters.mix_failed", error=repr(exc))
+        await asyncio.sleep(settings.ballot_mix_seconds)
+
+
+BALLOT_MIXER = Background(name="matters-ballot-mixer", run=_mix, enabled=lambda s: getattr(s, "ballot_mix_seconds", 1) > 0)

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import date, timedelta
 
+from services.matters.scheduler import mix_ballots
 from services.registry import events as reg
 from youmin.kit.calendar import LOCAL_TZ
 
@@ -29,6 +30,16 @@ async def _open_vote(matters, community: str, *, title: str = "更换小区大�
 async def _cast(matters, vote_id: str, person: str, home: str, choice: str, **extra):
     return await matters.client.post(f"/api/v1/matters/votes/{vote_id}/ballots", json={"choice": choice, **extra},
                                      headers=matters.resident(person, home))
+
+
+async def _online_totals(matters, vote_id: str) -> tuple[int, int, int]:
+    """The vote's online (for, against, abstain): its totals and what still waits in its ballot box."""
+    rows = await matters.sql(
+        "SELECT coalesce(sum(f), 0) AS f, coalesce(sum(a), 0) AS a, coalesce(sum(s), 0) AS s FROM ("
+        " SELECT votes_for AS f, votes_against AS a, abstain AS s FROM vote_online_count WHERE vote_id = :v"
+        " UNION ALL SELECT (choice = 'for')::int, (choice = 'against')::int, (choice = 'abstain')::int"
+        " FROM ballot_box WHERE vote_id = :v) t", v=vote_id)
+    return int(rows[0].f), int(rows[0].a), int(rows[0].s)
 
 
 async def _close(matters, community: str, vote_id: str) -> dict:
@@ -139,10 +150,7 @@ async def test_fifty_concurrent_double_votes_count_once_per_voter(matters):
     assert codes == [201] * 25 + [409] * 25
     counted = await matters.sql("SELECT count(*) AS n FROM ballot_receipt WHERE vote_id = :v", v=vote["vote_id"])
     assert counted[0].n == 25
-    totals = await matters.sql("SELECT sum(votes_for) AS votes_for, sum(votes_against) AS votes_against"
-                               " FROM vote_online_count WHERE vote_id = :v",
-                               v=vote["vote_id"])
-    assert (totals[0].votes_for, totals[0].votes_against) == (25, 0)
+    assert await _online_totals(matters, vote["vote_id"]) == (25, 0, 0)
     result = await _close(matters, community, vote["vote_id"])
     assert (result["present"], result["votes_for"]) == (25, 25)
 
@@ -158,9 +166,7 @@ async def test_fifty_concurrent_votes_from_one_household_count_once(matters):
     assert sorted(r.status_code for r in responses) == [201] + [409] * 49
     counted = await matters.sql("SELECT count(*) AS n FROM ballot_receipt WHERE vote_id = :v", v=vote["vote_id"])
     assert counted[0].n == 1
-    totals = await matters.sql("SELECT sum(votes_for) AS votes_for FROM vote_online_count WHERE vote_id = :v",
-                               v=vote["vote_id"])
-    assert totals[0].votes_for == 1
+    assert await _online_totals(matters, vote["vote_id"]) == (1, 0, 0)
 
 
 async def test_a_secret_ballot_stores_participation_apart_from_the_choice(matters):
@@ -173,17 +179,20 @@ async def test_a_secret_ballot_stores_participation_apart_from_the_choice(matter
     participation = await matters.sql("SELECT voter_key, choice, receipt_digest FROM ballot WHERE vote_id = :v", v=vote["vote_id"])
     assert {r.voter_key for r in participation} == {p for p, _ in voters}
     assert all(r.choice is None and r.receipt_digest is None for r in participation)
-    # No stored row holds a choice of this vote: nothing to join to the participation rows, by key, by the
-    # writing transaction (xmin) or by physical order.
     receipts_stored = await matters.sql("SELECT choice FROM ballot_receipt WHERE vote_id = :v", v=vote["vote_id"])
     assert len(receipts_stored) == 3 and all(r.choice is None for r in receipts_stored)
-    totals = await matters.sql("SELECT sum(votes_for) AS votes_for, sum(votes_against) AS votes_against,"
-                               " sum(abstain) AS abstain FROM vote_online_count"
-                               " WHERE vote_id = :v", v=vote["vote_id"])
-    assert [(t.votes_for, t.votes_against, t.abstain) for t in totals] == [(2, 1, 0)]
+    # Once the box is mixed, no stored row holds one voter's choice, nor was any written by a voter's transaction:
+    # nothing to join to the participation rows by key, by the writing transaction (xmin) or by physical order.
+    await mix_ballots(matters.app.state.sessions)
+    assert await matters.sql("SELECT 1 FROM ballot_box WHERE vote_id = :v", v=vote["vote_id"]) == []
+    joined = await matters.sql(
+        "SELECT b.voter_key FROM ballot b JOIN vote_online_count c ON c.vote_id = b.vote_id"
+        " AND c.xmin::text = b.xmin::text WHERE b.vote_id = :v", v=vote["vote_id"])
+    assert joined == []
+    assert await _online_totals(matters, vote["vote_id"]) == (2, 1, 0)
     tables = await matters.sql(
         "SELECT table_name FROM information_schema.columns WHERE column_name = 'choice' AND table_schema = 'public'"
-        " AND table_name NOT IN ('ballot', 'ballot_receipt')")
+        " AND table_name NOT IN ('ballot', 'ballot_receipt', 'ballot_box')")
     assert [t.table_name for t in tables] == []
     check = await matters.client.get(f"/api/v1/matters/votes/{vote['vote_id']}/receipts/{receipts[1]}",
                                      headers=matters.resident(*voters[1]))
