@@ -39,10 +39,10 @@ def is_transient(exc: BaseException) -> bool:
         state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
         if isinstance(state, str) and state.startswith(_TRANSIENT_SQLSTATES):
             return True
-        if type(current).__name__ in ("ConnectionDoesNotExistError", "InterfaceError", "InternalClientError") \
-                and "connection" in str(current).lower():
-            return True
-        current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
+        if type(current).__module__.startswith("asyncpg") and type(current).__name__ in (
+                "ConnectionDoesNotExistError", "InterfaceError") and "connection" in str(current).lower():
+            return True  # asyncpg's own: "connection was closed in the middle of operation", "connection is closed"
+        current = current.__cause__ or getattr(current, "orig", None)
     return False
 
 

@@ -204,6 +204,13 @@ async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
                                "WHERE new_code LIKE :pattern"), recode)
     await session.execute(text("INSERT INTO replica_code_move (old_code, new_code) VALUES (:old, :new) "
                                "ON CONFLICT (old_code) DO UPDATE SET new_code = EXCLUDED.new_code"), {"old": old, "new": new})
+    # The unit moving now may itself lie under an earlier move's new code: its code before that move maps here too.
+    await session.execute(text(
+        "INSERT INTO replica_code_move (old_code, new_code) "
+        "SELECT m.old_code || substr(:old, length(m.new_code) + 1), :new FROM replica_code_move m "
+        "WHERE m.new_code = ANY(CAST(:old_prefixes AS text[])) AND m.new_code <> :old "
+        "ON CONFLICT (old_code) DO UPDATE SET new_code = EXCLUDED.new_code"),
+        {"old": old, "new": new, "old_prefixes": _prefixes(old)})
     # A row already under the new code was written by an event sent after the move (it arrived first): it is the
     # newer one, and the old row it would collide with goes.
     for table, columns in _UNIQUE_CODE_KEYS:

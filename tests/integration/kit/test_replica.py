@@ -112,6 +112,27 @@ async def test_events_sent_around_a_move_apply_in_any_order_of_arrival(sessions)
         assert building is not None and building.parent_code == "370705002003001"
 
 
+async def test_a_unit_moved_under_an_earlier_move_takes_late_events_to_its_current_code(sessions):
+    # A community moves to another street, then one of its grids to another community there; a residency sent
+    # before both moves arrives after them.
+    await apply_all(sessions, created("370705001", "370705", "street"), created("370705002", "370705", "street"))
+    community = created("370705001001", "370705001", "community")
+    grid = created("370705001001001", "370705001001", "grid")
+    await apply_all(sessions, community, grid, created("370705002002", "370705002", "community"))
+    person = uuid.uuid4()
+    await apply_all(
+        sessions,
+        ev.UnitMoved(unit_id=community.unit_id, old_code="370705001001", new_code="370705002001",
+                     new_parent_code="370705002", effective_on=date(2026, 2, 1)),
+        ev.UnitMoved(unit_id=grid.unit_id, old_code="370705002001001", new_code="370705002002001",
+                     new_parent_code="370705002002", effective_on=date(2026, 3, 1)),
+        ev.ResidencyChanged(person_id=person, household_code="370705001001001001010101", adult=True,
+                            effective_on=date(2026, 1, 15)),
+    )
+    async with transaction(sessions) as s:
+        assert await replica.adults_under(s, "370705002002001") == [(str(person), "370705002002001001010101")]
+
+
 async def test_household_proxy_may_vote_and_revoked_role_is_gone(sessions):
     rep, proxy, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     grant = uuid.uuid4()
