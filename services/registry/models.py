@@ -137,6 +137,9 @@ class RoleGrant(Base):
         Index("ix_role_grant_role_scope_code", "role", "scope_code"),
         Index("uq_role_grant_active", "person_id", "role", "scope_code", unique=True,
               postgresql_where=text("revoked_on IS NULL")),
+        # One legal adviser per community (a conflict names scope_code).
+        Index("uq_role_grant_scope_code", "scope_code", unique=True,
+              postgresql_where=text("role = 'legal_adviser' AND revoked_on IS NULL")),
     )
 
 

@@ -47,8 +47,14 @@ class Repository:
 
     # -- units ---------------------------------------------------------------------------------
 
-    async def unit_by_code(self, code: str) -> OrgUnit | None:
-        return await self.session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+    async def unit_by_code(self, code: str, *, lock: str | None = None) -> OrgUnit | None:
+        """A unit by its current code; locked "update" (to change it) or "share" (to add below it or grant at it):
+        the row is read again once the lock is held, so a unit moved or retired meanwhile is seen as it is now."""
+        stmt = select(OrgUnit).where(OrgUnit.code == code)
+        if lock is not None:
+            stmt = stmt.with_for_update(read=lock == "share")
+            return (await self.session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
+        return await self.session.scalar(stmt)
 
     async def unit_by_id(self, unit_id: uuid.UUID) -> OrgUnit | None:
         return await self.session.get(OrgUnit, unit_id)

@@ -9,7 +9,7 @@ import asyncio
 import uuid
 from functools import lru_cache
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -63,6 +63,7 @@ from services.registry.rules.roles import (
     six_haves_shortfall,
 )
 from youmin.kit.auth import Grant, Principal
+from youmin.kit.calendar import local_date
 from youmin.kit.errors import Conflict, Forbidden, NotFound, PersonUnknown, RuleViolation, Unauthorized
 from youmin.kit.outbox import publish
 from youmin.kit.pii import (
@@ -87,8 +88,19 @@ _can_see = lru_cache(maxsize=65536)(can_see_personal_data)
 _DUMMY_HASH = PASSWORDS.hash("not-a-real-password")
 
 
-def _today(on: date | None) -> date:
-    return on or date.today()
+def _today(on: date | None, *, not_before: date | None = None, what: str = "") -> date:
+    """The date a change takes effect: today (in China) unless given. A change takes effect when it is recorded, so a
+    date ahead is refused (nothing schedules it), as is one before the record it changes began."""
+    today = local_date(datetime.now(UTC))
+    if on is None:
+        return max(today, not_before) if not_before else today
+    if on > today:
+        raise RuleViolation("date.in_future", f"effective_on: a change takes effect when it is recorded; {on} is after "
+                            f"today ({today})", field="effective_on")
+    if not_before is not None and on < not_before:
+        raise RuleViolation("date.before_record", f"effective_on: {on} is before {what or 'the record'} began "
+                            f"({not_before})", field="effective_on")
+    return on
 
 
 def code_rule(exc: CodeRuleError, field: str = "code") -> RuleViolation:
@@ -185,9 +197,13 @@ class RegistryService:
         _require_writer(principal, given_parent or body.code)
         parent = None
         if given_parent is not None:
-            parent = await self.repo.unit_by_code(given_parent)
+            # Locked against a move or retirement of the parent while its child is added.
+            parent = await self.repo.unit_by_code(given_parent, lock="share")
             if parent is None:
                 raise RuleViolation("code.parent_unknown", f"parent {given_parent} does not exist", field="parent_code")
+            if parent.retired_on is not None:
+                raise RuleViolation("code.parent_retired", f"parent {given_parent} was retired and takes no new children",
+                                    field="parent_code")
         existing, retired = await self._codes_in_use(body.code, given_parent)
         try:
             validate_child_code(body.code, level, given_parent, existing_codes=existing, retired_codes=retired)
@@ -207,7 +223,12 @@ class RegistryService:
         return _unit_read(unit)
 
     async def _writable_unit(self, principal: Principal, code: str) -> OrgUnit:
-        unit = await self.unit(code)
+        await self.unit(code)  # a well-formed code of an existing unit, else 422/404
+        # Locked: a concurrent move or retirement finishes first, and this one sees its outcome (a moved unit is no
+        # longer at this code).
+        unit = await self.repo.unit_by_code(code, lock="update")
+        if unit is None:
+            raise NotFound(f"no org unit {code} (it was moved or changed meanwhile)", code=code)
         _require_writer(principal, parent_code(unit.code) or unit.code)
         if unit.retired_on is not None:
             raise Conflict(f"{code} was retired on {unit.retired_on}", allowed=[])
@@ -216,7 +237,7 @@ class RegistryService:
     async def rename_unit(self, principal: Principal, code: str, body: schemas.UnitRename) -> schemas.UnitRead:
         """Renames a unit from a date, keeping the old name in its history; publishes unit.renamed."""
         unit = await self._writable_unit(principal, code)
-        effective_on = _today(body.effective_on)
+        effective_on = _today(body.effective_on, not_before=unit.effective_on, what="the unit")
         if body.name == unit.name:
             return _unit_read(unit)
         self.session.add(OrgUnitHistory(unit_id=unit.unit_id, change="renamed", old_code=unit.code, new_code=unit.code,
@@ -239,17 +260,20 @@ class RegistryService:
         except CodeRuleError as exc:
             raise code_rule(exc, "new_code") from None
         _require_writer(principal, body.new_parent_code)
-        new_parent = await self.repo.unit_by_code(body.new_parent_code)
+        new_parent = await self.repo.unit_by_code(body.new_parent_code, lock="share")
         if new_parent is None:
             raise RuleViolation("code.parent_unknown", f"parent {body.new_parent_code} does not exist",
                                 field="new_parent_code")
+        if new_parent.retired_on is not None:
+            raise RuleViolation("code.parent_retired", f"parent {body.new_parent_code} was retired and takes no new "
+                                "children", field="new_parent_code")
         existing, retired = await self._codes_in_use(body.new_code, body.new_parent_code)
         try:
             validate_child_code(body.new_code, level, body.new_parent_code, existing_codes=existing,
                                 retired_codes=retired)
         except CodeRuleError as exc:
             raise code_rule(exc, "new_code") from None
-        effective_on = _today(body.effective_on)
+        effective_on = _today(body.effective_on, not_before=unit.effective_on, what="the unit")
         old_code = unit.code
         await self.session.flush()
         await self.repo.retire_codes_under(old_code, effective_on, "moved")
@@ -268,7 +292,9 @@ class RegistryService:
         unit = await self._writable_unit(principal, code)
         if await self.repo.active_children_count(unit.unit_id):
             raise Conflict(f"{code} still has active units below it", allowed=["retire or move its children first"])
-        effective_on = _today(body.effective_on)
+        if unit.level == Level.HOUSEHOLD.value and await self.repo.members_of([unit.unit_id]):
+            raise Conflict(f"people still live in {code}", allowed=["move its members out first"])
+        effective_on = _today(body.effective_on, not_before=unit.effective_on, what="the unit")
         unit.retired_on = effective_on
         self.session.add(RetiredCode(code=unit.code, unit_id=unit.unit_id, retired_on=effective_on, reason="retired"))
         self.session.add(OrgUnitHistory(unit_id=unit.unit_id, change="retired", old_code=unit.code, new_code=None,
@@ -282,12 +308,15 @@ class RegistryService:
 
     # -- people --------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _sees_personal(principal: Principal, person_id: uuid.UUID, subject_codes: Iterable[str | None]) -> bool:
+        codes = [c for c in subject_codes if c]
+        return principal.sub == str(person_id) or any(
+            _can_see(g.role, g.scope, code) for g in principal.grants for code in codes)
+
     def _personal(self, principal: Principal, personal: PersonPersonal, subject_codes: Iterable[str | None],
                   person_id: uuid.UUID) -> schemas.PersonalData:
-        codes = [c for c in subject_codes if c]
-        visible = principal.sub == str(person_id) or any(
-            _can_see(g.role, g.scope, code) for g in principal.grants for code in codes)
-        if visible:
+        if self._sees_personal(principal, person_id, subject_codes):
             return schemas.PersonalData(name=personal.name, phone=personal.phone, id_number=personal.id_number,
                                         birth_date=personal.birth_date, address=personal.address, masked=False)
         return schemas.PersonalData(
@@ -401,11 +430,21 @@ class RegistryService:
         _require_writer(principal, body.scope_code)
         if body.role == Role.ADMIN and not principal.covers(body.scope_code, {Role.ADMIN.value}):
             raise Forbidden("only an administrator grants the administrator role")
-        scope = await self.repo.unit_by_code(body.scope_code)
+        scope = await self.repo.unit_by_code(body.scope_code, lock="share")  # not retired while the grant is made
         if scope is None or scope.retired_on is not None:
             raise RuleViolation("code.unknown_unit", f"no active unit {body.scope_code}", field="scope_code")
         if await self.repo.person(body.person_id) is None:
             raise NotFound(f"no person {body.person_id}", field="person_id")
+        household_code, held = await self._person_scopes(body.person_id)
+        newcomer = household_code is None and not [g for g in held if g.revoked_on is None]
+        district_wide = principal.covers(body.scope_code, {Role.ADMIN.value, Role.DISTRICT_STAFF.value})
+        if not (newcomer or district_wide
+                or self._sees_personal(principal, body.person_id, [household_code, *(g.scope_code for g in held)])):
+            # A role shows its holder's contact details to those covering its scope: granting one to a stranger
+            # would show them to the granter. Roles go to people the granter may already see in full (or to someone
+            # registered without a household and serving nowhere yet, such as an adviser from outside).
+            raise Forbidden("person_id: you grant roles to people living or serving in your area; ask staff "
+                            "covering where this person lives", field="person_id")
         if await self.repo.active_grant(body.person_id, body.role, body.scope_code):
             raise Conflict("this person already holds this role here", allowed=["revoke"])
         if body.role == Role.LEGAL_ADVISER and await self.repo.active_grants_at(body.role, body.scope_code):
@@ -437,7 +476,7 @@ class RegistryService:
         _require_writer(principal, grant.scope_code)
         if grant.revoked_on is not None:
             raise Conflict(f"the grant was revoked on {grant.revoked_on}", allowed=[])
-        await self._revoke(grant, _today(on))
+        await self._revoke(grant, _today(on, not_before=grant.effective_on, what="the role"))
         return schemas.GrantRead.model_validate(grant, from_attributes=True)
 
     # -- households ----------------------------------------------------------------------------------

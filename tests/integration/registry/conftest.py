@@ -59,7 +59,7 @@ class Registry:
             if community in self._used:
                 continue
             await self.ensure_unit(street, f"测试街道{street[-3:]}")
-            response = await self.create_unit(community, f"测试社区{community[-6:]}")
+            response = await self.create_unit(community, f"测试社区{community[-6:]}", effective_on="2026-01-01")
             if response.status_code == 201:
                 self._used.add(community)
                 return community
@@ -68,7 +68,7 @@ class Registry:
     async def fresh_grid(self) -> str:
         community = await self.fresh_community()
         grid = f"{community}001"
-        assert (await self.create_unit(grid, "第一网格")).status_code == 201
+        assert (await self.create_unit(grid, "第一网格", effective_on="2026-01-01")).status_code == 201
         return grid
 
     async def db(self) -> asyncpg.Connection:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -118,6 +119,34 @@ async def test_a_community_has_one_legal_adviser(registry):
     response = await registry.client.post(f"{API}/grants", json={"person_id": second["person_id"], "role": "legal_adviser",
                                                                  "scope_code": grid[:12]}, headers=registry.admin)
     assert response.status_code == 422 and response.json()["rule"] == "legal_adviser.one_per_community"
+
+
+async def test_two_legal_advisers_granted_at_once_are_one(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    first, second = await new_resident(registry, household), await new_resident(registry, household)
+    results = await asyncio.gather(*[registry.client.post(
+        f"{API}/grants", json={"person_id": p["person_id"], "role": "legal_adviser", "scope_code": grid[:12]},
+        headers=registry.admin) for p in (first, second)])
+    assert sorted(r.status_code for r in results) in ([201, 409], [201, 422]), [r.text for r in results]
+    holders = await registry.client.get(f"{API}/roles/legal_adviser/holders", params={"scope": grid[:12]},
+                                        headers=registry.admin)
+    assert len(holders.json()) == 1
+
+
+async def test_a_grid_manager_grants_roles_only_to_people_of_their_grid(registry):
+    grid, other_grid = await registry.fresh_grid(), await registry.fresh_grid()
+    neighbour = await new_resident(registry, await new_household(registry, grid))
+    stranger = await new_resident(registry, await new_household(registry, other_grid))
+    manager = registry.auth("grid_manager", grid)
+    refused = await registry.client.post(f"{API}/grants", json={"person_id": stranger["person_id"], "role": "party_member",
+                                                                "scope_code": grid}, headers=manager)
+    assert refused.status_code == 403 and refused.json()["field"] == "person_id"
+    # So the stranger's personal data stays masked to this grid manager.
+    assert (await registry.client.get(f"{API}/people/{stranger['person_id']}", headers=manager)).status_code == 403
+    granted = await registry.client.post(f"{API}/grants", json={"person_id": neighbour["person_id"], "role": "party_member",
+                                                                "scope_code": grid}, headers=manager)
+    assert granted.status_code == 201, granted.text
 
 
 async def test_person_roles_lists_active_grants_and_drops_revoked_ones(registry):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from conftest import new_id_number
 
 from services.registry.rules.codes import DEFAULT_SCHEME, Level
+from youmin.kit.calendar import local_date
 
 API = "/api/v1/registry"
 
@@ -72,9 +77,10 @@ async def test_unit_under_a_missing_parent_is_refused(registry):
 
 async def test_retired_code_is_never_reused(registry):
     grid = await registry.fresh_grid()
-    retired = await registry.client.post(f"{API}/units/{grid}/retire", json={"effective_on": "2026-06-30"},
+    today = str(local_date(datetime.now(UTC)))
+    retired = await registry.client.post(f"{API}/units/{grid}/retire", json={"effective_on": today},
                                          headers=registry.admin)
-    assert retired.status_code == 200 and retired.json()["retired_on"] == "2026-06-30"
+    assert retired.status_code == 200 and retired.json()["retired_on"] == today
     again = await registry.create_unit(grid, "重新启用的网格")
     assert again.status_code == 422 and again.json()["rule"] == "code.retired_reuse"
 
@@ -167,3 +173,42 @@ async def test_a_nul_character_in_a_body_or_a_query_is_a_422_naming_the_field(re
     for response, field in ((created, "name"), (searched, "q"), (bound, "six_haves")):
         assert response.status_code == 422, response.text
         assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_two_moves_of_one_unit_at_once_make_one_move(registry):
+    grid = await registry.fresh_grid()
+    target = await registry.fresh_community()
+    moves = [registry.client.post(f"{API}/units/{grid}/move", json={"new_parent_code": target, "new_code": target + serial},
+                                  headers=registry.admin) for serial in ("005", "006")]
+    results = await asyncio.gather(*moves)
+    assert sorted(r.status_code for r in results) == [200, 404], [r.text for r in results]
+    [moved] = [r.json() for r in results if r.status_code == 200]
+    history = (await registry.client.get(f"{API}/units/{moved['code']}/history", headers=registry.admin)).json()
+    assert [h["change"] for h in history].count("moved") == 1
+
+
+async def test_a_retired_parent_takes_no_children_and_a_lived_in_household_is_not_retired(registry):
+    grid = await registry.fresh_grid()
+    assert (await registry.create_unit(grid + "001", "1号楼")).status_code == 201
+    assert (await registry.client.post(f"{API}/units/{grid}001/retire", json={}, headers=registry.admin)).status_code == 200
+    child = await registry.create_unit(grid + "00101", "1单元")
+    assert child.status_code == 422 and child.json()["rule"] == "code.parent_retired"
+    household = grid + "002010101"
+    for code, name in ((grid + "002", "2号楼"), (grid + "00201", "1单元"), (household, "0101")):
+        assert (await registry.create_unit(code, name)).status_code == 201
+    person = await registry.client.post(f"{API}/people", json={"name": "住户甲", "id_number": new_id_number(),
+                                                                 "household_code": household}, headers=registry.admin)
+    assert person.status_code == 201, person.text
+    retired = await registry.client.post(f"{API}/units/{household}/retire", json={}, headers=registry.admin)
+    assert retired.status_code == 409
+
+
+async def test_a_change_takes_effect_when_recorded_not_ahead_nor_before_the_unit_began(registry):
+    community = await registry.fresh_community()  # in effect from 2026-01-01
+    tomorrow = str(local_date(datetime.now(UTC)) + timedelta(days=1))
+    ahead = await registry.client.patch(f"{API}/units/{community}", json={"name": "甲", "effective_on": tomorrow},
+                                        headers=registry.admin)
+    assert ahead.status_code == 422 and ahead.json()["rule"] == "date.in_future" and ahead.json()["field"] == "effective_on"
+    before = await registry.client.post(f"{API}/units/{community}/retire", json={"effective_on": "2025-12-31"},
+                                        headers=registry.admin)
+    assert before.status_code == 422 and before.json()["rule"] == "date.before_record"
