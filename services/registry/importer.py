@@ -476,8 +476,8 @@ async def _insert_people(conn: asyncpg.Connection, table: str, *, one_row_each: 
     # A household file has one row per person (duplicates are refused); a people file may repeat a person.
     distinct, order = ("DISTINCT ON (s.person_id) ", " ORDER BY s.person_id, s.row_no") if not one_row_each else ("", "")
     await conn.execute(
-        f"""INSERT INTO person (person_id, household_id)
-            SELECT {distinct}s.person_id, h.unit_id
+        f"""INSERT INTO person (person_id, household_id, adult)
+            SELECT {distinct}s.person_id, h.unit_id, s.adult
             FROM {table} s LEFT JOIN org_unit h ON h.code = s.household_code
             WHERE s.is_new{order}"""
     )

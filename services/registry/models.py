@@ -103,6 +103,8 @@ class Person(Base):
     person_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     household_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.unit_id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # 18 or older, as last published (residency.changed): the day someone comes of age is published once.
+    adult: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class PersonPersonal(Base):

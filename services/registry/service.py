@@ -347,9 +347,11 @@ class RegistryService:
         if body.phone and await self.repo.personal_by(phone=body.phone):
             raise Conflict("this phone number is already registered to someone", field="phone", allowed=[])
         born_on = birth_date_from_id_number(body.id_number)
-        if born_on > date.today():
+        today = local_date(datetime.now(UTC))
+        if born_on > today:
             raise RuleViolation("person.born_in_future", "the ID number's birth date is in the future", field="id_number")
-        person = Person(person_id=uuid.uuid4(), household_id=household.unit_id if household else None)
+        person = Person(person_id=uuid.uuid4(), household_id=household.unit_id if household else None,
+                        adult=is_adult(born_on, today))
         personal = PersonPersonal(person_id=person.person_id, name=body.name.strip(), phone=body.phone,
                                   id_number=body.id_number, birth_date=born_on, address=body.address)
         self.session.add(person)
@@ -358,8 +360,7 @@ class RegistryService:
         await self.session.flush()
         if household is not None:
             await publish(self.session, ResidencyChanged(person_id=person.person_id, household_code=household.code,
-                                                          adult=is_adult(born_on, date.today()),
-                                                          effective_on=date.today()))
+                                                          adult=person.adult, effective_on=today))
         return self._person_read(principal, person, personal, household.code if household else None)
 
     async def _person_scopes(self, person_id: uuid.UUID) -> tuple[str | None, list[RoleGrant]]:

@@ -12,3 +12,5 @@ class Settings(ServiceSettings):
 
     name: str = "registry"
     port: int = 8001
+    # How often those who have come of age (18) are looked for and published (0: never).
+    coming_of_age_seconds: float = 3600.0

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 import uuid
 
 import pytest
+from sqlalchemy import text as sa_text
 from conftest import new_id_number, new_phone
 
 API = "/api/v1/registry"
@@ -257,3 +260,34 @@ async def test_a_buildings_party_group_is_shown_to_whom_the_building_is(registry
         assert (await registry.client.get(path, headers=elsewhere)).status_code == 403, path
     inside = registry.auth("grid_manager", grid)
     assert (await registry.client.get(f"{API}/units/{building}/party-org", headers=inside)).status_code == 200
+
+
+async def test_a_resident_who_comes_of_age_is_published_as_an_adult_on_the_day_once(registry):
+    from datetime import date
+
+    from services.registry.scheduler import publish_coming_of_age
+    from youmin.kit.pii import id_check_char
+
+    household = await new_household(registry, await registry.fresh_grid())
+    body = f"370705{2009}0315{random.randint(0, 999):03d}"  # 18 on 2027-03-15
+    id_number = body + id_check_char(body)
+    person = (await registry.client.post(f"{API}/people", json={"name": "少年甲", "id_number": id_number,
+                                                                 "household_code": household},
+                                         headers=registry.admin)).json()
+    sessions = registry.app.state.sessions
+
+    async def adult_events() -> list[dict]:
+        async with sessions() as session:
+            rows = await session.execute(sa_text(
+                "SELECT data FROM outbox_event WHERE key = :k AND type LIKE '%residency.changed%' ORDER BY id"),
+                {"k": person["person_id"]})
+            return [r.data if isinstance(r.data, dict) else json.loads(r.data) for r in rows]
+
+    assert [e["adult"] for e in await adult_events()] == [False]
+    await publish_coming_of_age(sessions, date(2027, 3, 14))
+    assert [e["adult"] for e in await adult_events()] == [False]
+    await publish_coming_of_age(sessions, date(2027, 3, 15))
+    events = await adult_events()
+    assert [(e["adult"], e["household_code"], e["effective_on"]) for e in events[1:]] == [(True, household, "2027-03-15")]
+    await publish_coming_of_age(sessions, date(2027, 3, 16))
+    assert len(await adult_events()) == 2
