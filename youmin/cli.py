@@ -15,7 +15,9 @@ from youmin.cli_registry import registry_app
 app = typer.Typer(help="Youmin (由民): run, operate and develop the system.", no_args_is_help=True)
 apikey_app = typer.Typer(help="Department API keys.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Event contracts in contracts/.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: records a consumer could not apply.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(dlq_app, name="dlq")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(registry_app)  # `youmin import ...` and `youmin seed`
 console = Console()
@@ -123,6 +125,34 @@ def contracts_check() -> None:
         console.print("[red]contracts out of date[/] (run `youmin contracts write`):\n" + "\n".join(problems))
         raise typer.Exit(1)
     console.print("contracts in sync")
+
+
+@dlq_app.command("show")
+def dlq_show(topic: str = typer.Argument(..., help="The topic, e.g. registry.units (its dead letters are in <topic>.dlq).")) -> None:
+    """Lists a topic's dead letters: where, which consumer, which event, why."""
+    from rich.table import Table
+
+    from youmin.kit import dlq
+    from youmin.kit.settings import CommonSettings
+
+    letters = asyncio.run(dlq.show(CommonSettings().kafka_bootstrap_servers, topic))
+    table = Table("partition", "offset", "consumer", "event", "error", title=f"{topic}.dlq: {len(letters)} dead letters")
+    for d in letters:
+        table.add_row(str(d.partition), str(d.offset), d.consumer, f"{d.event_type} {d.event_id}", d.error[:120])
+    console.print(table)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    topic: str = typer.Argument(..., help="The topic whose dead letters go back to it."),
+    consumer: str = typer.Option(None, help="Only the dead letters of this consumer (group name)."),
+) -> None:
+    """Sends a topic's dead letters back to it, once what failed them is fixed (consumers skip what they applied)."""
+    from youmin.kit import dlq
+    from youmin.kit.settings import CommonSettings
+
+    sent = asyncio.run(dlq.redrive(CommonSettings().kafka_bootstrap_servers, topic, consumer_name=consumer))
+    console.print(f"sent {sent} dead letters back to {topic}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

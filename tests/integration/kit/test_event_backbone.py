@@ -488,3 +488,39 @@ async def test_an_event_too_large_for_the_broker_is_refused_in_the_writers_trans
                           Probe(aggregate_id="x" * MAX_EVENT_DATA_CHARS, seq=2))
     assert refused.value.extra["rule"] == "event.too_large"
     assert await _unsent(db, 0)  # neither event was written: nothing for the relay to stall on
+
+
+async def test_dead_letters_are_listed_and_sent_back_once_the_handler_is_fixed(infra, db, topic):
+    from youmin.kit import dlq
+    from youmin.kit.events import Envelope
+
+    Probe = probe_event_type(topic)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap)
+    await producer.start()
+    events = [Envelope.of(Probe(aggregate_id="k", seq=n)) for n in (1, 13, 2)]
+    for env in events:
+        await producer.send_and_wait(topic, env.value(), key=b"k", headers=env.headers())
+    await producer.stop()
+    broken = {"yes": True}
+
+    async def unlucky(session, event):
+        if event.get_data()["seq"] == 13 and broken["yes"]:
+            raise ValueError("seq 13 is unlucky")
+        await probe_handler(session, event)
+
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    consumer = consumer_for(infra, topic, group, handler=unlucky)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await consumer.wait_for(lambda s: s.processed >= 2 and s.dead_lettered >= 1, timeout=60)
+        letters = await dlq.show(infra.bootstrap, topic)
+        assert [(d.consumer, d.event_id) for d in letters] == [(group, events[1].id)]
+        assert "seq 13 is unlucky" in letters[0].error
+        broken["yes"] = False  # the fix is deployed
+        assert await dlq.redrive(infra.bootstrap, topic, consumer_name=group) == 1
+        await consumer.wait_for(lambda s: s.processed >= 3, timeout=60)
+        assert await dlq.redrive(infra.bootstrap, topic, consumer_name=group) == 0  # each dead letter goes back once
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert await effect_count(db) == 3
