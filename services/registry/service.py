@@ -510,16 +510,26 @@ class RegistryService:
         if found is None:
             raise NotFound(f"no household {code}")
         unit, household = found
+        if unit.retired_on is not None:
+            raise Conflict(f"household {code} was retired on {unit.retired_on}", allowed=[])
         if not (principal.covers(code, WRITER_ROLES) or
                 (household.representative_person_id is not None and principal.sub == str(household.representative_person_id))):
             raise Forbidden(f"no staff grant covers {code}", scope=code)
-        member_ids = {p.person_id for p, _ in await self.repo.members_of([unit.unit_id])}
-        if body.representative_person_id is not None and body.representative_person_id not in member_ids:
+        members = {p.person_id: p for p, _ in await self.repo.members_of([unit.unit_id])}
+        if body.representative_person_id is not None and body.representative_person_id not in members:
             raise RuleViolation("household.representative_not_member", "the representative must live in the household",
                                 field="representative_person_id")
+        # The household's vote (户决制) is cast by an adult: the representative, or a proxy standing in for them.
+        if body.representative_person_id is not None and not members[body.representative_person_id].adult:
+            raise RuleViolation("household.representative_minor", "representative_person_id: the representative is "
+                                "an adult member of the household", field="representative_person_id")
         for proxy in body.proxy_person_ids:
-            if await self.repo.person(proxy) is None:
+            found_proxy = await self.repo.person(proxy)
+            if found_proxy is None:
                 raise RuleViolation("household.proxy_unknown", f"no person {proxy}", field="proxy_person_ids")
+            if not found_proxy[0].adult:
+                raise RuleViolation("household.proxy_minor", f"proxy_person_ids: {proxy} is not an adult",
+                                    field="proxy_person_ids")
         household.representative_person_id = body.representative_person_id
         await self.session.flush()
         await self.repo.replace_proxies(unit.unit_id, body.proxy_person_ids)

@@ -177,6 +177,18 @@ async def test_household_representative_must_live_in_the_household(registry):
     assert ok.status_code == 200 and ok.json()["proxy_person_ids"] == [outsider["person_id"]]
 
 
+async def test_a_household_votes_through_adults_only(registry):
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    adult, child = await new_resident(registry, household), await new_resident(registry, household, adult=False)
+    url = f"{API}/households/{household}/representative"
+    minor_rep = await registry.client.put(url, json={"representative_person_id": child["person_id"]}, headers=registry.admin)
+    assert minor_rep.status_code == 422 and minor_rep.json()["field"] == "representative_person_id"
+    minor_proxy = await registry.client.put(url, json={"representative_person_id": adult["person_id"],
+                                                       "proxy_person_ids": [child["person_id"]]}, headers=registry.admin)
+    assert minor_proxy.status_code == 422 and minor_proxy.json()["rule"] == "household.proxy_minor"
+
+
 async def test_children_are_not_adults(registry):
     grid = await registry.fresh_grid()
     household = await new_household(registry, grid)
