@@ -62,7 +62,7 @@ class OrgUnitHistory(Base):
 
     history_id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.unit_id"), index=True)
-    change: Mapped[str] = mapped_column(Text)  # created | renamed | moved | retired
+    change: Mapped[str] = mapped_column(Text)  # created | renamed | moved | recoded (below a move) | retired
     old_code: Mapped[str | None] = mapped_column(CODE)
     new_code: Mapped[str | None] = mapped_column(CODE)
     old_name: Mapped[str | None] = mapped_column(Text)

@@ -103,6 +103,24 @@ class Repository:
             {"on": on, "reason": reason, "low": low, "high": high},
         )
 
+    async def record_recoded_descendants(self, old: str, new: str, on: date) -> None:
+        """Writes a "recoded" history entry for each unit below a moved one (now under `new`): its old code stays
+        traceable from its own history."""
+        low, high = prefix_range(new)
+        await self.session.execute(
+            text("INSERT INTO org_unit_history (unit_id, change, old_code, new_code, old_name, new_name, effective_on) "
+                 "SELECT unit_id, 'recoded', :old || substr(code, :cut), code, name, name, :on FROM org_unit "
+                 "WHERE code > :new AND code >= :low AND code < :high"),
+            {"old": old, "new": new, "cut": len(new) + 1, "low": low, "high": high, "on": on},
+        )
+
+    async def current_code_of_retired(self, code: str) -> tuple[str, str] | None:
+        """For a code no longer in use: (why: moved | retired, the unit's code today)."""
+        row = (await self.session.execute(text(
+            "SELECT r.reason, u.code FROM retired_code r JOIN org_unit u ON u.unit_id = r.unit_id WHERE r.code = :c"),
+            {"c": code})).first()
+        return (row[0], row[1]) if row else None
+
     async def recode_subtree(self, old: str, new: str) -> None:
         """Gives a unit and its descendants their new codes, and moves the grants scoped there."""
         low, high = prefix_range(old)

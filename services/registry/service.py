@@ -135,6 +135,10 @@ class RegistryService:
             raise code_rule(exc) from None
         unit = await self.repo.unit_by_code(code)
         if unit is None:
+            former = await self.repo.current_code_of_retired(code)
+            if former is not None and former[0] == "moved":
+                raise NotFound(f"{code} is no longer in use: the unit moved and is {former[1]} now", code=code,
+                               moved_to=former[1])
             raise NotFound(f"no org unit {code}", code=code)
         return unit
 
@@ -278,6 +282,7 @@ class RegistryService:
         await self.session.flush()
         await self.repo.retire_codes_under(old_code, effective_on, "moved")
         await self.repo.recode_subtree(old_code, body.new_code)
+        await self.repo.record_recoded_descendants(old_code, body.new_code, effective_on)
         await self.repo.mark_unit(unit.unit_id, parent_id=new_parent.unit_id)
         self.session.add(OrgUnitHistory(unit_id=unit.unit_id, change="moved", old_code=old_code, new_code=body.new_code,
                                         old_name=unit.name, new_name=unit.name, effective_on=effective_on))

@@ -112,7 +112,10 @@ async def test_moved_grid_takes_new_codes_below_it_and_leaves_its_old_code_unusa
     assert moved.json()["code"] == target + "009" and moved.json()["parent_code"] == target
     building = await registry.client.get(f"{API}/units/{target}009001", headers=registry.admin)
     assert building.status_code == 200
-    assert (await registry.client.get(f"{API}/units/{grid}", headers=registry.admin)).status_code == 404
+    gone = await registry.client.get(f"{API}/units/{grid}", headers=registry.admin)
+    assert gone.status_code == 404 and gone.json()["moved_to"] == target + "009"
+    history = (await registry.client.get(f"{API}/units/{target}009001/history", headers=registry.admin)).json()
+    assert [(h["change"], h["old_code"], h["new_code"]) for h in history] == [("recoded", grid + "001", target + "009001")]
     reuse = await registry.create_unit(grid, "旧码新网格")
     assert reuse.status_code == 422 and reuse.json()["rule"] == "code.retired_reuse"
 
