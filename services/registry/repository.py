@@ -298,7 +298,10 @@ class Repository:
         low, high = prefix_range(scope)
         where = ("FROM org_unit u WHERE u.level = 'household' AND u.retired_on IS NULL AND u.code >= :low "
                  "AND u.code < :high AND NOT EXISTS (SELECT 1 FROM household_contact c "
-                 "WHERE c.household_id = u.unit_id AND c.kind = :kind)")
+                 "WHERE c.household_id = u.unit_id AND c.kind = :kind "
+                 # A party member's contact counts while they are one (a revoked role ends the contact's cover).
+                 "AND (c.kind <> 'party_member' OR EXISTS (SELECT 1 FROM role_grant g WHERE g.person_id = c.person_id "
+                 "AND g.role = 'party_member' AND g.revoked_on IS NULL)))")
         params = {"low": low, "high": high, "kind": kind, "limit": limit}
         count = await self.session.scalar(text(f"SELECT count(*) {where}"), params)
         codes = await self.session.scalars(text(f"SELECT u.code {where} ORDER BY u.code LIMIT :limit"), params)

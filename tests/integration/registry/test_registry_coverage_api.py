@@ -58,12 +58,15 @@ async def test_grid_without_manager_is_over_ratio_and_household_without_contact_
     assert report["communities_without_legal_adviser"]["items"] == [grid[:12]]
     member = (await registry.client.post(f"{API}/people", json={"name": "党员甲", "id_number": new_id_number()},
                                          headers=registry.admin)).json()
-    await registry.client.post(f"{API}/grants", json={"person_id": member["person_id"], "role": "party_member",
-                                                      "scope_code": grid}, headers=registry.admin)
+    granted = (await registry.client.post(f"{API}/grants", json={"person_id": member["person_id"], "role": "party_member",
+                                                                 "scope_code": grid}, headers=registry.admin)).json()
     linked = await registry.client.post(f"{API}/households/{household}/contacts", json={"person_id": member["person_id"]},
                                         headers=registry.admin)
     assert linked.status_code == 204
     assert (await coverage(registry, grid[:12]))["households_without_party_contact"]["count"] == 0
+    # The member's party role ends: the household has no party-member contact any more.
+    await registry.client.post(f"{API}/grants/{granted['grant_id']}/revoke", headers=registry.admin)
+    assert (await coverage(registry, grid[:12]))["households_without_party_contact"]["count"] == 1
 
 
 async def test_resident_cannot_read_the_coverage_of_the_community(registry):
