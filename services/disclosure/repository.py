@@ -219,6 +219,19 @@ class MatterRepository:
         stmt = stmt.on_conflict_do_update(index_elements=[PublicMatter.matter_id], set_=changes)
         return bool((await self.session.execute(stmt.returning(PublicMatter.key_project))).scalar_one())
 
+    async def untitle(self, matter_id: uuid.UUID, generic: str, now: datetime) -> None:
+        """Takes a matter's public title off it and off its live items (their titles name the matter)."""
+        matter = await self.session.get(PublicMatter, matter_id, with_for_update=True)
+        if matter is None or not matter.public_title:
+            return
+        old, matter.public_title = matter.public_title, None
+        items = await self.session.scalars(select(DisclosureItem).where(
+            DisclosureItem.matter_id == matter_id, DisclosureItem.withdrawn_at.is_(None)).with_for_update())
+        for item in items:
+            item.title = item.title.replace(old, generic)
+            item.content = {**item.content, "public_title": generic} if "public_title" in item.content else item.content
+            item.updated_at = now
+
     async def get(self, matter_id: uuid.UUID) -> PublicMatter | None:
         return await self.session.get(PublicMatter, matter_id, populate_existing=True)
 

@@ -182,6 +182,10 @@ class DisclosureService:
             )
         item.withdrawn_at = self.now
         item.withdrawal_reason = ("[个人信息] " if personal_data else "") + self.redact_text(reason)
+        if personal_data and item.matter_id is not None:
+            # The matter's public title may be what exposed someone: the matter page and the matter's other items
+            # stop showing it.
+            await self.matters.untitle(item.matter_id, "社区事项", self.now)
         item.updated_at = self.now
         await self.session.flush()
         await publish(self.session, ItemWithdrawn(item_id=item.id, unit_code=item.unit_code, kind=item.kind,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -308,3 +309,25 @@ async def test_a_covenant_filed_with_the_street_shows_on_the_public_timeline(dis
     assert matter["stage"] == "decided"
     page = await disclosure.client.get(f"/portal/matters/{matter_id}")
     assert "居民公约已报街道备案" in page.text
+
+
+async def test_withdrawing_a_decision_for_personal_data_takes_the_title_off_the_matter(disclosure):
+    community = new_community()
+    matter_id = uuid.uuid4()
+    await disclosure.send(decided(matter_id, community, at=NOW - timedelta(days=2), title="王建国家楼上漏水维修"))
+    await disclosure.send(matters.MatterProgressUpdated(matter_id=matter_id, community_code=community,
+                                                        task_id=uuid.uuid4(), percent=50, budget_cents=1000,
+                                                        spent_cents=500, at=NOW - timedelta(days=1)))
+    items = await wait_items(disclosure, community, count=2)
+    decision = next(i for i in items if i["category"] == "matter_decision")
+    withdrawn = await disclosure.client.post(f"/api/v1/disclosure/items/{decision['id']}/withdraw",
+                                             json={"reason": "标题含住户姓名", "personal_data": True},
+                                             headers=disclosure.token("community_staff", community))
+    assert withdrawn.status_code == 200, withdrawn.text
+    matter = (await disclosure.client.get(f"/public/v1/matters/{matter_id}")).json()
+    assert matter["public_title"] is None
+    remaining = (await disclosure.client.get("/public/v1/items", params={"unit": community})).json()["items"]
+    assert [i["category"] for i in remaining] == ["matter_progress"]
+    assert "王建国" not in remaining[0]["title"] and "王建国" not in json.dumps(remaining[0]["content"], ensure_ascii=False)
+    page = await disclosure.client.get(f"/portal/matters/{matter_id}")
+    assert "王建国" not in page.text
