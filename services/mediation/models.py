@@ -216,7 +216,8 @@ class CaseWarning(Base):
     deadline_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (UniqueConstraint("case_id", "level", "warning", name="uq_case_warning_case_id"),)
+    # One warning of each colour per stay at a level (a case mediated again at a level starts a new stay).
+    __table_args__ = (UniqueConstraint("case_id", "level", "warning", "deadline_at", name="uq_case_warning_case_id"),)
 
 
 class CaseNotice(Base):

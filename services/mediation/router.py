@@ -34,12 +34,21 @@ async def _file(session: SessionDep, case) -> schemas.CaseRead:
     return await service.case_file(session, case)
 
 
-@router.post("/cases", status_code=201, response_model=schemas.CaseRead)
-async def open_case(body: schemas.CaseCreate, principal: CurrentPrincipal, session: SessionDep,
-                    request: Request) -> schemas.CaseRead:
-    """Takes a dispute in for mediation (normally at the grid)."""
-    case = await service.open_case(session, Viewer.of(principal), body, _now(request), _config(request))
+async def _file_or_line(session: SessionDep, viewer: Viewer, case, config: MediationConfig):
+    """The whole file if the caller may see the case (now), else its listing line (no parties, no description)."""
+    if not service.may_see(viewer, case, config):
+        return service.summary(case)
     return await _file(session, case)
+
+
+@router.post("/cases", status_code=201, response_model=schemas.CaseRead | schemas.CaseSummary)
+async def open_case(body: schemas.CaseCreate, principal: CurrentPrincipal, session: SessionDep,
+                    request: Request) -> schemas.CaseRead | schemas.CaseSummary:
+    """Takes a dispute in for mediation (normally at the grid). The one who takes it in gets the file if they may
+    see the case (its mediator and supervisors), else its listing line."""
+    viewer, config = Viewer.of(principal), _config(request)
+    case = await service.open_case(session, viewer, body, _now(request), config)
+    return await _file_or_line(session, viewer, case, config)
 
 
 @router.get("/cases", response_model=list[schemas.CaseSummary])
@@ -94,12 +103,13 @@ async def assign(case_id: CaseID, principal: CurrentPrincipal, session: SessionD
     return await service.assign_by_staff(session, Viewer.of(principal), case_id, _now(request), _config(request))
 
 
-@router.post("/cases/{case_id}/mediator-choices", response_model=schemas.CaseRead)
+@router.post("/cases/{case_id}/mediator-choices", response_model=schemas.CaseRead | schemas.CaseSummary)
 async def choose_mediator(case_id: CaseID, body: schemas.MediatorChoiceIn, principal: CurrentPrincipal,
-                          session: SessionDep, request: Request) -> schemas.CaseRead:
-    """Records a party choosing or refusing a mediator."""
-    case = await service.choose_mediator(session, Viewer.of(principal), case_id, body, _now(request), _config(request))
-    return await _file(session, case)
+                          session: SessionDep, request: Request) -> schemas.CaseRead | schemas.CaseSummary:
+    """Records a party choosing or refusing a mediator (a mediator refused here gets the listing line only)."""
+    viewer, config = Viewer.of(principal), _config(request)
+    case = await service.choose_mediator(session, viewer, case_id, body, _now(request), config)
+    return await _file_or_line(session, viewer, case, config)
 
 
 @router.post("/cases/{case_id}/sessions", status_code=201, response_model=schemas.SessionRead)
@@ -145,9 +155,7 @@ async def escalate(case_id: CaseID, body: schemas.EscalateIn, principal: Current
     still see the case at its new level, else its listing line (no parties, no description)."""
     viewer, config = Viewer.of(principal), _config(request)
     case = await service.escalate_case(session, viewer, case_id, body, _now(request), config)
-    if not service.may_see(viewer, case, config):
-        return service.summary(case)
-    return await _file(session, case)
+    return await _file_or_line(session, viewer, case, config)
 
 
 @router.post("/cases/{case_id}/referral", response_model=schemas.CaseRead)

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.mediation.events import (
@@ -83,9 +84,13 @@ from services.mediation import schemas
 from youmin.kit.auth import Principal
 from youmin.kit.calendar import local_date
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
+from youmin.kit.logging import get_logger
 from youmin.kit.outbox import publish
 
 SCHEDULER = "scheduler"
+# A case the sweep failed on is looked at again after this (the others are swept meanwhile).
+SWEEP_RETRY_AFTER = timedelta(hours=1)
+log = get_logger("youmin.mediation")
 WARNING_RANK = {WarningLevel.NONE: 0, WarningLevel.YELLOW: 1, WarningLevel.RED: 2, WarningLevel.OVERDUE: 3}
 CONFIRMATION_REMINDER = (
     "调解协议已生效。双方当事人可以自调解协议生效之日起三十日内，共同向人民法院申请司法确认"
@@ -561,6 +566,9 @@ async def record_confirmation(
         raise RuleViolation("mediation.confirmation_not_applied", "record the parties' application first")
     before = case.status
     case.status = str(target)
+    if action is Action.REFUSE_CONFIRMATION:
+        # The court did not confirm the agreement: the dispute is not resolved (mediating again may resolve it).
+        case.resolved_at = case.resolved_level = None
     case.confirmation_outcome = data.outcome
     case.updated_at = now
     _history(session, case, str(action), from_status=before, from_level=case.level, now=now, actor=viewer.id)
@@ -700,12 +708,21 @@ async def sweep(
     report = SweepReport()
     for case in await CaseRepository(session).due(now, batch_size):
         report.examined += 1
-        if case.status in OPEN_STATUSES:
-            await _sweep_open(session, case, now, config, report)
-        elif case.status == CaseStatus.CONFIRMATION_PENDING:
-            await _sweep_confirmation(session, case, now, report)
-        else:
-            case.next_due_at = None
+        case_id = case.id
+        try:
+            # One case that cannot be swept (a bug, bad data) is logged and looked at again later; the others go on.
+            async with session.begin_nested():
+                if case.status in OPEN_STATUSES:
+                    await _sweep_open(session, case, now, config, report)
+                elif case.status == CaseStatus.CONFIRMATION_PENDING:
+                    await _sweep_confirmation(session, case, now, report)
+                else:
+                    case.next_due_at = None
+                await session.flush()
+        except Exception as exc:  # noqa: BLE001 - isolated to this case by the savepoint
+            log.error("mediation.sweep_case_failed", case_id=str(case_id), error=repr(exc))
+            await session.execute(update(MediationCase).where(MediationCase.id == case_id)
+                                  .values(next_due_at=now + SWEEP_RETRY_AFTER))
     await session.flush()
     return report
 

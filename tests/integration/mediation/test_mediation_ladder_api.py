@@ -346,3 +346,41 @@ async def test_a_case_awaiting_judicial_confirmation_is_not_closed_by_hand(h):
     assert applied.status_code == 409, applied.text
     assert (await h.post(case["id"], "confirmation", {"outcome": "confirmed"}, staff)).json()["status"] == "confirmed"
     assert (await h.post(case["id"], "closure", None, staff)).json()["status"] == "closed"
+
+
+async def test_a_case_mediated_again_is_warned_again_and_does_not_stop_the_sweep_for_others(h):
+    place = await h.place()
+    staff = h.staff("grid_manager", place.grid)
+    case_a, _ = await mediating_case(h, place)
+    case_b = await h.open_case(place)
+    opened = h.clock()
+    await h.sweep(opened + timedelta(days=3, hours=1))  # both yellow at the grid
+    parties = [p["party_id"] for p in case_a["parties"]]
+    await h.post(case_a["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
+                                              "mediator_signed": True}, staff)
+    await h.post(case_a["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    refused = await h.post(case_a["id"], "confirmation", {"outcome": "refused"}, staff)
+    assert refused.json()["resolved_at"] is None  # the court refused it: not resolved
+    h.clock.set(opened + timedelta(days=3, hours=2))
+    assert (await h.post(case_a["id"], "sessions", {"held_on": "2026-03-05", "attendee_party_ids": parties,
+                                                    "summary": "重新调解"}, staff)).status_code == 201
+    await h.sweep(opened + timedelta(days=6, hours=3))
+    # B's time at the grid ran out: handed up. A, in its new stay at the grid, is warned yellow once more.
+    community = h.staff("community_staff", place.community)
+    assert (await h.get(case_b["id"], community)).json()["level"] == "community"
+    assert (await h.get(case_a["id"], staff)).json()["warning"] == "yellow"
+    async with transaction(h.app.state.sessions) as session:
+        warnings = await session.scalar(text("SELECT count(*) FROM case_warning WHERE case_id = CAST(:c AS uuid)"
+                                             " AND warning = 'yellow'"), {"c": case_a["id"]})
+    assert warnings == 2
+
+
+async def test_whoever_takes_a_case_in_without_sight_of_it_gets_its_listing_line(h):
+    place = await h.place()
+    street_mediator = h.mediator(place.mediators["street"], place.street)
+    resp = await h.client.post("/api/v1/mediation/cases", headers=street_mediator, json={
+        "place_code": place.grid, "dispute_type": "neighbour", "description": "楼上漏水",
+        "parties": [{"person_id": place.residents["a"]}, {"person_id": place.residents["b"]}]})
+    assert resp.status_code == 201, resp.text
+    assert "parties" not in resp.json() and "description" not in resp.json()
+    assert (await h.get(resp.json()["id"], street_mediator)).status_code == 404
