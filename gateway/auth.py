@@ -76,6 +76,22 @@ async def _issue(session: AsyncSession, settings: Settings, identity: Identity, 
                      refresh_expires_in=settings.refresh_token_days * 86400, person_id=identity.person_id)
 
 
+async def _serialize(session: AsyncSession, key: str) -> None:
+    """Holds a transaction-level lock on a key: requests about the same log-in (or phone) take turns."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+
+
+async def _token_of_family(session: AsyncSession, refresh_token: str) -> RefreshToken | None:
+    """Finds a refresh token and locks its log-in (family) for this transaction, then reads the token again as it is
+    once the lock is held: a refresh and a log-out of one log-in never overlap, so a log-out revokes the token a
+    concurrent refresh just issued, and a reused token's alarm revokes it too."""
+    found = await session.get(RefreshToken, _hash(refresh_token))
+    if found is None:
+        return None
+    await _serialize(session, f"refresh-family:{found.family_id}")
+    return await session.get(RefreshToken, found.token_hash, with_for_update=True, populate_existing=True)
+
+
 async def _revoke_family(session: AsyncSession, family_id: uuid.UUID, now: datetime) -> None:
     """Revokes every live refresh token of a log-in."""
     await session.execute(update(RefreshToken).where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
@@ -114,8 +130,8 @@ async def login(body: LoginRequest, request: Request, session: SessionDep) -> Re
 async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> Response:
     """Swaps a refresh token for a new pair with the person's current grants; a token used twice revokes its family."""
     settings, now = _settings(request), datetime.now(UTC)
-    # Lock the row so two concurrent uses of one token cannot both succeed.
-    row = await session.get(RefreshToken, _hash(body.refresh_token), with_for_update=True)
+    # Two concurrent uses of one token cannot both succeed, nor a refresh outlive a log-out racing it.
+    row = await _token_of_family(session, body.refresh_token)
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return problem(401, "Unauthorized", "the refresh token is unknown, expired or revoked", "/problems/unauthorized")
     if row.used_at is not None:
@@ -138,7 +154,7 @@ async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -
 @router.post("/logout", status_code=204, responses={204: {"description": "Logged out"}})
 async def logout(body: RefreshRequest, session: SessionDep) -> Response:
     """Ends a log-in: revokes the refresh token's whole family (unknown tokens are ignored)."""
-    row = await session.get(RefreshToken, _hash(body.refresh_token))
+    row = await _token_of_family(session, body.refresh_token)
     if row is not None:
         await _revoke_family(session, row.family_id, datetime.now(UTC))
     return Response(status_code=204)
@@ -151,6 +167,7 @@ async def otp_request(body: OtpRequest, request: Request, session: SessionDep) -
     phone_hash = _hash(body.phone)
     if (seconds := await throttle.locked_for(session, list(_limits(settings, body.phone, _client_ip(request))))) is not None:
         return _locked(seconds)
+    await _serialize(session, f"otp:{phone_hash}")  # concurrent requests for one phone see each other's codes
     last = await session.scalar(select(OneTimeCode).where(OneTimeCode.phone_hash == phone_hash)
                                 .order_by(OneTimeCode.created_at.desc()).limit(1))
     if last is not None and (wait := (last.created_at + timedelta(seconds=settings.otp_resend_seconds) - now).total_seconds()) > 0:

@@ -62,6 +62,11 @@ def new_secret() -> str:
 
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+# IPv6 ranges that carry (or translate to) an IPv4 address, or reach one through a local gateway: a delivery there
+# may end inside the network whatever the IPv6 address looks like (local NAT64, 6to4, Teredo).
+TRANSLATED_V6 = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("2002::/16"),
+                 ipaddress.ip_network("2001::/32"))
 
 
 def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -69,6 +74,8 @@ def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         embedded = ip.ipv4_mapped or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64 else None)
         if embedded is not None:
             return embedded.is_global
+        # Only global unicast, and none of the ranges that lead back to IPv4.
+        return ip in GLOBAL_UNICAST_V6 and ip.is_global and not any(ip in net for net in TRANSLATED_V6)
     return ip.is_global
 
 

@@ -129,3 +129,14 @@ async def test_asking_twice_for_a_code_answers_alike_for_registered_and_unknown_
             first = await client.post("/auth/otp/request", json={"phone": phone})
             second = await client.post("/auth/otp/request", json={"phone": phone})
             assert (first.status_code, second.status_code) == (202, 429), (phone == known, second.text)
+
+
+async def test_codes_asked_for_at_once_send_one_text(stack):
+    import asyncio
+
+    phone = _phone()
+    await _person_with_password(stack, phone, "correct horse battery")
+    async with stack.client() as client:
+        answers = await asyncio.gather(*[client.post("/auth/otp/request", json={"phone": phone}) for _ in range(8)])
+    assert sorted(a.status_code for a in answers) == [202] + [429] * 7
+    assert [p for p, _ in stack.gateway_app.state.sms_sender.sent].count(phone) == 1

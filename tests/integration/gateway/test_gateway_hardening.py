@@ -61,6 +61,10 @@ async def test_api_key_rate_limit_is_per_key(make_gateway):
         key = {"x-api-key": "ym_0123456789ab_secret"}
         seen = [(await client.get("/liaison/v1/webhooks", headers=key)).status_code for _ in range(3)]
         assert seen == [401, 401, 429]
+        # A made-up key that names the same (logged, not secret) key id has a bucket of its own: it cannot spend
+        # the department's allowance.
+        forged = {"x-api-key": "ym_0123456789ab_guessed"}
+        assert (await client.get("/liaison/v1/webhooks", headers=forged)).status_code == 401
 
 
 async def test_cors_allows_the_portal_origin_only(gateway_app):

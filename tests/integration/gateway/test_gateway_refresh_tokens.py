@@ -93,3 +93,31 @@ async def test_login_with_malformed_phone_names_the_field(gateway_app):
     resp = await gateway_app.state.test_client.post("/auth/login", json={"phone": "12345", "password": "x"})
     assert resp.status_code == 422
     assert any(e["field"] == "phone" for e in resp.json()["errors"])
+
+
+async def test_a_log_out_during_a_refresh_also_revokes_the_token_that_refresh_issues(gateway_app, registry):
+    import asyncio
+
+    client = gateway_app.state.test_client
+    person = f"p-{uuid.uuid4().hex[:8]}"
+    first = await _log_in(gateway_app, person)
+    entered, release = asyncio.Event(), asyncio.Event()
+    plain = registry.current
+
+    async def slow_current(person_id: str, request_id: str | None = None):
+        entered.set()
+        await release.wait()  # the registry answers slowly: the refresh holds its transaction open meanwhile
+        return await plain(person_id, request_id)
+
+    registry.current = slow_current
+    refreshing = asyncio.create_task(client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]}))
+    await entered.wait()
+    logging_out = asyncio.create_task(client.post("/auth/logout", json={"refresh_token": first["refresh_token"]}))
+    await asyncio.sleep(0.3)  # the log-out waits for the refresh of the same log-in
+    assert not logging_out.done()
+    release.set()
+    refreshed, logged_out = await refreshing, await logging_out
+    registry.current = plain
+    assert refreshed.status_code == 200 and logged_out.status_code == 204
+    again = await client.post("/auth/refresh", json={"refresh_token": refreshed.json()["refresh_token"]})
+    assert again.status_code == 401

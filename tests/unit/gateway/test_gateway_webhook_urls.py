@@ -30,6 +30,9 @@ async def resolver(monkeypatch):
     "http://127.0.0.1/hook", "http://localhost/hook", "http://localhost./hook", "http://api.localhost/hook",
     "http://10.0.0.7/hook", "http://169.254.169.254/latest/meta-data", "http://[::1]/hook",
     "http://[::ffff:10.0.0.1]/hook", "http://[64:ff9b::7f00:1]/hook", "http://[fd00::1]/hook",
+    # Ranges that lead back to IPv4 or stay local: local-use NAT64, 6to4, SIIT, IPv4-compatible, site-local.
+    "http://[64:ff9b:1::a00:1]/hook", "http://[2002:7f00:1::1]/hook", "http://[::ffff:0:a00:1]/hook",
+    "http://[::a00:1]/hook", "http://[fec0::1]/hook",
 ])
 async def test_private_literal_addresses_are_refused(resolver, url):
     assert not await url_allowed(url, allow_private=False)
@@ -60,3 +63,7 @@ async def test_a_delivery_goes_to_the_address_that_was_checked_addressed_to_the_
     assert await resolve_target("https://hooks.example.com:8443/youmin", allow_private=False) is None
     literal = await resolve_target("http://93.184.216.34/hook", allow_private=False)
     assert literal.url == "http://93.184.216.34/hook" and literal.headers == {}
+
+
+async def test_a_public_ipv6_address_is_allowed(resolver):
+    assert await url_allowed("https://[2606:4700:4700::1111]/hook", allow_private=False)
