@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -25,6 +25,8 @@ from youmin.kit.pii import redact_text
 
 XML = "application/xml"
 RAISED_VIA = "open311"
+# A search answers at most this many requests, newest first; without dates, those of the last DEFAULT_DAYS days.
+MAX_REQUESTS, DEFAULT_DAYS, PAGE = 1000, 90, 500
 
 # One service_code per matter category (services/matters/rules/routing.py Category), with its Chinese name.
 SERVICES: dict[str, tuple[str, str, str]] = {
@@ -437,14 +439,22 @@ async def list_requests(
     statuses = set((status or "").split(",")) - {""}
     if len(statuses) == 1:
         params.append(("status", statuses.pop()))
+    if start_date is None and not ids:
+        # GeoReport v2: without a date range, the last 90 days.
+        start_date = (end_date or datetime.now(UTC)) - timedelta(days=DEFAULT_DAYS)
     if start_date:
         params.append(("start", start_date.isoformat()))
     if end_date:
         params.append(("end", end_date.isoformat()))
-    found = await _matters(request, "GET", "/api/v1/matters/", headers=_service_headers(request), params=params)
-    items = found.get("items", []) if isinstance(found, dict) else found
-    rows = [to_service_request(m) for m in items if isinstance(m, dict)]
-    return render(fmt, "service_requests", "request", rows)
+    rows: list[dict] = []
+    while len(rows) < MAX_REQUESTS:  # up to 1000, newest first, in the pages the matters service serves
+        page = [*params, ("limit", str(PAGE)), ("offset", str(len(rows)))]
+        found = await _matters(request, "GET", "/api/v1/matters/", headers=_service_headers(request), params=page)
+        items = found.get("items", []) if isinstance(found, dict) else found
+        rows += [to_service_request(m) for m in items if isinstance(m, dict)]
+        if len(items) < PAGE:
+            break
+    return render(fmt, "service_requests", "request", rows[:MAX_REQUESTS])
 
 
 @router.get("/requests/{service_request_id}.{fmt}", response_model=list[ServiceRequest], responses={200: _xml_alt(), **ERRORS})

@@ -74,6 +74,12 @@ async def test_open311_round_trip_create_find_and_see_status_change(stack):
             "service_request_id": request_id, "service_code": "environmental_sanitation", "status": "open"})).json()
         assert [r["service_request_id"] for r in found] == [request_id]
         assert found[0]["status"] == "open"
+        # Without dates, the last 90 days: today's request is there; a range long past has none of it.
+        recent = (await client.get("/open311/v2/requests.json", params={"service_code": "environmental_sanitation"})).json()
+        assert request_id in [r["service_request_id"] for r in recent]
+        past = (await client.get("/open311/v2/requests.json", params={
+            "service_code": "environmental_sanitation", "end_date": "2020-01-01T00:00:00+08:00"})).json()
+        assert request_id not in [r["service_request_id"] for r in past]
         # The reporter's contact details never come back (nor go anywhere else).
         assert "13900001111" not in str(found) and "zhangsan" not in str(found)
         closed_now = (await client.get("/open311/v2/requests.json", params={"service_request_id": request_id,
