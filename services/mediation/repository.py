@@ -113,8 +113,9 @@ class CaseRepository:
         )
         return {str(pid): n for pid, n in rows.all()}
 
-    async def due(self, now: datetime, limit: int) -> list[MediationCase]:
-        """Returns the cases the sweep must act on, oldest first, skipping those another sweeper holds."""
+    async def due(self, now: datetime, limit: int, *, reload: bool = False) -> list[MediationCase]:
+        """Returns the cases the sweep must act on, oldest first, skipping those another sweeper holds (`reload`:
+        read them afresh, as after a rolled-back savepoint)."""
         stmt = (
             select(MediationCase)
             .where(MediationCase.next_due_at.is_not(None), MediationCase.next_due_at <= now)
@@ -122,6 +123,8 @@ class CaseRepository:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if reload:
+            stmt = stmt.execution_options(populate_existing=True)
         return list((await self.session.execute(stmt)).scalars())
 
     async def visible(

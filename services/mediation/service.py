@@ -705,26 +705,44 @@ async def sweep(
     Reads only the partial index on next_due_at; rows another sweeper holds are skipped, not waited for.
     """
     config = config or MediationConfig()
+    repo = CaseRepository(session)
     report = SweepReport()
-    for case in await CaseRepository(session).due(now, batch_size):
-        report.examined += 1
+    try:
+        # The batch in one savepoint: one flush for all its cases.
+        async with session.begin_nested():
+            for case in await repo.due(now, batch_size):
+                await _sweep_case(session, case, now, config, report)
+            await session.flush()
+        return report
+    except Exception as exc:  # noqa: BLE001 - a case of the batch failed: the batch again, case by case
+        log.warning("mediation.sweep_batch_replayed_singly", error=repr(exc))
+    # The rolled-back savepoint expired the cases; they are still locked by this transaction and read again.
+    report = SweepReport()
+    for case in await repo.due(now, batch_size, reload=True):
         case_id = case.id
         try:
             # One case that cannot be swept (a bug, bad data) is logged and looked at again later; the others go on.
             async with session.begin_nested():
-                if case.status in OPEN_STATUSES:
-                    await _sweep_open(session, case, now, config, report)
-                elif case.status == CaseStatus.CONFIRMATION_PENDING:
-                    await _sweep_confirmation(session, case, now, report)
-                else:
-                    case.next_due_at = None
+                await _sweep_case(session, case, now, config, report)
                 await session.flush()
-        except Exception as exc:  # noqa: BLE001 - isolated to this case by the savepoint
+        except Exception as exc:  # noqa: BLE001 - isolated to this case by its savepoint
             log.error("mediation.sweep_case_failed", case_id=str(case_id), error=repr(exc))
             await session.execute(update(MediationCase).where(MediationCase.id == case_id)
                                   .values(next_due_at=now + SWEEP_RETRY_AFTER))
     await session.flush()
     return report
+
+
+async def _sweep_case(
+    session: AsyncSession, case: MediationCase, now: datetime, config: MediationConfig, report: SweepReport
+) -> None:
+    report.examined += 1
+    if case.status in OPEN_STATUSES:
+        await _sweep_open(session, case, now, config, report)
+    elif case.status == CaseStatus.CONFIRMATION_PENDING:
+        await _sweep_confirmation(session, case, now, report)
+    else:
+        case.next_due_at = None
 
 
 async def _sweep_open(

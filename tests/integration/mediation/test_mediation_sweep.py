@@ -145,3 +145,26 @@ async def test_background_sweeper_runs_the_sweep_through_the_app(h):
     h.clock.set(OPENED + timedelta(days=6))
     assert await sweep_until_done(h.app) >= 1
     assert (await file(h, case, place))["level"] == "community"
+
+
+async def test_a_case_the_sweep_fails_on_is_set_aside_and_the_others_are_swept(h, monkeypatch):
+    from services.mediation import service
+
+    place = await h.place()
+    broken, fine = await h.open_case(place), await h.open_case(place)
+    plain = service._sweep_open
+
+    async def failing_for_one(session, case, now, config, report):
+        if str(case.id) == broken["id"]:
+            raise RuntimeError("a case the sweep cannot handle")
+        await plain(session, case, now, config, report)
+
+    monkeypatch.setattr(service, "_sweep_open", failing_for_one)
+    at = OPENED + timedelta(days=3, hours=1)
+    await h.sweep(at)
+    assert (await file(h, fine, place))["warning"] == "yellow"
+    assert (await file(h, broken, place))["warning"] == "none"
+    async with transaction(h.app.state.sessions) as session:
+        due = await session.scalar(text("SELECT next_due_at FROM mediation_case WHERE id = CAST(:c AS uuid)"),
+                                   {"c": broken["id"]})
+    assert due == at + service.SWEEP_RETRY_AFTER  # looked at again in an hour, not in every sweep meanwhile
