@@ -596,10 +596,15 @@ async def close_case(
                            "itself when that window passes", case_status=case.status, last_day=str(last_day))
     target = _move(case, Action.CLOSE)
     before = case.status
+    window_passed = case.status == CaseStatus.CONFIRMATION_PENDING and case.agreement_signed_at is not None
     case.status = str(target)
     case.closed_at = now
     _leave_ladder(case, now)
     _history(session, case, "close", from_status=before, from_level=case.level, now=now, actor=viewer.id)
+    if window_passed:
+        # Closed by hand before the sweep got to it: recorded as the sweep records it.
+        case.confirmation_outcome = "not_applied"
+        await publish(session, CaseConfirmationRecorded(**_place_data(case), outcome="not_applied", at=now))
     await session.flush()
     return case
 

@@ -348,6 +348,16 @@ async def test_a_case_awaiting_judicial_confirmation_is_not_closed_by_hand(h):
     assert (await h.post(case["id"], "closure", None, staff)).json()["status"] == "closed"
 
 
+async def test_closing_by_hand_once_the_window_passed_records_it_as_the_sweep_would(h):
+    place = await h.place()
+    case, staff = await awaiting_confirmation(h, place)
+    h.clock.set(datetime(2026, 4, 2, 1, 0, tzinfo=LOCAL_TZ))  # 2 April in China: the window closed with 1 April
+    closed = await h.post(case["id"], "closure", None, staff)
+    assert closed.status_code == 200 and closed.json()["confirmation"]["outcome"] == "not_applied"
+    recorded = [e for e in await events_of(h, case["id"]) if e["type"] == "confirmation_recorded.v1"]
+    assert [e["outcome"] for e in recorded] == ["not_applied"]
+
+
 async def test_a_case_mediated_again_is_warned_again_and_does_not_stop_the_sweep_for_others(h):
     place = await h.place()
     staff = h.staff("grid_manager", place.grid)
