@@ -17,7 +17,7 @@ from starlette.middleware import Middleware
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import apikeys
+from gateway import apikeys, throttle
 from gateway.auth import router as auth_router
 from gateway.liaison import router as liaison_router
 from gateway.open311 import router as open311_router
@@ -46,7 +46,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def _rate_keys(request: Request, settings: Settings) -> list[tuple[str, str]]:
     """The buckets a request draws from: its address, and its user or its department key when it has one."""
-    keys = [("ip", request.client.host if request.client else "unknown")]
+    keys = [("ip", throttle.client_network(request.client.host) if request.client else "unknown")]
     api_key = request.headers.get("x-api-key") or request.query_params.get("api_key")
     if api_key and (key_id := apikeys.key_id_of(api_key)):
         # The key is not verified yet: its bucket is that of the whole key presented, so a made-up key naming a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -18,9 +19,23 @@ def phone_subject(phone: str) -> str:
     return "phone:" + hashlib.sha256(phone.encode()).hexdigest()
 
 
+def client_network(address: str) -> str:
+    """The part of a client address that names one client: an IPv4 address, or an IPv6 address's /64 (one host is
+    given a whole /64 and may use any address in it)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def ip_subject(address: str) -> str:
-    """Returns the throttle key of a client address."""
-    return f"ip:{address}"[:128]
+    """Returns the throttle key of a client address (its /64 for IPv6)."""
+    return f"ip:{client_network(address)}"[:128]
 
 
 async def locked_for(session: AsyncSession, subjects: list[str], now: datetime | None = None) -> int | None:
