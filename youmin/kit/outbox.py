@@ -108,8 +108,9 @@ def new_event_ids(n: int) -> list[str]:
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}  # the RFC 4122 variant bits, 10xx
 
 
-# Events carry ids and facts: far below this. Kafka's default record limit is 1 MiB (UTF-8: up to 3 bytes a character).
-MAX_EVENT_DATA_CHARS = 256 * 1024
+# Events carry ids and facts: far below this. The relay packs records into batches of at most 256 KiB (and Kafka's
+# default record limit is 1 MiB): an event's data, in UTF-8 bytes, leaves room for its headers.
+MAX_EVENT_DATA_BYTES = 192 * 1024
 
 
 async def publish(session: AsyncSession, *events: Event) -> list[str]:
@@ -123,11 +124,11 @@ async def publish(session: AsyncSession, *events: Event) -> list[str]:
         return []
     ids = new_event_ids(len(events))
     datas = [e.model_dump_json() for e in events]
-    if any(len(data) > MAX_EVENT_DATA_CHARS for data in datas):
-        # The broker would refuse the record for good (its message size limit), and every event after it in the
-        # outbox would wait behind it: refused here, in the writer's transaction, nothing is written.
+    if any(len(data) > MAX_EVENT_DATA_BYTES // 3 and len(data.encode()) > MAX_EVENT_DATA_BYTES for data in datas):
+        # The relay could never send the record (too large for a record batch, or for the broker), and every event
+        # after it in the outbox would wait behind it: refused here, in the writer's transaction, nothing is written.
         raise RuleViolation("event.too_large", f"input: the change is too large to publish (over "
-                            f"{MAX_EVENT_DATA_CHARS:,} characters of event data); split it", field="input")
+                            f"{MAX_EVENT_DATA_BYTES // 1024} KiB of event data); split it", field="input")
     if any("\\u0000" in data for data in datas):
         # The json column would take it (jsonb did not), and every consumer writing it to a text column would fail.
         raise RuleViolation("event.nul_character", f"input: {NUL_REASON}", field="input")

@@ -478,14 +478,14 @@ async def test_a_database_outage_is_waited_out_not_dead_lettered(infra, db, topi
 
 async def test_an_event_too_large_for_the_broker_is_refused_in_the_writers_transaction(db, topic):
     from youmin.kit.errors import RuleViolation
-    from youmin.kit.outbox import MAX_EVENT_DATA_CHARS
+    from youmin.kit.outbox import MAX_EVENT_DATA_BYTES
 
     Probe = probe_event_type(topic)
     sessions = make_sessionmaker(db)
     with pytest.raises(RuleViolation) as refused:
         async with transaction(sessions) as session:
             await publish(session, Probe(aggregate_id="small", seq=1),
-                          Probe(aggregate_id="x" * MAX_EVENT_DATA_CHARS, seq=2))
+                          Probe(aggregate_id="路" * (MAX_EVENT_DATA_BYTES // 3 + 1), seq=2))
     assert refused.value.extra["rule"] == "event.too_large"
     assert await _unsent(db, 0)  # neither event was written: nothing for the relay to stall on
 
