@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal_column, or_, select, text, tuple_, update
@@ -25,6 +25,11 @@ from youmin.kit.horizon import SETTLED_BELOW
 def like_prefix(code: str) -> str:
     """Returns a LIKE pattern matching a code and every code below it."""
     return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# Items the system builds from other services' events without any community's doing: they disclose, but they are not
+# a community keeping up its own disclosure.
+AUTOMATIC_CATEGORIES = ("duty_change", "mediation_statistics")
 
 
 @dataclass(frozen=True)
@@ -114,11 +119,18 @@ class ItemRepository:
         rows = (await self.session.execute(stmt)).all()
         return [(row[0], int(row[1])) for row in rows]
 
-    async def last_posted_by_community(self, scope: str) -> dict[str, dict[str, datetime]]:
-        """Returns, per community under a scope, the latest publication instant of each kind."""
+    async def last_posted_by_community(self, scope: str, before: datetime,
+                                       min_display: timedelta) -> dict[str, dict[str, datetime]]:
+        """Returns, per community under a scope, the latest instant before `before` at which it disclosed each kind:
+        its own posts and the decisions on its matters, not the items the system builds on its own (duty changes,
+        mediation statistics), nor an item withdrawn before it had been up for the minimum display period."""
         stmt = (
             select(DisclosureItem.community_code, DisclosureItem.kind, func.max(DisclosureItem.published_at))
-            .where(DisclosureItem.community_code.like(like_prefix(scope)))
+            .where(DisclosureItem.community_code.like(like_prefix(scope)),
+                   DisclosureItem.published_at < before,
+                   DisclosureItem.category.not_in(AUTOMATIC_CATEGORIES),
+                   or_(DisclosureItem.withdrawn_at.is_(None),
+                       DisclosureItem.withdrawn_at >= DisclosureItem.published_at + min_display))
             .group_by(DisclosureItem.community_code, DisclosureItem.kind)
         )
         out: dict[str, dict[str, datetime]] = {}

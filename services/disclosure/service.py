@@ -256,12 +256,12 @@ class DisclosureService:
             communities[scope] = unit.unit_name if unit else None
         for code in await self.items.known_communities(scope):
             communities.setdefault(code, None)
-        last = await self.items.last_posted_by_community(scope)
-        # Items published after the report's date do not count.
+        # Items published after the report's date do not count (nor hide the ones before it).
         cutoff = cadence.start_of_day(today + timedelta(days=1))
+        last = await self.items.last_posted_by_community(scope, cutoff, timedelta(days=self.policy.min_display_days))
         posted: dict[str, dict[str, datetime | None]] = {}
         for code in communities:
-            kinds = {k: v for k, v in last.get(code, {}).items() if v < cutoff}
+            kinds = last.get(code, {})
             posted[code] = {k.value: kinds.get(k.value) for k in cadence.DisclosureKind}
         report = cadence.compliance_report(posted, today, self.policy)
         rows = [CadenceRow(community_code=code, community_name=communities.get(code),

@@ -225,6 +225,11 @@ async def test_party_secretary_duty_change_is_party_affairs(disclosure):
                                                scope_code=community + "001", effective_on=date(2026, 11, 1)))
     [item] = await wait_items(disclosure, community, kind="party")
     assert item["category"] == "duty_change" and item["kind_label"] == "党务"
+    # Built by the system, not posted by the community: it does not keep the community's party affairs up to date.
+    report = await disclosure.client.get("/api/v1/disclosure/reports/cadence", params={"unit_code": community},
+                                         headers=disclosure.token("community_staff", community))
+    [row] = [r for r in report.json()["overdue"] if r["community_code"] == community]
+    assert "party" in row["overdue_kinds"]
 
 
 async def test_org_tree_from_registry_events_feeds_the_unit_picker(disclosure):

@@ -190,3 +190,38 @@ async def test_one_person_puts_a_few_questions_to_an_item_not_a_flood(disclosure
     assert refused.json()["rule"] == "question.limit"
     neighbour = await disclosure.client.post(url, json={"body": "我也问"}, headers=resident(disclosure, community))
     assert neighbour.status_code == 201
+
+
+async def test_cadence_counts_what_a_community_disclosed_by_the_date_and_kept_up(disclosure, clock):
+    community = new_community()
+    staff = disclosure.token("community_staff", community)
+
+    async def post(kind: str) -> dict:
+        if kind == "finance":
+            resp = await disclosure.client.post("/api/v1/disclosure/finance-statements", headers=staff, json={
+                "unit_code": community, "period": "2026-09",
+                "lines": [{"fund_type": "other", "income_cents": 0, "expenditure_cents": 0, "balance_cents": 0}]})
+        else:
+            resp = await disclosure.client.post("/api/v1/disclosure/items", headers=staff, json={
+                "unit_code": community, "kind": kind, "category": "notice", "title": "公开", "body": "内容"})
+        assert resp.status_code == 201, resp.text
+        return resp.json()
+
+    async def overdue(as_of: str) -> list[str]:
+        resp = await disclosure.client.get("/api/v1/disclosure/reports/cadence", headers=staff,
+                                           params={"unit_code": community, "as_of": as_of})
+        rows = {r["community_code"]: r["overdue_kinds"] for r in resp.json()["overdue"]}
+        return rows.get(community, [])
+
+    clock.set(datetime(2026, 10, 10, 10, tzinfo=SHANGHAI))
+    for kind in ("party", "residents", "finance"):
+        await post(kind)
+    clock.set(datetime(2026, 11, 10, 10, tzinfo=SHANGHAI))
+    later = {kind: await post(kind) for kind in ("party", "residents", "finance")}
+    # A report for a past day counts what was disclosed by then, though there were posts since.
+    assert await overdue("2026-10-20") == []
+    # Items taken down at once (personal data) did not stay up: the month's finances count as not disclosed.
+    await disclosure.client.post(f"/api/v1/disclosure/items/{later['finance']['id']}/withdraw", headers=staff,
+                                 json={"reason": "含身份证号", "personal_data": True})
+    clock.set(datetime(2026, 12, 10, 10, tzinfo=SHANGHAI))
+    assert await overdue("2026-12-10") == ["finance"]
