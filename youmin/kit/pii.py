@@ -342,7 +342,7 @@ def mask_phone(phone: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> str:
 
 def mask_id_number(id_number: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> str:
     """Masks an ID number's middle characters, hiding the birth date ("370705********1234")."""
-    value = re.sub(r"\s", "", id_number).upper()
+    value = re.sub(r"[\s\-]", "", id_number).upper()
     return _mask_middle(value, rules.id_number_keep_first, rules.id_number_keep_last, rules.mask_char)
 
 
@@ -366,13 +366,14 @@ def mask_address(address: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> s
 # ---------------------------------------------------------------------------------------------
 # Free-text redaction
 
-# 18-digit resident ID (birth year 18xx–20xx, real-looking month and day, check digit or X) or a
+# 18-digit resident ID (birth year 18xx–20xx, real-looking month and day, check digit or X; as written on forms,
+# perhaps grouped 6-8-4 by single spaces or dashes) or a
 # 15-digit first-generation ID (YYMMDD birth date). The 15-digit form requires YY ≥ 10: grid codes
 # are 15 digits too and their seventh digit is always 0 (street segment 001–099), while holders of
 # first-generation cards born 1900–1909 no longer exist in practice.
 ID_NUMBER_PATTERN: re.Pattern[str] = re.compile(
     r"(?<![0-9A-Za-z])(?:"
-    r"[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
+    r"[1-9][0-9]{5}[ \-]?(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[ \-]?[0-9]{3}[0-9Xx]"
     r"|[1-9][0-9]{5}[1-9][0-9](?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}"
     r")(?![0-9A-Za-z])"
 )

@@ -256,3 +256,8 @@ def test_bad_free_text_config_names_the_key(data, key):
     with pytest.raises(InvalidConfigError) as caught:
         MaskingRules.from_mapping(data)
     assert caught.value.key == key
+
+
+@pytest.mark.parametrize("written", ["370705 19900101 123X", "370705-19900101-123X"])
+def test_an_id_number_written_in_groups_is_masked(written):
+    assert redact_text(f"身份证 {written} 已核实") == "身份证 370705********123X 已核实"
