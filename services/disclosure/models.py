@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, Integer, Text, text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from youmin.kit.db import make_base
@@ -40,6 +40,8 @@ class DisclosureItem(Base):
     major: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     # Idempotence key of items built from events ("matter.decided:<id>"); None for staff posts.
     source_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    # The names this item's redaction masked, kept to mask them in its questions and answers; never served.
+    private_names: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default=text("'{}'"))
     matter_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     posted_by: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

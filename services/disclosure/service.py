@@ -106,22 +106,24 @@ class DisclosureService:
     ) -> DisclosureItem | None:
         """Redacts and stores an item and writes item.published to the outbox; None if already built."""
         raw = {"title": title, **content}
-        redacted = redact_content(raw, self.redaction, known_names=with_detected(raw, people))
+        names = with_detected(raw, people)
+        redacted = redact_content(raw, self.redaction, known_names=names)
         public_title = redacted.pop("title") or labels.CATEGORY_LABELS.get(category, category)
         at = published_at or self.now
         item = await self.items.insert(
             id=uuid.uuid4(), unit_code=unit_code, community_code=community_of(unit_code), kind=kind,
             category=category, title=public_title, content=redacted, major=major, source_key=source_key,
-            matter_id=matter_id, posted_by=posted_by, published_at=at, updated_at=at,
+            matter_id=matter_id, posted_by=posted_by, published_at=at, updated_at=at, private_names=sorted(names),
         )
         if item is not None:
             await publish(self.session, ItemPublished(item_id=item.id, unit_code=unit_code, kind=kind,
                                                       category=category, major=major, published_at=at))
         return item
 
-    def redact_text(self, text: str) -> str:
-        """Masks phone and ID numbers and names in a free text; removes addresses, health and minors' data."""
-        return redact_text(text, self.redaction.masking, names_in_text(text))
+    def redact_text(self, text: str, known_names: Iterable[str] = ()) -> str:
+        """Masks phone and ID numbers and names (those found in it, and `known_names`) in a free text; removes
+        addresses, health and minors' data."""
+        return redact_text(text, self.redaction.masking, [*names_in_text(text), *known_names])
 
     async def post_item(self, principal: Principal, command: ItemPost) -> DisclosureItem:
         """Publishes staff's minutes, covenant or notice, redacted."""
@@ -213,7 +215,7 @@ class DisclosureService:
                                 "the item's page", limit=limit)
         question = SupervisionQuestion(
             id=uuid.uuid4(), item_id=item.id, unit_code=item.unit_code, kind=command.kind,
-            body=self.redact_text(command.body), asked_by=principal.sub, asked_at=self.now,
+            body=self.redact_text(command.body, item.private_names), asked_by=principal.sub, asked_at=self.now,
             answer_due_at=supervision.answer_due_at(self.now, self.settings.answer_days),
         )
         self.questions.add(question)
@@ -228,7 +230,8 @@ class DisclosureService:
         require_scope(principal, question.unit_code, STAFF_ROLES)
         if question.answered_at is not None:
             raise Conflict("the question is already answered", allowed=[])
-        question.answer = self.redact_text(command.body)
+        item = await self.items.get(question.item_id)
+        question.answer = self.redact_text(command.body, item.private_names if item else ())
         question.answered_by = principal.sub
         question.answered_at = self.now
         if supervision.is_answer_overdue(question.asked_at, self.now, self.now, self.settings.answer_days):

@@ -136,3 +136,22 @@ async def test_a_decision_title_from_an_event_loses_the_home_address(disclosure)
     assert matter["public_title"] == f"修缮胜利东街{MARK}雨棚"
     await read_everything_public(disclosure, community, item["id"])
     assert planted_in_public_bodies(disclosure, start) == []
+
+
+async def test_names_listed_on_minutes_are_masked_in_questions_and_answers_on_them(disclosure, clock):
+    community = new_community()
+    staff = disclosure.token("community_staff", community)
+    clock.set(datetime(2026, 3, 1, 9, tzinfo=SHANGHAI))
+    minutes = (await disclosure.client.post("/api/v1/disclosure/items", headers=staff, json={
+        "unit_code": community, "kind": "residents", "category": "minutes", "title": "补贴评议会议纪要",
+        "body": "会议评议了赵德胜、钱有福两户的补贴申请。", "people": ["赵德胜", "钱有福"]})).json()
+    clock.set(datetime(2026, 3, 2, 9, tzinfo=SHANGHAI))
+    resident = disclosure.token("resident", community + "001002010101", sub=f"resident-{uuid.uuid4().hex[:6]}")
+    question = await disclosure.client.post(f"/api/v1/disclosure/items/{minutes['id']}/questions", headers=resident,
+                                            json={"body": "为什么赵德胜的补贴比别人多？"})
+    assert question.status_code == 201 and "赵德胜" not in question.json()["body"]
+    answer = await disclosure.client.post(f"/api/v1/disclosure/questions/{question.json()['id']}/answer",
+                                          headers=staff, json={"body": "钱有福的补贴已核实无误。"})
+    assert answer.status_code == 200 and "钱有福" not in answer.json()["answer"]
+    public = (await disclosure.client.get(f"/public/v1/items/{minutes['id']}")).text
+    assert "赵德胜" not in public and "钱有福" not in public and "private_names" not in public
