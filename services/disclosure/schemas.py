@@ -59,13 +59,16 @@ MAX_CENTS = 10**15
 
 
 class FinanceLine(Strict):
-    """One line of a finance statement, amounts in cents."""
+    """One line of a finance statement, amounts in cents. With the opening balance given, the line must add up:
+    opening + income - expenditure = balance."""
 
     fund_type: FundType
+    opening_balance_cents: int | None = Field(default=None, ge=-MAX_CENTS, le=MAX_CENTS)
     income_cents: int = Field(ge=0, le=MAX_CENTS)
     expenditure_cents: int = Field(ge=0, le=MAX_CENTS)
     balance_cents: int = Field(ge=-MAX_CENTS, le=MAX_CENTS)
     note: str | None = Field(default=None, max_length=500)
+
 
 
 class FinanceStatementPost(Strict):

@@ -145,10 +145,18 @@ class DisclosureService:
         return item
 
     async def post_finance_statement(self, principal: Principal, command: FinanceStatementPost) -> DisclosureItem:
-        """Publishes a finance statement with its fund lines and totals."""
+        """Publishes a finance statement with its fund lines and totals; a line given with its opening balance must
+        add up (opening + income - expenditure = balance)."""
         require_scope(principal, command.unit_code, STAFF_ROLES)
+        for n, line in enumerate(command.lines):
+            opening = line.opening_balance_cents
+            if opening is not None and opening + line.income_cents - line.expenditure_cents != line.balance_cents:
+                raise RuleViolation("finance.balance_mismatch", f"lines.{n}.balance_cents: {opening} + "
+                                    f"{line.income_cents} - {line.expenditure_cents} is not {line.balance_cents}",
+                                    field=f"lines.{n}.balance_cents")
         lines = [
             {"fund_type": line.fund_type, "fund_label": labels.FUND_LABELS[line.fund_type],
+             **({"opening_balance_cents": line.opening_balance_cents} if line.opening_balance_cents is not None else {}),
              "income_cents": line.income_cents, "expenditure_cents": line.expenditure_cents,
              "balance_cents": line.balance_cents, **({"note": line.note} if line.note else {})}
             for line in command.lines

@@ -199,3 +199,17 @@ async def test_items_filter_by_period(disclosure, clock):
 def test_masking_format_comes_from_settings():
     settings = Settings(redaction={"masking": {"name": "surname_stars"}})
     assert redact_content({"speaker_name": "王建国"}, settings.redaction_config()) == {"speaker_name": "王**"}
+
+
+async def test_a_finance_line_given_with_its_opening_balance_must_add_up(disclosure):
+    community = new_community()
+    headers = disclosure.token("community_staff", community)
+    line = {"fund_type": "party_service", "opening_balance_cents": 10_000, "income_cents": 5_000,
+            "expenditure_cents": 3_000}
+    wrong = await disclosure.client.post("/api/v1/disclosure/finance-statements", headers=headers, json={
+        "unit_code": community, "period": "2026-10", "lines": [{**line, "balance_cents": 77}]})
+    assert wrong.status_code == 422 and wrong.json()["field"] == "lines.0.balance_cents"
+    right = await disclosure.client.post("/api/v1/disclosure/finance-statements", headers=headers, json={
+        "unit_code": community, "period": "2026-10", "lines": [{**line, "balance_cents": 12_000}]})
+    assert right.status_code == 201, right.text
+    assert right.json()["content"]["lines"][0]["opening_balance_cents"] == 10_000
