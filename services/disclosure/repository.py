@@ -138,8 +138,9 @@ class ItemRepository:
             out.setdefault(community, {})[kind] = last
         return out
 
-    async def major_items(self, scope: str) -> list[DisclosureItem]:
-        stmt = select(DisclosureItem).where(DisclosureItem.major.is_(True),
+    async def major_items(self, scope: str, before: datetime) -> list[DisclosureItem]:
+        """The major items under a scope published before an instant (withdrawn ones too: they were disclosed)."""
+        stmt = select(DisclosureItem).where(DisclosureItem.major.is_(True), DisclosureItem.published_at < before,
                                             DisclosureItem.unit_code.like(like_prefix(scope)))
         return list((await self.session.execute(stmt)).scalars())
 

@@ -281,7 +281,7 @@ class DisclosureService:
         by_kind = {k.value: [code for code, kinds in report.overdue.items() if k in kinds]
                    for k in cadence.DisclosureKind}
         late = []
-        for item in await self.items.major_items(scope):
+        for item in await self.items.major_items(scope, cutoff):
             event_at = cadence.major_event_at(item.content)
             if event_at and cadence.is_major_item_late(event_at, item.published_at, self.now, self.policy):
                 late.append(item.id)
