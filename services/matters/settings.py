@@ -30,5 +30,6 @@ class Settings(ServiceSettings):
     # How often the deadline sweeper raises yellow and red warnings.
     sweep_seconds: float = 300.0
     sweep_enabled: bool = True
-    # How often online choices are moved from the ballot box into their votes' totals (0: only the tally does).
-    ballot_mix_seconds: float = Field(1.0, ge=0)
+    # How often online choices are moved from the ballot box into their votes' totals: a choice lies beside its
+    # voter's participation row (same transaction) until then, so this stays short.
+    ballot_mix_seconds: float = Field(1.0, gt=0, le=60)

@@ -721,7 +721,8 @@ async def sweep(
         return report
     except Exception as exc:  # noqa: BLE001 - a case of the batch failed: the batch again, case by case
         log.warning("mediation.sweep_batch_replayed_singly", error=repr(exc))
-    # The rolled-back savepoint expired the cases; they are still locked by this transaction and read again.
+    # The rolled-back savepoint released the cases' locks and expired them: they are locked and read again (one
+    # another sweeper took meanwhile is skipped, and swept by it).
     report = SweepReport()
     for case in await repo.due(now, batch_size, reload=True):
         case_id = case.id

@@ -106,6 +106,8 @@ class Person(Base):
     # 18 or older, as last published (residency.changed): the day someone comes of age is published once.
     adult: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
+    __table_args__ = (Index("ix_person_minor", "person_id", postgresql_where=text("NOT adult")),)
+
 
 class PersonPersonal(Base):
     """A person's personal data, kept apart: masked on read, never on the bus."""

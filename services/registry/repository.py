@@ -47,6 +47,16 @@ class Repository:
 
     # -- units ---------------------------------------------------------------------------------
 
+    async def share_lock_line(self, codes: Sequence[str]) -> int:
+        """Locks units by code in share mode, top down: a move of any of them (which locks it for update) waits for
+        this transaction, or this one for the move, so what is added below them is re-coded with them. Returns how
+        many of the codes exist (fewer when one was moved or never existed)."""
+        rows = await self.session.execute(
+            select(OrgUnit.unit_id).where(OrgUnit.code.in_(list(codes)))
+            .order_by(func.length(OrgUnit.code)).with_for_update(read=True)
+        )
+        return len(rows.all())
+
     async def unit_by_code(self, code: str, *, lock: str | None = None) -> OrgUnit | None:
         """A unit by its current code; locked "update" (to change it) or "share" (to add below it or grant at it):
         the row is read again once the lock is held, so a unit moved or retired meanwhile is seen as it is now."""

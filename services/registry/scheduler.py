@@ -29,7 +29,7 @@ _COME_OF_AGE = text(
     WITH due AS (
         SELECT p.person_id FROM person p JOIN person_personal pp ON pp.person_id = p.person_id
         WHERE NOT p.adult AND pp.birth_date <= CAST(:cutoff AS date)
-        ORDER BY p.person_id LIMIT :batch FOR UPDATE OF p SKIP LOCKED),
+        LIMIT :batch FOR UPDATE OF p SKIP LOCKED),
     marked AS (UPDATE person p SET adult = true FROM due WHERE p.person_id = due.person_id
                RETURNING p.person_id, p.household_id)
     SELECT m.person_id, u.code FROM marked m LEFT JOIN org_unit u ON u.unit_id = m.household_id

@@ -88,6 +88,14 @@ _can_see = lru_cache(maxsize=65536)(can_see_personal_data)
 _DUMMY_HASH = PASSWORDS.hash("not-a-real-password")
 
 
+def _line_of(code: str) -> list[str]:
+    """A code and the codes of every unit above it, top down."""
+    line = [code]
+    while (above := parent_code(line[0])) is not None:
+        line.insert(0, above)
+    return line
+
+
 def _today(on: date | None, *, not_before: date | None = None, what: str = "") -> date:
     """The date a change takes effect: today (in China) unless given. A change takes effect when it is recorded, so a
     date ahead is refused (nothing schedules it), as is one before the record it changes began."""
@@ -201,7 +209,9 @@ class RegistryService:
         _require_writer(principal, given_parent or body.code)
         parent = None
         if given_parent is not None:
-            # Locked against a move or retirement of the parent while its child is added.
+            # The parent's line is locked against a move (of the parent or above it) or a retirement while the child
+            # is added: the child is re-coded with its parent, or added under its new code.
+            await self.repo.share_lock_line(_line_of(given_parent))
             parent = await self.repo.unit_by_code(given_parent, lock="share")
             if parent is None:
                 raise RuleViolation("code.parent_unknown", f"parent {given_parent} does not exist", field="parent_code")
@@ -436,7 +446,9 @@ class RegistryService:
         _require_writer(principal, body.scope_code)
         if body.role == Role.ADMIN and not principal.covers(body.scope_code, {Role.ADMIN.value}):
             raise Forbidden("only an administrator grants the administrator role")
-        scope = await self.repo.unit_by_code(body.scope_code, lock="share")  # not retired while the grant is made
+        # Not retired nor moved while the grant is made (a grant made during a move is re-coded with it).
+        await self.repo.share_lock_line(_line_of(body.scope_code))
+        scope = await self.repo.unit_by_code(body.scope_code, lock="share")
         if scope is None or scope.retired_on is not None:
             raise RuleViolation("code.unknown_unit", f"no active unit {body.scope_code}", field="scope_code")
         if await self.repo.person(body.person_id) is None:

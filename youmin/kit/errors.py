@@ -211,6 +211,13 @@ def install_error_handlers(app: FastAPI) -> None:
             field = constraint[len(prefix):] if table and constraint.startswith(prefix) else None
             return problem(409, "Conflict", f"{field or 'the record'}: conflicts with one that exists already",
                            "/problems/conflict", **({"field": field} if field else {}))
+        if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01"):
+            # Two requests changing the same records at once, one of them stopped by the database: nothing of it was
+            # written, and the same request goes through when sent again.
+            response = problem(409, "Conflict", "a concurrent change to the same records got in the way; nothing was "
+                               "written: send the request again", "/problems/concurrent-change")
+            response.headers["Retry-After"] = "1"
+            return response
         if getattr(exc.orig, "sqlstate", None) in NUL_SQLSTATES:
             # A NUL character that no request validator caught reached a query: bad input all the same.
             log.warning("database.nul_refused")

@@ -124,7 +124,8 @@ async def publish(session: AsyncSession, *events: Event) -> list[str]:
         return []
     ids = new_event_ids(len(events))
     datas = [e.model_dump_json() for e in events]
-    if any(len(data) > MAX_EVENT_DATA_BYTES // 3 and len(data.encode()) > MAX_EVENT_DATA_BYTES for data in datas):
+    # A character is at most 4 bytes in UTF-8: only data that long is measured in bytes.
+    if any(len(data) > MAX_EVENT_DATA_BYTES // 4 and len(data.encode()) > MAX_EVENT_DATA_BYTES for data in datas):
         # The relay could never send the record (too large for a record batch, or for the broker), and every event
         # after it in the outbox would wait behind it: refused here, in the writer's transaction, nothing is written.
         raise RuleViolation("event.too_large", f"input: the change is too large to publish (over "

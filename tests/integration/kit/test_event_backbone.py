@@ -485,7 +485,7 @@ async def test_an_event_too_large_for_the_broker_is_refused_in_the_writers_trans
     with pytest.raises(RuleViolation) as refused:
         async with transaction(sessions) as session:
             await publish(session, Probe(aggregate_id="small", seq=1),
-                          Probe(aggregate_id="路" * (MAX_EVENT_DATA_BYTES // 3 + 1), seq=2))
+                          Probe(aggregate_id="😀" * (MAX_EVENT_DATA_BYTES // 4 + 1), seq=2))
     assert refused.value.extra["rule"] == "event.too_large"
     assert await _unsent(db, 0)  # neither event was written: nothing for the relay to stall on
 

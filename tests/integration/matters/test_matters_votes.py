@@ -6,9 +6,9 @@ import asyncio
 import uuid
 from datetime import date, timedelta
 
-from services.matters.scheduler import mix_ballots
 from services.registry import events as reg
 from youmin.kit.calendar import LOCAL_TZ
+from youmin.testing import eventually
 
 
 async def _community_with_adults(matters, count: int) -> tuple[str, list[tuple[str, str]]]:
@@ -181,10 +181,13 @@ async def test_a_secret_ballot_stores_participation_apart_from_the_choice(matter
     assert all(r.choice is None and r.receipt_digest is None for r in participation)
     receipts_stored = await matters.sql("SELECT choice FROM ballot_receipt WHERE vote_id = :v", v=vote["vote_id"])
     assert len(receipts_stored) == 3 and all(r.choice is None for r in receipts_stored)
-    # Once the box is mixed, no stored row holds one voter's choice, nor was any written by a voter's transaction:
-    # nothing to join to the participation rows by key, by the writing transaction (xmin) or by physical order.
-    await mix_ballots(matters.app.state.sessions)
-    assert await matters.sql("SELECT 1 FROM ballot_box WHERE vote_id = :v", v=vote["vote_id"]) == []
+    # The service's mixer empties the box within moments. Then no stored row holds one voter's choice, nor was any
+    # written by a voter's transaction: nothing to join to the participation rows by key, by the writing
+    # transaction (xmin) or by physical order.
+    async def mixed():
+        return await matters.sql("SELECT 1 FROM ballot_box WHERE vote_id = :v", v=vote["vote_id"]) == []
+
+    assert await eventually(mixed, timeout=30)
     joined = await matters.sql(
         "SELECT b.voter_key FROM ballot b JOIN vote_online_count c ON c.vote_id = b.vote_id"
         " AND c.xmin::text = b.xmin::text WHERE b.vote_id = :v", v=vote["vote_id"])
