@@ -93,6 +93,20 @@ def create_replica_tables() -> None:
         tables[name].create(op.get_bind())
 
 
+def create_code_move_table() -> None:
+    """Creates the table of moved units' codes (added after the first replica tables); called from a migration."""
+    from alembic import op
+
+    replica_tables(MetaData(naming_convention=_naming()))["move"].create(op.get_bind())
+
+
+def drop_code_move_table() -> None:
+    """Drops the table of moved units' codes (migration downgrade)."""
+    from alembic import op
+
+    op.drop_table("replica_code_move")
+
+
 def drop_replica_tables() -> None:
     """Drops the replica tables (migration downgrade)."""
     from alembic import op

@@ -6,8 +6,7 @@ Revises: disclosure_0004
 Create Date: 2026-11-28 22:30:00
 """
 
-import sqlalchemy as sa
-from alembic import op
+from youmin.kit.replica import create_code_move_table, drop_code_move_table
 
 revision = "disclosure_0005"
 down_revision = "disclosure_0004"
@@ -16,13 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "replica_code_move",
-        sa.Column("old_code", sa.Text(), nullable=False),
-        sa.Column("new_code", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("old_code", name=op.f("pk_replica_code_move")),
-    )
+    create_code_move_table()
 
 
 def downgrade() -> None:
-    op.drop_table("replica_code_move")
+    drop_code_move_table()
