@@ -88,14 +88,6 @@ _can_see = lru_cache(maxsize=65536)(can_see_personal_data)
 _DUMMY_HASH = PASSWORDS.hash("not-a-real-password")
 
 
-def _line_of(code: str) -> list[str]:
-    """A code and the codes of every unit above it, top down."""
-    line = [code]
-    while (above := parent_code(line[0])) is not None:
-        line.insert(0, above)
-    return line
-
-
 def _today(on: date | None, *, not_before: date | None = None, what: str = "") -> date:
     """The date a change takes effect: today (in China) unless given. A change takes effect when it is recorded, so a
     date ahead is refused (nothing schedules it), as is one before the record it changes began."""
@@ -211,7 +203,7 @@ class RegistryService:
         if given_parent is not None:
             # The parent's line is locked against a move (of the parent or above it) or a retirement while the child
             # is added: the child is re-coded with its parent, or added under its new code.
-            await self.repo.share_lock_line(_line_of(given_parent))
+            await self.repo.share_lock_line([*ancestors(given_parent), given_parent])
             parent = await self.repo.unit_by_code(given_parent, lock="share")
             if parent is None:
                 raise RuleViolation("code.parent_unknown", f"parent {given_parent} does not exist", field="parent_code")
@@ -447,7 +439,7 @@ class RegistryService:
         if body.role == Role.ADMIN and not principal.covers(body.scope_code, {Role.ADMIN.value}):
             raise Forbidden("only an administrator grants the administrator role")
         # Not retired nor moved while the grant is made (a grant made during a move is re-coded with it).
-        await self.repo.share_lock_line(_line_of(body.scope_code))
+        await self.repo.share_lock_line([*ancestors(body.scope_code), body.scope_code])
         scope = await self.repo.unit_by_code(body.scope_code, lock="share")
         if scope is None or scope.retired_on is not None:
             raise RuleViolation("code.unknown_unit", f"no active unit {body.scope_code}", field="scope_code")
