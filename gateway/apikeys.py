@@ -54,8 +54,9 @@ async def verify_key(session: AsyncSession, key: str) -> str | None:
 
 
 async def revoke_key(session: AsyncSession, key_id: str) -> bool:
-    """Revokes a key by its id; returns whether one was revoked."""
-    row = await session.get(ApiKey, key_id)
+    """Revokes a key by its id; returns whether one was revoked. The row is locked as rotation locks it: a key being
+    rotated meanwhile is found revoked (replaced), and the caller revokes its successor."""
+    row = await session.get(ApiKey, key_id, with_for_update=True, populate_existing=True)
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = datetime.now(UTC)

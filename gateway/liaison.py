@@ -293,7 +293,9 @@ async def revoke_department_key(key_id: KeyID, session: SessionDep, principal: C
     """Revokes a key at once (district staff only)."""
     require_district_admin(principal)
     if not await apikeys.revoke_key(session, key_id):
-        raise NotFound(f"no live API key {key_id}")
+        row = await session.get(ApiKey, key_id)
+        replaced = f"; it was replaced by {row.replaced_by}, which is revoked by its own id" if row and row.replaced_by else ""
+        raise NotFound(f"no live API key {key_id}{replaced}")
     row = await session.get(ApiKey, key_id)
     assert row is not None
     return _key(row)

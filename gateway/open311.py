@@ -380,9 +380,14 @@ async def create_request(fmt: FmtPath, request: Request) -> Response:
     request.state.department = department
     token = secrets.token_urlsafe(16)
     # Contact details (name, e-mail, phone, device) are dropped here: they never reach the matters service or the bus.
+    # Reporters often repeat them in the description, which the public GET shows: they are masked in it too (the
+    # given name in either order, as the public reads of the request have no name to look for).
+    given = [n.strip() for n in (new.last_name, new.first_name) if n and n.strip()]
+    names = ["".join(given), "".join(reversed(given)), " ".join(given), " ".join(reversed(given))] if given else []
+    description = redact_text(new.description, known_names=[n for n in names if len(n) > 1])
     name = SERVICES[new.service_code][0]
-    body: dict[str, Any] = {"title": f"{name}：{new.description[:60]}"[:200], "category": new.service_code,
-                            "description": new.description, "raised_via": RAISED_VIA, "external_token": token}
+    body: dict[str, Any] = {"title": f"{name}：{description[:60]}"[:200], "category": new.service_code,
+                            "description": description, "raised_via": RAISED_VIA, "external_token": token}
     if new.address_id:
         body["unit_code"] = new.address_id
     if new.lat is not None:

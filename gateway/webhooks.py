@@ -150,9 +150,11 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
 
 async def enqueue(session: AsyncSession, department_code: str, event_id: str, event_type: str, payload: dict,
                   now: datetime) -> int:
-    """Queues one delivery per active subscription of the department; returns how many."""
+    """Queues one delivery per subscription of the department; returns how many. A subscription disabled after
+    repeated failures queues too (nothing is sent to it until it is enabled again): the department's endpoint
+    misses no change while it is being fixed."""
     subscriptions = await session.scalars(select(WebhookSubscription).where(
-        WebhookSubscription.department_code == department_code, WebhookSubscription.disabled_at.is_(None)))
+        WebhookSubscription.department_code == department_code))
     count = 0
     for sub in subscriptions:
         session.add(WebhookDelivery(id=uuid.uuid4(), subscription_id=sub.id, event_id=event_id, event_type=event_type,

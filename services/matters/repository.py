@@ -417,7 +417,8 @@ class MattersRepository:
         if status:
             conditions.append(WorkOrder.status == status)
         rows = await self.session.execute(
-            select(WorkOrder).where(*conditions).order_by(WorkOrder.dispatched_at.desc()).limit(limit).offset(offset)
+            select(WorkOrder).where(*conditions).order_by(WorkOrder.dispatched_at.desc(), WorkOrder.work_order_id)
+            .limit(limit).offset(offset)
         )
         return list(rows.scalars())
 

@@ -314,7 +314,14 @@ async def get_matter(matter_id: MatterID, request: Request, session: SessionDep,
 
 
 async def _detail(service: MattersService, principal: Principal, matter: Matter) -> dict:
-    timeline = [{"from_state": t.from_state, "to_state": t.to_state, "action": t.action, "actor": t.actor_sub,
+    # Who acted is for the staff who handle the matter; a resident reading a neighbour's matter sees their own steps
+    # and the system's, not the person ids of whoever raised, withdrew or evaluated it.
+    staff = principal.covers(matter.unit_code, STAFF_ROLES)
+
+    def actor(sub: str) -> str | None:
+        return sub if staff or sub == principal.sub or sub.startswith("system:") else None
+
+    timeline = [{"from_state": t.from_state, "to_state": t.to_state, "action": t.action, "actor": actor(t.actor_sub),
                  "reason": t.reason, "reason_code": t.reason_code, "details": t.details, "at": t.at}
                 for t in await service.repo.timeline(matter.matter_id)]
     return {**await service.read(principal, matter), "timeline": timeline,

@@ -96,7 +96,8 @@ class TransitionRead(BaseModel):
     from_state: str | None
     to_state: str
     action: str
-    actor: str
+    actor: str | None = Field(description="who acted (a person id, or system:...); shown to the staff covering the "
+                              "matter, to the actor themself, and for system steps; null for other readers")
     reason: str | None
     reason_code: str | None
     details: dict

@@ -254,6 +254,11 @@ class MattersService:
             if unit_code is not None and principal.covers(unit_code, FIELD_ROLES):
                 via = data.raised_via or "face_to_face"
             elif resident_scopes:
+                if data.external_token is not None:
+                    # The token is another system's reference (Open311, a hotline): a resident claiming one would
+                    # take it from the request that system later sends.
+                    raise Forbidden("external_token: an external system's token is given by that system or by staff",
+                                    field="external_token")
                 household_code = resident_scopes[0]
                 unit_code = unit_code or household_code[:12]
                 if unit_code[:12] != household_code[:12]:
@@ -273,6 +278,14 @@ class MattersService:
             # Matters, their events and their public disclosure carry the unit code: a household's would locate a home.
             raise RuleViolation("matter.place_too_fine", "unit_code: raise a matter at a building unit or above, "
                                 "not at a household", field="unit_code")
+        if principal.kind in ("department", "service") and data.unit_code is not None:
+            # Staff and residents raise within their own grants; a department or an integration holds no unit grant,
+            # so the code it names must be a current unit of the registry (the district's tree), or the matter would
+            # sit where no staff member covers it.
+            unit = await replica.get_unit(self.session, unit_code)
+            if unit is None or unit.retired:
+                raise RuleViolation("matter.unit_unknown", f"unit_code: {unit_code} is not a current registry unit",
+                                    field="unit_code")
         if data.external_token and await self.repo.matter_by_token(data.external_token):
             raise Conflict(f"a matter with token {data.external_token} exists already", field="external_token")
         # A matter placed above a community for triage keeps that street or district code as its community and is
@@ -386,8 +399,11 @@ class MattersService:
                              actor_sub=actor, reason=reason, reason_code=reason_code, details=details or {}, at=now)
         )
         await self.session.flush()
-        if to_state in TERMINAL_STATES:
-            # The matter ended: the departments' open orders on it end too, and their feed says so.
+        moved_away = action is Action.PLACE and any(
+            order.community_code != matter.community_code for order in await self.repo.open_work_orders_of(matter.matter_id))
+        if to_state in TERMINAL_STATES or moved_away:
+            # The matter ended, or was placed in another community (whose staff dispatch it to their own departments,
+            # 部门包居): the open orders sent for it end, and the departments' feed says so.
             for order in await self.repo.open_work_orders_of(matter.matter_id):
                 order.status, order.warning = "cancelled", "none"
                 await self._work_order_changed(order, "cancel", now)

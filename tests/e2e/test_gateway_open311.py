@@ -64,7 +64,8 @@ async def raise_by_open311(client: httpx.AsyncClient, key: str, description: str
 async def test_open311_round_trip_create_find_and_see_status_change(stack):
     community, _, key = await new_community_with_department(stack)
     async with stack.client() as client:
-        created = await raise_by_open311(client, key, "小区门口垃圾桶满溢，无人清运", community)
+        created = await raise_by_open311(client, key, "小区门口垃圾桶满溢，无人清运。我是张三，邮箱 zhangsan@example.com",
+                                         community)
         request_id, token = created["service_request_id"], created["token"]
 
         by_token = (await client.get(f"/open311/v2/tokens/{token}.json")).json()
@@ -80,14 +81,17 @@ async def test_open311_round_trip_create_find_and_see_status_change(stack):
         past = (await client.get("/open311/v2/requests.json", params={
             "service_code": "environmental_sanitation", "end_date": "2020-01-01T00:00:00+08:00"})).json()
         assert request_id not in [r["service_request_id"] for r in past]
-        # The reporter's contact details never come back (nor go anywhere else).
-        assert "13900001111" not in str(found) and "zhangsan" not in str(found)
+        # The reporter's contact details never come back (nor go anywhere else), even when the description repeats them.
+        assert "13900001111" not in str(found) and "zhangsan" not in str(found) and "张三" not in str(found)
+        assert found[0]["description"].endswith("我是张某，邮箱 z***@example.com")
         closed_now = (await client.get("/open311/v2/requests.json", params={"service_request_id": request_id,
                                                                           "status": "closed"})).json()
         assert closed_now == []
 
         staff = stack.token("community_staff", community, sub="e2e-staff")
         async with stack.client(staff) as staff_client:
+            stored = (await staff_client.get(f"/api/v1/matters/{request_id}")).json()
+            assert "张三" not in stored["description"] + stored["title"] and "zhangsan" not in stored["description"]
             resp = await staff_client.post(f"/api/v1/matters/{request_id}/transitions",
                                            json={"action": "reject", "reason": "已由物业当日清运"})
             assert resp.status_code == 200, resp.text

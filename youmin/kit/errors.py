@@ -57,8 +57,10 @@ SafeStr = Annotated[str, AfterValidator(no_nul)]
 def storable_instant(value: datetime) -> datetime:
     """Refuses an instant the database cannot store: one whose UTC time falls outside the years 1 to 9999 (the
     driver converts to UTC and overflows, which was a 500). A time without a zone is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
     try:
-        value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        value.astimezone(UTC)
     except OverflowError:
         raise ValueError("must lie within the years 1 to 9999 in UTC") from None
     return value

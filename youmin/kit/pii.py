@@ -334,6 +334,13 @@ def _mask_middle(value: str, keep_first: int, keep_last: int, mask_char: str) ->
     return value[:keep_first] + mask_char * (len(value) - keep_first - keep_last) + tail
 
 
+def mask_email(email: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> str:
+    """Masks an e-mail address's local part, keeping its first character and the domain ("lijianguo@163.com" →
+    "l***@163.com")."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}{rules.mask_char * 3}@{domain}"
+
+
 def mask_phone(phone: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> str:
     """Masks a phone number's middle digits ("13812341234" → "138****1234")."""
     try:
@@ -397,6 +404,10 @@ LANDLINE_PATTERN: re.Pattern[str] = re.compile(
 
 # Any phone number: a mobile or a landline.
 PHONE_PATTERN: re.Pattern[str] = re.compile(f"(?:{MOBILE_PATTERN.pattern})|(?:{LANDLINE_PATTERN.pattern})")
+
+# An e-mail address is contact data like a phone number. ASCII addresses only: the local part may itself be a
+# phone number ("13812341234@163.com"), which is why this pattern is tried first.
+EMAIL_PATTERN: re.Pattern[str] = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 
 # Full-width forms (U+FF01–U+FF5E: "１３８", "Ｘ", "＋８６", "（０５３６）") and the ideographic space, mapped
 # to ASCII so phone and ID numbers typed in full width are found. Each character maps to one character,
@@ -521,6 +532,7 @@ def _remove_sensitive_clauses(text: str, rules: MaskingRules) -> str:
 @lru_cache(maxsize=256)
 def _redaction_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     alternatives = [
+        f"(?P<email>{EMAIL_PATTERN.pattern})",
         f"(?P<id>{ID_NUMBER_PATTERN.pattern})",
         f"(?P<phone>{PHONE_PATTERN.pattern})",
     ]
@@ -532,7 +544,7 @@ def _redaction_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
 def redact_text(
     text: str, rules: MaskingRules = DEFAULT_MASKING_RULES, known_names: Iterable[str] = ()
 ) -> str:
-    """Masks ID numbers, phone numbers and the given full names found in free text, and removes home
+    """Masks e-mail addresses, ID numbers, phone numbers and the given full names found in free text, and removes home
     addresses and the clauses that carry health data or minors' data (as the rules enable)."""
     if rules.text_health or rules.text_minors:
         text = _remove_sensitive_clauses(text, rules)
@@ -546,6 +558,8 @@ def redact_text(
     pattern = _redaction_pattern(tuple(sorted(names, key=lambda n: (-len(n), n))))
 
     def replace(match: re.Match[str]) -> str:
+        if match.group("email") is not None:
+            return mask_email(match.group("email"), rules)
         if match.group("id") is not None:
             return mask_id_number(match.group("id"), rules)
         if match.group("phone") is not None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
+from gateway import apikeys
 from youmin.kit.auth import Grant, mint_token
+from youmin.kit.db import transaction
 from youmin.testing import running
 
 
@@ -144,6 +147,24 @@ async def test_district_staff_issue_rotate_and_revoke_department_keys(gateway_ap
     listed = (await client.get(f"/liaison/v1/admin/departments/{department}/keys", headers=_admin(gateway_app))).json()
     assert {k["key_id"] for k in listed["items"]} == {first["key_id"], rotated["key_id"]}
     assert all("api_key" not in k and "key_hash" not in k for k in listed["items"])
+
+
+async def test_a_key_revoked_while_it_is_being_rotated_leaves_no_live_successor_unnoticed(gateway_app):
+    # Revocation waits for a rotation holding the key: it then finds the key replaced (404 naming the successor),
+    # never a 200 that leaves the new key working.
+    client = gateway_app.state.test_client
+    issued = (await client.post(f"/liaison/v1/admin/departments/dept-{uuid.uuid4().hex[:8]}/keys", json={"label": "x"},
+                                headers=_admin(gateway_app))).json()
+    async with transaction(gateway_app.state.sessions) as rotating:
+        rotated = await apikeys.rotate_key(rotating, issued["key_id"])
+        assert rotated is not None
+        revoking = asyncio.create_task(client.post(f"/liaison/v1/admin/keys/{issued['key_id']}/revoke",
+                                                   headers=_admin(gateway_app)))
+        await asyncio.sleep(0.5)
+        assert not revoking.done()  # waiting for the rotation's lock
+    revoked = await revoking
+    assert revoked.status_code == 404 and rotated[1].key_id in revoked.json()["detail"], revoked.text
+    assert (await client.get("/liaison/v1/webhooks", headers={"x-api-key": rotated[0]})).status_code == 200
 
 
 async def test_department_rotates_its_own_key(gateway_app):

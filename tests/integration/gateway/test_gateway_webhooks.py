@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from gateway import apikeys
 from gateway.models import WebhookAttempt, WebhookDelivery
-from gateway.webhooks import SIGNATURE_HEADER, WORK_ORDER_CHANGED, deliver_due, verify_signature
+from gateway.webhooks import SIGNATURE_HEADER, WORK_ORDER_CHANGED, deliver_due, enqueue, verify_signature
 from youmin.infra import free_port
 from youmin.kit.db import transaction
 from youmin.kit.events import Envelope
@@ -203,7 +203,7 @@ async def test_subscription_is_disabled_after_repeated_failures(make_gateway):
     await receiver.server.start()
     try:
         async with running(app) as client:
-            _, key = await _department(app)
+            department, key = await _department(app)
             sub = await _subscribe(client, key, receiver.url)
             secret["s"] = sub["secret"]
             headers = {"x-api-key": key}
@@ -214,13 +214,17 @@ async def test_subscription_is_disabled_after_repeated_failures(make_gateway):
             assert listed[0]["active"] is False
             assert "3 failed deliveries in a row" in listed[0]["disabled_reason"]
             await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers=headers)
+            # A work-order change while the subscription is disabled is kept for it, not dropped.
+            async with transaction(app.state.sessions) as session:
+                assert await enqueue(session, department, str(uuid.uuid4()), WORK_ORDER_CHANGED, {"data": {}},
+                                     datetime.now(UTC)) == 1
             assert await deliver_due(app) == 0  # nothing is sent while disabled
             assert len(receiver.calls) == 3
-            # Re-enabling resumes both pending deliveries.
+            # Re-enabling resumes the three pending deliveries.
             receiver.always_fail = False
             assert (await client.post(f"/liaison/v1/webhooks/{sub['id']}/enable", headers=headers)).json()["active"]
-            assert await deliver_due(app) == 2
-            assert len(await _delivered(app, sub["id"])) == 2
+            assert await deliver_due(app) == 3
+            assert len(await _delivered(app, sub["id"])) == 3
     finally:
         await receiver.server.stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 import pytest
 from sqlalchemy import event, text
@@ -10,6 +11,7 @@ from sqlalchemy import event, text
 from services.matters.repository import MattersRepository
 from services.matters.rules.lifecycle import TRANSITIONS, Action, State
 from services.matters.rules.routing import suggest_duplicates, title_bigrams
+from services.registry import events as reg
 
 
 async def test_resident_raises_a_matter_for_their_own_community(matters):
@@ -290,8 +292,16 @@ async def test_residents_see_their_community_and_staff_their_scope(matters):
 
 async def test_open311_style_creation_and_token_lookup(matters):
     community = matters.new_community()
+    await matters.seed(reg.UnitCreated(unit_id=uuid.uuid4(), unit_code=community, parent_code=None, level="community",
+                                       effective_on=date(2026, 1, 1)))
     service = matters.headers("gateway-open311", [], kind="service")
     token = f"tok-{uuid.uuid4().hex[:8]}"
+    # An integration holds no unit grant: the unit it names must be a current unit of the registry.
+    unknown = await matters.client.post("/api/v1/matters/", headers=service, json={
+        "title": "路面坑洼", "description": "坑洼积水", "category": "city_management", "unit_code": "110101001001",
+        "external_token": token})
+    assert unknown.status_code == 422 and unknown.json()["rule"] == "matter.unit_unknown", unknown.text
+    assert unknown.json()["field"] == "unit_code"
     resp = await matters.client.post("/api/v1/matters/", headers=service, json={
         "title": "路面坑洼", "description": "坑洼积水", "category": "city_management", "unit_code": community,
         "latitude": 36.7, "longitude": 119.1, "address_string": "某路某号", "external_token": token})
@@ -324,3 +334,29 @@ async def test_duplicate_suggestions_show_only_matters_the_caller_may_read(matte
     staff = await matters.client.get(f"/api/v1/matters/{raised.json()['matter_id']}/duplicates",
                                      headers=matters.staff(community))
     assert {d["matter_id"] for d in staff.json()} == {in_grid["matter_id"], community_wide["matter_id"]}
+
+
+async def test_a_neighbour_reading_a_matter_does_not_learn_who_raised_it(matters):
+    community = matters.new_community()
+    proposer = str(uuid.uuid4())
+    resp = await matters.client.post("/api/v1/matters/", headers=matters.resident(proposer, matters.household(community, 1)),
+                                     json={"title": "楼道堆物", "description": "三单元楼道堆放杂物",
+                                           "category": "environmental_sanitation"})
+    url = f"/api/v1/matters/{resp.json()['matter_id']}"
+    neighbour = await matters.client.get(url, headers=matters.resident(str(uuid.uuid4()), matters.household(community, 2)))
+    assert neighbour.status_code == 200 and proposer not in neighbour.text
+    assert neighbour.json()["timeline"][0]["actor"] is None
+    own = await matters.client.get(url, headers=matters.resident(proposer, matters.household(community, 1)))
+    assert own.json()["timeline"][0]["actor"] == proposer
+    staff = await matters.client.get(url, headers=matters.staff(community))
+    assert staff.json()["timeline"][0]["actor"] == proposer
+
+
+async def test_a_resident_cannot_claim_an_external_systems_token(matters):
+    community = matters.new_community()
+    resp = await matters.client.post("/api/v1/matters/", headers=matters.resident(str(uuid.uuid4()), matters.household(community, 1)),
+                                     json={"title": "楼道堆物", "description": "三单元楼道堆放杂物",
+                                           "category": "environmental_sanitation", "external_token": "tok-12345678"})
+    assert resp.status_code == 403 and resp.json()["field"] == "external_token", resp.text
+    assert (await matters.client.get("/api/v1/matters/by-token/tok-12345678",
+                                     headers=matters.headers("gateway-open311", [], kind="service"))).status_code == 404

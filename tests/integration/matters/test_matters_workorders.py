@@ -240,6 +240,20 @@ async def test_staff_list_the_work_orders_of_their_communities(matters):
     assert other.json() == []
 
 
+async def test_work_orders_dispatched_at_one_instant_page_without_repeats(matters, clock):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    clock.now = BEFORE_HOLIDAY
+    dispatched = {(await _dispatched(matters, community, department, title=f"事项{n}"))[1]["work_order_id"]
+                  for n in range(6)}
+    paged = []
+    for offset in range(6):
+        page = await matters.client.get("/api/v1/matters/workorders", params={"limit": 1, "offset": offset},
+                                        headers=matters.staff(community))
+        paged += [o["work_order_id"] for o in page.json()]
+    assert len(paged) == 6 and set(paged) == dispatched
+
+
 
 
 def _units(*codes: str) -> list[reg.UnitCreated]:
@@ -338,3 +352,42 @@ async def test_a_department_reads_its_own_order_on_a_matter_but_not_another_depa
     assert (await read(their_order, matters.department(mine))).status_code == 404
     assert (await read(my_order, matters.department(theirs))).status_code == 404
     assert (await read(their_order, matters.staff(community))).status_code == 200
+
+
+async def test_placing_a_matter_in_another_community_ends_the_orders_sent_for_the_first(matters):
+    # 部门包居: a department works for the communities it is assigned to; once the street places the matter in another
+    # community, the first community's department no longer holds it, and that community's staff dispatch afresh.
+    first = matters.new_community()
+    second = first[:9] + f"{(int(first[9:]) + 1) % 1000:03d}"
+    street, here, there = first[:9], _department(), _department()
+    await matters.seed(*_units(street, first, second))
+    await _assigned(matters, first, here)
+    await _assigned(matters, second, there)
+    matter_id, order = await _dispatched(matters, first, here)
+    placed = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions",
+                                       json={"action": "place", "unit_code": second}, headers=matters.staff(street))
+    assert placed.status_code == 200 and placed.json()["community_code"] == second, placed.text
+    stored = await matters.sql("SELECT status FROM work_order WHERE work_order_id = :w", w=order["work_order_id"])
+    assert stored[0].status == "cancelled"
+    sign = await matters.client.post(f"/api/v1/matters/workorders/{order['work_order_id']}/sign",
+                                     headers=matters.department(here))
+    assert sign.status_code == 409
+    feed = (await matters.client.get("/api/v1/matters/workorders/feed", params={"limit": 50},
+                                     headers=matters.department(here))).json()
+    assert [i["action"] for i in feed["items"]] == ["dispatch", "cancel"]
+    again = await matters.client.post(f"/api/v1/matters/{matter_id}/workorders", headers=matters.staff(second))
+    assert again.status_code == 201 and again.json()["department_code"] == there, again.text
+
+
+async def test_a_department_raises_a_matter_only_at_a_current_registry_unit(matters):
+    community, department = matters.new_community(), _department()
+    await matters.seed(*_units(community[:9], community, community + "001"))
+    await _assigned(matters, community, department)
+    body = {"title": "井盖缺失", "description": "路口井盖缺失", "category": "public_safety"}
+    for code in ("110101001001", community + "009"):  # outside the district; not in the registry
+        resp = await matters.client.post("/api/v1/matters/", headers=matters.department(department),
+                                         json={**body, "unit_code": code})
+        assert resp.status_code == 422 and resp.json()["rule"] == "matter.unit_unknown", resp.text
+    resp = await matters.client.post("/api/v1/matters/", headers=matters.department(department),
+                                     json={**body, "unit_code": community + "001"})
+    assert resp.status_code == 201 and resp.json()["community_code"] == community, resp.text

@@ -261,3 +261,19 @@ def test_bad_free_text_config_names_the_key(data, key):
 @pytest.mark.parametrize("written", ["370705 19900101 123X", "370705-19900101-123X"])
 def test_an_id_number_written_in_groups_is_masked(written):
     assert redact_text(f"身份证 {written} 已核实") == "身份证 370705********123X 已核实"
+
+
+# --- e-mail addresses -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("邮箱 lijianguo@163.com，楼道灯坏了", "邮箱 l***@163.com，楼道灯坏了"),
+        ("联系13812341234@qq.com", "联系1***@qq.com"),  # the whole address, not the phone inside it
+        ("a.b-c+d@mail.sdu.edu.cn。", "a***@mail.sdu.edu.cn。"),
+        ("门票@5元，x@y 不是地址", "门票@5元，x@y 不是地址"),
+    ],
+)
+def test_an_email_address_keeps_its_first_character_and_domain(text, expected):
+    assert redact_text(text) == expected
