@@ -26,7 +26,7 @@ from gateway.proxy import FastPath, make_upstream, no_cookies, router as proxy_r
 from gateway.ratelimit import RateLimiter
 from gateway.registry_client import RegistryClient
 from gateway.settings import Settings
-from gateway.sms import make_sender
+from gateway.sms import HttpSender, make_sender
 from gateway.webhooks import WORK_ORDER_CHANGED, Clock, make_consumer_handler, run_worker
 from youmin.kit.auth import bearer, decode_token
 from youmin.kit.errors import DomainError, problem
@@ -159,7 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings, title="Youmin gateway", routers=[auth_router, liaison_router, open311_router, proxy_router],
         consumers=[consumer], background=[worker], openapi_url=None,
         state={"clock": Clock(), "webhook_wakeup": asyncio.Event(), "rate_limiter": RateLimiter(settings),
-               "sms_sender": make_sender(settings.sms_sender, settings.environment)},
+               "sms_sender": make_sender(settings.sms_sender, settings.environment, settings.sms_url,
+                                         settings.sms_token)},
     )
     holder["app"] = app
     # One access line per request is enough; httpx's own line per upstream call is noise.
@@ -177,6 +178,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app_.state.webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False,
                                                    cookies=no_cookies())
         app_.state.registry = RegistryClient(app_.state.http, settings.registry_url, settings)
+        if isinstance(app_.state.sms_sender, HttpSender):
+            app_.state.sms_sender.client = app_.state.http
         app_.state.ready_checks = {
             name: (lambda u=url: service_ready(app_.state.http, u)) for name, url in settings.service_urls().items()
         }

@@ -8,6 +8,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, text, update
@@ -21,6 +22,7 @@ from gateway.settings import Settings
 from youmin.kit.auth import mint_token
 from youmin.kit.errors import problem
 from youmin.kit.logging import get_logger
+from youmin.kit.pii import mask_phone
 from youmin.kit.service import SessionDep
 
 log = get_logger("gateway.auth")
@@ -164,6 +166,9 @@ async def logout(body: RefreshRequest, session: SessionDep) -> Response:
 async def otp_request(body: OtpRequest, request: Request, session: SessionDep) -> Response:
     """Sends a one-time log-in code by SMS (answers the same whether or not the phone is registered)."""
     settings, now = _settings(request), datetime.now(UTC)
+    if not getattr(request.app.state.sms_sender, "enabled", True):
+        return problem(503, "Service unavailable", "log-in by SMS code is not available here; log in with your password",
+                       "/problems/otp-unavailable")
     phone_hash = _hash(body.phone)
     if (seconds := await throttle.locked_for(session, list(_limits(settings, body.phone, _client_ip(request))))) is not None:
         return _locked(seconds)
@@ -190,7 +195,12 @@ async def otp_request(body: OtpRequest, request: Request, session: SessionDep) -
     session.add(OneTimeCode(phone_hash=phone_hash, code_hash=_hash(f"{phone_hash}:{code}"), created_at=now,
                             expires_at=now + timedelta(minutes=settings.otp_minutes), attempts=0))
     await session.flush()
-    await request.app.state.sms_sender.send_code(body.phone, code, settings.otp_minutes)
+    try:
+        await request.app.state.sms_sender.send_code(body.phone, code, settings.otp_minutes)
+    except httpx.HTTPError as exc:
+        # Answered as for any phone (a 5xx here only for registered ones would tell them apart): the person asks
+        # again once the resend wait is over, and the operator sees the failure in the log.
+        log.error("otp.send_failed", phone=mask_phone(body.phone), error=f"{type(exc).__name__}: {exc}")
     return JSONResponse(sent.model_dump(), status_code=202)
 
 

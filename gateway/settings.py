@@ -32,7 +32,9 @@ class Settings(ServiceSettings):
     otp_minutes: int = 5
     otp_max_attempts: int = 5
     otp_resend_seconds: int = 30
-    sms_sender: str = "console"  # "console" in development; production plugs an SmsSender in
+    sms_sender: str = "console"  # console (development), http (the SMS relay below) or disabled (password only)
+    sms_url: str = ""
+    sms_token: str = ""
 
     # Hardening: token buckets (capacity, refill per second) per IP, per user and per API key.
     rate_limit_enabled: bool = True

@@ -158,9 +158,13 @@ class EventConsumer:
             # The whole poll (all partitions) normally commits in one database transaction, then one
             # offset commit; if that fails, each partition is replayed record by record, in order.
             if not await self._apply_batch([r for records in batches.values() for r in records]):
-                for records in batches.values():
+                for tp, records in batches.items():
                     for record in records:
                         await self._handle_record(record)
+                        # Each record done (applied or dead-lettered) is committed at once: a long replay of failing
+                        # records is progress, not a stall, and a restart never dead-letters a record twice.
+                        await consumer.commit({tp: record.offset + 1})
+                        self._progress_at = time.monotonic()
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
             self._progress_at = time.monotonic()
 

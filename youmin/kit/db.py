@@ -20,8 +20,9 @@ NAMING_CONVENTION = {
 
 
 # SQLSTATEs that say "try again later", not "this is wrong": connection exceptions (class 08), serialization failure,
-# deadlock, too many connections, lock timeout, and a server shutting down or starting up.
-_TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "53300", "55P03", "57P01", "57P02", "57P03")
+# deadlock, insufficient resources (class 53: disk full, out of memory, too many connections), a standby that is
+# read-only during a failover, lock timeout, and a server shutting down or starting up.
+_TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "53", "25006", "55P03", "57P01", "57P02", "57P03")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -71,8 +72,11 @@ def make_engine(url: str, *, pool_size: int = 20, pool_timeout: float = 10.0) ->
     # Each connection keeps up to 500 prepared statements (asyncpg's default through SQLAlchemy is 100): statements
     # that carry a value in their text (matters' duplicate suggestions carry the community) would otherwise push
     # the service's other statements out, to be parsed and planned again.
+    # Bound parameters are kept out of error messages: they carry names, phone and ID numbers, and a database error's
+    # text reaches the logs and dead-letter headers.
     return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout,
-                               pool_pre_ping=False, connect_args={"prepared_statement_cache_size": 500})
+                               pool_pre_ping=False, hide_parameters=True,
+                               connect_args={"prepared_statement_cache_size": 500})
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

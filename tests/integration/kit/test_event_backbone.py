@@ -17,7 +17,7 @@ from youmin.kit.consumer import EventConsumer
 from sqlalchemy import MetaData
 
 from youmin.kit.db import NAMING_CONVENTION, make_engine, make_sessionmaker, transaction
-from youmin.kit.events import EVENT_TYPES, Event, decode_record
+from youmin.kit.events import EVENT_TYPES, Envelope, Event, decode_record
 from youmin.kit.kafka import ensure_topics, make_consumer, make_producer
 from youmin.kit.migrate import drop_database, ensure_database
 from youmin.kit.outbox import messaging_tables, publish
@@ -524,3 +524,67 @@ async def test_dead_letters_are_listed_and_sent_back_once_the_handler_is_fixed(i
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert await effect_count(db) == 3
+
+
+async def test_a_long_run_of_poison_records_is_progress_and_each_is_dead_lettered_once(infra, db, topic):
+    # Six failing records take longer to retry and dead-letter than the watchdog's stall limit: each one done is
+    # committed, so the watchdog sees progress and a restart never sends the same record to the dead letters again.
+    Probe = probe_event_type(topic)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap)
+    await producer.start()
+    for env in [*(Envelope.of(Probe(aggregate_id="same-key", seq=666)) for _ in range(6)),
+                Envelope.of(Probe(aggregate_id="same-key", seq=1))]:
+        await producer.send_and_wait(topic, env.value(), key=b"same-key", headers=env.headers())
+    await producer.stop()
+
+    async def picky(session, event):
+        if event.get_data()["seq"] == 666:
+            raise ValueError("seq 666 cannot be handled")
+        await probe_handler(session, event)
+
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    consumer = EventConsumer(
+        name=group, topics=[topic], handlers={"gov.youmin.test.probe.emitted.v1": picky},
+        sessions=make_sessionmaker(make_engine(infra.database_url(KIT_DB))),
+        consumer_factory=lambda *t, **k: make_consumer(infra.bootstrap, *t, **k),
+        producer_factory=lambda: make_producer(infra.bootstrap, idempotence=False, client_id=group),
+        max_attempts=3, retry_base_seconds=0.3, stall_seconds=3,  # ~0.9 s per poison record, 5.4 s in all
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await consumer.wait_for(lambda s: s.processed >= 1, timeout=60)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert (consumer.stats.dead_lettered, consumer.stats.restarts) == (6, 0)
+    assert await effect_count(db) == 1
+
+
+async def test_a_full_disk_is_waited_out_not_dead_lettered(infra, db, topic):
+    # A database out of disk (or memory) is no fault of the event: it is tried again until there is room.
+    Probe = probe_event_type(topic)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap)
+    await producer.start()
+    env = Envelope.of(Probe(aggregate_id="disk", seq=1))
+    await producer.send_and_wait(topic, env.value(), key=b"disk", headers=env.headers())
+    await producer.stop()
+    failures = 0
+
+    async def disk_full_at_first(session, event):
+        nonlocal failures
+        if failures < 8:
+            failures += 1
+            await session.execute(text(
+                "DO $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full';"
+                " END $$"))
+        await probe_handler(session, event)
+
+    consumer = consumer_for(infra, topic, f"g-{uuid.uuid4().hex[:6]}", handler=disk_full_at_first,
+                            outage_retry_seconds=0.1)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await consumer.wait_for(lambda s: s.processed >= 1, timeout=60)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert failures == 8 and consumer.stats.dead_lettered == 0 and await effect_count(db) == 1

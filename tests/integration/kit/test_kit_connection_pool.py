@@ -61,3 +61,34 @@ async def test_bursts_above_the_pool_size_reuse_its_connections_and_a_pool_busy_
             assert (await client.get("/sleep")).status_code == 200
     finally:
         await engine.dispose()
+
+
+async def test_readiness_with_every_pooled_connection_at_work_is_ready_at_once(infra):
+    # A busy service is a working one: the probe does not queue behind the requests for a pooled connection (the
+    # pool would make it wait 10 s and fail it).
+    from youmin.kit.service import health_router
+
+    url = infra.database_url(DB)
+    await ensure_database(url)
+    engine = make_engine(url, pool_size=2, pool_timeout=10)
+
+    class BrokerUp:
+        async def ok(self) -> bool:
+            return True
+
+    app = FastAPI()
+    app.include_router(health_router())
+    app.state.engine, app.state.broker_probe = engine, BrokerUp()
+    held = [await engine.connect() for _ in range(2)]
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok", ready.text
+            for conn in held:
+                await conn.close()
+            held = []
+            assert (await client.get("/readyz")).json()["checks"]["database"] == "ok"
+    finally:
+        for conn in held:
+            await conn.close()
+        await engine.dispose()

@@ -46,3 +46,41 @@ def test_migrations_run_before_the_services_start():
     assert services["migrate"]["command"][:2] == ["youmin", "migrate"]
     for name in APPS - {"gateway"}:
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_kafka_keeps_its_data_on_the_volume_under_a_valid_cluster_id():
+    import base64
+    import uuid
+
+    kafka = compose()["services"]["kafka"]
+    env = kafka["environment"]
+    assert uuid.UUID(bytes=base64.urlsafe_b64decode(env["CLUSTER_ID"] + "=="))  # kafka-storage.sh random-uuid form
+    mounts = [v.split(":", 1)[1] for v in kafka["volumes"]]
+    assert env["KAFKA_LOG_DIRS"] in mounts
+
+
+def _substituted(env: dict, given: dict[str, str]) -> dict[str, str]:
+    """The environment as compose passes it: ${VAR:-default} and ${VAR:?message} filled from `given`."""
+    import re
+
+    def fill(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(3)
+        return given.get(name, default or "")
+
+    return {k: re.sub(r"\$\{(\w+)(:-([^}]*)|:\?[^}]*)?\}", fill, str(v)) for k, v in env.items()}
+
+
+def test_every_app_starts_under_the_compose_production_environment(monkeypatch):
+    # Building an app reads its settings and refuses development conveniences in production (the console SMS
+    # sender was one): each app must build with exactly what compose gives it.
+    import importlib
+
+    services = compose()["services"]
+    for name in APPS:
+        env = _substituted(services[name]["environment"], {"YOUMIN_SIGNING_KEY": "k" * 64})
+        with monkeypatch.context() as m:
+            for key, value in env.items():
+                m.setenv(key, value)
+            module = importlib.import_module("gateway.app" if name == "gateway" else f"services.{name}.app")
+            app = module.create_app()
+            assert app.state.settings.environment == "production", name

@@ -1,0 +1,66 @@
+"""Sending one-time codes: the SMS relay sender, the disabled sender, and which sender production accepts."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+
+from gateway.sms import DisabledSender, HttpSender, make_sender
+from youmin.infra import free_port
+from youmin.testing import InProcessServer, running
+
+
+class Relay:
+    """The deployment's SMS relay: records what it is asked to send; refuses once `down` is set."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict, str | None]] = []
+        self.down = False
+        app = FastAPI()
+
+        @app.post("/sms")
+        async def sms(request: Request) -> Response:
+            if self.down:
+                return Response(status_code=503)
+            self.received.append((await request.json(), request.headers.get("authorization")))
+            return Response(status_code=204)
+
+        self.server = InProcessServer(app, free_port())
+
+
+async def test_the_http_sender_hands_the_code_to_the_relay_and_reports_a_refusal():
+    relay = Relay()
+    await relay.server.start()
+    try:
+        sender = make_sender("http", "production", f"{relay.server.url}/sms", "relay-secret")
+        assert isinstance(sender, HttpSender)
+        async with httpx.AsyncClient(timeout=5) as client:
+            sender.client = client
+            await sender.send_code("13800138000", "123456", 5)
+            assert relay.received == [({"phone": "13800138000", "code": "123456", "valid_minutes": 5},
+                                       "Bearer relay-secret")]
+            relay.down = True
+            with pytest.raises(httpx.HTTPStatusError):
+                await sender.send_code("13800138000", "654321", 5)
+    finally:
+        await relay.server.stop()
+
+
+def test_production_takes_the_relay_or_no_sms_but_never_the_console():
+    with pytest.raises(RuntimeError, match="development"):
+        make_sender("console", "production")
+    with pytest.raises(RuntimeError, match="GATEWAY_SMS_URL"):
+        make_sender("http", "production")
+    with pytest.raises(RuntimeError, match="unknown SMS sender"):
+        make_sender("carrier-pigeon", "production")
+    assert isinstance(make_sender("disabled", "production"), DisabledSender)
+
+
+async def test_without_sms_a_code_is_refused_alike_for_every_phone(make_gateway):
+    app = make_gateway(sms_sender="disabled")
+    async with running(app) as client:
+        for phone in ("13800138000", "13900139000"):
+            resp = await client.post("/auth/otp/request", json={"phone": phone})
+            assert resp.status_code == 503 and resp.headers["content-type"].startswith("application/problem+json")
+            assert "password" in resp.json()["detail"]
