@@ -80,13 +80,16 @@ async def show(bootstrap: str, topic: str, *, timeout_s: float = 60.0) -> list[D
 
 async def redrive(bootstrap: str, topic: str, *, consumer_name: str | None = None, timeout_s: float = 60.0) -> int:
     """Sends the dead letters of a topic back to it (only those a named consumer dead-lettered, if given); returns how
-    many. Progress is kept per consumer name, so each dead letter is sent back once."""
+    many. Progress is kept per consumer name, so each dead letter is sent back once; an event several consumers
+    dead-lettered goes back once in a run (every consumer group reads the one copy), not once per consumer, which
+    would multiply the letters while the cause is still there."""
     group = f"{REDRIVE_GROUP}.{consumer_name or 'all'}"
     consumer = make_consumer(bootstrap, f"{topic}.dlq", group_id=group, client_id=group)
     producer = make_producer(bootstrap, idempotence=False, client_id=group)
     await consumer.start()
     await producer.start()
     sent = 0
+    seen: set[tuple[str, str]] = set()
     try:
         async def send_back(tp, records) -> None:
             nonlocal sent
@@ -94,6 +97,10 @@ async def redrive(bootstrap: str, topic: str, *, consumer_name: str | None = Non
                 h = dict(r.headers)
                 if consumer_name is not None and _header(h, "dlq_consumer") != consumer_name:
                     continue
+                if event_id := _header(h, "ce_id"):  # an undecodable record may carry none: each goes back
+                    if (_header(h, "ce_source"), event_id) in seen:
+                        continue
+                    seen.add((_header(h, "ce_source"), event_id))
                 original = [(k, v) for k, v in r.headers if not k.startswith("dlq_")]
                 await producer.send_and_wait(_header(h, "dlq_original_topic") or topic, value=r.value, key=r.key,
                                              headers=original)

@@ -588,3 +588,21 @@ async def test_a_full_disk_is_waited_out_not_dead_lettered(infra, db, topic):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert failures == 8 and consumer.stats.dead_lettered == 0 and await effect_count(db) == 1
+
+
+async def test_an_event_dead_lettered_by_several_consumers_goes_back_once(infra, topic):
+    from youmin.kit import dlq
+
+    Probe = probe_event_type(topic)
+    env = Envelope.of(Probe(aggregate_id="k", seq=7))
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap)
+    await producer.start()
+    for consumer in ("registry-replica", "disclosure-replica"):  # two services failed the same event
+        headers = [*env.headers(), ("dlq_consumer", consumer.encode()), ("dlq_error", b"ValueError: x"),
+                   ("dlq_original_topic", topic.encode())]
+        await producer.send_and_wait(f"{topic}.dlq", env.value(), key=b"k", headers=headers)
+    await producer.stop()
+    assert len(await dlq.show(infra.bootstrap, topic)) == 2
+    assert await dlq.redrive(infra.bootstrap, topic) == 1
+    back = await read_topic(infra, topic, 1)
+    assert [dict(r.headers)["ce_id"] for r in back] == [env.id.encode()]
