@@ -43,6 +43,7 @@ from services.registry.events import (
 )
 from services.registry.rules.codes import CodeRuleError, Level, parent_code, validate_code
 from services.registry.rules.roles import Role, is_valid_scope
+from youmin.kit.calendar import local_date
 from youmin.kit.errors import NUL_REASON
 from youmin.kit.pii import PiiValidationError, is_adult, validate_id_number, validate_mobile
 
@@ -233,6 +234,11 @@ def check_unit_row(rows: _Rows, row: int, record: dict[str, str], as_of: date) -
         except ValueError:
             rows.error(row, "effective_on", "not a date (YYYY-MM-DD)")
             return None
+    # As through the API: a unit takes effect when it is recorded (nothing schedules a date ahead).
+    if effective_on > as_of:
+        rows.error(row, "effective_on", f"date.in_future: a change takes effect when it is recorded; {effective_on} "
+                   f"is after today ({as_of})")
+        return None
     return (row, code, parent_code(code), level.value, name, effective_on)
 
 
@@ -353,8 +359,11 @@ UNIT_CHECKS = [
     """SELECT row_no, 'code', 'code.duplicate: ' || code || ' appears again in this file (first in row ' || first_row || ')'
        FROM (SELECT row_no, code, min(row_no) OVER (PARTITION BY code) AS first_row FROM stage_unit) s
        WHERE row_no > first_row""",
+    # A retired unit's code is in retired_code; its org_unit row, retired, is checked too (a code is never issued
+    # again however it came to be retired).
     """SELECT s.row_no, 'code', 'code.retired_reuse: ' || s.code || ' was retired and is never issued again'
-       FROM stage_unit s JOIN retired_code r ON r.code = s.code""",
+       FROM stage_unit s WHERE EXISTS (SELECT 1 FROM retired_code r WHERE r.code = s.code)
+       OR EXISTS (SELECT 1 FROM org_unit u WHERE u.code = s.code AND u.retired_on IS NOT NULL)""",
     """SELECT s.row_no, 'code', 'code.duplicate: ' || s.code || ' is already in use as ' || u.level || ' "' || u.name || '"'
        FROM stage_unit s JOIN org_unit u ON u.code = s.code
        WHERE u.retired_on IS NULL AND (u.name <> s.name OR u.level <> s.level)""",
@@ -364,6 +373,15 @@ UNIT_CHECKS = [
        FROM stage_unit s WHERE s.parent_code IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM org_unit p WHERE p.code = s.parent_code)
        AND NOT EXISTS (SELECT 1 FROM stage_unit q WHERE q.code = s.parent_code)""",
+    # As through the API: a new unit exists within its parent, not from before the parent began.
+    """SELECT row_no, 'effective_on', 'date.before_record: ' || effective_on || ' is before the parent ' || parent_code
+              || ' began (' || parent_on || ')'
+       FROM (SELECT s.row_no, s.effective_on, s.parent_code,
+                    coalesce((SELECT p.effective_on FROM org_unit p WHERE p.code = s.parent_code),
+                             (SELECT min(q.effective_on) FROM stage_unit q WHERE q.code = s.parent_code)) AS parent_on
+             FROM stage_unit s WHERE s.parent_code IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM org_unit u WHERE u.code = s.code)) s
+       WHERE effective_on < parent_on""",
 ]
 
 # Checks shared by the two kinds that carry personal data (table name substituted).
@@ -382,9 +400,14 @@ MEMBER_CHECKS = [
     """SELECT s.row_no, 'household_code', 'code.not_under_parent: grid ' || left(s.household_code, 15) || ' does not exist'
        FROM stage_member s WHERE NOT EXISTS
        (SELECT 1 FROM org_unit g WHERE g.code = left(s.household_code, 15) AND g.retired_on IS NULL)""",
-    """SELECT s.row_no, 'household_code', 'code.retired_reuse: ' || r.code || ' was retired and is never issued again'
-       FROM stage_member s JOIN retired_code r
-       ON r.code IN (s.household_code, left(s.household_code, 20), left(s.household_code, 18))""",
+    # The household, its unit and its building: each retired in retired_code, or by its org_unit row. The retired
+    # codes are few: hashed once, rather than an index probe per code of the file.
+    """SELECT s.row_no, 'household_code', 'code.retired_reuse: ' || c.code || ' was retired and is never issued again'
+       FROM stage_member s
+       CROSS JOIN LATERAL (VALUES (s.household_code), (left(s.household_code, 20)),
+                                  (left(s.household_code, 18))) c (code)
+       JOIN (SELECT code FROM retired_code UNION SELECT code FROM org_unit WHERE retired_on IS NOT NULL) r
+       ON r.code = c.code""",
     """SELECT s.row_no, 'id_number', 'person.other_household: this person is already registered elsewhere'
        FROM stage_member s JOIN person_personal pp ON pp.id_number = s.id_number
        JOIN person p ON p.person_id = pp.person_id LEFT JOIN org_unit h ON h.unit_id = p.household_id
@@ -392,6 +415,16 @@ MEMBER_CHECKS = [
     """SELECT row_no, 'role_in_household', 'household.one_representative: the representative is already given in row ' || first_row
        FROM (SELECT row_no, min(row_no) OVER (PARTITION BY household_code) AS first_row FROM stage_member
              WHERE role_in_household = 'representative') s WHERE row_no > first_row""",
+    # As through the API: the household's vote (户决制) is cast by an adult. A registered person is taken as the
+    # registry has them (adult as last published), a new one by the birth date in the ID number.
+    """SELECT s.row_no, 'role_in_household',
+              CASE s.role_in_household
+                WHEN 'representative'
+                THEN 'household.representative_minor: the representative is an adult member of the household'
+                ELSE 'household.proxy_minor: a proxy is an adult' END
+       FROM stage_member s LEFT JOIN person_personal pp ON pp.id_number = s.id_number
+       LEFT JOIN person p ON p.person_id = pp.person_id
+       WHERE s.role_in_household IN ('representative', 'proxy') AND NOT coalesce(p.adult, s.adult)""",
 ]
 
 PERSON_CHECKS = [
@@ -513,6 +546,9 @@ async def write_units(conn: asyncpg.Connection, as_of: date) -> int:
     for level in LEVEL_ORDER:
         above = parent_level(level)
         await conn.execute(INSERT_UNITS_OF_LEVEL, level.value, DEFAULT_SCHEME.length(above) if above else 0)
+    # As POST /units does: a household-level unit comes with its household (representative, proxies and contacts
+    # hang on it), so the households page, coverage and a later households import see the same households.
+    await conn.execute("INSERT INTO household (unit_id) SELECT unit_id FROM new_unit WHERE level = 'household'")
     await conn.execute("UPDATE new_unit SET parent_code = NULL WHERE parent_code = ''")
     await _publish_units(conn)
     return await conn.fetchval("SELECT count(*) FROM new_unit")
@@ -668,7 +704,8 @@ async def import_rows(
     """
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
-    as_of = as_of or date.today()
+    # Today in China, as the API takes it: a date the API accepts is accepted here, at any hour.
+    as_of = as_of or local_date(datetime.now(UTC))
     progress = progress or (lambda phase, n, b: None)
     import_id = await _start_job(conn, kind, source_name)
     result = ImportResult(import_id=import_id, kind=kind, status="running")

@@ -103,6 +103,15 @@ class Repository:
         )
         return list(rows)
 
+    async def latest_change_on(self, code: str, *, below: bool = False) -> date | None:
+        """The latest date on which the unit at `code` (with `below`, or any unit under it) began or changed, by its
+        record and its history: a change dated earlier would rewrite the current state against that history."""
+        low, high = prefix_range(code)
+        where = "u.code >= :low AND u.code < :high" if below else "u.code = :low"
+        return await self.session.scalar(text(
+            "SELECT greatest(max(u.effective_on), max(h.effective_on)) FROM org_unit u "
+            f"LEFT JOIN org_unit_history h ON h.unit_id = u.unit_id WHERE {where}"), {"low": low, "high": high})
+
     async def retire_codes_under(self, code: str, on: date, reason: str) -> None:
         """Records every code at or below `code` as never to be issued again."""
         low, high = prefix_range(code)
@@ -132,11 +141,19 @@ class Repository:
         return (row[0], row[1]) if row else None
 
     async def recode_subtree(self, old: str, new: str) -> None:
-        """Gives a unit and its descendants their new codes, and moves the grants scoped there."""
+        """Gives a unit and its descendants their new codes, and moves the grants scoped there. The new code of a
+        descendant retired before the move is retired too: it is never issued again, as its old code is not."""
         low, high = prefix_range(old)
         params = {"new": new, "cut": len(old) + 1, "low": low, "high": high}
         await self.session.execute(
             text("UPDATE org_unit SET code = :new || substr(code, :cut) WHERE code >= :low AND code < :high"), params
+        )
+        new_low, new_high = prefix_range(new)
+        await self.session.execute(
+            text("INSERT INTO retired_code (code, unit_id, retired_on, reason) "
+                 "SELECT code, unit_id, retired_on, 'retired' FROM org_unit "
+                 "WHERE retired_on IS NOT NULL AND code >= :low AND code < :high ON CONFLICT (code) DO NOTHING"),
+            {"low": new_low, "high": new_high},
         )
         await self.session.execute(
             text("UPDATE role_grant SET scope_code = :new || substr(scope_code, :cut) "

@@ -90,7 +90,8 @@ _DUMMY_HASH = PASSWORDS.hash("not-a-real-password")
 
 def _today(on: date | None, *, not_before: date | None = None, what: str = "") -> date:
     """The date a change takes effect: today (in China) unless given. A change takes effect when it is recorded, so a
-    date ahead is refused (nothing schedules it), as is one before the record it changes began."""
+    date ahead is refused (nothing schedules it), as is one before `not_before` (`what` says what happened then: the
+    record it changes began, or its latest recorded change)."""
     today = local_date(datetime.now(UTC))
     if on is None:
         return max(today, not_before) if not_before else today
@@ -98,7 +99,7 @@ def _today(on: date | None, *, not_before: date | None = None, what: str = "") -
         raise RuleViolation("date.in_future", f"effective_on: a change takes effect when it is recorded; {on} is after "
                             f"today ({today})", field="effective_on")
     if not_before is not None and on < not_before:
-        raise RuleViolation("date.before_record", f"effective_on: {on} is before {what or 'the record'} began "
+        raise RuleViolation("date.before_record", f"effective_on: {on} is before {what or 'the record began'} "
                             f"({not_before})", field="effective_on")
     return on
 
@@ -215,7 +216,9 @@ class RegistryService:
             validate_child_code(body.code, level, given_parent, existing_codes=existing, retired_codes=retired)
         except CodeRuleError as exc:
             raise code_rule(exc) from None
-        effective_on = _today(body.effective_on)
+        # A unit exists within its parent: not from before the parent began.
+        effective_on = _today(body.effective_on, not_before=parent.effective_on if parent else None,
+                              what=f"the parent {given_parent} began")
         unit = OrgUnit(unit_id=uuid.uuid4(), code=body.code, parent_id=parent.unit_id if parent else None,
                        level=level.value, name=body.name, effective_on=effective_on)
         self.session.add(unit)
@@ -240,10 +243,21 @@ class RegistryService:
             raise Conflict(f"{code} was retired on {unit.retired_on}", allowed=[])
         return unit
 
+    async def _changes_from(self, unit: OrgUnit, *, below: bool = False) -> tuple[date, str]:
+        """The earliest date a change to a unit may take effect, and what happened then: when it began or its latest
+        recorded change (with `below`, of any unit under it too: a move re-codes them and a retirement ends their
+        line). An earlier date would rewrite the current state against the history."""
+        latest = await self.repo.latest_change_on(unit.code, below=below)
+        if latest is None or latest <= unit.effective_on:
+            return unit.effective_on, "the unit began"
+        return latest, ("the latest recorded change of the unit or a unit below it" if below
+                        else "the unit's latest recorded change")
+
     async def rename_unit(self, principal: Principal, code: str, body: schemas.UnitRename) -> schemas.UnitRead:
         """Renames a unit from a date, keeping the old name in its history; publishes unit.renamed."""
         unit = await self._writable_unit(principal, code)
-        effective_on = _today(body.effective_on, not_before=unit.effective_on, what="the unit")
+        not_before, what = await self._changes_from(unit)
+        effective_on = _today(body.effective_on, not_before=not_before, what=what)
         if body.name == unit.name:
             return _unit_read(unit)
         self.session.add(OrgUnitHistory(unit_id=unit.unit_id, change="renamed", old_code=unit.code, new_code=unit.code,
@@ -279,7 +293,12 @@ class RegistryService:
                                 retired_codes=retired)
         except CodeRuleError as exc:
             raise code_rule(exc, "new_code") from None
-        effective_on = _today(body.effective_on, not_before=unit.effective_on, what="the unit")
+        # Not before the unit or anything below it (all re-coded on that date) last changed, nor before the new
+        # parent began.
+        not_before, what = await self._changes_from(unit, below=True)
+        if new_parent.effective_on > not_before:
+            not_before, what = new_parent.effective_on, f"the new parent {new_parent.code} began"
+        effective_on = _today(body.effective_on, not_before=not_before, what=what)
         old_code = unit.code
         await self.session.flush()
         await self.repo.retire_codes_under(old_code, effective_on, "moved")
@@ -301,7 +320,8 @@ class RegistryService:
             raise Conflict(f"{code} still has active units below it", allowed=["retire or move its children first"])
         if unit.level == Level.HOUSEHOLD.value and await self.repo.members_of([unit.unit_id]):
             raise Conflict(f"people still live in {code}", allowed=["move its members out first"])
-        effective_on = _today(body.effective_on, not_before=unit.effective_on, what="the unit")
+        not_before, what = await self._changes_from(unit, below=True)
+        effective_on = _today(body.effective_on, not_before=not_before, what=what)
         unit.retired_on = effective_on
         self.session.add(RetiredCode(code=unit.code, unit_id=unit.unit_id, retired_on=effective_on, reason="retired"))
         self.session.add(OrgUnitHistory(unit_id=unit.unit_id, change="retired", old_code=unit.code, new_code=None,
@@ -486,7 +506,7 @@ class RegistryService:
         _require_writer(principal, grant.scope_code)
         if grant.revoked_on is not None:
             raise Conflict(f"the grant was revoked on {grant.revoked_on}", allowed=[])
-        await self._revoke(grant, _today(on, not_before=grant.effective_on, what="the role"))
+        await self._revoke(grant, _today(on, not_before=grant.effective_on, what="the role began"))
         return schemas.GrantRead.model_validate(grant, from_attributes=True)
 
     # -- households ----------------------------------------------------------------------------------

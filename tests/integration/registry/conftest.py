@@ -6,6 +6,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import date
 
 import asyncpg
 import httpx
@@ -19,6 +20,7 @@ from youmin.kit.relay import asyncpg_dsn
 from youmin.testing import running
 
 DISTRICT = "370705"
+TREE_BEGAN = "2020-01-01"  # the district and streets the tests' communities (from 2026-01-01) are created under
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Registry:
     settings: Settings
     app: object
     _used: set[str] = field(default_factory=set)
+    _ensured: set[str] = field(default_factory=set)
 
     def token(self, role: str, scope: str, sub: str | None = None, kind: str = "user") -> str:
         return mint_token(self.settings, sub or f"test-{uuid.uuid4().hex[:8]}", [Grant(role=role, scope=scope)], kind=kind)
@@ -44,21 +47,33 @@ class Registry:
         return await self.client.post("/api/v1/registry/units", json={"code": code, "name": name, **kw},
                                       headers=self.admin)
 
-    async def ensure_unit(self, code: str, name: str) -> None:
-        response = await self.create_unit(code, name)
+    async def ensure_unit(self, code: str, name: str, effective_on: str | None = None) -> None:
+        if code in self._ensured:
+            return
+        response = await self.create_unit(code, name, **({"effective_on": effective_on} if effective_on else {}))
         assert response.status_code in (201, 422), response.text
         if response.status_code == 422:
             assert response.json()["rule"] == "code.duplicate", response.text
+            if effective_on:
+                # Created earlier in the run without a date (tests of other services make the district and streets
+                # today): a child dated before its parent began is refused, so the test tree above begins earlier.
+                conn = await self.db()
+                try:
+                    await conn.execute("UPDATE org_unit SET effective_on = $2 WHERE code = $1 AND effective_on > $2",
+                                       code, date.fromisoformat(effective_on))
+                finally:
+                    await conn.close()
+        self._ensured.add(code)
 
     async def fresh_community(self) -> str:
         """Creates a community no other test uses (under a random street) and returns its code."""
-        await self.ensure_unit(DISTRICT, "奎文区")
+        await self.ensure_unit(DISTRICT, "奎文区", effective_on=TREE_BEGAN)
         for _ in range(50):
             street = f"{DISTRICT}{random.randint(20, 99):03d}"
             community = f"{street}{random.randint(1, 199):03d}"
             if community in self._used:
                 continue
-            await self.ensure_unit(street, f"测试街道{street[-3:]}")
+            await self.ensure_unit(street, f"测试街道{street[-3:]}", effective_on=TREE_BEGAN)
             response = await self.create_unit(community, f"测试社区{community[-6:]}", effective_on="2026-01-01")
             if response.status_code == 201:
                 self._used.add(community)

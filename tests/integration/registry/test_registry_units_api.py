@@ -215,3 +215,53 @@ async def test_a_change_takes_effect_when_recorded_not_ahead_nor_before_the_unit
     before = await registry.client.post(f"{API}/units/{community}/retire", json={"effective_on": "2025-12-31"},
                                         headers=registry.admin)
     assert before.status_code == 422 and before.json()["rule"] == "date.before_record"
+
+
+async def test_a_change_dated_before_the_units_latest_recorded_change_is_refused(registry):
+    grid = await registry.fresh_grid()  # in effect from 2026-01-01
+    target = await registry.fresh_community()
+    renamed = await registry.client.patch(f"{API}/units/{grid}", json={"name": "三月的名", "effective_on": "2026-03-01"},
+                                          headers=registry.admin)
+    assert renamed.status_code == 200, renamed.text
+    earlier = [
+        registry.client.patch(f"{API}/units/{grid}", json={"name": "二月的名", "effective_on": "2026-02-01"},
+                              headers=registry.admin),
+        registry.client.post(f"{API}/units/{grid}/move", json={"new_parent_code": target, "new_code": target + "005",
+                                                               "effective_on": "2026-02-01"}, headers=registry.admin),
+        registry.client.post(f"{API}/units/{grid}/retire", json={"effective_on": "2026-02-01"}, headers=registry.admin),
+    ]
+    for response in [await r for r in earlier]:
+        assert response.status_code == 422, response.text
+        assert (response.json()["rule"], response.json()["field"]) == ("date.before_record", "effective_on")
+    history = (await registry.client.get(f"{API}/units/{grid}/history", headers=registry.admin)).json()
+    assert [(h["change"], h["new_name"], h["effective_on"]) for h in history] == [("renamed", "三月的名", "2026-03-01")]
+    # A move re-codes everything below the unit on its date: not before a unit below it began.
+    assert (await registry.create_unit(grid + "001", "1号楼", effective_on="2026-05-01")).status_code == 201
+    before_building = await registry.client.post(f"{API}/units/{grid}/move", headers=registry.admin, json={
+        "new_parent_code": target, "new_code": target + "005", "effective_on": "2026-04-01"})
+    assert before_building.status_code == 422 and before_building.json()["rule"] == "date.before_record"
+    same_day = await registry.client.patch(f"{API}/units/{grid}", json={"name": "又一个名", "effective_on": "2026-03-01"},
+                                           headers=registry.admin)
+    assert same_day.status_code == 200, same_day.text
+    moved = await registry.client.post(f"{API}/units/{grid}/move", headers=registry.admin, json={
+        "new_parent_code": target, "new_code": target + "005", "effective_on": "2026-05-01"})
+    assert moved.status_code == 200, moved.text
+
+
+async def test_a_unit_begins_no_earlier_than_the_parent_it_is_created_or_moved_under(registry):
+    community = await registry.fresh_community()  # in effect from 2026-01-01
+    early = await registry.create_unit(community + "004", "早网格", effective_on="2025-12-31")
+    assert early.status_code == 422, early.text
+    assert (early.json()["rule"], early.json()["field"]) == ("date.before_record", "effective_on")
+    assert (await registry.create_unit(community + "004", "四网格", effective_on="2026-01-01")).status_code == 201
+    assert (await registry.create_unit(community + "005", "五网格", effective_on="2026-06-01")).status_code == 201
+    building = community + "004001"
+    assert (await registry.create_unit(building, "1号楼", effective_on="2026-02-01")).status_code == 201
+    move = {"new_parent_code": community + "005", "new_code": community + "005001"}
+    before_parent = await registry.client.post(f"{API}/units/{building}/move", headers=registry.admin,
+                                               json={**move, "effective_on": "2026-03-01"})
+    assert before_parent.status_code == 422, before_parent.text
+    assert (before_parent.json()["rule"], before_parent.json()["field"]) == ("date.before_record", "effective_on")
+    moved = await registry.client.post(f"{API}/units/{building}/move", json={**move, "effective_on": "2026-06-01"},
+                                       headers=registry.admin)
+    assert moved.status_code == 200, moved.text
