@@ -18,6 +18,7 @@ from youmin.kit.service import ConsumerSpec
 MATTERS = "gov.youmin.matters.matter."
 MEDIATION = "gov.youmin.mediation.case."
 REGISTRY = "gov.youmin.registry."
+UNIT_MOVED = f"{REGISTRY}unit.moved.v1"
 
 Clock = Callable[[], datetime]
 
@@ -40,6 +41,21 @@ def _counted(settings: Settings, clock: Clock, outcome: str) -> Handler:
     return handle
 
 
+def _replica(settings: Settings, clock: Clock) -> ConsumerSpec:
+    """The registry replica; a unit's move re-codes this service's own rows too, in the transaction that re-codes the
+    replica (and records the event in the inbox), so the two never disagree on where a unit is."""
+    spec = replica_consumer(f"disclosure-replica{settings.consumer_group_suffix}")
+    move_replica = spec.handlers[UNIT_MOVED]
+
+    async def moved(session: AsyncSession, event: BaseCloudEvent) -> None:
+        await move_replica(session, event)  # checks the codes and records the move the service's rows then follow
+        service = DisclosureService(session, settings, clock(), event_key=f"{event.get_source()}#{event.get_id()}")
+        await service.unit_moved(event.get_data())
+
+    spec.handlers[UNIT_MOVED] = moved
+    return spec
+
+
 def disclosure_consumers(settings: Settings, clock: Clock = lambda: datetime.now(UTC)) -> list[ConsumerSpec]:
     """Returns the registry replica and the consumer that builds items from upstream events."""
     handlers: dict[str, Handler] = {
@@ -55,7 +71,7 @@ def disclosure_consumers(settings: Settings, clock: Clock = lambda: datetime.now
         handlers[f"{MEDIATION}{outcome}.v1"] = _counted(settings, clock, outcome)
     suffix = settings.consumer_group_suffix
     return [
-        replica_consumer(f"disclosure-replica{suffix}"),
+        _replica(settings, clock),
         ConsumerSpec(name=f"disclosure-items{suffix}", topics=["matters.matters", "mediation.cases", "registry.people"],
                      handlers=handlers),
     ]

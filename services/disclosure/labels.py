@@ -16,6 +16,9 @@ CATEGORY_LABELS = {
     "notice": "公告",
 }
 
+# The title a matter's items carry where its own is not shown (withheld as personal data).
+UNTITLED_MATTER = "社区事项"
+
 PLACED_LABEL = "转至所在社区办理"  # a matter placed in triage at the unit it is about (no stage change)
 COVENANT_FILED_LABEL = "居民公约已报街道备案"  # a covenant the meeting passed, filed with the street office (no stage change)
 STAGE_LABELS = {

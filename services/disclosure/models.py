@@ -94,6 +94,9 @@ class PublicMatter(Base):
     unit_code: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(Text)
     public_title: Mapped[str | None] = mapped_column(Text)
+    # Set once an item of the matter was withdrawn for disclosing personal data: a later decision of the matter (one
+    # not passed is routed and decided again) brings its title back neither here nor on any item.
+    title_withheld: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     stage: Mapped[str] = mapped_column(Text, nullable=False)
     key_project: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     raised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -7,7 +7,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal_column, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Text,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,13 +32,28 @@ from services.disclosure.models import (
     PublicMatter,
     PublicMatterEvent,
     SupervisionQuestion,
+    replica,
 )
 from youmin.kit.horizon import SETTLED_BELOW
+
+COMMUNITY_LENGTH = 12
+# Source key of a unit's monthly mediation statistics item: "mediation:<unit code>:<YYYY-MM>".
+MEDIATION_KEY = "mediation:"
 
 
 def like_prefix(code: str) -> str:
     """Returns a LIKE pattern matching a code and every code below it."""
     return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def mediation_key(unit_code: str, period: str) -> str:
+    """Returns the source key of a unit's mediation statistics item for a month."""
+    return f"{MEDIATION_KEY}{unit_code}:{period}"
+
+
+def recoded(column: Any, new: str, old: str) -> Any:
+    """SQL for a code column under `old` re-prefixed with `new` (the rest of the code kept)."""
+    return literal(new, Text) + func.substr(column, len(old) + 1)
 
 
 # Items the system builds from other services' events without any community's doing: they disclose, but they are not
@@ -69,10 +98,13 @@ class ItemRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, item_id: uuid.UUID, *, lock: bool = False) -> DisclosureItem | None:
+    async def get(self, item_id: uuid.UUID, *, lock: bool = False, fresh: bool = False) -> DisclosureItem | None:
+        """Returns an item; `fresh` reloads one the session holds already (after a bulk update)."""
         stmt = select(DisclosureItem).where(DisclosureItem.id == item_id)
         if lock:
             stmt = stmt.with_for_update()
+        if fresh:
+            stmt = stmt.execution_options(populate_existing=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def by_source_key(self, key: str, *, lock: bool = False) -> DisclosureItem | None:
@@ -145,9 +177,58 @@ class ItemRepository:
         return list((await self.session.execute(stmt)).scalars())
 
     async def known_communities(self, scope: str) -> list[str]:
+        """The communities under a scope that have items, but those the registry retired: a retired community
+        discloses nothing more, and would stay overdue for ever. (The replica keeps no retirement date, so a report for
+        a day before the retirement leaves it out too.)"""
+        unit = replica["unit"]
         stmt = select(DisclosureItem.community_code).distinct().where(
-            DisclosureItem.community_code.like(like_prefix(scope)))
+            DisclosureItem.community_code.like(like_prefix(scope)),
+            ~exists().where(unit.c.code == DisclosureItem.community_code, unit.c.retired))
         return [c for c in (await self.session.execute(stmt)).scalars() if c]
+
+    async def recode(self, old: str, new: str, now: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """Moves the items under a code that moved to the new code, with their community, a duty change's scope and a
+        statistics item's key; returns (stale, kept) pairs of statistics items that meet under the new code.
+
+        A statistics item already under the new code was counted from an event that named the new code before this
+        move arrived: it keeps the key, and the stale one is left to the caller to withdraw.
+        """
+        pattern = like_prefix(old)
+        keyed = (await self.session.execute(select(DisclosureItem.id, DisclosureItem.source_key).where(
+            DisclosureItem.unit_code.like(pattern),
+            DisclosureItem.source_key.like(like_prefix(MEDIATION_KEY + old))))).all()
+        met: list[tuple[uuid.UUID, uuid.UUID]] = []
+        for item_id, key in keyed:
+            kept = await self.session.scalar(select(DisclosureItem.id).where(
+                DisclosureItem.source_key == MEDIATION_KEY + new + key[len(MEDIATION_KEY) + len(old):]))
+            if kept is not None:
+                met.append((item_id, kept))
+        unit_code = recoded(DisclosureItem.unit_code, new, old)
+        scope_code = DisclosureItem.content["scope_code"].astext
+        stmt = (
+            update(DisclosureItem).where(DisclosureItem.unit_code.like(pattern))
+            .values(
+                unit_code=unit_code,
+                # The community is the new code's (a grid may have moved to another community).
+                community_code=case((func.length(DisclosureItem.unit_code) >= COMMUNITY_LENGTH,
+                                     func.left(unit_code, COMMUNITY_LENGTH)), else_=None),
+                source_key=case(
+                    (and_(DisclosureItem.source_key.like(like_prefix(MEDIATION_KEY + old)),
+                          DisclosureItem.id.not_in([stale for stale, _ in met])),
+                     literal(MEDIATION_KEY + new, Text) + func.substr(DisclosureItem.source_key,
+                                                                       len(MEDIATION_KEY) + len(old) + 1)),
+                    else_=DisclosureItem.source_key),
+                content=case(
+                    (scope_code.like(pattern),
+                     func.jsonb_set(DisclosureItem.content, literal_column("'{scope_code}'"),
+                                    func.to_jsonb(recoded(scope_code, new, old)))),
+                    else_=DisclosureItem.content),
+                updated_at=func.greatest(DisclosureItem.updated_at, now),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(stmt)
+        return met
 
     async def counts_by_kind(self, scope: str) -> dict[str, int]:
         stmt = (select(DisclosureItem.kind, func.count()).where(
@@ -195,6 +276,13 @@ class QuestionRepository:
         stmt = stmt.order_by(SupervisionQuestion.answer_due_at, SupervisionQuestion.id)
         return list((await self.session.execute(stmt)).scalars())
 
+    async def recode(self, old: str, new: str) -> None:
+        """Moves the questions under a code that moved to the new code."""
+        await self.session.execute(
+            update(SupervisionQuestion).where(SupervisionQuestion.unit_code.like(like_prefix(old)))
+            .values(unit_code=recoded(SupervisionQuestion.unit_code, new, old))
+            .execution_options(synchronize_session=False))
+
     async def flag_unanswered_due_before(self, now: datetime) -> list[uuid.UUID]:
         """Flags every unanswered question whose answer deadline has passed; returns the newly flagged."""
         stmt = (
@@ -207,19 +295,31 @@ class QuestionRepository:
         return list((await self.session.execute(stmt)).scalars())
 
 
+@dataclass(frozen=True)
+class MatterFlags:
+    """What the items built from a matter's event need to know of the matter."""
+
+    key_project: bool
+    title_withheld: bool
+
+
 class MatterRepository:
     """Public matter progress and timelines."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def upsert(self, matter_id: uuid.UUID, community_code: str, at: datetime, **values: Any) -> bool:
+    async def upsert(self, matter_id: uuid.UUID, community_code: str, at: datetime, **values: Any) -> MatterFlags:
         """Creates the matter's public record (stage "raised" unless given) or updates the given columns and the
         community (every event names the matter's current one: a matter placed in triage moves); returns whether
-        the matter is a key project."""
+        the matter is a key project and whether its title is withheld (a title given then is not stored)."""
         stmt = insert(PublicMatter).values(
             matter_id=matter_id, community_code=community_code, updated_at=at, **{"stage": "raised", **values})
         changes = {key: stmt.excluded[key] for key in ("community_code", *values)}
+        if "public_title" in values:
+            # Decided again after its title was withdrawn as personal data: the title stays off. The row lock taken
+            # here orders this with a concurrent withdrawal (untitle locks the row too).
+            changes["public_title"] = case((PublicMatter.title_withheld, None), else_=stmt.excluded.public_title)
         if "unit_code" not in values:
             # A matter placed in another community in triage: a unit outside that community no longer says where
             # the matter is, and the community is the most the event tells.
@@ -230,12 +330,18 @@ class MatterRepository:
             )
         changes["updated_at"] = func.greatest(PublicMatter.updated_at, stmt.excluded.updated_at)
         stmt = stmt.on_conflict_do_update(index_elements=[PublicMatter.matter_id], set_=changes)
-        return bool((await self.session.execute(stmt.returning(PublicMatter.key_project))).scalar_one())
+        row = (await self.session.execute(stmt.returning(PublicMatter.key_project,
+                                                         PublicMatter.title_withheld))).one()
+        return MatterFlags(key_project=bool(row.key_project), title_withheld=bool(row.title_withheld))
 
     async def untitle(self, matter_id: uuid.UUID, generic: str, now: datetime) -> None:
-        """Takes a matter's public title off it and off its live items (their titles name the matter)."""
+        """Takes a matter's public title off it and off its live items (their titles name the matter), and keeps it
+        off the matter's later items."""
         matter = await self.session.get(PublicMatter, matter_id, with_for_update=True)
-        if matter is None or not matter.public_title:
+        if matter is None:
+            return
+        matter.title_withheld = True
+        if not matter.public_title:
             return
         old, matter.public_title = matter.public_title, None
         items = await self.session.scalars(select(DisclosureItem).where(
@@ -247,6 +353,28 @@ class MatterRepository:
 
     async def get(self, matter_id: uuid.UUID) -> PublicMatter | None:
         return await self.session.get(PublicMatter, matter_id, populate_existing=True)
+
+    async def recode(self, old: str, new: str) -> None:
+        """Moves the matters at or under a code that moved to the new code. A matter's unit lies in its community;
+        when a unit below the community moves (a grid to another community), the matter's community is the new
+        code's at the community's length."""
+        pattern = like_prefix(old)
+        unit_moves = and_(PublicMatter.unit_code.like(pattern),
+                          func.left(PublicMatter.unit_code, func.length(PublicMatter.community_code))
+                          == PublicMatter.community_code)
+        await self.session.execute(
+            update(PublicMatter)
+            .where(or_(PublicMatter.community_code.like(pattern), PublicMatter.unit_code.like(pattern)))
+            .values(
+                unit_code=case((PublicMatter.unit_code.like(pattern), recoded(PublicMatter.unit_code, new, old)),
+                               else_=PublicMatter.unit_code),
+                community_code=case(
+                    (PublicMatter.community_code.like(pattern), recoded(PublicMatter.community_code, new, old)),
+                    (unit_moves, func.left(recoded(PublicMatter.unit_code, new, old),
+                                           func.length(PublicMatter.community_code))),
+                    else_=PublicMatter.community_code),
+            )
+            .execution_options(synchronize_session=False))
 
     async def add_step(self, matter_id: uuid.UUID, at: datetime, step: str, detail: dict[str, Any],
                        event_key: str | None = None) -> None:
@@ -317,8 +445,59 @@ class MediationRepository:
         rows = (await self.session.execute(stmt)).all()
         return [{**{g: row[i] for i, g in enumerate(group_by)}, "count": int(row[-1] or 0)} for row in rows]
 
+    async def recode(self, old: str, new: str) -> None:
+        """Moves the counts under a code that moved to the new code, adding them to counts already there (counted from
+        an event that named the new code before this move arrived)."""
+        pattern = like_prefix(old)
+        columns = ("level", "dispute_type", "period", "outcome", "count")
+        moved = select(recoded(MediationTally.unit_code, new, old),
+                       *(getattr(MediationTally, c) for c in columns)).where(MediationTally.unit_code.like(pattern))
+        stmt = insert(MediationTally).from_select(["unit_code", *columns], moved)
+        stmt = stmt.on_conflict_do_update(constraint="pk_mediation_tally",
+                                          set_={"count": MediationTally.count + stmt.excluded["count"]})
+        await self.session.execute(stmt)
+        await self.session.execute(delete(MediationTally).where(MediationTally.unit_code.like(pattern)))
+
     async def month_for_unit(self, unit_code: str, period: str) -> list[tuple[str, str, str, int]]:
         stmt = select(MediationTally.level, MediationTally.dispute_type, MediationTally.outcome,
                       MediationTally.count).where(MediationTally.unit_code == unit_code,
                                                   MediationTally.period == period)
         return [tuple(r) for r in (await self.session.execute(stmt)).all()]
+
+
+class CodeMoveRepository:
+    """The moves of org units, as the registry replica recorded them (old code -> today's code).
+
+    Writers that look a code up hold a shared transaction lock, and a move takes it exclusively before re-coding: a row
+    written under a code just before the move commits is either seen and re-coded by it, or written after it under
+    the new code; never left behind under the old one.
+    """
+
+    LOCK = text("SELECT pg_advisory_xact_lock_shared(hashtext('disclosure.code_moves'))")
+    EXCLUSIVE_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('disclosure.code_moves'))")
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_for_move(self) -> None:
+        """Waits for the writers that looked codes up, and holds new ones back until the move commits."""
+        await self.session.execute(self.EXCLUSIVE_LOCK)
+
+    async def current(self, code: str) -> str:
+        """Returns the code a unit has today: a code at or under a unit that moved since is re-coded (an event sent
+        before a move can arrive after it, and the sender may still name the old code)."""
+        await self.session.execute(self.LOCK)
+        move = replica["move"]
+        prefixes = [code[:n] for n in range(6, len(code) + 1)]
+        row = (await self.session.execute(
+            select(move.c.old_code, move.c.new_code).where(move.c.old_code.in_(prefixes))
+            .order_by(func.length(move.c.old_code).desc()).limit(1))).first()
+        return row.new_code + code[len(row.old_code):] if row else code
+
+    async def moves_into(self, code: str) -> list[tuple[str, str]]:
+        """Returns every recorded move whose current code lies at or under a code, longest old code first (a row
+        under a unit that moved on its own is re-coded by that move, not by its ancestor's)."""
+        move = replica["move"]
+        stmt = (select(move.c.old_code, move.c.new_code).where(move.c.new_code.like(like_prefix(code)))
+                .order_by(func.length(move.c.old_code).desc(), move.c.old_code))
+        return [(old, new) for old, new in (await self.session.execute(stmt)).all()]

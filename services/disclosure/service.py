@@ -18,10 +18,13 @@ from services.disclosure.events import ItemPublished, ItemWithdrawn
 from services.disclosure.models import DisclosureItem, SupervisionQuestion
 from services.disclosure.names import names_in_text, with_detected
 from services.disclosure.repository import (
+    COMMUNITY_LENGTH,
+    CodeMoveRepository,
     ItemRepository,
     MatterRepository,
     MediationRepository,
     QuestionRepository,
+    mediation_key,
 )
 from services.disclosure.rules import cadence, supervision
 from services.disclosure.rules.redaction import RedactionConfig, redact_content
@@ -44,7 +47,6 @@ from youmin.kit.pii import redact_text
 STAFF_ROLES = frozenset(
     {"community_staff", "community_worker", "street_staff", "district_staff", "admin", "grid_secretary"}
 )
-COMMUNITY_LENGTH = 12
 
 
 def community_of(unit_code: str) -> str | None:
@@ -84,6 +86,7 @@ class DisclosureService:
         self.questions = QuestionRepository(session)
         self.matters = MatterRepository(session)
         self.mediation = MediationRepository(session)
+        self.codes = CodeMoveRepository(session)
         self.redaction: RedactionConfig = settings.redaction_config()
         self.policy = settings.cadence_policy()
 
@@ -195,7 +198,7 @@ class DisclosureService:
         if personal_data and item.matter_id is not None:
             # The matter's public title may be what exposed someone: the matter page and the matter's other items
             # stop showing it.
-            await self.matters.untitle(item.matter_id, "社区事项", self.now)
+            await self.matters.untitle(item.matter_id, labels.UNTITLED_MATTER, self.now)
         item.updated_at = self.now
         await self.session.flush()
         await publish(self.session, ItemWithdrawn(item_id=item.id, unit_code=item.unit_code, kind=item.kind,
@@ -264,7 +267,10 @@ class DisclosureService:
         communities = {u.code: u.unit_name for u in await replica.descendants(self.session, scope, level="community")}
         if len(scope) == COMMUNITY_LENGTH:
             unit = await replica.get_unit(self.session, scope)
-            communities[scope] = unit.unit_name if unit else None
+            if unit is None or not unit.retired:
+                communities[scope] = unit.unit_name if unit else None
+        # Communities the registry retired are left out (descendants lists active units only): they disclose nothing
+        # more, and would stay overdue for ever.
         for code in await self.items.known_communities(scope):
             communities.setdefault(code, None)
         # Items published after the report's date do not count (nor hide the ones before it).
@@ -291,7 +297,17 @@ class DisclosureService:
 
     # --- items built from upstream events -------------------------------------------------------------
 
+    async def _current_codes(self, d: dict[str, Any], *names: str) -> dict[str, Any]:
+        """Returns an event's data with the unit codes it names as they are today: an event sent before a unit moved
+        can arrive after the move, and its sender may go on naming the old code."""
+        out = dict(d)
+        for name in names:
+            if isinstance(out.get(name), str):
+                out[name] = await self.codes.current(out[name])
+        return out
+
     async def matter_raised(self, d: dict[str, Any]) -> None:
+        d = await self._current_codes(d, "community_code", "unit_code")
         matter_id = uuid.UUID(d["matter_id"])
         at = parse_time(d["raised_at"])
         await self.matters.upsert(matter_id, d["community_code"], at, unit_code=d.get("unit_code"),
@@ -300,6 +316,7 @@ class DisclosureService:
         await self.matters.add_step(matter_id, at, "raised", {"raised_via": d.get("raised_via")}, self.event_key)
 
     async def matter_transitioned(self, d: dict[str, Any]) -> None:
+        d = await self._current_codes(d, "community_code")
         matter_id = uuid.UUID(d["matter_id"])
         at = parse_time(d["at"])
         await self.matters.upsert(matter_id, d["community_code"], at, stage=d["to_state"])
@@ -308,6 +325,7 @@ class DisclosureService:
                                     self.event_key)
 
     async def matter_decided(self, d: dict[str, Any]) -> None:
+        d = await self._current_codes(d, "community_code", "unit_code")
         matter_id = uuid.UUID(d["matter_id"])
         at = parse_time(d["decided_at"])
         title = self.redact_text(d.get("public_title") or "")
@@ -315,9 +333,13 @@ class DisclosureService:
                                          "votes_for", "votes_against", "abstain")}
         tally["channel"] = d.get("channel")
         tally["decided_at"] = at.isoformat()
-        key_project = await self.matters.upsert(matter_id, d["community_code"], at, unit_code=d["unit_code"],
-                                                category=d.get("category"), public_title=title, tally=tally,
-                                                stage="decided" if d["passed"] else "not_passed")
+        matter = await self.matters.upsert(matter_id, d["community_code"], at, unit_code=d["unit_code"],
+                                           category=d.get("category"), public_title=title, tally=tally,
+                                           stage="decided" if d["passed"] else "not_passed")
+        if matter.title_withheld:
+            # An item of this matter was withdrawn for disclosing personal data: deciding it again (a matter not
+            # passed is routed and decided anew) does not bring the title back.
+            title = labels.UNTITLED_MATTER
         await self.matters.add_step(matter_id, at, "decided", tally, self.event_key)
         outcome = "通过" if d["passed"] else "未通过"
         await self._publish(
@@ -325,11 +347,12 @@ class DisclosureService:
             title=f"议事决定：{title}（{outcome}）",
             content={"matter_id": str(matter_id), "public_title": title, "category": d.get("category"),
                      "event_at": at.isoformat(), **tally},
-            major=key_project, source_key=f"matter.decided:{matter_id}:{at.isoformat()}",
+            major=matter.key_project, source_key=f"matter.decided:{matter_id}:{at.isoformat()}",
             matter_id=matter_id,
         )
 
     async def matter_progress(self, d: dict[str, Any]) -> None:
+        d = await self._current_codes(d, "community_code")
         matter_id = uuid.UUID(d["matter_id"])
         at = parse_time(d["at"])
         matter = await self.matters.get(matter_id)
@@ -347,7 +370,7 @@ class DisclosureService:
         step = {"task_id": str(d["task_id"]), "percent": int(d["percent"]), "budget_cents": int(d["budget_cents"]),
                 "spent_cents": int(d["spent_cents"])}
         await self.matters.add_step(matter_id, at, "progress", step, self.event_key)
-        title = (matter.public_title if matter else None) or "社区事项"
+        title = (matter.public_title if matter else None) or labels.UNTITLED_MATTER
         await self._publish(
             unit_code=(matter.unit_code if matter and matter.unit_code else d["community_code"]),
             kind="residents", category="matter_progress", title=f"实施进度：{title}（{int(d['percent'])}%）",
@@ -358,6 +381,7 @@ class DisclosureService:
         )
 
     async def matter_evaluated(self, d: dict[str, Any]) -> None:
+        d = await self._current_codes(d, "community_code")
         matter_id = uuid.UUID(d["matter_id"])
         at = parse_time(d["at"])
         evaluation = {"ratings": int(d["ratings"]), "bad": int(d["bad"]), "bad_share": float(d["bad_share"]),
@@ -367,7 +391,7 @@ class DisclosureService:
         if d["outcome"] == "wait":  # ratings still coming in: the result is not final yet
             return
         matter = await self.matters.get(matter_id)
-        title = (matter.public_title if matter else None) or "社区事项"
+        title = (matter.public_title if matter else None) or labels.UNTITLED_MATTER
         verdict = "办结" if d["outcome"] == "close" else "重办"
         await self._publish(
             unit_code=(matter.unit_code if matter and matter.unit_code else d["community_code"]),
@@ -380,23 +404,15 @@ class DisclosureService:
         """Counts one mediation step in the aggregates and refreshes the month's statistics item."""
         if not await self.mediation.claim_event(event_id, self.now):
             return
+        d = await self._current_codes(d, "place_code", "community_code")
         place = d["place_code"]
         unit = d.get("community_code") or community_of(place) or place
         level = d.get("from_level") if outcome == "escalated" else d.get("level")
         at = parse_time(d.get("at") or d.get("opened_at"))
         period = month_of(at)
         await self.mediation.increment(unit, level or "unknown", d.get("dispute_type") or "other", period, outcome)
-        rows = await self.mediation.month_for_unit(unit, period)
-        by_level: dict[str, dict[str, int]] = {}
-        by_type: dict[str, int] = {}
-        for lvl, dispute_type, out, count in rows:
-            by_level.setdefault(lvl, {}).setdefault(out, 0)
-            by_level[lvl][out] += count
-            if out == "opened":
-                by_type[dispute_type] = by_type.get(dispute_type, 0) + count
-        content = {"period": period, "by_level": by_level, "opened_by_dispute_type": by_type,
-                   "totals": {out: sum(v.get(out, 0) for v in by_level.values()) for out in labels.OUTCOME_LABELS}}
-        key = f"mediation:{unit}:{period}"
+        content = await self._mediation_content(unit, period)
+        key = mediation_key(unit, period)
         item = await self.items.by_source_key(key, lock=True)
         if item is None:
             inserted = await self._publish(unit_code=unit, kind="residents", category="mediation_statistics",
@@ -410,11 +426,24 @@ class DisclosureService:
         item.updated_at = self.now
         await self.session.flush()
 
+    async def _mediation_content(self, unit: str, period: str) -> dict[str, Any]:
+        """The content of a unit's mediation statistics item for a month, from its counts."""
+        by_level: dict[str, dict[str, int]] = {}
+        by_type: dict[str, int] = {}
+        for lvl, dispute_type, out, count in await self.mediation.month_for_unit(unit, period):
+            by_level.setdefault(lvl, {}).setdefault(out, 0)
+            by_level[lvl][out] += count
+            if out == "opened":
+                by_type[dispute_type] = by_type.get(dispute_type, 0) + count
+        return {"period": period, "by_level": by_level, "opened_by_dispute_type": by_type,
+                "totals": {out: sum(v.get(out, 0) for v in by_level.values()) for out in labels.OUTCOME_LABELS}}
+
     async def duty_changed(self, granted: bool, d: dict[str, Any]) -> None:
         """Discloses a grid staff role taking up or leaving duty at a unit (role, unit and date only)."""
         role = d["role"]
         if role not in labels.DUTY_ROLES:
             return
+        d = await self._current_codes(d, "scope_code")
         change = "granted" if granted else "revoked"
         role_label = labels.ROLE_LABELS[role]
         await self._publish(
@@ -424,3 +453,38 @@ class DisclosureService:
                      "effective_on": d.get("effective_on")},
             source_key=f"duty:{d['grant_id']}:{change}",
         )
+
+    # --- org units that moved ---------------------------------------------------------------------------
+
+    async def unit_moved(self, d: dict[str, Any]) -> None:
+        """Re-codes this service's rows under a unit that moved, once the replica has recorded the move (same
+        transaction): its items, questions, public matters and mediation counts follow it to the new code, so the new
+        parent's reports and listings show it and the old parent's no longer do.
+
+        Every recorded move that now leads into the unit is applied, not only this one: a chain of moves (or a row an
+        event wrote under an earlier code) ends at today's code. Applying it twice changes nothing more, since no row
+        is left under an old code, and old codes are never reused.
+        """
+        await self.codes.lock_for_move()
+        for old, new in await self.codes.moves_into(d["new_code"]):
+            await self._recode(old, new)
+
+    async def _recode(self, old: str, new: str) -> None:
+        await self.mediation.recode(old, new)
+        met = await self.items.recode(old, new, self.now)
+        for stale_id, kept_id in met:
+            # The unit's statistics for the month were counted under both codes: the counts are merged above, the
+            # item under the new code shows them all, and the stale one is taken down.
+            stale = await self.items.get(stale_id, lock=True, fresh=True)
+            kept = await self.items.get(kept_id, lock=True, fresh=True)
+            assert stale is not None and kept is not None
+            if stale.withdrawn_at is None:
+                stale.withdrawn_at = stale.updated_at = self.now
+                stale.withdrawal_reason = "区划调整：统计已并入调整后单位的同月统计"
+                await publish(self.session, ItemWithdrawn(item_id=stale.id, unit_code=stale.unit_code, kind=stale.kind,
+                                                          published_at=stale.published_at, withdrawn_at=self.now))
+            kept.content = await self._mediation_content(kept.unit_code, kept.content["period"])
+            kept.updated_at = self.now
+        await self.questions.recode(old, new)
+        await self.matters.recode(old, new)
+        await self.session.flush()

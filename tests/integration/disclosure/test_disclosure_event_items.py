@@ -336,3 +336,37 @@ async def test_withdrawing_a_decision_for_personal_data_takes_the_title_off_the_
     assert "王建国" not in remaining[0]["title"] and "王建国" not in json.dumps(remaining[0]["content"], ensure_ascii=False)
     page = await disclosure.client.get(f"/portal/matters/{matter_id}")
     assert "王建国" not in page.text
+
+
+async def test_a_title_withdrawn_as_personal_data_stays_off_when_the_matter_is_decided_again(disclosure):
+    community = new_community()
+    matter_id = uuid.uuid4()
+    title = "王建国家楼上漏水维修"
+    await disclosure.send(decided(matter_id, community, passed=False, at=NOW - timedelta(days=5), title=title))
+    [first] = await wait_items(disclosure, community, category="matter_decision")
+    withdrawn = await disclosure.client.post(f"/api/v1/disclosure/items/{first['id']}/withdraw",
+                                             json={"reason": "标题含住户姓名", "personal_data": True},
+                                             headers=disclosure.token("community_staff", community))
+    assert withdrawn.status_code == 200, withdrawn.text
+    # Not passed, routed again and decided anew: the event carries the matter's title once more.
+    for from_state, to_state, action, days in (("not_passed", "routed", "route", 4),
+                                               ("routed", "deciding", "start_decision", 3)):
+        await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community,
+                                                         from_state=from_state, to_state=to_state, action=action,
+                                                         at=NOW - timedelta(days=days)))
+    await disclosure.send(decided(matter_id, community, passed=True, at=NOW - timedelta(days=2), title=title))
+    await disclosure.send(matters.MatterProgressUpdated(matter_id=matter_id, community_code=community,
+                                                        task_id=uuid.uuid4(), percent=100, budget_cents=1000,
+                                                        spent_cents=900, at=NOW - timedelta(days=1)))
+    await disclosure.send(matters.MatterEvaluated(matter_id=matter_id, community_code=community, ratings=20, bad=0,
+                                                  bad_share=0.0, outcome="close", at=NOW))
+
+    items = await wait_items(disclosure, community, count=3)
+    assert sorted(i["category"] for i in items) == ["matter_decision", "matter_evaluation", "matter_progress"]
+    for item in items:
+        assert "社区事项" in item["title"] and "漏水" not in item["title"], item["title"]
+        assert item["content"]["public_title"] == "社区事项"
+    matter = (await disclosure.client.get(f"/public/v1/matters/{matter_id}")).json()
+    assert matter["stage"] == "decided" and matter["public_title"] is None
+    for page in (f"/portal/matters/{matter_id}", f"/public/v1/matters/{matter_id}"):
+        assert "漏水" not in (await disclosure.client.get(page)).text, page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import date, datetime
 
@@ -225,3 +226,48 @@ async def test_cadence_counts_what_a_community_disclosed_by_the_date_and_kept_up
                                  json={"reason": "含身份证号", "personal_data": True})
     clock.set(datetime(2026, 12, 10, 10, tzinfo=SHANGHAI))
     assert await overdue("2026-12-10") == ["finance"]
+
+
+async def test_a_retired_community_leaves_the_cadence_report(disclosure, clock):
+    street = new_street(50, 54)
+    active, retired = (street + f"{n:03d}" for n in random.sample(range(100, 1000), 2))
+    retired_id = uuid.uuid4()
+    for code, unit_id in ((street, uuid.uuid4()), (active, uuid.uuid4()), (retired, retired_id)):
+        await disclosure.send(registry.UnitCreated(
+            unit_id=unit_id, unit_code=code, parent_code="370705" if code == street else street,
+            level="street" if code == street else "community", unit_name=f"社区{code[-3:]}",
+            effective_on=date(2026, 1, 1)))
+
+    async def listed(codes: set[str]):
+        resp = await disclosure.client.get("/public/v1/units", params={"parent": street})
+        return {u["code"] for u in resp.json()["units"]} == codes or None
+
+    await eventually(lambda: listed({active, retired}))
+    clock.set(datetime(2026, 11, 5, 10, tzinfo=SHANGHAI))
+    for kind in ("party", "residents"):
+        await disclosure.client.post(
+            "/api/v1/disclosure/items", headers=disclosure.token("community_staff", active),
+            json={"unit_code": active, "kind": kind, "category": "notice", "title": "季度公开", "body": "内容"})
+    await disclosure.client.post(
+        "/api/v1/disclosure/finance-statements", headers=disclosure.token("community_staff", active),
+        json={"unit_code": active, "period": "2026-10",
+              "lines": [{"fund_type": "other", "income_cents": 0, "expenditure_cents": 0, "balance_cents": 0}]})
+    # The retiring community disclosed once: its items stay, and used to keep it in the report.
+    await post_notice(disclosure, retired)
+    await disclosure.send(registry.UnitRetired(unit_id=retired_id, unit_code=retired, effective_on=date(2026, 11, 10)))
+    await eventually(lambda: listed({active}))
+
+    clock.set(datetime(2026, 11, 20, 10, tzinfo=SHANGHAI))
+
+    async def report(scope: str) -> dict:
+        resp = await disclosure.client.get("/api/v1/disclosure/reports/cadence", params={"unit_code": scope},
+                                           headers=disclosure.token("street_staff", street))
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    # Without the retired community the street is fully up to date (it was overdue on party affairs and finances).
+    by_street = await report(street)
+    assert by_street["overdue"] == [] and by_street["compliant"] == [active]
+    assert by_street["compliance_rate"] == 1.0
+    by_itself = await report(retired)
+    assert by_itself["overdue"] == [] and by_itself["compliant"] == []
