@@ -444,13 +444,16 @@ async def list_requests(
     statuses = set((status or "").split(",")) - {""}
     if len(statuses) == 1:
         params.append(("status", statuses.pop()))
+    if end_date is None:
+        # The pages are read as of one moment: a request raised between two pages would shift the second by one
+        # (repeating the first page's last request).
+        end_date = datetime.now(UTC)
     if start_date is None and not ids:
         # GeoReport v2: without a date range, the last 90 days.
-        start_date = (end_date or datetime.now(UTC)) - timedelta(days=DEFAULT_DAYS)
+        start_date = end_date - timedelta(days=DEFAULT_DAYS)
     if start_date:
         params.append(("start", start_date.isoformat()))
-    if end_date:
-        params.append(("end", end_date.isoformat()))
+    params.append(("end", end_date.isoformat()))
     rows: list[dict] = []
     while len(rows) < MAX_REQUESTS:  # up to 1000, newest first, in the pages the matters service serves
         page = [*params, ("limit", str(PAGE)), ("offset", str(len(rows)))]
