@@ -41,6 +41,15 @@ def _counted(settings: Settings, clock: Clock, outcome: str) -> Handler:
     return handle
 
 
+def _confirmation(settings: Settings, clock: Clock) -> Handler:
+    async def handle(session: AsyncSession, event: BaseCloudEvent) -> None:
+        key = f"{event.get_source()}#{event.get_id()}"
+        service = DisclosureService(session, settings, clock(), event_key=key)
+        await service.mediation_confirmation(event.get_data(), key)
+
+    return handle
+
+
 def _replica(settings: Settings, clock: Clock) -> ConsumerSpec:
     """The registry replica; a unit's move re-codes this service's own rows too, in the transaction that re-codes the
     replica (and records the event in the inbox), so the two never disagree on where a unit is."""
@@ -69,6 +78,7 @@ def disclosure_consumers(settings: Settings, clock: Clock = lambda: datetime.now
     }
     for outcome in ("opened", "escalated", "agreement_reached", "terminated", "referred"):
         handlers[f"{MEDIATION}{outcome}.v1"] = _counted(settings, clock, outcome)
+    handlers[f"{MEDIATION}confirmation_recorded.v1"] = _confirmation(settings, clock)
     suffix = settings.consumer_group_suffix
     return [
         _replica(settings, clock),

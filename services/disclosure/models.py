@@ -142,6 +142,19 @@ class MediationTally(Base):
     )
 
 
+class MediationSuccess(Base):
+    """Where a case's success (an agreement reached) was counted: a case counts once however many agreements it reaches
+    (a new one after the court refused to confirm the first), and a refusal takes the count back from there."""
+
+    __tablename__ = "mediation_success"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(Text, nullable=False, index=True)
+    level: Mapped[str] = mapped_column(Text, nullable=False)
+    dispute_type: Mapped[str] = mapped_column(Text, nullable=False)
+    period: Mapped[str] = mapped_column(Text, nullable=False)
+
+
 class MediationCountedEvent(Base):
     """Mediation events already counted, by event id, so replicas and replays never count twice."""
 

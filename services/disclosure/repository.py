@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.disclosure.models import (
     DisclosureItem,
     MediationCountedEvent,
+    MediationSuccess,
     MediationTally,
     PublicMatter,
     PublicMatterEvent,
@@ -422,6 +423,26 @@ class MediationRepository:
                                           set_={"count": MediationTally.count + 1})
         await self.session.execute(stmt)
 
+    async def decrement(self, unit_code: str, level: str, dispute_type: str, period: str, outcome: str) -> None:
+        await self.session.execute(
+            update(MediationTally).where(MediationTally.unit_code == unit_code, MediationTally.level == level,
+                                         MediationTally.dispute_type == dispute_type, MediationTally.period == period,
+                                         MediationTally.outcome == outcome, MediationTally.count > 0)
+            .values(count=MediationTally.count - 1))
+
+    async def claim_success(self, case_id: uuid.UUID, unit_code: str, level: str, dispute_type: str,
+                            period: str) -> bool:
+        """Records where a case's success is counted; False when the case's success is counted already."""
+        stmt = insert(MediationSuccess).values(case_id=case_id, unit_code=unit_code, level=level,
+                                               dispute_type=dispute_type, period=period).on_conflict_do_nothing()
+        return (await self.session.execute(stmt)).rowcount == 1
+
+    async def release_success(self, case_id: uuid.UUID) -> MediationSuccess | None:
+        """Removes and returns where a case's success was counted (None when it was not)."""
+        row = (await self.session.execute(
+            delete(MediationSuccess).where(MediationSuccess.case_id == case_id).returning(MediationSuccess))).first()
+        return row[0] if row else None
+
     async def aggregate(
         self, prefix: str, group_by: list[str], *, level: str | None = None, dispute_type: str | None = None,
         period_prefix: str | None = None, outcome: str | None = None,
@@ -457,6 +478,8 @@ class MediationRepository:
                                           set_={"count": MediationTally.count + stmt.excluded["count"]})
         await self.session.execute(stmt)
         await self.session.execute(delete(MediationTally).where(MediationTally.unit_code.like(pattern)))
+        await self.session.execute(update(MediationSuccess).where(MediationSuccess.unit_code.like(pattern))
+                                   .values(unit_code=recoded(MediationSuccess.unit_code, new, old)))
 
     async def month_for_unit(self, unit_code: str, period: str) -> list[tuple[str, str, str, int]]:
         stmt = select(MediationTally.level, MediationTally.dispute_type, MediationTally.outcome,

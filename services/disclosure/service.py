@@ -410,7 +410,27 @@ class DisclosureService:
         level = d.get("from_level") if outcome == "escalated" else d.get("level")
         at = parse_time(d.get("at") or d.get("opened_at"))
         period = month_of(at)
-        await self.mediation.increment(unit, level or "unknown", d.get("dispute_type") or "other", period, outcome)
+        level, dispute_type = level or "unknown", d.get("dispute_type") or "other"
+        if outcome == "agreement_reached" and not await self.mediation.claim_success(
+                uuid.UUID(str(d["case_id"])), unit, level, dispute_type, period):
+            return  # a case is one success, also when it reaches a new agreement after a refused confirmation
+        await self.mediation.increment(unit, level, dispute_type, period, outcome)
+        await self._refresh_mediation_item(unit, period)
+
+    async def mediation_confirmation(self, d: dict[str, Any], event_id: str) -> None:
+        """A court's refusal to confirm an agreement (司法确认) takes the case's success back from the month it was
+        counted in: the case is mediated again, as the mediation service's own statistics count it."""
+        if d.get("outcome") != "refused" or not await self.mediation.claim_event(event_id, self.now):
+            return
+        counted = await self.mediation.release_success(uuid.UUID(str(d["case_id"])))
+        if counted is None:
+            return
+        await self.mediation.decrement(counted.unit_code, counted.level, counted.dispute_type, counted.period,
+                                       "agreement_reached")
+        await self._refresh_mediation_item(counted.unit_code, counted.period)
+
+    async def _refresh_mediation_item(self, unit: str, period: str) -> None:
+        """Publishes or refreshes a unit's mediation statistics item for a month from its counts."""
         content = await self._mediation_content(unit, period)
         key = mediation_key(unit, period)
         item = await self.items.by_source_key(key, lock=True)

@@ -180,6 +180,43 @@ async def test_mediation_events_are_published_only_as_aggregates(disclosure):
         assert str(case) not in listing and str(case) not in stats_body
 
 
+async def test_a_case_is_one_success_and_a_refused_confirmation_takes_it_back(disclosure):
+    # A written agreement the court refuses to confirm is mediated again: the case is not a success until its next
+    # agreement, and then it is one success, not two (as the mediation service's own statistics count it).
+    community = new_community()
+    grid = community + "001"
+    case, other = uuid.uuid4(), uuid.uuid4()
+    at = datetime(2026, 10, 20, 3, tzinfo=UTC)
+    later = datetime(2026, 11, 12, 3, tzinfo=UTC)
+
+    def agreed(case_id: uuid.UUID, when: datetime, kind: str = "written") -> mediation.CaseAgreementReached:
+        return mediation.CaseAgreementReached(case_id=case_id, place_code=grid, dispute_type="neighbour", level="grid",
+                                              agreement_kind=kind, opened_at=at, at=when)
+
+    async def successes(expected: dict[str, int]):
+        async def read():
+            resp = await disclosure.client.get("/public/v1/statistics/mediation",
+                                               params={"unit": community, "outcome": "agreement_reached",
+                                                       "group_by": "period"})
+            rows = {r["period"]: r["count"] for r in resp.json()["rows"] if r["count"]}
+            return rows if rows == expected else None
+        return await eventually(read)
+
+    await disclosure.send(agreed(case, at))
+    await disclosure.send(agreed(other, at, "oral"))
+    await successes({"2026-10": 2})
+    await disclosure.send(mediation.CaseConfirmationRecorded(case_id=case, place_code=grid, outcome="refused",
+                                                             at=later))
+    await successes({"2026-10": 1})
+    [october] = await wait_items(disclosure, community, category="mediation_statistics")
+    assert october["content"]["totals"]["agreement_reached"] == 1
+    await disclosure.send(agreed(case, later, "oral"))  # mediated again, and agreed
+    await disclosure.send(agreed(case, later, "oral"))  # a second agreement of the same case counts no more
+    await disclosure.send(mediation.CaseConfirmationRecorded(case_id=other, place_code=grid, outcome="confirmed",
+                                                             at=later))
+    await successes({"2026-10": 1, "2026-11": 1})
+
+
 async def test_redelivered_mediation_event_is_counted_once(disclosure):
     community = new_community()
     event = mediation.CaseOpened(case_id=uuid.uuid4(), place_code=community, level="community",
