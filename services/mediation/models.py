@@ -46,6 +46,8 @@ class MediationCase(Base):
     __tablename__ = "mediation_case"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    # The place's code as it is today: when its unit (or one above it) moves, the registry replica's consumer re-codes
+    # it and the community in the same transaction. The units at the ladder's levels are its ancestors' codes.
     place_code: Mapped[str] = mapped_column(Text)
     community_code: Mapped[str | None] = mapped_column(Text)
     level: Mapped[str] = mapped_column(Text)

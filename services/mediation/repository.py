@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import DateTime, Text, and_, case, false, func, insert, literal, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.mediation.models import (
@@ -22,9 +23,22 @@ from services.mediation.models import (
     MediationCase,
     OutsidePerson,
     PoliceNotification,
+    replica as replica_table,
 )
 from services.mediation.rules.access import ScopeGrant, SUPERVISOR_ROLES, visible_levels
 from youmin.kit import replica
+
+COMMUNITY_LENGTH = 12
+
+
+def like_prefix(code: str) -> str:
+    """Returns a LIKE pattern matching a code and every code below it."""
+    return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def recoded(column: Any, new: str, old: str) -> Any:
+    """SQL for a code column under `old` re-prefixed with `new` (the rest of the code kept)."""
+    return literal(new, Text) + func.substr(column, len(old) + 1)
 
 
 class CaseRepository:
@@ -33,11 +47,14 @@ class CaseRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, case_id: uuid.UUID, *, for_update: bool = False) -> MediationCase | None:
-        """Returns a case, locked for the rest of the transaction when asked."""
+    async def get(self, case_id: uuid.UUID, *, for_update: bool = False, fresh: bool = False) -> MediationCase | None:
+        """Returns a case, locked for the rest of the transaction when asked; `fresh` reloads one the session holds
+        already (after a bulk update)."""
         stmt = select(MediationCase).where(MediationCase.id == case_id)
         if for_update:
             stmt = stmt.with_for_update()
+        if fresh:
+            stmt = stmt.execution_options(populate_existing=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def parties(self, case_id: uuid.UUID) -> list[tuple[CaseParty, OutsidePerson | None]]:
@@ -173,6 +190,42 @@ class CaseRepository:
         )
         return list((await self.session.execute(stmt)).scalars())
 
+    async def open_at_levels_under(self, code: str, levels: Sequence[str]) -> list[uuid.UUID]:
+        """Returns the cases still on the ladder at or under a code whose level is one of `levels`, locked."""
+        if not levels:
+            return []
+        stmt = (select(MediationCase.id)
+                .where(MediationCase.place_code.like(like_prefix(code)), MediationCase.status.in_(OPEN_STATUSES),
+                       MediationCase.level.in_(list(levels)))
+                .order_by(MediationCase.id).with_for_update())
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def recode(self, old: str, new: str, now: datetime, *, actor: str) -> None:
+        """Moves the cases at or under a code that moved to the new code: their place, and their community (the new
+        code's, as a grid may have moved to another community). A case not yet closed notes the move in its history.
+
+        Nothing else of the mediation service holds a code: the units at a case's levels are its place's ancestors,
+        and its history, warnings, sessions and agreements name levels and people only.
+        """
+        pattern = like_prefix(old)
+        place = recoded(MediationCase.place_code, new, old)
+        # Noted first, while the cases are still under the old code (a redelivered move finds none and notes none).
+        noted = select(
+            MediationCase.id, literal("recode_place"), MediationCase.status, MediationCase.status,
+            MediationCase.level, MediationCase.level, true(), literal(f"org unit {old} is now {new}", Text),
+            literal(actor, Text), literal(now, DateTime(timezone=True)),
+        ).where(MediationCase.place_code.like(pattern), MediationCase.closed_at.is_(None))
+        await self.session.execute(insert(CaseHistory).from_select(
+            ["case_id", "action", "from_status", "to_status", "from_level", "to_level", "automatic", "reason", "actor",
+             "at"], noted.order_by(MediationCase.opened_at, MediationCase.id)))
+        await self.session.execute(
+            update(MediationCase).where(MediationCase.place_code.like(pattern))
+            .values(place_code=place,
+                    community_code=case((func.length(MediationCase.place_code) >= COMMUNITY_LENGTH,
+                                         func.left(place, COMMUNITY_LENGTH)), else_=None),
+                    updated_at=func.greatest(MediationCase.updated_at, now))
+            .execution_options(synchronize_session=False))
+
 
 class RegistryReplica:
     """What the mediation service reads from its local replica of the registry."""
@@ -191,3 +244,52 @@ class RegistryReplica:
     async def households_of(self, person_ids: Iterable[str]) -> dict[str, str | None]:
         """Returns the households of several people."""
         return {pid: await replica.household_of(self.session, pid) for pid in dict.fromkeys(person_ids)}
+
+
+class CodeMoveRepository:
+    """The moves of org units, as the registry replica recorded them (old code -> today's code).
+
+    Writers that look a code up hold a shared transaction lock, and a move takes it exclusively before re-coding: a case
+    opened under a code just before the move commits is either seen and re-coded by it, or opened after it under the
+    new code; never left behind under the old one.
+    """
+
+    LOCK = text("SELECT pg_advisory_xact_lock_shared(hashtext('mediation.code_moves'))")
+    EXCLUSIVE_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('mediation.code_moves'))")
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_for_move(self) -> None:
+        """Waits for the writers that looked codes up, and holds new ones back until the move commits."""
+        await self.session.execute(self.EXCLUSIVE_LOCK)
+
+    async def current(self, code: str) -> str:
+        """Returns the code a unit has today, for a writer (taking the shared lock): a code at or under a unit that
+        moved since is re-coded (a caller may still name the old code)."""
+        await self.session.execute(self.LOCK)
+        return (await self.current_of([code]))[code]
+
+    async def current_of(self, codes: Iterable[str]) -> dict[str, str]:
+        """Returns the code each of several codes has today, for a reader (no lock), in one look-up."""
+        codes = list(dict.fromkeys(codes))
+        prefixes = {code[:n] for code in codes for n in range(6, len(code) + 1)}
+        if not prefixes:
+            return {}
+        move = replica_table["move"]
+        moves = dict((await self.session.execute(
+            select(move.c.old_code, move.c.new_code).where(move.c.old_code.in_(prefixes)))).all())
+        out = {}
+        for code in codes:
+            # The longest moved code above it: a unit that moved on its own after its parent did maps by its own move.
+            old = next((code[:n] for n in range(len(code), 5, -1) if code[:n] in moves), None)
+            out[code] = moves[old] + code[len(old):] if old is not None else code
+        return out
+
+    async def moves_into(self, code: str) -> list[tuple[str, str]]:
+        """Returns every recorded move whose current code lies at or under a code, longest old code first (a case
+        under a unit that moved on its own is re-coded by that move, not by its ancestor's)."""
+        move = replica_table["move"]
+        stmt = (select(move.c.old_code, move.c.new_code).where(move.c.new_code.like(like_prefix(code)))
+                .order_by(func.length(move.c.old_code).desc(), move.c.old_code))
+        return [(old, new) for old, new in (await self.session.execute(stmt)).all()]

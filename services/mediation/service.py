@@ -36,7 +36,7 @@ from services.mediation.models import (
     OutsidePerson,
     PoliceNotification,
 )
-from services.mediation.repository import CaseRepository, RegistryReplica
+from services.mediation.repository import CaseRepository, CodeMoveRepository, RegistryReplica
 from services.mediation.rules import ladder as ladder_rules
 from services.mediation.rules.access import INTAKE_ROLES, ScopeGrant, may_see_case, place_level, supervises
 from services.mediation.rules.assignment import (
@@ -45,6 +45,7 @@ from services.mediation.rules.assignment import (
     NoEligibleMediator,
     Party,
     ancestor_code,
+    levels_leaving_unit,
     pick_mediator,
 )
 from services.mediation.rules.confirmation import (
@@ -88,6 +89,7 @@ from youmin.kit.logging import get_logger
 from youmin.kit.outbox import publish
 
 SCHEDULER = "scheduler"
+REGISTRY = "registry"  # the actor of what a unit's move does to the cases under it
 # A case the sweep failed on is looked at again after this (the others are swept meanwhile).
 SWEEP_RETRY_AFTER = timedelta(hours=1)
 log = get_logger("youmin.mediation")
@@ -117,6 +119,13 @@ class Viewer:
     @classmethod
     def of(cls, principal: Principal) -> Viewer:
         return cls(principal.sub, tuple(ScopeGrant(g.role, g.scope) for g in principal.grants))
+
+
+async def viewer_of(session: AsyncSession, principal: Principal) -> Viewer:
+    """Returns the caller with their scopes as the codes are today: a token issued before a unit moved names its old
+    code, and the registry has re-coded the grant since (old codes are never reused, so nobody else's scope changes)."""
+    current = await CodeMoveRepository(session).current_of(g.scope for g in principal.grants)
+    return Viewer(principal.sub, tuple(ScopeGrant(g.role, current[g.scope]) for g in principal.grants))
 
 
 # --- small helpers ---------------------------------------------------------------------------------------
@@ -209,23 +218,26 @@ async def open_case(
     session: AsyncSession, viewer: Viewer, data: schemas.CaseCreate, now: datetime, config: MediationConfig
 ) -> MediationCase:
     """Takes a dispute in at a level (normally the grid), flags it for the police if needed, assigns a mediator."""
-    if not any(g.role in INTAKE_ROLES and data.place_code.startswith(g.scope) for g in viewer.grants):
-        raise Forbidden(f"no mediation or staff grant covers {data.place_code}", scope=data.place_code)
-    natural = place_level(data.place_code, config.grid_serial_width)
+    # A place named by its code from before its unit moved is taken in at its code of today (under the shared lock: a
+    # move committing meanwhile re-codes this case too, or is seen here first).
+    place_code = await CodeMoveRepository(session).current(data.place_code)
+    if not any(g.role in INTAKE_ROLES and place_code.startswith(g.scope) for g in viewer.grants):
+        raise Forbidden(f"no mediation or staff grant covers {place_code}", scope=place_code)
+    natural = place_level(place_code, config.grid_serial_width)
     level = Level(data.level) if data.level else natural
     try:
-        ancestor_code(data.place_code, level, config.grid_serial_width)
+        ancestor_code(place_code, level, config.grid_serial_width)
     except ValueError:
-        raise RuleViolation("mediation.place_below_level", f"place_code {data.place_code} is not inside a {level} unit",
+        raise RuleViolation("mediation.place_below_level", f"place_code {place_code} is not inside a {level} unit",
                             field="level") from None
-    if level != natural and not supervises(viewer.grants, data.place_code, level, config.grid_serial_width):
+    if level != natural and not supervises(viewer.grants, place_code, level, config.grid_serial_width):
         # Taking a dispute in above its lowest level skips the ladder: for the staff of that level (or above).
         raise RuleViolation("mediation.intake_above_own_level",
-                            f"level: a dispute at {data.place_code} is taken in at the {natural}; only staff of the "
+                            f"level: a dispute at {place_code} is taken in at the {natural}; only staff of the "
                             f"{level} take it in there", field="level")
     case = MediationCase(
-        id=uuid.uuid4(), place_code=data.place_code,
-        community_code=data.place_code[:12] if len(data.place_code) >= 12 else None,
+        id=uuid.uuid4(), place_code=place_code,
+        community_code=place_code[:12] if len(place_code) >= 12 else None,
         status=str(CaseStatus.INTAKE), dispute_type=str(data.dispute_type), description=data.description,
         risk_level=str(data.risk_level) if data.risk_level else None,
         risk_indicators=[str(i) for i in data.risk_indicators], police_flagged=False, opened_at=now,
@@ -805,6 +817,45 @@ async def _sweep_confirmation(session: AsyncSession, case: MediationCase, now: d
     report.window_closed += 1
 
 
+# --- org units that moved --------------------------------------------------------------------------------
+
+async def unit_moved(session: AsyncSession, d: dict, now: datetime, config: MediationConfig) -> None:
+    """Re-codes the cases under a unit that moved, once the replica has recorded the move (same transaction): they
+    follow it to the new code, so the staff and mediators of the new codes see and handle them, the old parent's no
+    longer do, and the ladder climbs from the new place.
+
+    Every recorded move that now leads into the unit is applied, not only this one: a chain of moves (or a case opened
+    under an earlier code) ends at today's code. Applying it twice changes nothing more, since no case is left under an
+    old code, and old codes are never reused.
+    """
+    moves = CodeMoveRepository(session)
+    await moves.lock_for_move()
+    for old, new in await moves.moves_into(d["new_code"]):
+        await _recode(session, old, new, now, config)
+    await session.flush()
+
+
+async def _recode(session: AsyncSession, old: str, new: str, now: datetime, config: MediationConfig) -> None:
+    repo = CaseRepository(session)
+    # A case at a level above the moved unit where its old and new parents differ (a community case of a grid moved to
+    # another community) is now the new parent's: its mediator, who serves the old one, hands it over.
+    leaving = [str(level) for level in levels_leaving_unit(old, new, config.grid_serial_width)]
+    handed_over = await repo.open_at_levels_under(old, leaving)
+    await repo.recode(old, new, now, actor=REGISTRY)
+    for case_id in handed_over:
+        case = await repo.get(case_id, for_update=True, fresh=True)
+        assert case is not None
+        if case.mediator_person_id is not None:
+            mediator = case.mediator_person_id
+            await _end_assignment(session, case, now)
+            case.updated_at = now
+            _history(session, case, "unassign", from_status=case.status, from_level=case.level, now=now,
+                     actor=REGISTRY, reason=f"mediator {mediator} serves the {case.level} that org unit {old} left",
+                     automatic=True)
+        # The new parent's mediator, if one is eligible; otherwise its supervisors assign one when they can.
+        await assign(session, case, now, config, actor=REGISTRY, required=False)
+
+
 # --- reading ---------------------------------------------------------------------------------------------
 
 async def case_file(session: AsyncSession, case: MediationCase) -> schemas.CaseRead:
@@ -892,6 +943,8 @@ async def statistics(
         prev_start, prev_end = previous_period(period_start, period_end)
     except ValueError as exc:
         raise RuleViolation("mediation.bad_period", str(exc), field=str(exc).split(":")[0]) from None
+    # A scope named by its code from before its unit moved: the unit's cases are under its code of today.
+    scope = (await CodeMoveRepository(session).current_of([scope]))[scope]
     rows = await CaseRepository(session).statistics_rows(scope, prev_start, period_end)
     records = [_record(c) for c in rows]
     current = compute(records, period_start, period_end)

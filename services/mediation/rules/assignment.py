@@ -112,6 +112,20 @@ def ancestor_code(code: str, level: Level, grid_serial_width: int = DEFAULT_GRID
     return code[:length]
 
 
+def levels_leaving_unit(
+    old_code: str, new_code: str, grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH
+) -> list[Level]:
+    """Returns the ladder levels at which a place under a moved unit comes under another unit: the levels above the
+    unit where its old and new codes part (a grid moved to another community of its street keeps its street). At the
+    unit's own level and below, the units move along and only their codes change."""
+    levels = []
+    for level in Level:
+        length = _code_length(level, grid_serial_width)
+        if length < len(old_code) and old_code[:length] != new_code[:length]:
+            levels.append(level)
+    return levels
+
+
 def exclusion_reason(
     case: CaseToAssign, mediator: Mediator, grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH
 ) -> ExclusionReason | None:
