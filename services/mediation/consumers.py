@@ -1,4 +1,5 @@
-"""Thin event entry points: the registry replica, whose unit moves re-code the cases too."""
+"""Thin event entry points: the registry replica, whose unit moves re-code the cases too, and whose revoked mediator
+roles hand their open cases on."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from youmin.kit.replica import PREFIX, replica_consumer
 from youmin.kit.service import ConsumerSpec
 
 UNIT_MOVED = f"{PREFIX}unit.moved.v1"
+ROLE_REVOKED = f"{PREFIX}role.revoked.v1"
 
 Clock = Callable[[], datetime]
 
@@ -28,7 +30,14 @@ def _replica(config: MediationConfig, clock: Clock) -> ConsumerSpec:
         await move_replica(session, event)  # checks the codes and records the move the cases then follow
         await service.unit_moved(session, event.get_data(), clock(), config)
 
+    revoke_in_replica = spec.handlers[ROLE_REVOKED]
+
+    async def revoked(session: AsyncSession, event: BaseCloudEvent) -> None:
+        await revoke_in_replica(session, event)
+        await service.mediator_role_ended(session, event.get_data(), clock(), config)
+
     spec.handlers[UNIT_MOVED] = moved
+    spec.handlers[ROLE_REVOKED] = revoked
     return spec
 
 

@@ -25,7 +25,7 @@ from services.mediation.models import (
     PoliceNotification,
     replica as replica_table,
 )
-from services.mediation.rules.access import ScopeGrant, SUPERVISOR_ROLES, visible_levels
+from services.mediation.rules.access import MEDIATOR_ROLE, SUPERVISOR_ROLES, ScopeGrant, visible_levels
 from youmin.kit import replica
 
 COMMUNITY_LENGTH = 12
@@ -118,14 +118,16 @@ class CaseRepository:
             select(CaseAssignment).where(CaseAssignment.case_id == case_id, CaseAssignment.ended_at.is_(None))
         )).scalar_one_or_none()
 
-    async def open_counts(self, person_ids: Iterable[str]) -> dict[str, int]:
-        """Returns how many open cases each mediator carries now (for load balancing)."""
+    async def open_counts(self, person_ids: Iterable[str], *, besides: uuid.UUID | None = None) -> dict[str, int]:
+        """Returns how many open cases each mediator carries now (for load balancing), `besides` the case being
+        assigned (which would make its own mediator look one case heavier)."""
         ids = [uuid.UUID(p) for p in person_ids]
         if not ids:
             return {}
         rows = await self.session.execute(
             select(MediationCase.mediator_person_id, func.count())
-            .where(MediationCase.mediator_person_id.in_(ids), MediationCase.status.in_(OPEN_STATUSES))
+            .where(MediationCase.mediator_person_id.in_(ids), MediationCase.status.in_(OPEN_STATUSES),
+                   MediationCase.id != besides if besides is not None else true())
             .group_by(MediationCase.mediator_person_id)
         )
         return {str(pid): n for pid, n in rows.all()}
@@ -161,12 +163,16 @@ class CaseRepository:
             viewer = uuid.UUID(viewer_id)
         except ValueError:
             viewer = None
-        seen = [MediationCase.mediator_person_id == viewer] if viewer else []
+        seen = []
         for grant in grants:
+            levels = [str(level) for level in visible_levels(grant.scope, grid_serial_width)]
+            in_scope = and_(MediationCase.place_code.startswith(grant.scope, autoescape=True),
+                            MediationCase.level.in_(levels))
             if grant.role in SUPERVISOR_ROLES:
-                levels = [str(level) for level in visible_levels(grant.scope, grid_serial_width)]
-                seen.append(and_(MediationCase.place_code.startswith(grant.scope, autoescape=True),
-                                 MediationCase.level.in_(levels)))
+                seen.append(in_scope)
+            elif grant.role == MEDIATOR_ROLE and viewer is not None:
+                # The assigned mediator, while they still hold a mediator's role covering the case.
+                seen.append(and_(MediationCase.mediator_person_id == viewer, in_scope))
         stmt = select(MediationCase).where(or_(*seen) if seen else false())
         if status:
             stmt = stmt.where(MediationCase.status == status)
@@ -188,6 +194,13 @@ class CaseRepository:
             MediationCase.opened_at >= start,
             MediationCase.opened_at < end,
         )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def open_of_mediator(self, person_id: uuid.UUID) -> list[uuid.UUID]:
+        """Returns the cases still on the ladder assigned to a mediator, locked."""
+        stmt = (select(MediationCase.id)
+                .where(MediationCase.mediator_person_id == person_id, MediationCase.status.in_(OPEN_STATUSES))
+                .order_by(MediationCase.id).with_for_update())
         return list((await self.session.execute(stmt)).scalars())
 
     async def open_at_levels_under(self, code: str, levels: Sequence[str]) -> list[uuid.UUID]:
@@ -236,6 +249,13 @@ class RegistryReplica:
     async def mediators_within(self, unit_code: str) -> list[replica.Holder]:
         """Returns the active mediator grants at or below a unit."""
         return await replica.holders(self.session, "mediator", within=unit_code)
+
+    async def mediator_scopes_of(self, person_id: str) -> list[str]:
+        """Returns the scopes of a person's active mediator grants."""
+        rows = await self.session.execute(text(
+            "SELECT scope_code FROM replica_grant WHERE active AND role = 'mediator' AND person_id = CAST(:p AS uuid)"),
+            {"p": person_id})
+        return list(rows.scalars())
 
     async def household_of(self, person_id: str) -> str | None:
         """Returns the household a person lives in, if known."""

@@ -300,9 +300,12 @@ async def reassess_risk(
 
 async def assign(
     session: AsyncSession, case: MediationCase, now: datetime, config: MediationConfig, *, actor: str,
-    required: bool = True,
+    required: bool = True, only_by_choice: bool = False,
 ) -> schemas.AssignmentRead | None:
-    """Picks a mediator for the case's level and place from the replica; None when nobody may (unless required)."""
+    """Picks a mediator for the case's level and place from the replica; None when nobody may (unless required).
+
+    The current mediator stays when still eligible and no lighter-loaded one is; `only_by_choice` changes the mediator
+    only for one the parties chose (a party choosing someone who cannot serve replaces nobody)."""
     if case.status not in OPEN_STATUSES:
         raise Conflict(f"a case that is {case.status} takes no mediator", case_status=case.status,
                        allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
@@ -325,14 +328,18 @@ async def assign(
                        household_id=households.get(str(p.person_id)) if p.person_id else None) for p, _ in parties],
         chosen_mediator_ids=frozenset(case.chosen_mediator_ids), refused_mediator_ids=frozenset(case.refused_mediator_ids),
     )
-    counts = await CaseRepository(session).open_counts(by_person)
+    counts = await CaseRepository(session).open_counts(by_person, besides=case.id)
+    current = str(case.mediator_person_id) if case.mediator_person_id else None
     try:
-        picked = pick_mediator(to_assign, candidates, counts, grid_serial_width=config.grid_serial_width)
+        picked = pick_mediator(to_assign, candidates, counts, grid_serial_width=config.grid_serial_width,
+                               current=current)
     except NoEligibleMediator as exc:
         if not required:
             return None
         raise Conflict(str(exc), rule=NoEligibleMediator.rule,
                        excluded={k: str(v) for k, v in exc.excluded.items()}) from None
+    if only_by_choice and current is not None and not picked.by_party_choice:
+        return None
     mediator = uuid.UUID(picked.mediator_id)
     if case.mediator_person_id != mediator:
         await _end_assignment(session, case, now)
@@ -395,7 +402,7 @@ async def choose_mediator(
         await _end_assignment(session, case, now)
         current = None
     if current is None or (chosen and current not in chosen):
-        await assign(session, case, now, config, actor=viewer.id, required=False)
+        await assign(session, case, now, config, actor=viewer.id, required=False, only_by_choice=current is not None)
     await session.flush()
     return case
 
@@ -854,6 +861,29 @@ async def _recode(session: AsyncSession, old: str, new: str, now: datetime, conf
                      automatic=True)
         # The new parent's mediator, if one is eligible; otherwise its supervisors assign one when they can.
         await assign(session, case, now, config, actor=REGISTRY, required=False)
+
+
+async def mediator_role_ended(session: AsyncSession, d: dict, now: datetime, config: MediationConfig) -> None:
+    """A mediator's grant was revoked (the replica has recorded it, same transaction): the open cases they no longer
+    hold a mediator's role for pass to another mediator, or wait for their supervisors to assign one. A file stays
+    with no one who may no longer open it."""
+    if d.get("role") != "mediator":
+        return
+    person = uuid.UUID(str(d["person_id"]))
+    repo = CaseRepository(session)
+    scopes = await RegistryReplica(session).mediator_scopes_of(str(person))
+    for case_id in await repo.open_of_mediator(person):
+        case = await repo.get(case_id, for_update=True, fresh=True)
+        assert case is not None
+        unit = ancestor_code(case.place_code, Level(case.level), config.grid_serial_width)
+        if any(unit.startswith(scope) for scope in scopes):
+            continue  # still a mediator covering this case (another grant)
+        await _end_assignment(session, case, now)
+        case.updated_at = now
+        _history(session, case, "unassign", from_status=case.status, from_level=case.level, now=now, actor=REGISTRY,
+                 reason=f"mediator {person} no longer holds a mediator's role for this case", automatic=True)
+        await assign(session, case, now, config, actor=REGISTRY, required=False)
+    await session.flush()
 
 
 # --- reading ---------------------------------------------------------------------------------------------

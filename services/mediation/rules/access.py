@@ -1,6 +1,7 @@
 """Who may see a case file (confidentiality, People's Mediation Law art. 15).
 
-A case's details and its parties' personal data are seen by the mediator assigned to it now, and by
+A case's details and its parties' personal data are seen by the mediator assigned to it now (while they hold a
+mediator's role covering it), and by
 supervisors at or above the case's level whose scope covers the place: a grant of a supervising role whose
 scope code is a prefix of the case's unit at its level. When a case moves up, the unit at its level gets a
 shorter code, so grid staff lose sight of it and the community's staff keep it: visibility moves up.
@@ -50,9 +51,13 @@ def may_see_case(
     mediator_person_id: str | None,
     grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH,
 ) -> bool:
-    """Tells whether a caller may see a case's file: its current mediator or a supervisor in scope."""
+    """Tells whether a caller may see a case's file: its current mediator, while they hold a mediator's role covering
+    the case's unit at its level (a revoked role ends their sight of it), or a supervisor in scope."""
+    grants = list(grants)
     if mediator_person_id is not None and viewer_id == str(mediator_person_id):
-        return True
+        unit = ancestor_code(place_code, level, grid_serial_width)
+        if any(g.role == MEDIATOR_ROLE and unit.startswith(g.scope) for g in grants):
+            return True
     return supervises(grants, place_code, level, grid_serial_width)
 
 

@@ -152,8 +152,10 @@ def pick_mediator(
     open_counts: Mapping[str, int],
     *,
     grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH,
+    current: str | None = None,
 ) -> Assignment:
-    """Picks the mediator for a case, preferring the parties' choice, then the lightest load."""
+    """Picks the mediator for a case, preferring the parties' choice, then the lightest load, then the `current`
+    mediator (a re-pick that changes nothing keeps the file where it is)."""
     ids = [m.mediator_id for m in candidates]
     if len(ids) != len(set(ids)):
         raise ValueError("candidates: a mediator appears twice")
@@ -175,7 +177,7 @@ def pick_mediator(
     # Refusals were already applied above, so only the chosen/others split matters here.
     preferences = apply_mediator_preferences(eligible, case.chosen_mediator_ids, ())
     pool = preferences.chosen or preferences.others
-    picked = min(pool, key=lambda m: (open_counts.get(m.mediator_id, 0), m.mediator_id))
+    picked = min(pool, key=lambda m: (open_counts.get(m.mediator_id, 0), m.mediator_id != current, m.mediator_id))
     return Assignment(
         mediator_id=picked.mediator_id,
         excluded=excluded,

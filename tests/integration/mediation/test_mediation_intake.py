@@ -174,3 +174,61 @@ async def test_low_risk_case_is_not_flagged(h):
     place = await h.place()
     case = await h.open_case(place, risk_level="low")
     assert case["police_flagged"] is False
+
+
+async def test_choosing_a_mediator_who_cannot_serve_replaces_nobody_and_a_repick_keeps_the_file_in_place(h):
+    place = await h.place()
+    staff = h.staff("grid_manager", place.grid)
+    case = await h.open_case(place, parties=[{"person_id": place.residents["b"]}, {"person_id": place.residents["c"]}])
+    current = case["mediator_person_id"]
+    # The other grid's mediator does not serve this grid: nobody chose the grid's other mediator either.
+    resp = await h.post(case["id"], "mediator-choices", {"party_id": case["parties"][0]["party_id"],
+                                                         "mediator_person_id": place.mediators["other_grid"],
+                                                         "choice": "chosen"}, staff)
+    assert resp.status_code == 200 and resp.json()["mediator_person_id"] == current, resp.text
+    # Nothing has changed: staff asking for a re-pick get the same mediator, again and again (the case itself does
+    # not weigh on its own mediator's load).
+    for _ in range(3):
+        again = await h.post(case["id"], "assignment", None, staff)
+        assert again.status_code == 200 and again.json()["mediator_person_id"] == current, again.text
+    assert (await outbox_types(h, case["id"])).count("assigned.v1") == 1
+
+
+async def test_a_mediator_whose_role_ended_no_longer_sees_the_case_they_were_given(h):
+    place = await h.place()
+    case = await h.open_case(place, parties=[{"person_id": place.residents["b"]}, {"person_id": place.residents["c"]}])
+    mediator = case["mediator_person_id"]
+    assert (await h.get(case["id"], h.mediator(mediator, place.grid))).status_code == 200
+    listed = await h.client.get("/api/v1/mediation/cases", headers=h.mediator(mediator, place.grid))
+    assert case["id"] in [c["id"] for c in listed.json()]
+    for headers in (h.token(mediator), h.mediator(mediator, place.other_grid)):  # role revoked; held elsewhere
+        assert (await h.get(case["id"], headers)).status_code == 404
+        listed = await h.client.get("/api/v1/mediation/cases", headers=headers)
+        assert case["id"] not in [c["id"] for c in listed.json()]
+        refused = await h.post(case["id"], "agreements", {"kind": "oral", "terms": "赔偿500元"}, headers)
+        assert refused.status_code == 404
+
+
+async def test_a_revoked_mediators_open_cases_pass_to_another_mediator(h):
+    from datetime import date
+
+    from mediation_places import cloud_event
+    from services.mediation.consumers import ROLE_REVOKED, mediation_consumers
+    from services.registry.events import RoleRevoked
+
+    place = await h.place()
+    case = await h.open_case(place, parties=[{"person_id": place.residents["b"]}, {"person_id": place.residents["c"]}])
+    mediator = case["mediator_person_id"]
+    async with transaction(h.app.state.sessions) as session:
+        grant_id = await session.scalar(text("SELECT grant_id FROM replica_grant WHERE person_id = CAST(:p AS uuid)"),
+                                        {"p": mediator})
+    [replica_spec] = [c for c in mediation_consumers(h.app.state.mediation, h.clock) if c.name == "mediation-replica"]
+    revoked = cloud_event(RoleRevoked(grant_id=grant_id, person_id=uuid.UUID(mediator), role="mediator",
+                                      scope_code=place.grid, effective_on=date(2026, 3, 1)))
+    async with transaction(h.app.state.sessions) as session:
+        await replica_spec.handlers[ROLE_REVOKED](session, revoked)
+    staff = h.staff("grid_manager", place.grid)
+    now = (await h.get(case["id"], staff)).json()
+    other = ({place.mediators["grid_1"], place.mediators["grid_2"]} - {mediator}).pop()
+    assert now["mediator_person_id"] == other
+    assert (await outbox_types(h, case["id"])).count("assigned.v1") == 2

@@ -13,8 +13,13 @@ def sees(grants, level=Level.GRID, viewer="someone", mediator=None):
     return may_see_case(viewer, grants, place_code=GRID + "0010100001", level=level, mediator_person_id=mediator)
 
 
-def test_assigned_mediator_sees_the_case_without_any_grant():
-    assert sees([], viewer="m-1", mediator="m-1")
+def test_assigned_mediator_sees_the_case_while_holding_a_mediators_role_covering_it():
+    assert sees([ScopeGrant("mediator", GRID)], viewer="m-1", mediator="m-1")
+    assert sees([ScopeGrant("mediator", GRID[:12])], viewer="m-1", mediator="m-1")  # a community's mediator
+    # A revoked role (no grant), or one elsewhere, ends the assigned mediator's sight of the file.
+    assert not sees([], viewer="m-1", mediator="m-1")
+    assert not sees([ScopeGrant("mediator", "370705001001002")], viewer="m-1", mediator="m-1")
+    assert not sees([ScopeGrant("grid_manager", "370705001001002")], viewer="m-1", mediator="m-1")
 
 
 def test_mediator_grant_of_the_same_grid_alone_does_not_show_the_case():
