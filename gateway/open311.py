@@ -449,8 +449,10 @@ async def list_requests(
         # (repeating the first page's last request).
         end_date = datetime.now(UTC)
     if start_date is None and not ids:
-        # GeoReport v2: without a date range, the last 90 days.
-        start_date = end_date - timedelta(days=DEFAULT_DAYS)
+        # GeoReport v2: without a date range, the last 90 days (from the first instant there is, for an end that early).
+        earliest = datetime.min.replace(tzinfo=UTC)
+        start_date = end_date - timedelta(days=DEFAULT_DAYS) if end_date - earliest > timedelta(days=DEFAULT_DAYS) \
+            else earliest
     if start_date:
         params.append(("start", start_date.isoformat()))
     params.append(("end", end_date.isoformat()))

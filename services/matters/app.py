@@ -11,11 +11,12 @@ from youmin.kit.service import create_service_app
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Builds the matters service."""
+    settings = settings or Settings()
     return create_service_app(
-        settings or Settings(),
+        settings,
         title="Youmin matters: the 由民做主 workflow",
         routers=[router],
-        consumers=consumers(),
+        consumers=consumers(settings),
         background=[DEADLINE_SWEEPER, BALLOT_MIXER],
         # clock: the time the service acts at; calendar: None means the configured working-day calendar.
         state={"clock": utc_now, "calendar": None},

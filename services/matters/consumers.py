@@ -1,11 +1,32 @@
 """Event entry points of the matters service: the registry replica it votes and dispatches from."""
 
-from youmin.kit.replica import replica_consumer
+from cloudevents.core.base import BaseCloudEvent
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.matters.service import MattersService
+from services.matters.settings import Settings
+from youmin.kit.replica import PREFIX, replica_consumer
 from youmin.kit.service import ConsumerSpec
 
 REPLICA_CONSUMER = "matters-replica"
+UNIT_MOVED = f"{PREFIX}unit.moved.v1"
 
 
-def consumers() -> list[ConsumerSpec]:
+def _replica(settings: Settings) -> ConsumerSpec:
+    """The registry replica; a unit's move re-codes this service's own rows too, in the transaction that re-codes the
+    replica (and records the event in the inbox), so the two never disagree on where a unit is. The replica's handlers
+    re-code the codes a late event names on the way in."""
+    spec = replica_consumer(REPLICA_CONSUMER)
+    move_replica = spec.handlers[UNIT_MOVED]
+
+    async def moved(session: AsyncSession, event: BaseCloudEvent) -> None:
+        await move_replica(session, event)  # checks the codes and records the move the service's rows then follow
+        await MattersService(session, settings).unit_moved(event.get_data())
+
+    spec.handlers[UNIT_MOVED] = moved
+    return spec
+
+
+def consumers(settings: Settings) -> list[ConsumerSpec]:
     """The consumers the matters service runs."""
-    return [replica_consumer(REPLICA_CONSUMER)]
+    return [_replica(settings)]

@@ -151,6 +151,8 @@ class VoteElector(Base):
 
 
 Index("ix_vote_elector_caster_ids", VoteElector.caster_ids, postgresql_using="gin")
+# The electors under a unit that moved, found by code prefix (the column's C collation lets the index serve LIKE).
+Index("ix_vote_elector_household_code", VoteElector.household_code)
 
 
 class Ballot(Base):

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Text, bindparam, func, or_, select, text, update
+from sqlalchemy import (
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.matters.models import (
     Ballot,
@@ -29,8 +46,9 @@ from services.matters.models import (
     WorkOrder,
     WorkOrderChange,
     ballot_box,
+    replica,
 )
-from services.matters.rules.lifecycle import TERMINAL_STATES
+from services.matters.rules.lifecycle import TERMINAL_STATES, Action
 
 
 OPEN_WORK_ORDER_STATUSES = ("dispatched", "signed")
@@ -38,6 +56,11 @@ OPEN_WORK_ORDER_STATUSES = ("dispatched", "signed")
 
 def _like_prefix(code: str) -> str:
     return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def recoded(column: Any, new: str, old: str) -> Any:
+    """SQL for a code column under `old` re-prefixed with `new` (the rest of the code kept)."""
+    return literal(new, Text) + func.substr(column, len(old) + 1)
 
 
 # The Jaccard similarity of the distinct bigram sets, as rules.routing._jaccard computes it (0 if either is empty).
@@ -200,12 +223,16 @@ class MattersRepository:
         vote's row, so many concurrent ballots do not contend on one tuple.
         """
         if lock is not None:
-            fn = "pg_advisory_xact_lock_shared" if lock == "share" else "pg_advisory_xact_lock"
-            await self.session.execute(text(f"SELECT {fn}(hashtext('matters.vote:' || :v))"), {"v": str(vote_id)})
+            await self.lock_vote(vote_id, shared=lock == "share")
         stmt = select(Vote).where(Vote.vote_id == vote_id)
         if lock == "update":
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def lock_vote(self, vote_id: uuid.UUID, *, shared: bool) -> None:
+        """Takes a vote's transaction lock: shared by its ballots, exclusive for closing it or re-coding its electors."""
+        fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await self.session.execute(text(f"SELECT {fn}(hashtext('matters.vote:' || :v))"), {"v": str(vote_id)})
 
     async def freeze_electorate(self, vote_id: uuid.UUID, scope_code: str, base: str) -> int:
         """Copies the electorate under a scope from the registry replica into vote_elector; returns its size.
@@ -576,3 +603,156 @@ class MattersRepository:
 
     async def set_task_warning(self, task_id: uuid.UUID, warning: str) -> None:
         await self.session.execute(update(ImplementationTask).where(ImplementationTask.task_id == task_id).values(warning=warning))
+
+    # --- org units that moved ---------------------------------------------------------------------
+
+    async def recode(self, old: str, new: str) -> None:
+        """Moves every row at or under a code that moved to the new code: matters (unit, community, the proposer's
+        household, the units a placement names), votes with their electorates and ballots, work orders and their feed,
+        tasks a community is responsible for, department tasks and template choices.
+
+        A matter's community is its unit's at the community's length: when a unit below a community moves (a grid to
+        another community), the matter goes to the new community, and the work orders sent from its community with it.
+        """
+        pattern = _like_prefix(old)
+        # A household votes under its code. The open votes it is an elector of wait for their ballots in flight and hold
+        # new ones back until the move commits: a ballot cast under the old code meanwhile would stay there, and the
+        # household could vote again under the new one.
+        open_votes = await self.session.scalars(
+            select(Vote.vote_id).where(Vote.status == "open", Vote.vote_id.in_(
+                select(VoteElector.vote_id).where(VoteElector.household_code.like(pattern)))).order_by(Vote.vote_id))
+        for vote_id in open_votes.all():
+            await self.lock_vote(vote_id, shared=False)
+        # A vote that froze a household under both codes (the replica briefly knew it so) keeps both electors as frozen.
+        other = aliased(VoteElector)
+        key_taken = exists().where(other.vote_id == VoteElector.vote_id,
+                                   other.voter_key == recoded(VoteElector.voter_key, new, old))
+        household_key = and_(VoteElector.household_code.like(pattern), VoteElector.voter_key == VoteElector.household_code)
+        moving_keys = select(VoteElector.vote_id, VoteElector.voter_key).where(household_key, ~key_taken)
+        await self.session.execute(
+            update(Ballot).where(tuple_(Ballot.vote_id, Ballot.voter_key).in_(moving_keys))
+            .values(voter_key=recoded(Ballot.voter_key, new, old)).execution_options(synchronize_session=False))
+        await self.session.execute(
+            update(VoteElector).where(VoteElector.household_code.like(pattern), ~and_(household_key, key_taken))
+            .values(household_code=recoded(VoteElector.household_code, new, old),
+                    voter_key=case((VoteElector.voter_key == VoteElector.household_code,
+                                    recoded(VoteElector.voter_key, new, old)), else_=VoteElector.voter_key))
+            .execution_options(synchronize_session=False))
+        await self.session.execute(
+            update(Vote).where(Vote.scope_code.like(pattern)).values(scope_code=recoded(Vote.scope_code, new, old))
+            .execution_options(synchronize_session=False))
+
+        unit_moves = and_(Matter.unit_code.like(pattern),
+                          func.left(Matter.unit_code, func.length(Matter.community_code)) == Matter.community_code)
+        # Before the matters: an order follows its matter's unit while it is of the matter's community (one sent before
+        # the matter was placed in another community stays with the community it was sent from).
+        await self.session.execute(
+            update(WorkOrder)
+            .where(WorkOrder.matter_id == Matter.matter_id,
+                   or_(WorkOrder.community_code.like(pattern),
+                       and_(unit_moves, WorkOrder.community_code == Matter.community_code)))
+            .values(community_code=case(
+                (WorkOrder.community_code.like(pattern), recoded(WorkOrder.community_code, new, old)),
+                else_=func.left(recoded(Matter.unit_code, new, old), func.length(WorkOrder.community_code))))
+            .execution_options(synchronize_session=False))
+        await self.session.execute(
+            update(Matter).where(or_(Matter.community_code.like(pattern), Matter.unit_code.like(pattern)))
+            .values(
+                unit_code=case((Matter.unit_code.like(pattern), recoded(Matter.unit_code, new, old)),
+                               else_=Matter.unit_code),
+                community_code=case(
+                    (Matter.community_code.like(pattern), recoded(Matter.community_code, new, old)),
+                    (unit_moves, func.left(recoded(Matter.unit_code, new, old), func.length(Matter.community_code))),
+                    else_=Matter.community_code),
+            )
+            .execution_options(synchronize_session=False))
+        await self.session.execute(
+            update(Matter).where(Matter.proposer_household_code.like(pattern))
+            .values(proposer_household_code=recoded(Matter.proposer_household_code, new, old))
+            .execution_options(synchronize_session=False))
+        for key in ("from_unit_code", "to_unit_code"):  # a placement's timeline entry names the units
+            placed = MatterTransition.details[key].astext
+            await self.session.execute(
+                update(MatterTransition).where(MatterTransition.action == Action.PLACE.value, placed.like(pattern))
+                .values(details=func.jsonb_set(MatterTransition.details, literal_column(f"'{{{key}}}'"),
+                                               func.to_jsonb(recoded(placed, new, old))))
+                .execution_options(synchronize_session=False))
+
+        await self.session.execute(
+            update(WorkOrderChange).where(WorkOrderChange.community_code.like(pattern))
+            .values(community_code=recoded(WorkOrderChange.community_code, new, old))
+            .execution_options(synchronize_session=False))
+        await self.session.execute(
+            update(ImplementationTask)
+            .where(ImplementationTask.responsible_kind == "community", ImplementationTask.responsible_code.like(pattern))
+            .values(responsible_code=recoded(ImplementationTask.responsible_code, new, old))
+            .execution_options(synchronize_session=False))
+        await self.session.execute(
+            update(DepartmentTask).where(DepartmentTask.community_code.like(pattern))
+            .values(community_code=recoded(DepartmentTask.community_code, new, old))
+            .execution_options(synchronize_session=False))
+        # A template chosen under the new code was chosen after the move (codes are never reused): it stays.
+        chosen = aliased(CommunityTemplate)
+        await self.session.execute(
+            delete(CommunityTemplate).where(
+                CommunityTemplate.community_code.like(pattern),
+                exists().where(chosen.community_code == recoded(CommunityTemplate.community_code, new, old)))
+            .execution_options(synchronize_session=False))
+        await self.session.execute(
+            update(CommunityTemplate).where(CommunityTemplate.community_code.like(pattern))
+            .values(community_code=recoded(CommunityTemplate.community_code, new, old))
+            .execution_options(synchronize_session=False))
+
+
+class CodeMoveRepository:
+    """The moves of org units, as the registry replica recorded them (old code -> today's code).
+
+    A use case that writes codes holds a shared transaction lock from its start, and a move takes it exclusively before
+    re-coding: a row written under a code just before the move commits is either seen and re-coded by it, or written
+    after it under the code `current` gives then; never left behind under the old one. (Ballots wait on their vote's
+    lock instead, see MattersRepository.recode: voters do not all queue on one lock.)
+    """
+
+    LOCK = text("SELECT pg_advisory_xact_lock_shared(hashtext('matters.code_moves'))")
+    EXCLUSIVE_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('matters.code_moves'))")
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def hold(self) -> None:
+        """Holds a move's re-coding back until this transaction ends. Taken before the transaction locks any row: a
+        move holding the lock exclusively may be waiting for that row."""
+        await self.session.execute(self.LOCK)
+
+    async def lock_for_move(self) -> None:
+        """Waits for the writers holding codes, and holds new ones back until the move commits."""
+        await self.session.execute(self.EXCLUSIVE_LOCK)
+
+    async def current(self, code: str) -> str:
+        """Returns the code a unit has today: a code at or under a unit that moved since is re-coded (a caller may name
+        a unit by the code it had when the caller's token or form was made)."""
+        return (await self.current_of([code]))[code]
+
+    async def current_of(self, codes: Iterable[str]) -> dict[str, str]:
+        """Returns the code each of several codes has today, in one look-up."""
+        codes = list(dict.fromkeys(codes))
+        prefixes = {code[:n] for code in codes for n in range(6, len(code) + 1)}
+        if not prefixes:
+            return {code: code for code in codes}
+        move = replica["move"]
+        moves = dict((await self.session.execute(
+            select(move.c.old_code, move.c.new_code).where(move.c.old_code.in_(prefixes)))).all())
+        out = {}
+        for code in codes:
+            # The longest moved code above it: a unit that moved on its own after its parent did maps by its own move.
+            old = next((code[:n] for n in range(len(code), 5, -1) if code[:n] in moves), None)
+            out[code] = moves[old] + code[len(old):] if old is not None else code
+        return out
+
+    async def moves_into(self, code: str) -> list[tuple[str, str]]:
+        """Returns every recorded move whose current code lies at or under a code, longest old code first (a row
+        under a unit that moved on its own is re-coded by that move, not by its ancestor's)."""
+        move = replica["move"]
+        stmt = (select(move.c.old_code, move.c.new_code).where(move.c.new_code.like(_like_prefix(code)))
+                .order_by(func.length(move.c.old_code).desc(), move.c.old_code))
+        return [(old, new) for old, new in (await self.session.execute(stmt)).all()]

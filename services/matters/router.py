@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from services.matters import schemas as s
 from services.matters.models import Matter
@@ -31,12 +31,21 @@ def _ctx(request: Request, principal: Principal) -> Context:
     return Context(principal=principal, now=request.app.state.clock())
 
 
+async def _caller(request: Request, session: SessionDep, principal: CurrentPrincipal) -> Principal:
+    return await _service(request, session).caller(principal)
+
+
+# The caller, with the scopes of their token as the codes are today (a token issued before a unit moved names its old
+# code).
+Caller = Annotated[Principal, Depends(_caller)]
+
+
 # --- matters: create and list ----------------------------------------------------------------------
 
 
 @router.post("", status_code=201, response_model=s.MatterCreated, include_in_schema=False)
 @router.post("/", status_code=201, response_model=s.MatterCreated)
-async def raise_matter(data: s.MatterCreate, request: Request, session: SessionDep, principal: CurrentPrincipal) -> dict:
+async def raise_matter(data: s.MatterCreate, request: Request, session: SessionDep, principal: Caller) -> dict:
     """Raises a matter (民事民提); similar matters of the community come back as duplicate suggestions."""
     service = _service(request, session)
     matter, duplicates = await service.raise_matter(_ctx(request, principal), data)
@@ -48,7 +57,7 @@ async def raise_matter(data: s.MatterCreate, request: Request, session: SessionD
 async def list_matters(
     request: Request,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Caller,
     category: s.Category | None = None,
     status: Literal["open", "closed"] | None = None,
     state: SafeStr | None = None,
@@ -69,6 +78,8 @@ async def list_matters(
         except ValueError:
             raise RuleViolation("request.invalid_ids", "ids: must be comma-separated matter ids", field="ids") from None
     service = _service(request, session)
+    if community_code:
+        community_code = await service.code_moves.current(community_code)  # named by its code from before a move
     matters, total = await service.repo.list_matters(
         visibility=service.visibility(principal), category=category.value if category else None, status=status,
         state=state, community_code=community_code, key_project=key_project, start=start, end=end, ids=id_list, q=q,
@@ -94,20 +105,23 @@ async def list_templates(principal: CurrentPrincipal) -> list[dict]:
 
 @router.get("/templates/communities/{community_code}", response_model=s.CommunityTemplateRead)
 async def community_template(community_code: CommunityCode, request: Request, session: SessionDep,
-                             principal: CurrentPrincipal) -> dict:
+                             principal: Caller) -> dict:
     """Returns the template a community works by (the default until it chooses one); for callers whose grant
     covers the community (its own staff or above) and for services."""
+    service = _service(request, session)
+    community_code = await service.code_moves.current(community_code)  # named by its code from before a move
     if principal.kind != "service":
         require_scope(principal, community_code)
-    template, chosen = await _service(request, session).template_of(community_code)
+    template, chosen = await service.template_of(community_code)
     return {"community_code": community_code, "template": template_dict(template), "chosen": chosen}
 
 
 @router.put("/templates/communities/{community_code}", response_model=s.CommunityTemplateRead)
 async def choose_template(community_code: CommunityCode, data: s.TemplateChoice, request: Request, session: SessionDep,
-                          principal: CurrentPrincipal) -> dict:
+                          principal: Caller) -> dict:
     """Sets the template a community works by."""
-    template = await _service(request, session).choose_template(_ctx(request, principal), community_code, data.template_code)
+    community_code, template = await _service(request, session).choose_template(_ctx(request, principal), community_code,
+                                                                                data.template_code)
     return {"community_code": community_code, "template": template_dict(template), "chosen": True}
 
 
@@ -118,7 +132,7 @@ async def choose_template(community_code: CommunityCode, data: s.TemplateChoice,
 async def statistics(
     request: Request,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Caller,
     community_code: Annotated[str | None, Query(pattern=s.COMMUNITY_CODE)] = None,
     category: s.Category | None = None,
     key_project: bool | None = None,
@@ -135,7 +149,7 @@ async def statistics(
 async def work_order_feed(
     request: Request,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Caller,
     after: Annotated[int, Query(ge=0, le=s.MAX_BIGINT)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict:
@@ -147,7 +161,7 @@ async def work_order_feed(
 async def list_work_orders(
     request: Request,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Caller,
     department: SafeStr | None = None,
     status: Literal["dispatched", "signed", "answered", "returned"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -159,7 +173,7 @@ async def list_work_orders(
 
 
 @router.get("/workorders/{work_order_id}", response_model=s.WorkOrderRead)
-async def get_work_order(work_order_id: WorkOrderID, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def get_work_order(work_order_id: WorkOrderID, request: Request, session: SessionDep, principal: Caller):
     """Returns one work order."""
     service = _service(request, session)
     order = await service.repo.get_work_order(work_order_id)
@@ -177,28 +191,28 @@ async def get_work_order(work_order_id: WorkOrderID, request: Request, session: 
 
 
 @router.post("/workorders/{work_order_id}/sign", response_model=s.WorkOrderRead)
-async def sign_work_order(work_order_id: WorkOrderID, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def sign_work_order(work_order_id: WorkOrderID, request: Request, session: SessionDep, principal: Caller):
     """The department signs for a work order."""
     return await _service(request, session).sign(_ctx(request, principal), work_order_id)
 
 
 @router.post("/workorders/{work_order_id}/answer", response_model=s.WorkOrderRead)
 async def answer_work_order(work_order_id: WorkOrderID, data: s.AnswerIn, request: Request, session: SessionDep,
-                            principal: CurrentPrincipal):
+                            principal: Caller):
     """The department answers a work order (within 5 working days)."""
     return await _service(request, session).answer(_ctx(request, principal), work_order_id, data.answer)
 
 
 @router.post("/workorders/{work_order_id}/extend", response_model=s.WorkOrderRead)
 async def extend_work_order(work_order_id: WorkOrderID, data: s.ExtendIn, request: Request, session: SessionDep,
-                            principal: CurrentPrincipal):
+                            principal: Caller):
     """The department takes its one extension of up to 10 working days."""
     return await _service(request, session).extend(_ctx(request, principal), work_order_id, data.workdays, data.reason)
 
 
 @router.post("/workorders/{work_order_id}/return", response_model=s.WorkOrderRead)
 async def return_work_order(work_order_id: WorkOrderID, data: s.ReturnIn, request: Request, session: SessionDep,
-                            principal: CurrentPrincipal):
+                            principal: Caller):
     """The department sends a misrouted work order back (within 2 working days)."""
     return await _service(request, session).send_back(_ctx(request, principal), work_order_id, data.reason)
 
@@ -207,7 +221,7 @@ async def return_work_order(work_order_id: WorkOrderID, data: s.ReturnIn, reques
 
 
 @router.post("/department-tasks", status_code=201, response_model=s.DepartmentTaskRead)
-async def submit_department_task(data: s.DepartmentTaskIn, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def submit_department_task(data: s.DepartmentTaskIn, request: Request, session: SessionDep, principal: Caller):
     """Admits a department's task into a community if it cites the admission catalogue; refused -> 422."""
     task = await _service(request, session).submit_department_task(_ctx(request, principal), data)
     if not task.admitted:
@@ -222,7 +236,7 @@ async def submit_department_task(data: s.DepartmentTaskIn, request: Request, ses
 async def burden(
     request: Request,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Caller,
     start: Instant | None = None,
     end: Instant | None = None,
 ) -> dict:
@@ -240,7 +254,7 @@ async def burden(
 
 
 @router.get("/votes/{vote_id}", response_model=s.VoteRead)
-async def get_vote(vote_id: VoteID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> dict:
+async def get_vote(vote_id: VoteID, request: Request, session: SessionDep, principal: Caller) -> dict:
     """Returns a vote: its frozen rule, base, participation and, once closed, the result."""
     service = _service(request, session)
     vote, _ = await service.vote_for_reader(principal, vote_id)
@@ -248,27 +262,27 @@ async def get_vote(vote_id: VoteID, request: Request, session: SessionDep, princ
 
 
 @router.post("/votes/{vote_id}/ballots", status_code=201, response_model=s.Receipt)
-async def cast_ballot(vote_id: VoteID, data: s.BallotCast, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def cast_ballot(vote_id: VoteID, data: s.BallotCast, request: Request, session: SessionDep, principal: Caller):
     """Casts an online ballot (personally, or for a household as its representative or proxy); returns a receipt."""
     return await _service(request, session).cast(_ctx(request, principal), vote_id, data)
 
 
 @router.get("/votes/{vote_id}/receipts/{receipt}", response_model=s.ReceiptCheck)
 async def check_receipt(vote_id: VoteID, receipt: Annotated[SafeStr, Path(min_length=8, max_length=100)], request: Request,
-                        session: SessionDep, principal: CurrentPrincipal):
+                        session: SessionDep, principal: Caller):
     """Tells whether the ballot behind a receipt was counted."""
     return await _service(request, session).check_receipt(principal, vote_id, receipt)
 
 
 @router.post("/votes/{vote_id}/offline-tallies", status_code=201, response_model=s.OfflineTallyRead)
 async def offline_tally(vote_id: VoteID, data: s.OfflineTallyIn, request: Request, session: SessionDep,
-                        principal: CurrentPrincipal):
+                        principal: Caller):
     """Enters a meeting's paper ballots with the sign-in record as evidence."""
     return await _service(request, session).offline_tally(_ctx(request, principal), vote_id, data)
 
 
 @router.post("/votes/{vote_id}/close", response_model=s.VoteRead)
-async def close_vote(vote_id: VoteID, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def close_vote(vote_id: VoteID, request: Request, session: SessionDep, principal: Caller,
                      body: s.VoteClose | None = None) -> dict:
     """Closes a vote and decides the matter: quorum, for/against/abstain and the rule version; `public_title` is the
     title the public sees for the decision."""
@@ -281,13 +295,13 @@ async def close_vote(vote_id: VoteID, request: Request, session: SessionDep, pri
 
 
 @router.post("/tasks/{task_id}/progress", response_model=s.TaskRead)
-async def task_progress(task_id: TaskID, data: s.ProgressIn, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def task_progress(task_id: TaskID, data: s.ProgressIn, request: Request, session: SessionDep, principal: Caller):
     """Records a dated progress update of a task."""
     return await _service(request, session).add_progress(_ctx(request, principal), task_id, data)
 
 
 @router.post("/tasks/{task_id}/spending", response_model=s.TaskRead)
-async def task_spending(task_id: TaskID, data: s.SpendingIn, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def task_spending(task_id: TaskID, data: s.SpendingIn, request: Request, session: SessionDep, principal: Caller):
     """Records a spending line against a task's budget."""
     return await _service(request, session).add_spending(_ctx(request, principal), task_id, data)
 
@@ -297,7 +311,7 @@ async def task_spending(task_id: TaskID, data: s.SpendingIn, request: Request, s
 
 @router.get("/by-token/{token}", response_model=s.TokenStatus)
 async def by_token(token: Annotated[SafeStr, Path(min_length=1, max_length=100)], request: Request, session: SessionDep,
-                   principal: CurrentPrincipal) -> dict:
+                   principal: Caller) -> dict:
     """Finds a matter by the token its external system gave it (Open311)."""
     service = _service(request, session)
     matter = await service.repo.matter_by_token(token)
@@ -307,7 +321,7 @@ async def by_token(token: Annotated[SafeStr, Path(min_length=1, max_length=100)]
 
 
 @router.get("/{matter_id}", response_model=s.MatterDetail)
-async def get_matter(matter_id: MatterID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> dict:
+async def get_matter(matter_id: MatterID, request: Request, session: SessionDep, principal: Caller) -> dict:
     """Returns a matter with its timeline (who moved it, when, why)."""
     service = _service(request, session)
     return await _detail(service, principal, await service.readable_matter(principal, matter_id))
@@ -330,13 +344,13 @@ async def _detail(service: MattersService, principal: Principal, matter: Matter)
 
 
 @router.get("/{matter_id}/duplicates", response_model=list[s.DuplicateRead])
-async def duplicates(matter_id: MatterID, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def duplicates(matter_id: MatterID, request: Request, session: SessionDep, principal: Caller):
     """Suggests live matters of the same community that look like this one (to merge)."""
     return await _service(request, session).duplicates(principal, matter_id)
 
 
 @router.get("/{matter_id}/route-proposal", response_model=s.RouteProposalRead)
-async def route_proposal(matter_id: MatterID, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def route_proposal(matter_id: MatterID, request: Request, session: SessionDep, principal: Caller):
     """The channel the router proposes for the matter, and why."""
     service = _service(request, session)
     return service.route_proposal(await service.readable_matter(principal, matter_id))
@@ -344,7 +358,7 @@ async def route_proposal(matter_id: MatterID, request: Request, session: Session
 
 @router.post("/{matter_id}/transitions", response_model=s.MatterRead)
 async def apply_transition(matter_id: MatterID, data: s.TransitionRequest, request: Request, session: SessionDep,
-                           principal: CurrentPrincipal) -> dict:
+                           principal: Caller) -> dict:
     """Moves a matter through its lifecycle; an action not allowed now gets 409 with the allowed ones."""
     service = _service(request, session)
     matter = await service.apply_transition(_ctx(request, principal), matter_id, data)
@@ -352,7 +366,7 @@ async def apply_transition(matter_id: MatterID, data: s.TransitionRequest, reque
 
 
 @router.post("/{matter_id}/votes", status_code=201, response_model=s.VoteRead)
-async def open_vote(matter_id: MatterID, data: s.VoteOpen, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def open_vote(matter_id: MatterID, data: s.VoteOpen, request: Request, session: SessionDep, principal: Caller):
     """Opens a voting window; the electorate is frozen from the registry replica now."""
     service = _service(request, session)
     vote = await service.open_vote(_ctx(request, principal), matter_id, data)
@@ -360,20 +374,20 @@ async def open_vote(matter_id: MatterID, data: s.VoteOpen, request: Request, ses
 
 
 @router.post("/{matter_id}/tasks", status_code=201, response_model=s.TaskRead)
-async def add_task(matter_id: MatterID, data: s.TaskCreate, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def add_task(matter_id: MatterID, data: s.TaskCreate, request: Request, session: SessionDep, principal: Caller):
     """Adds an implementation task with its responsible body, budget and deadline."""
     task = await _service(request, session).add_task(_ctx(request, principal), matter_id, data)
     return {**{c: getattr(task, c) for c in s.TaskRead.model_fields if c not in ("spending", "progress")}}
 
 
 @router.get("/{matter_id}/tasks", response_model=list[s.TaskRead])
-async def list_tasks(matter_id: MatterID, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def list_tasks(matter_id: MatterID, request: Request, session: SessionDep, principal: Caller):
     """Lists a matter's tasks with their spending lines and progress updates."""
     return await _service(request, session).tasks(principal, matter_id)
 
 
 @router.post("/{matter_id}/ratings", status_code=201, response_model=s.EvaluationRead)
-async def rate(matter_id: MatterID, data: s.RatingIn, request: Request, session: SessionDep, principal: CurrentPrincipal):
+async def rate(matter_id: MatterID, data: s.RatingIn, request: Request, session: SessionDep, principal: Caller):
     """A resident rates the result (民事民评); enough ratings close the matter, a bad share reopens it (重办)."""
     return await _service(request, session).rate(_ctx(request, principal), matter_id, data.score)
 
@@ -384,14 +398,14 @@ class DispatchIn(s.Model):
 
 @router.post("/{matter_id}/covenant-filing", response_model=s.MatterDetail)
 async def file_covenant(matter_id: MatterID, data: s.CovenantFilingIn, request: Request, session: SessionDep,
-                        principal: CurrentPrincipal) -> dict:
+                        principal: Caller) -> dict:
     """Records that a covenant the meeting passed was filed with the street office (居民公约报街道备案)."""
     service = _service(request, session)
     return await _detail(service, principal, await service.file_covenant(_ctx(request, principal), matter_id, data))
 
 
 @router.post("/{matter_id}/workorders", status_code=201, response_model=s.WorkOrderRead)
-async def dispatch(matter_id: MatterID, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def dispatch(matter_id: MatterID, request: Request, session: SessionDep, principal: Caller,
                    data: DispatchIn | None = None):
     """Sends the matter as a work order to the department assigned to its community."""
     return await _service(request, session).dispatch(_ctx(request, principal), matter_id, data.department_code if data else None)

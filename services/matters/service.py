@@ -19,7 +19,7 @@ from sqlalchemy import false, or_, select, true
 
 from services.matters import events as ev
 from services.matters.models import DepartmentTask, ImplementationTask, Matter, MatterTransition, OfflineTally, TaskProgress, TaskSpending, Vote, WorkOrder
-from services.matters.repository import MattersRepository
+from services.matters.repository import CodeMoveRepository, MattersRepository
 from services.matters.rules import deadlines
 from services.matters.rules.admission import Catalogue, admit, load_catalogue
 from services.matters.rules.evaluation import EvaluationAction, EvaluationPolicy
@@ -37,7 +37,7 @@ from services.matters.rules.templates import Template, load_templates
 from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping, tally
 from services.matters.settings import Settings
 from youmin.kit import replica
-from youmin.kit.auth import Principal
+from youmin.kit.auth import Grant, Principal
 from youmin.kit.calendar import LOCAL_TZ, WorkCalendar, default_calendar, end_of_day, local_date
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
 from youmin.kit.outbox import publish
@@ -144,11 +144,24 @@ class MattersService:
     def __init__(self, session: Any, settings: Settings, calendar: WorkCalendar | None = None) -> None:
         self.session = session
         self.repo = MattersRepository(session)
+        self.code_moves = CodeMoveRepository(session)
         self.settings = settings
         self.calendar = calendar or _calendar(settings.calendar_path)
         self.codes = CodeWidths(settings.grid_serial_width)
 
     # --- scope ------------------------------------------------------------------------------------
+
+    async def caller(self, principal: Principal) -> Principal:
+        """Returns the caller with the scopes of their token as the codes are today: a token issued before a unit moved
+        names its old code, and the registry has re-coded the grant since (old codes are never reused, so nobody else's
+        scope changes)."""
+        if not principal.grants:
+            return principal
+        current = await self.code_moves.current_of(g.scope for g in principal.grants)
+        if all(current[g.scope] == g.scope for g in principal.grants):
+            return principal
+        return principal.model_copy(update={"grants": [Grant(role=g.role, scope=current[g.scope])
+                                                       for g in principal.grants]})
 
     def visibility(self, principal: Principal) -> Any:
         """The SQL condition for the matters a principal may read: their scope and their own."""
@@ -233,8 +246,11 @@ class MattersService:
 
     async def raise_matter(self, ctx: Context, data: Any) -> tuple[Matter, list[dict[str, Any]]]:
         """Raises a matter (民事民提) by a resident, field staff, a department or an integration."""
+        await self.code_moves.hold()
         principal = ctx.principal
-        unit_code = data.unit_code
+        # The caller may name a unit by the code it had before it moved (a form made then): the matter is checked and
+        # written under today's code, where the unit's staff find it.
+        unit_code = await self.code_moves.current(data.unit_code) if data.unit_code else None
         household_code: str | None = None
         department_code: str | None = None
         if principal.kind == "department":
@@ -259,7 +275,7 @@ class MattersService:
                     # take it from the request that system later sends.
                     raise Forbidden("external_token: an external system's token is given by that system or by staff",
                                     field="external_token")
-                household_code = resident_scopes[0]
+                household_code = await self.code_moves.current(resident_scopes[0])  # as of the lock held above
                 unit_code = unit_code or household_code[:12]
                 if unit_code[:12] != household_code[:12]:
                     raise Forbidden("a resident raises matters of their own household's community", field="unit_code")
@@ -448,6 +464,7 @@ class MattersService:
 
     async def apply_transition(self, ctx: Context, matter_id: uuid.UUID, data: Any) -> Matter:
         """Moves a matter as asked, after the scope and the action's own rules are checked."""
+        await self.code_moves.hold()  # placing writes codes, and ending a matter cancels its orders
         principal = ctx.principal
         matter = await self.readable_matter(principal, matter_id, lock=True)
         try:
@@ -518,6 +535,7 @@ class MattersService:
         if unit_code is None:
             raise RuleViolation("matter.place_unit_required", "unit_code: say which unit the matter is about",
                                 field="unit_code")
+        unit_code = await self.code_moves.current(unit_code)
         if unit_code == matter.unit_code:
             raise RuleViolation("matter.place_same_unit", f"unit_code: the matter is at {unit_code} already",
                                 field="unit_code")
@@ -539,6 +557,7 @@ class MattersService:
 
     async def open_vote(self, ctx: Context, matter_id: uuid.UUID, data: Any) -> Vote:
         """Opens a voting window and freezes the electorate from the registry replica."""
+        await self.code_moves.hold()
         matter = await self.readable_matter(ctx.principal, matter_id, lock=True)
         self.require_staff(ctx.principal, matter.unit_code)
         if await self.repo.open_vote_of(matter.matter_id):
@@ -597,7 +616,8 @@ class MattersService:
         self._window_open(vote, ctx.now)
         electors = await self.repo.electors_for_caster(vote.vote_id, ctx.principal.sub)
         if data.household_code:
-            electors = [e for e in electors if e.household_code == data.household_code]
+            household = await self.code_moves.current(data.household_code)  # named by a code from before a move
+            electors = [e for e in electors if e.household_code == household]
         if not electors:
             raise RuleViolation("vote.not_in_electorate", "you are not in this vote's electorate (nor a household's representative or proxy)")
         if len(electors) > 1:
@@ -669,6 +689,7 @@ class MattersService:
 
         A vote announced to close at a time closes then, not before, unless every elector has voted already.
         """
+        await self.code_moves.hold()
         vote = await self.repo.get_vote(vote_id, lock="update")
         if vote is None:
             raise NotFound(f"no vote {vote_id}")
@@ -715,18 +736,22 @@ class MattersService:
 
     # --- templates --------------------------------------------------------------------------------
 
-    async def choose_template(self, ctx: Context, community_code: str, template_code: str) -> Template:
+    async def choose_template(self, ctx: Context, community_code: str, template_code: str) -> tuple[str, Template]:
+        """Sets the template a community works by; returns the community's code (today's) and the template."""
+        await self.code_moves.hold()
+        community_code = await self.code_moves.current(community_code)  # named by its code from before a move
         self.require_staff(ctx.principal, community_code)
         if template_code not in templates():
             raise RuleViolation("template.unknown", f"template_code: unknown template {template_code!r} "
                                 f"(known: {', '.join(templates())})", field="template_code")
         await self.repo.choose_template(community_code, template_code, ctx.principal.sub)
-        return templates()[template_code]
+        return community_code, templates()[template_code]
 
     # --- implementation ---------------------------------------------------------------------------
 
     async def add_task(self, ctx: Context, matter_id: uuid.UUID, data: Any) -> ImplementationTask:
         """Adds an implementation task (民事民办) with its responsible body, budget and deadline."""
+        await self.code_moves.hold()
         matter = await self.readable_matter(ctx.principal, matter_id, lock=True)
         self.require_staff(ctx.principal, matter.unit_code)
         if matter.state not in (State.DECIDED, State.IMPLEMENTING, State.REOPENED):
@@ -825,6 +850,7 @@ class MattersService:
 
     async def rate(self, ctx: Context, matter_id: uuid.UUID, score: int) -> dict[str, Any]:
         """Records a resident's rating; closes the matter when enough are in, or reopens it (重办) on a bad share."""
+        await self.code_moves.hold()  # closing the matter cancels its open orders
         matter = await self.repo.get_matter(matter_id, lock=True)
         if matter is None or not await self.can_read(ctx.principal, matter):
             raise NotFound(f"no matter {matter_id}")
@@ -865,6 +891,7 @@ class MattersService:
 
     async def dispatch(self, ctx: Context, matter_id: uuid.UUID, department_code: str | None) -> WorkOrder:
         """Sends a matter to the department assigned to its community (部门包居)."""
+        await self.code_moves.hold()
         matter = await self.readable_matter(ctx.principal, matter_id, lock=True)
         self.require_staff(ctx.principal, matter.unit_code)
         if State(matter.state) in TERMINAL_STATES:
@@ -891,6 +918,7 @@ class MattersService:
     async def _order_for_department(self, ctx: Context, work_order_id: uuid.UUID, allowed_from: tuple[str, ...], action: str) -> WorkOrder:
         if ctx.principal.kind != "department" or not ctx.principal.department:
             raise Forbidden("only the department's integration acts on its work orders")
+        await self.code_moves.hold()  # the change is logged under the order's community
         order = await self.repo.get_work_order(work_order_id, lock=True)
         if order is None or order.department_code != ctx.principal.department:
             raise NotFound(f"no work order {work_order_id}")
@@ -964,6 +992,7 @@ class MattersService:
 
     async def sweep(self, now: datetime) -> dict[str, int]:
         """Raises yellow and red warnings on open work orders and unfinished tasks as of `now`."""
+        await self.code_moves.hold()
         changed = {"work_orders": 0, "tasks": 0}
         for order in await self.repo.open_work_orders():
             level = deadlines.warning_level(order.due_at, now, self.calendar).value
@@ -988,14 +1017,16 @@ class MattersService:
         """Admits a department's task into a community only when it cites the catalogue (准入制度)."""
         if ctx.principal.kind != "department" or not ctx.principal.department:
             raise Forbidden("department tasks are submitted by a department's integration")
-        community = await replica.get_unit(self.session, data.community_code)
+        await self.code_moves.hold()
+        community_code = await self.code_moves.current(data.community_code)
+        community = await replica.get_unit(self.session, community_code)
         if community is None or community.retired or community.level != "community":
             raise RuleViolation("admission.community_unknown", f"community_code: {data.community_code} is not a current "
                                 "community of the registry", field="community_code")
         if data.due_on is not None and data.due_on < local_date(ctx.now):
             raise RuleViolation("admission.due_in_past", "due_on: the deadline has passed already", field="due_on")
         verdict = admit(data.catalogue_code, _catalogue())
-        task = DepartmentTask(task_id=uuid.uuid4(), department_code=ctx.principal.department, community_code=data.community_code,
+        task = DepartmentTask(task_id=uuid.uuid4(), department_code=ctx.principal.department, community_code=community_code,
                               catalogue_code=(data.catalogue_code or "").strip().upper() or None, title=data.title,
                               due_on=data.due_on, admitted=verdict.admitted, reason=verdict.reason, submitted_at=ctx.now)
         await self.repo.add(task)
@@ -1033,6 +1064,8 @@ class MattersService:
 
     async def statistics(self, principal: Principal, community_code: str | None, category: str | None,
                          key_project: bool | None) -> dict[str, Any]:
+        if community_code:
+            community_code = await self.code_moves.current(community_code)  # named by its code from before a move
         filters = self.stats_filters(principal, community_code, category, key_project)
         # A state's stage depends on the community's template: by_state names it only for one community.
         template = (await self.template_of(community_code))[0] if community_code else None
@@ -1063,3 +1096,19 @@ class MattersService:
         return {"template_code": template.code if template else None, "by_stage": by_stage, "by_state": by_state,
                 "by_community": by_community, "by_category": by_category}
 
+    # --- org units that moved ---------------------------------------------------------------------
+
+    async def unit_moved(self, d: dict[str, Any]) -> None:
+        """Re-codes this service's rows under a unit that moved, once the replica has recorded the move (same
+        transaction): its matters, votes, work orders and the rest follow it to the new code, so the staff of its new
+        parent and its own staff (whose grants the registry re-codes) read and act on them, and the old parent's no
+        longer do.
+
+        Every recorded move that now leads into the unit is applied, not only this one: a chain of moves (or a row
+        written under an earlier code) ends at today's code. Applying it twice changes nothing more, since no row is
+        left under an old code, and old codes are never reused.
+        """
+        await self.code_moves.lock_for_move()
+        for old, new in await self.code_moves.moves_into(d["new_code"]):
+            await self.repo.recode(old, new)
+        await self.session.flush()

@@ -97,3 +97,11 @@ def test_status_notes_fall_back_to_the_stage_without_a_reason_for_the_current_st
     assert to_service_request(MATTER | {"timeline": stale})["status_notes"] == "居民提出"
     assert to_service_request(MATTER)["status_notes"] == "居民提出"  # a list read carries no timeline
     assert to_service_request(MATTER | {"stage": None})["status_notes"] == "rejected"
+
+
+async def test_an_end_date_within_ninety_days_of_the_first_instant_is_searched_from_that_instant(gateway_app):
+    # The default start (90 days before the end) would fall before year 1: the search starts at the first instant.
+    # The matters service is unreachable here: the search gets as far as asking it (a 502/503), not a 500.
+    resp = await gateway_app.state.test_client.get("/open311/v2/requests.json",
+                                                   params={"end_date": "0001-01-02T00:00:00Z"})
+    assert resp.status_code in (502, 503) and resp.json()[0]["code"] == resp.status_code, resp.text

@@ -128,7 +128,13 @@ async def test_concurrent_creations_with_one_external_token_give_one_matter_and_
     import asyncio
     import uuid
 
+    from datetime import date
+
+    from services.registry import events as reg
+
     community = matters.new_community()
+    await matters.seed(reg.UnitCreated(unit_id=uuid.uuid4(), unit_code=community, parent_code=None, level="community",
+                                       effective_on=date(2026, 1, 1)))  # an integration raises at a registry unit
     service = matters.headers("gateway-open311", [], kind="service")
     token = f"tok-{uuid.uuid4().hex[:8]}"
     body = {**BODY, "unit_code": community, "external_token": token}
