@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from services.matters.consumers import consumers
+from services.matters.repository import RecentMoves
 from services.matters.router import router
 from services.matters.scheduler import BALLOT_MIXER, DEADLINE_SWEEPER, utc_now
 from services.matters.settings import Settings
@@ -19,5 +20,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consumers=consumers(settings),
         background=[DEADLINE_SWEEPER, BALLOT_MIXER],
         # clock: the time the service acts at; calendar: None means the configured working-day calendar.
-        state={"clock": utc_now, "calendar": None},
+        # recent_moves: the units' moves as read lately, to read tokens' scopes as today's codes.
+        state={"clock": utc_now, "calendar": None, "recent_moves": RecentMoves(settings.moves_read_seconds)},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -742,12 +743,13 @@ class CodeMoveRepository:
         move = replica["move"]
         moves = dict((await self.session.execute(
             select(move.c.old_code, move.c.new_code).where(move.c.old_code.in_(prefixes)))).all())
-        out = {}
-        for code in codes:
-            # The longest moved code above it: a unit that moved on its own after its parent did maps by its own move.
-            old = next((code[:n] for n in range(len(code), 5, -1) if code[:n] in moves), None)
-            out[code] = moves[old] + code[len(old):] if old is not None else code
-        return out
+        return {code: today(code, moves) for code in codes}
+
+    async def all_moves(self) -> dict[str, str]:
+        """Returns every recorded move, old code -> today's code."""
+        move = replica["move"]
+        return dict((await self.session.execute(select(move.c.old_code, move.c.new_code))).all())
+
 
     async def moves_into(self, code: str) -> list[tuple[str, str]]:
         """Returns every recorded move whose current code lies at or under a code, longest old code first (a row
@@ -756,3 +758,28 @@ class CodeMoveRepository:
         stmt = (select(move.c.old_code, move.c.new_code).where(move.c.new_code.like(_like_prefix(code)))
                 .order_by(func.length(move.c.old_code).desc(), move.c.old_code))
         return [(old, new) for old, new in (await self.session.execute(stmt)).all()]
+
+
+def today(code: str, moves: dict[str, str]) -> str:
+    """Returns a code as it is today, given the recorded moves: re-coded by the longest moved code above it (a unit that
+    moved on its own after its parent did maps by its own move)."""
+    old = next((code[:n] for n in range(len(code), 5, -1) if code[:n] in moves), None)
+    return moves[old] + code[len(old):] if old is not None else code
+
+
+class RecentMoves:
+    """The recorded moves as read at most `ttl` seconds ago, for reading a token's scopes as today's codes without a
+    look-up per request (moves are rare). A move is seen by readers within `ttl`; writes look codes up under the lock
+    that holds moves back (CodeMoveRepository)."""
+
+    def __init__(self, ttl: float = 2.0) -> None:
+        self.ttl = ttl
+        self.read_at = float("-inf")
+        self.moves: dict[str, str] = {}
+
+    async def get(self, session: AsyncSession) -> dict[str, str]:
+        """Returns the moves, read afresh when the last read is older than `ttl`."""
+        if time.monotonic() - self.read_at > self.ttl:
+            self.moves = await CodeMoveRepository(session).all_moves()
+            self.read_at = time.monotonic()
+        return self.moves

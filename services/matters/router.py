@@ -24,7 +24,8 @@ CommunityCode = Annotated[str, Path(pattern=s.COMMUNITY_CODE)]
 
 
 def _service(request: Request, session) -> MattersService:
-    return MattersService(session, request.app.state.settings, getattr(request.app.state, "calendar", None))
+    return MattersService(session, request.app.state.settings, getattr(request.app.state, "calendar", None),
+                          request.app.state.recent_moves)
 
 
 def _ctx(request: Request, principal: Principal) -> Context:

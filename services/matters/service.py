@@ -19,7 +19,7 @@ from sqlalchemy import false, or_, select, true
 
 from services.matters import events as ev
 from services.matters.models import DepartmentTask, ImplementationTask, Matter, MatterTransition, OfflineTally, TaskProgress, TaskSpending, Vote, WorkOrder
-from services.matters.repository import CodeMoveRepository, MattersRepository
+from services.matters.repository import CodeMoveRepository, MattersRepository, RecentMoves, today
 from services.matters.rules import deadlines
 from services.matters.rules.admission import Catalogue, admit, load_catalogue
 from services.matters.rules.evaluation import EvaluationAction, EvaluationPolicy
@@ -141,8 +141,10 @@ class Context:
 class MattersService:
     """The matters service's use cases over one transaction."""
 
-    def __init__(self, session: Any, settings: Settings, calendar: WorkCalendar | None = None) -> None:
+    def __init__(self, session: Any, settings: Settings, calendar: WorkCalendar | None = None,
+                 recent_moves: RecentMoves | None = None) -> None:
         self.session = session
+        self.recent_moves = recent_moves
         self.repo = MattersRepository(session)
         self.code_moves = CodeMoveRepository(session)
         self.settings = settings
@@ -157,10 +159,11 @@ class MattersService:
         scope changes)."""
         if not principal.grants:
             return principal
-        current = await self.code_moves.current_of(g.scope for g in principal.grants)
-        if all(current[g.scope] == g.scope for g in principal.grants):
+        moves = await self.recent_moves.get(self.session) if self.recent_moves else \
+            await self.code_moves.all_moves()
+        if not moves or all(today(g.scope, moves) == g.scope for g in principal.grants):
             return principal
-        return principal.model_copy(update={"grants": [Grant(role=g.role, scope=current[g.scope])
+        return principal.model_copy(update={"grants": [Grant(role=g.role, scope=today(g.scope, moves))
                                                        for g in principal.grants]})
 
     def visibility(self, principal: Principal) -> Any:
@@ -250,7 +253,9 @@ class MattersService:
         principal = ctx.principal
         # The caller may name a unit by the code it had before it moved (a form made then): the matter is checked and
         # written under today's code, where the unit's staff find it.
-        unit_code = await self.code_moves.current(data.unit_code) if data.unit_code else None
+        resident_scopes = principal.scopes({RESIDENT}) if principal.kind not in ("department", "service") else []
+        named = await self.code_moves.current_of([c for c in (data.unit_code, *resident_scopes[:1]) if c])
+        unit_code = named[data.unit_code] if data.unit_code else None
         household_code: str | None = None
         department_code: str | None = None
         if principal.kind == "department":
@@ -275,7 +280,7 @@ class MattersService:
                     # take it from the request that system later sends.
                     raise Forbidden("external_token: an external system's token is given by that system or by staff",
                                     field="external_token")
-                household_code = await self.code_moves.current(resident_scopes[0])  # as of the lock held above
+                household_code = named[resident_scopes[0]]  # as of the lock held above
                 unit_code = unit_code or household_code[:12]
                 if unit_code[:12] != household_code[:12]:
                     raise Forbidden("a resident raises matters of their own household's community", field="unit_code")

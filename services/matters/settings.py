@@ -33,3 +33,6 @@ class Settings(ServiceSettings):
     # How often online choices are moved from the ballot box into their votes' totals: a choice lies beside its
     # voter's participation row (same transaction) until then, so this stays short.
     ballot_mix_seconds: float = Field(1.0, gt=0, le=60)
+    # A token's scopes are read as today's codes (a token issued before a unit moved names its old code) from the moves
+    # as read at most this long ago: moves are rare, and a look-up per request would cost every request.
+    moves_read_seconds: float = Field(2.0, ge=0, le=60)

@@ -128,7 +128,9 @@ def households_events(community: str, count: int, *, adults_each: int = 1, start
 
 @pytest.fixture(scope="session")
 async def matters(infra) -> AsyncIterator[MattersHarness]:
+    # moves_read_seconds=0: a test reads tokens' scopes with the moves it has just sent.
     settings = Settings(service_database_url=infra.database_url("matters"), kafka_bootstrap_servers=infra.bootstrap,
+                        moves_read_seconds=0,
                         environment="test", relay_poll_seconds=0.1, sweep_enabled=False, consumer_stall_seconds=30)
     app = create_app(settings)
     async with running(app) as client:

@@ -21,3 +21,13 @@ def test_each_level_is_told_by_its_length(width):
         ScopeLevel.UNIT]
     assert codes.unit == len(unit) and codes.household == len(household)
     assert codes.vote_scope(household) == unit and codes.vote_scope(building) == building
+
+
+def test_a_code_today_follows_the_longest_recorded_move_above_it():
+    from services.matters.repository import today
+
+    moves = {"370705001001": "370705002007", "370705001001003": "370705003001001"}  # the community, then one grid
+    assert today("370705001001002", moves) == "370705002007002"  # moved with its community
+    assert today("370705001001003001", moves) == "370705003001001001"  # its grid moved on its own
+    assert today("370705001002", moves) == "370705001002"  # never moved
+    assert today("370705001001", {}) == "370705001001"
