@@ -211,6 +211,8 @@ class NewRequest(BaseModel):
         for name, value in self:
             if isinstance(value, str) and "\x00" in value:
                 raise ValueError(f"{name}: must not contain NUL characters")
+        if not self.description.strip():
+            raise ValueError("description: must say what the request is about")
         if (self.lat is None) != (self.long is None):
             raise ValueError("lat and long must be given together")
         if self.lat is None and not self.address_string and not self.address_id:

@@ -87,8 +87,14 @@ class ApiKeyIssued(ApiKeyRead):
 DepartmentCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 
 
+def _reachable_port(url: HttpUrl) -> HttpUrl:
+    if url.port == 0:
+        raise ValueError("port 0 reaches no server")
+    return url
+
+
 class SubscriptionCreate(Strict):
-    url: HttpUrl
+    url: Annotated[HttpUrl, AfterValidator(_reachable_port)]
     secret: str | None = Field(default=None, min_length=16, max_length=128,
                                description="Signing secret; generated when omitted")
 

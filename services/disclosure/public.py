@@ -259,7 +259,8 @@ async def mediation_statistics(
     group_by: Annotated[SafeStr, Query(max_length=80)] = "level,outcome",
 ) -> Response:
     """Aggregated mediation counts (never a single case) per unit, level, dispute type, month and outcome."""
-    dims = [d.strip() for d in group_by.split(",") if d.strip()]
+    period_window(period)  # a real year or month (422 naming period otherwise), as the item listing checks it
+    dims = list(dict.fromkeys(d.strip() for d in group_by.split(",") if d.strip()))
 
     async def render() -> tuple[bytes, str]:
         async with _reader(request) as session:

@@ -571,6 +571,10 @@ class MattersService:
         rule = self._rule(data.rule_version, template, matter.major)
         if data.closes_at is not None and (data.closes_at.tzinfo is None or data.closes_at <= ctx.now):
             raise RuleViolation("vote.window_invalid", "closes_at: must be a time-zone aware moment in the future", field="closes_at")
+        if data.closes_at is not None and data.closes_at > ctx.now + timedelta(days=self.settings.vote_max_days):
+            # A vote announced to close later is not closed before then: a window years long would hold the matter.
+            raise RuleViolation("vote.window_too_long", f"closes_at: a vote stays open at most "
+                                f"{self.settings.vote_max_days} days", field="closes_at")
         if matter.state != State.DECIDING.value:
             await self._move(matter, Action.START_DECISION, ctx.principal.sub, ctx.now,
                              details={"rule_version": rule.name})
@@ -825,6 +829,10 @@ class MattersService:
         if data.spent_on > local_date(ctx.now):
             raise RuleViolation("task.spending_in_future", f"spent_on: money is recorded once spent, on or before today "
                                 f"({local_date(ctx.now)})", field="spent_on")
+        if data.spent_on < local_date(matter.created_at):
+            raise RuleViolation("task.spending_before_matter", f"spent_on: the matter was raised on "
+                                f"{local_date(matter.created_at)}; money spent before it is not the matter's",
+                                field="spent_on")
         task.spent_cents += data.amount_cents
         self.session.add(TaskSpending(task_id=task.task_id, item=data.item, amount_cents=data.amount_cents,
                                       spent_on=data.spent_on, recorded_by=ctx.principal.sub, recorded_at=ctx.now))

@@ -36,3 +36,5 @@ class Settings(ServiceSettings):
     # A token's scopes are read as today's codes (a token issued before a unit moved names its old code) from the moves
     # as read at most this long ago: moves are rare, and a look-up per request would cost every request.
     moves_read_seconds: float = Field(2.0, ge=0, le=60)
+    # The longest a vote may be announced to stay open (closes_at): it is not closed before then unless all have voted.
+    vote_max_days: int = Field(90, ge=1, le=366)

@@ -718,7 +718,11 @@ async def import_rows(
         checks.error(1, column, "missing column")
     for column in unknown:
         checks.error(1, column, f"unknown column; expected {', '.join(required + optional)}")
-    if missing or unknown:
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    for column in repeated:
+        # Which of the two a row means cannot be told: the second would silently win.
+        checks.error(1, column, "column given more than once")
+    if missing or unknown or repeated:
         result.status, result.errors, result.error_count = "failed", checks.errors, checks.error_count
         await _finish_job(conn, result)
         return result

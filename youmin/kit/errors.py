@@ -144,6 +144,12 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     """Turns pydantic errors into [{field, reason}] with dotted field paths."""
     out = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            # The location of a JSON syntax error is its position in the text, not a field.
+            position = next((p for p in err.get("loc", ()) if isinstance(p, int)), None)
+            reason = err.get("msg", "invalid JSON") + (f" at character {position}" if position is not None else "")
+            out.append({"field": "body", "reason": reason})
+            continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
         out.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid")})
     return out

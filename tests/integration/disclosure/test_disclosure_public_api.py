@@ -254,6 +254,15 @@ async def test_a_period_outside_the_boards_years_or_in_other_digits_is_a_422_nam
         assert resp.json()["errors"][0]["field"] == "period"
 
 
+@pytest.mark.parametrize("period", ["2026-99", "2026-00", "0000", "9999-01"])
+async def test_mediation_statistics_take_only_a_real_year_or_month(disclosure, period):
+    resp = await disclosure.client.get("/public/v1/statistics/mediation", params={"unit": "370705", "period": period})
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "period", resp.text
+    twice = await disclosure.client.get("/public/v1/statistics/mediation",
+                                        params={"unit": "370705", "period": "2026-11", "group_by": "level,level"})
+    assert twice.status_code == 200 and twice.json()["group_by"] == ["level"]
+
+
 @pytest.mark.parametrize("parts", [["n", "0001-01-01T00:00:00+14:00", str(uuid.UUID(int=1))],
                                    ["n", "9999-12-31T23:59:59-14:00", str(uuid.UUID(int=1))],
                                    ["c", 1, 10**30], ["c", -1, 1]])

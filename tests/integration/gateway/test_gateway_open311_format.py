@@ -57,6 +57,13 @@ async def test_post_with_a_bad_api_key_is_403(gateway_app):
     assert ET.fromstring(resp.content).find("error").findtext("code") == "403"
 
 
+async def test_post_with_a_blank_description_is_refused(gateway_app):
+    resp = await gateway_app.state.test_client.post(
+        "/open311/v2/requests.json", data={"api_key": "k", "service_code": "public_safety", "description": "   ",
+                                           "address_string": "奎文区某路"})
+    assert resp.status_code == 400 and "description" in resp.json()[0]["description"]
+
+
 async def test_post_without_a_location_is_refused(gateway_app):
     resp = await gateway_app.state.test_client.post(
         "/open311/v2/requests.json", data={"api_key": "k", "service_code": "public_safety", "description": "x"})

@@ -40,7 +40,8 @@ async def test_a_task_tracks_budget_spending_and_dated_progress(matters, clock):
     assert created.status_code == 201, created.text
     task_id = created.json()["task_id"]
     await matters.client.post(f"/api/v1/matters/tasks/{task_id}/spending", headers=staff,
-                              json={"item": "灯具采购", "amount_cents": 450_000, "spent_on": "2026-11-20"})
+                              json={"item": "灯具采购", "amount_cents": 450_000,
+                                    "spent_on": clock.now.astimezone(LOCAL_TZ).date().isoformat()})
     progressed = await matters.client.post(f"/api/v1/matters/tasks/{task_id}/progress", headers=staff,
                                            json={"percent": 40, "note": "灯具已到货"})
     assert (progressed.json()["percent"], progressed.json()["spent_cents"]) == (40, 450_000)
@@ -296,3 +297,5 @@ async def test_spending_is_recorded_once_spent_not_ahead(matters, clock):
     assert ahead.status_code == 422 and ahead.json()["field"] == "spent_on"
     today = await matters.client.post(url, headers=staff, json={"item": "灯具", "amount_cents": 10, "spent_on": "2026-11-20"})
     assert today.status_code == 200 and today.json()["spent_cents"] == 10
+    before = await matters.client.post(url, headers=staff, json={"item": "灯具", "amount_cents": 10, "spent_on": "0001-01-01"})
+    assert before.status_code == 422 and before.json()["rule"] == "task.spending_before_matter", before.text

@@ -44,6 +44,10 @@ async def test_bad_input_names_the_field(matters):
     assert resp.status_code == 422
     fields = {e["field"] for e in resp.json()["errors"]}
     assert {"title", "category"} <= fields
+    broken = await matters.client.post("/api/v1/matters/", headers={**matters.staff(community),
+                                                                     "content-type": "application/json"},
+                                       content=b'{"title": "x",')
+    assert broken.status_code == 422 and [e["field"] for e in broken.json()["errors"]] == ["body"], broken.text
 
 
 async def test_grid_staff_record_a_face_to_face_matter_in_their_grid_only(matters):

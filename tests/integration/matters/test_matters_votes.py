@@ -313,6 +313,11 @@ async def test_a_major_matter_is_not_decided_under_a_weaker_rule(matters):
 
 async def test_a_vote_announced_to_close_later_is_not_closed_early(matters, clock):
     community, voters = await _community_with_adults(matters, 2)
+    matter = await matters.raise_matter(community, title="延期表决")
+    await matters.move(matter["matter_id"], community, "accept", "route")
+    years = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/votes", headers=matters.staff(community),
+                                      json={"closes_at": "9999-12-31T23:59:59Z"})
+    assert years.status_code == 422 and years.json()["rule"] == "vote.window_too_long", years.text
     _, vote = await _open_vote(matters, community, closes_at=(clock.now + timedelta(days=2)).isoformat())
     await _cast(matters, vote["vote_id"], *voters[0], "for")
     url = f"/api/v1/matters/votes/{vote['vote_id']}/close"

@@ -180,6 +180,13 @@ async def test_file_with_a_missing_column_is_refused_at_the_header(registry, tmp
     assert [(e.row, e.field, e.reason) for e in result.errors] == [(1, "name", "missing column")]
 
 
+async def test_file_naming_a_column_twice_is_refused_at_the_header(registry, tmp_path):
+    result = await run(registry, "units", write_csv(tmp_path / "u.csv", ["code", "name", "code"],
+                                                    [["370705001", "街道", "370705002"]]))
+    assert result.status == "failed"
+    assert [(e.row, e.field, e.reason) for e in result.errors] == [(1, "code", "column given more than once")]
+
+
 async def test_csv_upload_through_the_api_reports_errors(registry):
     community = await registry.fresh_community()
     body = f"code,name\n{community}001,一网格\n{community}1000,坏码\n".encode()

@@ -67,3 +67,15 @@ async def test_a_delivery_goes_to_the_address_that_was_checked_addressed_to_the_
 
 async def test_a_public_ipv6_address_is_allowed(resolver):
     assert await url_allowed("https://[2606:4700:4700::1111]/hook", allow_private=False)
+
+
+def test_a_subscription_url_on_port_zero_is_refused_naming_the_url():
+    import pydantic
+    import pytest as _pytest
+
+    from gateway.schemas import SubscriptionCreate
+
+    with _pytest.raises(pydantic.ValidationError) as caught:
+        SubscriptionCreate(url="https://hooks.example.com:0/youmin")
+    assert caught.value.errors()[0]["loc"] == ("url",)
+    assert SubscriptionCreate(url="https://hooks.example.com:8443/youmin").url.port == 8443
