@@ -18,7 +18,10 @@ from sqlalchemy import Boolean, Column, Date, Index, MetaData, PrimaryKeyConstra
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from youmin.kit.logging import get_logger
 from youmin.kit.service import ConsumerSpec
+
+log = get_logger("youmin.replica")
 
 PREFIX = "gov.youmin.registry."
 
@@ -212,6 +215,12 @@ async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
     if len(old) != len(new):
         raise ValueError(f"new_code: {new} is not at the level of {old}")
     _under(new, parent, "new_code")
+    recorded = await session.scalar(text("SELECT new_code FROM replica_code_move WHERE old_code = :old"), {"old": old})
+    if recorded is not None and recorded != new:
+        # The move was recorded already, and the unit (or a unit above it) has moved on since: this is the same move
+        # sent again, and applying it would take the unit back (old codes are never issued again).
+        log.info("replica.move_superseded", old_code=old, new_code=new, current_code=recorded)
+        return
     recode = {"new": new, "cut": len(old) + 1, "pattern": _like_prefix(old)}
     # Later moves of what earlier moves led to: every recorded old code maps straight to today's code.
     await session.execute(text("UPDATE replica_code_move SET new_code = :new || substr(new_code, :cut) "

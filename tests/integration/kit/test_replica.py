@@ -133,6 +133,27 @@ async def test_a_unit_moved_under_an_earlier_move_takes_late_events_to_its_curre
         assert await replica.adults_under(s, "370705002002001") == [(str(person), "370705002002001001010101")]
 
 
+async def test_a_move_sent_again_after_the_unit_moved_on_changes_nothing(sessions):
+    # A grid moves, then moves again; the first move, sent once more (under a new event id), must not take it back.
+    await apply_all(sessions, created("370705001", "370705", "street"))
+    first, second, third = (created(f"370705001{n:03d}", "370705001", "community") for n in (1, 2, 3))
+    grid = created("370705001001001", "370705001001", "grid")
+    await apply_all(sessions, first, second, third, grid)
+    there = ev.UnitMoved(unit_id=grid.unit_id, old_code="370705001001001", new_code="370705001002001",
+                         new_parent_code="370705001002", effective_on=date(2026, 2, 1))
+    await apply_all(sessions, there, ev.UnitMoved(unit_id=grid.unit_id, old_code="370705001002001",
+                                                  new_code="370705001003001", new_parent_code="370705001003",
+                                                  effective_on=date(2026, 3, 1)))
+    await apply_all(sessions, there.model_copy())  # the same move, a new envelope
+    person = uuid.uuid4()
+    await apply_all(sessions, ev.ResidencyChanged(person_id=person, household_code="370705001001001001010101",
+                                                  adult=True, effective_on=date(2026, 1, 15)))
+    async with transaction(sessions) as s:
+        unit = await replica.get_unit(s, "370705001003001")
+        assert unit is not None and unit.parent_code == "370705001003"
+        assert await replica.adults_under(s, "370705001003001") == [(str(person), "370705001003001001010101")]
+
+
 async def test_household_proxy_may_vote_and_revoked_role_is_gone(sessions):
     rep, proxy, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     grant = uuid.uuid4()
