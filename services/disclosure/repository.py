@@ -506,6 +506,10 @@ class CodeMoveRepository:
         """Waits for the writers that looked codes up, and holds new ones back until the move commits."""
         await self.session.execute(self.EXCLUSIVE_LOCK)
 
+    async def hold(self) -> None:
+        """Holds a move's re-coding back until this transaction ends (a writer of code-keyed rows takes it first)."""
+        await self.session.execute(self.LOCK)
+
     async def current(self, code: str) -> str:
         """Returns the code a unit has today: a code at or under a unit that moved since is re-coded (an event sent
         before a move can arrive after it, and the sender may still name the old code)."""
@@ -521,6 +525,13 @@ class CodeMoveRepository:
         """Returns every recorded move whose current code lies at or under a code, longest old code first (a row
         under a unit that moved on its own is re-coded by that move, not by its ancestor's)."""
         move = replica["move"]
+        # A move recorded under a code that has itself moved since (it arrived after that later move of a unit above
+        # it) was recorded under today's code: look there.
+        prefixes = [code[:n] for n in range(6, len(code) + 1)]
+        above = (await self.session.execute(
+            select(move.c.old_code, move.c.new_code).where(move.c.old_code.in_(prefixes))
+            .order_by(func.length(move.c.old_code).desc()).limit(1))).first()
+        code = above.new_code + code[len(above.old_code):] if above else code
         stmt = (select(move.c.old_code, move.c.new_code).where(move.c.new_code.like(like_prefix(code)))
                 .order_by(func.length(move.c.old_code).desc(), move.c.old_code))
         return [(old, new) for old, new in (await self.session.execute(stmt)).all()]

@@ -38,7 +38,7 @@ from services.disclosure.schemas import (
 )
 from services.disclosure.settings import Settings
 from youmin.kit import replica
-from youmin.kit.auth import Principal, require_scope
+from youmin.kit.auth import Grant, Principal, require_scope
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
 from youmin.kit.outbox import publish
 from youmin.kit.pii import redact_text
@@ -128,9 +128,23 @@ class DisclosureService:
         addresses, health and minors' data."""
         return redact_text(text, self.redaction.masking, [*names_in_text(text), *known_names])
 
+    async def _as_today(self, principal: Principal) -> Principal:
+        """The caller with their token's scopes as the codes are today (a token issued before a unit moved names its
+        old code; the registry has re-coded the grant since, and old codes are never issued again)."""
+        if not principal.grants:
+            return principal
+        moves = await replica.all_moves(self.session)
+        if not moves:
+            return principal
+        return principal.model_copy(update={"grants": [Grant(role=g.role, scope=replica.code_today(g.scope, moves))
+                                                       for g in principal.grants]})
+
     async def post_item(self, principal: Principal, command: ItemPost) -> DisclosureItem:
         """Publishes staff's minutes, covenant or notice, redacted."""
-        require_scope(principal, command.unit_code, STAFF_ROLES)
+        # Posted where the unit is today (a form or token may name its code from before a move), and not while a move
+        # is re-coding the unit's items.
+        command = command.model_copy(update={"unit_code": await self.codes.current(command.unit_code)})
+        require_scope(await self._as_today(principal), command.unit_code, STAFF_ROLES)
         content: dict[str, Any] = {"body": command.body}
         if command.held_on:
             today = cadence.local_date(self.now)
@@ -150,7 +164,8 @@ class DisclosureService:
     async def post_finance_statement(self, principal: Principal, command: FinanceStatementPost) -> DisclosureItem:
         """Publishes a finance statement with its fund lines and totals; a line given with its opening balance must
         add up (opening + income - expenditure = balance)."""
-        require_scope(principal, command.unit_code, STAFF_ROLES)
+        command = command.model_copy(update={"unit_code": await self.codes.current(command.unit_code)})
+        require_scope(await self._as_today(principal), command.unit_code, STAFF_ROLES)
         for n, line in enumerate(command.lines):
             opening = line.opening_balance_cents
             if opening is not None and opening + line.income_cents - line.expenditure_cents != line.balance_cents:
@@ -182,7 +197,7 @@ class DisclosureService:
         item = await self.items.get(item_id, lock=True)
         if item is None:
             raise NotFound(f"no disclosure item {item_id}")
-        require_scope(principal, item.unit_code, STAFF_ROLES)
+        require_scope(await self._as_today(principal), item.unit_code, STAFF_ROLES)
         if item.withdrawn_at is not None:
             raise Conflict("the item is already withdrawn", allowed=[])
         if not personal_data and not cadence.can_withdraw(item.published_at, self.now, self.policy):
@@ -238,7 +253,7 @@ class DisclosureService:
         question = await self.questions.get(question_id, lock=True)
         if question is None:
             raise NotFound(f"no question {question_id}")
-        require_scope(principal, question.unit_code, STAFF_ROLES)
+        require_scope(await self._as_today(principal), question.unit_code, STAFF_ROLES)
         if question.answered_at is not None:
             raise Conflict("the question is already answered", allowed=[])
         item = await self.items.get(question.item_id)
@@ -259,7 +274,8 @@ class DisclosureService:
 
     async def cadence_report(self, principal: Principal, scope: str, as_of: date | None) -> CadenceReport:
         """Lists the communities under a scope that are overdue on each kind."""
-        require_scope(principal, scope, STAFF_ROLES)
+        scope = await self.codes.current(scope)  # named by its code from before a move
+        require_scope(await self._as_today(principal), scope, STAFF_ROLES)
         if as_of is not None and not cadence.MIN_YEAR <= as_of.year <= cadence.MAX_YEAR:
             raise RuleViolation("disclosure.as_of_out_of_range", f"as_of: a day between {cadence.MIN_YEAR} and {cadence.MAX_YEAR}",
                                 field="as_of")
@@ -420,7 +436,10 @@ class DisclosureService:
     async def mediation_confirmation(self, d: dict[str, Any], event_id: str) -> None:
         """A court's refusal to confirm an agreement (司法确认) takes the case's success back from the month it was
         counted in: the case is mediated again, as the mediation service's own statistics count it."""
-        if d.get("outcome") != "refused" or not await self.mediation.claim_event(event_id, self.now):
+        if d.get("outcome") != "refused":
+            return
+        await self.codes.hold()  # the count it takes back is keyed by a code a move may be re-coding
+        if not await self.mediation.claim_event(event_id, self.now):
             return
         counted = await self.mediation.release_success(uuid.UUID(str(d["case_id"])))
         if counted is None:

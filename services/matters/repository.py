@@ -50,6 +50,7 @@ from services.matters.models import (
     replica,
 )
 from services.matters.rules.lifecycle import TERMINAL_STATES, Action
+from youmin.kit import replica as replica_kit
 
 
 OPEN_WORK_ORDER_STATUSES = ("dispatched", "signed")
@@ -747,24 +748,27 @@ class CodeMoveRepository:
 
     async def all_moves(self) -> dict[str, str]:
         """Returns every recorded move, old code -> today's code."""
-        move = replica["move"]
-        return dict((await self.session.execute(select(move.c.old_code, move.c.new_code))).all())
+        return await replica_kit.all_moves(self.session)
 
 
     async def moves_into(self, code: str) -> list[tuple[str, str]]:
         """Returns every recorded move whose current code lies at or under a code, longest old code first (a row
         under a unit that moved on its own is re-coded by that move, not by its ancestor's)."""
         move = replica["move"]
+        # A move recorded under a code that has itself moved since (it arrived after that later move of a unit above
+        # it) was recorded under today's code: look there.
+        prefixes = [code[:n] for n in range(6, len(code) + 1)]
+        above = (await self.session.execute(
+            select(move.c.old_code, move.c.new_code).where(move.c.old_code.in_(prefixes))
+            .order_by(func.length(move.c.old_code).desc()).limit(1))).first()
+        code = above.new_code + code[len(above.old_code):] if above else code
         stmt = (select(move.c.old_code, move.c.new_code).where(move.c.new_code.like(_like_prefix(code)))
                 .order_by(func.length(move.c.old_code).desc(), move.c.old_code))
         return [(old, new) for old, new in (await self.session.execute(stmt)).all()]
 
 
-def today(code: str, moves: dict[str, str]) -> str:
-    """Returns a code as it is today, given the recorded moves: re-coded by the longest moved code above it (a unit that
-    moved on its own after its parent did maps by its own move)."""
-    old = next((code[:n] for n in range(len(code), 5, -1) if code[:n] in moves), None)
-    return moves[old] + code[len(old):] if old is not None else code
+
+today = replica_kit.code_today  # a code as it is today, given the recorded moves
 
 
 class RecentMoves:

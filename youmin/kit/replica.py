@@ -159,6 +159,18 @@ def _current(param: str) -> str:
             f":{param})")
 
 
+def code_today(code: str, moves: dict[str, str]) -> str:
+    """Returns a code as it is today, given the recorded moves (old code -> today's code): re-coded by the longest
+    moved code above it (a unit that moved on its own after its parent did maps by its own move)."""
+    old = next((code[:n] for n in range(len(code), 5, -1) if code[:n] in moves), None)
+    return moves[old] + code[len(old):] if old is not None else code
+
+
+async def all_moves(session: AsyncSession) -> dict[str, str]:
+    """Returns every recorded move, old code -> today's code."""
+    return dict((await session.execute(text("SELECT old_code, new_code FROM replica_code_move"))).all())
+
+
 def _prefixes(code: str | None) -> list[str]:
     """The codes a code lies under, itself included (a district's six digits and longer)."""
     return [code[:n] for n in range(6, len(code) + 1)] if code else []
@@ -221,19 +233,35 @@ async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
         # sent again, and applying it would take the unit back (old codes are never issued again).
         log.info("replica.move_superseded", old_code=old, new_code=new, current_code=recorded)
         return
-    recode = {"new": new, "cut": len(old) + 1, "pattern": _like_prefix(old)}
-    # Later moves of what earlier moves led to: every recorded old code maps straight to today's code.
-    await session.execute(text("UPDATE replica_code_move SET new_code = :new || substr(new_code, :cut) "
-                               "WHERE new_code LIKE :pattern"), recode)
-    await session.execute(text("INSERT INTO replica_code_move (old_code, new_code) VALUES (:old, :new) "
-                               "ON CONFLICT (old_code) DO UPDATE SET new_code = EXCLUDED.new_code"), {"old": old, "new": new})
-    # The unit moving now may itself lie under an earlier move's new code: its code before that move maps here too.
-    await session.execute(text(
-        "INSERT INTO replica_code_move (old_code, new_code) "
-        "SELECT m.old_code || substr(:old, length(m.new_code) + 1), :new FROM replica_code_move m "
-        "WHERE m.new_code = ANY(CAST(:old_prefixes AS text[])) AND m.new_code <> :old "
-        "ON CONFLICT (old_code) DO UPDATE SET new_code = EXCLUDED.new_code"),
-        {"old": old, "new": new, "old_prefixes": _prefixes(old)})
+    # Where the unit is now: at its old code, unless a unit above it moved before it (in the registry) and that move
+    # has not arrived yet (events of different units keep no order between them). Its rows move from where they are;
+    # the ancestor's move, arriving later, no longer finds them under its old code.
+    at = await session.scalar(text("SELECT code FROM replica_unit WHERE unit_id = :id"), {"id": d["unit_id"]})
+    source = at if at is not None and at not in (old, new) and len(at) == len(old) else old
+    # And where it goes: under its new parent as the parent is today (a move of the parent, published after this one,
+    # may have arrived first).
+    target = await session.scalar(text(f"SELECT {_current('new')}"), {"new": new, "new_prefixes": _prefixes(new)})
+    if parent is not None:
+        parent = await session.scalar(text(f"SELECT {_current('parent')}"),
+                                      {"parent": parent, "parent_prefixes": _prefixes(parent)})
+    new = target
+    for prefix in dict.fromkeys((source, old)):
+        recode = {"new": new, "cut": len(prefix) + 1, "pattern": _like_prefix(prefix)}
+        # Later moves of what earlier moves led to: every recorded old code maps straight to today's code.
+        await session.execute(text("UPDATE replica_code_move SET new_code = :new || substr(new_code, :cut) "
+                                   "WHERE new_code LIKE :pattern"), recode)
+        await session.execute(text("INSERT INTO replica_code_move (old_code, new_code) VALUES (:old, :new) "
+                                   "ON CONFLICT (old_code) DO UPDATE SET new_code = EXCLUDED.new_code"),
+                              {"old": prefix, "new": new})
+        # The unit moving now may itself lie under an earlier move's new code: its code before that move maps here
+        # too.
+        await session.execute(text(
+            "INSERT INTO replica_code_move (old_code, new_code) "
+            "SELECT m.old_code || substr(:old, length(m.new_code) + 1), :new FROM replica_code_move m "
+            "WHERE m.new_code = ANY(CAST(:old_prefixes AS text[])) AND m.new_code <> :old "
+            "ON CONFLICT (old_code) DO UPDATE SET new_code = EXCLUDED.new_code"),
+            {"old": prefix, "new": new, "old_prefixes": _prefixes(prefix)})
+    recode = {"new": new, "cut": len(source) + 1, "pattern": _like_prefix(source)}
     # A row already under the new code was written by an event sent after the move (it arrived first): it is the
     # newer one, and the old row it would collide with goes.
     for table, columns in _UNIQUE_CODE_KEYS:
@@ -245,11 +273,9 @@ async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
     for table, column in _CODE_COLUMNS:
         await session.execute(text(
             f"UPDATE {table} SET {column} = :new || substr({column}, :cut) "
-            f"WHERE {column} LIKE :pattern"),
-            {"new": new, "cut": len(old) + 1, "pattern": _like_prefix(old)},
-        )
+            f"WHERE {column} LIKE :pattern"), recode)
     await session.execute(text("UPDATE replica_unit SET parent_code = :parent WHERE unit_id = :id"),
-                          {"parent": d["new_parent_code"], "id": d["unit_id"]})
+                          {"parent": parent, "id": d["unit_id"]})
 
 
 async def _unit_retired(session: AsyncSession, event: BaseCloudEvent) -> None:

@@ -168,3 +168,52 @@ async def test_a_community_moved_to_another_street_takes_its_disclosure_along(di
                 text(f"SELECT count(*) FROM {table} WHERE {column} LIKE :a OR {column} LIKE :b"),
                 {"a": old + "%", "b": new + "%"})
             assert left == 0, (table, column)
+
+
+async def _units(disclosure, rows) -> None:
+    for code, parent, level, unit_id in rows:
+        await disclosure.send(registry.UnitCreated(unit_id=unit_id, unit_code=code, parent_code=parent, level=level,
+                                                   unit_name=f"单位{code[-3:]}", effective_on=date(2026, 1, 1)))
+
+
+async def test_staff_posting_with_a_token_from_before_a_move_post_where_the_unit_is_today(disclosure):
+    first, second = (f"370705{n:03d}" for n in random.sample(range(60, 65), 2))
+    segment = f"{random.randint(100, 999):03d}"
+    old, new, community_id = first + segment, second + segment, uuid.uuid4()
+    await _units(disclosure, [(first, "370705", "street", uuid.uuid4()), (second, "370705", "street", uuid.uuid4()),
+                              (old, first, "community", community_id)])
+    await eventually(lambda: listed_under(disclosure, first, old))
+    await disclosure.send(registry.UnitMoved(unit_id=community_id, old_code=old, new_code=new, new_parent_code=second,
+                                             effective_on=date(2026, 11, 15)))
+    await eventually(lambda: listed_under(disclosure, second, new))
+    staff = disclosure.token("community_staff", old)  # issued before the move
+    for named in (old, new):
+        resp = await disclosure.client.post("/api/v1/disclosure/items", headers=staff, json={
+            "unit_code": named, "kind": "residents", "category": "notice", "title": "季度公开", "body": "内容"})
+        assert resp.status_code == 201 and resp.json()["unit_code"] == new, resp.text
+    report = await cadence(disclosure, second)
+    assert new in listed_in(report)
+
+
+async def test_a_grid_whose_move_arrives_before_its_communitys_earlier_move_ends_where_the_registry_put_it(disclosure):
+    # The registry moves a community to another street, then its grid to a community of a third street; the grid's
+    # move (keyed by the grid) is consumed first.
+    s1, s2, s3 = (f"370705{n:03d}" for n in random.sample(range(65, 70), 3))
+    segment = f"{random.randint(100, 999):03d}"
+    c1, c1n, c2 = s1 + segment, s2 + segment, s3 + segment
+    community_id, grid_id = uuid.uuid4(), uuid.uuid4()
+    await _units(disclosure, [(s1, "370705", "street", uuid.uuid4()), (s2, "370705", "street", uuid.uuid4()),
+                              (s3, "370705", "street", uuid.uuid4()), (c1, s1, "community", community_id),
+                              (c2, s3, "community", uuid.uuid4()), (c1 + "001", c1, "grid", grid_id)])
+    await eventually(lambda: listed_under(disclosure, c1, c1 + "001"))
+    posted = await disclosure.client.post("/api/v1/disclosure/items", headers=disclosure.token("community_staff", c1),
+                                          json={"unit_code": c1 + "001", "kind": "residents", "category": "notice",
+                                                "title": "网格公开", "body": "内容"})
+    assert posted.status_code == 201, posted.text
+    await disclosure.send(registry.UnitMoved(unit_id=grid_id, old_code=c1n + "001", new_code=c2 + "002",
+                                             new_parent_code=c2, effective_on=date(2026, 3, 1)))
+    await disclosure.send(registry.UnitMoved(unit_id=community_id, old_code=c1, new_code=c1n, new_parent_code=s2,
+                                             effective_on=date(2026, 2, 1)))
+    await eventually(lambda: listed_under(disclosure, s2, c1n))
+    assert await listed_under(disclosure, c2, c2 + "002") and not await listed_under(disclosure, c1n, c1n + "001")
+    assert [i["id"] for i in await items_of(disclosure, c2 + "002")] == [posted.json()["id"]]

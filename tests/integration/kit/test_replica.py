@@ -154,6 +154,58 @@ async def test_a_move_sent_again_after_the_unit_moved_on_changes_nothing(session
         assert await replica.adults_under(s, "370705001003001") == [(str(person), "370705001003001001010101")]
 
 
+async def _moves_of_a_community_and_its_grid(sessions):
+    """A community moves to another street, and then its grid to a community of a third street; returns the events
+    in the registry's order and the codes involved."""
+    await apply_all(sessions, *(created(f"37070500{n}", "370705", "street") for n in (1, 2, 3)))
+    community, other = created("370705001001", "370705001", "community"), created("370705003001", "370705003", "community")
+    grid = created("370705001001001", "370705001001", "grid")
+    await apply_all(sessions, community, other, grid)
+    person = uuid.uuid4()
+    await apply_all(sessions, ev.ResidencyChanged(person_id=person, household_code="370705001001001001010101",
+                                                  adult=True, effective_on=date(2026, 1, 15)))
+    first = ev.UnitMoved(unit_id=community.unit_id, old_code="370705001001", new_code="370705002001",
+                         new_parent_code="370705002", effective_on=date(2026, 2, 1))
+    second = ev.UnitMoved(unit_id=grid.unit_id, old_code="370705002001001", new_code="370705003001002",
+                          new_parent_code="370705003001", effective_on=date(2026, 3, 1))
+    return first, second, person, grid
+
+
+@pytest.mark.parametrize("order", ["as published", "grid's move first"])
+async def test_a_community_and_then_its_grid_moving_end_in_the_same_place_in_either_order_of_arrival(sessions, order):
+    # Moves of different units are keyed by their units: they may arrive in either order.
+    first, second, person, grid = await _moves_of_a_community_and_its_grid(sessions)
+    for move in ((first, second) if order == "as published" else (second, first)):
+        await apply_all(sessions, move)
+    late = uuid.uuid4()  # a residency sent before both moves names the first codes
+    await apply_all(sessions, ev.ResidencyChanged(person_id=late, household_code="370705001001001001010102",
+                                                  adult=True, effective_on=date(2026, 1, 20)))
+    async with transaction(sessions) as s:
+        unit = await replica.get_unit(s, "370705003001002")
+        assert unit is not None and unit.parent_code == "370705003001"
+        assert await replica.get_unit(s, "370705002001001") is None
+        assert sorted(await replica.adults_under(s, "370705003001002")) == sorted(
+            [(str(person), "370705003001002001010101"), (str(late), "370705003001002001010102")])
+        assert [u.code for u in await replica.descendants(s, "370705002001")] == []
+
+
+async def test_a_grid_moving_into_a_community_whose_own_later_move_arrived_first_lands_at_its_code_today(sessions):
+    # The registry moves the grid into community X first, then X to another street; X's move arrives first.
+    await apply_all(sessions, *(created(f"37070500{n}", "370705", "street") for n in (1, 2)))
+    home, x = created("370705001001", "370705001", "community"), created("370705001002", "370705001", "community")
+    grid = created("370705001001001", "370705001001", "grid")
+    await apply_all(sessions, home, x, grid)
+    x_moves = ev.UnitMoved(unit_id=x.unit_id, old_code="370705001002", new_code="370705002002",
+                           new_parent_code="370705002", effective_on=date(2026, 3, 1))
+    grid_moves = ev.UnitMoved(unit_id=grid.unit_id, old_code="370705001001001", new_code="370705001002001",
+                              new_parent_code="370705001002", effective_on=date(2026, 2, 1))
+    await apply_all(sessions, x_moves, grid_moves)
+    async with transaction(sessions) as s:
+        unit = await replica.get_unit(s, "370705002002001")
+        assert unit is not None and unit.parent_code == "370705002002"
+        assert await replica.get_unit(s, "370705001002001") is None
+
+
 async def test_household_proxy_may_vote_and_revoked_role_is_gone(sessions):
     rep, proxy, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     grant = uuid.uuid4()
