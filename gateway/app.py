@@ -187,6 +187,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with inner_lifespan(app_):
                 yield
         finally:
+            if isinstance(app_.state.sms_sender, HttpSender):
+                await app_.state.sms_sender.drain()
             await app_.state.upstream.aclose()
             await app_.state.http.aclose()
             await app_.state.webhook_http.aclose()

@@ -21,12 +21,15 @@ from gateway import apikeys
 from gateway.proxy import upstream
 from youmin.kit.auth import mint_token
 from youmin.kit.errors import DomainError, storable_instant
-from youmin.kit.pii import redact_text
+from youmin.kit.pii import MaskingRules, redact_text
 
 XML = "application/xml"
 RAISED_VIA = "open311"
 # A search answers at most this many requests, newest first; without dates, those of the last DEFAULT_DAYS days.
 MAX_REQUESTS, DEFAULT_DAYS, PAGE = 1000, 90, 500
+# What a new request's description loses before it is stored: the reporter's name and e-mail (and the ID and phone
+# numbers free-text masking always finds), not the clauses the public read removes.
+CONTACT_ONLY = MaskingRules(text_addresses=False, text_health=False, text_minors=False)
 
 # One service_code per matter category (services/matters/rules/routing.py Category), with its Chinese name.
 SERVICES: dict[str, tuple[str, str, str]] = {
@@ -382,11 +385,14 @@ async def create_request(fmt: FmtPath, request: Request) -> Response:
     request.state.department = department
     token = secrets.token_urlsafe(16)
     # Contact details (name, e-mail, phone, device) are dropped here: they never reach the matters service or the bus.
-    # Reporters often repeat them in the description, which the public GET shows: they are masked in it too (the
-    # given name in either order, as the public reads of the request have no name to look for).
+    # Reporters often repeat their name or e-mail in the description, which the public GET shows and which has no name
+    # to look for later: those are masked now. The rest (the place of the problem, phone numbers) stays for the staff
+    # handling it; the public read masks it as it masks every description.
     given = [n.strip() for n in (new.last_name, new.first_name) if n and n.strip()]
-    names = ["".join(given), "".join(reversed(given)), " ".join(given), " ".join(reversed(given))] if given else []
-    description = redact_text(new.description, known_names=[n for n in names if len(n) > 1])
+    names = ["".join(given)] if given else []
+    if given and all(n.isascii() for n in given):
+        names += [" ".join(given), " ".join(reversed(given)), "".join(reversed(given))]  # "Wang Wei", "Wei Wang"
+    description = redact_text(new.description, CONTACT_ONLY, known_names=[n for n in names if len(n) > 1])
     name = SERVICES[new.service_code][0]
     body: dict[str, Any] = {"title": f"{name}：{description[:60]}"[:200], "category": new.service_code,
                             "description": description, "raised_via": RAISED_VIA, "external_token": token}

@@ -3,6 +3,7 @@ relay, and a disabled sender for a deployment that logs in by password only."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from typing import Protocol
 
@@ -48,18 +49,42 @@ class DisabledSender:
 class HttpSender:
     """Hands each code to the deployment's SMS relay (the bridge to its provider's API): POST `url` with
     {"phone", "code", "valid_minutes"} as JSON and the relay's bearer token. The gateway's HTTP client is attached
-    when the app starts."""
+    when the app starts.
 
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.token = url, token
+    The code is sent after the request is answered, in a task of its own (at most `concurrency` at once): the answer
+    to a registered phone takes no longer than to an unknown one, and a slow relay holds no database connection or
+    lock. A code the relay could not take is logged (phone masked); the person asks again after the resend wait.
+    """
+
+    def __init__(self, url: str, token: str, *, timeout: float = 5.0, concurrency: int = 20) -> None:
+        self.url, self.token, self.timeout = url, token, timeout
         self.client: httpx.AsyncClient | None = None
+        self._slots = asyncio.Semaphore(concurrency)
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def send_code(self, phone: str, code: str, minutes: int) -> None:
-        """Sends the code; raises httpx.HTTPError when the relay cannot be reached or refuses it."""
+        """Schedules the code's delivery and returns at once."""
+        task = asyncio.get_running_loop().create_task(self.deliver(phone, code, minutes))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def deliver(self, phone: str, code: str, minutes: int) -> bool:
+        """Sends one code to the relay; returns whether it took it."""
         assert self.client is not None, "the HTTP client is attached at start-up"
-        resp = await self.client.post(self.url, json={"phone": phone, "code": code, "valid_minutes": minutes},
-                                      headers={"Authorization": f"Bearer {self.token}"})
-        resp.raise_for_status()
+        async with self._slots:
+            try:
+                resp = await self.client.post(self.url, json={"phone": phone, "code": code, "valid_minutes": minutes},
+                                              headers={"Authorization": f"Bearer {self.token}"}, timeout=self.timeout)
+                resp.raise_for_status()
+                return True
+            except httpx.HTTPError as exc:
+                log.error("otp.send_failed", phone=mask_phone(phone), error=f"{type(exc).__name__}: {exc}")
+                return False
+
+    async def drain(self) -> None:
+        """Waits for the codes being sent (on shutdown, and in tests)."""
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
 
 
 def make_sender(kind: str, environment: str, url: str = "", token: str = "") -> SmsSender:

@@ -30,6 +30,7 @@ from gateway.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from gateway.settings import Settings
 from youmin.kit.db import transaction
 from youmin.kit.logging import get_logger
+from youmin.kit.errors import describe_error
 
 log = get_logger("gateway.webhooks")
 
@@ -277,7 +278,7 @@ async def run_worker(app: FastAPI) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - keep delivering after a database hiccup
-            log.warning("webhook.worker_failed", error=repr(exc))
+            log.warning("webhook.worker_failed", error=describe_error(exc))
         try:  # not wait_for, which on Python 3.11 can lose a cancellation that comes with a wake-up
             async with asyncio.timeout(settings.webhook_poll_seconds):
                 await wakeup.wait()

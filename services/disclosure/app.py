@@ -17,6 +17,7 @@ from services.disclosure.settings import Settings
 from youmin.kit.db import transaction
 from youmin.kit.logging import get_logger
 from youmin.kit.service import Background, create_service_app
+from youmin.kit.errors import describe_error
 
 log = get_logger("youmin.disclosure")
 
@@ -32,7 +33,7 @@ async def sweep_forever(app: FastAPI) -> None:
             if flagged:
                 log.info("supervision.flagged_overdue", count=len(flagged))
         except Exception as exc:  # noqa: BLE001 - the next sweep retries
-            log.warning("supervision.sweep_failed", error=repr(exc))
+            log.warning("supervision.sweep_failed", error=describe_error(exc))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

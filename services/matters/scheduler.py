@@ -16,6 +16,7 @@ from youmin.kit.calendar import WorkCalendar
 from youmin.kit.db import transaction
 from youmin.kit.logging import get_logger
 from youmin.kit.service import Background
+from youmin.kit.errors import describe_error
 
 log = get_logger("youmin.matters.scheduler")
 
@@ -38,7 +39,7 @@ async def _run(app: FastAPI) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the sweeper retries on its next round
-            log.warning("matters.sweep_failed", error=repr(exc))
+            log.warning("matters.sweep_failed", error=describe_error(exc))
         await asyncio.sleep(settings.sweep_seconds)
 
 
@@ -64,7 +65,7 @@ async def _mix(app: FastAPI) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the next round mixes what is left; the tally mixes in any case
-            log.warning("matters.mix_failed", error=repr(exc))
+            log.warning("matters.mix_failed", error=describe_error(exc))
         await asyncio.sleep(settings.ballot_mix_seconds)
 
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.mediation.service import sweep
 from youmin.kit.db import transaction
 from youmin.kit.logging import get_logger
+from youmin.kit.errors import describe_error
 
 log = get_logger("youmin.mediation.scheduler")
 
@@ -35,5 +36,5 @@ async def sweeper(app: FastAPI) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the next tick retries; the error is logged
-            log.error("mediation.sweep_failed", error=repr(exc))
+            log.error("mediation.sweep_failed", error=describe_error(exc))
         await asyncio.sleep(app.state.settings.sweep_interval_seconds)

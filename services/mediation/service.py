@@ -84,7 +84,7 @@ from services.mediation.rules.statistics import CaseRecord, DisputeType, Figures
 from services.mediation import schemas
 from youmin.kit.auth import Principal
 from youmin.kit.calendar import local_date
-from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
+from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation, describe_error
 from youmin.kit.logging import get_logger
 from youmin.kit.outbox import publish
 
@@ -739,7 +739,7 @@ async def sweep(
             await session.flush()
         return report
     except Exception as exc:  # noqa: BLE001 - a case of the batch failed: the batch again, case by case
-        log.warning("mediation.sweep_batch_replayed_singly", error=repr(exc))
+        log.warning("mediation.sweep_batch_replayed_singly", error=describe_error(exc))
     # The rolled-back savepoint released the cases' locks and expired them: they are locked and read again (one
     # another sweeper took meanwhile is skipped, and swept by it).
     report = SweepReport()
@@ -751,7 +751,7 @@ async def sweep(
                 await _sweep_case(session, case, now, config, report)
                 await session.flush()
         except Exception as exc:  # noqa: BLE001 - isolated to this case by its savepoint
-            log.error("mediation.sweep_case_failed", case_id=str(case_id), error=repr(exc))
+            log.error("mediation.sweep_case_failed", case_id=str(case_id), error=describe_error(exc))
             await session.execute(update(MediationCase).where(MediationCase.id == case_id)
                                   .values(next_due_at=now + SWEEP_RETRY_AFTER))
     await session.flush()

@@ -20,6 +20,7 @@ from youmin.kit.logging import get_logger
 from youmin.kit.outbox import publish
 from youmin.kit.pii import is_adult
 from youmin.kit.service import Background
+from youmin.kit.errors import describe_error
 
 log = get_logger("youmin.registry.scheduler")
 BATCH = 1000
@@ -73,7 +74,7 @@ async def _run(app: FastAPI) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the next round tries again
-            log.warning("registry.coming_of_age_failed", error=repr(exc))
+            log.warning("registry.coming_of_age_failed", error=describe_error(exc))
         await asyncio.sleep(app.state.settings.coming_of_age_seconds)
 
 

@@ -53,7 +53,7 @@ async def raise_by_open311(client: httpx.AsyncClient, key: str, description: str
         resp = await client.post("/open311/v2/requests.json", data={
             "api_key": key, "service_code": "environmental_sanitation", "description": description,
             "address_id": community,
-            "lat": "36.7069", "long": "119.1617", "first_name": "张", "last_name": "三", "phone": "13900001111",
+            "lat": "36.7069", "long": "119.1617", "first_name": "三", "last_name": "张", "phone": "13900001111",
             "email": "zhangsan@example.com"})
         return resp if resp.status_code == 201 else None
 
@@ -64,8 +64,8 @@ async def raise_by_open311(client: httpx.AsyncClient, key: str, description: str
 async def test_open311_round_trip_create_find_and_see_status_change(stack):
     community, _, key = await new_community_with_department(stack)
     async with stack.client() as client:
-        created = await raise_by_open311(client, key, "小区门口垃圾桶满溢，无人清运。我是张三，邮箱 zhangsan@example.com",
-                                         community)
+        created = await raise_by_open311(client, key, "幸福小区5号楼2单元302室门口垃圾桶满溢，无人清运。我是张三，邮箱 "
+                                         "zhangsan@example.com", community)
         request_id, token = created["service_request_id"], created["token"]
 
         by_token = (await client.get(f"/open311/v2/tokens/{token}.json")).json()
@@ -92,6 +92,8 @@ async def test_open311_round_trip_create_find_and_see_status_change(stack):
         async with stack.client(staff) as staff_client:
             stored = (await staff_client.get(f"/api/v1/matters/{request_id}")).json()
             assert "张三" not in stored["description"] + stored["title"] and "zhangsan" not in stored["description"]
+            # Where: for the staff who handle it, not for the public (a home's address).
+            assert "5号楼2单元302室" in stored["description"] and "302室" not in str(found)
             resp = await staff_client.post(f"/api/v1/matters/{request_id}/transitions",
                                            json={"action": "reject", "reason": "已由物业当日清运"})
             assert resp.status_code == 200, resp.text

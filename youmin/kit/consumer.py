@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from youmin.kit.db import is_transient
 from youmin.kit.events import read_record
 from youmin.kit.logging import get_logger
+from youmin.kit.errors import describe_error, describe_trace
 
 log = get_logger("youmin.consumer")
 
@@ -108,7 +108,7 @@ class EventConsumer:
             except Exception as exc:  # noqa: BLE001 - restart on any failure
                 self.stats.restarts += 1
                 RESTARTS.labels(self.name).inc()
-                log.warning("consumer.restarting", consumer=self.name, error=repr(exc))
+                log.warning("consumer.restarting", consumer=self.name, error=describe_error(exc))
             finally:
                 # Whatever ends this round (restart, cancellation, a crash), the group member leaves.
                 poll.cancel()
@@ -204,7 +204,7 @@ class EventConsumer:
                         if handler is not None:
                             await handler(session, event)
         except Exception as exc:  # noqa: BLE001 - replayed one by one
-            log.info("consumer.batch_replayed_singly", consumer=self.name, size=len(records), error=repr(exc))
+            log.info("consumer.batch_replayed_singly", consumer=self.name, size=len(records), error=describe_error(exc))
             return False
         self.stats.processed += applied
         self.stats.duplicates += len(events) - applied
@@ -253,14 +253,14 @@ class EventConsumer:
                 error = exc
                 if is_transient(exc):
                     waits += 1
-                    log.warning("consumer.database_unavailable", consumer=self.name, wait=waits, error=repr(exc),
+                    log.warning("consumer.database_unavailable", consumer=self.name, wait=waits, error=describe_error(exc),
                                 event_id=event.get_id(), event_type=event.get_type())
                     # Waiting out an outage is not a stall: the watchdog would only rejoin the group to wait again.
                     self._progress_at = time.monotonic()
                     await asyncio.sleep(min(self.retry_base_seconds * 2 ** min(waits, 10), self.outage_retry_seconds))
                     continue
                 attempt += 1
-                log.warning("consumer.handler_failed", consumer=self.name, attempt=attempt, error=repr(exc),
+                log.warning("consumer.handler_failed", consumer=self.name, attempt=attempt, error=describe_error(exc),
                             event_id=event.get_id(), event_type=event.get_type())
                 if attempt < self.max_attempts:
                     await asyncio.sleep(min(self.retry_base_seconds * 2 ** (attempt - 1), 2.0))
@@ -283,11 +283,11 @@ class EventConsumer:
             producer = self.producer_factory()
             await producer.start()
             self._dlq_producer = producer
-        reason = f"{type(error).__name__}: {error}"[:2000]
+        reason = describe_error(error)[:2000] if error is not None else "NoneType: None"
         headers = [*[(k, v) for k, v in record.headers if not k.startswith("dlq_")]]
         headers += [
             ("dlq_error", reason.encode()),
-            ("dlq_trace", "".join(traceback.format_exception(error))[-4000:].encode() if error else b""),
+            ("dlq_trace", describe_trace(error)[-4000:].encode() if error else b""),
             ("dlq_attempts", str(attempts).encode()),
             ("dlq_consumer", self.name.encode()),
             ("dlq_original_topic", record.topic.encode()),

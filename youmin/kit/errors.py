@@ -29,6 +29,47 @@ NUL_SQLSTATES = (CHARACTER_NOT_IN_REPERTOIRE, UNTRANSLATABLE_CHARACTER)
 UNIQUE_VIOLATION = "23505"
 
 
+def _database_error(exc: BaseException) -> BaseException | None:
+    """The database's own error behind an exception (the driver's innermost one carrying the SQLSTATE, which also
+    names the constraint), if there is one."""
+    seen: set[int] = set()
+    found: BaseException | None = None
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(getattr(current, "sqlstate", None), str):
+            found = current
+        current = getattr(current, "orig", None) or current.__cause__
+    return found
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line about an error, fit for logs and dead letters. A database error gives its kind, SQLSTATE and the
+    constraint it broke, not its text: the message and DETAIL quote the row's values (names, phone and ID numbers).
+    Any other error gives its message with phone and ID numbers and e-mail addresses masked."""
+    from youmin.kit.pii import redact_text
+
+    db = _database_error(exc)
+    if db is not None:
+        constraint = getattr(db, "constraint_name", None)
+        table = getattr(db, "table_name", None)
+        where = f", {table}.{constraint}" if table and constraint else (f", {constraint}" if constraint else "")
+        return f"{type(exc).__name__}: {type(db).__name__} (SQLSTATE {getattr(db, 'sqlstate')}{where})"
+    return redact_text(f"{type(exc).__name__}: {exc}")
+
+
+def describe_trace(exc: BaseException) -> str:
+    """The traceback of an error and its causes, each described by describe_error (no raw message)."""
+    import traceback
+
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return "".join("".join(traceback.format_tb(e.__traceback__)) + describe_error(e) + "\n" for e in reversed(chain))
+
+
 def has_nul(value: Any) -> bool:
     """Returns whether a string, or any string within lists, dicts and models, holds a NUL character (no text
     column can store one)."""
@@ -55,10 +96,10 @@ SafeStr = Annotated[str, AfterValidator(no_nul)]
 
 
 def storable_instant(value: datetime) -> datetime:
-    """Refuses an instant the database cannot store: one whose UTC time falls outside the years 1 to 9999 (the
-    driver converts to UTC and overflows, which was a 500). A time without a zone is taken as UTC."""
+    """Refuses an instant that is not one: a time without a zone (09:00 where? Read as UTC it would be 17:00 in
+    Kuiwen), or one whose UTC time falls outside the years 1 to 9999 (the driver converts to UTC and overflows)."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+        raise ValueError("must carry its time zone, e.g. 2026-11-29T09:00:00+08:00")
     try:
         value.astimezone(UTC)
     except OverflowError:
@@ -231,7 +272,7 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("database.nul_refused")
             return problem(422, "Validation failed", f"input: {NUL_REASON}", "/problems/validation",
                            errors=[{"field": "input", "reason": NUL_REASON}])
-        log.exception("database.error")
+        log.error("database.error", error=describe_error(exc), trace=describe_trace(exc))
         return problem(500, "Internal error", "an unexpected database error occurred", "/problems/internal")
 
     @app.exception_handler(PoolTimeout)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from youmin.kit.horizon import SETTLED_BELOW
 from youmin.kit.logging import get_logger
 from youmin.kit.outbox import NOTIFY_CHANNEL
+from youmin.kit.errors import describe_error
 
 log = get_logger("youmin.relay")
 
@@ -111,7 +112,7 @@ class OutboxRelay:
             except Exception as exc:  # noqa: BLE001 - the relay must outlive any outage
                 RELAY_ERRORS.labels(self.service).inc()
                 LEADER.labels(self.service).set(0)
-                log.warning("relay.failed", service=self.service, error=repr(exc), retry_in=backoff)
+                log.warning("relay.failed", service=self.service, error=describe_error(exc), retry_in=backoff)
                 await self._close_producer()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

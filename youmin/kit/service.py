@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from youmin.kit.consumer import EventConsumer, Handler
 from youmin.kit.db import make_engine, make_sessionmaker, transaction
-from youmin.kit.errors import install_error_handlers, refuse_repeated_query_parameters
+from youmin.kit.errors import describe_error, install_error_handlers, refuse_repeated_query_parameters
 from youmin.kit.kafka import make_consumer, make_producer
 from youmin.kit.logging import configure_logging, get_logger
 from youmin.kit.relay import OutboxRelay, asyncpg_dsn
@@ -65,7 +65,7 @@ async def _supervised(job: Background, app: FastAPI, pause_seconds: float = 1.0)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - restarted below
-            log.error("background.failed", job=job.name, error=repr(exc))
+            log.error("background.failed", job=job.name, error=describe_error(exc))
         await asyncio.sleep(pause_seconds)
 
 

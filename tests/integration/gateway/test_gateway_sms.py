@@ -29,7 +29,7 @@ class Relay:
         self.server = InProcessServer(app, free_port())
 
 
-async def test_the_http_sender_hands_the_code_to_the_relay_and_reports_a_refusal():
+async def test_the_http_sender_hands_the_code_to_the_relay_after_answering_and_logs_a_refusal():
     relay = Relay()
     await relay.server.start()
     try:
@@ -37,12 +37,15 @@ async def test_the_http_sender_hands_the_code_to_the_relay_and_reports_a_refusal
         assert isinstance(sender, HttpSender)
         async with httpx.AsyncClient(timeout=5) as client:
             sender.client = client
-            await sender.send_code("13800138000", "123456", 5)
+            await sender.send_code("13800138000", "123456", 5)  # returns at once; the code goes in a task
+            await sender.drain()
             assert relay.received == [({"phone": "13800138000", "code": "123456", "valid_minutes": 5},
                                        "Bearer relay-secret")]
             relay.down = True
-            with pytest.raises(httpx.HTTPStatusError):
-                await sender.send_code("13800138000", "654321", 5)
+            assert await sender.deliver("13800138000", "654321", 5) is False  # logged, never raised to the caller
+            await sender.send_code("13800138000", "654321", 5)
+            await sender.drain()
+            assert len(relay.received) == 1
     finally:
         await relay.server.stop()
 

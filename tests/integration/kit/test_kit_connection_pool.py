@@ -92,3 +92,34 @@ async def test_readiness_with_every_pooled_connection_at_work_is_ready_at_once(i
         for conn in held:
             await conn.close()
         await engine.dispose()
+
+
+async def test_a_database_error_is_described_without_the_values_it_quotes(infra):
+    # A unique violation's DETAIL quotes the row ("Key (phone)=(13812341234) already exists"): logs and dead letters
+    # get the kind, SQLSTATE and constraint instead.
+    from youmin.kit.errors import describe_error, describe_trace
+
+    url = infra.database_url(DB)
+    await ensure_database(url)
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE IF NOT EXISTS zz_contact (phone text CONSTRAINT uq_zz_contact_phone UNIQUE)"))
+            await conn.execute(text("DELETE FROM zz_contact"))
+            await conn.execute(text("INSERT INTO zz_contact VALUES ('13812341234')"))
+        try:
+            async with engine.begin() as conn:
+                phone = "138" + "12341234"  # a value the traceback's source lines do not show
+                await conn.execute(text("INSERT INTO zz_contact VALUES (:p)"), {"p": phone})
+        except Exception as exc:  # noqa: BLE001
+            caught = exc
+        described, trace = describe_error(caught), describe_trace(caught)
+        assert "23505" in described and "uq_zz_contact_phone" in described
+        assert "13812341234" not in described + trace and "1234" not in described
+        assert "IntegrityError" in described and "Traceback" not in trace and 'File "' in trace
+        # Any other error keeps its message, with numbers masked.
+        assert describe_error(ValueError("no household for 13812341234")) == "ValueError: no household for 138****1234"
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS zz_contact"))
+        await engine.dispose()
