@@ -104,13 +104,19 @@ class Repository:
         return list(rows)
 
     async def latest_change_on(self, code: str, *, below: bool = False) -> date | None:
-        """The latest date on which the unit at `code` (with `below`, or any unit under it) began or changed, by its
-        record and its history: a change dated earlier would rewrite the current state against that history."""
+        """The latest date on which the unit at `code` began or changed (with `below`: or on which a unit under it was
+        moved, re-coded or retired), by its record and its history: a change dated earlier would rewrite the current
+        state against that history. Units registered below it later do not count: a boundary change recorded after
+        the fact keeps its official date, and what was registered meanwhile follows it."""
         low, high = prefix_range(code)
-        where = "u.code >= :low AND u.code < :high" if below else "u.code = :low"
+        own = ("SELECT greatest(u.effective_on, max(h.effective_on)) FROM org_unit u "
+               "LEFT JOIN org_unit_history h ON h.unit_id = u.unit_id WHERE u.code = :low GROUP BY u.effective_on")
+        if not below:
+            return await self.session.scalar(text(own), {"low": low})
         return await self.session.scalar(text(
-            "SELECT greatest(max(u.effective_on), max(h.effective_on)) FROM org_unit u "
-            f"LEFT JOIN org_unit_history h ON h.unit_id = u.unit_id WHERE {where}"), {"low": low, "high": high})
+            f"SELECT greatest(({own}), (SELECT max(h.effective_on) FROM org_unit u JOIN org_unit_history h "
+            "ON h.unit_id = u.unit_id WHERE u.code > :low AND u.code < :high "
+            "AND h.change IN ('moved', 'recoded', 'retired')))"), {"low": low, "high": high})
 
     async def retire_codes_under(self, code: str, on: date, reason: str) -> None:
         """Records every code at or below `code` as never to be issued again."""

@@ -235,16 +235,31 @@ async def test_a_change_dated_before_the_units_latest_recorded_change_is_refused
         assert (response.json()["rule"], response.json()["field"]) == ("date.before_record", "effective_on")
     history = (await registry.client.get(f"{API}/units/{grid}/history", headers=registry.admin)).json()
     assert [(h["change"], h["new_name"], h["effective_on"]) for h in history] == [("renamed", "三月的名", "2026-03-01")]
-    # A move re-codes everything below the unit on its date: not before a unit below it began.
+    # A boundary change recorded after the fact keeps its official date: a building registered below meanwhile
+    # follows the move; a move or retirement below dated later does not let the move go before it.
     assert (await registry.create_unit(grid + "001", "1号楼", effective_on="2026-05-01")).status_code == 201
-    before_building = await registry.client.post(f"{API}/units/{grid}/move", headers=registry.admin, json={
+    assert (await registry.create_unit(grid + "002", "2号楼", effective_on="2026-05-01")).status_code == 201
+    retired = await registry.client.post(f"{API}/units/{grid}002/retire", json={"effective_on": "2026-05-10"},
+                                         headers=registry.admin)
+    assert retired.status_code == 200, retired.text
+    before_retirement = await registry.client.post(f"{API}/units/{grid}/move", headers=registry.admin, json={
         "new_parent_code": target, "new_code": target + "005", "effective_on": "2026-04-01"})
-    assert before_building.status_code == 422 and before_building.json()["rule"] == "date.before_record"
+    assert before_retirement.status_code == 422 and before_retirement.json()["rule"] == "date.before_record"
     same_day = await registry.client.patch(f"{API}/units/{grid}", json={"name": "又一个名", "effective_on": "2026-03-01"},
                                            headers=registry.admin)
     assert same_day.status_code == 200, same_day.text
     moved = await registry.client.post(f"{API}/units/{grid}/move", headers=registry.admin, json={
-        "new_parent_code": target, "new_code": target + "005", "effective_on": "2026-05-01"})
+        "new_parent_code": target, "new_code": target + "005", "effective_on": "2026-05-10"})
+    assert moved.status_code == 200, moved.text
+    assert (await registry.client.get(f"{API}/units/{target}005001", headers=registry.admin)).status_code == 200
+
+
+async def test_a_boundary_change_recorded_late_keeps_its_official_date(registry):
+    grid = await registry.fresh_grid()  # in effect from 2026-01-01
+    target = await registry.fresh_community()
+    assert (await registry.create_unit(grid + "001", "1号楼", effective_on="2026-06-01")).status_code == 201
+    moved = await registry.client.post(f"{API}/units/{grid}/move", headers=registry.admin, json={
+        "new_parent_code": target, "new_code": target + "006", "effective_on": "2026-04-01"})
     assert moved.status_code == 200, moved.text
 
 
