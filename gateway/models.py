@@ -91,7 +91,7 @@ class WebhookDelivery(Base):
     event_id: Mapped[str] = mapped_column(String(128))
     event_type: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed | expired
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

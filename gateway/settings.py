@@ -54,6 +54,8 @@ class Settings(ServiceSettings):
     webhook_backoff_max_seconds: float = 3600.0
     webhook_max_attempts: int = 8
     webhook_disable_after_failures: int = 20
+    # A change not delivered within this many hours (its subscription disabled meanwhile) is dropped: the feed has it.
+    webhook_max_age_hours: float = 72.0
     webhook_allow_private_urls: bool = False  # tests and development deliver to loopback receivers
 
     def service_urls(self) -> dict[str, str]:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 from cloudevents.core.base import BaseCloudEvent
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -190,6 +190,13 @@ async def _claim(app: FastAPI, limit: int) -> list[tuple[WebhookDelivery, Webhoo
     now = app.state.clock.now()
     lease = timedelta(seconds=settings.webhook_timeout_seconds + 30)
     async with transaction(app.state.sessions) as session:
+        # A change older than the age limit (queued while the subscription was disabled, say) is no longer sent: the
+        # department catches up from its feed, which keeps every change.
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.status == "pending",
+                   WebhookDelivery.created_at < now - timedelta(hours=settings.webhook_max_age_hours))
+            .values(status="expired", last_error="older than the delivery age limit; read the feed"))
         rows = (await session.execute(
             select(WebhookDelivery, WebhookSubscription)
             .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)

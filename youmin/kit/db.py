@@ -20,9 +20,10 @@ NAMING_CONVENTION = {
 
 
 # SQLSTATEs that say "try again later", not "this is wrong": connection exceptions (class 08), serialization failure,
-# deadlock, insufficient resources (class 53: disk full, out of memory, too many connections), a standby that is
-# read-only during a failover, lock timeout, and a server shutting down or starting up.
-_TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "53", "25006", "55P03", "57P01", "57P02", "57P03")
+# deadlock, insufficient resources (disk full, out of memory, too many connections; not 53400, a configured limit the
+# same work meets again), a standby that is read-only during a failover, lock timeout, and a server shutting down or
+# starting up.
+_TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "53100", "53200", "53300", "25006", "55P03", "57P01", "57P02", "57P03")
 
 
 def is_transient(exc: BaseException) -> bool:

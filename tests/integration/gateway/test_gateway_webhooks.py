@@ -275,3 +275,28 @@ async def test_worker_stops_when_cancelled_as_it_is_woken(make_gateway):
             assert worker.cancel()
             done, _ = await asyncio.wait({worker}, timeout=15)
             assert done and worker.cancelled(), "the webhook worker outlived its cancellation"
+
+
+async def test_a_change_older_than_the_age_limit_is_not_sent_after_re_enabling(make_gateway):
+    from datetime import timedelta
+
+    app = make_gateway(webhook_enabled=False, webhook_max_age_hours=72)
+    secret: dict = {}
+    receiver = Receiver(secret)
+    await receiver.server.start()
+    try:
+        async with running(app) as client:
+            department, key = await _department(app)
+            sub = await _subscribe(client, key, receiver.url)
+            secret["s"] = sub["secret"]
+            now = datetime.now(UTC)
+            async with transaction(app.state.sessions) as session:
+                for age in (timedelta(hours=73), timedelta(hours=1)):
+                    await enqueue(session, department, str(uuid.uuid4()), WORK_ORDER_CHANGED, {"data": {}}, now - age)
+            assert await deliver_due(app) == 1
+            async with transaction(app.state.sessions) as session:
+                statuses = sorted((await session.scalars(select(WebhookDelivery.status).where(
+                    WebhookDelivery.subscription_id == uuid.UUID(sub["id"])))).all())
+            assert statuses == ["delivered", "expired"]
+    finally:
+        await receiver.server.stop()
