@@ -505,7 +505,8 @@ class DisclosureService:
         is left under an old code, and old codes are never reused.
         """
         await self.codes.lock_for_move()
-        for old, new in await self.codes.moves_into(d["new_code"]):
+        moved_from = replica.take_moved_from(self.session)
+        for old, new in [*([moved_from] if moved_from else []), *await self.codes.moves_into(d["new_code"])]:
             await self._recode(old, new)
 
     async def _recode(self, old: str, new: str) -> None:

@@ -1122,6 +1122,7 @@ class MattersService:
         left under an old code, and old codes are never reused.
         """
         await self.code_moves.lock_for_move()
-        for old, new in await self.code_moves.moves_into(d["new_code"]):
+        moved_from = replica.take_moved_from(self.session)
+        for old, new in [*([moved_from] if moved_from else []), *await self.code_moves.moves_into(d["new_code"])]:
             await self.repo.recode(old, new)
         await self.session.flush()

@@ -82,6 +82,7 @@ from services.mediation.rules.ladder import (
 from services.mediation.rules.risk import police_flag_reasons
 from services.mediation.rules.statistics import CaseRecord, DisputeType, Figures, compare, compute, previous_period
 from services.mediation import schemas
+from youmin.kit import replica as replica_kit
 from youmin.kit.auth import Principal
 from youmin.kit.calendar import local_date
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation, describe_error
@@ -837,7 +838,8 @@ async def unit_moved(session: AsyncSession, d: dict, now: datetime, config: Medi
     """
     moves = CodeMoveRepository(session)
     await moves.lock_for_move()
-    for old, new in await moves.moves_into(d["new_code"]):
+    moved_from = replica_kit.take_moved_from(session)
+    for old, new in [*([moved_from] if moved_from else []), *await moves.moves_into(d["new_code"])]:
         await _recode(session, old, new, now, config)
     await session.flush()
 

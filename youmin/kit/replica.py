@@ -159,6 +159,16 @@ def _current(param: str) -> str:
             f":{param})")
 
 
+# session.info key: (the code a unit's rows were moved from, the code they went to) by the last unit.moved applied.
+MOVED_FROM = "youmin.replica.moved_from"
+
+
+def take_moved_from(session: AsyncSession) -> tuple[str, str] | None:
+    """Returns (and forgets) where the unit.moved just applied took the replica's rows from and to: a service moves its
+    own rows the same way (the unit may not have been at the move's old code, see _unit_moved)."""
+    return session.info.pop(MOVED_FROM, None)
+
+
 def code_today(code: str, moves: dict[str, str]) -> str:
     """Returns a code as it is today, given the recorded moves (old code -> today's code): re-coded by the longest
     moved code above it (a unit that moved on its own after its parent did maps by its own move)."""
@@ -223,6 +233,7 @@ _UNIQUE_CODE_KEYS = (
 
 async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
     d = event.get_data()
+    session.info.pop(MOVED_FROM, None)  # nothing from an earlier event of the same batch
     old, new, parent = _code(d, "old_code"), _code(d, "new_code"), _code(d, "new_parent_code", optional=True)
     if len(old) != len(new):
         raise ValueError(f"new_code: {new} is not at the level of {old}")
@@ -238,6 +249,11 @@ async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
     # the ancestor's move, arriving later, no longer finds them under its old code.
     at = await session.scalar(text("SELECT code FROM replica_unit WHERE unit_id = :id"), {"id": d["unit_id"]})
     source = at if at is not None and at not in (old, new) and len(at) == len(old) else old
+    # `at` is a code the registry gave the unit (to record as one of its old codes) only when no move that arrived
+    # explains it. An ancestor's move published after this one, arriving first, also takes the unit along: then `at`
+    # is a code the registry never issued to it (and may yet issue to another unit), and only `old` is recorded.
+    explained = source != old and await session.scalar(
+        text(f"SELECT {_current('old')}"), {"old": old, "old_prefixes": _prefixes(old)}) == source
     # And where it goes: under its new parent as the parent is today (a move of the parent, published after this one,
     # may have arrived first).
     target = await session.scalar(text(f"SELECT {_current('new')}"), {"new": new, "new_prefixes": _prefixes(new)})
@@ -245,7 +261,9 @@ async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
         parent = await session.scalar(text(f"SELECT {_current('parent')}"),
                                       {"parent": parent, "parent_prefixes": _prefixes(parent)})
     new = target
-    for prefix in dict.fromkeys((source, old)):
+    # The services' own rows follow where the replica's went (they look up the moves into `new`, and this one).
+    session.info[MOVED_FROM] = (source, new)
+    for prefix in dict.fromkeys((old,) if explained else (source, old)):
         recode = {"new": new, "cut": len(prefix) + 1, "pattern": _like_prefix(prefix)}
         # Later moves of what earlier moves led to: every recorded old code maps straight to today's code.
         await session.execute(text("UPDATE replica_code_move SET new_code = :new || substr(new_code, :cut) "

@@ -217,3 +217,28 @@ async def test_a_grid_whose_move_arrives_before_its_communitys_earlier_move_ends
     await eventually(lambda: listed_under(disclosure, s2, c1n))
     assert await listed_under(disclosure, c2, c2 + "002") and not await listed_under(disclosure, c1n, c1n + "001")
     assert [i["id"] for i in await items_of(disclosure, c2 + "002")] == [posted.json()["id"]]
+
+
+async def test_a_grid_taken_along_by_its_old_communitys_later_move_ends_where_the_registry_put_it(disclosure):
+    # The registry moves grid C out of community U, then U to another street; U's move is consumed first and takes C
+    # along, C's own move then takes C (and its items) on from there.
+    s1, s2, s3 = (f"370705{n:03d}" for n in random.sample(range(70, 75), 3))
+    segment = f"{random.randint(100, 999):03d}"
+    u, u_new, other = s1 + segment, s2 + segment, s3 + segment
+    u_id, grid_id = uuid.uuid4(), uuid.uuid4()
+    await _units(disclosure, [(s1, "370705", "street", uuid.uuid4()), (s2, "370705", "street", uuid.uuid4()),
+                              (s3, "370705", "street", uuid.uuid4()), (u, s1, "community", u_id),
+                              (other, s3, "community", uuid.uuid4()), (u + "001", u, "grid", grid_id)])
+    await eventually(lambda: listed_under(disclosure, u, u + "001"))
+    posted = await disclosure.client.post("/api/v1/disclosure/items", headers=disclosure.token("community_staff", u),
+                                          json={"unit_code": u + "001", "kind": "residents", "category": "notice",
+                                                "title": "网格公开", "body": "内容"})
+    assert posted.status_code == 201, posted.text
+    await disclosure.send(registry.UnitMoved(unit_id=u_id, old_code=u, new_code=u_new, new_parent_code=s2,
+                                             effective_on=date(2026, 3, 1)))
+    await disclosure.send(registry.UnitMoved(unit_id=grid_id, old_code=u + "001", new_code=other + "001",
+                                             new_parent_code=other, effective_on=date(2026, 2, 1)))
+    await eventually(lambda: listed_under(disclosure, other, other + "001"))
+    assert not await listed_under(disclosure, u_new, u_new + "001")
+    assert [i["id"] for i in await items_of(disclosure, other + "001")] == [posted.json()["id"]]
+    assert await items_of(disclosure, u_new) == []

@@ -206,6 +206,33 @@ async def test_a_grid_moving_into_a_community_whose_own_later_move_arrived_first
         assert await replica.get_unit(s, "370705001002001") is None
 
 
+async def test_a_grid_taken_along_by_a_later_move_of_its_old_community_keeps_that_code_free_for_another(sessions):
+    # The registry moves grid C out of community U, then U to another street, then gives U's (now free) grid code to a
+    # new grid E. U's move arrives first and takes C along in the replica: C's own move then starts from a code the
+    # registry never gave C, which must not be recorded as C's.
+    await apply_all(sessions, *(created(f"37070500{n}", "370705", "street") for n in (1, 2, 3)))
+    u, c = created("370705001001", "370705001", "community"), created("370705001001001", "370705001001", "grid")
+    await apply_all(sessions, u, c, created("370705003001", "370705003", "community"))
+    c_moves = ev.UnitMoved(unit_id=c.unit_id, old_code="370705001001001", new_code="370705003001001",
+                           new_parent_code="370705003001", effective_on=date(2026, 2, 1))
+    u_moves = ev.UnitMoved(unit_id=u.unit_id, old_code="370705001001", new_code="370705002001",
+                           new_parent_code="370705002", effective_on=date(2026, 3, 1))
+    e = created("370705002001001", "370705002001", "grid")
+    manager = uuid.uuid4()
+    await apply_all(sessions, u_moves, c_moves, e,
+                    ev.RoleGranted(grant_id=uuid.uuid4(), person_id=manager, role="grid_manager",
+                                   scope_code="370705002001001", effective_on=date(2026, 4, 1)))
+    async with transaction(sessions) as s:
+        moved, new = await replica.get_unit(s, "370705003001001"), await replica.get_unit(s, "370705002001001")
+        assert moved is not None and moved.unit_id == str(c.unit_id) and moved.parent_code == "370705003001"
+        assert new is not None and new.unit_id == str(e.unit_id)
+        moves = await replica.all_moves(s)
+        assert replica.code_today("370705002001001", moves) == "370705002001001"
+        assert replica.code_today("370705001001001", moves) == "370705003001001"
+        holders = await replica.holders(s, "grid_manager", within="370705002001001")
+        assert [h.person_id for h in holders] == [str(manager)]
+
+
 async def test_household_proxy_may_vote_and_revoked_role_is_gone(sessions):
     rep, proxy, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     grant = uuid.uuid4()
