@@ -56,14 +56,19 @@ class HttpSender:
     lock. A code the relay could not take is logged (phone masked); the person asks again after the resend wait.
     """
 
-    def __init__(self, url: str, token: str, *, timeout: float = 5.0, concurrency: int = 20) -> None:
-        self.url, self.token, self.timeout = url, token, timeout
+    def __init__(self, url: str, token: str, *, timeout: float = 5.0, concurrency: int = 20,
+                 backlog: int = 1000) -> None:
+        self.url, self.token, self.timeout, self.backlog = url, token, timeout, backlog
         self.client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(concurrency)
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[bool]] = set()
 
     async def send_code(self, phone: str, code: str, minutes: int) -> None:
-        """Schedules the code's delivery and returns at once."""
+        """Schedules the code's delivery and returns at once; with `backlog` codes still waiting for a relay that does
+        not answer, a new one is dropped (logged): it would arrive after it had expired."""
+        if len(self._sending) >= self.backlog:
+            log.error("otp.send_dropped", phone=mask_phone(phone), waiting=len(self._sending))
+            return
         task = asyncio.get_running_loop().create_task(self.deliver(phone, code, minutes))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
@@ -77,14 +82,14 @@ class HttpSender:
                                               headers={"Authorization": f"Bearer {self.token}"}, timeout=self.timeout)
                 resp.raise_for_status()
                 return True
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # noqa: BLE001 - a task of its own: nobody else would see it
                 log.error("otp.send_failed", phone=mask_phone(phone), error=f"{type(exc).__name__}: {exc}")
                 return False
 
-    async def drain(self) -> None:
-        """Waits for the codes being sent (on shutdown, and in tests)."""
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Waits for the codes being sent (on shutdown, and in tests), at most `timeout` seconds."""
         if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
+            await asyncio.wait(set(self._sending), timeout=timeout)
 
 
 def make_sender(kind: str, environment: str, url: str = "", token: str = "") -> SmsSender:

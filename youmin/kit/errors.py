@@ -49,13 +49,24 @@ def describe_error(exc: BaseException) -> str:
     Any other error gives its message with phone and ID numbers and e-mail addresses masked."""
     from youmin.kit.pii import redact_text
 
+    from pydantic import ValidationError
+
     db = _database_error(exc)
     if db is not None:
+        state = getattr(db, "sqlstate")
         constraint = getattr(db, "constraint_name", None)
         table = getattr(db, "table_name", None)
         where = f", {table}.{constraint}" if table and constraint else (f", {constraint}" if constraint else "")
-        return f"{type(exc).__name__}: {type(db).__name__} (SQLSTATE {getattr(db, 'sqlstate')}{where})"
-    return redact_text(f"{type(exc).__name__}: {exc}")
+        # A statement the database could not take (class 42: an unknown column or relation, a syntax error) quotes
+        # the statement, not a row: its first line says what to fix.
+        said = f": {str(db).splitlines()[0]}" if state.startswith("42") and str(db) else ""
+        return f"{type(exc).__name__}: {type(db).__name__} (SQLSTATE {state}{where}){said}"
+    if isinstance(exc, ValidationError):
+        # Field paths and reasons, not the values given (a name or phone number may be among them).
+        said = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                         for e in exc.errors(include_url=False, include_input=False))
+        return f"{type(exc).__name__}: {said}"
+    return " | ".join(redact_text(f"{type(exc).__name__}: {exc}").splitlines())
 
 
 def describe_trace(exc: BaseException) -> str:

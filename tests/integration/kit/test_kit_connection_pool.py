@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pydantic
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -117,8 +118,19 @@ async def test_a_database_error_is_described_without_the_values_it_quotes(infra)
         assert "23505" in described and "uq_zz_contact_phone" in described
         assert "13812341234" not in described + trace and "1234" not in described
         assert "IntegrityError" in described and "Traceback" not in trace and 'File "' in trace
-        # Any other error keeps its message, with numbers masked.
+        # Any other error keeps its message, on one line, with numbers masked; a validation error its fields, not the
+        # values given; a statement the database could not take what to fix.
         assert describe_error(ValueError("no household for 13812341234")) == "ValueError: no household for 138****1234"
+        assert describe_error(ValueError("one\ntwo")) == "ValueError: one | two"
+        try:
+            pydantic.TypeAdapter(int).validate_python("张三")
+        except pydantic.ValidationError as exc:
+            assert "张三" not in describe_error(exc) and "valid integer" in describe_error(exc)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("SELECT no_such_column FROM zz_contact"))
+        except Exception as exc:  # noqa: BLE001
+            assert "42703" in describe_error(exc) and "no_such_column" in describe_error(exc)
     finally:
         async with engine.begin() as conn:
             await conn.execute(text("DROP TABLE IF EXISTS zz_contact"))
