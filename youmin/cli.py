@@ -69,10 +69,11 @@ def token(
     from youmin.kit.auth import Grant, mint_token
     from youmin.kit.settings import DEV_SIGNING_KEY, CommonSettings
 
-    settings = CommonSettings()
-    if settings.environment != "development":
-        console.print(f"[red]refused:[/] tokens are minted only in development (YOUMIN_ENVIRONMENT={settings.environment})")
+    environment = os.environ.get("YOUMIN_ENVIRONMENT", "development")
+    if environment != "development":
+        console.print(f"[red]refused:[/] tokens are minted only in development (YOUMIN_ENVIRONMENT={environment})")
         raise typer.Exit(2)
+    settings = CommonSettings()
     if settings.signing_key != DEV_SIGNING_KEY and os.environ.get("YOUMIN_ALLOW_CUSTOM_KEY") != "1":
         console.print("[yellow]note:[/] signing with the configured YOUMIN_SIGNING_KEY")
     typer.echo(mint_token(settings, sub, [Grant(role=role, scope=scope)], minutes=minutes))
@@ -81,6 +82,12 @@ def token(
 @apikey_app.command("create")
 def apikey_create(department: str = typer.Option(..., help="Department code.")) -> None:
     """Creates an API key for a department and prints it once."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", department):
+        # As the admin API requires: a key under another code could not be listed, rotated or revoked there.
+        console.print("[red]error:[/] --department: 1 to 32 letters, digits, '_' or '-'")
+        raise typer.Exit(2)
     from gateway.apikeys import create_key
     from youmin.kit.db import make_engine, make_sessionmaker, transaction
     from youmin.kit.settings import service_database_url
@@ -156,8 +163,35 @@ def dlq_redrive(
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    app()
+    """Runs a command; what goes wrong outside it (bad settings, an unreachable database or broker) is one line on
+    stderr and an exit status, not a traceback."""
+    from aiokafka.errors import KafkaError
+    from pydantic import ValidationError
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    try:
+        app()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                             for e in exc.errors(include_url=False, include_input=False))
+        Console(stderr=True).print(f"[red]error:[/] configuration: {problems}")
+        sys.exit(2)
+    except (ArgumentError, ValueError) as exc:  # a malformed DATABASE_URL, a port that is not a number
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    except (OSError, TimeoutError, KafkaError, DBAPIError) as exc:
+        from youmin.kit.errors import describe_error
+
+        Console(stderr=True).print(f"[red]error:[/] {describe_error(exc)} (is PostgreSQL / the broker reachable?)")
+        sys.exit(1)
+    except Exception as exc:  # asyncpg's own errors (a missing database) are not DBAPIError outside SQLAlchemy
+        if type(exc).__module__.startswith("asyncpg"):
+            from youmin.kit.errors import describe_error
+
+            Console(stderr=True).print(f"[red]error:[/] {describe_error(exc)}")
+            sys.exit(1)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

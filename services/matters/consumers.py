@@ -3,13 +3,16 @@
 from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.matters.repository import MattersRepository
 from services.matters.service import MattersService
 from services.matters.settings import Settings
+from youmin.kit import replica
 from youmin.kit.replica import PREFIX, replica_consumer
 from youmin.kit.service import ConsumerSpec
 
 REPLICA_CONSUMER = "matters-replica"
 UNIT_MOVED = f"{PREFIX}unit.moved.v1"
+REPRESENTATIVE_SET = f"{PREFIX}household.representative_set.v1"
 
 
 def _replica(settings: Settings) -> ConsumerSpec:
@@ -23,7 +26,15 @@ def _replica(settings: Settings) -> ConsumerSpec:
         await move_replica(session, event)  # checks the codes and records the move the service's rows then follow
         await MattersService(session, settings).unit_moved(event.get_data())
 
+    set_in_replica = spec.handlers[REPRESENTATIVE_SET]
+
+    async def representative_set(session: AsyncSession, event: BaseCloudEvent) -> None:
+        await set_in_replica(session, event)
+        household = replica.code_today(event.get_data()["household_code"], await replica.all_moves(session))
+        await MattersRepository(session).refresh_household_casters(household)
+
     spec.handlers[UNIT_MOVED] = moved
+    spec.handlers[REPRESENTATIVE_SET] = representative_set
     return spec
 
 

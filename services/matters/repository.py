@@ -238,7 +238,8 @@ class MattersRepository:
 
     async def freeze_electorate(self, vote_id: uuid.UUID, scope_code: str, base: str) -> int:
         """Copies the electorate under a scope from the registry replica into vote_elector; returns its size.
-        A retired household (and whoever is still recorded in it) is not part of it."""
+        A retired household (and whoever is still recorded in it) is not part of it, nor a household with nobody who
+        can cast its vote (no adult, no representative or proxy: the residents' meeting is of those 18 and over)."""
         prefix = _like_prefix(scope_code)
         if base == "household_representatives":
             sql = """
@@ -246,8 +247,9 @@ class MattersRepository:
                 SELECT :vote_id, h.code, h.code,
                        array_remove(ARRAY[hh.representative_person_id::text], NULL)
                        || coalesce(hh.proxy_person_ids::text[], '{}')
-                FROM (SELECT household_code AS code FROM replica_resident WHERE household_code LIKE :p
-                      UNION SELECT household_code FROM replica_household WHERE household_code LIKE :p) AS h
+                FROM (SELECT household_code AS code FROM replica_resident WHERE household_code LIKE :p AND adult
+                      UNION SELECT household_code FROM replica_household WHERE household_code LIKE :p
+                      AND (representative_person_id IS NOT NULL OR cardinality(proxy_person_ids) > 0)) AS h
                 LEFT JOIN replica_household hh ON hh.household_code = h.code
                 WHERE NOT EXISTS (SELECT 1 FROM replica_unit u WHERE u.code = h.code AND u.retired)
             """
@@ -266,6 +268,20 @@ class MattersRepository:
                 AND NOT EXISTS (SELECT 1 FROM replica_unit u WHERE u.code = r.household_code AND u.retired)
             """
         result = await self.session.execute(text(sql), {"vote_id": vote_id, "p": prefix})
+        return int(result.rowcount or 0)
+
+    async def refresh_household_casters(self, household_code: str) -> int:
+        """After a household names another representative or proxies: in its open household votes, those are who may
+        cast its one vote (the households and their number stay as frozen; a ballot already cast stays). Returns how
+        many electors changed."""
+        result = await self.session.execute(text(
+            """
+            UPDATE vote_elector e SET caster_ids = array_remove(ARRAY[h.representative_person_id::text], NULL)
+                                                   || coalesce(h.proxy_person_ids::text[], '{}')
+            FROM vote v, replica_household h
+            WHERE v.vote_id = e.vote_id AND v.status = 'open' AND e.voter_key = e.household_code
+              AND e.household_code = :code AND h.household_code = :code
+            """), {"code": household_code})
         return int(result.rowcount or 0)
 
     async def electors_for_caster(self, vote_id: uuid.UUID, person_id: str) -> list[VoteElector]:

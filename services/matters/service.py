@@ -522,6 +522,15 @@ class MattersService:
                 raise RuleViolation("matter.evaluation_open",
                                     f"the residents rate this matter until {ends.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}; "
                                     "their ratings close it (or reopen it) before then", evaluation_ends_at=ends.isoformat())
+            policy = self.evaluation_policy()
+            outcome = policy.evaluate(await self.repo.scores(matter.matter_id, matter.evaluation_round))
+            if outcome.bad_share > policy.reopen_bad_share:
+                # Too few residents rated for their ratings to decide, but those who did are dissatisfied past the
+                # threshold that reopens the work: staff cannot close it over them.
+                raise RuleViolation("matter.evaluation_dissatisfied",
+                                    f"{outcome.bad} of {outcome.ratings} ratings are dissatisfied, more than the share "
+                                    f"({policy.reopen_bad_share}) that reopens the work: reopen it (重办)",
+                                    ratings=outcome.ratings, bad=outcome.bad)
         if action is Action.REOPEN and action.value in allowed_actions(matter.state):
             matter.evaluation_round += 1
         await self._move(matter, action, principal.sub, ctx.now, reason=reason, reason_code=data.reason_code,

@@ -50,6 +50,9 @@ async def test_aggregated_openapi_contains_every_services_paths(stack):
     assert doc["openapi"].startswith("3.")
     prefixes = {p.split("/")[3] for p in doc["paths"] if p.startswith("/api/v1/")}
     assert {"registry", "matters", "mediation", "disclosure"} <= prefixes
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as client:
+        docs = await client.get("/docs")  # the README's API reference: Swagger UI over that document
+    assert docs.status_code == 200 and "/openapi.json" in docs.text and "swagger" in docs.text.lower()
 
 
 async def test_no_schema_name_means_two_things_in_the_aggregated_openapi(stack):

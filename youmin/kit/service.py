@@ -173,6 +173,9 @@ def install_request_context(app: FastAPI, service: str) -> None:
     app.add_middleware(RequestContextMiddleware, service=service)
 
 
+READINESS_SECONDS = 1.0  # how long a readiness answer is reused
+
+
 async def _database_check(engine: AsyncEngine) -> str:
     """Answers "ok" when the database answers within 2 s. With every pooled connection at work (a busy service,
     not a broken one), a connection of the probe's own asks, rather than waiting for the pool's turn."""
@@ -202,11 +205,20 @@ def health_router() -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        checks: dict[str, str] = {"database": await _database_check(request.app.state.engine)}
-        checks["broker"] = "ok" if await request.app.state.broker_probe.ok() else "unreachable"
-        for name, check in getattr(request.app.state, "ready_checks", {}).items():
-            checks[name] = await check()
-        ready = all(v == "ok" for v in checks.values())
+        # One check at a time, and its answer kept for a second: the endpoint takes no credentials, and a flood of
+        # probes must not open database connections (or call the upstream services) once each.
+        state = request.app.state
+        if not hasattr(state, "readiness_lock"):
+            state.readiness_lock, state.readiness = asyncio.Lock(), (float("-inf"), {}, False)
+        async with state.readiness_lock:
+            checked_at, checks, ready = state.readiness
+            if time.monotonic() - checked_at > READINESS_SECONDS:
+                checks = {"database": await _database_check(state.engine)}
+                checks["broker"] = "ok" if await state.broker_probe.ok() else "unreachable"
+                for name, check in getattr(state, "ready_checks", {}).items():
+                    checks[name] = await check()
+                ready = all(v == "ok" for v in checks.values())
+                state.readiness = (time.monotonic(), checks, ready)
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
 
     @router.get("/metrics")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -30,6 +30,14 @@ class CommonSettings(BaseSettings):
     access_token_minutes: int = Field(15, validation_alias="YOUMIN_ACCESS_TOKEN_MINUTES")
     log_level: str = Field("INFO", validation_alias="YOUMIN_LOG_LEVEL")
     log_json: bool = Field(True, validation_alias="YOUMIN_LOG_JSON")
+
+    @model_validator(mode="after")
+    def _own_key_in_production(self) -> CommonSettings:
+        # The development key is public (it is in this file): in production anyone could sign a token with it.
+        if self.environment == "production" and (self.signing_key == DEV_SIGNING_KEY or len(self.signing_key) < 32):
+            raise ValueError("YOUMIN_SIGNING_KEY: production needs a signing key of its own, at least 32 characters "
+                             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+        return self
 
 
 class ServiceSettings(CommonSettings):

@@ -74,7 +74,10 @@ async def test_readiness_with_every_pooled_connection_at_work_is_ready_at_once(i
     engine = make_engine(url, pool_size=2, pool_timeout=10)
 
     class BrokerUp:
+        asked = 0
+
         async def ok(self) -> bool:
+            BrokerUp.asked += 1
             return True
 
     app = FastAPI()
@@ -85,6 +88,9 @@ async def test_readiness_with_every_pooled_connection_at_work_is_ready_at_once(i
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok", ready.text
+            # A flood of probes (no credentials needed) is answered from one check a second, not one connection each.
+            flood = await asyncio.gather(*[client.get("/readyz") for _ in range(50)])
+            assert {r.status_code for r in flood} == {200} and BrokerUp.asked == 1
             for conn in held:
                 await conn.close()
             held = []

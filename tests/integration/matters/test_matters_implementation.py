@@ -106,6 +106,22 @@ async def test_staff_close_an_evaluation_only_once_the_residents_had_their_time(
     assert late.status_code == 200 and late.json()["state"] == "closed"
 
 
+async def test_staff_cannot_close_over_too_few_ratings_that_are_dissatisfied(matters, clock):
+    # A building unit with three raters never reaches the five ratings that decide: their dissatisfaction still holds.
+    community = matters.new_community()
+    clock.now = datetime(2026, 11, 2, 9, 0, tzinfo=LOCAL_TZ)
+    matter_id = await _evaluating(matters, community)
+    for n, score in enumerate([5, 5, 1]):
+        assert (await _rate(matters, matter_id, community, n, score)).json()["outcome"] == "wait"
+    clock.now += timedelta(days=16)
+    url = f"/api/v1/matters/{matter_id}/transitions"
+    refused = await matters.client.post(url, json={"action": "close"}, headers=matters.staff(community))
+    assert refused.status_code == 422 and refused.json()["rule"] == "matter.evaluation_dissatisfied", refused.text
+    reopened = await matters.client.post(url, json={"action": "reopen", "reason": "居民不满意"},
+                                         headers=matters.staff(community))
+    assert reopened.status_code == 200 and reopened.json()["state"] == "reopened", reopened.text
+
+
 async def test_a_bad_share_above_the_threshold_reopens_the_work(matters):
     community = matters.new_community()
     matter_id = await _evaluating(matters, community)

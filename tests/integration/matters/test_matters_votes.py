@@ -141,6 +141,40 @@ async def test_a_household_vote_is_cast_by_a_recorded_proxy_and_counts_once(matt
     assert (result["votes_for"], result["votes_against"], result["passed"]) == (1, 0, True)
 
 
+async def test_a_household_vote_follows_a_change_of_representative_and_counts_only_households_with_an_adult(matters):
+    community = matters.new_community()
+    await matters.client.put(f"/api/v1/matters/templates/communities/{community}",
+                             json={"template_code": "nanhu-household-decision"}, headers=matters.staff(community))
+    home, child_home = matters.household(community, 1), matters.household(community, 2)
+    first, second, child = (str(uuid.uuid4()) for _ in range(3))
+    await matters.seed(
+        *[reg.ResidencyChanged(person_id=p, household_code=home, adult=True, effective_on=date(2026, 11, 1))
+          for p in (first, second)],
+        reg.ResidencyChanged(person_id=child, household_code=child_home, adult=False, effective_on=date(2026, 11, 1)),
+        reg.HouseholdRepresentativeSet(household_code=home, representative_person_id=first, proxy_person_ids=[],
+                                       effective_on=date(2026, 11, 1)),
+    )
+    _, vote = await _open_vote(matters, community)
+    assert vote["base_size"] == 1  # nobody in the second household can attend a residents' meeting
+    # The household names another representative while the vote is open: the new one casts its vote, not the old.
+    from services.matters.consumers import REPRESENTATIVE_SET, consumers
+    from youmin.kit.db import transaction
+    from youmin.kit.events import Envelope, decode_record
+
+    [replica_spec] = consumers(matters.settings)
+    env = Envelope.of(reg.HouseholdRepresentativeSet(household_code=home, representative_person_id=second,
+                                                     proxy_person_ids=[], effective_on=date(2026, 11, 20)))
+    async with transaction(matters.app.state.sessions) as session:  # as the matters-replica consumer applies it
+        await replica_spec.handlers[REPRESENTATIVE_SET](session, decode_record(env.headers(), env.key.encode(),
+                                                                              env.value()))
+    removed = await _cast(matters, vote["vote_id"], first, home, "against")
+    assert removed.status_code == 422 and removed.json()["rule"] == "vote.not_in_electorate", removed.text
+    named = await _cast(matters, vote["vote_id"], second, home, "for")
+    assert named.status_code == 201, named.text
+    result = await _close(matters, community, vote["vote_id"])
+    assert (result["quorum_met"], result["votes_for"], result["passed"]) == (True, 1, True)
+
+
 async def test_fifty_concurrent_double_votes_count_once_per_voter(matters):
     community, voters = await _community_with_adults(matters, 25)
     _, vote = await _open_vote(matters, community)
