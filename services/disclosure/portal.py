@@ -14,14 +14,16 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
 from services.disclosure import labels
 from services.disclosure.charts import bar_chart, stacked_chart
 from services.disclosure.http import cached_response
-from services.disclosure.reads import PublicReader
+from services.disclosure.reads import PublicReader, decode_cursor
 from services.disclosure.repository import ItemFilter
 from services.disclosure.rules.cadence import SHANGHAI
 from services.disclosure.schemas import Kind
+from youmin.kit import replica
 from youmin.kit.errors import SafeStr
 from youmin.kit.replica import UNIT_CODE_PATTERN
 
@@ -156,10 +158,20 @@ async def unit_page(
     cursor: Annotated[SafeStr | None, Query(max_length=200)] = None,
 ) -> Response:
     """A street (pick a community) or a community (its disclosure board, charts)."""
+    if cursor:
+        decode_cursor(cursor, "n")  # a hand-made cursor is a 422 naming it, whatever the unit
     async with request.app.state.sessions() as session:
-        unit = await PublicReader(session).unit(code)
-    if unit is None and len(code) != 12:
-        return not_found(f"没有编码为 {code} 的单位")
+        reader = PublicReader(session)
+        unit = await reader.unit(code)
+        if unit is None:
+            # A unit that moved (社区调整): its old address (a printed QR code, a bookmark) leads to it.
+            today = replica.code_today(code, await replica.all_moves(session))
+            if today != code:
+                return RedirectResponse(f"/portal/units/{today}", status_code=301)
+            # A community the replica does not know yet, but which has items, still shows them; a made-up code does
+            # not show an empty board (read as a community that disclosed nothing).
+            if len(code) != 12 or not (await reader.page(ItemFilter(unit_prefix=code), 1, None)).items:
+                return not_found(f"没有编码为 {code} 的单位")
 
     async def build(reader: PublicReader) -> bytes:
         name = (unit or {}).get("name") or code
@@ -236,9 +248,14 @@ def item_content(item: dict[str, Any]) -> str:
     if category == "matter_decision":
         return tally_table(c) + matter_link
     if category == "matter_progress":
-        return (progress_bar(c.get("percent", 0))
-                + f'<p>预算 {labels.yuan(c.get("budget_cents"))}，已支出 {labels.yuan(c.get("spent_cents"))}</p>'
-                + matter_link)
+        # The project as a whole (every task of the matter), then the task this update is about.
+        whole = "matter_percent" in c
+        project = (progress_bar(c.get("matter_percent", c.get("percent", 0)))
+                   + f'<p>项目预算 {labels.yuan(c.get("matter_budget_cents", c.get("budget_cents")))}，'
+                     f'已支出 {labels.yuan(c.get("matter_spent_cents", c.get("spent_cents")))}</p>')
+        task = (f'<p class="meta">本次更新的任务：完成 {escape(str(c.get("percent", 0)))}%，预算 '
+                f'{labels.yuan(c.get("budget_cents"))}，已支出 {labels.yuan(c.get("spent_cents"))}</p>' if whole else "")
+        return project + task + matter_link
     if category == "matter_evaluation":
         share = f'{float(c.get("bad_share", 0)) * 100:.1f}%'
         return (f'<p>参评 {escape(str(c.get("ratings")))} 人，不满意 {escape(str(c.get("bad")))} 人（{share}），'

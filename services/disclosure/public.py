@@ -12,12 +12,15 @@ from uuid import UUID
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
 from services.disclosure import labels
 from services.disclosure.http import BadQuery, cached_response
 from services.disclosure.reads import PublicReader, period_window
 from services.disclosure.repository import ItemFilter
+from services.disclosure.rules.cadence import SHANGHAI
 from services.disclosure.schemas import Kind
+from youmin.kit import replica
 from youmin.kit.errors import NotFound, SafeStr
 from youmin.kit.replica import UNIT_CODE_PATTERN
 
@@ -72,6 +75,11 @@ def _reader(request: Request):
 
 def _max_age(request: Request) -> int:
     return request.app.state.settings.public_max_age_seconds
+
+
+def beijing(instant: str) -> str:
+    """An ISO instant as Beijing time (+08:00): an export's dates agree with the board and with its period filter."""
+    return datetime.fromisoformat(instant).astimezone(SHANGHAI).isoformat()
 
 
 def _filter(unit: str, kind: str | None, category: str | None, period: str | None) -> ItemFilter:
@@ -134,15 +142,15 @@ async def export_items(request: Request, unit: UnitQuery, kind: Kind | None = No
                              "income_yuan", "expenditure_yuan", "balance_yuan", "note"])
             for item in items:
                 for line in item["content"].get("lines", []):
-                    writer.writerow([item["id"], item["published_at"], item["unit_code"], item["unit_name"] or "",
-                                     item["content"].get("period", ""), line["fund_type"], line.get("fund_label", ""),
+                    writer.writerow([item["id"], beijing(item["published_at"]), item["unit_code"],
+                                     item["unit_name"] or "", item["content"].get("period", ""), line["fund_type"], line.get("fund_label", ""),
                                      f"{line['income_cents'] / 100:.2f}", f"{line['expenditure_cents'] / 100:.2f}",
                                      f"{line['balance_cents'] / 100:.2f}", line.get("note", "")])
         else:
             writer.writerow(["id", "published_at", "unit_code", "unit_name", "kind", "kind_label", "category",
                              "category_label", "title", "major", "matter_id"])
             for item in items:
-                writer.writerow([item["id"], item["published_at"], item["unit_code"], item["unit_name"] or "",
+                writer.writerow([item["id"], beijing(item["published_at"]), item["unit_code"], item["unit_name"] or "",
                                  item["kind"], item["kind_label"], item["category"], item["category_label"],
                                  item["title"], "1" if item["major"] else "0", item["matter_id"] or ""])
         return ("\ufeff" + out.getvalue()).encode(), "text/csv; charset=utf-8"
@@ -168,7 +176,13 @@ async def get_item(request: Request, item_id: UUID) -> Response:
 
 @router.get("/units/{code}/feed.atom")
 async def atom_feed(request: Request, code: UnitPath, kind: Kind | None = None) -> Response:
-    """An Atom feed of the latest 50 public items of a unit (and everything below it)."""
+    """An Atom feed of the latest 50 public items of a unit (and everything below it); a unit that moved is followed
+    to its code today."""
+    async with _reader(request) as session:
+        today = replica.code_today(code, await replica.all_moves(session))
+    if today != code:
+        query = f"?kind={kind}" if kind else ""
+        return RedirectResponse(f"/public/v1/units/{today}/feed.atom{query}", status_code=301)
 
     async def render() -> tuple[bytes, str]:
         async with _reader(request) as session:

@@ -389,7 +389,9 @@ class DisclosureService:
         title = (matter.public_title if matter else None) or labels.UNTITLED_MATTER
         await self._publish(
             unit_code=(matter.unit_code if matter and matter.unit_code else d["community_code"]),
-            kind="residents", category="matter_progress", title=f"实施进度：{title}（{int(d['percent'])}%）",
+            # The title gives the whole project's progress (the mean of its tasks), as the matter page does: one task
+            # at 100% is not the project done.
+            kind="residents", category="matter_progress", title=f"实施进度：{title}（{summary['percent']}%）",
             content={"matter_id": str(matter_id), "public_title": title, **step, "event_at": at.isoformat(),
                      "matter_percent": summary["percent"], "matter_budget_cents": summary["budget_cents"],
                      "matter_spent_cents": summary["spent_cents"]},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -131,6 +133,20 @@ async def test_progress_update_publishes_spending(disclosure):
     assert "40%" in item["title"]
     matter = (await disclosure.client.get(f"/public/v1/matters/{matter_id}")).json()
     assert matter["progress"]["spent_cents"] == 1_250_050
+    # A second task done: the title gives the project's progress (the mean of its tasks), not that task's 100%.
+    await disclosure.send(matters.MatterProgressUpdated(matter_id=matter_id, community_code=community,
+                                                        task_id=uuid.uuid4(), percent=100, budget_cents=1_000_000,
+                                                        spent_cents=1_000_000, at=NOW + timedelta(minutes=1)))
+    items = await wait_items(disclosure, community, count=2, category="matter_progress")
+    latest = max(items, key=lambda i: i["published_at"])
+    assert "70%" in latest["title"] and latest["content"]["matter_budget_cents"] == 6_000_000
+    page = (await disclosure.client.get(f"/portal/items/{latest['id']}")).text
+    assert "完成 70%" in page and "本次更新的任务：完成 100%" in page
+    export = (await disclosure.client.get("/public/v1/items.csv", params={"unit": community})).text
+    rows = list(csv.DictReader(io.StringIO(export.lstrip("\ufeff"))))
+    assert rows and all(r["published_at"].endswith("+08:00") for r in rows)  # Beijing time, as on the board
+    by_id = {r["id"]: r["published_at"] for r in rows}
+    assert datetime.fromisoformat(by_id[latest["id"]]) == datetime.fromisoformat(latest["published_at"])
 
 
 async def test_final_evaluation_is_published_and_interim_is_not(disclosure):

@@ -193,6 +193,13 @@ async def test_staff_posting_with_a_token_from_before_a_move_post_where_the_unit
         assert resp.status_code == 201 and resp.json()["unit_code"] == new, resp.text
     report = await cadence(disclosure, second)
     assert new in listed_in(report)
+    # The old address (a printed QR code, a feed subscription) leads to the community where it is now.
+    page = await disclosure.client.get(f"/portal/units/{old}", follow_redirects=False)
+    assert page.status_code == 301 and page.headers["location"] == f"/portal/units/{new}"
+    feed = await disclosure.client.get(f"/public/v1/units/{old}/feed.atom", follow_redirects=False)
+    assert feed.status_code == 301 and feed.headers["location"] == f"/public/v1/units/{new}/feed.atom"
+    made_up = await disclosure.client.get(f"/portal/units/{second}999")  # no such community: not an empty board
+    assert made_up.status_code == 404
 
 
 async def test_a_grid_whose_move_arrives_before_its_communitys_earlier_move_ends_where_the_registry_put_it(disclosure):
