@@ -94,7 +94,8 @@ class PersonCreate(Strict):
     id_number: str
     phone: str | None = None
     address: str | None = Field(default=None, max_length=200)
-    household_code: str | None = None
+    household_code: str | None = Field(default=None, pattern=r"^[1-9][0-9]{11,29}$",
+                                       description="the household's code; leave it out for someone living elsewhere")
 
     @field_validator("id_number")
     @classmethod

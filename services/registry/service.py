@@ -81,6 +81,11 @@ PUBLIC_NAME_LEVELS = frozenset({Level.DISTRICT, Level.STREET, Level.COMMUNITY, L
 # Staff who may change the org tree, grant roles and manage households within their scope.
 WRITER_ROLES = frozenset(r.value for r in STAFF_ROLES)
 IMPORTER_ROLES = frozenset({Role.ADMIN.value, Role.DISTRICT_STAFF.value})
+
+
+def _district_wide(principal: Principal) -> bool:
+    """Whether the caller is the district's staff or an administrator (a grant at a district code)."""
+    return any(g.role in IMPORTER_ROLES and len(g.scope) == 6 for g in principal.grants)
 READER_ROLES = frozenset(r.value for r in PERSONAL_DATA_ROLES)
 PASSWORDS = PasswordHasher()
 # The rule is pure; a page of households asks it for the same (role, scope, unit) many times.
@@ -338,6 +343,10 @@ class RegistryService:
     @staticmethod
     def _sees_personal(principal: Principal, person_id: uuid.UUID, subject_codes: Iterable[str | None]) -> bool:
         codes = [c for c in subject_codes if c]
+        if not codes:
+            # Someone living and serving nowhere in the district yet (an adviser from outside): the district's staff,
+            # who register and place such people, see them.
+            return principal.sub == str(person_id) or _district_wide(principal)
         return principal.sub == str(person_id) or any(
             _can_see(g.role, g.scope, code) for g in principal.grants for code in codes)
 
@@ -394,8 +403,10 @@ class RegistryService:
         return await self.repo.household_code_of(person_id), await self.repo.grants_of(person_id)
 
     def _may_read_person(self, principal: Principal, person_id: uuid.UUID, codes: Iterable[str | None]) -> bool:
-        return principal.sub == str(person_id) or any(
-            principal.covers(c, READER_ROLES) for c in codes if c)
+        codes = [c for c in codes if c]
+        if not codes:
+            return principal.sub == str(person_id) or _district_wide(principal)
+        return principal.sub == str(person_id) or any(principal.covers(c, READER_ROLES) for c in codes)
 
     async def person(self, principal: Principal, person_id: uuid.UUID) -> schemas.PersonRead:
         """Returns a person, masked unless the caller may see their personal data."""
@@ -466,7 +477,9 @@ class RegistryService:
         if await self.repo.person(body.person_id) is None:
             raise NotFound(f"no person {body.person_id}", field="person_id")
         household_code, held = await self._person_scopes(body.person_id)
-        newcomer = household_code is None and not [g for g in held if g.revoked_on is None]
+        # Someone registered without a household who has never held a role here (once they have, they are no longer
+        # a newcomer: a role revoked must not let anyone claim them, and see their record, by granting another).
+        newcomer = household_code is None and not await self.repo.grants_of(body.person_id, active_only=False)
         district_wide = principal.covers(body.scope_code, {Role.ADMIN.value, Role.DISTRICT_STAFF.value})
         if not (newcomer or district_wide
                 or self._sees_personal(principal, body.person_id, [household_code, *(g.scope_code for g in held)])):

@@ -43,7 +43,8 @@ async def grant(registry, person_id: str, role: str, scope: str, **kw) -> dict:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("id_number", "370705198001011230"), ("id_number", "37070519800101"), ("phone", "12345678901"), ("phone", "1381234567")],
+    [("id_number", "370705198001011230"), ("id_number", "37070519800101"), ("phone", "12345678901"), ("phone", "1381234567"),
+     ("household_code", ""), ("household_code", "abc")],
 )
 async def test_invalid_personal_data_is_refused_naming_the_field(registry, field, value):
     grid = await registry.fresh_grid()
@@ -303,3 +304,25 @@ async def test_a_resident_who_comes_of_age_is_published_as_an_adult_on_the_day_o
     assert [(e["adult"], e["household_code"], e["effective_on"]) for e in events[1:]] == [(True, household, "2027-03-15")]
     await publish_coming_of_age(sessions, date(2027, 3, 16))
     assert len(await adult_events()) == 2
+
+
+async def test_someone_registered_from_outside_is_the_districts_to_see_and_not_anyones_to_claim(registry):
+    # An adviser from outside: no household in the district, serving nowhere yet. The district's staff who registered
+    # them read their record; once they have served and the role ended, staff elsewhere cannot claim them (and their
+    # record) by granting a role of their own.
+    community = await registry.fresh_community()
+    registered = await registry.client.post(f"{API}/people", headers=registry.admin, json={
+        "name": "孙律师", "id_number": new_id_number(), "phone": new_phone()})
+    assert registered.status_code == 201 and registered.json()["personal"]["masked"] is False, registered.text
+    person = registered.json()["person_id"]
+    read = await registry.client.get(f"{API}/people/{person}", headers=registry.auth("district_staff", "370705"))
+    assert read.status_code == 200 and read.json()["personal"]["masked"] is False
+    adviser = await grant(registry, person, "legal_adviser", community)
+    revoked = await registry.client.post(f"{API}/grants/{adviser['grant_id']}/revoke", headers=registry.admin)
+    assert revoked.status_code == 200, revoked.text
+    elsewhere = (await registry.fresh_grid())
+    stranger = registry.auth("grid_manager", elsewhere)
+    claim = await registry.client.post(f"{API}/grants", headers=stranger,
+                                       json={"person_id": person, "role": "party_member", "scope_code": elsewhere})
+    assert claim.status_code == 403 and claim.json()["field"] == "person_id", claim.text
+    assert (await registry.client.get(f"{API}/people/{person}", headers=stranger)).status_code == 403
