@@ -25,9 +25,11 @@ def bar_chart(rows: list[tuple[str, int]], *, title: str, width: int = 340) -> s
             f"<title>{escape(label)}: {value}</title></rect>"
             f'<text x="{label_w + w + 4}" y="{y + bar_h * 0.7:.1f}">{value}</text>'
         )
+    # role="img" hides the drawing's text from a screen reader: the label carries the figures themselves.
+    spoken = f"{title}：" + "，".join(f"{label} {value}" for label, value in rows)
     return (
         f'<figure class="chart"><figcaption>{escape(title)}</figcaption>'
-        f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" width="100%" '
+        f'<svg role="img" aria-label="{escape(spoken)}" viewBox="0 0 {width} {height}" width="100%" '
         f'preserveAspectRatio="xMinYMin meet" font-size="12">{"".join(parts)}</svg></figure>'
     )
 
@@ -60,8 +62,12 @@ def stacked_chart(groups: list[tuple[str, list[tuple[str, int]]]], series: list[
                          f"<title>{escape(group)} {escape(dict(series).get(key, key))}: {value}</title></rect>")
             x += w
         parts.append(f'<text x="{x + 4:.1f}" y="{y + bar_h * 0.7:.1f}">{sum(v for _, v in values)}</text>')
+    names = dict(series)
+    spoken = f"{title}：" + "；".join(
+        f"{group} " + "，".join(f"{names.get(key, key)} {value}" for key, value in values if value)
+        for group, values in groups if any(v for _, v in values))
     return (
         f'<figure class="chart"><figcaption>{escape(title)}</figcaption>'
-        f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" width="100%" '
+        f'<svg role="img" aria-label="{escape(spoken)}" viewBox="0 0 {width} {height}" width="100%" '
         f'preserveAspectRatio="xMinYMin meet" font-size="12">{"".join(parts)}</svg></figure>'
     )

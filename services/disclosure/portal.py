@@ -131,6 +131,11 @@ async def charts_for(reader: PublicReader, code: str) -> str:
               for level in labels.LEVEL_ORDER if level in by_level]
     mediation_chart = stacked_chart(groups, [(o, labels.OUTCOME_LABELS[o]) for o in outcomes],
                                     title="矛盾纠纷调解结果（按层级）")
+    taken_in = sum(row["count"] for row in rows if row["outcome"] == "opened")
+    if taken_in and not any(v for _, values in groups for _, v in values):
+        # Disputes taken in, none finished yet: not "no data" (read as no disputes at all).
+        mediation_chart = (f'<figure class="chart"><figcaption>矛盾纠纷调解结果（按层级）</figcaption>'
+                           f'<p class="empty">已受理 {taken_in} 件，暂无办结结果</p></figure>')
     return f'<section><h2>统计图表</h2><div class="charts">{matters_chart}{mediation_chart}</div></section>'
 
 

@@ -251,6 +251,9 @@ async def test_redelivered_mediation_event_is_counted_once(disclosure):
         return rows if "marker" in rows else None
 
     assert (await eventually(stats))["property"] == 1
+    # Disputes taken in, none finished: the board's chart says so, not "no data".
+    page = (await disclosure.client.get(f"/portal/units/{community}")).text
+    assert "已受理 2 件，暂无办结结果" in page
 
 
 async def test_grid_staff_duty_change_is_published_without_the_person(disclosure):
