@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from services.disclosure.clock import Clock
 from services.disclosure.consumers import disclosure_consumers
 from services.disclosure.http import PublicRateLimit, RateLimiter, ResponseCache
+from services.disclosure.portal import error_page
 from services.disclosure.portal import router as portal_router
 from services.disclosure.public import router as public_router
 from services.disclosure.router import router
@@ -17,7 +19,7 @@ from services.disclosure.settings import Settings
 from youmin.kit.db import transaction
 from youmin.kit.logging import get_logger
 from youmin.kit.service import Background, create_service_app
-from youmin.kit.errors import describe_error
+from youmin.kit.errors import DomainError, describe_error
 
 log = get_logger("youmin.disclosure")
 
@@ -54,4 +56,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     app.add_middleware(PublicRateLimit, limiter=app.state.rate_limiter)
+    _portal_errors_as_pages(app)
     return app
+
+
+def _portal_errors_as_pages(app: FastAPI) -> None:
+    """A bad query value on a portal page (a resident's browser) is answered with the portal's Chinese error page,
+    status kept (422); the JSON problem stays for the APIs."""
+    for exc_class in (RequestValidationError, DomainError):
+        default = app.exception_handlers[exc_class]
+
+        async def handler(request: Request, exc: Exception, default=default) -> Response:
+            if not request.url.path.startswith("/portal"):
+                return await default(request, exc)
+            return error_page("请求有误", "链接中的参数有误，请从首页重新进入。", status_code=422)
+
+        app.add_exception_handler(exc_class, handler)

@@ -96,10 +96,15 @@ async def _render(request: Request, build) -> Response:
                                  headers={"Content-Security-Policy": PORTAL_CSP})
 
 
-def not_found(what: str) -> Response:
-    return Response(page("未找到", f'<section><h2>未找到</h2><p>{escape(what)}</p><p><a href="/portal/">返回首页</a></p>'
-                         "</section>"), status_code=404, media_type=HTML,
+def error_page(heading: str, what: str, status_code: int) -> Response:
+    """The portal's page for a request it cannot answer (the status says why)."""
+    return Response(page(heading, f'<section><h2>{escape(heading)}</h2><p>{escape(what)}</p>'
+                         '<p><a href="/portal/">返回首页</a></p></section>'), status_code=status_code, media_type=HTML,
                     headers={"Content-Security-Policy": PORTAL_CSP})
+
+
+def not_found(what: str) -> Response:
+    return error_page("未找到", what, status_code=404)
 
 
 def unit_list(units: list[dict[str, Any]], heading: str) -> str:
