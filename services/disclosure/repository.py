@@ -36,6 +36,7 @@ from services.disclosure.models import (
     replica,
 )
 from youmin.kit.horizon import SETTLED_BELOW
+from youmin.kit import replica as replica_kit
 
 COMMUNITY_LENGTH = 12
 # Source key of a unit's monthly mediation statistics item: "mediation:<unit code>:<YYYY-MM>".
@@ -522,16 +523,5 @@ class CodeMoveRepository:
         return row.new_code + code[len(row.old_code):] if row else code
 
     async def moves_into(self, code: str) -> list[tuple[str, str]]:
-        """Returns every recorded move whose current code lies at or under a code, longest old code first (a row
-        under a unit that moved on its own is re-coded by that move, not by its ancestor's)."""
-        move = replica["move"]
-        # A move recorded under a code that has itself moved since (it arrived after that later move of a unit above
-        # it) was recorded under today's code: look there.
-        prefixes = [code[:n] for n in range(6, len(code) + 1)]
-        above = (await self.session.execute(
-            select(move.c.old_code, move.c.new_code).where(move.c.old_code.in_(prefixes))
-            .order_by(func.length(move.c.old_code).desc()).limit(1))).first()
-        code = above.new_code + code[len(above.old_code):] if above else code
-        stmt = (select(move.c.old_code, move.c.new_code).where(move.c.new_code.like(like_prefix(code)))
-                .order_by(func.length(move.c.old_code).desc(), move.c.old_code))
-        return [(old, new) for old, new in (await self.session.execute(stmt)).all()]
+        """Returns every recorded move into a unit's code, longest old code first (see youmin.kit.replica.moves_into)."""
+        return await replica_kit.moves_into(self.session, code)

@@ -176,6 +176,19 @@ def code_today(code: str, moves: dict[str, str]) -> str:
     return moves[old] + code[len(old):] if old is not None else code
 
 
+async def moves_into(session: AsyncSession, code: str) -> list[tuple[str, str]]:
+    """Returns every recorded move (old code, today's code) whose code today lies at or under a unit's code, longest
+    old code first: a service re-codes its own rows with them when the unit has moved (a row under a unit that moved on
+    its own is re-coded by that move, not by its ancestor's). The unit's code is first read as it is today: a move
+    recorded under a code that has moved since (it arrived after that later move of a unit above it) is looked for
+    there."""
+    today = await session.scalar(text(f"SELECT {_current('code')}"), {"code": code, "code_prefixes": _prefixes(code)})
+    rows = await session.execute(text(
+        "SELECT old_code, new_code FROM replica_code_move WHERE new_code LIKE :p "
+        "ORDER BY length(old_code) DESC, old_code"), {"p": _like_prefix(today)})
+    return [(old, new) for old, new in rows.all()]
+
+
 async def all_moves(session: AsyncSession) -> dict[str, str]:
     """Returns every recorded move, old code -> today's code."""
     return dict((await session.execute(text("SELECT old_code, new_code FROM replica_code_move"))).all())
