@@ -1,6 +1,8 @@
 """Settings of the matters service (env prefix MATTERS_)."""
 
-from pydantic import Field
+from fractions import Fraction
+
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from youmin.kit.settings import ServiceSettings
@@ -18,8 +20,20 @@ class Settings(ServiceSettings):
     # The template of a community that has not chosen one yet.
     default_template: str = "weiwan-five-democracy"
     # 民事民评: ratings needed before a matter closes, and the bad share (exclusive) that reopens it (重办).
-    evaluation_min_ratings: int = 5
+    evaluation_min_ratings: int = Field(5, ge=1)
     evaluation_reopen_bad_share: str = "1/3"
+
+    @field_validator("evaluation_reopen_bad_share")
+    @classmethod
+    def _a_share(cls, value: str) -> str:
+        # Checked at start-up, not at the first rating (a 500 then).
+        try:
+            share = Fraction(value)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError("must be a fraction such as 1/3") from None
+        if not 0 <= share < 1:
+            raise ValueError("must lie in [0, 1)")
+        return value
     # Calendar days the residents have to rate: before they pass, only their ratings close a matter; after, staff may
     # close one that did not get enough ratings.
     evaluation_days: int = Field(15, ge=0)

@@ -97,3 +97,14 @@ def test_an_invalid_rating_is_named_by_position(value):
 def test_policy_refuses_impossible_settings(kwargs, field):
     with pytest.raises(ValueError, match=field):
         EvaluationPolicy(**kwargs)
+
+
+@pytest.mark.parametrize(("field", "value"), [("evaluation_min_ratings", 0), ("evaluation_reopen_bad_share", "1/0"),
+                                              ("evaluation_reopen_bad_share", "3/2"), ("evaluation_reopen_bad_share", "a")])
+def test_evaluation_settings_are_checked_at_start_up(field, value):
+    from pydantic import ValidationError
+
+    from services.matters.settings import Settings
+
+    with pytest.raises(ValidationError, match=field):
+        Settings(**{field: value})
