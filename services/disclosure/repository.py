@@ -515,12 +515,7 @@ class CodeMoveRepository:
         """Returns the code a unit has today: a code at or under a unit that moved since is re-coded (an event sent
         before a move can arrive after it, and the sender may still name the old code)."""
         await self.session.execute(self.LOCK)
-        move = replica["move"]
-        prefixes = [code[:n] for n in range(6, len(code) + 1)]
-        row = (await self.session.execute(
-            select(move.c.old_code, move.c.new_code).where(move.c.old_code.in_(prefixes))
-            .order_by(func.length(move.c.old_code).desc()).limit(1))).first()
-        return row.new_code + code[len(row.old_code):] if row else code
+        return (await replica_kit.codes_today(self.session, [code]))[code]
 
     async def moves_into(self, code: str) -> list[tuple[str, str]]:
         """Returns every recorded move into a unit's code, longest old code first (see youmin.kit.replica.moves_into)."""

@@ -753,14 +753,7 @@ class CodeMoveRepository:
 
     async def current_of(self, codes: Iterable[str]) -> dict[str, str]:
         """Returns the code each of several codes has today, in one look-up."""
-        codes = list(dict.fromkeys(codes))
-        prefixes = {code[:n] for code in codes for n in range(6, len(code) + 1)}
-        if not prefixes:
-            return {code: code for code in codes}
-        move = replica["move"]
-        moves = dict((await self.session.execute(
-            select(move.c.old_code, move.c.new_code).where(move.c.old_code.in_(prefixes)))).all())
-        return {code: today(code, moves) for code in codes}
+        return await replica_kit.codes_today(self.session, codes)
 
     async def all_moves(self) -> dict[str, str]:
         """Returns every recorded move, old code -> today's code."""

@@ -23,7 +23,6 @@ from services.mediation.models import (
     MediationCase,
     OutsidePerson,
     PoliceNotification,
-    replica as replica_table,
 )
 from services.mediation.rules.access import MEDIATOR_ROLE, SUPERVISOR_ROLES, ScopeGrant, visible_levels
 from youmin.kit import replica
@@ -292,19 +291,7 @@ class CodeMoveRepository:
 
     async def current_of(self, codes: Iterable[str]) -> dict[str, str]:
         """Returns the code each of several codes has today, for a reader (no lock), in one look-up."""
-        codes = list(dict.fromkeys(codes))
-        prefixes = {code[:n] for code in codes for n in range(6, len(code) + 1)}
-        if not prefixes:
-            return {}
-        move = replica_table["move"]
-        moves = dict((await self.session.execute(
-            select(move.c.old_code, move.c.new_code).where(move.c.old_code.in_(prefixes)))).all())
-        out = {}
-        for code in codes:
-            # The longest moved code above it: a unit that moved on its own after its parent did maps by its own move.
-            old = next((code[:n] for n in range(len(code), 5, -1) if code[:n] in moves), None)
-            out[code] = moves[old] + code[len(old):] if old is not None else code
-        return out
+        return await replica.codes_today(self.session, codes)
 
     async def moves_into(self, code: str) -> list[tuple[str, str]]:
         """Returns every recorded move into a unit's code, longest old code first (see youmin.kit.replica.moves_into)."""

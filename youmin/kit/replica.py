@@ -8,7 +8,7 @@ A service declares the tables with `replica_tables(Base.metadata)`, creates them
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -174,6 +174,19 @@ def code_today(code: str, moves: dict[str, str]) -> str:
     moved code above it (a unit that moved on its own after its parent did maps by its own move)."""
     old = next((code[:n] for n in range(len(code), 5, -1) if code[:n] in moves), None)
     return moves[old] + code[len(old):] if old is not None else code
+
+
+async def codes_today(session: AsyncSession, codes: Iterable[str]) -> dict[str, str]:
+    """Returns the code each of several codes has today, in one look-up: re-coded under a unit that moved since (a
+    caller or a late event may name a unit by the code it had before)."""
+    codes = list(dict.fromkeys(codes))
+    prefixes = sorted({code[:n] for code in codes for n in range(6, len(code) + 1)})
+    if not prefixes:
+        return {code: code for code in codes}
+    moves = dict((await session.execute(text(
+        "SELECT old_code, new_code FROM replica_code_move WHERE old_code = ANY(CAST(:p AS text[]))"),
+        {"p": prefixes})).all())
+    return {code: code_today(code, moves) for code in codes}
 
 
 async def moves_into(session: AsyncSession, code: str) -> list[tuple[str, str]]:
