@@ -28,7 +28,11 @@ async def test_mediators_published_by_the_registry_are_assigned_and_case_events_
         async with transaction(h.app.state.sessions) as session:
             mediators = await replica.holders(session, "mediator", within=place.grid)
             home = await replica.household_of(session, place.mediators["grid_2"])
-        return len(mediators) == 2 and home == place.households["a"]
+            # The parties' homes too: events of different people come on different partitions, in any order, and the
+            # conflict of interest needs party A's.
+            parties = [await replica.household_of(session, place.residents[p]) for p in ("a", "b")]
+        return len(mediators) == 2 and home == place.households["a"] and parties == [place.households["a"],
+                                                                                     place.households["b"]]
 
     await eventually(replica_knows_the_conflict, timeout=60)
     case = await h.open_case(place)
