@@ -4,21 +4,28 @@ ballot-box mixer (online choices into their votes' totals)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
+from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.matters.repository import MattersRepository
-from services.matters.service import MattersService
+from services.matters.service import MattersService, configured_calendar
 from services.matters.settings import Settings
-from youmin.kit.calendar import WorkCalendar
+from youmin.kit.calendar import WorkCalendar, local_date
 from youmin.kit.db import transaction
 from youmin.kit.logging import get_logger
 from youmin.kit.service import Background
 from youmin.kit.errors import describe_error
 
 log = get_logger("youmin.matters.scheduler")
+
+# The State Council publishes a year's holidays and make-up workdays (调休) in November or December of the year before:
+# from 45 days ahead, a year the calendar does not list is reported, while there is time to add it.
+CALENDAR_LOOKAHEAD = timedelta(days=45)
+CALENDAR_MISSING = Gauge("youmin_matters_calendar_missing_years",
+                         "Years from today to 45 days ahead whose holidays the working-day calendar does not list")
 
 
 async def sweep_deadlines(
@@ -29,11 +36,31 @@ async def sweep_deadlines(
         return await MattersService(session, settings, calendar).sweep(now)
 
 
+def check_calendar(calendar: WorkCalendar, now: datetime, reported: set[int]) -> list[int]:
+    """Reports the years from today to CALENDAR_LOOKAHEAD ahead whose holidays the calendar does not list (their
+    holidays would count as working days in every deadline): the gauge each time, a warning once per year, recorded in
+    `reported`. Returns the missing years."""
+    today = local_date(now)
+    missing = calendar.missing_years(today, today + CALENDAR_LOOKAHEAD)
+    CALENDAR_MISSING.set(len(missing))
+    for year in missing:
+        if year not in reported:
+            log.warning("matters.calendar_year_missing", year=year,
+                        hint="add the year's holidays and make-up workdays (MATTERS_CALENDAR_PATH, see the README); "
+                             "until then they count as working days in deadlines")
+            reported.add(year)
+    return missing
+
+
 async def _run(app: FastAPI) -> None:
     settings: Settings = app.state.settings
+    reported: set[int] = set()
     while True:
         try:
-            changed = await sweep_deadlines(app.state.sessions, settings, app.state.clock(), getattr(app.state, "calendar", None))
+            now = app.state.clock()
+            check_calendar(getattr(app.state, "calendar", None) or configured_calendar(settings.calendar_path), now,
+                           reported)
+            changed = await sweep_deadlines(app.state.sessions, settings, now, getattr(app.state, "calendar", None))
             if any(changed.values()):
                 log.info("matters.deadlines_swept", **changed)
         except asyncio.CancelledError:

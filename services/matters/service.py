@@ -100,7 +100,8 @@ def _catalogue(path: str | None = None) -> Catalogue:
 
 
 @lru_cache(maxsize=4)
-def _calendar(path: str | None) -> WorkCalendar:
+def configured_calendar(path: str | None) -> WorkCalendar:
+    """The working-day calendar of MATTERS_CALENDAR_PATH, else the shipped one."""
     if path is None:
         return default_calendar()
     import json
@@ -148,7 +149,7 @@ class MattersService:
         self.repo = MattersRepository(session)
         self.code_moves = CodeMoveRepository(session)
         self.settings = settings
-        self.calendar = calendar or _calendar(settings.calendar_path)
+        self.calendar = calendar or configured_calendar(settings.calendar_path)
         self.codes = CodeWidths(settings.grid_serial_width)
 
     # --- scope ------------------------------------------------------------------------------------

@@ -92,6 +92,15 @@ class WorkCalendar:
             parsed[field] = days
         return cls(parsed["holidays"], parsed["extra_workdays"])
 
+    @property
+    def years(self) -> frozenset[int]:
+        """The years whose public holidays the calendar lists; of any other year it knows only the weekends."""
+        return frozenset(day.year for day in self.holidays)
+
+    def missing_years(self, start: date, end: date) -> list[int]:
+        """Returns the years from start's to end's (inclusive) whose holidays the calendar does not list."""
+        return [year for year in range(_as_date(start).year, _as_date(end).year + 1) if year not in self.years]
+
     def is_workday(self, day: date) -> bool:
         """Tells whether a day is a working day."""
         day = _as_date(day)

@@ -178,3 +178,34 @@ def test_calendar_is_immutable_and_hashable():
 
 def test_default_calendar_is_loaded_once():
     assert default_calendar() is default_calendar()
+
+
+def test_calendar_knows_which_years_it_lists_and_names_the_missing_ones():
+    cal = WorkCalendar(holidays=[date(2026, 1, 1), date(2028, 1, 1)])
+    assert cal.years == {2026, 2028}
+    assert cal.missing_years(date(2026, 11, 29), date(2026, 12, 31)) == []
+    assert cal.missing_years(date(2026, 12, 1), date(2028, 1, 15)) == [2027]
+    assert cal.missing_years(at(2029, 1, 1, 8), at(2029, 1, 2)) == [2029]
+    assert default_calendar().years >= {2026}
+
+
+def test_sweeper_reports_a_missing_year_from_45_days_ahead_once():
+    from prometheus_client import REGISTRY
+    from structlog.testing import capture_logs
+
+    from services.matters.scheduler import check_calendar
+
+    cal = WorkCalendar(holidays=[date(2026, 1, 1)])
+    reported: set[int] = set()
+    with capture_logs() as logs:
+        assert check_calendar(cal, at(2026, 11, 16, 12), reported) == []
+        assert REGISTRY.get_sample_value("youmin_matters_calendar_missing_years") == 0
+        assert check_calendar(cal, at(2026, 11, 17, 12), reported) == [2027]
+        assert REGISTRY.get_sample_value("youmin_matters_calendar_missing_years") == 1
+        assert check_calendar(cal, at(2026, 12, 20), reported) == [2027]
+    warnings = [entry for entry in logs if entry["event"] == "matters.calendar_year_missing"]
+    assert [entry["year"] for entry in warnings] == [2027]
+    assert warnings[0]["log_level"] == "warning"
+    # Once the year is added (a new calendar file, a restart), the gauge goes back to 0.
+    assert check_calendar(WorkCalendar(holidays=[date(2026, 1, 1), date(2027, 1, 1)]), at(2026, 12, 20), set()) == []
+    assert REGISTRY.get_sample_value("youmin_matters_calendar_missing_years") == 0
