@@ -346,7 +346,8 @@ class MattersService:
         # Looked for before the new matter is written, so it is not its own duplicate.
         duplicates = await self.repo.similar_matters(community, None, matter.title_bigrams,
                                                      self.settings.duplicate_threshold)
-        await self.repo.add(matter)
+        # One flush writes both rows (the unit of work puts the matter first).
+        self.session.add(matter)
         await self.repo.add(
             MatterTransition(matter_id=matter.matter_id, from_state=None, to_state=matter.state, action="raise",
                              actor_sub=principal.sub, details={"raised_via": via}, at=ctx.now)
