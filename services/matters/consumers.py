@@ -13,6 +13,7 @@ from youmin.kit.service import ConsumerSpec
 REPLICA_CONSUMER = "matters-replica"
 UNIT_MOVED = f"{PREFIX}unit.moved.v1"
 REPRESENTATIVE_SET = f"{PREFIX}household.representative_set.v1"
+RESIDENCY_CHANGED = f"{PREFIX}residency.changed.v1"
 
 
 def _replica(settings: Settings) -> ConsumerSpec:
@@ -33,8 +34,20 @@ def _replica(settings: Settings) -> ConsumerSpec:
         household = replica.code_today(event.get_data()["household_code"], await replica.all_moves(session))
         await MattersRepository(session).refresh_household_casters(household)
 
+    set_residency = spec.handlers[RESIDENCY_CHANGED]
+
+    async def residency_changed(session: AsyncSession, event: BaseCloudEvent) -> None:
+        # An adult moving in or out changes who may cast the vote of a household that named no representative.
+        repo = MattersRepository(session)
+        left = await repo.household_of(event.get_data()["person_id"])
+        await set_residency(session, event)
+        joined = await repo.household_of(event.get_data()["person_id"])
+        for household in {left, joined} - {None}:
+            await repo.refresh_household_casters(household)
+
     spec.handlers[UNIT_MOVED] = moved
     spec.handlers[REPRESENTATIVE_SET] = representative_set
+    spec.handlers[RESIDENCY_CHANGED] = residency_changed
     return spec
 
 

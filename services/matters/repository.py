@@ -56,6 +56,16 @@ from youmin.kit import replica as replica_kit
 OPEN_WORK_ORDER_STATUSES = ("dispatched", "signed")
 
 
+def _household_casters(code: str) -> str:
+    """SQL for who may cast the household `code`'s one vote: its representative and recorded proxies, else (it has
+    recorded neither) each of its adults."""
+    return f"""coalesce(
+        (SELECT array_remove(ARRAY[hh.representative_person_id::text], NULL) || coalesce(hh.proxy_person_ids::text[], '{{}}')
+         FROM replica_household hh WHERE hh.household_code = {code}
+         AND (hh.representative_person_id IS NOT NULL OR cardinality(hh.proxy_person_ids) > 0)),
+        ARRAY(SELECT r.person_id::text FROM replica_resident r WHERE r.household_code = {code} AND r.adult ORDER BY 1))"""
+
+
 def _like_prefix(code: str) -> str:
     return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -239,18 +249,17 @@ class MattersRepository:
     async def freeze_electorate(self, vote_id: uuid.UUID, scope_code: str, base: str) -> int:
         """Copies the electorate under a scope from the registry replica into vote_elector; returns its size.
         A retired household (and whoever is still recorded in it) is not part of it, nor a household with nobody who
-        can cast its vote (no adult, no representative or proxy: the residents' meeting is of those 18 and over)."""
+        can cast its vote (no adult, no representative or proxy: the residents' meeting is of those 18 and over).
+        A household's vote is cast by its representative or a recorded proxy; one that has recorded neither is cast by
+        any of its adults (the first ballot is the household's)."""
         prefix = _like_prefix(scope_code)
         if base == "household_representatives":
-            sql = """
+            sql = f"""
                 INSERT INTO vote_elector (vote_id, voter_key, household_code, caster_ids)
-                SELECT :vote_id, h.code, h.code,
-                       array_remove(ARRAY[hh.representative_person_id::text], NULL)
-                       || coalesce(hh.proxy_person_ids::text[], '{}')
+                SELECT :vote_id, h.code, h.code, {_household_casters("h.code")}
                 FROM (SELECT household_code AS code FROM replica_resident WHERE household_code LIKE :p AND adult
                       UNION SELECT household_code FROM replica_household WHERE household_code LIKE :p
                       AND (representative_person_id IS NOT NULL OR cardinality(proxy_person_ids) > 0)) AS h
-                LEFT JOIN replica_household hh ON hh.household_code = h.code
                 WHERE NOT EXISTS (SELECT 1 FROM replica_unit u WHERE u.code = h.code AND u.retired)
             """
         elif base == "group_representatives":
@@ -271,18 +280,22 @@ class MattersRepository:
         return int(result.rowcount or 0)
 
     async def refresh_household_casters(self, household_code: str) -> int:
-        """After a household names another representative or proxies: in its open household votes, those are who may
-        cast its one vote (the households and their number stay as frozen; a ballot already cast stays). Returns how
-        many electors changed."""
+        """After a household names another representative or proxies, or an adult moves in or out of one that named
+        neither: in its open household votes, those are who may cast its one vote (the households and their number
+        stay as frozen; a ballot already cast stays). Returns how many electors changed."""
         result = await self.session.execute(text(
-            """
-            UPDATE vote_elector e SET caster_ids = array_remove(ARRAY[h.representative_person_id::text], NULL)
-                                                   || coalesce(h.proxy_person_ids::text[], '{}')
-            FROM vote v, replica_household h
+            f"""
+            UPDATE vote_elector e SET caster_ids = {_household_casters(":code")}
+            FROM vote v
             WHERE v.vote_id = e.vote_id AND v.status = 'open' AND e.voter_key = e.household_code
-              AND e.household_code = :code AND h.household_code = :code
+              AND e.household_code = :code
             """), {"code": household_code})
         return int(result.rowcount or 0)
+
+    async def household_of(self, person_id: str) -> str | None:
+        """The household the replica records a person in, if any."""
+        return (await self.session.execute(text("SELECT household_code FROM replica_resident WHERE person_id = :p"),
+                                           {"p": person_id})).scalar_one_or_none()
 
     async def electors_for_caster(self, vote_id: uuid.UUID, person_id: str) -> list[VoteElector]:
         rows = await self.session.execute(

@@ -313,6 +313,47 @@ async def test_a_matter_under_an_open_vote_cannot_be_withdrawn_until_the_vote_cl
     assert closed["status"] == "closed"
 
 
+async def test_a_household_that_named_no_representative_is_cast_by_any_of_its_adults(matters):
+    community = matters.new_community()
+    await matters.client.put(f"/api/v1/matters/templates/communities/{community}",
+                             json={"template_code": "nanhu-household-decision"}, headers=matters.staff(community))
+    home, other_home = matters.household(community, 1), matters.household(community, 2)
+    mother, son, newcomer, minor = (str(uuid.uuid4()) for _ in range(4))
+    await matters.seed(
+        *[reg.ResidencyChanged(person_id=p, household_code=home, adult=True, effective_on=date(2026, 11, 1))
+          for p in (mother, son)],
+        reg.ResidencyChanged(person_id=minor, household_code=home, adult=False, effective_on=date(2026, 11, 1)),
+        reg.ResidencyChanged(person_id=newcomer, household_code=other_home, adult=True, effective_on=date(2026, 11, 1)),
+    )
+    _, vote = await _open_vote(matters, community)
+    assert vote["base_size"] == 2  # both households count, and each has someone who can cast its vote
+    assert (await _cast(matters, vote["vote_id"], minor, home, "for")).json()["rule"] == "vote.not_in_electorate"
+
+    # The newcomer moves into the first household while the vote is open (as the replica consumer applies it): they
+    # may now cast its vote, and no longer the second's, which has no adult left.
+    from services.matters.consumers import RESIDENCY_CHANGED, consumers
+    from youmin.kit.db import transaction
+    from youmin.kit.events import Envelope, decode_record
+
+    [replica_spec] = consumers(matters.settings)
+    env = Envelope.of(reg.ResidencyChanged(person_id=newcomer, household_code=home, adult=True,
+                                           effective_on=date(2026, 11, 20)))
+    async with transaction(matters.app.state.sessions) as session:
+        await replica_spec.handlers[RESIDENCY_CHANGED](session, decode_record(env.headers(), env.key.encode(),
+                                                                             env.value()))
+    casters = await matters.sql("SELECT household_code, caster_ids FROM vote_elector WHERE vote_id = :v "
+                                "ORDER BY household_code", v=vote["vote_id"])
+    assert [(r.household_code, sorted(r.caster_ids)) for r in casters] == [
+        (home, sorted([mother, son, newcomer])), (other_home, [])]
+
+    first = await _cast(matters, vote["vote_id"], son, home, "for")
+    assert first.status_code == 201 and first.json()["voter_key"] == home, first.text
+    second = await _cast(matters, vote["vote_id"], mother, home, "against")  # one vote per household
+    assert second.status_code == 409 and second.json()["rule"] == "vote.already_cast"
+    result = await _close(matters, community, vote["vote_id"])
+    assert (result["present"], result["votes_for"], result["votes_against"]) == (1, 1, 0)
+
+
 async def test_a_retired_household_is_not_in_the_base(matters):
     community, voters = await _community_with_adults(matters, 3)
     retired = voters[2][1]
