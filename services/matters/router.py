@@ -297,14 +297,16 @@ async def close_vote(vote_id: VoteID, request: Request, session: SessionDep, pri
 
 @router.post("/tasks/{task_id}/progress", response_model=s.TaskRead)
 async def task_progress(task_id: TaskID, data: s.ProgressIn, request: Request, session: SessionDep, principal: Caller):
-    """Records a dated progress update of a task."""
-    return await _service(request, session).add_progress(_ctx(request, principal), task_id, data)
+    """Records a dated progress update of a task; answers the task with all its updates and spending."""
+    service = _service(request, session)
+    return (await service.read_tasks([await service.add_progress(_ctx(request, principal), task_id, data)]))[0]
 
 
 @router.post("/tasks/{task_id}/spending", response_model=s.TaskRead)
 async def task_spending(task_id: TaskID, data: s.SpendingIn, request: Request, session: SessionDep, principal: Caller):
-    """Records a spending line against a task's budget."""
-    return await _service(request, session).add_spending(_ctx(request, principal), task_id, data)
+    """Records a spending line against a task's budget; answers the task with all its spending and updates."""
+    service = _service(request, session)
+    return (await service.read_tasks([await service.add_spending(_ctx(request, principal), task_id, data)]))[0]
 
 
 # --- one matter --------------------------------------------------------------------------------------

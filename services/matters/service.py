@@ -40,8 +40,16 @@ from youmin.kit import replica
 from youmin.kit.auth import Grant, Principal
 from youmin.kit.calendar import LOCAL_TZ, WorkCalendar, default_calendar, end_of_day, local_date
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
+from youmin.kit.names import names_in_text
 from youmin.kit.outbox import publish
 from youmin.kit.pii import redact_text
+
+
+def masked_text(text: str) -> str:
+    """A matter's free text as another resident reads it (and as a title goes on the bus): phone, ID and e-mail masked,
+    home addresses removed, and the names it is likely to carry masked to the surname."""
+    return redact_text(text, known_names=names_in_text(text))
+
 
 # Who triages, routes, runs votes and follows the work of matters within their scope.
 STAFF_ROLES = frozenset({"community_staff", "community_worker", "street_staff", "district_staff", "admin"})
@@ -216,16 +224,25 @@ class MattersService:
             return all_templates[choice.template_code], True
         return all_templates[self.settings.default_template], False
 
+    @staticmethod
+    def reads_in_full(principal: Principal, unit_code: str, proposer_sub: str | None = None) -> bool:
+        """Whether the caller reads a matter's free text as written: its proposer, an integration, a department, or staff
+        whose grant covers its place. Other residents of the community read it with personal data masked."""
+        if principal.kind in ("service", "department") or (proposer_sub is not None and proposer_sub == principal.sub):
+            return True
+        return any(g.role != RESIDENT and unit_code.startswith(g.scope) for g in principal.grants)
+
     async def read(self, principal: Principal, matter: Matter, template: Template | None = None) -> dict[str, Any]:
         template = template or (await self.template_of(matter.community_code))[0]
         stage = template.stage_for(matter.state)
+        in_full = self.reads_in_full(principal, matter.unit_code, matter.proposer_sub)
         return {
             "matter_id": matter.matter_id,
             "community_code": matter.community_code,
             "unit_code": matter.unit_code,
             "scope_level": matter.scope_level,
-            "title": matter.title,
-            "description": matter.description,
+            "title": matter.title if in_full else masked_text(matter.title),
+            "description": matter.description if in_full else masked_text(matter.description),
             "category": matter.category,
             "category_label": Category(matter.category).label,
             "nature": matter.nature,
@@ -358,7 +375,7 @@ class MattersService:
                             category=matter.category, raised_via=via, raised_at=ctx.now, key_project=matter.key_project),
         )
         duplicates = await self._readable(principal, community, duplicates)
-        return matter, [{"matter_id": m, "title": t, "score": round(score, 3)} for m, t, score in duplicates]
+        return matter, self._suggestions(principal, community, duplicates)
 
     async def _assigned_communities(self, department_code: str) -> list[str]:
         from sqlalchemy import text
@@ -374,7 +391,13 @@ class MattersService:
         found = await self.repo.similar_matters(matter.community_code, matter.matter_id, matter.title_bigrams,
                                                 self.settings.duplicate_threshold)
         found = await self._readable(principal, matter.community_code, found)
-        return [{"matter_id": m, "title": t, "score": round(score, 3)} for m, t, score in found]
+        return self._suggestions(principal, matter.community_code, found)
+
+    def _suggestions(self, principal: Principal, community: str,
+                     found: list[tuple[uuid.UUID, str, float]]) -> list[dict[str, Any]]:
+        in_full = self.reads_in_full(principal, community)
+        return [{"matter_id": m, "title": t if in_full else masked_text(t), "score": round(score, 3)}
+                for m, t, score in found]
 
     async def _readable(self, principal: Principal, community: str,
                         found: list[tuple[uuid.UUID, str, float]]) -> list[tuple[uuid.UUID, str, float]]:
@@ -719,7 +742,8 @@ class MattersService:
             raise Conflict("this vote is closed already", rule="vote.already_closed")
         if vote.closes_at is not None and ctx.now < vote.closes_at \
                 and await self.repo.participated(vote.vote_id) < vote.base_size:
-            raise RuleViolation("vote.window_open", f"the residents were given until {vote.closes_at.isoformat()} to "
+            raise RuleViolation("vote.window_open", f"the residents were given until "
+                                f"{vote.closes_at.astimezone(LOCAL_TZ).isoformat(timespec='minutes')} to "
                                 "vote; it closes then (or once every elector has voted)", closes_at=vote.closes_at.isoformat())
         counts = await self.repo.counts(vote.vote_id)
         rule = rule_from_mapping(vote.rule)
@@ -737,7 +761,7 @@ class MattersService:
         await publish(
             self.session,
             ev.MatterDecided(matter_id=matter.matter_id, community_code=matter.community_code, unit_code=matter.unit_code,
-                             category=matter.category, channel=matter.channel or "", public_title=redact_text(public_title or f"{Category(matter.category).label}事项"),
+                             category=matter.category, channel=matter.channel or "", public_title=masked_text(public_title or f"{Category(matter.category).label}事项"),
                              rule_version=result.rule_version, quorum_met=result.quorum_met, passed=result.passed,
                              base_size=vote.base_size, present=result.present, votes_for=result.votes_for,
                              votes_against=result.votes_against, abstain=result.abstain, decided_at=ctx.now),
@@ -853,7 +877,10 @@ class MattersService:
 
     async def tasks(self, principal: Principal, matter_id: uuid.UUID) -> list[dict[str, Any]]:
         matter = await self.readable_matter(principal, matter_id)
-        tasks = await self.repo.tasks_of(matter.matter_id)
+        return await self.read_tasks(await self.repo.tasks_of(matter.matter_id))
+
+    async def read_tasks(self, tasks: list[ImplementationTask]) -> list[dict[str, Any]]:
+        """Tasks with their spending lines and progress updates."""
         ids = [t.task_id for t in tasks]
         spending = await self.repo.spending_of(ids) if ids else []
         progress = await self.repo.progress_of(ids) if ids else []

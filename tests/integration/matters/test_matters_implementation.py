@@ -45,6 +45,9 @@ async def test_a_task_tracks_budget_spending_and_dated_progress(matters, clock):
     progressed = await matters.client.post(f"/api/v1/matters/tasks/{task_id}/progress", headers=staff,
                                            json={"percent": 40, "note": "灯具已到货"})
     assert (progressed.json()["percent"], progressed.json()["spent_cents"]) == (40, 450_000)
+    # The answer shows the update just recorded (and the spending before it), as the task list will.
+    assert [(p["percent"], p["note"]) for p in progressed.json()["progress"]] == [(40, "灯具已到货")]
+    assert [s["item"] for s in progressed.json()["spending"]] == ["灯具采购"]
     tasks = (await matters.client.get(f"/api/v1/matters/{matter_id}/tasks", headers=staff)).json()
     assert tasks[0]["responsible_code"] == community and [p["percent"] for p in tasks[0]["progress"]] == [40]
     assert [s["item"] for s in tasks[0]["spending"]] == ["灯具采购"]
