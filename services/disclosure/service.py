@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.disclosure import labels
 from services.disclosure.events import ItemPublished, ItemWithdrawn
 from services.disclosure.models import DisclosureItem, SupervisionQuestion
-from services.disclosure.names import names_in_text, with_detected
+from youmin.kit.names import names_in_text, with_detected
 from services.disclosure.repository import (
     COMMUNITY_LENGTH,
     CodeMoveRepository,

@@ -189,3 +189,34 @@ async def test_a_vote_closing_past_the_storable_years_is_a_422(matters):
                                      json={"closes_at": "9999-12-31T23:59:59-14:00"}, headers=matters.staff(community))
     assert resp.status_code == 422, resp.text
     assert resp.json()["errors"][0]["field"] == "closes_at"
+
+
+async def test_a_neighbour_reads_a_matter_with_the_proposers_personal_data_masked(matters):
+    community = matters.new_community()
+    mine, theirs = matters.household(community, 1), matters.household(community, 2)
+    proposer, neighbour = "resident-a-" + community, "resident-b-" + community
+    raised = await matters.client.post("/api/v1/matters/", json={
+        "title": "王秀英家楼道灯坏了", "category": "city_management",
+        "description": "我是王秀英，联系电话13912345678，住3号楼2单元501室，楼道灯一直不亮"},
+        headers=matters.resident(proposer, mine))
+    assert raised.status_code == 201, raised.text
+    matter_id = raised.json()["matter_id"]
+    own = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=matters.resident(proposer, mine))).json()
+    staff = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=matters.staff(community))).json()
+    assert "13912345678" in own["description"] and "13912345678" in staff["description"]
+    assert staff["title"] == own["title"] == "王秀英家楼道灯坏了"
+
+    read = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=matters.resident(neighbour, theirs))).json()
+    listed = (await matters.client.get("/api/v1/matters/", headers=matters.resident(neighbour, theirs))).json()["items"]
+    [item] = [m for m in listed if m["matter_id"] == matter_id]
+    for seen in (read, item):
+        assert "13912345678" not in seen["description"] and "王秀英" not in seen["description"]
+        assert "王秀英" not in seen["title"] and "楼道灯" in seen["title"]
+        assert "楼道灯一直不亮" in seen["description"]
+    # Nor do duplicate suggestions show a neighbour the other matter's title as written.
+    again = await matters.client.post("/api/v1/matters/", json={
+        "title": "王秀英家楼道灯坏了", "description": "楼道灯不亮", "category": "city_management"},
+        headers=matters.resident(neighbour, theirs))
+    assert again.status_code == 201, again.text
+    [suggested] = [d for d in again.json()["duplicates"] if d["matter_id"] == matter_id]
+    assert "王秀英" not in suggested["title"]
