@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -193,9 +194,11 @@ async def otp_request(body: OtpRequest, request: Request, session: SessionDep) -
     session.add(OneTimeCode(phone_hash=phone_hash, code_hash=_hash(f"{phone_hash}:{code}"), created_at=now,
                             expires_at=now + timedelta(minutes=settings.otp_minutes), attempts=0))
     await session.flush()
-    # Answered as for any phone: a sender that fails logs it (never a 5xx that only registered phones would get).
-    await request.app.state.sms_sender.send_code(body.phone, code, settings.otp_minutes)
-    return JSONResponse(sent.model_dump(), status_code=202)
+    # Sent once the code is committed (a code texted before a commit that then failed could never work), and answered
+    # as for any phone: a sender that fails logs it (never a 5xx that only registered phones would get).
+    return JSONResponse(sent.model_dump(), status_code=202,
+                        background=BackgroundTask(request.app.state.sms_sender.send_code, body.phone, code,
+                                                  settings.otp_minutes))
 
 
 @router.post("/otp/verify", response_model=TokenPair, responses=PROBLEM_RESPONSES)

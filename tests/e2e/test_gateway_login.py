@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import httpx
 
 from youmin.kit.auth import decode_token, mint_token
 from youmin.kit.pii import id_check_char
+from youmin.testing import eventually
 
 
 def _phone() -> str:
@@ -140,3 +142,32 @@ async def test_codes_asked_for_at_once_send_one_text(stack):
         answers = await asyncio.gather(*[client.post("/auth/otp/request", json={"phone": phone}) for _ in range(8)])
     assert sorted(a.status_code for a in answers) == [202] + [429] * 7
     assert [p for p, _ in stack.gateway_app.state.sms_sender.sent].count(phone) == 1
+
+
+async def test_a_one_time_code_is_texted_only_once_it_is_committed(stack):
+    from sqlalchemy import text
+
+    from gateway.auth import _hash
+
+    phone = _phone()
+    await _person_with_password(stack, phone, "correct horse battery")
+    app = stack.gateway_app
+    seen: list[tuple[str, int]] = []
+
+    class CheckingSender:
+        """Looks, when asked to send, for the code's row from another connection: only a committed row is there."""
+
+        async def send_code(self, phone: str, code: str, minutes: int) -> None:
+            async with app.state.sessions() as other:
+                waiting = await other.scalar(text("SELECT count(*) FROM one_time_code WHERE phone_hash = :h AND "
+                                                  "used_at IS NULL AND expires_at > now()"), {"h": _hash(phone)})
+            seen.append((code, int(waiting)))
+
+    console, app.state.sms_sender = app.state.sms_sender, CheckingSender()
+    try:
+        async with stack.client() as client:
+            assert (await client.post("/auth/otp/request", json={"phone": phone})).status_code == 202
+        await eventually(lambda: asyncio.sleep(0, seen))  # sent after the answer
+    finally:
+        app.state.sms_sender = console
+    assert len(seen) == 1 and seen[0][1] >= 1, seen
