@@ -30,6 +30,7 @@ def _replica(settings: Settings) -> ConsumerSpec:
     set_in_replica = spec.handlers[REPRESENTATIVE_SET]
 
     async def representative_set(session: AsyncSession, event: BaseCloudEvent) -> None:
+        await MattersRepository(session).lock_electorates(shared=False)  # a vote being opened waits, or is followed
         await set_in_replica(session, event)
         household = replica.code_today(event.get_data()["household_code"], await replica.all_moves(session))
         await MattersRepository(session).refresh_household_casters(household)
@@ -39,6 +40,7 @@ def _replica(settings: Settings) -> ConsumerSpec:
     async def residency_changed(session: AsyncSession, event: BaseCloudEvent) -> None:
         # An adult moving in or out changes who may cast the vote of a household that named no representative.
         repo = MattersRepository(session)
+        await repo.lock_electorates(shared=False)
         left = await repo.household_of(event.get_data()["person_id"])
         await set_residency(session, event)
         joined = await repo.household_of(event.get_data()["person_id"])

@@ -246,6 +246,12 @@ class MattersRepository:
         fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         await self.session.execute(text(f"SELECT {fn}(hashtext('matters.vote:' || :v))"), {"v": str(vote_id)})
 
+    async def lock_electorates(self, *, shared: bool) -> None:
+        """Orders the freezing of an electorate (shared) against a change of who casts a household's vote (exclusive):
+        either the vote is frozen from the replica as changed, or the change finds the vote committed and follows."""
+        fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await self.session.execute(text(f"SELECT {fn}(hashtext('matters.electorates'))"))
+
     async def freeze_electorate(self, vote_id: uuid.UUID, scope_code: str, base: str) -> int:
         """Copies the electorate under a scope from the registry replica into vote_elector; returns its size.
         A retired household (and whoever is still recorded in it) is not part of it, nor a household with nobody who

@@ -616,6 +616,7 @@ class MattersService:
                     rule=rule.as_mapping(), secret=data.secret, status="open", base_size=0, opens_at=ctx.now,
                     closes_at=data.closes_at, opened_by=ctx.principal.sub)
         await self.repo.add(vote)
+        await self.repo.lock_electorates(shared=True)
         vote.base_size = await self.repo.freeze_electorate(vote.vote_id, vote.scope_code, rule.base.value)
         if vote.base_size == 0:
             raise RuleViolation("vote.empty_electorate", f"the registry knows no {rule.base.value} under {vote.scope_code}")

@@ -357,6 +357,51 @@ async def test_a_household_that_named_no_representative_is_cast_by_any_of_its_ad
     assert (result["present"], result["votes_for"], result["votes_against"]) == (1, 1, 0)
 
 
+async def test_a_representative_changed_while_a_vote_is_being_opened_casts_its_vote(matters, monkeypatch):
+    community = matters.new_community()
+    await matters.client.put(f"/api/v1/matters/templates/communities/{community}",
+                             json={"template_code": "nanhu-household-decision"}, headers=matters.staff(community))
+    home = matters.household(community, 1)
+    old, new = str(uuid.uuid4()), str(uuid.uuid4())
+    await matters.seed(
+        *[reg.ResidencyChanged(person_id=p, household_code=home, adult=True, effective_on=date(2026, 11, 1))
+          for p in (old, new)],
+        reg.HouseholdRepresentativeSet(household_code=home, representative_person_id=old, proxy_person_ids=[],
+                                       effective_on=date(2026, 11, 1)),
+    )
+    from services.matters.consumers import REPRESENTATIVE_SET, consumers
+    from services.matters.repository import MattersRepository
+    from youmin.kit.db import transaction
+    from youmin.kit.events import Envelope, decode_record
+
+    [replica_spec] = consumers(matters.settings)
+    env = Envelope.of(reg.HouseholdRepresentativeSet(household_code=home, representative_person_id=new,
+                                                     proxy_person_ids=[], effective_on=date(2026, 11, 20)))
+
+    async def apply_change() -> None:  # as the matters-replica consumer applies it, in a transaction of its own
+        async with transaction(matters.app.state.sessions) as session:
+            await replica_spec.handlers[REPRESENTATIVE_SET](session, decode_record(env.headers(), env.key.encode(),
+                                                                                  env.value()))
+
+    freeze = MattersRepository.freeze_electorate
+    changes: list[asyncio.Task] = []
+
+    async def freeze_then_let_the_change_in(self, *args, **kwargs):
+        frozen = await freeze(self, *args, **kwargs)
+        # The registry's change arrives after the electorate was copied and before the vote commits.
+        changes.append(asyncio.create_task(apply_change()))
+        await asyncio.sleep(0.5)
+        return frozen
+
+    monkeypatch.setattr(MattersRepository, "freeze_electorate", freeze_then_let_the_change_in)
+    _, vote = await _open_vote(matters, community)
+    monkeypatch.undo()
+    await asyncio.wait_for(changes[0], 10)
+    by_old = await _cast(matters, vote["vote_id"], old, home, "against")
+    assert by_old.status_code == 422 and by_old.json()["rule"] == "vote.not_in_electorate", by_old.text
+    assert (await _cast(matters, vote["vote_id"], new, home, "for")).status_code == 201
+
+
 async def test_a_retired_household_is_not_in_the_base(matters):
     community, voters = await _community_with_adults(matters, 3)
     retired = voters[2][1]
