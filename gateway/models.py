@@ -1,4 +1,5 @@
-"""Tables of the gateway: department API keys, refresh-token families, lock-outs, one-time codes, webhooks."""
+"""Tables of the gateway: department API keys, refresh-token families, lock-outs, one-time codes, webhooks, and the
+consumer inbox of work-order changes."""
 
 from datetime import datetime
 from uuid import UUID
@@ -8,8 +9,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from youmin.kit.db import make_base
+from youmin.kit.outbox import inbox_table
 
 Base = make_base()
+
+# The consumer of work-order changes deduplicates through the kit's inbox; the gateway publishes nothing, so it has
+# no outbox.
+inbox_event = inbox_table(Base.metadata)
 
 
 class ApiKey(Base):

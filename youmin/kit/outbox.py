@@ -62,7 +62,12 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("sent_at", DateTime(timezone=True)),
         Index("ix_outbox_event_unsent", "id", postgresql_where=text("sent_at IS NULL")),
     )
-    inbox = Table(
+    return outbox, inbox_table(metadata)
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    """Declares the consumer inbox table alone, for a database that consumes events but publishes none."""
+    return Table(
         "inbox_event",
         metadata,
         Column("consumer", Text, nullable=False),
@@ -72,7 +77,6 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         PrimaryKeyConstraint("consumer", "source", "event_id", name="pk_inbox_event"),
     )
-    return outbox, inbox
 
 
 # One statement, one round trip, whatever the number of events: the rows come in as arrays, and the

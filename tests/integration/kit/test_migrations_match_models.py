@@ -1,4 +1,5 @@
-"""Every service's migrations build exactly the tables its models.py declares (the kit's outbox and inbox too)."""
+"""Every service's and the gateway's migrations build exactly the tables its models.py declares (the kit's outbox and
+inbox too)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,22 @@ import importlib
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import MetaData
 
 from youmin.kit.db import make_engine
+from youmin.stack import MIGRATED
 
 
-@pytest.mark.parametrize("service", ["registry", "matters", "mediation", "disclosure"])
-async def test_migrations_match_the_models(infra, service):
-    metadata = importlib.import_module(f"services.{service}.models").Base.metadata
-    engine = make_engine(infra.database_url(service))
+def models_metadata(name: str) -> MetaData:
+    """Returns the metadata of a service's (or the gateway's) models."""
+    module = "gateway.models" if name == "gateway" else f"services.{name}.models"
+    return importlib.import_module(module).Base.metadata
+
+
+@pytest.mark.parametrize("name", MIGRATED)
+async def test_migrations_match_the_models(infra, name):
+    metadata = models_metadata(name)
+    engine = make_engine(infra.database_url(name))
     try:
         async with engine.connect() as conn:
             diff = await conn.run_sync(
