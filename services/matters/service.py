@@ -56,6 +56,10 @@ STAFF_ROLES = frozenset({"community_staff", "community_worker", "street_staff", 
 # Who may also record a matter raised face to face (grid and building staff).
 FIELD_ROLES = STAFF_ROLES | {"grid_manager", "grid_head", "grid_secretary", "building_head", "unit_head"}
 RESIDENT = "resident"
+# Grid staff triage the matters placed in their grid (accept, reject, merge a duplicate, place at the building it is
+# about); routing and deciding stay with the community's staff.
+TRIAGE_ROLES = frozenset({"grid_manager", "grid_head", "grid_secretary"})
+TRIAGE_ACTIONS = frozenset({Action.ACCEPT, Action.REJECT, Action.MERGE, Action.PLACE})
 # Channels whose decision is the residents' vote (a meeting of the community, of a building or unit, or one that
 # passes a covenant).
 VOTING_CHANNELS = frozenset({Channel.RESIDENTS_MEETING.value, Channel.NEIGHBOURHOOD.value, Channel.COVENANT.value})
@@ -217,6 +221,28 @@ class MattersService:
         if not principal.covers(code, STAFF_ROLES):
             raise Forbidden(f"only community, street or district staff covering {code} may do this", scope=code)
 
+    def require_meeting_runner(self, principal: Principal, matter: Matter) -> None:
+        """Staff run every vote; grid staff (网格员, 楼长, 单元长) also run the building and unit meetings of their grid:
+        a vote of a building or of one of its units, on a matter not flagged major."""
+        if principal.covers(matter.unit_code, STAFF_ROLES):
+            return
+        scope = self.codes.vote_scope(matter.unit_code)
+        if len(scope) > self.codes.grid and not matter.major and principal.covers(scope, FIELD_ROLES):
+            return
+        raise Forbidden(f"only staff covering {matter.unit_code} run this vote (grid staff run the meetings of a "
+                        "building or unit in their grid)", scope=matter.unit_code)
+
+    def actions_for(self, principal: Principal, matter: Matter) -> list[str]:
+        """The moves the caller may make on a matter in its state: staff any, grid staff the triage of their grid's
+        matters, the proposer a withdrawal."""
+        actions = allowed_actions(matter.state)
+        if principal.covers(matter.unit_code, STAFF_ROLES):
+            return actions
+        mine = {a.value for a in TRIAGE_ACTIONS} if principal.covers(matter.unit_code, TRIAGE_ROLES) else set()
+        if matter.proposer_sub == principal.sub:
+            mine.add(Action.WITHDRAW.value)
+        return [a for a in actions if a in mine]
+
     async def template_of(self, community_code: str) -> tuple[Template, bool]:
         choice = await self.repo.template_choice(community_code)
         all_templates = templates()
@@ -258,7 +284,7 @@ class MattersService:
             "external_token": matter.external_token,
             "merged_into_id": matter.merged_into_id,
             "mine": matter.proposer_sub == principal.sub,
-            "allowed_actions": allowed_actions(matter.state),
+            "allowed_actions": self.actions_for(principal, matter),
             "created_at": matter.created_at,
             "state_entered_at": matter.state_entered_at,
         }
@@ -503,7 +529,11 @@ class MattersService:
             raise RuleViolation("matter.unknown_action", f"action: unknown action {data.action!r}",
                                 field="action", allowed=allowed_actions(matter.state)) from None
         by_proposer = matter.proposer_sub == principal.sub
-        if action is not Action.WITHDRAW:
+        if action in TRIAGE_ACTIONS:
+            if not principal.covers(matter.unit_code, STAFF_ROLES | TRIAGE_ROLES):
+                raise Forbidden(f"only staff or the grid's staff covering {matter.unit_code} triage this matter",
+                                scope=matter.unit_code)
+        elif action is not Action.WITHDRAW:
             self.require_staff(principal, matter.unit_code)
         details: dict[str, Any] = {}
         reason = data.reason.strip() if data.reason and data.reason.strip() else None
@@ -585,7 +615,8 @@ class MattersService:
         if unit is None or unit.retired:
             raise RuleViolation("matter.place_unit_unknown", f"unit_code: {unit_code} is not a current registry unit",
                                 field="unit_code")
-        self.require_staff(principal, unit_code)
+        if not principal.covers(unit_code, STAFF_ROLES | TRIAGE_ROLES):
+            raise Forbidden(f"unit_code: you do not cover {unit_code}", field="unit_code", scope=unit_code)
         details = {"from_unit_code": matter.unit_code, "to_unit_code": unit_code}
         matter.unit_code = unit_code
         matter.community_code = unit_code[:12]
@@ -598,7 +629,7 @@ class MattersService:
         """Opens a voting window and freezes the electorate from the registry replica."""
         await self.code_moves.hold()
         matter = await self.readable_matter(ctx.principal, matter_id, lock=True)
-        self.require_staff(ctx.principal, matter.unit_code)
+        self.require_meeting_runner(ctx.principal, matter)
         if await self.repo.open_vote_of(matter.matter_id):
             raise Conflict("a vote is already open on this matter", state=matter.state, allowed=allowed_actions(matter.state))
         template, _ = await self.template_of(matter.community_code)
@@ -694,7 +725,7 @@ class MattersService:
         if vote is None:
             raise NotFound(f"no vote {vote_id}")
         matter = await self.repo.get_matter(vote.matter_id)
-        self.require_staff(ctx.principal, matter.unit_code)
+        self.require_meeting_runner(ctx.principal, matter)
         if vote.status != "open":
             raise RuleViolation("vote.window_closed", "this vote is closed")
         held_at = data.held_at or ctx.now
@@ -738,7 +769,7 @@ class MattersService:
         if vote is None:
             raise NotFound(f"no vote {vote_id}")
         matter = await self.repo.get_matter(vote.matter_id, lock=True)
-        self.require_staff(ctx.principal, matter.unit_code)
+        self.require_meeting_runner(ctx.principal, matter)
         if vote.status != "open":
             raise Conflict("this vote is closed already", rule="vote.already_closed")
         if vote.closes_at is not None and ctx.now < vote.closes_at \

@@ -364,3 +364,83 @@ async def test_a_resident_cannot_claim_an_external_systems_token(matters):
     assert resp.status_code == 403 and resp.json()["field"] == "external_token", resp.text
     assert (await matters.client.get("/api/v1/matters/by-token/tok-12345678",
                                      headers=matters.headers("gateway-open311", [], kind="service"))).status_code == 404
+
+
+def _units(*codes: str) -> list[reg.UnitCreated]:
+    levels = {12: "community", 15: "grid", 18: "building", 20: "unit"}
+    return [reg.UnitCreated(unit_id=uuid.uuid4(), unit_code=code, parent_code=code[:-3] if len(code) != 20 else code[:18],
+                            level=levels[len(code)], effective_on=date(2026, 1, 1)) for code in codes]
+
+
+async def test_grid_staff_triage_their_grids_matters_and_each_caller_is_offered_only_their_own_moves(matters):
+    community = matters.new_community()
+    grid, other_grid = community + "001", community + "002"
+    building, next_building, far_building = grid + "001", grid + "002", other_grid + "001"
+    await matters.seed(*_units(community, grid, other_grid, building, next_building, far_building))
+    manager = matters.headers("grid-manager-" + community, [("grid_manager", grid)])
+    proposer, neighbour = str(uuid.uuid4()), str(uuid.uuid4())
+    raised = await matters.client.post("/api/v1/matters/", headers=matters.resident(proposer, building + "010001"), json={
+        "title": "二号楼楼道灯不亮", "description": "夜里看不见", "category": "city_management", "unit_code": building})
+    assert raised.status_code == 201, raised.text
+    matter_id = raised.json()["matter_id"]
+    url = f"/api/v1/matters/{matter_id}"
+
+    async def offered(headers: dict[str, str]) -> list[str]:
+        return (await matters.client.get(url, headers=headers)).json()["allowed_actions"]
+
+    assert await offered(matters.staff(community)) == [a.value for a in TRANSITIONS[State.RAISED]]
+    assert await offered(manager) == ["accept", "reject", "merge", "place"]
+    assert await offered(matters.resident(proposer, building + "010001")) == ["withdraw"]
+    assert await offered(matters.resident(neighbour, building + "010002")) == []
+
+    # The grid manager places it at the building it is really about, within their grid, but not in another grid.
+    far = await matters.client.post(f"{url}/transitions", headers=manager, json={"action": "place", "unit_code": far_building})
+    assert far.status_code == 403 and far.json()["field"] == "unit_code", far.text
+    placed = await matters.client.post(f"{url}/transitions", headers=manager,
+                                       json={"action": "place", "unit_code": next_building})
+    assert placed.status_code == 200 and placed.json()["unit_code"] == next_building, placed.text
+    accepted = await matters.client.post(f"{url}/transitions", headers=manager, json={"action": "accept"})
+    assert accepted.status_code == 200 and accepted.json()["state"] == "accepted", accepted.text
+    # Routing is the community's decision.
+    route = await matters.client.post(f"{url}/transitions", headers=manager, json={"action": "route"})
+    assert route.status_code == 403, route.text
+    assert await offered(manager) == ["merge", "place"]
+    # Another grid's manager neither sees nor triages it.
+    stranger = matters.headers("grid-manager-2-" + community, [("grid_manager", other_grid)])
+    assert (await matters.client.post(f"{url}/transitions", headers=stranger, json={"action": "reject",
+                                                                                    "reason": "x"})).status_code == 404
+
+
+async def test_grid_staff_run_the_meetings_of_a_building_but_not_the_communitys_or_a_major_matters(matters):
+    community = matters.new_community()
+    grid = community + "001"
+    building = grid + "001"
+    await matters.seed(*_units(community, grid, building))
+    households, events = matters.households_events(community, 2)
+    await matters.seed(*events)  # households under grid 001, building 001
+    building_head = matters.headers("building-head-" + community, [("building_head", building)])
+    manager = matters.headers("grid-manager-" + community, [("grid_manager", grid)])
+
+    at_building = await matters.raise_matter(community, title="楼院共建：清理楼顶杂物", unit_code=building)
+    await matters.move(at_building["matter_id"], community, "accept", {"action": "route", "channel": "neighbourhood",
+                                                                       "reason": "楼院共建会"})
+    opened = await matters.client.post(f"/api/v1/matters/{at_building['matter_id']}/votes", json={}, headers=building_head)
+    assert opened.status_code == 201, opened.text
+    vote_id = opened.json()["vote_id"]
+    for house in households:
+        ballot = await matters.client.post(f"/api/v1/matters/votes/{vote_id}/ballots", json={"choice": "for"},
+                                           headers=matters.resident(house.representative, house.code))
+        assert ballot.status_code == 201, ballot.text
+    closed = await matters.client.post(f"/api/v1/matters/votes/{vote_id}/close", headers=building_head)
+    assert closed.status_code == 200 and closed.json()["passed"] is True, closed.text
+
+    # A community-wide vote is the community's to run; so is any vote on a matter flagged major.
+    community_wide = await matters.raise_matter(community, title="小区大门改造")
+    await matters.move(community_wide["matter_id"], community, "accept", "route")
+    refused = await matters.client.post(f"/api/v1/matters/{community_wide['matter_id']}/votes", json={}, headers=manager)
+    assert refused.status_code in (403, 404), refused.text
+    major = await matters.raise_matter(community, title="楼顶加装光伏", unit_code=building, major=True)
+    await matters.move(major["matter_id"], community, "accept", {"action": "route", "channel": "neighbourhood",
+                                                                 "reason": "楼院共建会"})
+    refused = await matters.client.post(f"/api/v1/matters/{major['matter_id']}/votes", json={}, headers=building_head)
+    assert refused.status_code == 403, refused.text

@@ -280,7 +280,9 @@ async def test_a_request_placed_at_the_street_for_triage_is_placed_in_its_commun
     assert resp.status_code == 201, resp.text
     matter_id, raised_at = resp.json()["matter_id"], resp.json()["state_entered_at"]
     assert (resp.json()["unit_code"], resp.json()["community_code"]) == (street, street)
-    assert "place" in resp.json()["allowed_actions"]
+    assert resp.json()["allowed_actions"] == ["withdraw"]  # the department raised it; the street's staff place it
+    seen_by_street = await matters.client.get(f"/api/v1/matters/{matter_id}", headers=matters.staff(street))
+    assert "place" in seen_by_street.json()["allowed_actions"]
 
     place = f"/api/v1/matters/{matter_id}/transitions"
     community_staff = matters.staff(first)
