@@ -200,9 +200,7 @@ class EventConsumer:
                             continue
                         fresh.discard(key)  # the same event twice in one batch runs once
                         applied += 1
-                        handler = self.handlers.get(event.get_type())
-                        if handler is not None:
-                            await handler(session, event)
+                        await self._run_handler(session, event)
         except Exception as exc:  # noqa: BLE001 - replayed one by one
             log.info("consumer.batch_replayed_singly", consumer=self.name, size=len(records), error=describe_error(exc))
             return False
@@ -221,14 +219,19 @@ class EventConsumer:
         )
         if claimed.rowcount == 0:
             return False
-        handler = self.handlers.get(event.get_type())
-        if handler is not None:
-            structlog.contextvars.bind_contextvars(event_id=event.get_id(), event_type=event.get_type())
-            try:
-                await handler(session, event)
-            finally:
-                structlog.contextvars.unbind_contextvars("event_id", "event_type")
+        await self._run_handler(session, event)
         return True
+
+    async def _run_handler(self, session: AsyncSession, event: BaseCloudEvent) -> None:
+        """Runs the event's handler, if its type has one, with the event's id and type in every log line it writes."""
+        handler = self.handlers.get(event.get_type())
+        if handler is None:
+            return
+        structlog.contextvars.bind_contextvars(event_id=event.get_id(), event_type=event.get_type())
+        try:
+            await handler(session, event)
+        finally:
+            structlog.contextvars.unbind_contextvars("event_id", "event_type")
 
     async def _handle_record(self, record: ConsumerRecord) -> None:
         """Applies one record; a record that keeps failing goes to the dead-letter topic.
