@@ -35,6 +35,21 @@ def event_schema(model: type[Event]) -> dict[str, Any]:
     }
 
 
+def record_headers(model: type[Event]) -> dict[str, Any]:
+    """Returns the schema of the Kafka headers the outbox relay sends with every record of an event type."""
+    headers = {
+        "ce_specversion": {"type": "string", "const": "1.0"},
+        "ce_id": {"type": "string", "description": "unique per source; the consumers' inbox deduplicates on it"},
+        "ce_source": {"type": "string", "const": model.source},
+        "ce_type": {"type": "string", "const": model.type},
+        "ce_time": {"type": "string", "format": "date-time", "description": "when the event was written, in UTC"},
+        "content-type": {"type": "string", "const": "application/json"},
+        "ce_subject": {"type": "string", "description": f"the {model.key_field}, as the record key"},
+        "ce_dataschema": {"type": "string", "const": model.dataschema()},
+    }
+    return {"type": "object", "required": list(headers), "properties": headers}
+
+
 def asyncapi(types: dict[str, type[Event]]) -> dict[str, Any]:
     """Returns the AsyncAPI 3.0 document of the topics and their messages."""
     channels: dict[str, Any] = {}
@@ -49,9 +64,7 @@ def asyncapi(types: dict[str, type[Event]]) -> dict[str, Any]:
             "summary": (model.__doc__ or "").strip(),
             "contentType": "application/json",
             "bindings": {"kafka": {"key": {"type": "string", "description": f"the {model.key_field}"}}},
-            "headers": {"type": "object", "required": ["ce_id", "ce_source", "ce_specversion", "ce_type"],
-                        "properties": {h: {"type": "string"} for h in
-                                       ("ce_id", "ce_source", "ce_specversion", "ce_type", "ce_time", "ce_subject", "ce_dataschema")}},
+            "headers": record_headers(model),
             "payload": {"$ref": f"./events/{type_}.json"},
         }
         messages_by_topic[model.topic][name] = {"$ref": f"#/components/messages/{name}"}

@@ -1,4 +1,5 @@
-"""contracts/ matches the code, and every event type survives the broker and the official CloudEvents SDK."""
+"""contracts/ matches the code, and every event type survives the broker and the official CloudEvents SDK, with the
+headers the AsyncAPI document describes."""
 
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ async def test_every_event_type_is_read_back_from_the_broker_by_the_cloudevents_
                 for r in records:
                     event = from_binary_event(KafkaMessage(headers=dict(r.headers), key=r.key, value=r.value))
                     if event.get_id() in expected:
-                        parsed[event.get_id()] = (event, r.topic)
+                        parsed[event.get_id()] = (event, r.topic, r.headers)
             return set(parsed) >= set(expected)
 
         await eventually(all_seen, timeout=60)
@@ -119,7 +120,9 @@ async def test_every_event_type_is_read_back_from_the_broker_by_the_cloudevents_
             task.cancel()
         await asyncio.gather(*relays, return_exceptions=True)
 
-    for event_id, (event, topic) in parsed.items():
+    messages = yaml.safe_load((CONTRACTS / "asyncapi.yaml").read_text(encoding="utf-8"))["components"]["messages"]
+    headers_of = {m["name"]: m["headers"] for m in messages.values()}
+    for event_id, (event, topic, headers) in parsed.items():
         type_ = expected[event_id]
         model = types[type_]
         assert event.get_type() == type_ and event.get_specversion() == "1.0"
@@ -129,3 +132,7 @@ async def test_every_event_type_is_read_back_from_the_broker_by_the_cloudevents_
         schema = json.loads((CONTRACTS / "events" / f"{type_}.json").read_text(encoding="utf-8"))
         jsonschema.validate(event.get_data(), schema)
         assert event.get_extension("partitionkey") == str(event.get_data()[model.key_field])
+        # Every header sent is listed in the AsyncAPI document, and every one it requires is sent.
+        sent = {name: value.decode() for name, value in headers}
+        assert len(sent) == len(headers) and set(sent) == set(headers_of[type_]["properties"])
+        jsonschema.validate(sent, headers_of[type_], format_checker=jsonschema.FormatChecker())
