@@ -66,6 +66,16 @@ class CaseRepository:
         )
         return [(p, o) for p, o in rows.all()]
 
+    async def parties_of_person(self, case_id: uuid.UUID, person_id: str) -> list[CaseParty]:
+        """Returns the parties of a case that a registry person is."""
+        try:
+            person = uuid.UUID(person_id)
+        except ValueError:
+            return []
+        rows = await self.session.execute(
+            select(CaseParty).where(CaseParty.case_id == case_id, CaseParty.person_id == person).order_by(CaseParty.position))
+        return list(rows.scalars())
+
     async def parties_for_update(self, case_id: uuid.UUID) -> list[CaseParty]:
         """Returns a case's parties, locked."""
         rows = await self.session.execute(
@@ -157,7 +167,8 @@ class CaseRepository:
         after_id: uuid.UUID | None = None,
         grid_serial_width: int = 3,
     ) -> list[MediationCase]:
-        """Returns the cases a caller may see: assigned to them, or in a supervisor's scope and level."""
+        """Returns the cases a caller may see: assigned to them, in a supervisor's scope and level, or their own as a
+        party."""
         try:
             viewer = uuid.UUID(viewer_id)
         except ValueError:
@@ -172,6 +183,8 @@ class CaseRepository:
             elif grant.role == MEDIATOR_ROLE and viewer is not None:
                 # The assigned mediator, while they still hold a mediator's role covering the case.
                 seen.append(and_(MediationCase.mediator_person_id == viewer, in_scope))
+        if viewer is not None:
+            seen.append(MediationCase.id.in_(select(CaseParty.case_id).where(CaseParty.person_id == viewer)))
         stmt = select(MediationCase).where(or_(*seen) if seen else false())
         if status:
             stmt = stmt.where(MediationCase.status == status)

@@ -43,18 +43,21 @@ async def _file(session: SessionDep, case) -> schemas.CaseRead:
     return await service.case_file(session, case)
 
 
-async def _file_or_line(session: SessionDep, viewer: Viewer, case, config: MediationConfig):
-    """The whole file if the caller may see the case (now), else its listing line (no parties, no description)."""
-    if not service.may_see(viewer, case, config):
-        return service.summary(case)
-    return await _file(session, case)
+# What a caller is answered about a case: the whole file (its mediator, supervisors), a party's view of their own
+# case, or its listing line (no parties, no description).
+CaseView = schemas.CaseRead | schemas.CaseForParty | schemas.CaseSummary
 
 
-@router.post("/cases", status_code=201, response_model=schemas.CaseRead | schemas.CaseSummary)
+async def _file_or_line(session: SessionDep, viewer: Viewer, case, config: MediationConfig) -> CaseView:
+    return await service.view(session, viewer, case, config)
+
+
+@router.post("/cases", status_code=201, response_model=CaseView)
 async def open_case(body: schemas.CaseCreate, viewer: CurrentViewer, session: SessionDep,
-                    request: Request) -> schemas.CaseRead | schemas.CaseSummary:
-    """Takes a dispute in for mediation (normally at the grid). The one who takes it in gets the file if they may
-    see the case (its mediator and supervisors), else its listing line."""
+                    request: Request) -> CaseView:
+    """Takes a dispute in for mediation (normally at the grid), by staff or a mediator, or on a resident's
+    application as its applicant (in their own community). The one who takes it in gets the file if they may see the
+    case (its mediator and supervisors), a party their view of it, anyone else its listing line."""
     config = _config(request)
     case = await service.open_case(session, viewer, body, _now(request), config)
     return await _file_or_line(session, viewer, case, config)
@@ -68,7 +71,8 @@ async def list_cases(
     after_id: uuid.UUID | None = Query(None, description="paging, with `before`: the previous page's last case id"),
     limit: int = Query(50, ge=1, le=500),
 ) -> list[schemas.CaseSummary]:
-    """Lists the cases the caller may see (assigned to them, or in their supervising scope and level), newest first.
+    """Lists the cases the caller may see (assigned to them, in their supervising scope and level, or their own as a
+    party), newest first.
 
     Paging: pass the last case's `opened_at` as `before` and its id as `after_id`; a full page also carries the
     next page's address in a `Link: <...>; rel="next"` header. Cases opened at the same instant are neither
@@ -89,20 +93,24 @@ async def list_cases(
     return [service.summary(c) for c in cases]
 
 
-@router.get("/cases/{case_id}", response_model=schemas.CaseRead)
+@router.get("/cases/{case_id}", response_model=schemas.CaseRead | schemas.CaseForParty)
 async def get_case(case_id: CaseID, viewer: CurrentViewer, session: SessionDep,
-                   request: Request) -> schemas.CaseRead:
-    """Returns a case's whole file to its mediator and supervisors; 404 to anyone else."""
-    case = await service.load_for(session, viewer, case_id, _config(request), for_update=False)
-    return await _file(session, case)
+                   request: Request) -> schemas.CaseRead | schemas.CaseForParty:
+    """Returns a case's whole file to its mediator and supervisors, and a party's view of it to its parties; 404 to
+    anyone else."""
+    config = _config(request)
+    case = await service.load_for_party(session, viewer, case_id, config, for_update=False)
+    return await _file_or_line(session, viewer, case, config)
 
 
-@router.post("/cases/{case_id}/consents", response_model=schemas.CaseRead)
+@router.post("/cases/{case_id}/consents", response_model=schemas.CaseRead | schemas.CaseForParty)
 async def record_consent(case_id: CaseID, body: schemas.ConsentIn, viewer: CurrentViewer,
-                         session: SessionDep, request: Request) -> schemas.CaseRead:
-    """Records a party's consent to mediation or refusal of it."""
-    case = await service.record_consent(session, viewer, case_id, body, _now(request), _config(request))
-    return await _file(session, case)
+                         session: SessionDep, request: Request) -> schemas.CaseRead | schemas.CaseForParty:
+    """Records a party's consent to mediation or refusal of it: by the party themselves, or by the mediator or staff
+    for them."""
+    config = _config(request)
+    case = await service.record_consent(session, viewer, case_id, body, _now(request), config)
+    return await _file_or_line(session, viewer, case, config)
 
 
 @router.post("/cases/{case_id}/assignment", response_model=schemas.AssignmentRead)
@@ -112,10 +120,11 @@ async def assign(case_id: CaseID, viewer: CurrentViewer, session: SessionDep,
     return await service.assign_by_staff(session, viewer, case_id, _now(request), _config(request))
 
 
-@router.post("/cases/{case_id}/mediator-choices", response_model=schemas.CaseRead | schemas.CaseSummary)
+@router.post("/cases/{case_id}/mediator-choices", response_model=CaseView)
 async def choose_mediator(case_id: CaseID, body: schemas.MediatorChoiceIn, viewer: CurrentViewer,
-                          session: SessionDep, request: Request) -> schemas.CaseRead | schemas.CaseSummary:
-    """Records a party choosing or refusing a mediator (a mediator refused here gets the listing line only)."""
+                          session: SessionDep, request: Request) -> CaseView:
+    """Records a party choosing or refusing a mediator, by the party or by staff for them (a mediator refused here
+    gets the listing line only)."""
     config = _config(request)
     case = await service.choose_mediator(session, viewer, case_id, body, _now(request), config)
     return await _file_or_line(session, viewer, case, config)
@@ -157,9 +166,9 @@ async def record_confirmation(case_id: CaseID, body: schemas.ConfirmationOutcome
     return await _file(session, case)
 
 
-@router.post("/cases/{case_id}/escalation", response_model=schemas.CaseRead | schemas.CaseSummary)
+@router.post("/cases/{case_id}/escalation", response_model=CaseView)
 async def escalate(case_id: CaseID, body: schemas.EscalateIn, viewer: CurrentViewer, session: SessionDep,
-                   request: Request) -> schemas.CaseRead | schemas.CaseSummary:
+                   request: Request) -> CaseView:
     """Hands a case up the ladder before its time runs out, with a reason. The caller gets the file if they may
     still see the case at its new level, else its listing line (no parties, no description)."""
     config = _config(request)

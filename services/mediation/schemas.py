@@ -235,6 +235,44 @@ class CaseSummary(BaseModel):
     mediator_person_id: uuid.UUID | None
 
 
+class PartyLine(BaseModel):
+    """A party as the other parties see it: their part and their answer, no personal data."""
+
+    party_id: uuid.UUID
+    role: str
+    consent: str
+    consent_at: datetime | None
+    you: bool
+
+
+class PartyHistoryRead(BaseModel):
+    action: str
+    from_status: str | None
+    to_status: str
+    from_level: str | None
+    to_level: str
+    at: datetime
+
+
+class CaseForParty(CaseSummary):
+    """A case as one of its parties follows it: where it stands and its deadline, each party's answer, the agreement
+    they sign and the notices given to them; nobody's personal data, no record of the sessions."""
+
+    description: str
+    level_entered_at: datetime
+    escalations: int
+    resolved_at: datetime | None
+    resolved_level: Level | None
+    referred_route: LegalRoute | None
+    termination_reason: str | None
+    confirmation: ConfirmationRead
+    allowed_actions: list[str]
+    parties: list[PartyLine]
+    agreements: list[AgreementRead]
+    history: list[PartyHistoryRead]
+    notices: list[NoticeRead]
+
+
 class CaseRead(CaseSummary):
     """The whole file of a case, for its mediator and supervisors only."""
 

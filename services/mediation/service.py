@@ -38,7 +38,7 @@ from services.mediation.models import (
 )
 from services.mediation.repository import CaseRepository, CodeMoveRepository, RegistryReplica
 from services.mediation.rules import ladder as ladder_rules
-from services.mediation.rules.access import INTAKE_ROLES, ScopeGrant, may_see_case, place_level, supervises
+from services.mediation.rules.access import INTAKE_ROLES, ScopeGrant, may_apply, may_see_case, place_level, supervises
 from services.mediation.rules.assignment import (
     CaseToAssign,
     Mediator,
@@ -88,6 +88,7 @@ from youmin.kit.calendar import local_date
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation, describe_error
 from youmin.kit.logging import get_logger
 from youmin.kit.outbox import publish
+from youmin.kit.pii import redact_text
 
 SCHEDULER = "scheduler"
 REGISTRY = "registry"  # the actor of what a unit's move does to the cases under it
@@ -208,6 +209,35 @@ def may_see(viewer: Viewer, case: MediationCase, config: MediationConfig) -> boo
     )
 
 
+async def load_for_party(
+    session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, config: MediationConfig, *, party_id: uuid.UUID | None = None,
+    for_update: bool = True,
+) -> MediationCase:
+    """Returns a case its mediator or supervisors may see, or one the caller is a party to; 404 otherwise. A party
+    acting on a case (`party_id`) acts for themselves only."""
+    case = await CaseRepository(session).get(case_id, for_update=for_update)
+    if case is not None and may_see(viewer, case, config):
+        return case
+    own = await CaseRepository(session).parties_of_person(case_id, viewer.id) if case is not None else []
+    if not own:
+        raise NotFound(f"no case {case_id} that you may see")
+    if party_id is not None and party_id not in {p.id for p in own}:
+        raise Forbidden("party_id: a party answers for themselves only", field="party_id")
+    return case
+
+
+async def view(
+    session: AsyncSession, viewer: Viewer, case: MediationCase, config: MediationConfig
+) -> schemas.CaseRead | schemas.CaseForParty | schemas.CaseSummary:
+    """The case as the caller may see it now: the whole file (its mediator, supervisors), a party's view, or its
+    listing line."""
+    if may_see(viewer, case, config):
+        return await case_file(session, case)
+    if await CaseRepository(session).parties_of_person(case.id, viewer.id):
+        return await party_view(session, case, viewer.id)
+    return summary(case)
+
+
 def _require_supervisor(viewer: Viewer, case: MediationCase, config: MediationConfig) -> None:
     if not supervises(viewer.grants, case.place_code, Level(case.level), config.grid_serial_width):
         raise Forbidden("only supervisors at or above the case's level may do this", level=case.level)
@@ -222,8 +252,16 @@ async def open_case(
     # A place named by its code from before its unit moved is taken in at its code of today (under the shared lock: a
     # move committing meanwhile re-codes this case too, or is seen here first).
     place_code = await CodeMoveRepository(session).current(data.place_code)
-    if not any(g.role in INTAKE_ROLES and place_code.startswith(g.scope) for g in viewer.grants):
-        raise Forbidden(f"no mediation or staff grant covers {place_code}", scope=place_code)
+    application = not any(g.role in INTAKE_ROLES and place_code.startswith(g.scope) for g in viewer.grants)
+    if application:
+        # A resident applies for mediation (调解申请) of a dispute in their own community, as its applicant.
+        if not may_apply(viewer.grants, place_code):
+            raise Forbidden(f"place_code: no mediation or staff grant covers {place_code}, nor is it in your "
+                            "community", field="place_code", scope=place_code)
+        if not any(p.person_id is not None and str(p.person_id) == viewer.id and p.role == "applicant"
+                   for p in data.parties):
+            raise RuleViolation("mediation.applicant_not_a_party", "parties: a resident applies as a party, the "
+                                "applicant, named by their own person_id", field="parties")
     natural = place_level(place_code, config.grid_serial_width)
     level = Level(data.level) if data.level else natural
     try:
@@ -266,6 +304,11 @@ async def open_case(
                                       dispute_type=case.dispute_type, opened_at=now, community_code=case.community_code))
     await session.flush()
     await assign(session, case, now, config, actor=viewer.id, required=False)
+    if application:
+        # Applying is the applicant's consent; the other parties are asked for theirs.
+        applicant = next(p for p in await CaseRepository(session).parties_for_update(case.id)
+                         if p.person_id is not None and str(p.person_id) == viewer.id and p.role == "applicant")
+        await _answer(session, case, applicant, "given", now, viewer.id)
     return case
 
 
@@ -379,8 +422,9 @@ async def choose_mediator(
     session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.MediatorChoiceIn, now: datetime,
     config: MediationConfig,
 ) -> MediationCase:
-    """Records a party choosing or refusing a mediator; a refused mediator leaves the case at once."""
-    case = await load_for(session, viewer, case_id, config)
+    """Records a party choosing or refusing a mediator (by the party, or by staff for them); a refused mediator leaves
+    the case at once."""
+    case = await load_for_party(session, viewer, case_id, config, party_id=data.party_id)
     if case.status not in OPEN_STATUSES:
         raise Conflict(f"the mediator of a case that is {case.status} cannot change", case_status=case.status,
                        allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
@@ -414,15 +458,22 @@ async def record_consent(
     session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.ConsentIn, now: datetime,
     config: MediationConfig,
 ) -> MediationCase:
-    """Records one party's consent or refusal; a refusal ends mediation and the other routes are given."""
-    case = await load_for(session, viewer, case_id, config)
+    """Records one party's consent or refusal (by the party, or by staff or the mediator for them); a refusal ends
+    mediation and the other routes are given."""
+    case = await load_for_party(session, viewer, case_id, config, party_id=data.party_id)
+    party = await _party(session, case, data.party_id, "party_id")
+    return await _answer(session, case, party, data.decision, now, viewer.id)
+
+
+async def _answer(
+    session: AsyncSession, case: MediationCase, party: CaseParty, decision: str, now: datetime, actor: str
+) -> MediationCase:
     if case.status not in OPEN_STATUSES:
-        raise _conflict(InvalidTransition(CaseStatus(case.status), Action.GIVE_CONSENT if data.decision == "given"
+        raise _conflict(InvalidTransition(CaseStatus(case.status), Action.GIVE_CONSENT if decision == "given"
                                           else Action.REFUSE_CONSENT,
                                           allowed_actions(CaseStatus(case.status), Level(case.level))))
-    party = await _party(session, case, data.party_id, "party_id")
     parties = await CaseRepository(session).parties_for_update(case.id)
-    decisions = [PartyConsent(str(p.id), ConsentDecision(data.decision if p.id == party.id else p.consent))
+    decisions = [PartyConsent(str(p.id), ConsentDecision(decision if p.id == party.id else p.consent))
                  for p in parties]
     state = consent_state(decisions)
     action = {ConsentState.REFUSED: Action.REFUSE_CONSENT, ConsentState.GIVEN: Action.GIVE_CONSENT,
@@ -435,12 +486,12 @@ async def record_consent(
                        allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
     else:
         target = _move(case, action)
-    party.consent = data.decision
+    party.consent = decision
     party.consent_at = now
     case.status = str(target)
     case.updated_at = now
-    _history(session, case, f"consent_{data.decision}", from_status=before, from_level=case.level, now=now,
-             actor=viewer.id, reason=f"party {party.id}")
+    _history(session, case, f"consent_{decision}", from_status=before, from_level=case.level, now=now,
+             actor=actor, reason=f"party {party.id}")
     if target is CaseStatus.TERMINATED:
         case.termination_reason = "consent_refused"
         case.closed_at = now
@@ -936,6 +987,44 @@ async def case_file(session: AsyncSession, case: MediationCase) -> schemas.CaseR
         history=[schemas.HistoryRead.model_validate(h, from_attributes=True) for h in await repo.history(case.id)],
         notices=[schemas.NoticeRead.model_validate(n, from_attributes=True) for n in await repo.notices(case.id)],
         warnings=[schemas.WarningRead.model_validate(w, from_attributes=True) for w in await repo.warnings(case.id)],
+    )
+
+
+async def party_view(session: AsyncSession, case: MediationCase, person_id: str) -> schemas.CaseForParty:
+    """Assembles a case as one of its parties follows it (the caller was checked to be a party)."""
+    repo = CaseRepository(session)
+    parties = [p for p, _ in await repo.parties(case.id)]
+    own = [p for p in parties if p.person_id is not None and str(p.person_id) == person_id]
+    actions: list[str] = []
+    if case.status in OPEN_STATUSES:
+        if any(p.consent != "given" for p in own):
+            actions.append(str(Action.GIVE_CONSENT))
+        actions += [str(Action.REFUSE_CONSENT), "choose_mediator"]
+    signed_at = case.agreement_signed_at
+    return schemas.CaseForParty(
+        **summary(case).model_dump(),
+        description=redact_text(case.description),
+        level_entered_at=case.level_entered_at,
+        escalations=case.escalations,
+        resolved_at=case.resolved_at,
+        resolved_level=case.resolved_level,
+        referred_route=case.referred_route,
+        termination_reason=case.termination_reason,
+        confirmation=schemas.ConfirmationRead(
+            last_day=confirmation_last_day(signed_at) if signed_at else None,
+            reminded_at=case.confirmation_reminded_at, applied_on=case.confirmation_applied_on,
+            outcome=case.confirmation_outcome,
+        ),
+        allowed_actions=actions,
+        parties=[schemas.PartyLine(party_id=p.id, role=p.role, consent=p.consent, consent_at=p.consent_at,
+                                   you=p in own) for p in parties],
+        agreements=[
+            schemas.AgreementRead(id=a.id, kind=a.kind, terms=a.terms, level=a.level,
+                                  mediator_person_id=a.mediator_person_id, reached_at=a.reached_at, signer_ids=signers)
+            for a, signers in await repo.agreements(case.id)
+        ],
+        history=[schemas.PartyHistoryRead.model_validate(h, from_attributes=True) for h in await repo.history(case.id)],
+        notices=[schemas.NoticeRead.model_validate(n, from_attributes=True) for n in await repo.notices(case.id)],
     )
 
 

@@ -191,17 +191,19 @@ class Seeded:
     item_id: str
 
 
-def _matter(seeded: Seeded, role: Role) -> dict:
+def _matter(seeded: Seeded, role: Role, sub: str) -> dict:
     return {"title": f"楼道灯不亮（{role}）", "description": "三楼楼道灯坏了一周", "category": "property_management",
             "unit_code": seeded.inside["unit"]}
 
 
-def _case(seeded: Seeded, role: Role) -> dict:
+def _case(seeded: Seeded, role: Role, sub: str) -> dict:
+    # A resident applies as the applicant; staff and mediators take in two parties' dispute.
+    applicant = {"person_id": sub} if role is Role.RESIDENT else {"outside": {"full_name": "张三"}}
     return {"place_code": seeded.inside["unit"], "dispute_type": "neighbour", "description": "楼上漏水到楼下",
-            "parties": [{"outside": {"full_name": "张三"}}, {"outside": {"full_name": "李四"}, "role": "respondent"}]}
+            "parties": [applicant, {"outside": {"full_name": "李四"}, "role": "respondent"}]}
 
 
-def _item(seeded: Seeded, role: Role) -> dict:
+def _item(seeded: Seeded, role: Role, sub: str) -> dict:
     return {"unit_code": seeded.inside["grid"], "kind": "residents", "category": "notice", "title": f"停水通知（{role}）",
             "body": "周三上午九点至十二点停水检修"}
 
@@ -214,7 +216,7 @@ class Route:
     path: str  # formatted with the Seeded fields and `household`
     allowed: frozenset[Role]
     refused: int = 403  # 404 where the service hides what exists from those who may not see it
-    body: Callable[[Seeded, Role], dict] | None = None
+    body: Callable[[Seeded, Role, str], dict] | None = None  # (the objects, the caller's role, their person id)
 
     def url(self, seeded: Seeded) -> str:
         return self.path.format(household=seeded.inside["household"], matter_id=seeded.matter_id,
@@ -226,7 +228,7 @@ ROUTES: dict[str, list[Route]] = {
         Route("GET", "/api/v1/registry/units/{household}", EVERYONE),
         Route("GET", "/api/v1/registry/units/{household}/households", HOUSEHOLD_READERS),
         Route("PATCH", "/api/v1/registry/units/{household}", REGISTRY_WRITERS,
-              body=lambda seeded, role: {"name": f"{role} 改名"}),
+              body=lambda seeded, role, sub: {"name": f"{role} 改名"}),
     ],
     "matters": [
         Route("GET", "/api/v1/matters/{matter_id}", EVERYONE, refused=404),
@@ -234,14 +236,14 @@ ROUTES: dict[str, list[Route]] = {
     ],
     "mediation": [
         Route("GET", "/api/v1/mediation/cases/{case_id}", CASE_SUPERVISORS, refused=404),
-        Route("POST", "/api/v1/mediation/cases", CASE_INTAKE, body=_case),
+        Route("POST", "/api/v1/mediation/cases", CASE_INTAKE | {Role.RESIDENT}, body=_case),
     ],
     "disclosure": [
         Route("GET", "/api/v1/disclosure/items/{item_id}", DISCLOSURE_STAFF),
         Route("POST", "/api/v1/disclosure/items", DISCLOSURE_STAFF, body=_item),
         # Residents and staff related to the item's unit (above or below it) may question it.
         Route("POST", "/api/v1/disclosure/items/{item_id}/questions", EVERYONE,
-              body=lambda seeded, role: {"body": "停水期间能否送水上门？"}),
+              body=lambda seeded, role, sub: {"body": "停水期间能否送水上门？"}),
     ],
 }
 
@@ -265,9 +267,9 @@ async def seeded(stack) -> Seeded:
     target = Seeded(inside=inside, outside=outside_path(inside["community"]), matter_id="", case_id="", item_id="")
     staff = stack.token(Role.COMMUNITY_STAFF, inside["community"], sub="matrix-staff")
     async with client_of(stack, staff) as client:
-        matter = await client.post("/api/v1/matters/", json=_matter(target, Role.COMMUNITY_STAFF))
-        case = await client.post("/api/v1/mediation/cases", json=_case(target, Role.COMMUNITY_STAFF))
-        item = await client.post("/api/v1/disclosure/items", json=_item(target, Role.COMMUNITY_STAFF))
+        matter = await client.post("/api/v1/matters/", json=_matter(target, Role.COMMUNITY_STAFF, "matrix-staff"))
+        case = await client.post("/api/v1/mediation/cases", json=_case(target, Role.COMMUNITY_STAFF, "matrix-staff"))
+        item = await client.post("/api/v1/disclosure/items", json=_item(target, Role.COMMUNITY_STAFF, "matrix-staff"))
     for made in (matter, case, item):
         assert made.status_code == 201, made.text
     target.matter_id, target.case_id, target.item_id = matter.json()["matter_id"], case.json()["id"], item.json()["id"]
@@ -281,8 +283,9 @@ async def test_each_role_acts_inside_its_scope_as_allowed_and_never_outside_it(s
 
     async def check(role: Role, where: str, route: Route) -> None:
         scope = (seeded.inside if where == "inside" else seeded.outside)[LEVEL_OF[role]]
-        token = stack.token(role, scope, sub=f"matrix-{role}-{where}-{uuid.uuid4().hex[:6]}")
-        body = route.body(seeded, role) if route.body else None
+        sub = str(uuid.uuid4())
+        token = stack.token(role, scope, sub=sub)
+        body = route.body(seeded, role, sub) if route.body else None
         async with semaphore, client_of(stack, token) as client:
             resp = await client.request(route.method, route.url(seeded), json=body)
         if where == "outside":

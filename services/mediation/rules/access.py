@@ -5,7 +5,12 @@ mediator's role covering it), and by
 supervisors at or above the case's level whose scope covers the place: a grant of a supervising role whose
 scope code is a prefix of the case's unit at its level. When a case moves up, the unit at its level gets a
 shorter code, so grid staff lose sight of it and the community's staff keep it: visibility moves up.
+
+The parties follow their own case, not its file: where it stands, each party's answer, the agreement they sign and
+the notices given to them, without anyone's personal data or the record of the sessions.
 """
+
+from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +24,14 @@ SUPERVISOR_ROLES: frozenset[str] = GRID_STAFF_ROLES | {"community_staff", "stree
 MEDIATOR_ROLE = "mediator"
 # Who may take a dispute in: supervisors and mediators whose scope covers the place.
 INTAKE_ROLES: frozenset[str] = SUPERVISOR_ROLES | {MEDIATOR_ROLE}
+# A resident applies for mediation of a dispute in their own community, as one of its parties; they and the other
+# parties follow their own case (where it stands, not the file).
+RESIDENT_ROLE = "resident"
+
+
+def may_apply(grants: Iterable[ScopeGrant], place_code: str) -> bool:
+    """Tells whether a resident's grant lets them apply for mediation of a dispute at a place: in their community."""
+    return len(place_code) >= 12 and any(g.role == RESIDENT_ROLE and place_code.startswith(g.scope[:12]) for g in grants)
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,26 @@ async def test_mediator_of_another_grid_gets_404_and_an_empty_list(h):
     assert (await h.get(case["id"], h.staff("grid_manager", place.grid))).json()["status"] == "intake"
 
 
-async def test_a_resident_even_a_party_gets_404(h):
+async def test_a_party_follows_their_own_case_without_the_file_and_other_residents_get_404(h):
     place = await h.place()
-    case = await h.open_case(place)
-    resident = h.token(place.residents["a"], ("resident", place.households["a"]))
-    assert (await h.get(case["id"], resident)).status_code == 404
-    assert (await h.client.get("/api/v1/mediation/cases", headers=resident)).json() == []
+    case = await h.open_case(place, description="楼上漏水，对方电话13912345678，协商未果。")
+    party = h.token(place.residents["a"], ("resident", place.households["a"]))
+    seen = await h.get(case["id"], party)
+    assert seen.status_code == 200, seen.text
+    body = seen.json()
+    assert (body["status"], body["level"]) == ("intake", "grid")
+    # Each party's part and answer, nobody's personal data, no session records, no risk assessment.
+    assert [(p["role"], p["you"]) for p in body["parties"]] == [("applicant", True), ("respondent", False)]
+    assert not {"person_id", "household_code", "outside"} & {k for p in body["parties"] for k in p}
+    assert not {"sessions", "risk_level", "risk_indicators", "police_flag_reasons", "warnings"} & set(body)
+    assert "13912345678" not in body["description"] and "漏水" in body["description"]
+    assert body["allowed_actions"] == ["give_consent", "refuse_consent", "choose_mediator"]
+    assert [line["id"] for line in (await h.client.get("/api/v1/mediation/cases", headers=party)).json()] == [case["id"]]
+    # A neighbour who is not a party, and the party's own spouse, see nothing.
+    for stranger in (h.token(place.residents["c"], ("resident", place.households["c"])),
+                     h.token(place.residents["a_spouse"], ("resident", place.households["a"]))):
+        assert (await h.get(case["id"], stranger)).status_code == 404
+        assert (await h.client.get("/api/v1/mediation/cases", headers=stranger)).json() == []
 
 
 async def test_anonymous_caller_gets_401(h):
@@ -111,3 +125,48 @@ async def test_paging_through_cases_opened_at_one_instant_skips_and_repeats_none
     assert sorted(seen) == sorted(opened) and len(seen) == 5
     alone = await h.client.get("/api/v1/mediation/cases", params={"after_id": next(iter(opened))}, headers=staff)
     assert alone.status_code == 422 and alone.json()["field"] == "after_id"
+
+
+async def test_a_resident_applies_for_mediation_answers_for_themselves_and_follows_it_up_the_ladder(h):
+    place = await h.place()
+    applicant = h.token(place.residents["a"], ("resident", place.households["a"]))
+    respondent = h.token(place.residents["b"], ("resident", place.households["b"]))
+    body = {"place_code": place.grid, "dispute_type": "neighbour", "description": "楼上装修噪音，夜里十点后仍施工。",
+            "parties": [{"person_id": place.residents["a"], "role": "applicant"},
+                        {"person_id": place.residents["b"], "role": "respondent"}]}
+    url = "/api/v1/mediation/cases"
+    # Only as the applicant, only in their own community, only at the ladder's first rung.
+    not_a_party = {**body, "parties": [{"person_id": place.residents["b"], "role": "applicant"},
+                                       {"outside": {"full_name": "王某某"}, "role": "respondent"}]}
+    refused = await h.client.post(url, json=not_a_party, headers=applicant)
+    assert refused.status_code == 422 and refused.json()["rule"] == "mediation.applicant_not_a_party", refused.text
+    elsewhere = await h.client.post(url, json={**body, "place_code": place.street + "999"}, headers=applicant)
+    assert elsewhere.status_code == 403 and elsewhere.json()["field"] == "place_code", elsewhere.text
+    skipping = await h.client.post(url, json={**body, "level": "community"}, headers=applicant)
+    assert skipping.status_code == 422 and skipping.json()["rule"] == "mediation.intake_above_own_level"
+
+    applied = await h.client.post(url, json=body, headers=applicant)
+    assert applied.status_code == 201, applied.text
+    case = applied.json()
+    # Applying is the applicant's consent; the respondent is asked for theirs.
+    assert (case["status"], case["level"]) == ("consent_pending", "grid")
+    assert [(p["role"], p["consent"], p["you"]) for p in case["parties"]] == [
+        ("applicant", "given", True), ("respondent", "pending", False)]
+    staff_view = (await h.get(case["id"], h.staff("grid_manager", place.grid))).json()
+    assert staff_view["parties"][0]["person_id"] == place.residents["a"]  # the grid's staff have the file
+
+    # The respondent answers for themselves, not for the applicant.
+    [mine, theirs] = [p["party_id"] for p in case["parties"]][::-1]
+    for_other = await h.post(case["id"], "consents", {"party_id": theirs, "decision": "refused"}, respondent)
+    assert for_other.status_code == 403 and for_other.json()["field"] == "party_id", for_other.text
+    agreed = await h.post(case["id"], "consents", {"party_id": mine, "decision": "given"}, respondent)
+    assert agreed.status_code == 200 and agreed.json()["status"] == "mediating", agreed.text
+    assert "person_id" not in agreed.json()["parties"][0]
+
+    # The case climbs to the community; both parties still follow it there.
+    escalated = await h.post(case["id"], "escalation", {"reason": "网格调解未果"}, h.staff("community_staff", place.community))
+    assert escalated.status_code == 200, escalated.text
+    for party in (applicant, respondent):
+        seen = (await h.get(case["id"], party)).json()
+        assert seen["level"] == "community" and [s["to_level"] for s in seen["history"]][-1] == "community"
+        assert not {"actor", "reason"} & {k for step in seen["history"] for k in step}
