@@ -4,6 +4,9 @@ A consumer that cannot apply a record (a malformed event, a handler that keeps f
 with the error in its headers and moves on. `youmin dlq show` lists them; `youmin dlq redrive` sends each back to its
 original topic with its original headers. Every consumer deduplicates by event id (the inbox), so a record that some
 consumers had already applied is skipped by them and applied by the one that failed it.
+
+A record sent back arrives after the later events of its key. The registry replica keeps a revoked grant revoked
+whatever the order; a residency or a household representative sent back overwrites a later one (the README says so).
 """
 
 from __future__ import annotations

@@ -334,7 +334,7 @@ async def _role_granted(session: AsyncSession, event: BaseCloudEvent) -> None:
         INSERT INTO replica_grant (grant_id, person_id, role, scope_code, certified_social_worker, active)
         VALUES (:grant_id, :person_id, :role, {_current("scope")}, :certified, true)
         ON CONFLICT (grant_id) DO UPDATE SET role = EXCLUDED.role, scope_code = EXCLUDED.scope_code,
-            certified_social_worker = EXCLUDED.certified_social_worker, active = true
+            certified_social_worker = EXCLUDED.certified_social_worker, active = replica_grant.active
         """),
         {"grant_id": d["grant_id"], "person_id": d["person_id"], "role": d["role"], "scope": _code(d, "scope_code"),
          "scope_prefixes": _prefixes(d["scope_code"]), "certified": _flag(d, "certified_social_worker", False)},
@@ -342,8 +342,18 @@ async def _role_granted(session: AsyncSession, event: BaseCloudEvent) -> None:
 
 
 async def _role_revoked(session: AsyncSession, event: BaseCloudEvent) -> None:
-    await session.execute(text("UPDATE replica_grant SET active = false WHERE grant_id = :id"),
-                          {"id": event.get_data()["grant_id"]})
+    # A grant is granted once and revoked at most once: the revocation is kept even when it arrives before the grant
+    # (a grant that was dead-lettered and sent again later), and a grant applied after it stays revoked.
+    d = event.get_data()
+    await session.execute(text(
+        f"""
+        INSERT INTO replica_grant (grant_id, person_id, role, scope_code, active)
+        VALUES (:grant_id, :person_id, :role, {_current("scope")}, false)
+        ON CONFLICT (grant_id) DO UPDATE SET active = false
+        """),
+        {"grant_id": d["grant_id"], "person_id": d["person_id"], "role": d["role"], "scope": _code(d, "scope_code"),
+         "scope_prefixes": _prefixes(d["scope_code"])},
+    )
 
 
 async def _residency_changed(session: AsyncSession, event: BaseCloudEvent) -> None:

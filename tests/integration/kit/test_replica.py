@@ -233,6 +233,26 @@ async def test_a_grid_taken_along_by_a_later_move_of_its_old_community_keeps_tha
         assert [h.person_id for h in holders] == [str(manager)]
 
 
+@pytest.mark.parametrize("order", ["granted first", "revoked first", "granted again after the revocation"])
+async def test_a_revoked_grant_stays_revoked_whatever_order_its_events_arrive_in(sessions, order):
+    """A grant dead-lettered and sent again later (youmin dlq redrive) arrives after its revocation: it must not
+    come back to life."""
+    grant, person = uuid.uuid4(), uuid.uuid4()
+    granted = ev.RoleGranted(grant_id=grant, person_id=person, role="mediator", scope_code="370705004001",
+                             effective_on=date(2026, 1, 1))
+    revoked = ev.RoleRevoked(grant_id=grant, person_id=person, role="mediator", scope_code="370705004001",
+                             effective_on=date(2026, 2, 1))
+    events = {"granted first": [granted, revoked], "revoked first": [revoked, granted],
+              "granted again after the revocation": [granted, revoked, granted]}[order]
+    for event in events:
+        await apply_all(sessions, event)
+    async with transaction(sessions) as s:
+        assert await replica.holders(s, "mediator", covering="370705004001001") == []
+        rows = (await s.execute(sa_text("SELECT active FROM replica_grant WHERE grant_id = :g"),
+                                {"g": str(grant)})).scalars().all()
+        assert rows == [False]
+
+
 async def test_household_proxy_may_vote_and_revoked_role_is_gone(sessions):
     rep, proxy, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     grant = uuid.uuid4()
