@@ -303,6 +303,23 @@ class MattersRepository:
         return (await self.session.execute(text("SELECT household_code FROM replica_resident WHERE person_id = :p"),
                                            {"p": person_id})).scalar_one_or_none()
 
+    async def open_votes_over(self, codes: list[str]) -> list[Vote]:
+        """The open votes whose scope covers one of the codes (a resident's homes), oldest first."""
+        if not codes:
+            return []
+        covers = or_(*[literal(code, Text).startswith(Vote.scope_code) for code in codes])
+        rows = await self.session.execute(select(Vote).where(Vote.status == "open", covers)
+                                          .order_by(Vote.opens_at, Vote.vote_id))
+        return list(rows.scalars())
+
+    async def cast_voter_keys(self, vote_id: uuid.UUID, voter_keys: list[str]) -> set[str]:
+        """Those of the electors given whose vote is cast."""
+        if not voter_keys:
+            return set()
+        rows = await self.session.execute(
+            select(Ballot.voter_key).where(Ballot.vote_id == vote_id, Ballot.voter_key.in_(voter_keys)))
+        return set(rows.scalars())
+
     async def electors_for_caster(self, vote_id: uuid.UUID, person_id: str) -> list[VoteElector]:
         rows = await self.session.execute(
             select(VoteElector).where(VoteElector.vote_id == vote_id, VoteElector.caster_ids.contains([person_id]))

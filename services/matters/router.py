@@ -254,12 +254,20 @@ async def burden(
 # --- votes -----------------------------------------------------------------------------------------
 
 
+@router.get("/votes/mine", response_model=list[s.VoteRead])
+async def my_votes(request: Request, session: SessionDep, principal: Caller) -> list[dict]:
+    """The open votes of the caller's home that they may cast (their own vote, or a household's as its representative
+    or proxy), each with whether it is cast: what a resident's app lists as "votes for you"."""
+    service = _service(request, session)
+    return await service.my_open_votes(principal)
+
+
 @router.get("/votes/{vote_id}", response_model=s.VoteRead)
 async def get_vote(vote_id: VoteID, request: Request, session: SessionDep, principal: Caller) -> dict:
     """Returns a vote: its frozen rule, base, participation and, once closed, the result."""
     service = _service(request, session)
     vote, _ = await service.vote_for_reader(principal, vote_id)
-    return await service.vote_read(vote)
+    return await service.vote_read(vote, principal)
 
 
 @router.post("/votes/{vote_id}/ballots", status_code=201, response_model=s.Receipt)

@@ -152,7 +152,15 @@ class VoteOpen(Model):
     closes_at: Instant | None = None
 
 
+class YourVote(BaseModel):
+    """A vote the caller may cast: their own (household_code null) or a household's, as its representative or proxy."""
+
+    household_code: str | None
+    cast: bool
+
+
 class VoteRead(BaseModel):
+    yours: list[YourVote] = Field([], description="what the caller may cast in this vote, and whether it is cast")
     vote_id: UUID
     matter_id: UUID
     scope_code: str

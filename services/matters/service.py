@@ -800,8 +800,27 @@ class MattersService:
         )
         return vote
 
-    async def vote_read(self, vote: Vote) -> dict[str, Any]:
+    async def my_open_votes(self, principal: Principal) -> list[dict[str, Any]]:
+        """The open votes over the caller's homes in which they may cast something."""
+        homes = list((await self.code_moves.current_of(principal.scopes({RESIDENT}))).values())
+        out = []
+        for vote in await self.repo.open_votes_over(homes):
+            read = await self.vote_read(vote, principal)
+            if read["yours"]:
+                out.append(read)
+        return out
+
+    async def vote_read(self, vote: Vote, principal: Principal | None = None) -> dict[str, Any]:
+        """A vote as read; with the caller, what they may cast in it (their own vote or their households') and
+        whether each is cast."""
+        yours = []
+        if principal is not None:
+            electors = await self.repo.electors_for_caster(vote.vote_id, principal.sub)
+            cast = await self.repo.cast_voter_keys(vote.vote_id, [e.voter_key for e in electors])
+            yours = [{"household_code": e.household_code if e.voter_key == e.household_code else None,
+                      "cast": e.voter_key in cast} for e in sorted(electors, key=lambda e: e.voter_key)]
         return {
+            "yours": yours,
             "vote_id": vote.vote_id, "matter_id": vote.matter_id, "scope_code": vote.scope_code,
             "rule_version": vote.rule_version, "rule": vote.rule, "secret": vote.secret, "status": vote.status,
             "base_size": vote.base_size, "participated": await self.repo.participated(vote.vote_id),

@@ -134,10 +134,17 @@ async def test_a_household_vote_is_cast_by_a_recorded_proxy_and_counts_once(matt
     )
     _, vote = await _open_vote(matters, community)
     assert (vote["rule_version"], vote["base_size"]) == ("household-2018", 1)
+    # The proxy's app finds the vote waiting for them, and the member's does not list it.
+    mine = (await matters.client.get("/api/v1/matters/votes/mine", headers=matters.resident(proxy, home))).json()
+    assert [(v["vote_id"], v["yours"]) for v in mine] == [(vote["vote_id"], [{"household_code": home, "cast": False}])]
+    assert (await matters.client.get("/api/v1/matters/votes/mine", headers=matters.resident(member, home))).json() == []
     by_proxy = await _cast(matters, vote["vote_id"], proxy, home, "for")
     assert by_proxy.status_code == 201 and by_proxy.json()["voter_key"] == home
     again = await _cast(matters, vote["vote_id"], representative, home, "against")
     assert again.status_code == 409 and again.json()["rule"] == "vote.already_cast"
+    read = await matters.client.get(f"/api/v1/matters/votes/{vote['vote_id']}",
+                                    headers=matters.resident(representative, home))
+    assert read.json()["yours"] == [{"household_code": home, "cast": True}]  # the proxy cast the household's vote
     not_holder = await _cast(matters, vote["vote_id"], member, home, "for")
     assert not_holder.status_code == 422 and not_holder.json()["rule"] == "vote.not_in_electorate"
     result = await _close(matters, community, vote["vote_id"])
