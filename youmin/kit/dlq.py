@@ -5,8 +5,9 @@ with the error in its headers and moves on. `youmin dlq show` lists them; `youmi
 original topic with its original headers. Every consumer deduplicates by event id (the inbox), so a record that some
 consumers had already applied is skipped by them and applied by the one that failed it.
 
-A record sent back arrives after the later events of its key. The registry replica keeps a revoked grant revoked
-whatever the order; a residency or a household representative sent back overwrites a later one (the README says so).
+A record sent back arrives after the later events of its key. The registry replica keeps the later state: a revoked
+grant stays revoked, and a residency, household representative or department assignment is overwritten only by an
+event at least as recent (youmin.kit.replica).
 """
 
 from __future__ import annotations

@@ -106,6 +106,19 @@ def drop_outbox_event_id_unique(*, downgrade: bool = False) -> None:
         op.drop_constraint("uq_outbox_event_event_id", "outbox_event", type_="unique")
 
 
+def replica_changed_at(*, downgrade: bool = False) -> None:
+    """Adds the time of the event that last wrote each replica row of residents, households and department
+    assignments (an older event arriving later no longer overwrites it); called from a service migration."""
+    from alembic import op
+    import sqlalchemy as sa
+
+    for table in ("replica_resident", "replica_household", "replica_department_assignment"):
+        if downgrade:
+            op.drop_column(table, "changed_at")
+        else:
+            op.add_column(table, sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True))
+
+
 def create_messaging_tables() -> None:
     """Creates the outbox and inbox tables; called from each service's first migration."""
     import sqlalchemy as sa

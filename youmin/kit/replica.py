@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
-from sqlalchemy import Boolean, Column, Date, Index, MetaData, PrimaryKeyConstraint, Table, Text, text
+from sqlalchemy import Boolean, Column, Date, DateTime, Index, MetaData, PrimaryKeyConstraint, Table, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +61,7 @@ def replica_tables(metadata: MetaData) -> dict[str, Table]:
             Column("person_id", UUID(as_uuid=False), primary_key=True),
             Column("household_code", Text),
             Column("adult", Boolean, nullable=False),
+            Column("changed_at", DateTime(timezone=True)),  # the time of the event that wrote the row
             Index("ix_replica_resident_household", "household_code", postgresql_ops={"household_code": "text_pattern_ops"}),
         ),
         "household": Table(
@@ -68,12 +69,14 @@ def replica_tables(metadata: MetaData) -> dict[str, Table]:
             Column("household_code", Text, primary_key=True),
             Column("representative_person_id", UUID(as_uuid=False)),
             Column("proxy_person_ids", ARRAY(UUID(as_uuid=False)), nullable=False, server_default=text("'{}'")),
+            Column("changed_at", DateTime(timezone=True)),
         ),
         "department": Table(
             "replica_department_assignment", metadata,
             Column("department_code", Text, nullable=False),
             Column("community_code", Text, nullable=False),
             Column("active", Boolean, nullable=False),
+            Column("changed_at", DateTime(timezone=True)),
             PrimaryKeyConstraint("department_code", "community_code", name="pk_replica_department_assignment"),
         ),
         # Units that moved, old code -> current code. An event can arrive after a move although it was sent before
@@ -94,6 +97,14 @@ def create_replica_tables() -> None:
     tables = replica_tables(MetaData(naming_convention=_naming()))
     for name in ("unit", "grant", "resident", "household", "department"):
         tables[name].create(op.get_bind())
+    # The tables as they were first made: a column added since comes with a migration of its own.
+    for table, column in _COLUMNS_ADDED_LATER:
+        op.drop_column(table, column)
+
+
+# Columns of the first replica tables that later migrations add (youmin.kit.migrate.replica_changed_at).
+_COLUMNS_ADDED_LATER = (("replica_resident", "changed_at"), ("replica_household", "changed_at"),
+                        ("replica_department_assignment", "changed_at"))
 
 
 def create_code_move_table() -> None:
@@ -356,16 +367,27 @@ async def _role_revoked(session: AsyncSession, event: BaseCloudEvent) -> None:
     )
 
 
+def _newer(table: str) -> str:
+    """The condition under which an event overwrites a row: it is not older than the event that wrote the row. A
+    record sent back from a dead-letter topic, or one whose key changed when its unit moved (another partition),
+    can arrive after a later one; the later stays."""
+    return (f"EXCLUDED.changed_at IS NULL OR {table}.changed_at IS NULL "
+            f"OR {table}.changed_at <= EXCLUDED.changed_at")
+
+
 async def _residency_changed(session: AsyncSession, event: BaseCloudEvent) -> None:
     d = event.get_data()
     await session.execute(text(
         f"""
-        INSERT INTO replica_resident (person_id, household_code, adult)
-        VALUES (:person_id, {_current("household")}, :adult)
-        ON CONFLICT (person_id) DO UPDATE SET household_code = EXCLUDED.household_code, adult = EXCLUDED.adult
+        INSERT INTO replica_resident (person_id, household_code, adult, changed_at)
+        VALUES (:person_id, {_current("household")}, :adult, :at)
+        ON CONFLICT (person_id) DO UPDATE SET household_code = EXCLUDED.household_code, adult = EXCLUDED.adult,
+            changed_at = EXCLUDED.changed_at
+        WHERE {_newer("replica_resident")}
         """),
         {"person_id": d["person_id"], "household": _code(d, "household_code", optional=True),
-         "household_prefixes": _prefixes(d.get("household_code")), "adult": _flag(d, "adult")},
+         "household_prefixes": _prefixes(d.get("household_code")), "adult": _flag(d, "adult"),
+         "at": event.get_time()},
     )
 
 
@@ -373,14 +395,15 @@ async def _representative_set(session: AsyncSession, event: BaseCloudEvent) -> N
     d = event.get_data()
     await session.execute(text(
         f"""
-        INSERT INTO replica_household (household_code, representative_person_id, proxy_person_ids)
-        VALUES ({_current("household")}, :rep, CAST(:proxies AS uuid[]))
+        INSERT INTO replica_household (household_code, representative_person_id, proxy_person_ids, changed_at)
+        VALUES ({_current("household")}, :rep, CAST(:proxies AS uuid[]), :at)
         ON CONFLICT (household_code) DO UPDATE SET representative_person_id = EXCLUDED.representative_person_id,
-            proxy_person_ids = EXCLUDED.proxy_person_ids
+            proxy_person_ids = EXCLUDED.proxy_person_ids, changed_at = EXCLUDED.changed_at
+        WHERE {_newer("replica_household")}
         """),
         {"household": _code(d, "household_code"), "household_prefixes": _prefixes(d["household_code"]),
          "rep": d.get("representative_person_id"),
-         "proxies": list(d.get("proxy_person_ids") or [])},
+         "proxies": list(d.get("proxy_person_ids") or []), "at": event.get_time()},
     )
 
 
@@ -388,12 +411,14 @@ async def _department_assigned(session: AsyncSession, event: BaseCloudEvent) -> 
     d = event.get_data()
     await session.execute(text(
         f"""
-        INSERT INTO replica_department_assignment (department_code, community_code, active)
-        VALUES (:dep, {_current("community")}, :active)
-        ON CONFLICT (department_code, community_code) DO UPDATE SET active = EXCLUDED.active
+        INSERT INTO replica_department_assignment (department_code, community_code, active, changed_at)
+        VALUES (:dep, {_current("community")}, :active, :at)
+        ON CONFLICT (department_code, community_code) DO UPDATE SET active = EXCLUDED.active,
+            changed_at = EXCLUDED.changed_at
+        WHERE {_newer("replica_department_assignment")}
         """),
         {"dep": d["department_code"], "community": _code(d, "community_code"),
-         "community_prefixes": _prefixes(d["community_code"]), "active": _flag(d, "active")},
+         "community_prefixes": _prefixes(d["community_code"]), "active": _flag(d, "active"), "at": event.get_time()},
     )
 
 

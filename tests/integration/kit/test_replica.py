@@ -253,6 +253,44 @@ async def test_a_revoked_grant_stays_revoked_whatever_order_its_events_arrive_in
         assert rows == [False]
 
 
+async def test_an_older_residency_representative_or_assignment_arriving_late_does_not_overwrite_a_newer_one(sessions):
+    """Records sent back from a dead-letter topic, or keyed to another partition after their unit moved, arrive after
+    later ones: the replica keeps what the latest event said."""
+    person, rep, new_rep = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    old_home, new_home = "3707050050010010010101001", "3707050050010010010101002"
+    sent_first = [
+        Envelope.of(ev.ResidencyChanged(person_id=person, household_code=old_home, adult=True, effective_on=date(2026, 1, 1))),
+        Envelope.of(ev.HouseholdRepresentativeSet(household_code=new_home, representative_person_id=rep,
+                                                  proxy_person_ids=[], effective_on=date(2026, 1, 1))),
+        Envelope.of(ev.DepartmentAssigned(department_code="D-LATE", community_code="370705005001", active=True,
+                                          effective_on=date(2026, 1, 1))),
+    ]
+    sent_later = [
+        Envelope.of(ev.ResidencyChanged(person_id=person, household_code=new_home, adult=True, effective_on=date(2026, 3, 1))),
+        Envelope.of(ev.HouseholdRepresentativeSet(household_code=new_home, representative_person_id=new_rep,
+                                                  proxy_person_ids=[], effective_on=date(2026, 3, 1))),
+        Envelope.of(ev.DepartmentAssigned(department_code="D-LATE", community_code="370705005001", active=False,
+                                          effective_on=date(2026, 3, 1))),
+    ]
+    async with transaction(sessions) as session:
+        for env in [*sent_later, *sent_first]:  # the later ones arrive first
+            await replica.apply(session, decode_record(env.headers(), env.key.encode(), env.value()))
+    async with transaction(sessions) as s:
+        home = (await s.execute(sa_text("SELECT household_code FROM replica_resident WHERE person_id = :p"),
+                                {"p": str(person)})).scalar_one()
+        assert home == new_home
+        (household,) = await replica.households_under(s, new_home)
+        assert household.may_vote(str(new_rep)) and not household.may_vote(str(rep))
+        assert await replica.departments_for(s, "370705005001") == []
+    # In the order they were sent, each applies.
+    again = Envelope.of(ev.DepartmentAssigned(department_code="D-LATE", community_code="370705005001", active=True,
+                                              effective_on=date(2026, 4, 1)))
+    async with transaction(sessions) as session:
+        await replica.apply(session, decode_record(again.headers(), again.key.encode(), again.value()))
+    async with transaction(sessions) as s:
+        assert await replica.departments_for(s, "370705005001") == ["D-LATE"]
+
+
 async def test_household_proxy_may_vote_and_revoked_role_is_gone(sessions):
     rep, proxy, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     grant = uuid.uuid4()
