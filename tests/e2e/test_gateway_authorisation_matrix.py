@@ -51,6 +51,10 @@ def _body(schema: dict, components: dict) -> dict | None:
             if name in schema.get("required", []) or CODE_PARAM.search(name)}
 
 
+# Aggregates with nothing personal, for the public board: they answer without a token (and are tested so).
+ANSWERS_ANYONE = {("GET", "/api/v1/mediation/statistics")}
+
+
 def requests_of(doc: dict) -> list[tuple[str, str, dict, dict | None]]:
     """Builds one request per /api/v1 operation, aimed at TARGET wherever the route takes a unit."""
     components = doc.get("components", {}).get("schemas", {})
@@ -131,15 +135,15 @@ async def test_services_refuse_requests_that_bypass_the_gateway(stack):
     for service, base in stack.service_urls.items():
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             for method, url, params, body in operations:
-                if not url.startswith(f"/api/v1/{service}"):
+                if not url.startswith(f"/api/v1/{service}") or (method, url) in ANSWERS_ANYONE:
                     continue
                 for label, headers in (("missing", {}), ("forged", {"authorization": f"Bearer {forged}"}),
                                        ("expired", {"authorization": f"Bearer {expired}"}),
                                        ("alg-none", {"authorization": f"Bearer {none_alg}"})):
                     resp = await client.request(method, url, params=params, json=body, headers=headers)
-                    if resp.status_code not in (401, 403, 404, 405, 422) or resp.is_success:
-                        accepted.append(f"{service} {label} {method} {url} -> {resp.status_code}")
-                    elif resp.status_code != 401 and label != "missing" and resp.status_code not in (404, 405, 422):
+                    # The token is checked before anything else (the ids are random and the bodies minimal, so a
+                    # 404 or 422 would mean the route looked past a bad token).
+                    if resp.status_code != 401:
                         accepted.append(f"{service} {label} {method} {url} -> {resp.status_code} (expected 401)")
     assert not accepted, "requests bypassing the gateway were not refused:\n" + "\n".join(accepted)
 
