@@ -90,7 +90,8 @@ async def list_cases(
         params = {k: v for k, v in request.query_params.items() if k not in ("before", "after_id")}
         params.update(before=last.opened_at.isoformat(), after_id=str(last.id))
         response.headers["link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
-    return [service.summary(c) for c in cases]
+    config = _config(request)
+    return [service.line(viewer, c, config) for c in cases]
 
 
 @router.get("/cases/{case_id}", response_model=schemas.CaseRead | schemas.CaseForParty)

@@ -231,7 +231,7 @@ class CaseSummary(BaseModel):
     opened_at: datetime
     deadline_at: datetime | None
     warning: WarningLevel
-    police_flagged: bool
+    police_flagged: bool | None = Field(description="null for a party: the risk assessment stays with the staff")
     mediator_person_id: uuid.UUID | None
 
 

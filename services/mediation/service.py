@@ -88,6 +88,7 @@ from youmin.kit.calendar import local_date
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation, describe_error
 from youmin.kit.logging import get_logger
 from youmin.kit.outbox import publish
+from youmin.kit.names import names_in_text
 from youmin.kit.pii import redact_text
 
 SCHEDULER = "scheduler"
@@ -258,10 +259,15 @@ async def open_case(
         if not may_apply(viewer.grants, place_code):
             raise Forbidden(f"place_code: no mediation or staff grant covers {place_code}, nor is it in your "
                             "community", field="place_code", scope=place_code)
-        if not any(p.person_id is not None and str(p.person_id) == viewer.id and p.role == "applicant"
-                   for p in data.parties):
-            raise RuleViolation("mediation.applicant_not_a_party", "parties: a resident applies as a party, the "
+        applicants = [p for p in data.parties if p.role == "applicant"]
+        if len(applicants) != 1 or applicants[0].person_id is None or str(applicants[0].person_id) != viewer.id:
+            raise RuleViolation("mediation.applicant_not_a_party", "parties: a resident applies as the one "
                                 "applicant, named by their own person_id", field="parties")
+        if data.risk_level is not None or data.risk_indicators:
+            # A police flag follows the staff's assessment of the risk, not a party's word about the other.
+            raise RuleViolation("mediation.risk_assessed_by_staff", "risk_level: the grid's staff assess the risk "
+                                "when they take the application up; say what happened in the description",
+                                field="risk_level")
     natural = place_level(place_code, config.grid_serial_width)
     level = Level(data.level) if data.level else natural
     try:
@@ -293,11 +299,13 @@ async def open_case(
             outside_id = uuid.uuid4()
             session.add(OutsidePerson(id=outside_id, **party.outside.model_dump()))
             await session.flush()
-        # The lists given at intake are every party's (who said which is not recorded).
+        # The lists given at intake by staff are every party's (who said which is not recorded); an applicant's are
+        # their own.
+        theirs = not application or party.role == "applicant"
         session.add(CaseParty(id=uuid.uuid4(), case_id=case.id, person_id=party.person_id,
                               outside_person_id=outside_id, role=party.role, consent="pending", position=position,
-                              chosen_mediator_ids=list(case.chosen_mediator_ids),
-                              refused_mediator_ids=list(case.refused_mediator_ids)))
+                              chosen_mediator_ids=list(case.chosen_mediator_ids) if theirs else [],
+                              refused_mediator_ids=list(case.refused_mediator_ids) if theirs else []))
     _history(session, case, "open", from_status=None, from_level=None, now=now, actor=viewer.id)
     await _flag_if_at_risk(session, case, viewer.id, now)
     await publish(session, CaseOpened(case_id=case.id, place_code=case.place_code, level=case.level,
@@ -990,11 +998,21 @@ async def case_file(session: AsyncSession, case: MediationCase) -> schemas.CaseR
     )
 
 
+# Steps of a case's history its parties are not shown: the staff's risk assessment and police flag.
+STAFF_ONLY_STEPS = frozenset({"assess_risk"})
+
+
 async def party_view(session: AsyncSession, case: MediationCase, person_id: str) -> schemas.CaseForParty:
     """Assembles a case as one of its parties follows it (the caller was checked to be a party)."""
     repo = CaseRepository(session)
-    parties = [p for p, _ in await repo.parties(case.id)]
+    with_outside = await repo.parties(case.id)
+    parties = [p for p, _ in with_outside]
     own = [p for p in parties if p.person_id is not None and str(p.person_id) == person_id]
+    known = [o.full_name for _, o in with_outside if o is not None]
+
+    def masked(text: str) -> str:
+        return redact_text(text, known_names=[*known, *names_in_text(text)])
+
     actions: list[str] = []
     if case.status in OPEN_STATUSES:
         if any(p.consent != "given" for p in own):
@@ -1002,8 +1020,8 @@ async def party_view(session: AsyncSession, case: MediationCase, person_id: str)
         actions += [str(Action.REFUSE_CONSENT), "choose_mediator"]
     signed_at = case.agreement_signed_at
     return schemas.CaseForParty(
-        **summary(case).model_dump(),
-        description=redact_text(case.description),
+        **{**summary(case).model_dump(), "police_flagged": None},  # the risk assessment stays with the staff
+        description=masked(case.description),
         level_entered_at=case.level_entered_at,
         escalations=case.escalations,
         resolved_at=case.resolved_at,
@@ -1019,13 +1037,20 @@ async def party_view(session: AsyncSession, case: MediationCase, person_id: str)
         parties=[schemas.PartyLine(party_id=p.id, role=p.role, consent=p.consent, consent_at=p.consent_at,
                                    you=p in own) for p in parties],
         agreements=[
-            schemas.AgreementRead(id=a.id, kind=a.kind, terms=a.terms, level=a.level,
+            schemas.AgreementRead(id=a.id, kind=a.kind, terms=masked(a.terms), level=a.level,
                                   mediator_person_id=a.mediator_person_id, reached_at=a.reached_at, signer_ids=signers)
             for a, signers in await repo.agreements(case.id)
         ],
-        history=[schemas.PartyHistoryRead.model_validate(h, from_attributes=True) for h in await repo.history(case.id)],
+        history=[schemas.PartyHistoryRead.model_validate(h, from_attributes=True) for h in await repo.history(case.id)
+                 if h.action not in STAFF_ONLY_STEPS],
         notices=[schemas.NoticeRead.model_validate(n, from_attributes=True) for n in await repo.notices(case.id)],
     )
+
+
+def line(viewer: Viewer, case: MediationCase, config: MediationConfig) -> schemas.CaseSummary:
+    """The listing line of a case for the caller: a party (who may not see the file) is not told of a police flag."""
+    listed = summary(case)
+    return listed if may_see(viewer, case, config) else listed.model_copy(update={"police_flagged": None})
 
 
 def summary(case: MediationCase) -> schemas.CaseSummary:

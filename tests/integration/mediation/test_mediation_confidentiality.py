@@ -144,10 +144,24 @@ async def test_a_resident_applies_for_mediation_answers_for_themselves_and_follo
     assert elsewhere.status_code == 403 and elsewhere.json()["field"] == "place_code", elsewhere.text
     skipping = await h.client.post(url, json={**body, "level": "community"}, headers=applicant)
     assert skipping.status_code == 422 and skipping.json()["rule"] == "mediation.intake_above_own_level"
+    two_applicants = {**body, "parties": [body["parties"][0], {**body["parties"][1], "role": "applicant"}]}
+    refused = await h.client.post(url, json=two_applicants, headers=applicant)
+    assert refused.status_code == 422 and refused.json()["rule"] == "mediation.applicant_not_a_party"
+    # A party's word about the other side is not a police flag: the staff assess the risk.
+    risky = await h.client.post(url, json={**body, "risk_indicators": ["weapon"]}, headers=applicant)
+    assert risky.status_code == 422 and risky.json()["field"] == "risk_level", risky.text
 
-    applied = await h.client.post(url, json=body, headers=applicant)
+    applied = await h.client.post(url, json={**body, "refused_mediator_ids": [place.mediators["grid_1"]]},
+                                  headers=applicant)
     assert applied.status_code == 201, applied.text
     case = applied.json()
+    # The applicant refused a mediator for themselves, not for the respondent.
+    async with transaction(h.app.state.sessions) as session:
+        refusals = (await session.execute(text(
+            "SELECT role, refused_mediator_ids FROM case_party WHERE case_id = :c ORDER BY position"),
+            {"c": case["id"]})).all()
+    assert [(r.role, [str(m) for m in r.refused_mediator_ids]) for r in refusals] == [
+        ("applicant", [place.mediators["grid_1"]]), ("respondent", [])]
     # Applying is the applicant's consent; the respondent is asked for theirs.
     assert (case["status"], case["level"]) == ("consent_pending", "grid")
     assert [(p["role"], p["consent"], p["you"]) for p in case["parties"]] == [
@@ -170,3 +184,20 @@ async def test_a_resident_applies_for_mediation_answers_for_themselves_and_follo
         seen = (await h.get(case["id"], party)).json()
         assert seen["level"] == "community" and [s["to_level"] for s in seen["history"]][-1] == "community"
         assert not {"actor", "reason"} & {k for step in seen["history"] for k in step}
+
+    # The staff's risk assessment stays with them; the agreement the parties sign is shown without the personal data
+    # written into it.
+    community_staff = h.staff("community_staff", place.community)
+    assessed = await h.post(case["id"], "risk", {"risk_level": "high", "risk_indicators": ["threat"]}, community_staff)
+    assert assessed.status_code == 200 and assessed.json()["police_flagged"] is True, assessed.text
+    parties = [p["party_id"] for p in case["parties"]]
+    agreed = await h.post(case["id"], "agreements", {
+        "kind": "written", "signed_party_ids": parties, "mediator_signed": True,
+        "terms": "王建国赔偿李秀英500元，身份证370705199001011234，住幸福小区3号楼2单元301室"}, community_staff)
+    assert agreed.status_code == 201, agreed.text
+    seen = (await h.get(case["id"], applicant)).json()
+    assert seen["police_flagged"] is None and "assess_risk" not in [step["action"] for step in seen["history"]]
+    [terms] = [a["terms"] for a in seen["agreements"]]
+    assert "370705199001011234" not in terms and "3号楼2单元301室" not in terms and "赔偿李秀英500元" in terms
+    [line] = (await h.client.get(url, headers=applicant)).json()
+    assert line["police_flagged"] is None
