@@ -219,10 +219,15 @@ class Repository:
 
     # -- households ------------------------------------------------------------------------------
 
-    async def household(self, code: str) -> tuple[OrgUnit, Household] | None:
-        row = (await self.session.execute(
-            select(OrgUnit, Household).join(Household, Household.unit_id == OrgUnit.unit_id).where(OrgUnit.code == code)
-        )).first()
+    async def household(self, code: str, *, lock: str | None = None) -> tuple[OrgUnit, Household] | None:
+        """A household by its unit's code; locked "update" (its unit and household rows, to change who speaks for it)
+        or "share" (its unit row, to register someone in it), and read again once the lock is held."""
+        stmt = (select(OrgUnit, Household).join(Household, Household.unit_id == OrgUnit.unit_id)
+                .where(OrgUnit.code == code))
+        if lock is not None:
+            stmt = (stmt.with_for_update(read=True, of=OrgUnit) if lock == "share" else stmt.with_for_update())
+            stmt = stmt.execution_options(populate_existing=True)
+        row = (await self.session.execute(stmt)).first()
         return (row[0], row[1]) if row else None
 
     async def households_under(self, code: str, *, after: str | None, limit: int) -> list[tuple[uuid.UUID, str, uuid.UUID | None]]:

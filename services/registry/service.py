@@ -548,7 +548,15 @@ class RegistryService:
     async def set_representative(self, principal: Principal, code: str,
                                  body: schemas.RepresentativeSet) -> schemas.HouseholdRead:
         """Names a household's representative and proxies (户决制); publishes household.representative_set."""
-        found = await self.repo.household(code)
+        try:
+            above = ancestors(code)
+        except CodeRuleError:
+            raise NotFound(f"no household {code}") from None
+        # The household is locked for update (after its line, in share mode, as other writers take it): two changes
+        # at once run one after the other, so the proxies stored are those the last event names; a registration or a
+        # retirement of the household waits, and the membership checked below holds until this one commits.
+        await self.repo.share_lock_line(above)
+        found = await self.repo.household(code, lock="update")
         if found is None:
             raise NotFound(f"no household {code}")
         unit, household = found
