@@ -24,6 +24,8 @@ def _replica(settings: Settings) -> ConsumerSpec:
     move_replica = spec.handlers[UNIT_MOVED]
 
     async def moved(session: AsyncSession, event: BaseCloudEvent) -> None:
+        # Electorates before code moves, the order opening a vote takes them in.
+        await MattersRepository(session).lock_electorates(shared=False)
         await move_replica(session, event)  # checks the codes and records the move the service's rows then follow
         await MattersService(session, settings).unit_moved(event.get_data())
 

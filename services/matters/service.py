@@ -627,6 +627,9 @@ class MattersService:
 
     async def open_vote(self, ctx: Context, matter_id: uuid.UUID, data: Any) -> Vote:
         """Opens a voting window and freezes the electorate from the registry replica."""
+        # Locks in the one order every holder takes them: electorates, then code moves (a registry consumer batch may
+        # change a household's casters and then move a unit, exclusively).
+        await self.repo.lock_electorates(shared=True)
         await self.code_moves.hold()
         matter = await self.readable_matter(ctx.principal, matter_id, lock=True)
         self.require_meeting_runner(ctx.principal, matter)
@@ -647,7 +650,6 @@ class MattersService:
                     rule=rule.as_mapping(), secret=data.secret, status="open", base_size=0, opens_at=ctx.now,
                     closes_at=data.closes_at, opened_by=ctx.principal.sub)
         await self.repo.add(vote)
-        await self.repo.lock_electorates(shared=True)
         vote.base_size = await self.repo.freeze_electorate(vote.vote_id, vote.scope_code, rule.base.value)
         if vote.base_size == 0:
             raise RuleViolation("vote.empty_electorate", f"the registry knows no {rule.base.value} under {vote.scope_code}")

@@ -409,6 +409,25 @@ async def test_a_representative_changed_while_a_vote_is_being_opened_casts_its_v
     assert (await _cast(matters, vote["vote_id"], new, home, "for")).status_code == 201
 
 
+async def test_opening_a_vote_takes_its_locks_in_the_registry_consumers_order(matters):
+    """A registry consumer batch may change a household's casters (electorates, exclusively) and then move a unit
+    (code moves, exclusively): opening a vote meanwhile waits for the batch instead of deadlocking with it."""
+    community, _ = await _community_with_adults(matters, 2)
+    matter = await matters.raise_matter(community)
+    await matters.move(matter["matter_id"], community, "accept", "route")
+    from services.matters.repository import CodeMoveRepository, MattersRepository
+    from youmin.kit.db import transaction
+
+    async with transaction(matters.app.state.sessions) as batch:
+        await MattersRepository(batch).lock_electorates(shared=False)
+        opening = asyncio.create_task(matters.client.post(f"/api/v1/matters/{matter['matter_id']}/votes", json={},
+                                                          headers=matters.staff(community)))
+        await asyncio.sleep(0.5)  # the request is waiting for a lock by now
+        await asyncio.wait_for(CodeMoveRepository(batch).lock_for_move(), 10)
+    opened = await asyncio.wait_for(opening, 30)
+    assert opened.status_code == 201, opened.text
+
+
 async def test_a_retired_household_is_not_in_the_base(matters):
     community, voters = await _community_with_adults(matters, 3)
     retired = voters[2][1]
