@@ -303,13 +303,13 @@ class MattersRepository:
         return (await self.session.execute(text("SELECT household_code FROM replica_resident WHERE person_id = :p"),
                                            {"p": person_id})).scalar_one_or_none()
 
-    async def open_votes_over(self, codes: list[str]) -> list[Vote]:
-        """The open votes whose scope covers one of the codes (a resident's homes), oldest first."""
-        if not codes:
-            return []
-        covers = or_(*[literal(code, Text).startswith(Vote.scope_code) for code in codes])
-        rows = await self.session.execute(select(Vote).where(Vote.status == "open", covers)
-                                          .order_by(Vote.opens_at, Vote.vote_id))
+    async def votes_open_to(self, person_id: str, now: datetime) -> list[Vote]:
+        """The votes taking ballots at `now` in whose electorate a person may cast something, oldest first."""
+        casts = exists().where(VoteElector.vote_id == Vote.vote_id, VoteElector.caster_ids.contains([person_id]))
+        rows = await self.session.execute(
+            select(Vote).where(Vote.status == "open", Vote.opens_at <= now,
+                               or_(Vote.closes_at.is_(None), Vote.closes_at > now), casts)
+            .order_by(Vote.opens_at, Vote.vote_id))
         return list(rows.scalars())
 
     async def cast_voter_keys(self, vote_id: uuid.UUID, voter_keys: list[str]) -> set[str]:

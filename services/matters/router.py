@@ -256,10 +256,9 @@ async def burden(
 
 @router.get("/votes/mine", response_model=list[s.VoteRead])
 async def my_votes(request: Request, session: SessionDep, principal: Caller) -> list[dict]:
-    """The open votes of the caller's home that they may cast (their own vote, or a household's as its representative
-    or proxy), each with whether it is cast: what a resident's app lists as "votes for you"."""
-    service = _service(request, session)
-    return await service.my_open_votes(principal)
+    """The votes taking ballots now in which the caller may cast something (their own vote, or a household's as its
+    representative or proxy, wherever it lives), each with whether it is cast: a resident's "votes for you"."""
+    return await _service(request, session).my_open_votes(_ctx(request, principal))
 
 
 @router.get("/votes/{vote_id}", response_model=s.VoteRead)

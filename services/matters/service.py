@@ -802,15 +802,11 @@ class MattersService:
         )
         return vote
 
-    async def my_open_votes(self, principal: Principal) -> list[dict[str, Any]]:
-        """The open votes over the caller's homes in which they may cast something."""
-        homes = list((await self.code_moves.current_of(principal.scopes({RESIDENT}))).values())
-        out = []
-        for vote in await self.repo.open_votes_over(homes):
-            read = await self.vote_read(vote, principal)
-            if read["yours"]:
-                out.append(read)
-        return out
+    async def my_open_votes(self, ctx: Context) -> list[dict[str, Any]]:
+        """The votes taking ballots now in which the caller may cast something (their own vote, or a household's as
+        its representative or proxy, wherever that household is)."""
+        return [await self.vote_read(vote, ctx.principal)
+                for vote in await self.repo.votes_open_to(ctx.principal.sub, ctx.now)]
 
     async def vote_read(self, vote: Vote, principal: Principal | None = None) -> dict[str, Any]:
         """A vote as read; with the caller, what they may cast in it (their own vote or their households') and

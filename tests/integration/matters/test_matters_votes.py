@@ -135,7 +135,9 @@ async def test_a_household_vote_is_cast_by_a_recorded_proxy_and_counts_once(matt
     _, vote = await _open_vote(matters, community)
     assert (vote["rule_version"], vote["base_size"]) == ("household-2018", 1)
     # The proxy's app finds the vote waiting for them, and the member's does not list it.
-    mine = (await matters.client.get("/api/v1/matters/votes/mine", headers=matters.resident(proxy, home))).json()
+    # The proxy lives elsewhere (their token's home is another community's).
+    elsewhere = matters.household(matters.new_community(), 7)
+    mine = (await matters.client.get("/api/v1/matters/votes/mine", headers=matters.resident(proxy, elsewhere))).json()
     assert [(v["vote_id"], v["yours"]) for v in mine] == [(vote["vote_id"], [{"household_code": home, "cast": False}])]
     assert (await matters.client.get("/api/v1/matters/votes/mine", headers=matters.resident(member, home))).json() == []
     by_proxy = await _cast(matters, vote["vote_id"], proxy, home, "for")
