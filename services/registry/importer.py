@@ -41,7 +41,7 @@ from services.registry.events import (
     RoleGranted,
     UnitCreated,
 )
-from services.registry.rules.codes import CodeRuleError, Level, parent_code, validate_code
+from services.registry.rules.codes import DEFAULT_SCHEME, LEVEL_ORDER, CodeRuleError, Level, parent_code, validate_code
 from services.registry.rules.roles import Role, is_valid_scope
 from youmin.kit.calendar import local_date
 from youmin.kit.errors import NUL_REASON
@@ -454,6 +454,31 @@ PERSON_CHECKS = [
 ]
 
 
+# The codes a file attaches rows to (its units' own codes, the households people join, the scopes of grants): the
+# existing units on their lines are locked in share mode before the checks, as the API does for one unit or person.
+LINE_CODES = {
+    "units": "SELECT code FROM stage_unit",
+    "households": "SELECT household_code FROM stage_member",
+    "people": "SELECT scope_code FROM stage_person UNION SELECT household_code FROM stage_person "
+              "WHERE household_code IS NOT NULL",
+}
+
+LOCK_LINES = """
+SELECT count(*) FROM (
+  SELECT u.unit_id FROM org_unit u
+  WHERE u.code IN (SELECT DISTINCT left(c.code, n) FROM ({codes}) AS c (code), unnest($1::int[]) AS n)
+  ORDER BY length(u.code), u.code FOR SHARE OF u) AS locked
+"""
+
+
+async def lock_lines(conn: asyncpg.Connection, kind: str) -> None:
+    """Locks in share mode, top down, the existing units at and above the codes a staged file names: a retirement or
+    move of any of them (which locks it for update and then checks that nothing lives or is registered below it)
+    waits for the import, or the import for it, and the checks that follow see it retired or moved."""
+    lengths = sorted({DEFAULT_SCHEME.length(level) for level in LEVEL_ORDER})
+    await conn.execute(LOCK_LINES.format(codes=LINE_CODES[kind]), lengths)
+
+
 # ---------------------------------------------------------------------------------------------
 # Writes (SQL)
 
@@ -765,6 +790,7 @@ async def import_rows(
             await conn.copy_records_to_table(table, records=batches(), columns=columns)
             progress("reading", result.rows_read, bytes_read())
             progress("checking", result.rows_read, bytes_read())
+            await lock_lines(conn, kind)
             for sql in SQL_CHECKS[kind]:
                 for row_no, field_name, reason in await conn.fetch(sql):
                     checks.error(row_no, field_name, reason)

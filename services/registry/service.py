@@ -372,7 +372,16 @@ class RegistryService:
         household = None
         if body.household_code:
             _require_writer(principal, body.household_code)
-            found = await self.repo.household(body.household_code)
+            try:
+                above = ancestors(body.household_code)
+            except CodeRuleError:
+                raise RuleViolation("code.unknown_unit", f"no household {body.household_code}",
+                                    field="household_code") from None
+            # The household's line is locked as for adding a unit below it: a retirement of the household (which
+            # locks it for update and finds nobody living there) waits for this registration, or this one for it and
+            # sees it retired; a move waits too, so the household code published is the one the person lives at.
+            await self.repo.share_lock_line([*above, body.household_code])
+            found = await self.repo.household(body.household_code, lock="share")
             if found is None or found[0].retired_on is not None:
                 raise RuleViolation("code.unknown_unit", f"no household {body.household_code}", field="household_code")
             household = found[0]
