@@ -232,16 +232,25 @@ class MattersService:
         raise Forbidden(f"only staff covering {matter.unit_code} run this vote (grid staff run the meetings of a "
                         "building or unit in their grid)", scope=matter.unit_code)
 
-    def actions_for(self, principal: Principal, matter: Matter) -> list[str]:
-        """The moves the caller may make on a matter in its state: staff any, grid staff the triage of their grid's
-        matters, the proposer a withdrawal."""
-        actions = allowed_actions(matter.state)
+    async def actions_for(self, principal: Principal, matter: Matter) -> list[str]:
+        """The moves the caller may make on a matter now, as apply_transition would take them: staff any but a
+        withdrawal, grid staff the triage of their grid's matters, the proposer a withdrawal; none that a vote decides
+        or that an open vote holds back."""
         if principal.covers(matter.unit_code, STAFF_ROLES):
-            return actions
-        mine = {a.value for a in TRIAGE_ACTIONS} if principal.covers(matter.unit_code, TRIAGE_ROLES) else set()
+            mine = {a.value for a in Action} - {Action.WITHDRAW.value}
+        elif principal.covers(matter.unit_code, TRIAGE_ROLES):
+            mine = {a.value for a in TRIAGE_ACTIONS}
+        else:
+            mine = set()
         if matter.proposer_sub == principal.sub:
             mine.add(Action.WITHDRAW.value)
-        return [a for a in actions if a in mine]
+        decisions = {Action.DECIDE.value, Action.FAIL_DECISION.value}
+        if matter.major or matter.channel in VOTING_CHANNELS:
+            mine -= decisions  # closing the vote decides it
+        held = decisions | {Action.WITHDRAW.value}
+        if matter.state == State.DECIDING.value and mine & held and await self.repo.open_vote_of(matter.matter_id):
+            mine -= held
+        return [a for a in allowed_actions(matter.state) if a in mine]
 
     async def template_of(self, community_code: str) -> tuple[Template, bool]:
         choice = await self.repo.template_choice(community_code)
@@ -284,7 +293,7 @@ class MattersService:
             "external_token": matter.external_token,
             "merged_into_id": matter.merged_into_id,
             "mine": matter.proposer_sub == principal.sub,
-            "allowed_actions": self.actions_for(principal, matter),
+            "allowed_actions": await self.actions_for(principal, matter),
             "created_at": matter.created_at,
             "state_entered_at": matter.state_entered_at,
         }

@@ -101,7 +101,8 @@ async def test_every_state_allows_exactly_its_table_row_through_the_api(matters,
         await matters.move(matter["matter_id"], community, {"action": action, **_EXTRA.get(action, {})})
     got = await matters.client.get(f"/api/v1/matters/{matter['matter_id']}", headers=matters.staff(community))
     assert got.json()["state"] == state.value
-    assert got.json()["allowed_actions"] == [a.value for a in TRANSITIONS[state]]
+    # Staff are offered every move of the state's row but a withdrawal, which is the proposer's.
+    assert got.json()["allowed_actions"] == [a.value for a in TRANSITIONS[state] if a is not Action.WITHDRAW]
     for action in Action:
         if action in TRANSITIONS[state]:
             continue
@@ -388,7 +389,7 @@ async def test_grid_staff_triage_their_grids_matters_and_each_caller_is_offered_
     async def offered(headers: dict[str, str]) -> list[str]:
         return (await matters.client.get(url, headers=headers)).json()["allowed_actions"]
 
-    assert await offered(matters.staff(community)) == [a.value for a in TRANSITIONS[State.RAISED]]
+    assert await offered(matters.staff(community)) == ["accept", "reject", "merge", "place"]
     assert await offered(manager) == ["accept", "reject", "merge", "place"]
     assert await offered(matters.resident(proposer, building + "010001")) == ["withdraw"]
     assert await offered(matters.resident(neighbour, building + "010002")) == []

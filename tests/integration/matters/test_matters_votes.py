@@ -54,6 +54,8 @@ async def test_opening_a_vote_freezes_the_adults_of_the_community_as_its_base(ma
     assert (vote["base_size"], vote["rule_version"], vote["status"]) == (3, "urcol-2018", "open")
     detail = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=matters.staff(community))).json()
     assert detail["state"] == "deciding" and detail["vote_ids"] == [vote["vote_id"]]
+    # While the vote is open, closing it decides the matter: staff are not offered a decision by hand.
+    assert not {"decide", "fail_decision", "withdraw"} & set(detail["allowed_actions"]), detail["allowed_actions"]
 
 
 async def test_a_resident_added_after_opening_is_not_in_the_frozen_electorate(matters):
