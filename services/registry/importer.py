@@ -16,17 +16,22 @@ How an import runs:
   written to the outbox the same way (see bulk.py), in the same transaction.
 
 The outcome of every import (running, succeeded or failed, counts, the first 1,000 errors) is kept
-in `import_job` and served by GET /api/v1/registry/imports/{import_id}.
+in `import_job` and served by GET /api/v1/registry/imports/{import_id}. An import that is cancelled or loses
+its connection ends "failed" (interrupted): its outcome is written on a connection of its own. The importing
+session holds an advisory lock (`job_lock_key`) while its job runs, so a job recorded as running whose lock
+anyone can take has no live import behind it, whichever replica or process ran it: the registry's sweeper
+marks it failed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -44,7 +49,9 @@ from services.registry.events import (
 from services.registry.rules.codes import DEFAULT_SCHEME, LEVEL_ORDER, CodeRuleError, Level, parent_code, validate_code
 from services.registry.rules.roles import Role, is_valid_scope
 from youmin.kit.calendar import local_date
-from youmin.kit.errors import NUL_REASON
+from youmin.kit.db import is_transient
+from youmin.kit.errors import NUL_REASON, describe_error
+from youmin.kit.logging import get_logger
 from youmin.kit.pii import PiiValidationError, is_adult, validate_id_number, validate_mobile
 
 KINDS = ("units", "households", "people")
@@ -63,6 +70,13 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 Progress = Callable[[str, int, int], None]  # (phase, rows read, bytes read)
+Connect = Callable[[], Awaitable[asyncpg.Connection]]
+# How long writing an interrupted import's outcome may take (it is waited for even by a cancelled import).
+OUTCOME_WRITE_SECONDS = 10.0
+INTERRUPTED = ("interrupted: the import stopped before it finished ({why}); nothing of the file was written, "
+               "import it again")
+
+log = get_logger("youmin.registry.importer")
 
 
 @dataclass(frozen=True)
@@ -688,12 +702,32 @@ class CountingReader(io.RawIOBase):
         return n
 
 
+def job_lock_key(import_id: uuid.UUID) -> int:
+    """The advisory lock the importing session holds while its job runs: the random bits of the import's id."""
+    return int.from_bytes(import_id.bytes[8:], "big", signed=True)
+
+
 async def _start_job(conn: asyncpg.Connection, kind: str, source_name: str) -> uuid.UUID:
-    return await conn.fetchval(
-        "INSERT INTO import_job (import_id, kind, source_name, status) VALUES (registry_uuid7(), $1, $2, 'running')"
-        " RETURNING import_id",
-        kind, source_name,
-    )
+    import_id = uuid7()
+    # Taken before the job is visible: a job found running without its lock held has no live import behind it.
+    await conn.execute("SELECT pg_advisory_lock($1)", job_lock_key(import_id))
+    try:
+        await conn.execute("INSERT INTO import_job (import_id, kind, source_name, status)"
+                           " VALUES ($1, $2, $3, 'running')", import_id, kind, source_name)
+    except BaseException:
+        await _release_job(conn, import_id)
+        raise
+    return import_id
+
+
+async def _release_job(conn: asyncpg.Connection, import_id: uuid.UUID) -> None:
+    """Gives up the job's lock once its outcome is written (a connection that is gone has given it up already)."""
+    if conn.is_closed():
+        return
+    try:
+        await conn.execute("SELECT pg_advisory_unlock($1)", job_lock_key(import_id))
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        log.warning("registry.import_lock_not_released", import_id=str(import_id), error=describe_error(exc))
 
 
 async def _finish_job(conn: asyncpg.Connection, result: ImportResult) -> None:
@@ -708,6 +742,51 @@ async def _finish_job(conn: asyncpg.Connection, result: ImportResult) -> None:
     )
 
 
+def interruption(exc: BaseException) -> str:
+    """The reason an import that did not run to its end gives in its report."""
+    if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
+        return INTERRUPTED.format(why="it was cancelled")
+    if is_transient(exc):
+        return INTERRUPTED.format(why=f"the database connection was lost: {describe_error(exc)}")
+    return f"import aborted: {describe_error(exc)}"
+
+
+async def _write_outcome(conn: asyncpg.Connection, result: ImportResult, connect: Connect | None) -> None:
+    """Writes a failed import's outcome: on a connection of its own when the caller says how to open one (the
+    import's may be gone, or busy being cancelled), else on the import's if it is still open. What cannot be written
+    now (the database is down) is left to the sweeper, which finds the job's lock free."""
+    try:
+        async with asyncio.timeout(OUTCOME_WRITE_SECONDS):
+            if connect is not None:
+                fresh = await connect()
+                try:
+                    await _finish_job(fresh, result)
+                finally:
+                    await fresh.close()
+            elif not conn.is_closed():
+                await _finish_job(conn, result)
+            else:
+                log.warning("registry.import_outcome_not_written", import_id=str(result.import_id),
+                            error="the import's connection is closed")
+    except Exception as exc:  # noqa: BLE001 - the sweeper marks the job later
+        log.warning("registry.import_outcome_not_written", import_id=str(result.import_id), error=describe_error(exc))
+
+
+async def _to_the_end(work: Awaitable[None]) -> None:
+    """Awaits work to its end even if the caller is cancelled meanwhile (the work bounds its own time); the
+    cancellation is passed on once the work is done."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled or task.cancelled():
+        raise asyncio.CancelledError
+    task.result()
+
+
 async def import_rows(
     conn: asyncpg.Connection,
     kind: str,
@@ -720,12 +799,14 @@ async def import_rows(
     bytes_read: Callable[[], int] = lambda: 0,
     within: Sequence[str] | None = None,
     grants_admin: bool = True,
+    connect: Connect | None = None,
 ) -> ImportResult:
     """Imports rows (after a header) of one kind, all or nothing; records the job and returns its result.
 
     `within` limits the codes a file may name to those prefixes (the importing caller's districts; None: any), and
     without `grants_admin` a people file may not grant the administrator role: an upload can do no more than the
-    same caller could through the API.
+    same caller could through the API. `connect` opens a connection to the same database, on which the outcome of an
+    import that is cancelled or loses its connection is written.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -734,6 +815,38 @@ async def import_rows(
     progress = progress or (lambda phase, n, b: None)
     import_id = await _start_job(conn, kind, source_name)
     result = ImportResult(import_id=import_id, kind=kind, status="running")
+    try:
+        await _run(conn, result, kind, header, rows, as_of=as_of, progress=progress, bytes_read=bytes_read,
+                   within=within, grants_admin=grants_admin)
+    except BaseException as exc:
+        # Cancelled, the connection lost, or a fault: nothing was written (the transaction rolled back or never
+        # committed), and the job must not stay "running". An outcome already decided (a report of refused rows
+        # whose writing failed) is kept.
+        if result.status != "failed":
+            result.status, result.rows_created, result.error_count = "failed", 0, 1
+            result.errors = [RowError(0, "file", interruption(exc))]
+        await _to_the_end(_write_outcome(conn, result, connect))
+        raise
+    finally:
+        await _release_job(conn, import_id)
+    progress("done", result.rows_read, bytes_read())
+    return result
+
+
+async def _run(
+    conn: asyncpg.Connection,
+    result: ImportResult,
+    kind: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    as_of: date,
+    progress: Progress,
+    bytes_read: Callable[[], int],
+    within: Sequence[str] | None,
+    grants_admin: bool,
+) -> None:
+    """Checks and writes one file in one transaction; records its outcome in the job."""
     checks = _Rows()
     header = [h.strip().lstrip("\ufeff").replace("\x00", "") for h in header]
     required, optional = COLUMNS[kind]
@@ -750,7 +863,7 @@ async def import_rows(
     if missing or unknown or repeated:
         result.status, result.errors, result.error_count = "failed", checks.errors, checks.error_count
         await _finish_job(conn, result)
-        return result
+        return
 
     check = CHECKS[kind]
     create_sql, table, columns = STAGING[kind]
@@ -812,22 +925,12 @@ async def import_rows(
         result.errors = sorted(checks.errors, key=lambda e: (e.row, e.field))
         result.error_count = checks.error_count
         await _finish_job(conn, result)
-    except Exception as exc:
-        # Nothing was written (the transaction rolled back); the job must not stay "running".
-        result.status = "failed"
-        result.errors = [RowError(0, "file", f"import aborted: {type(exc).__name__}: {exc}")]
-        result.error_count = 1
-        if not conn.is_closed():
-            await _finish_job(conn, result)
-        raise
-    progress("done", result.rows_read, bytes_read())
-    return result
 
 
 async def import_file(
     conn: asyncpg.Connection, kind: str, path: Path | str, *, as_of: date | None = None,
     progress: Progress | None = None, source_name: str | None = None, within: Sequence[str] | None = None,
-    grants_admin: bool = True,
+    grants_admin: bool = True, connect: Connect | None = None,
 ) -> ImportResult:
     """Imports a UTF-8 CSV file of one kind, streaming it; see the module docstring."""
     path = Path(path)
@@ -838,10 +941,14 @@ async def import_file(
         try:
             header = next(reader, None) or []
         except (UnicodeDecodeError, csv.Error) as exc:
-            result = ImportResult(import_id=await _start_job(conn, kind, source_name or path.name), kind=kind,
-                                  status="failed", error_count=1, errors=[RowError(1, "file", _unreadable(exc))])
-            await _finish_job(conn, result)
+            import_id = await _start_job(conn, kind, source_name or path.name)
+            result = ImportResult(import_id=import_id, kind=kind, status="failed", error_count=1,
+                                  errors=[RowError(1, "file", _unreadable(exc))])
+            try:
+                await _finish_job(conn, result)
+            finally:
+                await _release_job(conn, import_id)
             return result
         return await import_rows(conn, kind, header, reader, source_name=source_name or path.name, as_of=as_of,
                                  progress=progress, bytes_read=lambda: counter.count, within=within,
-                                 grants_admin=grants_admin)
+                                 grants_admin=grants_admin, connect=connect)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.registry.importer import job_lock_key
 from services.registry.models import (
     Credential,
     Department,
@@ -349,6 +350,23 @@ class Repository:
 
     async def import_job(self, import_id: uuid.UUID) -> ImportJob | None:
         return await self.session.get(ImportJob, import_id)
+
+    async def running_import_ids(self) -> list[uuid.UUID]:
+        return list(await self.session.scalars(select(ImportJob.import_id).where(ImportJob.status == "running")))
+
+    async def fail_abandoned_import(self, import_id: uuid.UUID, reason: str) -> bool:
+        """Marks a running import failed when no session holds its lock (the importing one ended without writing its
+        outcome); returns whether it did. The lock taken here lasts until this transaction ends, so an import's own
+        final write (made before it gives the lock up) and this one never both apply."""
+        if not await self.session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                         {"key": job_lock_key(import_id)}):
+            return False
+        marked = await self.session.execute(
+            update(ImportJob).where(ImportJob.import_id == import_id, ImportJob.status == "running")
+            .values(status="failed", rows_created=0, error_count=1, finished_at=func.now(),
+                    errors=[{"row": 0, "field": "file", "reason": reason}])
+            .execution_options(synchronize_session=False))
+        return marked.rowcount == 1
 
     async def credential(self, person_id: uuid.UUID) -> Credential | None:
         return await self.session.get(Credential, person_id)

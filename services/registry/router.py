@@ -209,10 +209,11 @@ async def upload_import(kind: ImportKind, request: Request, principal: CurrentPr
         async for chunk in request.stream():
             spool.write(chunk)
         spool.flush()
-        conn = await asyncpg.connect(asyncpg_dsn(request.app.state.settings.db_url()))
+        dsn = asyncpg_dsn(request.app.state.settings.db_url())
+        conn = await asyncpg.connect(dsn)
         try:
             result = await importer.import_file(conn, kind, spool.name, source_name=f"upload:{kind}", within=districts,
-                                                grants_admin=grants_admin)
+                                                grants_admin=grants_admin, connect=lambda: asyncpg.connect(dsn))
         finally:
             await conn.close()
     return schemas.ImportRead(import_id=result.import_id, kind=kind, source_name=f"upload:{kind}", status=result.status,

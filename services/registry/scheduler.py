@@ -1,7 +1,11 @@
-"""The registry's background job: publishing the residents who come of age.
+"""The registry's background jobs: publishing the residents who come of age, and sweeping interrupted imports.
 
 Whether a resident may vote (18+) travels on residency.changed; the birth date never leaves the registry. So the
 registry itself tells the other services' replicas, on the day, that someone has turned 18.
+
+An import whose process or database connection ended mid-file could not write its outcome; the sweeper (at start-up,
+then every `import_sweep_seconds`) marks such a job failed, telling it from a live import by the lock the importing
+session holds (see importer.py).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry.events import ResidencyChanged
+from services.registry.service import RegistryService
 from youmin.kit.calendar import local_date
 from youmin.kit.db import transaction
 from youmin.kit.logging import get_logger
@@ -78,4 +83,20 @@ async def _run(app: FastAPI) -> None:
         await asyncio.sleep(app.state.settings.coming_of_age_seconds)
 
 
+async def _sweep_imports(app: FastAPI) -> None:
+    while True:
+        try:
+            async with transaction(app.state.sessions) as session:
+                swept = await RegistryService(session).sweep_interrupted_imports()
+            if swept:
+                log.warning("registry.imports_interrupted", imports=[str(i) for i in swept])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            log.warning("registry.import_sweep_failed", error=describe_error(exc))
+        await asyncio.sleep(app.state.settings.import_sweep_seconds)
+
+
 COMING_OF_AGE = Background(name="registry-coming-of-age", run=_run, enabled=lambda s: s.coming_of_age_seconds > 0)
+IMPORT_SWEEPER = Background(name="registry-import-sweeper", run=_sweep_imports,
+                            enabled=lambda s: s.import_sweep_seconds > 0)

@@ -436,7 +436,8 @@ async def seed_demo(database_url: str, *, scale: float, console) -> None:
                                     description=f"{kind}: {phase}")
 
                 result = await importer.import_rows(conn, kind, header, rows, source_name=f"{marker}:{kind}",
-                                                    as_of=AS_OF, progress=update)
+                                                    as_of=AS_OF, progress=update,
+                                                    connect=lambda: asyncpg.connect(asyncpg_dsn(database_url)))
                 if result.status != "succeeded":
                     shown = "; ".join(f"row {e.row} {e.field}: {e.reason}" for e in result.errors[:5])
                     raise RuntimeError(f"seeding {kind} failed: {shown}")

@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry import schemas
+from services.registry import importer, schemas
 from services.registry.events import (
     DepartmentAssigned,
     HouseholdRepresentativeSet,
@@ -741,7 +741,16 @@ class RegistryService:
         job = await self.repo.import_job(import_id)
         if job is None:
             raise NotFound(f"no import {import_id}")
+        if job.status == "running" and await self.sweep_interrupted_imports([import_id]):
+            await self.session.refresh(job)
         return schemas.ImportRead.model_validate(job, from_attributes=True)
+
+    async def sweep_interrupted_imports(self, import_ids: Iterable[uuid.UUID] | None = None) -> list[uuid.UUID]:
+        """Marks failed the imports recorded as running that no live import holds (the process or its connection
+        ended mid-import, on any replica); returns them."""
+        ids = list(import_ids) if import_ids is not None else await self.repo.running_import_ids()
+        reason = importer.INTERRUPTED.format(why="its process or database connection ended")
+        return [i for i in ids if await self.repo.fail_abandoned_import(i, reason)]
 
     # -- log-in (internal) ---------------------------------------------------------------------------
 

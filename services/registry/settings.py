@@ -14,3 +14,6 @@ class Settings(ServiceSettings):
     port: int = 8001
     # How often those who have come of age (18) are looked for and published (0: never).
     coming_of_age_seconds: float = 3600.0
+    # How often imports recorded as running with no live import behind them are marked failed (0: never; the first
+    # sweep runs at start-up).
+    import_sweep_seconds: float = 300.0
