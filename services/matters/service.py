@@ -410,7 +410,7 @@ class MattersService:
                             category=matter.category, raised_via=via, raised_at=ctx.now, key_project=matter.key_project),
         )
         duplicates = await self._readable(principal, community, duplicates)
-        return matter, self._suggestions(principal, community, duplicates)
+        return matter, await self._suggestions(principal, community, duplicates)
 
     async def _assigned_communities(self, department_code: str) -> list[str]:
         from sqlalchemy import text
@@ -426,12 +426,18 @@ class MattersService:
         found = await self.repo.similar_matters(matter.community_code, matter.matter_id, matter.title_bigrams,
                                                 self.settings.duplicate_threshold)
         found = await self._readable(principal, matter.community_code, found)
-        return self._suggestions(principal, matter.community_code, found)
+        return await self._suggestions(principal, matter.community_code, found)
 
-    def _suggestions(self, principal: Principal, community: str,
-                     found: list[tuple[uuid.UUID, str, float]]) -> list[dict[str, Any]]:
-        in_full = self.reads_in_full(principal, community)
-        return [{"matter_id": m, "title": t if in_full else masked_text(t), "score": round(score, 3)}
+    async def _suggestions(self, principal: Principal, community: str,
+                           found: list[tuple[uuid.UUID, str, float]]) -> list[dict[str, Any]]:
+        """The suggested matters' titles, each as the caller reads that matter (grid staff read their grid's in full)."""
+        if self.reads_in_full(principal, community) or not found:
+            in_full = {m for m, _, _ in found}
+        else:
+            rows = await self.session.execute(select(Matter.matter_id, Matter.unit_code, Matter.proposer_sub)
+                                              .where(Matter.matter_id.in_([m for m, _, _ in found])))
+            in_full = {r.matter_id for r in rows if self.reads_in_full(principal, r.unit_code, r.proposer_sub)}
+        return [{"matter_id": m, "title": t if m in in_full else masked_text(t), "score": round(score, 3)}
                 for m, t, score in found]
 
     async def _readable(self, principal: Principal, community: str,
@@ -562,9 +568,11 @@ class MattersService:
         if action is Action.MERGE and data.merge_into is not None and action.value in allowed_actions(matter.state):
             target = await self.repo.get_matter(data.merge_into)
             if (target is None or target.matter_id == matter.matter_id or target.community_code != matter.community_code
-                    or State(target.state) in TERMINAL_STATES):
+                    or State(target.state) in TERMINAL_STATES
+                    or not principal.covers(target.unit_code, STAFF_ROLES | TRIAGE_ROLES)):
                 raise RuleViolation("matter.merge_target_invalid",
-                                    "merge_into: must be another live matter of the same community", field="merge_into")
+                                    "merge_into: must be another live matter of the same community, in your scope",
+                                    field="merge_into")
             matter.merged_into_id = target.matter_id
             details = {"merged_into": str(target.matter_id)}
         if action is Action.PLACE and action.value in allowed_actions(matter.state):

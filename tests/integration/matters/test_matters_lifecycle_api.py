@@ -406,6 +406,19 @@ async def test_grid_staff_triage_their_grids_matters_and_each_caller_is_offered_
     route = await matters.client.post(f"{url}/transitions", headers=manager, json={"action": "route"})
     assert route.status_code == 403, route.text
     assert await offered(manager) == ["merge", "place"]
+    # A duplicate raised at the next building: the manager reads the suggestion as written (their grid's matter) and
+    # merges it, but not into a matter of another grid.
+    duplicate = await matters.client.post("/api/v1/matters/", headers=manager, json={
+        "title": "二号楼楼道灯不亮了", "description": "同上", "category": "city_management", "unit_code": building})
+    assert duplicate.status_code == 201, duplicate.text
+    assert [(d["matter_id"], d["title"]) for d in duplicate.json()["duplicates"]] == [(matter_id, "二号楼楼道灯不亮")]
+    far_matter = await matters.raise_matter(community, title="远处的路灯", unit_code=far_building)
+    dup_url = f"/api/v1/matters/{duplicate.json()['matter_id']}/transitions"
+    beyond = await matters.client.post(dup_url, headers=manager,
+                                       json={"action": "merge", "merge_into": far_matter["matter_id"]})
+    assert beyond.status_code == 422 and beyond.json()["field"] == "merge_into", beyond.text
+    merged = await matters.client.post(dup_url, headers=manager, json={"action": "merge", "merge_into": matter_id})
+    assert merged.status_code == 200 and merged.json()["state"] == "merged", merged.text
     # Another grid's manager neither sees nor triages it.
     stranger = matters.headers("grid-manager-2-" + community, [("grid_manager", other_grid)])
     assert (await matters.client.post(f"{url}/transitions", headers=stranger, json={"action": "reject",
