@@ -45,7 +45,8 @@ def import_(
     async def run():
         import asyncpg
 
-        conn = await asyncpg.connect(asyncpg_dsn(_registry_url()))
+        dsn = asyncpg_dsn(_registry_url())
+        conn = await asyncpg.connect(dsn)
         try:
             with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
                           TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn(), console=console) as progress:
@@ -54,7 +55,8 @@ def import_(
                 def update(phase: str, rows: int, read: int) -> None:
                     progress.update(task, completed=read, rows=rows, description=f"{kind}: {phase}")
 
-                return await import_file(conn, kind, file, progress=update)
+                # An import stopped by Ctrl-C or a lost connection has its outcome written on a connection of its own.
+                return await import_file(conn, kind, file, progress=update, connect=lambda: asyncpg.connect(dsn))
         finally:
             await conn.close()
 

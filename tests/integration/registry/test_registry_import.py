@@ -402,3 +402,34 @@ async def test_migration_backfills_the_retired_codes_and_households_the_imports_
             await conn.close()
     finally:
         await drop_database(url)
+
+
+async def test_the_import_command_imports_a_file_and_prints_the_error_report(registry, infra, tmp_path):
+    """`youmin import KIND FILE` as an operator runs it: a good file is imported, a bad one changes nothing and its
+    errors are printed with row, field and reason (exit status 1)."""
+    import asyncio
+    import os
+    import sys
+
+    community = await registry.fresh_community()
+    env = {**os.environ, "REGISTRY_SERVICE_DATABASE_URL": infra.database_url("registry"), "COLUMNS": "200"}
+
+    async def youmin_import(path) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "youmin.cli", "import", "units", str(path),
+                                                    env=env, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(proc.communicate(), 120)
+        return proc.returncode, out.decode()
+
+    good = write_csv(tmp_path / "good.csv", ["code", "name", "level"], [[community + "011", "十一网格", "grid"]])
+    status, out = await youmin_import(good)
+    assert status == 0, out
+    assert "1 rows read, 1 created" in out
+    assert await count(registry, "SELECT count(*) FROM org_unit WHERE code = $1", community + "011") == 1
+
+    bad = write_csv(tmp_path / "bad.csv", ["code", "name", "level"], [[community + "012", "十二网格", "grid"],
+                                                                        [community + "0x3", "坏网格", "grid"]])
+    status, out = await youmin_import(bad)
+    assert status == 1, out
+    assert "1 errors: nothing was imported" in out and "code.malformed" in out and "│ 3 " in out
+    assert await count(registry, "SELECT count(*) FROM org_unit WHERE code = $1", community + "012") == 0
