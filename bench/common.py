@@ -99,6 +99,16 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
     return t
 
 
+def report_failures(runs: Sequence[tuple[str, int, int]]) -> bool:
+    """Says loudly which measured runs had failed requests, given (run, failed, sent) for each; their requests/s and
+    latencies count the successful responses only. Returns whether any failed."""
+    failed = [(name, errors, sent) for name, errors, sent in runs if errors]
+    for name, errors, sent in failed:
+        console.print(f"[bold red]{name}: {errors:,} of {sent:,} requests failed; its requests/s and latencies count "
+                      f"only the {sent - errors:,} that succeeded[/]")
+    return bool(failed)
+
+
 def spawn_uvicorn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """Starts an app under uvicorn in its own process (args: the app and its uvicorn options)."""
     return subprocess.Popen([sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--no-access-log",

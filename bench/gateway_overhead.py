@@ -7,6 +7,7 @@ Targets (issue 7): p50 overhead <= 3 ms (sequential requests); throughput throug
 The registry and the gateway each run as their own uvicorn process (as deployed); the load comes from a small
 keep-alive HTTP/1.1 client so the generator is not what is measured. The read is GET /api/v1/registry/units/{code}
 with a bearer token: the gateway verifies the token, draws from its rate-limit buckets, and proxies it.
+Requests/s and latencies count successful (200) responses only; failed requests are counted and reported.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import time
 
 import httpx
 
-from bench.common import ROOT, bench_infra, console, http_get, percentile, spawn_uvicorn, stop_processes, table, wait_ready
+from bench.common import (ROOT, bench_infra, console, http_get, percentile, report_failures, spawn_uvicorn,
+                          stop_processes, table, wait_ready)
 from youmin.infra import free_port
 from youmin.kit.auth import Grant, mint_token
 from youmin.kit.settings import CommonSettings
 
 
 async def load(port: int, path: str, token: str, clients: int, seconds: float) -> tuple[float, list[float], int]:
-    """Runs `clients` keep-alive connections for `seconds`; returns (requests/s, latencies ms, errors)."""
+    """Runs `clients` keep-alive connections for `seconds`; returns (successful requests/s, latencies ms of the
+    successful ones, failed requests)."""
     request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n"
                f"Authorization: Bearer {token}\r\n\r\n").encode()
     latencies: list[float] = []
@@ -39,8 +42,10 @@ async def load(port: int, path: str, token: str, clients: int, seconds: float) -
             while time.monotonic() < stop_at:
                 started = time.perf_counter()
                 status = await http_get(reader, writer, request)
-                latencies.append((time.perf_counter() - started) * 1000)
-                errors += status != 200
+                if status == 200:
+                    latencies.append((time.perf_counter() - started) * 1000)
+                else:
+                    errors += 1
         finally:
             writer.close()
 
@@ -76,12 +81,15 @@ async def main(args: argparse.Namespace) -> None:
                     assert resp.status_code in (201, 409), resp.text
             path = "/api/v1/registry/units/370705001"
             results = {}
+            failures: list[tuple[str, int, int]] = []
             for label, port in (("direct", registry_port), ("gateway", gateway_port)):
                 with console.status(f"{label}: warming up, then sequential latency and {args.clients}-client throughput"):
                     await load(port, path, token, 4, 1.0)
                     _, sequential, errors_seq = await load(port, path, token, 1, seconds / 2)
                     rps, loaded, errors = await load(port, path, token, args.clients, seconds)
                 results[label] = (sequential, rps, loaded, errors + errors_seq)
+                failures += [(f"{label}, sequential", errors_seq, len(sequential) + errors_seq),
+                             (f"{label}, {args.clients} clients", errors, len(loaded) + errors)]
         finally:
             stop_processes(procs)
     d_seq, d_rps, d_lat, d_err = results["direct"]
@@ -92,7 +100,8 @@ async def main(args: argparse.Namespace) -> None:
         ("through the gateway", percentile(g_seq, 50), percentile(g_seq, 99), percentile(g_lat, 50),
          percentile(g_lat, 99), g_rps, g_err),
     ]
-    console.print(table(f"GET {path}: sequential latency (ms), and under {args.clients} clients",
+    console.print(table(f"GET {path}: sequential latency (ms), and under {args.clients} clients (successful "
+                        "responses only)",
                         ["path", "p50 seq", "p99 seq", f"p50 @{args.clients}", f"p99 @{args.clients}", "req/s", "errors"],
                         rows))
     overhead = percentile(g_seq, 50) - percentile(d_seq, 50)
@@ -101,6 +110,7 @@ async def main(args: argparse.Namespace) -> None:
         ("p50 overhead (ms, sequential)", overhead, "<= 3 ms", "yes" if overhead <= 3 else "NO"),
         ("throughput ratio gateway/direct", ratio, ">= 0.60", "yes" if ratio >= 0.6 else "NO"),
     ]))
+    report_failures(failures)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Seeds N open cases (default 100,000) whose next due instants spread over the com
 finds the ~0.1 % that fell due in the last hour (yellow warnings). Each sweep runs in a transaction that is
 rolled back, so every repetition does the same work. Prints the time per sweep, the baseline
 `SELECT count(*)` of the due rows and of all open rows, their ratio, and whether the plan of the sweep's
-query uses the partial index on next_due_at instead of scanning the table.
+query uses the partial index on next_due_at instead of scanning the table. The plan is PostgreSQL's EXPLAIN of the
+statement and parameters CaseRepository.due itself sends (caught as it runs), not of a copy.
 
     .venv/bin/python -m bench.mediation_sweep            # 100,000 open cases
     .venv/bin/python -m bench.mediation_sweep --full     # 1,000,000 open cases (city scale)
@@ -20,9 +21,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 from rich.progress import Progress
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bench.common import bench_infra, console, median, percentile, table
+from services.mediation.repository import CaseRepository
 from services.mediation.service import MediationConfig, sweep
 from youmin.kit.db import make_engine, make_sessionmaker
 from youmin.kit.relay import asyncpg_dsn
@@ -48,6 +51,32 @@ def plan_nodes(plan: dict) -> list[dict]:
     for child in plan.get("Plans", []):
         nodes.extend(plan_nodes(child))
     return nodes
+
+
+async def explain_due(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], now: datetime,
+                      limit: int) -> tuple[str, object, dict]:
+    """Runs CaseRepository.due as the sweep does (in a transaction rolled back), catching the statement and the
+    parameters it sends to PostgreSQL; returns them with the root of their EXPLAIN (FORMAT JSON) plan."""
+    sent: list[tuple[str, object]] = []
+
+    def catch(conn, cursor, statement, parameters, context, executemany) -> None:
+        sent.append((statement, parameters))
+
+    async with sessions() as session:
+        await session.connection()
+        event.listen(engine.sync_engine, "before_cursor_execute", catch)
+        try:
+            await CaseRepository(session).due(now, limit)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", catch)
+        if len(sent) != 1:
+            raise RuntimeError(f"CaseRepository.due sent {len(sent)} statements, expected one: {sent}")
+        statement, parameters = sent[0]
+        conn = await session.connection()
+        raw = (await conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters)).scalar_one()
+        await session.rollback()
+    plan = json.loads(raw) if isinstance(raw, str) else raw
+    return statement, parameters, plan[0]["Plan"]
 
 
 async def timed(fn, repeat: int) -> list[float]:
@@ -92,17 +121,9 @@ async def main(cases: int, repeat: int) -> None:
             due = await conn.fetchval(COUNT_DUE, now)
             open_rows = await conn.fetchval(COUNT_OPEN)
 
-            # The sweep's own query, as SQLAlchemy renders it, explained by PostgreSQL.
-            from sqlalchemy import select
-
-            from services.mediation.models import MediationCase
-
-            stmt = (select(MediationCase.id).where(MediationCase.next_due_at.is_not(None), MediationCase.next_due_at <= now)
-                    .order_by(MediationCase.next_due_at).limit(cases).with_for_update(skip_locked=True))
-            sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-            async with conn.transaction():
-                raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}")
-            nodes = plan_nodes(json.loads(raw)[0]["Plan"])
+            # The sweep's own query: the statement CaseRepository.due sends, with its parameters, explained.
+            statement, parameters, root = await explain_due(engine, sessions, now, cases)
+            nodes = plan_nodes(root)
             scans = [n for n in nodes if "Scan" in n["Node Type"]]
             uses_index = any(n.get("Index Name") == INDEX for n in scans) and not any(
                 n["Node Type"] == "Seq Scan" for n in scans)
@@ -124,6 +145,10 @@ async def main(cases: int, repeat: int) -> None:
     console.print(f"each sweep examined {last.examined:,} cases: {last.warned_yellow:,} yellow, {last.warned_red:,} red, "
                   f"{last.escalated:,} escalated")
     plan = " → ".join(f"{n['Node Type']}{' on ' + n['Index Name'] if n.get('Index Name') else ''}" for n in nodes)
+    sql = " ".join(statement.split())
+    head, _, tail = sql.partition(" FROM ")
+    console.print(f"the sweep's query, as CaseRepository.due sends it: SELECT <{head.count(',') + 1} columns> FROM {tail}")
+    console.print(f"its parameters: {parameters}")
     console.print(f"plan of the sweep's query: {plan}")
     console.print(f"uses the partial index {INDEX}: [bold]{'yes' if uses_index else 'NO (seq scan)'}[/]")
 
