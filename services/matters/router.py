@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from services.matters import schemas as s
 from services.matters.models import Matter
-from services.matters.service import STAFF_ROLES, Context, MattersService, public_status, template_dict, templates
+from services.matters.service import (
+    STAFF_ROLES,
+    Context,
+    MattersService,
+    masked_text,
+    public_status,
+    template_dict,
+    templates,
+)
 from youmin.kit.auth import CurrentPrincipal, Principal, require_scope
 from youmin.kit.errors import Forbidden, Instant, NotFound, RuleViolation, SafeStr, problem
 from youmin.kit.service import SessionDep
@@ -81,18 +89,31 @@ async def list_matters(
     service = _service(request, session)
     if community_code:
         community_code = await service.code_moves.current(community_code)  # named by its code from before a move
-    matters, total = await service.repo.list_matters(
-        visibility=service.visibility(principal), category=category.value if category else None, status=status,
-        state=state, community_code=community_code, key_project=key_project, start=start, end=end, ids=id_list, q=q,
-        limit=limit, offset=offset,
-    )
+    filters = dict(visibility=service.visibility(principal), category=category.value if category else None,
+                   status=status, state=state, community_code=community_code, key_project=key_project, start=start,
+                   end=end, ids=id_list)
+    masked_search = bool(q) and service.reads_some_masked(principal)
+    if masked_search:
+        # A resident searches their neighbours' matters as they read them: the words must be in the masked text (a
+        # search of the text as written would tell, digit by digit, a phone number it hides).
+        matters, _ = await service.repo.list_matters(**filters, q=q, limit=MASKED_SEARCH_SCAN, offset=0)
+    else:
+        matters, total = await service.repo.list_matters(**filters, q=q, limit=limit, offset=offset)
     cache: dict[str, object] = {}
     items = []
     for matter in matters:
         if matter.community_code not in cache:
             cache[matter.community_code] = (await service.template_of(matter.community_code))[0]
         items.append(await service.read(principal, matter, cache[matter.community_code]))
+    if masked_search:
+        words = q.casefold()
+        items = [m for m in items if words in m["title"].casefold() or words in m["description"].casefold()]
+        total, items = len(items), items[offset:offset + limit]
     return {"items": items, "total": total}
+
+
+# A resident's search looks through the newest matters they may see, this many at most.
+MASKED_SEARCH_SCAN = 2000
 
 
 # --- templates -------------------------------------------------------------------------------------
@@ -345,8 +366,13 @@ async def _detail(service: MattersService, principal: Principal, matter: Matter)
     def actor(sub: str) -> str | None:
         return sub if staff or sub == principal.sub or sub.startswith("system:") else None
 
+    in_full = service.reads_in_full(principal, matter.unit_code, matter.proposer_sub)
+
+    def reason(text: str | None) -> str | None:
+        return text if in_full or text is None else masked_text(text)
+
     timeline = [{"from_state": t.from_state, "to_state": t.to_state, "action": t.action, "actor": actor(t.actor_sub),
-                 "reason": t.reason, "reason_code": t.reason_code, "details": t.details, "at": t.at}
+                 "reason": reason(t.reason), "reason_code": t.reason_code, "details": t.details, "at": t.at}
                 for t in await service.repo.timeline(matter.matter_id)]
     return {**await service.read(principal, matter), "timeline": timeline,
             "vote_ids": await service.repo.vote_ids(matter.matter_id),

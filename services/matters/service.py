@@ -267,6 +267,15 @@ class MattersService:
             return True
         return any(g.role != RESIDENT and unit_code.startswith(g.scope) for g in principal.grants)
 
+    @staticmethod
+    def reads_some_masked(principal: Principal) -> bool:
+        """Whether some matters the caller may see are read with personal data masked: a resident's grant over a
+        community no staff grant of theirs covers."""
+        if principal.kind in ("service", "department"):
+            return False
+        return any(g.role == RESIDENT and not principal.covers(g.scope[:12], STAFF_ROLES | FIELD_ROLES)
+                   for g in principal.grants)
+
     async def read(self, principal: Principal, matter: Matter, template: Template | None = None) -> dict[str, Any]:
         template = template or (await self.template_of(matter.community_code))[0]
         stage = template.stage_for(matter.state)

@@ -213,6 +213,15 @@ async def test_a_neighbour_reads_a_matter_with_the_proposers_personal_data_maske
         assert "13912345678" not in seen["description"] and "王秀英" not in seen["description"]
         assert "王秀英" not in seen["title"] and "楼道灯" in seen["title"]
         assert "楼道灯一直不亮" in seen["description"]
+    # Nor can the neighbour search the text as written (a number found digit by digit), only as they read it.
+    async def found(q: str, headers: dict[str, str]) -> list[str]:
+        page = (await matters.client.get("/api/v1/matters/", params={"q": q}, headers=headers)).json()
+        return [m["matter_id"] for m in page["items"] if m["matter_id"] == matter_id]
+
+    assert await found("1391234", matters.resident(neighbour, theirs)) == []
+    assert await found("王秀英", matters.resident(neighbour, theirs)) == []
+    assert await found("楼道灯", matters.resident(neighbour, theirs)) == [matter_id]
+    assert await found("1391234", matters.staff(community)) == [matter_id]
     # Nor do duplicate suggestions show a neighbour the other matter's title as written.
     again = await matters.client.post("/api/v1/matters/", json={
         "title": "王秀英家楼道灯坏了", "description": "楼道灯不亮", "category": "city_management"},
@@ -220,3 +229,10 @@ async def test_a_neighbour_reads_a_matter_with_the_proposers_personal_data_maske
     assert again.status_code == 201, again.text
     [suggested] = [d for d in again.json()["duplicates"] if d["matter_id"] == matter_id]
     assert "王秀英" not in suggested["title"]
+    # A reason given on the timeline is masked for the neighbour too.
+    rejected = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions", headers=matters.staff(community),
+                                         json={"action": "reject", "reason": "已电话联系王秀英（13912345678）说明"})
+    assert rejected.status_code == 200, rejected.text
+    steps = (await matters.client.get(f"/api/v1/matters/{matter_id}",
+                                      headers=matters.resident(neighbour, theirs))).json()["timeline"]
+    assert "13912345678" not in steps[-1]["reason"] and "说明" in steps[-1]["reason"]
