@@ -529,12 +529,18 @@ def _remove_sensitive_clauses(text: str, rules: MaskingRules) -> str:
     return "".join(parts)
 
 
+# A local landline number written without its area code, found by the word before it ("电话8123456").
+LOCAL_NUMBER_PATTERN: re.Pattern[str] = re.compile(
+    r"(?:电话|座机|固话|联系方式|号码|热线|手机)[:：\s]*(?P<local>[1-9][0-9]{6,7})(?![0-9])")
+
+
 @lru_cache(maxsize=256)
 def _redaction_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     alternatives = [
         f"(?P<email>{EMAIL_PATTERN.pattern})",
         f"(?P<id>{ID_NUMBER_PATTERN.pattern})",
         f"(?P<phone>{PHONE_PATTERN.pattern})",
+        f"(?P<cued>{LOCAL_NUMBER_PATTERN.pattern})",
     ]
     if names:
         alternatives.append("(?P<name>" + "|".join(re.escape(n) for n in names) + ")")
@@ -564,6 +570,12 @@ def redact_text(
             return mask_id_number(match.group("id"), rules)
         if match.group("phone") is not None:
             return mask_phone(match.group("phone"), rules)
+        if match.group("cued") is not None:
+            # The word before the number stays; seven or eight digits keep at most their last two (the first three
+            # and last four a mobile keeps would show nearly all of them).
+            local = match.group("local")
+            kept = _mask_middle(local, 0, min(rules.phone_keep_last, 2), rules.mask_char)
+            return text[match.start() : match.start("local")] + kept
         return mask_name(text[match.start() : match.end()], rules)
 
     # One pass over all patterns, so a masked value is never matched again.

@@ -1,0 +1,37 @@
+"""Names found in free text by their context, and local landline numbers found by the word before them."""
+
+import pytest
+
+from youmin.kit.names import names_in_text
+from youmin.kit.pii import redact_text
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("我叫王建国，家住三号楼", {"王建国"}),
+        ("有事请联系刘洋", {"刘洋"}),
+        ("网格员李秀英负责", {"李秀英"}),
+        ("王建国、李秀英参加", {"王建国", "李秀英"}),
+        ("联系电话13912345678", set()),  # 电 is no surname: "联系" before a number names nobody
+        ("楼道灯不亮", set()),
+    ],
+)
+def test_names_are_found_by_the_words_around_them(text, names):
+    assert names_in_text(text) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("电话8123456", "电话*****56"),
+        ("电话８１２３４５６", "电话*****56"),  # full-width digits
+        ("座机：81234567，白天有人", "座机：******67，白天有人"),
+        ("联系方式 5123456。", "联系方式 *****56。"),
+        ("座机 0536-8123456", "座机 053****3456"),  # with its area code it is a landline anyway
+        ("热线12345", "热线12345"),  # a five-digit service line is no one's number
+        ("3号楼共8123456元预算", "3号楼共8123456元预算"),  # a number without the word before it stays
+    ],
+)
+def test_a_local_number_after_a_phone_word_is_masked_and_the_word_kept(text, expected):
+    assert redact_text(text) == expected
