@@ -85,6 +85,7 @@ from services.mediation import schemas
 from youmin.kit import replica as replica_kit
 from youmin.kit.auth import Principal
 from youmin.kit.calendar import local_date
+from youmin.kit.db import is_transient
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation, describe_error
 from youmin.kit.logging import get_logger
 from youmin.kit.outbox import publish
@@ -811,6 +812,10 @@ async def sweep(
                 await _sweep_case(session, case, now, config, report)
                 await session.flush()
         except Exception as exc:  # noqa: BLE001 - isolated to this case by its savepoint
+            if is_transient(exc):
+                # A deadlock with a staff action, a serialization failure: the next round sweeps the case again.
+                log.warning("mediation.sweep_case_deferred", case_id=str(case_id), error=describe_error(exc))
+                continue
             log.error("mediation.sweep_case_failed", case_id=str(case_id), error=describe_error(exc))
             await session.execute(update(MediationCase).where(MediationCase.id == case_id)
                                   .values(next_due_at=now + SWEEP_RETRY_AFTER))

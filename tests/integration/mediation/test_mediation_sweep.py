@@ -168,3 +168,31 @@ async def test_a_case_the_sweep_fails_on_is_set_aside_and_the_others_are_swept(h
         due = await session.scalar(text("SELECT next_due_at FROM mediation_case WHERE id = CAST(:c AS uuid)"),
                                    {"c": broken["id"]})
     assert due == at + service.SWEEP_RETRY_AFTER  # looked at again in an hour, not in every sweep meanwhile
+
+
+async def test_a_case_the_sweep_meets_a_deadlock_on_is_swept_again_next_round_not_in_an_hour(h, monkeypatch):
+    import asyncpg
+
+    from services.mediation import service
+
+    place = await h.place()
+    case = await h.open_case(place)
+    plain = service._sweep_open
+    deadlocks = iter([True, True])  # in the batch, then when the batch is replayed case by case
+
+    async def deadlocked_once(session, swept, now, config, report):
+        if str(swept.id) == case["id"] and next(deadlocks, False):
+            raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected")  # SQLSTATE 40P01, as with a staff action
+        await plain(session, swept, now, config, report)
+
+    monkeypatch.setattr(service, "_sweep_open", deadlocked_once)
+    at = OPENED + timedelta(days=3, hours=1)
+    async with transaction(h.app.state.sessions) as session:
+        await service.sweep(session, at, h.app.state.mediation, batch_size=200)
+    assert (await file(h, case, place))["warning"] == "none"
+    async with transaction(h.app.state.sessions) as session:
+        due = await session.scalar(text("SELECT next_due_at FROM mediation_case WHERE id = CAST(:c AS uuid)"),
+                                   {"c": case["id"]})
+    assert due <= at  # still due: not set aside for an hour
+    await h.sweep(at + timedelta(minutes=1))
+    assert (await file(h, case, place))["warning"] == "yellow"
