@@ -75,6 +75,9 @@ Connect = Callable[[], Awaitable[asyncpg.Connection]]
 OUTCOME_WRITE_SECONDS = 10.0
 INTERRUPTED = ("interrupted: the import stopped before it finished ({why}); nothing of the file was written, "
                "import it again")
+# For the import's transaction: the idle time between its statements, and TCP keepalives that notice a client gone.
+IMPORT_SESSION_LIMITS = ("SET LOCAL idle_in_transaction_session_timeout = '5min'; SET LOCAL tcp_keepalives_idle = 60; "
+                         "SET LOCAL tcp_keepalives_interval = 10; SET LOCAL tcp_keepalives_count = 6")
 
 log = get_logger("youmin.registry.importer")
 
@@ -734,8 +737,9 @@ async def _finish_job(conn: asyncpg.Connection, result: ImportResult) -> None:
     import json
 
     await conn.execute(
+        # A job ends once: an import whose commit landed just before it was cancelled keeps its "succeeded".
         "UPDATE import_job SET status = $2, rows_read = $3, rows_created = $4, error_count = $5, errors = $6::jsonb,"
-        " finished_at = $7 WHERE import_id = $1",
+        " finished_at = $7 WHERE import_id = $1 AND status = 'running'",
         result.import_id, result.status, result.rows_read, result.rows_created, result.error_count,
         json.dumps([e.as_dict() for e in result.errors[:MAX_STORED_ERRORS]], ensure_ascii=False),
         datetime.now(UTC),
@@ -746,9 +750,27 @@ def interruption(exc: BaseException) -> str:
     """The reason an import that did not run to its end gives in its report."""
     if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
         return INTERRUPTED.format(why="it was cancelled")
-    if is_transient(exc):
+    if _connection_lost(exc):
         return INTERRUPTED.format(why=f"the database connection was lost: {describe_error(exc)}")
+    if is_transient(exc):  # a deadlock, a lock timeout, a serialization failure, a full disk
+        return INTERRUPTED.format(why=f"the database could not take it now: {describe_error(exc)}")
     return f"import aborted: {describe_error(exc)}"
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether an error is the connection to the database going: a socket error, asyncpg's closed connection, or a
+    server shutting it down (SQLSTATE classes 08 and 57P)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OSError, asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError)):
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(("08", "57P")):
+            return True
+        current = current.__cause__
+    return False
 
 
 async def _write_outcome(conn: asyncpg.Connection, result: ImportResult, connect: Connect | None) -> None:
@@ -899,6 +921,9 @@ async def _run(
 
     try:
         async with conn.transaction():
+            # An importer whose host vanished (no reset reaches the server) must not hold its job and the lines it
+            # locked for the hours the system's TCP keepalive would take: the server gives up on it within minutes.
+            await conn.execute(IMPORT_SESSION_LIMITS)
             await conn.execute(create_sql)
             await conn.copy_records_to_table(table, records=batches(), columns=columns)
             progress("reading", result.rows_read, bytes_read())

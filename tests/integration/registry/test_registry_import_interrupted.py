@@ -11,6 +11,7 @@ from conftest import new_id_number, registry_settings
 
 from services.registry import importer
 from services.registry.app import create_app
+from youmin.kit.relay import asyncpg_dsn
 from youmin.testing import eventually, running
 
 API = "/api/v1/registry"
@@ -157,3 +158,41 @@ async def test_the_sweeper_fails_running_jobs_nobody_holds_and_leaves_live_ones_
     finally:
         await live_session.execute("UPDATE import_job SET status = 'failed' WHERE import_id = $1", live)
         await live_session.close()
+
+
+class _CommitThenCancelled(asyncpg.Connection):
+    """A connection whose COMMIT lands on the server, and whose caller is cancelled before hearing so."""
+
+    async def execute(self, query: str, *args, **kwargs):
+        result = await super().execute(query, *args, **kwargs)
+        if query.strip().upper().startswith("COMMIT"):
+            raise asyncio.CancelledError
+        return result
+
+
+async def test_an_import_cancelled_after_its_commit_landed_stays_succeeded(registry, tmp_path):
+    grid = await registry.fresh_grid()
+    conn = await asyncpg.connect(asyncpg_dsn(registry.settings.db_url()), connection_class=_CommitThenCancelled)
+    source_name = f"committed-{uuid.uuid4().hex}"
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await importer.import_file(conn, "households", households_file(tmp_path, grid), source_name=source_name,
+                                       connect=registry.db)
+    finally:
+        await conn.close()
+    stored = await job(registry, source_name)
+    assert (stored["status"], stored["rows_created"]) == ("succeeded", 1), dict(stored)
+    check = await registry.db()
+    try:
+        assert await check.fetchval("SELECT count(*) FROM household h JOIN org_unit u USING (unit_id) WHERE u.code = $1",
+                                    f"{grid}001010101") == 1
+    finally:
+        await check.close()
+
+
+def test_an_interruption_says_whether_the_connection_was_lost_or_the_database_refused_for_now():
+    assert "(it was cancelled)" in importer.interruption(asyncio.CancelledError())
+    assert "the database connection was lost" in importer.interruption(ConnectionResetError("reset"))
+    deadlock = importer.interruption(asyncpg.exceptions.DeadlockDetectedError("deadlock detected"))
+    assert "the database could not take it now" in deadlock and "40P01" in deadlock
+    assert importer.interruption(ValueError("x")).startswith("import aborted")
