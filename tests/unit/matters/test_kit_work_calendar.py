@@ -189,23 +189,27 @@ def test_calendar_knows_which_years_it_lists_and_names_the_missing_ones():
     assert default_calendar().years >= {2026}
 
 
-def test_sweeper_reports_a_missing_year_from_45_days_ahead_once():
+def test_sweeper_reports_a_missing_year_from_45_days_ahead_once(monkeypatch):
     from prometheus_client import REGISTRY
-    from structlog.testing import capture_logs
 
-    from services.matters.scheduler import check_calendar
+    from services.matters import scheduler
 
+    warnings: list[tuple[str, dict]] = []
+
+    class Recorder:
+        def warning(self, event: str, **fields) -> None:
+            warnings.append((event, fields))
+
+    monkeypatch.setattr(scheduler, "log", Recorder())
     cal = WorkCalendar(holidays=[date(2026, 1, 1)])
     reported: set[int] = set()
-    with capture_logs() as logs:
-        assert check_calendar(cal, at(2026, 11, 16, 12), reported) == []
-        assert REGISTRY.get_sample_value("youmin_matters_calendar_missing_years") == 0
-        assert check_calendar(cal, at(2026, 11, 17, 12), reported) == [2027]
-        assert REGISTRY.get_sample_value("youmin_matters_calendar_missing_years") == 1
-        assert check_calendar(cal, at(2026, 12, 20), reported) == [2027]
-    warnings = [entry for entry in logs if entry["event"] == "matters.calendar_year_missing"]
-    assert [entry["year"] for entry in warnings] == [2027]
-    assert warnings[0]["log_level"] == "warning"
+    assert scheduler.check_calendar(cal, at(2026, 11, 16, 12), reported) == []
+    assert REGISTRY.get_sample_value("youmin_matters_calendar_missing_years") == 0
+    assert scheduler.check_calendar(cal, at(2026, 11, 17, 12), reported) == [2027]
+    assert REGISTRY.get_sample_value("youmin_matters_calendar_missing_years") == 1
+    assert scheduler.check_calendar(cal, at(2026, 12, 20), reported) == [2027]
+    assert [(event, fields["year"]) for event, fields in warnings] == [("matters.calendar_year_missing", 2027)]
     # Once the year is added (a new calendar file, a restart), the gauge goes back to 0.
-    assert check_calendar(WorkCalendar(holidays=[date(2026, 1, 1), date(2027, 1, 1)]), at(2026, 12, 20), set()) == []
+    assert scheduler.check_calendar(WorkCalendar(holidays=[date(2026, 1, 1), date(2027, 1, 1)]), at(2026, 12, 20),
+                                    set()) == []
     assert REGISTRY.get_sample_value("youmin_matters_calendar_missing_years") == 0
