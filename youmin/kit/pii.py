@@ -531,7 +531,7 @@ def _remove_sensitive_clauses(text: str, rules: MaskingRules) -> str:
 
 # A local landline number written without its area code, found by the word before it ("电话8123456").
 LOCAL_NUMBER_PATTERN: re.Pattern[str] = re.compile(
-    r"(?:电话|座机|固话|联系方式|号码|热线|手机)[:：\s]*(?P<local>[1-9][0-9]{6,7})(?![0-9])")
+    r"(?:电话|座机|固话|联系方式|号码|热线|手机)[:：\s]*(?P<local>[1-9][0-9]{2,3}[-\s]?[0-9]{4})(?![0-9])(?![-\s][0-9])")
 
 
 @lru_cache(maxsize=256)

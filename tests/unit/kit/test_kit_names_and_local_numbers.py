@@ -10,7 +10,8 @@ from youmin.kit.pii import redact_text
     ("text", "names"),
     [
         ("我叫王建国，家住三号楼", {"王建国"}),
-        ("有事请联系刘洋", {"刘洋"}),
+        ("一位名叫刘洋，住在五号楼", {"刘洋"}),
+        ("如有疑问请留下联系方式，投票方式另行通知", set()),  # 方 is a surname too: 联系 is no cue
         ("网格员李秀英负责", {"李秀英"}),
         ("王建国、李秀英参加", {"王建国", "李秀英"}),
         ("联系电话13912345678", set()),  # 电 is no surname: "联系" before a number names nobody
@@ -28,6 +29,7 @@ def test_names_are_found_by_the_words_around_them(text, names):
         ("电话８１２３４５６", "电话*****56"),  # full-width digits
         ("座机：81234567，白天有人", "座机：******67，白天有人"),
         ("联系方式 5123456。", "联系方式 *****56。"),
+        ("电话：8123-4567", "电话：*******67"),
         ("座机 0536-8123456", "座机 053****3456"),  # with its area code it is a landline anyway
         ("热线12345", "热线12345"),  # a five-digit service line is no one's number
         ("3号楼共8123456元预算", "3号楼共8123456元预算"),  # a number without the word before it stays
