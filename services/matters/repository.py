@@ -224,6 +224,14 @@ class MattersRepository:
 
     # --- votes ------------------------------------------------------------------------------------
 
+    async def with_open_votes(self, matter_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of the matters that have a vote open."""
+        if not matter_ids:
+            return set()
+        rows = await self.session.execute(select(Vote.matter_id).where(Vote.matter_id.in_(matter_ids),
+                                                                       Vote.status == "open"))
+        return set(rows.scalars())
+
     async def open_vote_of(self, matter_id: uuid.UUID) -> Vote | None:
         rows = await self.session.execute(select(Vote).where(Vote.matter_id == matter_id, Vote.status == "open"))
         return rows.scalars().first()

@@ -92,24 +92,32 @@ async def list_matters(
     filters = dict(visibility=service.visibility(principal), category=category.value if category else None,
                    status=status, state=state, community_code=community_code, key_project=key_project, start=start,
                    end=end, ids=id_list)
-    masked_search = bool(q) and service.reads_some_masked(principal)
-    if masked_search:
+    limited = False
+    if q and service.reads_some_masked(principal):
         # A resident searches their neighbours' matters as they read them: the words must be in the masked text (a
         # search of the text as written would tell, digit by digit, a phone number it hides).
-        matters, _ = await service.repo.list_matters(**filters, q=q, limit=MASKED_SEARCH_SCAN, offset=0)
+        scanned, _ = await service.repo.list_matters(**filters, q=q, limit=MASKED_SEARCH_SCAN, offset=0)
+        words = q.casefold()
+
+        def found(m: Matter) -> bool:
+            if service.reads_in_full(principal, m.unit_code, m.proposer_sub):
+                return True
+            return words in masked_text(m.title).casefold() or words in masked_text(m.description).casefold()
+
+        hits = [m for m in scanned if found(m)]
+        limited = len(scanned) == MASKED_SEARCH_SCAN
+        total, matters = len(hits), hits[offset:offset + limit]
     else:
         matters, total = await service.repo.list_matters(**filters, q=q, limit=limit, offset=offset)
     cache: dict[str, object] = {}
+    open_votes = await service.repo.with_open_votes([m.matter_id for m in matters])
     items = []
     for matter in matters:
         if matter.community_code not in cache:
             cache[matter.community_code] = (await service.template_of(matter.community_code))[0]
-        items.append(await service.read(principal, matter, cache[matter.community_code]))
-    if masked_search:
-        words = q.casefold()
-        items = [m for m in items if words in m["title"].casefold() or words in m["description"].casefold()]
-        total, items = len(items), items[offset:offset + limit]
-    return {"items": items, "total": total}
+        items.append(await service.read(principal, matter, cache[matter.community_code],
+                                        vote_open=matter.matter_id in open_votes))
+    return {"items": items, "total": total, "search_limited": limited}
 
 
 # A resident's search looks through the newest matters they may see, this many at most.

@@ -113,6 +113,8 @@ class MatterDetail(MatterRead):
 class MatterPage(BaseModel):
     items: list[MatterRead]
     total: int
+    search_limited: bool = Field(False, description="true when a resident's search (q) looked through only the newest "
+                                 "2,000 matching matters: narrow it (category, dates) to reach older ones")
 
 
 class TransitionRequest(Model):

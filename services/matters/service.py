@@ -232,7 +232,7 @@ class MattersService:
         raise Forbidden(f"only staff covering {matter.unit_code} run this vote (grid staff run the meetings of a "
                         "building or unit in their grid)", scope=matter.unit_code)
 
-    async def actions_for(self, principal: Principal, matter: Matter) -> list[str]:
+    async def actions_for(self, principal: Principal, matter: Matter, vote_open: bool | None = None) -> list[str]:
         """The moves the caller may make on a matter now, as apply_transition would take them: staff any but a
         withdrawal, grid staff the triage of their grid's matters, the proposer a withdrawal; none that a vote decides
         or that an open vote holds back."""
@@ -248,8 +248,11 @@ class MattersService:
         if matter.major or matter.channel in VOTING_CHANNELS:
             mine -= decisions  # closing the vote decides it
         held = decisions | {Action.WITHDRAW.value}
-        if matter.state == State.DECIDING.value and mine & held and await self.repo.open_vote_of(matter.matter_id):
-            mine -= held
+        if matter.state == State.DECIDING.value and mine & held:
+            if vote_open is None:  # a list looks its page's votes up at once and says
+                vote_open = await self.repo.open_vote_of(matter.matter_id) is not None
+            if vote_open:
+                mine -= held
         return [a for a in allowed_actions(matter.state) if a in mine]
 
     async def template_of(self, community_code: str) -> tuple[Template, bool]:
@@ -276,7 +279,8 @@ class MattersService:
         return any(g.role == RESIDENT and not principal.covers(g.scope[:12], STAFF_ROLES | FIELD_ROLES)
                    for g in principal.grants)
 
-    async def read(self, principal: Principal, matter: Matter, template: Template | None = None) -> dict[str, Any]:
+    async def read(self, principal: Principal, matter: Matter, template: Template | None = None,
+                   vote_open: bool | None = None) -> dict[str, Any]:
         template = template or (await self.template_of(matter.community_code))[0]
         stage = template.stage_for(matter.state)
         in_full = self.reads_in_full(principal, matter.unit_code, matter.proposer_sub)
@@ -302,7 +306,7 @@ class MattersService:
             "external_token": matter.external_token,
             "merged_into_id": matter.merged_into_id,
             "mine": matter.proposer_sub == principal.sub,
-            "allowed_actions": await self.actions_for(principal, matter),
+            "allowed_actions": await self.actions_for(principal, matter, vote_open),
             "created_at": matter.created_at,
             "state_entered_at": matter.state_entered_at,
         }

@@ -236,3 +236,33 @@ async def test_a_neighbour_reads_a_matter_with_the_proposers_personal_data_maske
     steps = (await matters.client.get(f"/api/v1/matters/{matter_id}",
                                       headers=matters.resident(neighbour, theirs))).json()["timeline"]
     assert "13912345678" not in steps[-1]["reason"] and "说明" in steps[-1]["reason"]
+
+
+async def test_a_residents_search_says_when_it_looked_through_only_the_newest_matches(matters, monkeypatch):
+    from services.matters import router
+    from services.matters.repository import MattersRepository
+
+    community = matters.new_community()
+    neighbour = matters.resident("resident-c-" + community, matters.household(community, 3))
+    for n in range(3):
+        await matters.raise_matter(community, title=f"路灯不亮{n}")
+    page = (await matters.client.get("/api/v1/matters/", params={"q": "路灯"}, headers=neighbour)).json()
+    assert (page["total"], page["search_limited"]) == (3, False)
+    monkeypatch.setattr(router, "MASKED_SEARCH_SCAN", 2)  # as if 2,000 newer matters matched
+    page = (await matters.client.get("/api/v1/matters/", params={"q": "路灯", "limit": 1, "offset": 1},
+                                     headers=neighbour)).json()
+    assert (page["total"], len(page["items"]), page["search_limited"]) == (2, 1, True)
+    # A page of matters looks their open votes up at once, not one query per matter.
+    calls = []
+    plain = MattersRepository.open_vote_of
+
+    async def counted(self, matter_id):
+        calls.append(matter_id)
+        return await plain(self, matter_id)
+
+    monkeypatch.setattr(MattersRepository, "open_vote_of", counted)
+    for n in range(3):
+        await matters.move((await matters.raise_matter(community, title=f"议事{n}"))["matter_id"], community,
+                           "accept", "route", "start_decision")
+    listed = await matters.client.get("/api/v1/matters/", params={"state": "deciding"}, headers=matters.staff(community))
+    assert listed.status_code == 200 and len(listed.json()["items"]) >= 3 and calls == []
