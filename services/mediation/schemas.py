@@ -254,47 +254,41 @@ class PartyHistoryRead(BaseModel):
     at: datetime
 
 
-class CaseForParty(CaseSummary):
+class CaseProgress(CaseSummary):
+    """Where a case stands, as both its file and its parties' view tell it."""
+
+    description: str
+    level_entered_at: datetime
+    escalations: int
+    resolved_at: datetime | None
+    resolved_level: Level | None
+    referred_route: LegalRoute | None
+    termination_reason: str | None
+    confirmation: ConfirmationRead
+    allowed_actions: list[str]
+    agreements: list[AgreementRead]
+    notices: list[NoticeRead]
+
+
+class CaseForParty(CaseProgress):
     """A case as one of its parties follows it: where it stands and its deadline, each party's answer, the agreement
     they sign and the notices given to them; nobody's personal data, no record of the sessions."""
 
-    description: str
-    level_entered_at: datetime
-    escalations: int
-    resolved_at: datetime | None
-    resolved_level: Level | None
-    referred_route: LegalRoute | None
-    termination_reason: str | None
-    confirmation: ConfirmationRead
-    allowed_actions: list[str]
     parties: list[PartyLine]
-    agreements: list[AgreementRead]
     history: list[PartyHistoryRead]
-    notices: list[NoticeRead]
 
 
-class CaseRead(CaseSummary):
+class CaseRead(CaseProgress):
     """The whole file of a case, for its mediator and supervisors only."""
 
-    description: str
     risk_level: RiskLevel | None
     risk_indicators: list[str]
     police_flag_reasons: list[str]
-    level_entered_at: datetime
-    escalations: int
     chosen_mediator_ids: list[str]
     refused_mediator_ids: list[str]
-    resolved_at: datetime | None
-    resolved_level: Level | None
-    referred_route: LegalRoute | None
-    termination_reason: str | None
-    confirmation: ConfirmationRead
-    allowed_actions: list[str]
     parties: list[PartyRead]
     sessions: list[SessionRead]
-    agreements: list[AgreementRead]
     history: list[HistoryRead]
-    notices: list[NoticeRead]
     warnings: list[WarningRead]
 
 

@@ -7,8 +7,10 @@ or a staff member and the sweep, take turns instead of both moving it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -960,27 +962,14 @@ async def case_file(session: AsyncSession, case: MediationCase) -> schemas.CaseR
     parties = await repo.parties(case.id)
     households = await RegistryReplica(session).households_of(str(p.person_id) for p, _ in parties if p.person_id)
     police = await repo.police_notifications(case.id)
-    signed_at = case.agreement_signed_at
     return schemas.CaseRead(
-        **summary(case).model_dump(),
-        description=case.description,
+        **await _progress(repo, case, lambda text: text),
+        allowed_actions=sorted(str(a) for a in allowed_actions(CaseStatus(case.status), Level(case.level))),
         risk_level=case.risk_level,
         risk_indicators=list(case.risk_indicators),
         police_flag_reasons=sorted({r for n in police for r in n.reasons}),
-        level_entered_at=case.level_entered_at,
-        escalations=case.escalations,
         chosen_mediator_ids=list(case.chosen_mediator_ids),
         refused_mediator_ids=list(case.refused_mediator_ids),
-        resolved_at=case.resolved_at,
-        resolved_level=case.resolved_level,
-        referred_route=case.referred_route,
-        termination_reason=case.termination_reason,
-        confirmation=schemas.ConfirmationRead(
-            last_day=confirmation_last_day(signed_at) if signed_at else None,
-            reminded_at=case.confirmation_reminded_at, applied_on=case.confirmation_applied_on,
-            outcome=case.confirmation_outcome,
-        ),
-        allowed_actions=sorted(str(a) for a in allowed_actions(CaseStatus(case.status), Level(case.level))),
         parties=[
             schemas.PartyRead(
                 party_id=p.id, person_id=p.person_id,
@@ -992,15 +981,36 @@ async def case_file(session: AsyncSession, case: MediationCase) -> schemas.CaseR
             for p, o in parties
         ],
         sessions=[schemas.SessionRead.model_validate(s, from_attributes=True) for s in await repo.sessions(case.id)],
-        agreements=[
-            schemas.AgreementRead(id=a.id, kind=a.kind, terms=a.terms, level=a.level,
+        history=[schemas.HistoryRead.model_validate(h, from_attributes=True) for h in await repo.history(case.id)],
+        warnings=[schemas.WarningRead.model_validate(w, from_attributes=True) for w in await repo.warnings(case.id)],
+    )
+
+
+async def _progress(repo: CaseRepository, case: MediationCase, shown: Callable[[str], str]) -> dict[str, Any]:
+    """The fields of where a case stands that its file and its parties' view share; `shown` gives the free text as
+    the reader reads it."""
+    signed_at = case.agreement_signed_at
+    return {
+        **summary(case).model_dump(),
+        "description": shown(case.description),
+        "level_entered_at": case.level_entered_at,
+        "escalations": case.escalations,
+        "resolved_at": case.resolved_at,
+        "resolved_level": case.resolved_level,
+        "referred_route": case.referred_route,
+        "termination_reason": case.termination_reason,
+        "confirmation": schemas.ConfirmationRead(
+            last_day=confirmation_last_day(signed_at) if signed_at else None,
+            reminded_at=case.confirmation_reminded_at, applied_on=case.confirmation_applied_on,
+            outcome=case.confirmation_outcome,
+        ),
+        "agreements": [
+            schemas.AgreementRead(id=a.id, kind=a.kind, terms=shown(a.terms), level=a.level,
                                   mediator_person_id=a.mediator_person_id, reached_at=a.reached_at, signer_ids=signers)
             for a, signers in await repo.agreements(case.id)
         ],
-        history=[schemas.HistoryRead.model_validate(h, from_attributes=True) for h in await repo.history(case.id)],
-        notices=[schemas.NoticeRead.model_validate(n, from_attributes=True) for n in await repo.notices(case.id)],
-        warnings=[schemas.WarningRead.model_validate(w, from_attributes=True) for w in await repo.warnings(case.id)],
-    )
+        "notices": [schemas.NoticeRead.model_validate(n, from_attributes=True) for n in await repo.notices(case.id)],
+    }
 
 
 # Steps of a case's history its parties are not shown: the staff's risk assessment and police flag.
@@ -1023,32 +1033,13 @@ async def party_view(session: AsyncSession, case: MediationCase, person_id: str)
         if any(p.consent != "given" for p in own):
             actions.append(str(Action.GIVE_CONSENT))
         actions += [str(Action.REFUSE_CONSENT), "choose_mediator"]
-    signed_at = case.agreement_signed_at
     return schemas.CaseForParty(
-        **{**summary(case).model_dump(), "police_flagged": None},  # the risk assessment stays with the staff
-        description=masked(case.description),
-        level_entered_at=case.level_entered_at,
-        escalations=case.escalations,
-        resolved_at=case.resolved_at,
-        resolved_level=case.resolved_level,
-        referred_route=case.referred_route,
-        termination_reason=case.termination_reason,
-        confirmation=schemas.ConfirmationRead(
-            last_day=confirmation_last_day(signed_at) if signed_at else None,
-            reminded_at=case.confirmation_reminded_at, applied_on=case.confirmation_applied_on,
-            outcome=case.confirmation_outcome,
-        ),
+        **{**await _progress(repo, case, masked), "police_flagged": None},  # the risk assessment stays with the staff
         allowed_actions=actions,
         parties=[schemas.PartyLine(party_id=p.id, role=p.role, consent=p.consent, consent_at=p.consent_at,
                                    you=p in own) for p in parties],
-        agreements=[
-            schemas.AgreementRead(id=a.id, kind=a.kind, terms=masked(a.terms), level=a.level,
-                                  mediator_person_id=a.mediator_person_id, reached_at=a.reached_at, signer_ids=signers)
-            for a, signers in await repo.agreements(case.id)
-        ],
         history=[schemas.PartyHistoryRead.model_validate(h, from_attributes=True) for h in await repo.history(case.id)
                  if h.action not in STAFF_ONLY_STEPS],
-        notices=[schemas.NoticeRead.model_validate(n, from_attributes=True) for n in await repo.notices(case.id)],
     )
 
 

@@ -91,6 +91,16 @@ class Registry:
         return await asyncpg.connect(asyncpg_dsn(self.settings.db_url()))
 
 
+async def new_household(registry, grid: str, serial: str = "0101") -> str:
+    """A household (with its building and unit) in a grid; one made already by an earlier test is taken as it is."""
+    code = f"{grid}00101{serial}"
+    for unit_code, name in ((grid + "001", "1号楼"), (grid + "00101", "1单元"), (code, serial)):
+        response = await registry.create_unit(unit_code, name)
+        assert response.status_code == 201 or (response.status_code == 422
+                                               and response.json()["rule"] == "code.duplicate"), response.text
+    return code
+
+
 def registry_settings(infra, **overrides) -> Settings:
     return Settings(service_database_url=infra.database_url("registry"), kafka_bootstrap_servers=infra.bootstrap,
                     environment="test", relay_poll_seconds=0.1, **overrides)

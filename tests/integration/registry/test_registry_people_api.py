@@ -9,20 +9,10 @@ import uuid
 
 import pytest
 from sqlalchemy import text as sa_text
-from conftest import new_id_number, new_phone
+from conftest import new_household, new_id_number, new_phone
 
 API = "/api/v1/registry"
 INTERNAL = "/internal/v1/registry"
-
-
-async def new_household(registry, grid: str, serial: str = "0101") -> str:
-    code = f"{grid}00101{serial}"
-    for unit_code, name in ((grid + "001", "1号楼"), (grid + "00101", "1单元"), (code, serial)):
-        response = await registry.create_unit(unit_code, name)
-        # Made already by an earlier test of the grid: that is the one refusal expected.
-        assert response.status_code == 201 or (response.status_code == 422
-                                               and response.json()["rule"] == "code.duplicate"), response.text
-    return code
 
 
 async def new_resident(registry, household: str, name: str = "张三丰", adult: bool = True, phone: str | None = None) -> dict:
