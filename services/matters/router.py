@@ -92,23 +92,7 @@ async def list_matters(
     filters = dict(visibility=service.visibility(principal), category=category.value if category else None,
                    status=status, state=state, community_code=community_code, key_project=key_project, start=start,
                    end=end, ids=id_list)
-    limited = False
-    if q and service.reads_some_masked(principal):
-        # A resident searches their neighbours' matters as they read them: the words must be in the masked text (a
-        # search of the text as written would tell, digit by digit, a phone number it hides).
-        scanned, _ = await service.repo.list_matters(**filters, q=q, limit=MASKED_SEARCH_SCAN, offset=0)
-        words = q.casefold()
-
-        def found(m: Matter) -> bool:
-            if service.reads_in_full(principal, m.unit_code, m.proposer_sub):
-                return True
-            return words in masked_text(m.title).casefold() or words in masked_text(m.description).casefold()
-
-        hits = [m for m in scanned if found(m)]
-        limited = len(scanned) == MASKED_SEARCH_SCAN
-        total, matters = len(hits), hits[offset:offset + limit]
-    else:
-        matters, total = await service.repo.list_matters(**filters, q=q, limit=limit, offset=offset)
+    matters, total, limited = await service.search(principal, filters, q, limit, offset)
     cache: dict[str, object] = {}
     open_votes = await service.repo.with_open_votes([m.matter_id for m in matters])
     items = []
@@ -118,10 +102,6 @@ async def list_matters(
         items.append(await service.read(principal, matter, cache[matter.community_code],
                                         vote_open=matter.matter_id in open_votes))
     return {"items": items, "total": total, "search_limited": limited}
-
-
-# A resident's search looks through the newest matters they may see, this many at most.
-MASKED_SEARCH_SCAN = 2000
 
 
 # --- templates -------------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ def masked_text(text: str) -> str:
     return redact_text(text, known_names=names_in_text(text))
 
 
+# A resident's search looks through the newest matters they may see, this many at most.
+MASKED_SEARCH_SCAN = 2000
 # Who triages, routes, runs votes and follows the work of matters within their scope.
 STAFF_ROLES = frozenset({"community_staff", "community_worker", "street_staff", "district_staff", "admin"})
 # Who may also record a matter raised face to face (grid and building staff).
@@ -269,6 +271,27 @@ class MattersService:
         if principal.kind in ("service", "department") or (proposer_sub is not None and proposer_sub == principal.sub):
             return True
         return any(g.role != RESIDENT and unit_code.startswith(g.scope) for g in principal.grants)
+
+    async def search(self, principal: Principal, filters: dict[str, Any], q: str | None, limit: int,
+                     offset: int) -> tuple[list[Matter], int, bool]:
+        """A page of the matters matching the filters and words, with their total and whether a resident's search was
+        limited to the newest MASKED_SEARCH_SCAN matches.
+
+        A resident searches their neighbours' matters as they read them: the words must be in the masked text (a
+        search of the text as written would tell, digit by digit, a phone number it hides)."""
+        if not q or not self.reads_some_masked(principal):
+            matters, total = await self.repo.list_matters(**filters, q=q, limit=limit, offset=offset)
+            return matters, total, False
+        scanned, _ = await self.repo.list_matters(**filters, q=q, limit=MASKED_SEARCH_SCAN, offset=0)
+        words = q.casefold()
+
+        def found(m: Matter) -> bool:
+            if self.reads_in_full(principal, m.unit_code, m.proposer_sub):
+                return True
+            return words in masked_text(m.title).casefold() or words in masked_text(m.description).casefold()
+
+        hits = [m for m in scanned if found(m)]
+        return hits[offset:offset + limit], len(hits), len(scanned) == MASKED_SEARCH_SCAN
 
     @staticmethod
     def reads_some_masked(principal: Principal) -> bool:

@@ -239,7 +239,7 @@ async def test_a_neighbour_reads_a_matter_with_the_proposers_personal_data_maske
 
 
 async def test_a_residents_search_says_when_it_looked_through_only_the_newest_matches(matters, monkeypatch):
-    from services.matters import router
+    from services.matters import service
     from services.matters.repository import MattersRepository
 
     community = matters.new_community()
@@ -248,7 +248,7 @@ async def test_a_residents_search_says_when_it_looked_through_only_the_newest_ma
         await matters.raise_matter(community, title=f"路灯不亮{n}")
     page = (await matters.client.get("/api/v1/matters/", params={"q": "路灯"}, headers=neighbour)).json()
     assert (page["total"], page["search_limited"]) == (3, False)
-    monkeypatch.setattr(router, "MASKED_SEARCH_SCAN", 2)  # as if 2,000 newer matters matched
+    monkeypatch.setattr(service, "MASKED_SEARCH_SCAN", 2)  # as if 2,000 newer matters matched
     page = (await matters.client.get("/api/v1/matters/", params={"q": "路灯", "limit": 1, "offset": 1},
                                      headers=neighbour)).json()
     assert (page["total"], len(page["items"]), page["search_limited"]) == (2, 1, True)
