@@ -90,8 +90,8 @@ from youmin.kit.calendar import local_date
 from youmin.kit.db import is_transient
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation, describe_error
 from youmin.kit.logging import get_logger
-from youmin.kit.outbox import publish
 from youmin.kit.names import names_in_text
+from youmin.kit.outbox import publish
 from youmin.kit.pii import redact_text
 
 SCHEDULER = "scheduler"
