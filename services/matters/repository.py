@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -51,6 +52,7 @@ from services.matters.models import (
 )
 from services.matters.rules.lifecycle import TERMINAL_STATES, Action
 from youmin.kit import replica as replica_kit
+from youmin.kit.db import driver_connection
 
 
 OPEN_WORK_ORDER_STATUSES = ("dispatched", "signed")
@@ -109,6 +111,48 @@ _SIMILAR = text(
     matter_id=UUID(as_uuid=True))
 
 
+# Raising a matter, in one statement on the request's asyncpg connection (see youmin.kit.db.driver_connection): its
+# duplicate suggestions (_SIMILAR, read before the new matter is written: a statement's CTEs share one snapshot, so it
+# is not its own duplicate), the matter, its first timeline entry, and the community's chosen template. The community
+# is written into the text for _SIMILAR's reason (a plan of its own), after checking it is digits.
+_RAISE_COLUMNS = ("matter_id", "community_code", "unit_code", "scope_level", "title", "title_bigrams", "description",
+                  "category", "nature", "key_project", "major", "state", "raised_via", "proposer_sub", "proposer_kind",
+                  "proposer_household_code", "department_code", "external_token", "latitude", "longitude",
+                  "address_string", "created_at", "state_entered_at")
+_P = {name: f"${n}" for n, name in enumerate((*_RAISE_COLUMNS, "details", "threshold"), start=1)}
+_RAISE = f"""
+    WITH alike AS (
+        SELECT matter_id, title, score, created_at FROM (
+            SELECT c.matter_id, c.title, c.created_at,
+                   CASE WHEN c.n = 0 OR c.m = 0 THEN 0.0
+                        ELSE c.common::float8 / (c.n + c.m - c.common) END AS score
+            FROM (
+                SELECT m.matter_id, m.title, m.created_at, cardinality(m.title_bigrams) AS n,
+                       cardinality(CAST({_P['title_bigrams']} AS text[])) AS m,
+                       (SELECT count(*) FROM unnest(m.title_bigrams) AS b WHERE b = ANY(CAST({_P['title_bigrams']} AS text[]))) AS common
+                FROM matter m
+                WHERE m.community_code = '{{community}}' AND m.state NOT IN ({_TERMINAL_SQL})
+                ORDER BY m.created_at DESC
+                LIMIT {{candidates}}
+            ) AS c
+        ) AS s
+        WHERE score >= {_P['threshold']} AND score > 0
+        ORDER BY score DESC, created_at DESC
+        LIMIT {{top}}
+    ), raised AS (
+        INSERT INTO matter ({", ".join(_RAISE_COLUMNS)})
+        VALUES ({", ".join(_P[name] for name in _RAISE_COLUMNS)})
+    ), timeline AS (
+        INSERT INTO matter_transition (matter_id, from_state, to_state, action, actor_sub, details, at)
+        VALUES ({_P['matter_id']}, NULL, {_P['state']}, 'raise', {_P['proposer_sub']}, {_P['details']}, {_P['created_at']})
+    )
+    SELECT (SELECT template_code FROM community_template WHERE community_code = {_P['community_code']}) AS template_code,
+           ARRAY(SELECT matter_id FROM alike ORDER BY score DESC, created_at DESC) AS ids,
+           ARRAY(SELECT title FROM alike ORDER BY score DESC, created_at DESC) AS titles,
+           ARRAY(SELECT score FROM alike ORDER BY score DESC, created_at DESC) AS scores
+"""
+
+
 class MattersRepository:
     """Queries over one session; never commits."""
 
@@ -145,6 +189,19 @@ class MattersRepository:
             "mine": bigrams, "threshold": threshold, "candidates": candidates, "top": top,
         })
         return [(row.matter_id, row.title, row.score) for row in rows]
+
+    async def insert_raised(self, matter: Matter, details: dict[str, Any], threshold: float, *, candidates: int = 200,
+                            top: int = 10) -> tuple[list[tuple[uuid.UUID, str, float]], str | None]:
+        """Writes a new matter and its "raise" entry on the timeline; returns the community's similar live matters as
+        similar_matters finds them (before this one is written) and the community's chosen template code, if any."""
+        if not matter.community_code.isdigit():
+            raise ValueError(f"not a unit code: {matter.community_code!r}")
+        conn = await driver_connection(self.session)
+        row = await conn.fetchrow(
+            _RAISE.format(community=matter.community_code, candidates=int(candidates), top=int(top)),
+            *(getattr(matter, name) for name in _RAISE_COLUMNS), json.dumps(details, ensure_ascii=False), threshold,
+        )
+        return list(zip(row["ids"], row["titles"], row["scores"], strict=True)), row["template_code"]
 
     async def list_matters(
         self,
@@ -784,7 +841,7 @@ class CodeMoveRepository:
     async def hold(self) -> None:
         """Holds a move's re-coding back until this transaction ends. Taken before the transaction locks any row: a
         move holding the lock exclusively may be waiting for that row."""
-        await self.session.execute(self.LOCK)
+        await (await driver_connection(self.session)).execute(self.LOCK.text)
 
     async def lock_for_move(self) -> None:
         """Waits for the writers holding codes, and holds new ones back until the move commits."""
@@ -797,7 +854,7 @@ class CodeMoveRepository:
 
     async def current_of(self, codes: Iterable[str]) -> dict[str, str]:
         """Returns the code each of several codes has today, in one look-up."""
-        return await replica_kit.codes_today(self.session, codes)
+        return await replica_kit.codes_today(await driver_connection(self.session), codes)
 
     async def all_moves(self) -> dict[str, str]:
         """Returns every recorded move, old code -> today's code."""

@@ -57,8 +57,8 @@ Caller = Annotated[Principal, Depends(_caller)]
 async def raise_matter(data: s.MatterCreate, request: Request, session: SessionDep, principal: Caller) -> dict:
     """Raises a matter (民事民提); similar matters of the community come back as duplicate suggestions."""
     service = _service(request, session)
-    matter, duplicates = await service.raise_matter(_ctx(request, principal), data)
-    return {**await service.read(principal, matter), "duplicates": duplicates}
+    matter, duplicates, template = await service.raise_matter(_ctx(request, principal), data)
+    return {**await service.read(principal, matter, template, vote_open=False), "duplicates": duplicates}
 
 
 @router.get("", response_model=s.MatterPage, include_in_schema=False)

@@ -39,6 +39,7 @@ from services.matters.settings import Settings
 from youmin.kit import replica
 from youmin.kit.auth import Grant, Principal
 from youmin.kit.calendar import LOCAL_TZ, WorkCalendar, default_calendar, end_of_day, local_date
+from youmin.kit.db import driver_connection
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
 from youmin.kit.names import names_in_text
 from youmin.kit.outbox import publish
@@ -258,11 +259,15 @@ class MattersService:
         return [a for a in allowed_actions(matter.state) if a in mine]
 
     async def template_of(self, community_code: str) -> tuple[Template, bool]:
+        """The community's workflow template, and whether the community chose it (else it is the default)."""
         choice = await self.repo.template_choice(community_code)
+        chosen = choice.template_code if choice is not None else None
+        return self._template_named(chosen), chosen in templates()
+
+    def _template_named(self, template_code: str | None) -> Template:
+        """The template a community chose (by its code), else the default one."""
         all_templates = templates()
-        if choice is not None and choice.template_code in all_templates:
-            return all_templates[choice.template_code], True
-        return all_templates[self.settings.default_template], False
+        return all_templates.get(template_code or "") or all_templates[self.settings.default_template]
 
     @staticmethod
     def reads_in_full(principal: Principal, unit_code: str, proposer_sub: str | None = None) -> bool:
@@ -336,8 +341,9 @@ class MattersService:
 
     # --- raise ------------------------------------------------------------------------------------
 
-    async def raise_matter(self, ctx: Context, data: Any) -> tuple[Matter, list[dict[str, Any]]]:
-        """Raises a matter (民事民提) by a resident, field staff, a department or an integration."""
+    async def raise_matter(self, ctx: Context, data: Any) -> tuple[Matter, list[dict[str, Any]], Template]:
+        """Raises a matter (民事民提) by a resident, field staff, a department or an integration; returns it, the
+        similar matters of its community the caller may read (duplicate suggestions), and its community's template."""
         await self.code_moves.hold()
         principal = ctx.principal
         # The caller may name a unit by the code it had before it moved (a form made then): the matter is checked and
@@ -431,22 +437,17 @@ class MattersService:
             created_at=ctx.now,
             state_entered_at=ctx.now,
         )
-        # Looked for before the new matter is written, so it is not its own duplicate.
-        duplicates = await self.repo.similar_matters(community, None, matter.title_bigrams,
-                                                     self.settings.duplicate_threshold)
-        # One flush writes both rows (the unit of work puts the matter first).
-        self.session.add(matter)
-        await self.repo.add(
-            MatterTransition(matter_id=matter.matter_id, from_state=None, to_state=matter.state, action="raise",
-                             actor_sub=principal.sub, details={"raised_via": via}, at=ctx.now)
-        )
+        # One statement writes the matter and its first timeline entry, and reads the suggestions (looked for before
+        # the new matter is written, so it is not its own duplicate) and the community's template.
+        duplicates, template_code = await self.repo.insert_raised(matter, {"raised_via": via},
+                                                                 self.settings.duplicate_threshold)
         await publish(
-            self.session,
+            await driver_connection(self.session),
             ev.MatterRaised(matter_id=matter.matter_id, community_code=community, unit_code=unit_code,
                             category=matter.category, raised_via=via, raised_at=ctx.now, key_project=matter.key_project),
         )
         duplicates = await self._readable(principal, community, duplicates)
-        return matter, await self._suggestions(principal, community, duplicates)
+        return matter, await self._suggestions(principal, community, duplicates), self._template_named(template_code)
 
     async def _assigned_communities(self, department_code: str) -> list[str]:
         from sqlalchemy import text

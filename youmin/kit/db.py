@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from sqlalchemy import MetaData
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -70,19 +71,38 @@ def make_engine(url: str, *, pool_size: int = 20, pool_timeout: float = 10.0) ->
     statement on a stale connection fails, SQLAlchemy then invalidates the whole pool, and the request is
     answered 503 without anything half-written.
     """
-    # Each connection keeps up to 500 prepared statements (asyncpg's default through SQLAlchemy is 100): statements
+    # Each connection keeps up to 500 prepared statements (asyncpg's default through SQLAlchemy is 100), both in
+    # SQLAlchemy's cache and in asyncpg's own (the statements sent to it directly, see driver_connection): statements
     # that carry a value in their text (matters' duplicate suggestions carry the community) would otherwise push
     # the service's other statements out, to be parsed and planned again.
     # Bound parameters are kept out of error messages: they carry names, phone and ID numbers, and a database error's
     # text reaches the logs and dead-letter headers.
     return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout,
                                pool_pre_ping=False, hide_parameters=True,
-                               connect_args={"prepared_statement_cache_size": 500})
+                               connect_args={"prepared_statement_cache_size": 500, "statement_cache_size": 500})
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Creates the session factory; objects stay usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under a session's transaction, begun if no statement has begun it yet.
+
+    For the hot write paths (raising a matter, casting a ballot), whose hand-written statements go to asyncpg
+    directly, in the request's transaction (committed or rolled back with the session), without SQLAlchemy's
+    per-statement machinery: that costs about as much CPU again as the round trip itself. Their errors arrive as
+    asyncpg's own, which the error handlers answer as they answer SQLAlchemy's (youmin.kit.errors).
+    """
+    connection = await session.connection()
+    fairy = await connection.get_raw_connection()
+    adapted = fairy.dbapi_connection
+    # SQLAlchemy's asyncpg adapter begins its transaction with its first statement; a statement sent around it
+    # would otherwise run (and commit) on its own.
+    if adapted._transaction is None:
+        await adapted._start_transaction()
+    return fairy.driver_connection
 
 
 @asynccontextmanager

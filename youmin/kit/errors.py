@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -243,6 +244,40 @@ async def refuse_repeated_query_parameters(request: Request) -> None:
                                       for name in sorted(repeated)])
 
 
+def database_problem(exc: BaseException, orig: BaseException | None, *, unavailable: bool) -> JSONResponse:
+    """The answer to a database error: 503 when the database is out of reach, 409 for a lost race or a concurrent
+    change, 422 for a NUL character, else 500 (logged). `orig` is the driver's error (SQLAlchemy's `orig`, or asyncpg's
+    own when a statement went to it directly)."""
+    if unavailable:
+        response = problem(503, "Service unavailable", "the database is unavailable; retry shortly",
+                           "/problems/database-unavailable")
+        response.headers["Retry-After"] = "1"
+        return response
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate == UNIQUE_VIOLATION:
+        # A check-then-insert lost a race to a concurrent request: the same conflict the check would have found.
+        cause = orig if getattr(orig, "constraint_name", None) else getattr(orig, "__cause__", None)
+        constraint, table = getattr(cause, "constraint_name", None) or "", getattr(cause, "table_name", None) or ""
+        prefix = f"uq_{table}_"  # the naming convention of youmin.kit.db
+        field = constraint[len(prefix):] if table and constraint.startswith(prefix) else None
+        return problem(409, "Conflict", f"{field or 'the record'}: conflicts with one that exists already",
+                       "/problems/conflict", **({"field": field} if field else {}))
+    if sqlstate in ("40001", "40P01"):
+        # Two requests changing the same records at once, one of them stopped by the database: nothing of it was
+        # written, and the same request goes through when sent again.
+        response = problem(409, "Conflict", "a concurrent change to the same records got in the way; nothing was "
+                           "written: send the request again", "/problems/concurrent-change")
+        response.headers["Retry-After"] = "1"
+        return response
+    if sqlstate in NUL_SQLSTATES:
+        # A NUL character that no request validator caught reached a query: bad input all the same.
+        log.warning("database.nul_refused")
+        return problem(422, "Validation failed", f"input: {NUL_REASON}", "/problems/validation",
+                       errors=[{"field": "input", "reason": NUL_REASON}])
+    log.error("database.error", error=describe_error(exc), trace=describe_trace(exc))
+    return problem(500, "Internal error", "an unexpected database error occurred", "/problems/internal")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Renders every error of the app as problem+json."""
 
@@ -258,33 +293,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated or isinstance(exc.orig, OSError):
-            response = problem(503, "Service unavailable", "the database is unavailable; retry shortly",
-                               "/problems/database-unavailable")
-            response.headers["Retry-After"] = "1"
-            return response
-        if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:
-            # A check-then-insert lost a race to a concurrent request: the same conflict the check would have found.
-            cause = getattr(exc.orig, "__cause__", None)
-            constraint, table = getattr(cause, "constraint_name", None) or "", getattr(cause, "table_name", None) or ""
-            prefix = f"uq_{table}_"  # the naming convention of youmin.kit.db
-            field = constraint[len(prefix):] if table and constraint.startswith(prefix) else None
-            return problem(409, "Conflict", f"{field or 'the record'}: conflicts with one that exists already",
-                           "/problems/conflict", **({"field": field} if field else {}))
-        if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01"):
-            # Two requests changing the same records at once, one of them stopped by the database: nothing of it was
-            # written, and the same request goes through when sent again.
-            response = problem(409, "Conflict", "a concurrent change to the same records got in the way; nothing was "
-                               "written: send the request again", "/problems/concurrent-change")
-            response.headers["Retry-After"] = "1"
-            return response
-        if getattr(exc.orig, "sqlstate", None) in NUL_SQLSTATES:
-            # A NUL character that no request validator caught reached a query: bad input all the same.
-            log.warning("database.nul_refused")
-            return problem(422, "Validation failed", f"input: {NUL_REASON}", "/problems/validation",
-                           errors=[{"field": "input", "reason": NUL_REASON}])
-        log.error("database.error", error=describe_error(exc), trace=describe_trace(exc))
-        return problem(500, "Internal error", "an unexpected database error occurred", "/problems/internal")
+        return database_problem(exc, exc.orig, unavailable=exc.connection_invalidated or isinstance(exc.orig, OSError))
+
+    # The hot write paths send their statements to asyncpg directly (youmin.kit.db.driver_connection): its errors
+    # come as they are, and are answered as SQLAlchemy's are.
+    @app.exception_handler(asyncpg.PostgresError)
+    async def _driver(_: Request, exc: asyncpg.PostgresError) -> JSONResponse:
+        return database_problem(exc, exc, unavailable=exc.sqlstate.startswith("08") or
+                                exc.sqlstate in ("57P01", "57P02", "57P03"))
+
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def _driver_connection(_: Request, exc: asyncpg.InterfaceError) -> JSONResponse:
+        # "connection is closed", "connection was closed in the middle of operation": the database is out of reach.
+        return database_problem(exc, exc, unavailable="connection" in str(exc).lower())
 
     @app.exception_handler(PoolTimeout)
     async def _pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:

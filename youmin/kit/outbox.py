@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from datetime import UTC, datetime
 
+import asyncpg
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -81,19 +83,20 @@ def inbox_table(metadata: MetaData) -> Table:
 
 # One statement, one round trip, whatever the number of events: the rows come in as arrays, and the
 # NOTIFY (transactional: the relay wakes only once this commits) rides along in the same statement.
-_INSERT = text(
-    """
+_INSERT_PARAMS = ("time", "event_ids", "topics", "keys", "types", "sources", "dataschemas", "datas", "channel")
+_INSERT_SQL = """
     WITH inserted AS (
         INSERT INTO outbox_event (event_id, topic, key, type, source, subject, dataschema, time, data)
-        SELECT u.event_id, u.topic, u.key, u.type, u.source, u.key, u.dataschema, CAST(:time AS timestamptz), u.data
-        FROM unnest(CAST(:event_ids AS uuid[]), CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:types AS text[]),
-                    CAST(:sources AS text[]), CAST(:dataschemas AS text[]), CAST(:datas AS json[]))
+        SELECT u.event_id, u.topic, u.key, u.type, u.source, u.key, u.dataschema, CAST($1 AS timestamptz), u.data
+        FROM unnest(CAST($2 AS uuid[]), CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[]),
+                    CAST($6 AS text[]), CAST($7 AS text[]), CAST($8 AS json[]))
              AS u(event_id, topic, key, type, source, dataschema, data)
         RETURNING 1
     )
-    SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_row
+    SELECT pg_notify($9, '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_row
     """
-)
+# The same statement with named parameters, for a SQLAlchemy session.
+_INSERT = text(re.sub(r"\$(\d)", lambda m: ":" + _INSERT_PARAMS[int(m.group(1)) - 1], _INSERT_SQL))
 
 
 def new_event_ids(n: int) -> list[str]:
@@ -117,9 +120,9 @@ _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}  # the RFC 41
 MAX_EVENT_DATA_BYTES = 192 * 1024
 
 
-async def publish(session: AsyncSession, *events: Event) -> list[str]:
+async def publish(session: AsyncSession | asyncpg.Connection, *events: Event) -> list[str]:
     """Writes events to the outbox in the caller's transaction (the relay sends them after commit); returns their
-    CloudEvents ids, in order.
+    CloudEvents ids, in order. `session` may be the transaction's asyncpg connection (youmin.kit.db.driver_connection).
 
     The events of one call share one time, each event's subject is its key, and its data is serialised by
     pydantic straight to JSON text.
@@ -137,18 +140,19 @@ async def publish(session: AsyncSession, *events: Event) -> list[str]:
     if any("\\u0000" in data for data in datas):
         # The json column would take it (jsonb did not), and every consumer writing it to a text column would fail.
         raise RuleViolation("event.nul_character", f"input: {NUL_REASON}", field="input")
-    await session.execute(
-        _INSERT,
-        {
-            "event_ids": ids,
-            "topics": [e.topic for e in events],
-            "keys": [e.key() for e in events],
-            "types": [e.type for e in events],
-            "sources": [e.source for e in events],
-            "dataschemas": [e.dataschema() for e in events],
-            "time": datetime.now(UTC),
-            "datas": datas,
-            "channel": NOTIFY_CHANNEL,
-        },
-    )
+    params = {
+        "event_ids": ids,
+        "topics": [e.topic for e in events],
+        "keys": [e.key() for e in events],
+        "types": [e.type for e in events],
+        "sources": [e.source for e in events],
+        "dataschemas": [e.dataschema() for e in events],
+        "time": datetime.now(UTC),
+        "datas": datas,
+        "channel": NOTIFY_CHANNEL,
+    }
+    if isinstance(session, asyncpg.Connection):
+        await session.execute(_INSERT_SQL, *(params[name] for name in _INSERT_PARAMS))
+    else:
+        await session.execute(_INSERT, params)
     return ids

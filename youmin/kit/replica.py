@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import asyncpg
 from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy import Boolean, Column, Date, DateTime, Index, MetaData, PrimaryKeyConstraint, Table, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
@@ -187,16 +188,21 @@ def code_today(code: str, moves: dict[str, str]) -> str:
     return moves[old] + code[len(old):] if old is not None else code
 
 
-async def codes_today(session: AsyncSession, codes: Iterable[str]) -> dict[str, str]:
+async def codes_today(session: AsyncSession | asyncpg.Connection, codes: Iterable[str]) -> dict[str, str]:
     """Returns the code each of several codes has today, in one look-up: re-coded under a unit that moved since (a
-    caller or a late event may name a unit by the code it had before)."""
+    caller or a late event may name a unit by the code it had before). `session` may be the transaction's asyncpg
+    connection (youmin.kit.db.driver_connection)."""
     codes = list(dict.fromkeys(codes))
     prefixes = sorted({code[:n] for code in codes for n in range(6, len(code) + 1)})
     if not prefixes:
         return {code: code for code in codes}
-    moves = dict((await session.execute(text(
-        "SELECT old_code, new_code FROM replica_code_move WHERE old_code = ANY(CAST(:p AS text[]))"),
-        {"p": prefixes})).all())
+    if isinstance(session, asyncpg.Connection):
+        moves = dict(await session.fetch(
+            "SELECT old_code, new_code FROM replica_code_move WHERE old_code = ANY(CAST($1 AS text[]))", prefixes))
+    else:
+        moves = dict((await session.execute(text(
+            "SELECT old_code, new_code FROM replica_code_move WHERE old_code = ANY(CAST(:p AS text[]))"),
+            {"p": prefixes})).all())
     return {code: code_today(code, moves) for code in codes}
 
 

@@ -347,7 +347,7 @@ async def test_a_matter_raised_while_its_community_moves_is_re_coded_with_the_mo
     staff = Principal(sub="staff-visit", grants=[Grant(role="community_staff", scope=old)])
     data = MatterCreate(title="垃圾清运不及时", description="小区垃圾桶满溢", category="city_management", unit_code=old)
     async with transaction(matters.app.state.sessions) as session:
-        matter, _ = await MattersService(session, matters.settings).raise_matter(Context(staff, clock.now), data)
+        matter, _, _ = await MattersService(session, matters.settings).raise_matter(Context(staff, clock.now), data)
         assert matter.unit_code == old
         # The move arrives while the matter is being written under the old code: it waits for the write to commit.
         [moved] = await registry.send(reg.UnitMoved(unit_id=community_id, old_code=old, new_code=new,
