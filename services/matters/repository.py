@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -150,6 +151,49 @@ _RAISE = f"""
            ARRAY(SELECT matter_id FROM alike ORDER BY score DESC, created_at DESC) AS ids,
            ARRAY(SELECT title FROM alike ORDER BY score DESC, created_at DESC) AS titles,
            ARRAY(SELECT score FROM alike ORDER BY score DESC, created_at DESC) AS scores
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BallotVote:
+    """What casting a ballot reads of its vote."""
+
+    vote_id: uuid.UUID
+    status: str
+    secret: bool
+    opens_at: datetime
+    closes_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Elector:
+    """An elector whose vote a caller may cast: a person's own (voter_key is the person), or a household's."""
+
+    voter_key: str
+    household_code: str | None
+
+
+_LOCK_VOTE_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('matters.vote:' || $1))"
+_BALLOT_VOTE = """
+    SELECT v.vote_id, v.status, v.secret, v.opens_at, v.closes_at,
+           ARRAY(SELECT e.voter_key FROM vote_elector e WHERE e.vote_id = v.vote_id AND e.caster_ids @> ARRAY[$2::text]
+                 ORDER BY e.voter_key) AS voter_keys,
+           ARRAY(SELECT e.household_code FROM vote_elector e
+                 WHERE e.vote_id = v.vote_id AND e.caster_ids @> ARRAY[$2::text] ORDER BY e.voter_key) AS household_codes
+    FROM vote v WHERE v.vote_id = $1
+"""
+_CAST_BALLOT = """
+    WITH counted AS (
+        INSERT INTO ballot (vote_id, voter_key, cast_by, via, choice, receipt_digest, cast_at)
+        VALUES ($1, $2, $3, 'online', $4, $5, $6)
+        ON CONFLICT (vote_id, voter_key) DO NOTHING
+        RETURNING vote_id
+    ), receipt AS (
+        INSERT INTO ballot_receipt (receipt_digest, vote_id, choice) SELECT $7, vote_id, $4 FROM counted
+    ), boxed AS (
+        INSERT INTO ballot_box (vote_id, choice) SELECT vote_id, $8 FROM counted
+    )
+    SELECT EXISTS (SELECT 1 FROM counted)
 """
 
 
@@ -391,19 +435,28 @@ class MattersRepository:
         )
         return list(rows.scalars())
 
-    async def insert_ballot(self, values: dict[str, Any]) -> bool:
-        """Records participation once: the primary key (vote, elector) makes a second attempt a no-op."""
-        stmt = insert(Ballot).values(**values).on_conflict_do_nothing(index_elements=[Ballot.vote_id, Ballot.voter_key])
-        result = await self.session.execute(stmt.returning(Ballot.voter_key))
-        return result.first() is not None
+    async def ballot_vote(self, vote_id: uuid.UUID, person_id: str) -> tuple[BallotVote | None, list[Elector]]:
+        """For casting a ballot: takes the vote's shared lock (get_vote's "share"), then reads the vote and the electors
+        whose vote the person may cast (their own, or households' as representative or proxy), on the request's asyncpg
+        connection. The read follows the lock in a statement of its own: it sees a close that the lock waited for."""
+        conn = await driver_connection(self.session)
+        await conn.execute(_LOCK_VOTE_SHARED, str(vote_id))
+        row = await conn.fetchrow(_BALLOT_VOTE, vote_id, person_id)
+        if row is None:
+            return None, []
+        vote = BallotVote(row["vote_id"], row["status"], row["secret"], row["opens_at"], row["closes_at"])
+        return vote, [Elector(k, h) for k, h in zip(row["voter_keys"], row["household_codes"], strict=True)]
 
-    async def count_choice(self, vote_id: uuid.UUID, digest: str, choice: str, *, secret: bool) -> None:
-        """Keeps the receipt's digest and drops the choice in the ballot box: the totals row is written only by the
-        mixer and the closing tally (mix_ballots), never by the voter's own transaction."""
-        await self.session.execute(
-            insert(BallotReceipt).values(receipt_digest=digest, vote_id=vote_id, choice=None if secret else choice)
-        )
-        await self.session.execute(insert(ballot_box).values(vote_id=vote_id, choice=choice))
+    async def cast_ballot(self, vote_id: uuid.UUID, voter_key: str, cast_by: str, choice: str, digest: str,
+                          cast_at: datetime, *, secret: bool) -> bool:
+        """Records an elector's online ballot once: participation in ballot (the primary key (vote, elector) makes a
+        second attempt a no-op), the receipt's digest in ballot_receipt and the choice in the ballot box; for a secret
+        ballot neither the choice nor the receipt is kept with the participation. The totals row is written only by
+        the mixer and the closing tally (mix_ballots), never by the voter's own transaction. Returns whether this
+        attempt counted."""
+        conn = await driver_connection(self.session)
+        return await conn.fetchval(_CAST_BALLOT, vote_id, voter_key, cast_by, None if secret else choice,
+                                   None if secret else digest, cast_at, digest, choice)
 
     async def mix_ballots(self, vote_id: uuid.UUID | None = None) -> int:
         """Empties the ballot box (one vote's, or every vote's) into the votes' totals; returns the ballots moved."""

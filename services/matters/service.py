@@ -19,7 +19,7 @@ from sqlalchemy import false, or_, select, true
 
 from services.matters import events as ev
 from services.matters.models import DepartmentTask, ImplementationTask, Matter, MatterTransition, OfflineTally, TaskProgress, TaskSpending, Vote, WorkOrder
-from services.matters.repository import CodeMoveRepository, MattersRepository, RecentMoves, today
+from services.matters.repository import BallotVote, CodeMoveRepository, MattersRepository, RecentMoves, today
 from services.matters.rules import deadlines
 from services.matters.rules.admission import Catalogue, admit, load_catalogue
 from services.matters.rules.evaluation import EvaluationAction, EvaluationPolicy
@@ -734,18 +734,17 @@ class MattersService:
             raise NotFound(f"no vote {vote_id}")
         return vote, matter
 
-    def _window_open(self, vote: Vote, now: datetime) -> None:
+    def _window_open(self, vote: Vote | BallotVote, now: datetime) -> None:
         if vote.status != "open" or now < vote.opens_at or (vote.closes_at is not None and now > vote.closes_at):
             raise RuleViolation("vote.window_closed", "this vote is not open for ballots")
 
     async def cast(self, ctx: Context, vote_id: uuid.UUID, data: Any) -> dict[str, Any]:
         """Records one online ballot; exactly one counts per elector (person or household)."""
         # A shared lock: ballots proceed together, but a closing tally waits for them (and they for it).
-        vote = await self.repo.get_vote(vote_id, lock="share")
+        vote, electors = await self.repo.ballot_vote(vote_id, ctx.principal.sub)
         if vote is None:
             raise NotFound(f"no vote {vote_id}")
         self._window_open(vote, ctx.now)
-        electors = await self.repo.electors_for_caster(vote.vote_id, ctx.principal.sub)
         if data.household_code:
             household = await self.code_moves.current(data.household_code)  # named by a code from before a move
             electors = [e for e in electors if e.household_code == household]
@@ -757,15 +756,10 @@ class MattersService:
         elector = electors[0]
         receipt = secrets.token_urlsafe(18)
         digest = _digest(vote.vote_id, receipt)
-        recorded = await self.repo.insert_ballot({
-            "vote_id": vote.vote_id, "voter_key": elector.voter_key, "cast_by": ctx.principal.sub, "via": "online",
-            "choice": None if vote.secret else data.choice, "receipt_digest": None if vote.secret else digest,
-            "cast_at": ctx.now,
-        })
-        if not recorded:
+        if not await self.repo.cast_ballot(vote.vote_id, elector.voter_key, ctx.principal.sub, data.choice, digest,
+                                           ctx.now, secret=vote.secret):
             raise Conflict("this vote has already been cast for you (or your household)", rule="vote.already_cast",
                            voter_key=elector.voter_key)
-        await self.repo.count_choice(vote.vote_id, digest, data.choice, secret=vote.secret)
         return {"vote_id": vote.vote_id, "receipt": receipt, "voter_key": elector.voter_key, "cast_at": ctx.now}
 
     async def check_receipt(self, principal: Principal, vote_id: uuid.UUID, receipt: str) -> dict[str, Any]:
