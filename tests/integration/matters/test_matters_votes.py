@@ -547,3 +547,18 @@ async def test_a_covenant_passed_by_the_meeting_is_filed_with_the_street_once(ma
     assert again.status_code == 409 and again.json()["rule"] == "covenant.already_filed"
     published = [d for t, d in await matters.events_of(matter["matter_id"]) if t.endswith("transitioned.v1")]
     assert published[-1]["action"] == "file_covenant" and "reference" not in published[-1]
+
+
+async def test_the_electorate_is_analysed_as_it_is_frozen(matters):
+    # The ballots come at once after opening: they are planned with statistics that count the frozen electorate (with
+    # the table's older ones, the planner read every elector of a large vote for each ballot).
+    community, voters = await _community_with_adults(matters, 300)
+    [[opened_at]] = await matters.sql("SELECT now()")
+    _, vote = await _open_vote(matters, community)
+    [[analysed_at, known_rows, electors]] = await matters.sql(
+        "SELECT greatest(s.last_analyze, s.last_autoanalyze), c.reltuples, (SELECT count(*) FROM vote_elector) "
+        "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid WHERE s.relname = 'vote_elector'")
+    assert analysed_at is not None and analysed_at >= opened_at
+    assert electors >= 300 and abs(known_rows - electors) <= electors * 0.05  # sampled when the table is large
+    person, home = voters[150]
+    assert (await _cast(matters, vote["vote_id"], person, home, "for")).status_code == 201
