@@ -88,21 +88,21 @@ def decode_token(settings: CommonSettings, token: str) -> Principal:
         principal, expires = _verified(settings.signing_key, settings.jwt_issuer, token)
     except (jwt.PyJWTError, ValidationError) as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
-    # As PyJWT tells an expired token: its expiry at or before this second.
-    if expires <= int(time.time()):
+    # As PyJWT tells an expired token: its expiry, in whole seconds, at or before now.
+    if expires <= time.time():
         raise Unauthorized("invalid token: Signature has expired")
     return principal
 
 
 @lru_cache(maxsize=8192)
-def _verified(signing_key: str, issuer: str, token: str) -> tuple[Principal, float]:
+def _verified(signing_key: str, issuer: str, token: str) -> tuple[Principal, int]:
     """A token's principal and expiry (Unix time), its signature and claims verified."""
     claims = jwt.decode(
         token, signing_key, algorithms=[ALGORITHM], issuer=issuer, options={"require": ["exp", "sub", "iss"]},
     )
     principal = Principal(sub=claims["sub"], kind=claims.get("kind", "user"), grants=claims.get("grants", []),
                           department=claims.get("department"))
-    return principal, float(claims["exp"])
+    return principal, int(claims["exp"])
 
 
 def bearer(request: Request) -> str | None:

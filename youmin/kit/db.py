@@ -101,7 +101,14 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     # SQLAlchemy's asyncpg adapter begins its transaction with its first statement; a statement sent around it
     # would otherwise run (and commit) on its own.
     if adapted._transaction is None:
-        await adapted._start_transaction()
+        try:
+            await adapted._start_transaction()
+        except Exception:  # noqa: BLE001 - met again below, through SQLAlchemy
+            # The pooled connection died while idle (a database restart, a failover) or the database refused: the
+            # same beginning through SQLAlchemy meets the failure as any statement of its own does. It invalidates
+            # the pool's connections of before a restart and raises its own error, answered 503 (or as the error
+            # says); should it succeed this time, the transaction has begun.
+            await connection.exec_driver_sql("SELECT 1")
     return fairy.driver_connection
 
 

@@ -3,9 +3,11 @@ rolled back with its session, and their errors answered as SQLAlchemy's are."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -16,6 +18,7 @@ from youmin.kit.db import driver_connection, make_engine, make_sessionmaker, tra
 from youmin.kit.errors import install_error_handlers
 from youmin.kit.migrate import ensure_database
 from youmin.kit.outbox import publish
+from youmin.kit.relay import asyncpg_dsn
 
 DB = "kit_driver"
 
@@ -137,3 +140,38 @@ async def test_driver_errors_are_answered_as_problems(sessions):
 
         wrong = await client.post("/broken")
         assert wrong.status_code == 500 and wrong.json()["type"] == "/problems/internal"
+
+
+async def test_a_pooled_connection_that_died_while_idle_is_a_503_and_the_next_request_works(infra):
+    # A database restart or failover ends the pooled connections while they wait: the first request to take one
+    # begins its transaction for asyncpg, is answered 503 (retry), and the pool opens a new connection for the next.
+    url = infra.database_url(DB)
+    await ensure_database(url)
+    engine = make_engine(url, pool_size=1)
+    sessions = make_sessionmaker(engine)
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/pid")
+    async def pid() -> dict:
+        async with transaction(sessions) as session:
+            return {"pid": await (await driver_connection(session)).fetchval("SELECT pg_backend_pid()")}
+
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app, raise_app_exceptions=False),
+                                     base_url="http://test") as client:
+            first = (await client.get("/pid")).json()["pid"]
+            killer = await asyncpg.connect(asyncpg_dsn(url))  # the pool's one connection waits in the pool
+            try:
+                assert await killer.fetchval("SELECT pg_terminate_backend($1)", first)
+            finally:
+                await killer.close()
+            await asyncio.sleep(0.5)
+            gone = await client.get("/pid")
+            assert gone.status_code == 503, gone.text
+            assert gone.headers["content-type"] == "application/problem+json"
+            assert gone.json()["type"] == "/problems/database-unavailable"
+            again = await client.get("/pid")
+            assert again.status_code == 200 and again.json()["pid"] != first
+    finally:
+        await engine.dispose()

@@ -48,6 +48,16 @@ def test_expiry_is_read_to_the_second_as_pyjwt_reads_it(monkeypatch):
         decode_token(SETTINGS, token)
 
 
+def test_a_fractional_expiry_counts_in_whole_seconds_as_pyjwt_counts_it(monkeypatch):
+    base = int(time.time()) + 60
+    token = jwt.encode({"sub": "s", "iss": SETTINGS.jwt_issuer, "exp": base + 0.9}, SETTINGS.signing_key,
+                       algorithm=ALGORITHM)
+    assert decode_token(SETTINGS, token).sub == "s"
+    monkeypatch.setattr(auth.time, "time", lambda: base + 0.3)
+    with pytest.raises(Unauthorized, match="expired"):
+        decode_token(SETTINGS, token)
+
+
 def test_nothing_passes_for_a_verified_token():
     token = _token(300)
     decode_token(SETTINGS, token)
