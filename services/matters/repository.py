@@ -428,7 +428,8 @@ class MattersRepository:
 
     async def votes_open_to(self, person_id: str, now: datetime) -> list[Vote]:
         """The votes taking ballots at `now` in whose electorate a person may cast something, oldest first."""
-        casts = exists().where(VoteElector.vote_id == Vote.vote_id, VoteElector.caster_ids.contains([person_id]))
+        # The person's electors in every vote first, by the caster index alone (see _BALLOT_VOTE).
+        casts = Vote.vote_id.in_(select(VoteElector.vote_id).where(VoteElector.caster_ids.contains([person_id])))
         rows = await self.session.execute(
             select(Vote).where(Vote.status == "open", Vote.opens_at <= now,
                                or_(Vote.closes_at.is_(None), Vote.closes_at > now), casts)
@@ -443,11 +444,14 @@ class MattersRepository:
             select(Ballot.voter_key).where(Ballot.vote_id == vote_id, Ballot.voter_key.in_(voter_keys)))
         return set(rows.scalars())
 
-    async def electors_for_caster(self, vote_id: uuid.UUID, person_id: str) -> list[VoteElector]:
-        rows = await self.session.execute(
-            select(VoteElector).where(VoteElector.vote_id == vote_id, VoteElector.caster_ids.contains([person_id]))
-        )
-        return list(rows.scalars())
+    async def electors_for_caster(self, vote_id: uuid.UUID, person_id: str) -> list[Elector]:
+        """The electors of a vote whose vote the person may cast, looked up by the caster index alone (_BALLOT_VOTE)."""
+        rows = await self.session.execute(text(
+            "WITH cast_by_me AS MATERIALIZED (SELECT vote_id, voter_key, household_code FROM vote_elector "
+            "WHERE caster_ids @> ARRAY[CAST(:p AS text)]) "
+            "SELECT voter_key, household_code FROM cast_by_me WHERE vote_id = :v ORDER BY voter_key"),
+            {"p": person_id, "v": vote_id})
+        return [Elector(row.voter_key, row.household_code) for row in rows]
 
     async def ballot_vote(self, vote_id: uuid.UUID, person_id: str) -> tuple[BallotVote | None, list[Elector]]:
         """For casting a ballot: takes the vote's shared lock (get_vote's "share"), then reads the vote and the electors
