@@ -87,27 +87,36 @@ def recoded(column: Any, new: str, old: str) -> Any:
 # of a busy community's matters (13 ms per creation at 12,000 of them) or walking the whole district's matters by
 # date to find a quiet community's few.
 _TERMINAL_SQL = ", ".join(f"'{s.value}'" for s in sorted(TERMINAL_STATES))
+
+
+def _alike(*, community: str, mine: str, threshold: str, candidates: str, top: str, exclude: str = "") -> str:
+    """The SELECT of a community's live matters whose titles look like one with the bigrams `mine`: (matter_id, title,
+    score, created_at), most similar first. The arguments are SQL text (parameters or literals)."""
+    return f"""
+        SELECT matter_id, title, score, created_at FROM (
+            SELECT c.matter_id, c.title, c.created_at,
+                   CASE WHEN c.n = 0 OR c.m = 0 THEN 0.0
+                        ELSE c.common::float8 / (c.n + c.m - c.common) END AS score
+            FROM (
+                SELECT m.matter_id, m.title, m.created_at, cardinality(m.title_bigrams) AS n,
+                       cardinality({mine}) AS m,
+                       (SELECT count(*) FROM unnest(m.title_bigrams) AS b WHERE b = ANY({mine})) AS common
+                FROM matter m
+                WHERE m.community_code = {community} AND m.state NOT IN ({_TERMINAL_SQL}) {exclude}
+                ORDER BY m.created_at DESC
+                LIMIT {candidates}
+            ) AS c
+        ) AS s
+        WHERE score >= {threshold} AND score > 0
+        ORDER BY score DESC, created_at DESC
+        LIMIT {top}"""
+
+
 _SIMILAR = text(
-    f"""
-    SELECT matter_id, title, score FROM (
-        SELECT c.matter_id, c.title, c.created_at,
-               CASE WHEN c.n = 0 OR c.m = 0 THEN 0.0
-                    ELSE c.common::float8 / (c.n + c.m - c.common) END AS score
-        FROM (
-            SELECT m.matter_id, m.title, m.created_at, cardinality(m.title_bigrams) AS n,
-                   cardinality(CAST(:mine AS text[])) AS m,
-                   (SELECT count(*) FROM unnest(m.title_bigrams) AS b WHERE b = ANY(CAST(:mine AS text[]))) AS common
-            FROM matter m
-            WHERE m.community_code = :community AND m.state NOT IN ({_TERMINAL_SQL})
-              AND m.matter_id IS DISTINCT FROM CAST(:exclude AS uuid)
-            ORDER BY m.created_at DESC
-            LIMIT :candidates
-        ) AS c
-    ) AS s
-    WHERE score >= :threshold AND score > 0
-    ORDER BY score DESC, created_at DESC
-    LIMIT :top
-    """
+    "SELECT matter_id, title, score FROM ("
+    + _alike(community=":community", mine="CAST(:mine AS text[])", threshold=":threshold", candidates=":candidates",
+             top=":top", exclude="AND m.matter_id IS DISTINCT FROM CAST(:exclude AS uuid)")
+    + ") AS found ORDER BY score DESC, created_at DESC"
 ).bindparams(bindparam("community", type_=Text(), literal_execute=True),
              bindparam("candidates", type_=Integer(), literal_execute=True)).columns(
     matter_id=UUID(as_uuid=True))
@@ -123,24 +132,8 @@ _RAISE_COLUMNS = ("matter_id", "community_code", "unit_code", "scope_level", "ti
                   "address_string", "created_at", "state_entered_at")
 _P = {name: f"${n}" for n, name in enumerate((*_RAISE_COLUMNS, "details", "threshold"), start=1)}
 _RAISE = f"""
-    WITH alike AS (
-        SELECT matter_id, title, score, created_at FROM (
-            SELECT c.matter_id, c.title, c.created_at,
-                   CASE WHEN c.n = 0 OR c.m = 0 THEN 0.0
-                        ELSE c.common::float8 / (c.n + c.m - c.common) END AS score
-            FROM (
-                SELECT m.matter_id, m.title, m.created_at, cardinality(m.title_bigrams) AS n,
-                       cardinality(CAST({_P['title_bigrams']} AS text[])) AS m,
-                       (SELECT count(*) FROM unnest(m.title_bigrams) AS b WHERE b = ANY(CAST({_P['title_bigrams']} AS text[]))) AS common
-                FROM matter m
-                WHERE m.community_code = '{{community}}' AND m.state NOT IN ({_TERMINAL_SQL})
-                ORDER BY m.created_at DESC
-                LIMIT {{candidates}}
-            ) AS c
-        ) AS s
-        WHERE score >= {_P['threshold']} AND score > 0
-        ORDER BY score DESC, created_at DESC
-        LIMIT {{top}}
+    WITH alike AS ({_alike(community="'{community}'", mine=f"CAST({_P['title_bigrams']} AS text[])",
+                           threshold=_P['threshold'], candidates="{candidates}", top="{top}")}
     ), raised AS (
         INSERT INTO matter ({", ".join(_RAISE_COLUMNS)})
         VALUES ({", ".join(_P[name] for name in _RAISE_COLUMNS)})
@@ -182,12 +175,17 @@ _LOCK_VOTE_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('matters.vote:
 # then this vote's are kept. Given the vote's id beside it, the planner would read the vote's every elector through
 # the primary key for each ballot whenever the table's statistics predate a large electorate (just frozen, the
 # ballots come at once): 5 ms a ballot at 5,000 electors, until autovacuum analysed the table.
-_BALLOT_VOTE = """
-    WITH cast_by_me AS MATERIALIZED (
-        SELECT e.vote_id, e.voter_key, e.household_code FROM vote_elector e WHERE e.caster_ids @> ARRAY[$2::text]
-    )
+def _cast_by_me(person: str) -> str:
+    """The CTE `cast_by_me` of the electors (vote_id, voter_key, household_code) whose vote `person` (SQL text) may
+    cast, in every vote, read by the caster index alone."""
+    return ("cast_by_me AS MATERIALIZED (SELECT vote_id, voter_key, household_code FROM vote_elector "
+            f"WHERE caster_ids @> ARRAY[CAST({person} AS text)])")
+
+
+_BALLOT_VOTE = f"""
+    WITH {_cast_by_me("$2")}
     SELECT v.vote_id, v.status, v.secret, v.opens_at, v.closes_at,
-           coalesce(mine.voter_keys, '{}') AS voter_keys, coalesce(mine.household_codes, '{}') AS household_codes
+           coalesce(mine.voter_keys, '{{}}') AS voter_keys, coalesce(mine.household_codes, '{{}}') AS household_codes
     FROM vote v
     LEFT JOIN LATERAL (
         SELECT array_agg(c.voter_key ORDER BY c.voter_key) AS voter_keys,
@@ -447,9 +445,8 @@ class MattersRepository:
     async def electors_for_caster(self, vote_id: uuid.UUID, person_id: str) -> list[Elector]:
         """The electors of a vote whose vote the person may cast, looked up by the caster index alone (_BALLOT_VOTE)."""
         rows = await self.session.execute(text(
-            "WITH cast_by_me AS MATERIALIZED (SELECT vote_id, voter_key, household_code FROM vote_elector "
-            "WHERE caster_ids @> ARRAY[CAST(:p AS text)]) "
-            "SELECT voter_key, household_code FROM cast_by_me WHERE vote_id = :v ORDER BY voter_key"),
+            f"WITH {_cast_by_me(':p')} SELECT voter_key, household_code FROM cast_by_me WHERE vote_id = :v "
+            "ORDER BY voter_key"),
             {"p": person_id, "v": vote_id})
         return [Elector(row.voter_key, row.household_code) for row in rows]
 

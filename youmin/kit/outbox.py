@@ -96,7 +96,7 @@ _INSERT_SQL = """
     SELECT pg_notify($9, '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_row
     """
 # The same statement with named parameters, for a SQLAlchemy session.
-_INSERT = text(re.sub(r"\$(\d)", lambda m: ":" + _INSERT_PARAMS[int(m.group(1)) - 1], _INSERT_SQL))
+_INSERT = text(re.sub(r"\$(\d+)", lambda m: ":" + _INSERT_PARAMS[int(m.group(1)) - 1], _INSERT_SQL))
 
 
 def new_event_ids(n: int) -> list[str]:
