@@ -256,7 +256,7 @@ def database_problem(exc: BaseException, orig: BaseException | None, *, unavaila
     sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate == UNIQUE_VIOLATION:
         # A check-then-insert lost a race to a concurrent request: the same conflict the check would have found.
-        cause = orig if getattr(orig, "constraint_name", None) else getattr(orig, "__cause__", None)
+        cause = _database_error(exc)
         constraint, table = getattr(cause, "constraint_name", None) or "", getattr(cause, "table_name", None) or ""
         prefix = f"uq_{table}_"  # the naming convention of youmin.kit.db
         field = constraint[len(prefix):] if table and constraint.startswith(prefix) else None
