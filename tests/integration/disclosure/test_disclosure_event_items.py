@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -289,9 +290,12 @@ async def test_party_secretary_duty_change_is_party_affairs(disclosure):
 
 
 async def test_org_tree_from_registry_events_feeds_the_unit_picker(disclosure):
-    street = new_street(13, 29)
+    # A made-up district of its own: the picker lists every unit under the street, and other tests' units (sent by
+    # the registry over the shared broker) may lie under any street of 370705.
+    district = f"9{random.randrange(10**5):05d}"
+    street = district + "013"
     community = street + "101"
-    await disclosure.send(registry.UnitCreated(unit_id=uuid.uuid4(), unit_code=street, parent_code="370705",
+    await disclosure.send(registry.UnitCreated(unit_id=uuid.uuid4(), unit_code=street, parent_code=district,
                                                level="street", unit_name="测试街道", effective_on=date(2026, 1, 1)))
     await disclosure.send(registry.UnitCreated(unit_id=uuid.uuid4(), unit_code=community, parent_code=street,
                                                level="community", unit_name="幸福街社区", effective_on=date(2026, 1, 1)))

@@ -6,7 +6,7 @@ import random
 import uuid
 from datetime import date, datetime
 
-from disclosure_helpers import PLANTED_NAMES, PLANTED_PHONES, new_community, new_street
+from disclosure_helpers import PLANTED_NAMES, PLANTED_PHONES, new_community
 
 from services.disclosure.rules.cadence import SHANGHAI
 from services.registry import events as registry
@@ -117,11 +117,14 @@ async def test_late_answer_stays_flagged(disclosure, clock):
 
 
 async def test_cadence_report_lists_communities_overdue_per_kind(disclosure, clock):
-    street = new_street(30, 49)
+    # A made-up district of its own: the report covers every community under the street, and other tests' units
+    # (sent by the registry over the shared broker) may lie under any street of 370705.
+    district = f"9{random.randrange(10**5):05d}"
+    street = district + "030"
     punctual, late, silent = street + "101", street + "102", street + "103"
     for code in (street, punctual, late, silent):
         await disclosure.send(registry.UnitCreated(
-            unit_id=uuid.uuid4(), unit_code=code, parent_code=street if code != street else "370705",
+            unit_id=uuid.uuid4(), unit_code=code, parent_code=street if code != street else district,
             level="street" if code == street else "community", unit_name=f"社区{code[-3:]}",
             effective_on=date(2026, 1, 1)))
 
