@@ -49,8 +49,6 @@ from services.matters.models import (
     VoteOnlineCount,
     WorkOrder,
     WorkOrderChange,
-    ballot_box,
-    replica,
 )
 from services.matters.rules.lifecycle import TERMINAL_STATES, Action
 from youmin.kit import replica as replica_kit
