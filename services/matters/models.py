@@ -68,8 +68,9 @@ class Matter(Base):
     unit_code: Mapped[str] = mapped_column(CODE, nullable=False)
     scope_level: Mapped[str] = mapped_column(Text, nullable=False)
     title: Mapped[str] = mapped_column(Text, nullable=False)
-    # The title's distinct character bigrams (rules.routing.title_bigrams): duplicates are scored in the database.
-    title_bigrams: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default=text("'{}'"))
+    # The title's distinct character bigrams as integers (rules.routing.bigram_codes): duplicates are scored in the
+    # database.
+    title_bigrams: Mapped[list[int]] = mapped_column(ARRAY(Integer), nullable=False, server_default=text("'{}'"))
     description: Mapped[str] = mapped_column(Text, nullable=False)
     category: Mapped[str] = mapped_column(Text, nullable=False)
     nature: Mapped[str] = mapped_column(Text, nullable=False)

@@ -88,8 +88,9 @@ _TERMINAL_SQL = ", ".join(f"'{s.value}'" for s in sorted(TERMINAL_STATES))
 
 
 def _alike(*, community: str, mine: str, threshold: str, candidates: str, top: str, exclude: str = "") -> str:
-    """The SELECT of a community's live matters whose titles look like one with the bigrams `mine`: (matter_id, title,
-    score, created_at), most similar first. The arguments are SQL text (parameters or literals)."""
+    """The SELECT of a community's live matters whose titles look like one with the bigram codes `mine` (int[], compared
+    by intarray's intersection): (matter_id, title, score, created_at), most similar first. The arguments are SQL text
+    (parameters or literals)."""
     return f"""
         SELECT matter_id, title, score, created_at FROM (
             SELECT c.matter_id, c.title, c.created_at,
@@ -98,7 +99,7 @@ def _alike(*, community: str, mine: str, threshold: str, candidates: str, top: s
             FROM (
                 SELECT m.matter_id, m.title, m.created_at, cardinality(m.title_bigrams) AS n,
                        cardinality({mine}) AS m,
-                       (SELECT count(*) FROM unnest(m.title_bigrams) AS b WHERE b = ANY({mine})) AS common
+                       icount(m.title_bigrams & {mine}) AS common
                 FROM matter m
                 WHERE m.community_code = {community} AND m.state NOT IN ({_TERMINAL_SQL}) {exclude}
                 ORDER BY m.created_at DESC
@@ -112,7 +113,7 @@ def _alike(*, community: str, mine: str, threshold: str, candidates: str, top: s
 
 _SIMILAR = text(
     "SELECT matter_id, title, score FROM ("
-    + _alike(community=":community", mine="CAST(:mine AS text[])", threshold=":threshold", candidates=":candidates",
+    + _alike(community=":community", mine="CAST(:mine AS int[])", threshold=":threshold", candidates=":candidates",
              top=":top", exclude="AND m.matter_id IS DISTINCT FROM CAST(:exclude AS uuid)")
     + ") AS found ORDER BY score DESC, created_at DESC"
 ).bindparams(bindparam("community", type_=Text(), literal_execute=True),
@@ -130,7 +131,7 @@ _RAISE_COLUMNS = ("matter_id", "community_code", "unit_code", "scope_level", "ti
                   "address_string", "created_at", "state_entered_at")
 _P = {name: f"${n}" for n, name in enumerate((*_RAISE_COLUMNS, "details", "threshold"), start=1)}
 _RAISE = f"""
-    WITH alike AS ({_alike(community="'{community}'", mine=f"CAST({_P['title_bigrams']} AS text[])",
+    WITH alike AS ({_alike(community="'{community}'", mine=f"CAST({_P['title_bigrams']} AS int[])",
                            threshold=_P['threshold'], candidates="{candidates}", top="{top}")}
     ), raised AS (
         INSERT INTO matter ({", ".join(_RAISE_COLUMNS)})
@@ -229,7 +230,7 @@ class MattersRepository:
         return (await self.session.execute(select(Matter).where(Matter.external_token == token))).scalar_one_or_none()
 
     async def similar_matters(
-        self, community_code: str, exclude: uuid.UUID | None, bigrams: list[str], threshold: float, *,
+        self, community_code: str, exclude: uuid.UUID | None, bigrams: list[int], threshold: float, *,
         candidates: int = 200, top: int = 10,
     ) -> list[tuple[uuid.UUID, str, float]]:
         """Returns (id, title, score) of the community's live matters whose titles look like one with these bigrams.

@@ -32,7 +32,7 @@ from services.matters.rules.lifecycle import (
     allowed_actions,
     transition,
 )
-from services.matters.rules.routing import Category, Channel, ScopeLevel, propose_channel, title_bigrams
+from services.matters.rules.routing import Category, Channel, ScopeLevel, propose_channel, bigram_codes
 from services.matters.rules.templates import Template, load_templates
 from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping, tally
 from services.matters.settings import Settings
@@ -418,7 +418,7 @@ class MattersService:
             unit_code=unit_code,
             scope_level=self.codes.scope_of(unit_code).value,
             title=data.title.strip(),
-            title_bigrams=title_bigrams(data.title.strip()),
+            title_bigrams=bigram_codes(data.title.strip()),
             description=data.description.strip(),
             category=data.category.value,
             nature=data.nature.value,

@@ -138,8 +138,8 @@ _CATEGORY_LABELS = {
 }
 
 
-# A title's bigrams: stored with each matter (title_bigrams) and compared in the database; suggest_duplicates
-# below is the rule the database's scoring is tested against.
+# A title's bigrams: stored with each matter (title_bigrams, as integers: bigram_codes) and compared in the database;
+# suggest_duplicates below is the rule the database's scoring is tested against.
 @lru_cache(maxsize=8192)
 def _shingles(title: str) -> frozenset[str]:
     # NFKC folds full-width letters and digits; punctuation and spaces carry no meaning in a title.
@@ -150,8 +150,21 @@ def _shingles(title: str) -> frozenset[str]:
 
 
 def title_bigrams(title: str) -> list[str]:
-    """Returns a title's distinct character bigrams, sorted: what a matter stores to be compared in the database."""
+    """Returns a title's distinct character bigrams, sorted."""
     return sorted(_shingles(title))
+
+
+def _shingle_code(shingle: str) -> int:
+    # Two characters as the two 16-bit halves of a 32-bit integer (one character, a one-letter title: its code
+    # point); a character beyond the Basic Multilingual Plane folds onto its low 16 bits. As PostgreSQL's int4.
+    value = ord(shingle) if len(shingle) == 1 else (ord(shingle[0]) & 0xFFFF) << 16 | (ord(shingle[1]) & 0xFFFF)
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def bigram_codes(title: str) -> list[int]:
+    """Returns a title's distinct character bigrams as integers, sorted: what a matter stores (title_bigrams) and the
+    database compares (intarray's intersection, rather than a text comparison per pair of bigrams)."""
+    return sorted({_shingle_code(s) for s in _shingles(title)})
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:

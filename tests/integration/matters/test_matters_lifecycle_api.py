@@ -10,7 +10,7 @@ from sqlalchemy import event, text
 
 from services.matters.repository import MattersRepository
 from services.matters.rules.lifecycle import TRANSITIONS, Action, State
-from services.matters.rules.routing import suggest_duplicates, title_bigrams
+from services.matters.rules.routing import bigram_codes, suggest_duplicates
 from services.registry import events as reg
 
 
@@ -202,7 +202,7 @@ async def test_duplicate_suggestions_read_about_the_candidates_only_in_busy_and_
         if value is None:
             return "NULL"
         if isinstance(value, list):
-            return "'{" + ",".join(value) + "}'"
+            return "'{" + ",".join(map(str, value)) + "}'"
         return f"'{value}'" if isinstance(value, str) else str(value)
 
     engine = matters.app.state.engine.sync_engine
@@ -225,7 +225,7 @@ async def test_duplicate_suggestions_read_about_the_candidates_only_in_busy_and_
             await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
             for community in (busy, quiet):
                 sent.clear()
-                found = await repo.similar_matters(community, None, title_bigrams("三号楼前路灯不亮"), 0.5)
+                found = await repo.similar_matters(community, None, bigram_codes("三号楼前路灯不亮"), 0.5)
                 assert len(found) == 10  # the ten most similar of the look-alikes
                 # The very statement the service sent, prepared and run again under a generic plan.
                 statement, parameters = sent[0]

@@ -5,9 +5,11 @@ from services.matters.rules.routing import (
     Channel,
     Nature,
     ScopeLevel,
+    bigram_codes,
     propose_channel,
     similarity,
     suggest_duplicates,
+    title_bigrams,
 )
 
 
@@ -187,3 +189,29 @@ def test_a_duplicate_threshold_outside_0_to_1_is_refused_at_start_up(threshold):
 
     with pytest.raises(ValidationError, match="duplicate_threshold"):
         Settings(duplicate_threshold=threshold, service_database_url="postgresql+asyncpg://x/y")
+
+
+TITLES = ["三号楼路灯不亮", "小区路灯不亮了", "Ａ栋电梯故障", "a栋电梯故障", "垃圾", "灯", "𠀋𠀌楼道积水", "楼道积水",
+          "一二三四五六七八九十", "12号楼漏水", "21号楼漏水"]
+
+
+@pytest.mark.parametrize("title", TITLES)
+def test_bigram_codes_are_one_distinct_int4_per_bigram_sorted(title):
+    codes = bigram_codes(title)
+    assert codes == sorted(set(codes))
+    assert len(codes) == len(title_bigrams(title))
+    assert all(-(2**31) <= c < 2**31 for c in codes)
+
+
+def test_bigram_codes_score_as_the_bigrams_do():
+    # The database's Jaccard over the codes (intarray's intersection) is the rule's over the bigrams.
+    for a in TITLES:
+        for b in TITLES:
+            x, y = set(bigram_codes(a)), set(bigram_codes(b))
+            score = len(x & y) / len(x | y) if x and y else 0.0
+            assert score == pytest.approx(similarity(a, b)), (a, b)
+
+
+def test_bigram_codes_keep_the_order_of_the_two_characters():
+    assert bigram_codes("甲乙") != bigram_codes("乙甲")
+    assert bigram_codes("") == []
