@@ -5,7 +5,6 @@ Both run as child processes of whoever starts them, so stopping that process sto
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pwd
 import shutil

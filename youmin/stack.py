@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from youmin.infra import EmbeddedPostgres, ManagedProcesses, PortInUse, TansuBroker, port_free, wait_for_port
+from youmin.infra import EmbeddedPostgres, ManagedProcesses, PortInUse, TansuBroker, port_free
 from youmin.kit.kafka import ensure_topics
 from youmin.kit.migrate import ensure_database, upgrade_async
 from youmin.kit.settings import DEFAULT_PORTS, SERVICES, service_database_url
@@ -113,7 +113,7 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
                 raise PortInUse(getattr(ports, name), name)
         server_url = os.environ.get("DATABASE_URL")
         if server_url:
-            console.print(f"[bold]PostgreSQL[/]: using DATABASE_URL")
+            console.print("[bold]PostgreSQL[/]: using DATABASE_URL")
         else:
             with console.status(f"starting embedded PostgreSQL on 127.0.0.1:{ports.postgres} (data in {data_dir / 'postgres'})"):
                 pg = EmbeddedPostgres(data_dir / "postgres", port=ports.postgres)

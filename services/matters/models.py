@@ -18,7 +18,6 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
