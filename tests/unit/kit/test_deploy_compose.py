@@ -84,3 +84,20 @@ def test_every_app_starts_under_the_compose_production_environment(monkeypatch):
             module = importlib.import_module("gateway.app" if name == "gateway" else f"services.{name}.app")
             app = module.create_app()
             assert app.state.settings.environment == "production", name
+
+
+def test_production_postgres_is_the_major_version_the_tests_run_on_with_the_same_tuning():
+    import re
+    import subprocess
+
+    from youmin.infra import SERVER_TUNING, _pg_bin
+
+    embedded = subprocess.run([str(_pg_bin() / "postgres"), "--version"], capture_output=True, text=True, check=True)
+    major = re.search(r"(\d+)\.\d+", embedded.stdout).group(1)
+    postgres = compose()["services"]["postgres"]
+    assert postgres["image"].split(":")[1].split(".")[0].split("-")[0] == major
+    # The volume holds the image's version-specific data directory (18+: /var/lib/postgresql/<major>/docker).
+    assert any(v.endswith(":/var/lib/postgresql") for v in postgres["volumes"])
+    command = postgres["command"]
+    for setting in SERVER_TUNING[1::2]:
+        assert setting in command, setting
