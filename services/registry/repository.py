@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Row, any_, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.importer import job_lock_key
@@ -38,6 +39,12 @@ def within(column: Any, code: str) -> Any:
     """A condition: the column's code equals `code` or lies below it (an index range scan)."""
     low, high = prefix_range(code)
     return (column >= low) & (column < high)
+
+
+def _uuids(ids: Sequence[uuid.UUID]) -> Any:
+    # One array parameter, not one parameter per id: a page's hundred ids make one statement, prepared once, rather than
+    # a statement text per count of ids.
+    return bindparam(None, list(ids), type_=ARRAY(UUID(as_uuid=True)))
 
 
 class Repository:
@@ -245,17 +252,22 @@ class Repository:
         return await self.session.scalar(select(func.count()).select_from(OrgUnit).where(
             OrgUnit.level == "household", within(OrgUnit.code, code), OrgUnit.retired_on.is_(None)))
 
-    async def members_of(self, household_ids: Sequence[uuid.UUID]) -> list[tuple[Person, PersonPersonal]]:
+    async def members_of(self, household_ids: Sequence[uuid.UUID]) -> list[Row]:
+        """Returns the members of households, each a row with the person's and their personal data's columns
+        (person_id, household_id, adult, name, phone, id_number, birth_date, address): read as columns, not as
+        objects, since a page of households holds hundreds of members and is only read."""
         rows = await self.session.execute(
-            select(Person, PersonPersonal).join(PersonPersonal, PersonPersonal.person_id == Person.person_id)
-            .where(Person.household_id.in_(list(household_ids))).order_by(Person.household_id, PersonPersonal.birth_date)
+            select(Person.person_id, Person.household_id, Person.adult, PersonPersonal.name, PersonPersonal.phone,
+                   PersonPersonal.id_number, PersonPersonal.birth_date, PersonPersonal.address)
+            .join(PersonPersonal, PersonPersonal.person_id == Person.person_id)
+            .where(Person.household_id == any_(_uuids(household_ids))).order_by(Person.household_id, PersonPersonal.birth_date)
         )
-        return [(r[0], r[1]) for r in rows]
+        return list(rows)
 
     async def proxies_of(self, household_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
         rows = await self.session.execute(
             select(HouseholdProxy.household_id, HouseholdProxy.person_id)
-            .where(HouseholdProxy.household_id.in_(list(household_ids))).order_by(HouseholdProxy.person_id)
+            .where(HouseholdProxy.household_id == any_(_uuids(household_ids))).order_by(HouseholdProxy.person_id)
         )
         out: dict[uuid.UUID, list[uuid.UUID]] = {}
         for household_id, person_id in rows:

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry import importer, schemas
@@ -349,7 +350,7 @@ class RegistryService:
         return principal.sub == str(person_id) or any(
             _can_see(g.role, g.scope, code) for g in principal.grants for code in codes)
 
-    def _personal(self, principal: Principal, personal: PersonPersonal, subject_codes: Iterable[str | None],
+    def _personal(self, principal: Principal, personal: PersonPersonal | Row, subject_codes: Iterable[str | None],
                   person_id: uuid.UUID) -> schemas.PersonalData:
         if self._sees_personal(principal, person_id, subject_codes):
             return schemas.PersonalData(name=personal.name, phone=personal.phone, id_number=personal.id_number,
@@ -359,8 +360,9 @@ class RegistryService:
             id_number=mask_id_number(personal.id_number) if personal.id_number else None, birth_date=None,
             address=mask_address(personal.address) if personal.address else None, masked=True)
 
-    def _person_read(self, principal: Principal, person: Person, personal: PersonPersonal, household_code: str | None,
-                     extra_codes: Iterable[str] = ()) -> schemas.PersonRead:
+    def _person_read(self, principal: Principal, person: Person | Row, personal: PersonPersonal | Row,
+                     household_code: str | None, extra_codes: Iterable[str] = ()) -> schemas.PersonRead:
+        """A person as the caller reads them; `person` and `personal` may be one row of members_of's columns."""
         adult = is_adult(personal.birth_date, date.today()) if personal.birth_date else None
         return schemas.PersonRead(
             person_id=person.person_id, household_code=household_code, adult=adult,
@@ -543,9 +545,9 @@ class RegistryService:
         proxies = await self.repo.proxies_of(ids) if ids else {}
         by_household: dict[uuid.UUID, list] = {}
         code_of = {r[0]: r[1] for r in rows}
-        for person, personal in members:
-            by_household.setdefault(person.household_id, []).append(
-                self._person_read(principal, person, personal, code_of[person.household_id]))
+        for member in members:
+            by_household.setdefault(member.household_id, []).append(
+                self._person_read(principal, member, member, code_of[member.household_id]))
         households = [schemas.HouseholdRead(household_code=c, representative_person_id=rep,
                                             proxy_person_ids=proxies.get(i, []), members=by_household.get(i, []))
                       for i, c, rep in rows]
@@ -573,7 +575,7 @@ class RegistryService:
         if not (principal.covers(code, WRITER_ROLES) or
                 (household.representative_person_id is not None and principal.sub == str(household.representative_person_id))):
             raise Forbidden(f"no staff grant covers {code}", scope=code)
-        members = {p.person_id: p for p, _ in await self.repo.members_of([unit.unit_id])}
+        members = {m.person_id: m for m in await self.repo.members_of([unit.unit_id])}
         if body.representative_person_id is not None and body.representative_person_id not in members:
             raise RuleViolation("household.representative_not_member", "the representative must live in the household",
                                 field="representative_person_id")
@@ -595,7 +597,7 @@ class RegistryService:
         await publish(self.session, HouseholdRepresentativeSet(
             household_code=code, representative_person_id=body.representative_person_id, proxy_person_ids=proxies,
             effective_on=_today(body.effective_on)))
-        members = [self._person_read(principal, p, pp, code) for p, pp in await self.repo.members_of([unit.unit_id])]
+        members = [self._person_read(principal, m, m, code) for m in await self.repo.members_of([unit.unit_id])]
         return schemas.HouseholdRead(household_code=code, representative_person_id=body.representative_person_id,
                                      proxy_person_ids=proxies, members=members)
 
