@@ -190,7 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if isinstance(app_.state.sms_sender, HttpSender):
                 await app_.state.sms_sender.drain()
-            await app_.state.upstream.close()
+            await app_.state.upstream.aclose()
             await app_.state.http.aclose()
             await app_.state.webhook_http.aclose()
 

@@ -1,9 +1,9 @@
-"""Routing to the services over pooled aiohttp connections; 502/504 as problem+json.
+"""Routing to the services with httpx over pooled aiohttp connections; 502/504 as problem+json.
 
-Every request through the gateway is relayed by one `aiohttp.ClientSession` (its connection pool, no cookies, no
-decompression): the gateway's hottest path, so it is spoken to directly rather than through httpx, whose request and
-response models cost more CPU than the call itself. The gateway's occasional calls of its own (log-in lookups,
-readiness, the OpenAPI merge, webhooks) use a plain httpx client.
+The upstream client is an `httpx.AsyncClient` whose transport is aiohttp's connection pool (httpx-aiohttp):
+under many concurrent requests httpx's own pool costs several times the CPU, and every request through the
+gateway pays that cost. The gateway's occasional calls of its own (log-in lookups, readiness, the OpenAPI
+merge, webhooks) use a plain httpx client.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import aiohttp
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
-from yarl import URL
+from httpx_aiohttp import AiohttpTransport
 
 from youmin.kit.auth import bearer, current_principal
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from youmin.kit.errors import DomainError, Forbidden, domain_problem, problem
 
 # Headers a client may pass to a service, and a service back to the client.
@@ -38,18 +39,21 @@ def no_cookies() -> CookieJar:
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
-def make_upstream(timeout: float, connect_timeout: float) -> aiohttp.ClientSession:
+def make_upstream(timeout: float, connect_timeout: float) -> httpx.AsyncClient:
     """Creates the pooled upstream client (call inside the running event loop)."""
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         # Idle connections are dropped before the services' keep-alive timeout (uvicorn: 5 s) can close them under us.
         connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=2.0, enable_cleanup_closed=True),
-        # sock_connect bounds opening a connection, sock_read the wait for each part of the answer.
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=timeout),
-        # The gateway relays bodies as they are; it neither asks for compression, decompresses nor keeps cookies, and
-        # only the headers the client sent (FORWARD_REQUEST) go on.
-        auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
-        skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
+        # The gateway relays bodies as they are; it neither asks for compression, decompresses nor keeps cookies.
+        auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent", "Accept-Encoding"),
     )
+    # connect bounds opening a connection, read the wait for each part of the answer.
+    client = httpx.AsyncClient(transport=AiohttpTransport(client=session), cookies=no_cookies(),
+                               timeout=httpx.Timeout(timeout, connect=connect_timeout), follow_redirects=False)
+    # Only the headers the client sent (FORWARD_REQUEST) go on: none of httpx's defaults.
+    for name in ("accept", "accept-encoding", "connection", "user-agent"):
+        del client.headers[name]
+    return client
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,24 +72,11 @@ class Answer:
         return json.loads(self.content)
 
 
-def _header_text(value: str) -> str:
-    # A client's header value arrives decoded as latin-1; aiohttp sends text as UTF-8, so the bytes the client sent go
-    # on as they came when they are UTF-8 (anything else is passed as the latin-1 text it was read as).
-    raw = value.encode("latin-1")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return value
-
-
-async def _call(session: aiohttp.ClientSession, method: str, url: str, params: list[tuple[str, str]] | None,
+async def _call(client: httpx.AsyncClient, method: str, url: str, params: list[tuple[str, str]] | None,
                 headers: dict[str, str], content: bytes | None) -> Answer:
-    # The URL is sent as it is given (its path percent-encoded by the caller), not normalised again.
-    async with session.request(method, URL(url, encoded=True), params=params or None, headers=headers, data=content,
-                               allow_redirects=False) as resp:
-        body = await resp.read()
-        headers = [(k.lower(), v) for k, v in resp.raw_headers if k.lower().decode("latin-1") not in HOP_BY_HOP]
-        return Answer(resp.status, headers, body)
+    resp = await client.request(method, url, params=params, headers=headers, content=content)
+    headers = [(k.lower(), v) for k, v in resp.headers.raw if k.lower().decode("latin-1") not in HOP_BY_HOP]
+    return Answer(resp.status_code, headers, resp.content)
 
 
 async def upstream(
@@ -95,8 +86,9 @@ async def upstream(
     """Calls a service; returns its answer, or a 502/504 problem when it cannot be reached."""
     # The path goes on percent-encoded, so a "#", "?" or "%" that a segment carries stays inside that segment.
     url = f"{request.app.state.settings.service_urls()[service]}{quote(path, safe='/')}"
-    session: aiohttp.ClientSession = request.app.state.upstream
-    headers = {name: _header_text(value) for name, value in
+    client: httpx.AsyncClient = request.app.state.upstream
+    # As bytes: a client's header values arrive decoded as latin-1, and httpx would encode str values as ASCII.
+    headers = {name: value.encode("latin-1") for name, value in
                {**headers, "x-request-id": request.state.request_id,
                 "x-forwarded-for": request.client.host if request.client else ""}.items()}
     # aiohttp itself sends an idempotent request again when a pooled connection turns out closed by the service.
@@ -104,9 +96,10 @@ async def upstream(
         # The client's timeouts bound connecting and each read; this bounds the whole answer (a service that
         # trickles its body would otherwise hold the request for as long as it likes).
         async with asyncio.timeout(request.app.state.settings.upstream_timeout_seconds):
-            return await _call(session, method, url, params, headers, content)
-    except (aiohttp.ClientError, OSError) as exc:  # OSError: TimeoutError too (aiohttp's timeouts are TimeoutErrors)
-        if isinstance(exc, TimeoutError):
+            return await _call(client, method, url, params, headers, content)
+    except (httpx.TransportError, httpx.DecodingError, aiohttp.ClientError, OSError) as exc:  # OSError: TimeoutError too
+        # httpx-aiohttp maps every aiohttp connection error to httpx.ConnectTimeout; the cause tells a timeout apart.
+        if isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError):
             return problem(504, "Gateway timeout", f"the {service} service did not answer in time",
                            "/problems/upstream-timeout")
         return problem(502, "Bad gateway", f"the {service} service is unavailable", "/problems/upstream-unavailable")
