@@ -32,7 +32,7 @@ from services.matters.rules.lifecycle import (
     allowed_actions,
     transition,
 )
-from services.matters.rules.routing import Category, Channel, ScopeLevel, propose_channel, bigram_codes
+from services.matters.rules.routing import Category, Channel, ScopeLevel, bigram_codes, propose_channel
 from services.matters.rules.templates import Template, load_templates
 from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping, tally
 from services.matters.settings import Settings

@@ -154,10 +154,18 @@ def title_bigrams(title: str) -> list[str]:
     return sorted(_shingles(title))
 
 
+def _char_code(ch: str) -> int:
+    # A title's characters are letters and digits, never UTF-16 surrogates (U+D800-DFFF): a character beyond the Basic
+    # Multilingual Plane (CJK Extension B, in some names) takes a surrogate slot by its low 11 bits, so it never meets
+    # a character of the plane; two such rare characters may share a slot.
+    cp = ord(ch)
+    return cp if cp <= 0xFFFF else 0xD800 | (cp & 0x7FF)
+
+
 def _shingle_code(shingle: str) -> int:
-    # Two characters as the two 16-bit halves of a 32-bit integer (one character, a one-letter title: its code
-    # point); a character beyond the Basic Multilingual Plane folds onto its low 16 bits. As PostgreSQL's int4.
-    value = ord(shingle) if len(shingle) == 1 else (ord(shingle[0]) & 0xFFFF) << 16 | (ord(shingle[1]) & 0xFFFF)
+    # Two characters as the two 16-bit halves of a 32-bit integer; one character (a one-letter title) with a high half
+    # of 0, which no bigram has (its first character is a letter or digit, from U+0030). As PostgreSQL's int4.
+    value = _char_code(shingle) if len(shingle) == 1 else _char_code(shingle[0]) << 16 | _char_code(shingle[1])
     return value - (1 << 32) if value >= 1 << 31 else value
 
 

@@ -192,7 +192,7 @@ def test_a_duplicate_threshold_outside_0_to_1_is_refused_at_start_up(threshold):
 
 
 TITLES = ["三号楼路灯不亮", "小区路灯不亮了", "Ａ栋电梯故障", "a栋电梯故障", "垃圾", "灯", "𠀋𠀌楼道积水", "楼道积水",
-          "一二三四五六七八九十", "12号楼漏水", "21号楼漏水"]
+          "一二三四五六七八九十", "12号楼漏水", "21号楼漏水", "路灯𤸀坏", "路灯一坏", "𤸀一一𤸀", "𠀀灯", "𠀀"]
 
 
 @pytest.mark.parametrize("title", TITLES)
@@ -215,3 +215,10 @@ def test_bigram_codes_score_as_the_bigrams_do():
 def test_bigram_codes_keep_the_order_of_the_two_characters():
     assert bigram_codes("甲乙") != bigram_codes("乙甲")
     assert bigram_codes("") == []
+
+
+def test_a_character_beyond_the_basic_plane_meets_no_character_of_it():
+    # U+24E00 and U+4E00 (一) share their low 16 bits; U+20000 would fold onto a control character.
+    assert set(bigram_codes("路灯𤸀坏")).isdisjoint(set(bigram_codes("路灯一坏")) - set(bigram_codes("路灯")))
+    assert len(bigram_codes("𤸀一一𤸀")) == 3
+    assert bigram_codes("𠀀灯") != bigram_codes("灯") and bigram_codes("𠀀") != bigram_codes("灯")
