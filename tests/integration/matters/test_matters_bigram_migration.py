@@ -1,14 +1,16 @@
-"""Migration matters_0015 turns the stored title bigrams into integer codes, and duplicates are found after it."""
+"""Migration matters_0015 turns the stored title bigrams into integer codes (and back on downgrade)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
 import asyncpg
+from alembic import command
 
 from services.matters.rules.routing import bigram_codes, title_bigrams
-from youmin.kit.migrate import drop_database, ensure_database, upgrade_async
+from youmin.kit.migrate import alembic_config, drop_database, ensure_database, upgrade_async
 from youmin.kit.relay import asyncpg_dsn
 
 
@@ -42,6 +44,14 @@ async def test_stored_bigrams_become_codes_that_the_duplicate_scoring_reads(infr
                 "SELECT icount(a.title_bigrams & b.title_bigrams) FROM matter a, matter b WHERE a.title = $1 AND b.title = $2",
                 "三号楼路灯不亮", "小区路灯不亮了")
             assert common == 3
+        finally:
+            await conn.close()
+
+        await asyncio.to_thread(command.downgrade, alembic_config("matters", url), "matters_0014")
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            stored = {r["matter_id"]: r["title_bigrams"] for r in await conn.fetch("SELECT matter_id, title_bigrams FROM matter")}
+            assert stored == {m: title_bigrams(t) for m, t in titles.items()}
         finally:
             await conn.close()
     finally:
