@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Row, any_, bindparam, func, select, text, update
+from sqlalchemy import any_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,19 @@ def within(column: Any, code: str) -> Any:
     """A condition: the column's code equals `code` or lies below it (an index range scan)."""
     low, high = prefix_range(code)
     return (column >= low) & (column < high)
+
+
+class Member(NamedTuple):
+    """A household member as a page of households reads them: the person's columns and their personal data's."""
+
+    person_id: uuid.UUID
+    household_id: uuid.UUID | None
+    adult: bool
+    name: str
+    phone: str | None
+    id_number: str | None
+    birth_date: date | None
+    address: str | None
 
 
 def _uuids(ids: Sequence[uuid.UUID]) -> Any:
@@ -252,17 +265,16 @@ class Repository:
         return await self.session.scalar(select(func.count()).select_from(OrgUnit).where(
             OrgUnit.level == "household", within(OrgUnit.code, code), OrgUnit.retired_on.is_(None)))
 
-    async def members_of(self, household_ids: Sequence[uuid.UUID]) -> list[Row]:
-        """Returns the members of households, each a row with the person's and their personal data's columns
-        (person_id, household_id, adult, name, phone, id_number, birth_date, address): read as columns, not as
-        objects, since a page of households holds hundreds of members and is only read."""
+    async def members_of(self, household_ids: Sequence[uuid.UUID]) -> list[Member]:
+        """Returns the members of households, each with the person's and their personal data's columns: read as
+        columns, not as objects, since a page of households holds hundreds of members and is only read."""
         rows = await self.session.execute(
             select(Person.person_id, Person.household_id, Person.adult, PersonPersonal.name, PersonPersonal.phone,
                    PersonPersonal.id_number, PersonPersonal.birth_date, PersonPersonal.address)
             .join(PersonPersonal, PersonPersonal.person_id == Person.person_id)
             .where(Person.household_id == any_(_uuids(household_ids))).order_by(Person.household_id, PersonPersonal.birth_date)
         )
-        return list(rows)
+        return [Member._make(row) for row in rows.tuples()]
 
     async def proxies_of(self, household_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
         rows = await self.session.execute(

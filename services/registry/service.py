@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry import importer, schemas
@@ -40,7 +39,7 @@ from services.registry.models import (
     RetiredCode,
     RoleGrant,
 )
-from services.registry.repository import Repository
+from services.registry.repository import Member, Repository
 from services.registry.rules import coverage as coverage_rules
 from services.registry.rules.codes import (
     CodeRuleError,
@@ -350,7 +349,7 @@ class RegistryService:
         return principal.sub == str(person_id) or any(
             _can_see(g.role, g.scope, code) for g in principal.grants for code in codes)
 
-    def _personal(self, principal: Principal, personal: PersonPersonal | Row, subject_codes: Iterable[str | None],
+    def _personal(self, principal: Principal, personal: PersonPersonal | Member, subject_codes: Iterable[str | None],
                   person_id: uuid.UUID) -> schemas.PersonalData:
         if self._sees_personal(principal, person_id, subject_codes):
             return schemas.PersonalData(name=personal.name, phone=personal.phone, id_number=personal.id_number,
@@ -360,9 +359,9 @@ class RegistryService:
             id_number=mask_id_number(personal.id_number) if personal.id_number else None, birth_date=None,
             address=mask_address(personal.address) if personal.address else None, masked=True)
 
-    def _person_read(self, principal: Principal, person: Person | Row, personal: PersonPersonal | Row,
+    def _person_read(self, principal: Principal, person: Person | Member, personal: PersonPersonal | Member,
                      household_code: str | None, extra_codes: Iterable[str] = ()) -> schemas.PersonRead:
-        """A person as the caller reads them; `person` and `personal` may be one row of members_of's columns."""
+        """A person as the caller reads them; `person` and `personal` may be one Member (members_of)."""
         adult = is_adult(personal.birth_date, date.today()) if personal.birth_date else None
         return schemas.PersonRead(
             person_id=person.person_id, household_code=household_code, adult=adult,
