@@ -233,7 +233,8 @@ class MattersRepository:
         self, community_code: str, exclude: uuid.UUID | None, bigrams: list[int], threshold: float, *,
         candidates: int = 200, top: int = 10,
     ) -> list[tuple[uuid.UUID, str, float]]:
-        """Returns (id, title, score) of the community's live matters whose titles look like one with these bigrams.
+        """Returns (id, title, score) of the community's live matters whose titles look like one with these bigram
+        codes (rules.routing.bigram_codes).
 
         Of the `candidates` newest live matters, those scoring at or above the threshold (and above 0) come back,
         most similar first and newest first among equals: rules.routing.suggest_duplicates, computed where the
