@@ -53,6 +53,8 @@ from services.matters.models import (
 from services.matters.rules.lifecycle import TERMINAL_STATES, Action
 from youmin.kit import replica as replica_kit
 from youmin.kit.db import driver_connection
+from youmin.kit.events import Event
+from youmin.kit.outbox import OUTBOX_NOTIFIED, outbox_args, outbox_ctes
 
 
 OPEN_WORK_ORDER_STATUSES = ("dispatched", "signed")
@@ -123,7 +125,8 @@ _SIMILAR = text(
 
 # Raising a matter, in one statement on the request's asyncpg connection (see youmin.kit.db.driver_connection): its
 # duplicate suggestions (_SIMILAR, read before the new matter is written: a statement's CTEs share one snapshot, so it
-# is not its own duplicate), the matter, its first timeline entry, and the community's chosen template. The community
+# is not its own duplicate), the matter, its first timeline entry, its event in the outbox, and the community's chosen
+# template. The community
 # is written into the text for _SIMILAR's reason (a plan of its own), after checking it is digits.
 _RAISE_COLUMNS = ("matter_id", "community_code", "unit_code", "scope_level", "title", "title_bigrams", "description",
                   "category", "nature", "key_project", "major", "state", "raised_via", "proposer_sub", "proposer_kind",
@@ -139,8 +142,9 @@ _RAISE = f"""
     ), timeline AS (
         INSERT INTO matter_transition (matter_id, from_state, to_state, action, actor_sub, details, at)
         VALUES ({_P['matter_id']}, NULL, {_P['state']}, 'raise', {_P['proposer_sub']}, {_P['details']}, {_P['created_at']})
-    )
+    ), {outbox_ctes(len(_P) + 1)}
     SELECT (SELECT template_code FROM community_template WHERE community_code = {_P['community_code']}) AS template_code,
+           {OUTBOX_NOTIFIED} AS notified,
            coalesce(a.ids, '{{{{}}}}') AS ids, coalesce(a.titles, '{{{{}}}}') AS titles,
            coalesce(a.scores, '{{{{}}}}') AS scores
     FROM (SELECT array_agg(matter_id ORDER BY score DESC, created_at DESC, matter_id) AS ids,
@@ -246,16 +250,18 @@ class MattersRepository:
         })
         return [(row.matter_id, row.title, row.score) for row in rows]
 
-    async def insert_raised(self, matter: Matter, details: dict[str, Any], threshold: float, *, candidates: int = 200,
-                            top: int = 10) -> tuple[list[tuple[uuid.UUID, str, float]], str | None]:
-        """Writes a new matter and its "raise" entry on the timeline; returns the community's similar live matters as
-        similar_matters finds them (before this one is written) and the community's chosen template code, if any."""
+    async def insert_raised(self, matter: Matter, details: dict[str, Any], event: Event, threshold: float, *,
+                            candidates: int = 200, top: int = 10) -> tuple[list[tuple[uuid.UUID, str, float]], str | None]:
+        """Writes a new matter, its "raise" entry on the timeline and its event (to the outbox); returns the community's
+        similar live matters as similar_matters finds them (before this one is written) and the community's chosen
+        template code, if any."""
         if not re.fullmatch(r"[0-9]{6,12}", matter.community_code):  # written into the statement's text
             raise ValueError(f"not a community code: {matter.community_code!r}")
         conn = await driver_connection(self.session)
         row = await conn.fetchrow(
             _RAISE.format(community=matter.community_code, candidates=int(candidates), top=int(top)),
             *(getattr(matter, name) for name in _RAISE_COLUMNS), json.dumps(details, ensure_ascii=False), threshold,
+            *outbox_args(event)[1],
         )
         return list(zip(row["ids"], row["titles"], row["scores"], strict=True)), row["template_code"]
 
@@ -910,6 +916,15 @@ class CodeMoveRepository:
         """Holds a move's re-coding back until this transaction ends. Taken before the transaction locks any row: a
         move holding the lock exclusively may be waiting for that row."""
         await (await driver_connection(self.session)).execute(self.LOCK.text)
+
+    async def hold_current_of(self, codes: Iterable[str]) -> dict[str, str]:
+        """hold() and then current_of(), in one round trip: the database function hold_code_moves (migration
+        matters_0016) takes the same lock, then reads the moves in a snapshot of its own, taken once the lock is
+        granted (a move that committed while this waited is read)."""
+        codes = list(dict.fromkeys(codes))
+        moves = dict(await (await driver_connection(self.session)).fetch(
+            "SELECT old_code, new_code FROM hold_code_moves(CAST($1 AS text[]))", replica_kit.code_prefixes(codes)))
+        return {code: today(code, moves) for code in codes}
 
     async def lock_for_move(self) -> None:
         """Waits for the writers holding codes, and holds new ones back until the move commits."""

@@ -39,7 +39,6 @@ from services.matters.settings import Settings
 from youmin.kit import replica
 from youmin.kit.auth import Grant, Principal
 from youmin.kit.calendar import LOCAL_TZ, WorkCalendar, default_calendar, end_of_day, local_date
-from youmin.kit.db import driver_connection
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
 from youmin.kit.names import names_in_text
 from youmin.kit.outbox import publish
@@ -344,12 +343,12 @@ class MattersService:
     async def raise_matter(self, ctx: Context, data: Any) -> tuple[Matter, list[dict[str, Any]], Template]:
         """Raises a matter (民事民提) by a resident, field staff, a department or an integration; returns it, the
         similar matters of its community the caller may read (duplicate suggestions), and its community's template."""
-        await self.code_moves.hold()
         principal = ctx.principal
         # The caller may name a unit by the code it had before it moved (a form made then): the matter is checked and
-        # written under today's code, where the unit's staff find it.
+        # written under today's code, where the unit's staff find it. The codes are read under the lock that holds
+        # moves back.
         resident_scopes = principal.scopes({RESIDENT}) if principal.kind not in ("department", "service") else []
-        named = await self.code_moves.current_of([c for c in (data.unit_code, *resident_scopes[:1]) if c])
+        named = await self.code_moves.hold_current_of([c for c in (data.unit_code, *resident_scopes[:1]) if c])
         unit_code = named[data.unit_code] if data.unit_code else None
         household_code: str | None = None
         department_code: str | None = None
@@ -439,13 +438,11 @@ class MattersService:
         )
         # One statement writes the matter and its first timeline entry, and reads the suggestions (looked for before
         # the new matter is written, so it is not its own duplicate) and the community's template.
-        duplicates, template_code = await self.repo.insert_raised(matter, {"raised_via": via},
-                                                                 self.settings.duplicate_threshold)
-        await publish(
-            await driver_connection(self.session),
+        duplicates, template_code = await self.repo.insert_raised(
+            matter, {"raised_via": via},
             ev.MatterRaised(matter_id=matter.matter_id, community_code=community, unit_code=unit_code,
                             category=matter.category, raised_via=via, raised_at=ctx.now, key_project=matter.key_project),
-        )
+            self.settings.duplicate_threshold)
         duplicates = await self._readable(principal, community, duplicates)
         return matter, await self._suggestions(principal, community, duplicates), self._template_named(template_code)
 

@@ -84,17 +84,30 @@ def inbox_table(metadata: MetaData) -> Table:
 # One statement, one round trip, whatever the number of events: the rows come in as arrays, and the
 # NOTIFY (transactional: the relay wakes only once this commits) rides along in the same statement.
 _INSERT_PARAMS = ("time", "event_ids", "topics", "keys", "types", "sources", "dataschemas", "datas", "channel")
-_INSERT_SQL = """
-    WITH inserted AS (
+
+
+def outbox_ctes(first: int) -> str:
+    """The outbox's insert as two CTEs for a statement of the caller's own, its parameters numbered from `first` in
+    the order of outbox_args: `outboxed` writes the rows, `outbox_notified` wakes the relay. The statement must read
+    the latter (see OUTBOX_NOTIFIED): PostgreSQL runs an unreferenced CTE only if it writes."""
+    p = {name: f"${n}" for n, name in enumerate(_INSERT_PARAMS, start=first)}
+    return f"""outboxed AS (
         INSERT INTO outbox_event (event_id, topic, key, type, source, subject, dataschema, time, data)
-        SELECT u.event_id, u.topic, u.key, u.type, u.source, u.key, u.dataschema, CAST($1 AS timestamptz), u.data
-        FROM unnest(CAST($2 AS uuid[]), CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[]),
-                    CAST($6 AS text[]), CAST($7 AS text[]), CAST($8 AS json[]))
+        SELECT u.event_id, u.topic, u.key, u.type, u.source, u.key, u.dataschema, CAST({p['time']} AS timestamptz), u.data
+        FROM unnest(CAST({p['event_ids']} AS uuid[]), CAST({p['topics']} AS text[]), CAST({p['keys']} AS text[]),
+                    CAST({p['types']} AS text[]), CAST({p['sources']} AS text[]), CAST({p['dataschemas']} AS text[]),
+                    CAST({p['datas']} AS json[]))
              AS u(event_id, topic, key, type, source, dataschema, data)
         RETURNING 1
-    )
-    SELECT pg_notify($9, '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_row
-    """
+    ), outbox_notified AS (
+        SELECT pg_notify({p['channel']}, '') FROM (SELECT 1 FROM outboxed LIMIT 1) AS any_row
+    )"""
+
+
+# The expression a statement holding outbox_ctes reads, so that its NOTIFY is sent.
+OUTBOX_NOTIFIED = "(SELECT count(*) FROM outbox_notified)"
+
+_INSERT_SQL = f"WITH {outbox_ctes(1)} SELECT {OUTBOX_NOTIFIED}"
 # The same statement with named parameters, for a SQLAlchemy session.
 _INSERT = text(re.sub(r"\$(\d+)", lambda m: ":" + _INSERT_PARAMS[int(m.group(1)) - 1], _INSERT_SQL))
 
@@ -120,15 +133,10 @@ _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}  # the RFC 41
 MAX_EVENT_DATA_BYTES = 192 * 1024
 
 
-async def publish(session: AsyncSession | asyncpg.Connection, *events: Event) -> list[str]:
-    """Writes events to the outbox in the caller's transaction (the relay sends them after commit); returns their
-    CloudEvents ids, in order. `session` may be the transaction's asyncpg connection (youmin.kit.db.driver_connection).
-
-    The events of one call share one time, each event's subject is its key, and its data is serialised by
-    pydantic straight to JSON text.
-    """
-    if not events:
-        return []
+def outbox_args(*events: Event) -> tuple[list[str], list[object]]:
+    """The events' CloudEvents ids, in order, and the parameters of outbox_ctes that write them: for a statement that
+    writes events beside its own rows in one round trip. The events share one time, each event's subject is its key,
+    and its data is serialised by pydantic straight to JSON text."""
     ids = new_event_ids(len(events))
     datas = [e.model_dump_json() for e in events]
     # A character is at most 4 bytes in UTF-8: only data that long is measured in bytes.
@@ -151,8 +159,19 @@ async def publish(session: AsyncSession | asyncpg.Connection, *events: Event) ->
         "datas": datas,
         "channel": NOTIFY_CHANNEL,
     }
+    return ids, [params[name] for name in _INSERT_PARAMS]
+
+
+async def publish(session: AsyncSession | asyncpg.Connection, *events: Event) -> list[str]:
+    """Writes events to the outbox in the caller's transaction (the relay sends them after commit); returns their
+    CloudEvents ids, in order. `session` may be the transaction's asyncpg connection (youmin.kit.db.driver_connection).
+    See outbox_args for what is written.
+    """
+    if not events:
+        return []
+    ids, args = outbox_args(*events)
     if isinstance(session, asyncpg.Connection):
-        await session.execute(_INSERT_SQL, *(params[name] for name in _INSERT_PARAMS))
+        await session.execute(_INSERT_SQL, *args)
     else:
-        await session.execute(_INSERT, params)
+        await session.execute(_INSERT, dict(zip(_INSERT_PARAMS, args, strict=True)))
     return ids

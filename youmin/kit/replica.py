@@ -188,12 +188,18 @@ def code_today(code: str, moves: dict[str, str]) -> str:
     return moves[old] + code[len(old):] if old is not None else code
 
 
+def code_prefixes(codes: Iterable[str]) -> list[str]:
+    """The codes some codes lie under, themselves included (a district's six digits and longer): where a move of any
+    of them is recorded."""
+    return sorted({code[:n] for code in codes for n in range(6, len(code) + 1)})
+
+
 async def codes_today(session: AsyncSession | asyncpg.Connection, codes: Iterable[str]) -> dict[str, str]:
     """Returns the code each of several codes has today, in one look-up: re-coded under a unit that moved since (a
     caller or a late event may name a unit by the code it had before). `session` may be the transaction's asyncpg
     connection (youmin.kit.db.driver_connection)."""
     codes = list(dict.fromkeys(codes))
-    prefixes = sorted({code[:n] for code in codes for n in range(6, len(code) + 1)})
+    prefixes = code_prefixes(codes)
     if not prefixes:
         return {code: code for code in codes}
     if isinstance(session, asyncpg.Connection):

@@ -4,6 +4,7 @@ on them, and the old parent's staff no longer see them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import uuid
@@ -12,8 +13,10 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 from aiokafka import AIOKafkaProducer
 
+from services.matters.repository import CodeMoveRepository
 from services.matters.schemas import MatterCreate
 from services.matters.service import Context, MattersService
 from services.registry import events as reg
@@ -453,3 +456,37 @@ async def test_rows_left_under_codes_that_moved_before_the_service_followed_move
             await conn.close()
     finally:
         await drop_database(url)
+
+
+async def test_a_matter_raised_while_a_move_is_being_recorded_waits_for_it_and_is_written_under_the_new_code(
+        matters, clock):
+    first, second = _streets(2)
+    segment = f"{random.randint(100, 999):03d}"
+    old, new = first + segment, second + segment
+    staff = Principal(sub="staff-district", grants=[Grant(role="community_staff", scope="370705")])
+    data = MatterCreate(title="楼道灯不亮", description="三楼楼道", category="city_management", unit_code=old)
+    # The move's transaction holds the lock exclusively and has recorded the move, not yet committed.
+    async with transaction(matters.app.state.sessions) as moving:
+        await CodeMoveRepository(moving).lock_for_move()
+        await moving.execute(text("INSERT INTO replica_code_move (old_code, new_code) VALUES (:old, :new)"),
+                             {"old": old, "new": new})
+
+        async def raise_it():
+            async with transaction(matters.app.state.sessions) as session:
+                return (await MattersService(session, matters.settings).raise_matter(Context(staff, clock.now), data))[0]
+
+        raising = asyncio.create_task(raise_it())
+
+        async def raise_waits():
+            return await matters.sql(
+                "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted "
+                "AND l.objid::bigint = hashtext('matters.code_moves')::bigint & 4294967295")
+
+        await eventually(raise_waits, timeout=30)
+        assert not raising.done()
+    # The codes are read once the lock is granted, after the move committed (not as they were when the raise began).
+    matter = await raising
+    assert (matter.community_code, matter.unit_code) == (new, new)
+    [row] = await matters.sql("SELECT community_code, unit_code FROM matter WHERE matter_id = :m", m=matter.matter_id)
+    assert tuple(row) == (new, new)
