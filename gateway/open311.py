@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -68,12 +69,17 @@ def _fmt_of(request: Request) -> str:
     return "xml" if request.url.path.endswith(".xml") else "json"
 
 
+# Characters XML 1.0 does not allow, even escaped (control characters other than tab and line breaks, lone
+# surrogates, U+FFFE and U+FFFF): one in a pasted description would make the whole listing unreadable to its client.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _xml_value(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return escape(str(value))
+    return escape(_NOT_XML.sub("\ufffd", str(value)))
 
 
 def to_xml(root: str, item: str, rows: list[dict[str, Any]]) -> str:
@@ -354,7 +360,7 @@ async def _read_form(request: Request) -> dict[str, Any]:
                 raise Open311Error(400, "the body must be an object of request fields")
             return data
         return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=False))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise Open311Error(400, "the body could not be parsed") from None
 
 

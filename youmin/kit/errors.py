@@ -317,4 +317,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), str(exc.detail))
+        response = problem(exc.status_code, str(exc.detail), str(exc.detail))
+        response.headers.update(exc.headers or {})  # a 405's Allow, a 401's WWW-Authenticate
+        return response
+
+    # The last resort, for a fault no handler above knows (a defect): the client still gets problem+json, and the
+    # error is logged here and raised on to the server's own log.
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("request.unexpected_error", error=describe_error(exc), trace=describe_trace(exc))
+        return problem(500, "Internal error", "an unexpected error occurred", "/problems/internal")

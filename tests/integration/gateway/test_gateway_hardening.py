@@ -112,14 +112,9 @@ async def test_department_and_service_tokens_cannot_use_the_resident_api(gateway
         assert resp.status_code == 403
 
 
-async def test_path_traversal_out_of_the_api_is_refused(gateway_app):
-    token = mint_token(gateway_app.state.settings, "u", [Grant(role="admin", scope="370705")])
-    resp = await gateway_app.state.test_client.get("/api/v1/registry/../../internal/v1/registry/credentials",
-                                                   headers={"authorization": f"Bearer {token}"})
-    assert resp.status_code == 404
-
-
-@pytest.mark.parametrize("path", ["/public/v1/%2e%2e/%2e%2e/metrics", "/public/v1/%2E%2E/%2E%2E/internal/v1/registry/x",
+# Dot segments are sent encoded: httpx resolves a plain "/../" before sending, so the gateway would never see it.
+@pytest.mark.parametrize("path", ["/api/v1/registry/%2e%2e/%2e%2e/internal/v1/registry/credentials",
+                                  "/public/v1/%2e%2e/%2e%2e/metrics", "/public/v1/%2E%2E/%2E%2E/internal/v1/registry/x",
                                   "/portal/..%2f..%2fapi/v1/disclosure/items", "/portal/%2e%2e/%2e%2e/metrics",
                                   "/api/v1/matters/%2e%2e/%2e%2e/metrics", "/public/v1/items/%2e/x"])
 async def test_no_proxied_route_reaches_outside_its_prefix(gateway_app, path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from gateway.open311 import SERVICES, to_service_request
+from gateway.open311 import SERVICES, to_service_request, to_xml
 from services.matters.rules.routing import Category
 
 
@@ -55,6 +55,20 @@ async def test_post_with_a_bad_api_key_is_403(gateway_app):
                                           "description": "井盖缺失", "address_string": "奎文区某路"})
     assert resp.status_code == 403
     assert ET.fromstring(resp.content).find("error").findtext("code") == "403"
+
+
+async def test_post_of_json_nested_too_deep_to_parse_is_a_standard_400(gateway_app):
+    resp = await gateway_app.state.test_client.post("/open311/v2/requests.json", content=b"[" * 100_000,
+                                                    headers={"content-type": "application/json"})
+    assert resp.status_code == 400
+    assert resp.json() == [{"code": 400, "description": "the body could not be parsed"}]
+
+
+def test_a_control_character_in_a_text_leaves_the_xml_listing_well_formed():
+    # Pasted from a word processor: a vertical tab and a unit separator, beside characters XML escapes.
+    rows = [{"service_request_id": "1", "description": "井盖\x0b缺失 <急>\x1f & 待修", "status_notes": None}]
+    root = ET.fromstring(to_xml("service_requests", "request", rows))
+    assert root.find("request").findtext("description") == "井盖\ufffd缺失 <急>\ufffd & 待修"
 
 
 async def test_post_with_a_blank_description_is_refused(gateway_app):
