@@ -94,11 +94,12 @@ class Page:
 
 
 async def unit_names(session: AsyncSession, codes: set[str]) -> dict[str, str | None]:
-    """Returns the public names of org units from the registry replica."""
+    """Returns the public names of org units from the registry replica: those of the public levels only (a building's
+    or household's name, such as 0102室, would locate a home)."""
     if not codes:
         return {}
-    rows = await session.execute(text("SELECT code, unit_name FROM replica_unit WHERE code = ANY(:codes)"),
-                                 {"codes": sorted(codes)})
+    rows = await session.execute(text("SELECT code, unit_name FROM replica_unit WHERE code = ANY(:codes) "
+                                      "AND level = ANY(:levels)"), {"codes": sorted(codes), "levels": list(PUBLIC_UNIT_LEVELS)})
     return {code: name for code, name in rows.all()}
 
 

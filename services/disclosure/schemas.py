@@ -17,7 +17,6 @@ FundType = Literal["party_service", "community_work", "grid_service", "other"]
 PostedCategory = Literal["minutes", "covenant", "notice"]
 QuestionKind = Literal["question", "objection"]
 
-UNIT_CODE = re.compile(r"^[0-9]{6}(?:[0-9]{3})*(?:[0-9]{2,4})?$")
 MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 UNIT_CODE = re.compile(UNIT_CODE_PATTERN)
 
@@ -80,6 +79,8 @@ class FinanceStatementPost(Strict):
     lines: list[FinanceLine] = Field(min_length=1, max_length=100)
     major: bool = False
     note: str | None = Field(default=None, max_length=5000)
+    # Names of people the statement mentions (payees, beneficiaries): masked to the surname wherever a note repeats them.
+    people: list[str] = Field(default_factory=list, max_length=500)
 
     @field_validator("unit_code")
     @classmethod

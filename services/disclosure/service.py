@@ -139,12 +139,20 @@ class DisclosureService:
         return principal.model_copy(update={"grants": [Grant(role=g.role, scope=replica.code_today(g.scope, moves))
                                                        for g in principal.grants]})
 
+    def _public_place(self, unit_code: str) -> None:
+        """Refuses a post placed below a grid: a building's, building unit's or household's code (and its name, such as
+        0102室) on the public board would locate homes."""
+        if len(unit_code) > 12 + self.settings.grid_serial_width:
+            raise RuleViolation("disclosure.place_too_fine", "unit_code: post at a grid or above, not at a building, "
+                                "a building unit or a household (its code would locate homes)", field="unit_code")
+
     async def post_item(self, principal: Principal, command: ItemPost) -> DisclosureItem:
         """Publishes staff's minutes, covenant or notice, redacted."""
         # Posted where the unit is today (a form or token may name its code from before a move), and not while a move
         # is re-coding the unit's items.
         command = command.model_copy(update={"unit_code": await self.codes.current(command.unit_code)})
         require_scope(await self._as_today(principal), command.unit_code, STAFF_ROLES)
+        self._public_place(command.unit_code)
         content: dict[str, Any] = {"body": command.body}
         if command.held_on:
             today = cadence.local_date(self.now)
@@ -166,6 +174,7 @@ class DisclosureService:
         add up (opening + income - expenditure = balance)."""
         command = command.model_copy(update={"unit_code": await self.codes.current(command.unit_code)})
         require_scope(await self._as_today(principal), command.unit_code, STAFF_ROLES)
+        self._public_place(command.unit_code)
         for n, line in enumerate(command.lines):
             opening = line.opening_balance_cents
             if opening is not None and opening + line.income_cents - line.expenditure_cents != line.balance_cents:
@@ -186,7 +195,8 @@ class DisclosureService:
             content["note"] = command.note
         title = command.title or f"{command.period} 财务收支公开"
         item = await self._publish(unit_code=command.unit_code, kind="finance", category="finance_statement",
-                                   title=title, content=content, major=command.major, posted_by=principal.sub)
+                                   title=title, content=content, major=command.major, posted_by=principal.sub,
+                                   people=command.people)
         assert item is not None
         return item
 

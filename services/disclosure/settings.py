@@ -48,6 +48,9 @@ class Settings(ServiceSettings):
     # "extra_health_terms": [...], ...}, "extra_sensitive_keys": [...], "extra_address_keys": [...]}.
     # Set as JSON in DISCLOSURE_REDACTION.
     redaction: dict[str, Any] = Field(default_factory=dict)
+    # The width of a grid's serial after its community's 12 digits (the registry's scheme): staff post at a grid or
+    # above, never at a building, building unit or household, whose code and name would locate homes.
+    grid_serial_width: int = Field(3, ge=1, le=6)
     # Minimum display and objection/answer windows (calendar days, Asia/Shanghai).
     min_display_days: int = 5
     objection_days: int = 5

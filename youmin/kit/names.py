@@ -2,8 +2,8 @@
 
 The disclosure service never learns residents' names from the bus, so names in free text are found by
 context: a common surname plus one or two characters, right after a cue that introduces a person
-("经办人", "我是", "居民") or right before one that follows a person ("同志", "家", "参加", "反映"),
-and every name of an enumeration ("王建国、李秀英参加") ending in such a cue. Masking a little more than
+("经办人", "我是", "居民", "低保对象") or right before one that follows a person ("同志", "家", "参加", "劳务费"),
+and every name of an enumeration that such a cue starts ("参会人员：王建国、李秀英") or ends ("王建国、李秀英参加"). Masking a little more than
 needed is acceptable on a public notice; showing a full name is not.
 """
 
@@ -29,37 +29,87 @@ BEFORE_CUES = (
     "当事人", "调解员", "户主", "业主", "居民", "村民", "网格员", "网格长", "楼长", "单元长", "党员", "书记",
     "主任", "委员", "代表", "老人", "同志", "签字人", "领款人", "收款人", "审核人", "监督员", "志愿者",
     "我叫", "名叫",  # not 联系: "联系方式" would make 方式 a name
+    # Who is paid or helped, in finance and residents' affairs: "支付给李明保洁费", "低保对象：王建国、李秀英".
+    "付给", "发给", "受助人", "对象", "低保户", "困难户", "五保户", "人员", "名单",
 )
 AFTER_CUES = (
     "同志", "先生", "女士", "老人", "大爷", "大妈", "阿姨", "家", "户", "等人", "等", "主持", "记录", "发言", "参加",
     "出席", "列席", "反映", "提出", "报销", "签字", "领取", "负责", "表示", "认为", "说", "同意", "反对", "弃权",
+    # What a person is paid: "付张三劳务费", "困难户周建华慰问金500元".
+    "劳务费", "工资", "报酬", "慰问金", "补助金", "补助款", "补贴款",
 )
 
 _HAN = r"[\u4e00-\u9fff]"
 _SURNAME = "(?:" + "|".join(sorted(COMPOUND_SURNAMES, key=len, reverse=True)) + f"|[{COMMON_SURNAMES}])"
 _NAME = f"{_SURNAME}{_HAN}{{1,2}}"
-_NAME_SHORT = f"{_SURNAME}{_HAN}{{1,2}}?"
 _BEFORE = re.compile("(?:" + "|".join(map(re.escape, BEFORE_CUES)) + r")[：:\s]*(" + _NAME + ")")
-_AFTER_ALT = "|".join(map(re.escape, sorted(AFTER_CUES, key=len, reverse=True)))
-# An enumeration of names ("王建国、李秀英") closed by an after-cue.
-_LIST_AFTER = re.compile(f"((?:{_NAME_SHORT}[、，,和与及])*{_NAME_SHORT})(?={_AFTER_ALT})")
-_SPLIT = re.compile("[、，,和与及]")
-_NAME_FULL = re.compile(f"^{_NAME}$")
+# A payee after 向, when a payment follows: "向刘洋支付租金" (向 alone introduces far more than people).
+_PAID_TO = re.compile(f"向({_NAME})(?=支付|付款|转账|发放)")
+_AFTER = re.compile("|".join(map(re.escape, sorted(AFTER_CUES, key=len, reverse=True))))
+_NAME_FULL = re.compile(f"{_NAME}")
+# What separates the names of an enumeration ("王建国、李秀英", "王建国 李秀英").
+_SEPARATORS = frozenset("、，,；;和与及 \u3000")
+
+
+def _is_name(text: str, start: int, end: int) -> bool:
+    return start >= 0 and _NAME_FULL.fullmatch(text, start, end) is not None
+
+
+def _name_before(text: str, end: int) -> int | None:
+    """The start of the longest name that ends at `end`, if one does."""
+    return next((end - n for n in (4, 3, 2) if _is_name(text, end - n, end)), None)
+
+
+def _name_after(text: str, start: int) -> int | None:
+    """The end of the name that starts at `start`, if one does: one that a separator or the text's end follows, else
+    the longest, short of a cue that follows names ("赵敏等")."""
+    ends = [_short_of_cue(text, start, start + n) for n in (4, 3, 2)
+            if start + n <= len(text) and _is_name(text, start, start + n)]
+    return next((end for end in ends if end == len(text) or text[end] in _SEPARATORS), ends[0] if ends else None)
+
+
+def _short_of_cue(text: str, start: int, end: int) -> int:
+    """The end of a three-character name whose third character starts a cue that follows names is the cue's start
+    ("网格员刘洋负责": 刘洋); otherwise `end`."""
+    if end - start == 3 and text[start:start + 2] not in COMPOUND_SURNAMES and text.startswith(AFTER_CUES, end - 1):
+        return end - 1
+    return end
 
 
 def names_in_text(text: str) -> set[str]:
-    """Returns the likely personal names in a text, found by their context."""
+    """Returns the likely personal names in a text, found by their context: after a cue that introduces a person (and
+    the rest of an enumeration it starts), before one that follows a person (and the rest of an enumeration it ends).
+
+    Linear in the text's length: each name of an enumeration is read once, however many cues point at it (a pattern
+    matching enumerations from every position took seconds on a long roster)."""
     found: set[str] = set()
-    for m in _BEFORE.finditer(text):
-        name = m.group(1)
-        # "网格员刘洋负责": the third character starts a cue that follows the name, so the name is 刘洋.
-        if len(name) == 3 and name[:2] not in COMPOUND_SURNAMES and text.startswith(AFTER_CUES, m.start(1) + 2):
-            name = name[:2]
-        found.add(name)
-    for m in _LIST_AFTER.finditer(text):
-        for part in _SPLIT.split(m.group(1)):
-            if _NAME_FULL.match(part):
-                found.add(part)
+    seen: set[int] = set()  # the ends of the names read
+    for m in (*_BEFORE.finditer(text), *_PAID_TO.finditer(text)):
+        start = m.start(1)
+        end = _short_of_cue(text, start, m.end(1))
+        # Forwards through the enumeration it starts: "低保对象：王建国、李秀英、赵敏等".
+        while end not in seen:
+            seen.add(end)
+            found.add(text[start:end])
+            if end >= len(text) or text[end] not in _SEPARATORS:
+                break
+            start = end + 1
+            following = _name_after(text, start)
+            if following is None:
+                break
+            end = following
+    for cue in _AFTER.finditer(text):
+        # Backwards through the enumeration it ends: "王建国、李秀英参加".
+        end = cue.start()
+        while end not in seen:
+            start = _name_before(text, end)
+            if start is None:
+                break
+            seen.add(end)
+            found.add(text[start:end])
+            if start == 0 or text[start - 1] not in _SEPARATORS:
+                break
+            end = start - 1
     return found
 
 

@@ -155,3 +155,36 @@ async def test_names_listed_on_minutes_are_masked_in_questions_and_answers_on_th
     assert answer.status_code == 200 and "钱有福" not in answer.json()["answer"]
     public = (await disclosure.client.get(f"/public/v1/items/{minutes['id']}")).text
     assert "赵德胜" not in public and "钱有福" not in public and "private_names" not in public
+
+
+async def test_payees_of_a_finance_statement_are_masked_named_or_found(disclosure):
+    community = new_community()
+    start = len(disclosure.recorder.bodies)
+    resp = await disclosure.client.post("/api/v1/disclosure/finance-statements", headers=disclosure.token(
+        "community_staff", community), json={
+        "unit_code": community, "period": "2026-10", "people": ["孙德胜"],
+        "note": "低保对象：王建国、李秀英，发放慰问金；付孙德胜清运费；困难户周建华慰问金500元",
+        "lines": [{"fund_type": "community_work", "income_cents": 100_000, "expenditure_cents": 50_000,
+                   "balance_cents": 50_000, "note": "向刘洋支付租金"}]})
+    assert resp.status_code == 201, resp.text
+    await read_everything_public(disclosure, community, resp.json()["id"])
+    shown = [(url, name) for url, body in disclosure.recorder.bodies[start:]
+             for name in ("王建国", "李秀英", "孙德胜", "周建华", "刘洋") if name in body]
+    assert shown == []
+
+
+async def test_a_post_below_a_grid_is_refused_naming_the_unit_code(disclosure):
+    community = new_community()
+    staff = disclosure.token("community_staff", community)
+    household = community + "001" + "003" + "02" + "0102"
+    for path, body in [("/api/v1/disclosure/items", {"kind": "residents", "category": "notice", "title": "违建整改通知",
+                                                     "body": "请于月底前拆除"}),
+                       ("/api/v1/disclosure/finance-statements", {"period": "2026-10", "lines": [{
+                           "fund_type": "other", "income_cents": 0, "expenditure_cents": 0, "balance_cents": 0}]})]:
+        for code in (household, community + "001003"):  # a household, a building
+            resp = await disclosure.client.post(path, headers=staff, json={"unit_code": code, **body})
+            assert resp.status_code == 422, resp.text
+            assert resp.json()["field"] == "unit_code" and resp.json()["rule"] == "disclosure.place_too_fine"
+    grid = await disclosure.client.post("/api/v1/disclosure/items", headers=staff, json={
+        "unit_code": community + "001", "kind": "residents", "category": "notice", "title": "网格通知", "body": "周六清扫"})
+    assert grid.status_code == 201, grid.text

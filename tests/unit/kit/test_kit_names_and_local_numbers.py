@@ -16,10 +16,25 @@ from youmin.kit.pii import redact_text
         ("王建国、李秀英参加", {"王建国", "李秀英"}),
         ("联系电话13912345678", set()),  # 电 is no surname: "联系" before a number names nobody
         ("楼道灯不亮", set()),
+        # Payees and beneficiaries, as finance and residents' affairs name them.
+        ("支付给李明保洁费2000元", {"李明保"}),  # masking a character more than the name is acceptable
+        ("困难户周建华慰问金500元", {"周建华"}),
+        ("向刘洋支付租金", {"刘洋"}),
+        ("低保对象：王建国、李秀英", {"王建国", "李秀英"}),
+        ("新增低保户：王建国，李秀英，赵敏", {"王建国", "李秀英", "赵敏"}),
+        ("参会人员：王建国 李秀英 赵敏等", {"王建国", "李秀英", "赵敏"}),
+        ("党费收缴情况", set()),
     ],
 )
 def test_names_are_found_by_the_words_around_them(text, names):
     assert names_in_text(text) == names
+
+
+def test_every_name_of_a_long_roster_is_found():
+    given = [a + b for a in "建秀明华国英" for b in "伟芳娜敏静丽强磊军洋"]
+    roster = [surname + given[n % len(given)] for n, surname in enumerate("王李张刘陈杨黄赵吴周徐孙马朱胡郭" * 40)]
+    assert names_in_text("参会人员：" + "、".join(roster) + "。") == set(roster)
+    assert names_in_text("、".join(roster) + "参加了会议") == set(roster)
 
 
 @pytest.mark.parametrize(
