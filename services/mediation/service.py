@@ -40,7 +40,16 @@ from services.mediation.models import (
 )
 from services.mediation.repository import CaseRepository, CodeMoveRepository, RegistryReplica
 from services.mediation.rules import ladder as ladder_rules
-from services.mediation.rules.access import INTAKE_ROLES, ScopeGrant, may_apply, may_see_case, place_level, supervises
+from services.mediation.rules.access import (
+    INTAKE_ROLES,
+    ScopeGrant,
+    code_lengths,
+    level_code_length,
+    may_apply,
+    may_see_case,
+    place_level,
+    supervises,
+)
 from services.mediation.rules.assignment import (
     CaseToAssign,
     Mediator,
@@ -253,15 +262,29 @@ async def open_case(
     session: AsyncSession, viewer: Viewer, data: schemas.CaseCreate, now: datetime, config: MediationConfig
 ) -> MediationCase:
     """Takes a dispute in at a level (normally the grid), flags it for the police if needed, assigns a mediator."""
+    lengths = code_lengths(config.grid_serial_width)
+    if len(data.place_code) not in lengths:
+        shapes = ", ".join(f"{unit} {n}" for n, unit in lengths.items())
+        raise RuleViolation("mediation.place_code_shape", f"place_code: {len(data.place_code)} digits is not the code "
+                            f"of a unit a dispute is placed at (digits: {shapes}; a household's dispute is placed at "
+                            "its building unit)", field="place_code")
     # A place named by its code from before its unit moved is taken in at its code of today (under the shared lock: a
     # move committing meanwhile re-codes this case too, or is seen here first).
     place_code = await CodeMoveRepository(session).current(data.place_code)
     application = not any(g.role in INTAKE_ROLES and place_code.startswith(g.scope) for g in viewer.grants)
+    if not application and any(p.person_id is not None and str(p.person_id) == viewer.id for p in data.parties):
+        # A mediator or staff member who is a party would take in, and then run, their own dispute.
+        raise RuleViolation("mediation.intake_by_party", "parties: you are a party to this dispute; another "
+                            "staff member takes it in", field="parties")
     if application:
         # A resident applies for mediation (调解申请) of a dispute in their own community, as its applicant.
         if not may_apply(viewer.grants, place_code):
             raise Forbidden(f"place_code: no mediation or staff grant covers {place_code}, nor is it in your "
                             "community", field="place_code", scope=place_code)
+        if len(place_code) < level_code_length(Level.GRID, config.grid_serial_width):
+            # The ladder starts at the grid: an application placed at the community or above would skip it.
+            raise RuleViolation("mediation.apply_at_grid", "place_code: apply at your grid, building or household, "
+                                "where the ladder starts", field="place_code")
         applicants = [p for p in data.parties if p.role == "applicant"]
         if len(applicants) != 1 or applicants[0].person_id is None or str(applicants[0].person_id) != viewer.id:
             raise RuleViolation("mediation.applicant_not_a_party", "parties: a resident applies as the one "

@@ -47,6 +47,14 @@ def level_code_length(level: Level, grid_serial_width: int = DEFAULT_GRID_SERIAL
     return {Level.DISTRICT: 6, Level.STREET: 9, Level.COMMUNITY: 12, Level.GRID: 12 + grid_serial_width}[Level(level)]
 
 
+def code_lengths(grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH) -> dict[int, str]:
+    """The lengths of the org codes a dispute can be placed at, and their units: the ladder's levels, then a building
+    (3 digits more than its grid) and a building unit (2 more). Not a household (4 more): the case's events carry its
+    place, and a household's code would locate a home."""
+    grid = 12 + grid_serial_width
+    return {6: "district", 9: "street", 12: "community", grid: "grid", grid + 3: "building", grid + 5: "building unit"}
+
+
 def supervises(
     grants: Iterable[ScopeGrant], place_code: str, level: Level, grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH
 ) -> bool:

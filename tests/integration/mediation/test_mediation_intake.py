@@ -232,3 +232,40 @@ async def test_a_revoked_mediators_open_cases_pass_to_another_mediator(h):
     other = ({place.mediators["grid_1"], place.mediators["grid_2"]} - {mediator}).pop()
     assert now["mediator_person_id"] == other
     assert (await outbox_types(h, case["id"])).count("assigned.v1") == 2
+
+
+async def test_a_place_code_of_no_units_shape_is_refused(h):
+    place = await h.place()
+    staff = h.staff("grid_manager", place.grid)
+    body = {"dispute_type": "family", "description": "家庭纠纷",
+            "parties": [{"person_id": place.residents["a"]}, {"person_id": place.residents["b"]}]}
+    # A grid missing a digit (it would be taken in at the community, skipping the grid), a grid with a digit more.
+    for code in (place.grid[:-1], place.grid + "9"):
+        resp = await h.client.post("/api/v1/mediation/cases", headers=staff, json={"place_code": code, **body})
+        assert resp.status_code == 422, resp.text
+        assert (resp.json()["rule"], resp.json()["field"]) == ("mediation.place_code_shape", "place_code")
+    # A household's dispute is placed at its building unit (20 digits): taken in at its grid.
+    unit = place.households["a"][:20]
+    case = await h.client.post("/api/v1/mediation/cases", headers=staff, json={"place_code": unit, **body})
+    assert case.status_code == 201, case.text
+    assert (case.json()["level"], case.json()["place_code"]) == ("grid", unit)
+
+
+async def test_staff_who_are_a_party_cannot_take_their_own_dispute_in(h):
+    place = await h.place()
+    own = h.token(place.residents["b"], ("grid_manager", place.grid))  # a grid manager living in the grid
+    resp = await h.client.post("/api/v1/mediation/cases", headers=own, json={
+        "place_code": place.grid, "dispute_type": "neighbour", "description": "邻里纠纷",
+        "parties": [{"person_id": place.residents["a"]}, {"person_id": place.residents["b"]}]})
+    assert resp.status_code == 422, resp.text
+    assert (resp.json()["rule"], resp.json()["field"]) == ("mediation.intake_by_party", "parties")
+
+
+async def test_a_resident_applies_at_their_grid_not_above_it(h):
+    place = await h.place()
+    resident = h.token(place.residents["a"], ("resident", place.households["a"]))
+    resp = await h.client.post("/api/v1/mediation/cases", headers=resident, json={
+        "place_code": place.community, "dispute_type": "neighbour", "description": "邻里纠纷",
+        "parties": [{"person_id": place.residents["a"], "role": "applicant"}, {"person_id": place.residents["b"]}]})
+    assert resp.status_code == 422, resp.text
+    assert (resp.json()["rule"], resp.json()["field"]) == ("mediation.apply_at_grid", "place_code")
