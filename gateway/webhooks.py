@@ -218,14 +218,24 @@ async def _send(app: FastAPI, delivery: WebhookDelivery, sub: WebhookSubscriptio
                "User-Agent": "Youmin-Webhooks/1"}
     started = time.perf_counter()
     settings = app.state.settings
-    target = await resolve_target(sub.url, settings.webhook_allow_private_urls or settings.environment != "production")
-    if target is None:
-        return None, "refused: the URL does not point to a public address", 0
+    # The whole delivery (the name's look-up, the request, the answer's status) within the timeout, whatever the
+    # receiver does: httpx's timeouts are per read, and a receiver answering a byte every few seconds would hold the
+    # pass (and every other department's deliveries) past the claim's lease, to be claimed and sent again.
     try:
-        resp = await app.state.webhook_http.post(target.url, content=body, headers={**headers, **target.headers},
-                                                 extensions=target.extensions)
-        error = None if resp.is_success else f"HTTP {resp.status_code}"
-        return resp.status_code, error, int((time.perf_counter() - started) * 1000)
+        async with asyncio.timeout(settings.webhook_timeout_seconds):
+            target = await resolve_target(sub.url, settings.webhook_allow_private_urls
+                                          or settings.environment != "production")
+            if target is None:
+                return None, "refused: the URL does not point to a public address", 0
+            # The answer's body is not read: its status is the receipt.
+            async with app.state.webhook_http.stream("POST", target.url, content=body,
+                                                     headers={**headers, **target.headers},
+                                                     extensions=target.extensions) as resp:
+                error = None if resp.is_success else f"HTTP {resp.status_code}"
+                return resp.status_code, error, int((time.perf_counter() - started) * 1000)
+    except TimeoutError:
+        error = f"timed out: no answer within {settings.webhook_timeout_seconds:g} s"
+        return None, error, int((time.perf_counter() - started) * 1000)
     except (httpx.HTTPError, OSError) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500], int((time.perf_counter() - started) * 1000)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from gateway import apikeys
@@ -21,7 +23,8 @@ from youmin.testing import InProcessServer, eventually, running
 class Receiver:
     """A department's webhook endpoint: verifies each signature, fails the first `fail_first` calls."""
 
-    def __init__(self, secret_holder: dict, fail_first: int = 0, always_fail: bool = False) -> None:
+    def __init__(self, secret_holder: dict, fail_first: int = 0, always_fail: bool = False,
+                 trickle: bool = False, silent: bool = False) -> None:
         self.calls: list[dict] = []
         self.fail_first = fail_first
         self.always_fail = always_fail
@@ -30,10 +33,18 @@ class Receiver:
 
         @app.post("/hook")
         async def hook(request: Request) -> Response:
+            if silent:  # no answer for a minute
+                await asyncio.sleep(60)
             body = await request.body()
             header = request.headers.get(SIGNATURE_HEADER, "")
             self.calls.append({"body": body, "signature": header, "verified": verify_signature(self.secret["s"], header, body),
                                "event": request.headers.get("x-youmin-event"), "host": request.headers.get("host")})
+            if trickle:  # the answer's body a byte a second, for a minute
+                async def slowly():
+                    for _ in range(60):
+                        yield b"."
+                        await asyncio.sleep(1)
+                return StreamingResponse(slowly(), status_code=200)
             if self.always_fail or len(self.calls) <= self.fail_first:
                 return Response(status_code=500)
             return Response(status_code=204)
@@ -140,6 +151,53 @@ async def test_failing_receiver_is_retried_until_it_accepts(gateway_app):
         assert attempts == [500, 500, 204]
     finally:
         await receiver.server.stop()
+
+
+async def test_a_receiver_that_answers_slowly_does_not_hold_the_other_deliveries(make_gateway):
+    app = make_gateway(webhook_enabled=False, webhook_timeout_seconds=2)
+    secret: dict = {}
+    slow, quick = Receiver(secret, trickle=True), Receiver(secret)
+    await slow.server.start()
+    await quick.server.start()
+    try:
+        async with running(app) as client:
+            subs = {}
+            for name, receiver in (("slow", slow), ("quick", quick)):
+                _, key = await _department(app)
+                subs[name] = await _subscribe(client, key, receiver.url)
+                await client.post(f"/liaison/v1/webhooks/{subs[name]['id']}/ping", headers={"x-api-key": key})
+            secret["s"] = subs["quick"]["secret"]
+            # One pass sends both and ends with the slow receiver's status, not with its minute-long body.
+            pass_ = asyncio.create_task(deliver_due(app))
+            done, _ = await asyncio.wait([pass_], timeout=20)
+            assert pass_ in done and pass_.result() == 2
+            for name in ("slow", "quick"):
+                assert len(await _delivered(app, subs[name]["id"])) == 1
+    finally:
+        await slow.server.stop()
+        await quick.server.stop()
+
+
+async def test_a_receiver_that_does_not_answer_is_given_up_on_at_the_timeout_and_retried(make_gateway):
+    app = make_gateway(webhook_enabled=False, webhook_timeout_seconds=2)
+    silent = Receiver({}, silent=True)
+    await silent.server.start()
+    try:
+        async with running(app) as client:
+            _, key = await _department(app)
+            sub = await _subscribe(client, key, silent.url)
+            await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})
+            pass_ = asyncio.create_task(deliver_due(app))
+            done, _ = await asyncio.wait([pass_], timeout=20)
+            assert pass_ in done
+            [delivery] = await _deliveries(app, sub["id"])
+            assert (delivery.status, delivery.attempts) == ("pending", 1)
+            assert delivery.last_error == "timed out: no answer within 2 s"
+            # Removed, so that no other test's pass finds it due.
+            assert (await client.delete(f"/liaison/v1/webhooks/{sub['id']}", headers={"x-api-key": key})).status_code == 204
+    finally:
+        silent.server.server.force_exit = True  # its request is still waiting
+        await silent.server.stop()
 
 
 async def test_retry_waits_for_the_backoff_on_the_workers_clock(make_gateway):
