@@ -84,7 +84,8 @@ async def list_items(principal: CurrentPrincipal, service: ServiceDep, unit_code
                      kind: Kind | None = None, include_withdrawn: bool = True,
                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[ItemRead]:
     """Lists the items under a unit, withdrawn ones included (staff view)."""
-    require_scope(principal, unit_code, STAFF_ROLES)
+    unit_code = await service.codes.current(unit_code)  # named by its code from before a move
+    require_scope(await service.as_today(principal), unit_code, STAFF_ROLES)
     items = await service.items.newest_first(
         ItemFilter(unit_prefix=unit_code, kind=kind, include_withdrawn=include_withdrawn), limit)
     return [item_read(i, service) for i in items]
@@ -96,7 +97,7 @@ async def get_item(item_id: UUID, principal: CurrentPrincipal, service: ServiceD
     item = await service.items.get(item_id)
     if item is None:
         raise NotFound(f"no disclosure item {item_id}")
-    require_scope(principal, item.unit_code, STAFF_ROLES)
+    require_scope(await service.as_today(principal), item.unit_code, STAFF_ROLES)
     return item_read(item, service)
 
 
@@ -124,7 +125,8 @@ async def answer_question(question_id: UUID, body: AnswerPost, principal: Curren
 async def list_questions(principal: CurrentPrincipal, service: ServiceDep, unit_code: UnitCode,
                          open_only: bool = False, overdue_only: bool = False) -> list[QuestionRead]:
     """Lists the questions under a unit, with the overdue flag."""
-    require_scope(principal, unit_code, STAFF_ROLES)
+    unit_code = await service.codes.current(unit_code)  # named by its code from before a move
+    require_scope(await service.as_today(principal), unit_code, STAFF_ROLES)
     questions = await service.questions.in_scope(unit_code, only_open=open_only, only_overdue=overdue_only)
     return [question_read(q) for q in questions]
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.disclosure import labels
@@ -128,7 +129,7 @@ class DisclosureService:
         addresses, health and minors' data."""
         return redact_text(text, self.redaction.masking, [*names_in_text(text), *known_names])
 
-    async def _as_today(self, principal: Principal) -> Principal:
+    async def as_today(self, principal: Principal) -> Principal:
         """The caller with their token's scopes as the codes are today (a token issued before a unit moved names its
         old code; the registry has re-coded the grant since, and old codes are never issued again)."""
         if not principal.grants:
@@ -151,7 +152,7 @@ class DisclosureService:
         # Posted where the unit is today (a form or token may name its code from before a move), and not while a move
         # is re-coding the unit's items.
         command = command.model_copy(update={"unit_code": await self.codes.current(command.unit_code)})
-        require_scope(await self._as_today(principal), command.unit_code, STAFF_ROLES)
+        require_scope(await self.as_today(principal), command.unit_code, STAFF_ROLES)
         self._public_place(command.unit_code)
         content: dict[str, Any] = {"body": command.body}
         if command.held_on:
@@ -173,7 +174,7 @@ class DisclosureService:
         """Publishes a finance statement with its fund lines and totals; a line given with its opening balance must
         add up (opening + income - expenditure = balance)."""
         command = command.model_copy(update={"unit_code": await self.codes.current(command.unit_code)})
-        require_scope(await self._as_today(principal), command.unit_code, STAFF_ROLES)
+        require_scope(await self.as_today(principal), command.unit_code, STAFF_ROLES)
         self._public_place(command.unit_code)
         for n, line in enumerate(command.lines):
             opening = line.opening_balance_cents
@@ -207,7 +208,7 @@ class DisclosureService:
         item = await self.items.get(item_id, lock=True)
         if item is None:
             raise NotFound(f"no disclosure item {item_id}")
-        require_scope(await self._as_today(principal), item.unit_code, STAFF_ROLES)
+        require_scope(await self.as_today(principal), item.unit_code, STAFF_ROLES)
         if item.withdrawn_at is not None:
             raise Conflict("the item is already withdrawn", allowed=[])
         if not personal_data and not cadence.can_withdraw(item.published_at, self.now, self.policy):
@@ -237,7 +238,7 @@ class DisclosureService:
         item = await self.items.get(item_id, lock=True)  # one person's concurrent questions are counted one by one
         if item is None or item.withdrawn_at is not None:
             raise NotFound(f"no public disclosure item {item_id}")
-        if not related(principal, item.unit_code):
+        if not related(await self.as_today(principal), item.unit_code):
             raise Forbidden(f"only residents and staff of {item.unit_code} may question this item",
                             scope=item.unit_code)
         if not supervision.objection_window_open(item.published_at, self.now, self.settings.objection_days):
@@ -263,7 +264,7 @@ class DisclosureService:
         question = await self.questions.get(question_id, lock=True)
         if question is None:
             raise NotFound(f"no question {question_id}")
-        require_scope(await self._as_today(principal), question.unit_code, STAFF_ROLES)
+        require_scope(await self.as_today(principal), question.unit_code, STAFF_ROLES)
         if question.answered_at is not None:
             raise Conflict("the question is already answered", allowed=[])
         item = await self.items.get(question.item_id)
@@ -285,7 +286,7 @@ class DisclosureService:
     async def cadence_report(self, principal: Principal, scope: str, as_of: date | None) -> CadenceReport:
         """Lists the communities under a scope that are overdue on each kind."""
         scope = await self.codes.current(scope)  # named by its code from before a move
-        require_scope(await self._as_today(principal), scope, STAFF_ROLES)
+        require_scope(await self.as_today(principal), scope, STAFF_ROLES)
         if as_of is not None and not cadence.MIN_YEAR <= as_of.year <= cadence.MAX_YEAR:
             raise RuleViolation("disclosure.as_of_out_of_range", f"as_of: a day between {cadence.MIN_YEAR} and {cadence.MAX_YEAR}",
                                 field="as_of")
@@ -461,9 +462,15 @@ class DisclosureService:
         await self._refresh_mediation_item(counted.unit_code, counted.period)
 
     async def _refresh_mediation_item(self, unit: str, period: str) -> None:
-        """Publishes or refreshes a unit's mediation statistics item for a month from its counts."""
-        content = await self._mediation_content(unit, period)
+        """Publishes or refreshes a unit's mediation statistics item for a month from its counts.
+
+        The counts are read once the item's lock is held, in a statement of their own: two consumers counting cases of
+        one unit and month write the item one after the other, each from the counts the other committed (read before
+        the lock, the second would write its stale counts over the first's)."""
         key = mediation_key(unit, period)
+        await self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                   {"key": f"disclosure.item:{key}"})
+        content = await self._mediation_content(unit, period)
         item = await self.items.by_source_key(key, lock=True)
         if item is None:
             inserted = await self._publish(unit_code=unit, kind="residents", category="mediation_statistics",

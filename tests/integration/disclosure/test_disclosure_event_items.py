@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -430,3 +431,40 @@ async def test_a_title_withdrawn_as_personal_data_stays_off_when_the_matter_is_d
     assert matter["stage"] == "decided" and matter["public_title"] is None
     for page in (f"/portal/matters/{matter_id}", f"/public/v1/matters/{matter_id}"):
         assert "漏水" not in (await disclosure.client.get(page)).text, page
+
+
+async def test_two_consumers_counting_one_month_write_its_statistics_item_one_after_the_other(disclosure):
+    from services.disclosure.service import DisclosureService
+    from youmin.kit.db import transaction
+
+    community = new_community()
+    grid = community + "001"
+    at = "2026-11-12T03:00:00+00:00"
+
+    def opened(dispute_type: str) -> dict:  # two kinds of dispute: counted in two rows, neither waits for the other
+        return {"case_id": str(uuid.uuid4()), "place_code": grid, "level": "grid", "dispute_type": dispute_type,
+                "opened_at": at}
+
+    sessions, now = disclosure.app.state.sessions, datetime(2026, 11, 12, 4, tzinfo=UTC)
+    # The first consumer has counted its case and written the month's item, not yet committed.
+    async with transaction(sessions) as first:
+        await DisclosureService(first, disclosure.settings, now).mediation_counted("opened", opened("neighbour"),
+                                                                                    str(uuid.uuid4()))
+
+        async def second() -> None:
+            async with transaction(sessions) as session:
+                await DisclosureService(session, disclosure.settings, now).mediation_counted(
+                    "opened", opened("family"), str(uuid.uuid4()))
+
+        counting = asyncio.create_task(second())
+
+        async def waits_for_the_item():
+            async with transaction(sessions) as session:
+                return (await session.execute(text(
+                    "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = "
+                    "current_database() AND l.locktype = 'advisory' AND NOT l.granted"))).first()
+
+        await eventually(waits_for_the_item, timeout=30)
+    await counting
+    [item] = await wait_items(disclosure, community, category="mediation_statistics")
+    assert item["content"]["by_level"]["grid"]["opened"] == 2

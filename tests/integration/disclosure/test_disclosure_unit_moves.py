@@ -191,6 +191,16 @@ async def test_staff_posting_with_a_token_from_before_a_move_post_where_the_unit
         resp = await disclosure.client.post("/api/v1/disclosure/items", headers=staff, json={
             "unit_code": named, "kind": "residents", "category": "notice", "title": "季度公开", "body": "内容"})
         assert resp.status_code == 201 and resp.json()["unit_code"] == new, resp.text
+    item_id = resp.json()["id"]
+    # The same token reads the staff views, and a resident's token from before the move questions the item.
+    for path, params in (("/api/v1/disclosure/items", {"unit_code": old}), ("/api/v1/disclosure/items", {"unit_code": new}),
+                         (f"/api/v1/disclosure/items/{item_id}", {}), ("/api/v1/disclosure/questions", {"unit_code": old})):
+        read = await disclosure.client.get(path, params=params, headers=staff)
+        assert read.status_code == 200, (path, params, read.text)
+    resident = disclosure.token("resident", old + "001001010101")
+    asked = await disclosure.client.post(f"/api/v1/disclosure/items/{item_id}/questions", headers=resident,
+                                         json={"body": "请问公开内容何时更新？"})
+    assert asked.status_code == 201, asked.text
     report = await cadence(disclosure, second)
     assert new in listed_in(report)
     # The old address (a printed QR code, a feed subscription) leads to the community where it is now.
