@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -209,6 +209,10 @@ async def reassess_risk(case_id: CaseID, body: schemas.RiskIn, viewer: CurrentVi
     return await _file(session, case)
 
 
+# The shortest period statistics are given for: February.
+MIN_STATISTICS_PERIOD = timedelta(days=28)
+
+
 @router.get("/statistics", response_model=schemas.StatisticsRead)
 async def statistics(
     session: SessionDep,
@@ -226,4 +230,8 @@ async def statistics(
     for name, value in (("period_start", period_start), ("period_end", period_end)):
         if value.tzinfo is None:
             raise RuleViolation("mediation.naive_time", f"{name} needs a time zone", field=name)
+    if period_start < period_end < period_start + MIN_STATISTICS_PERIOD:
+        # Anyone may ask: a grid's count over an hour would point at the one household whose dispute it was.
+        raise RuleViolation("mediation.statistics_period_too_short", f"period_end: statistics cover "
+                            f"{MIN_STATISTICS_PERIOD.days} days or more (a month, a quarter, a year)", field="period_end")
     return await service.statistics(session, scope, period_start, period_end)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 MARCH = {"period_start": "2026-03-01T00:00:00+00:00", "period_end": "2026-04-01T00:00:00+00:00"}
 
@@ -102,3 +102,17 @@ async def test_statistics_go_down_to_a_grid_and_no_further(h):
         assert resp.json().get("rule") == "mediation.statistics_too_fine", resp.text
         assert resp.json()["field"] == "scope"
     assert (await h.client.get("/api/v1/mediation/statistics", params={"scope": place.grid, **MARCH})).status_code == 200
+
+
+async def test_statistics_cover_a_month_or_more(h):
+    place = await h.place()
+    await h.open_case(place)
+    for start, end in (("2026-03-01T09:00:00+08:00", "2026-03-01T09:01:00+08:00"),
+                       ("2026-03-01T00:00:00+08:00", "2026-03-28T23:59:59+08:00")):
+        resp = await h.client.get("/api/v1/mediation/statistics", params={
+            "scope": place.grid, "period_start": start, "period_end": end})
+        assert resp.status_code == 422, resp.text
+        assert (resp.json()["rule"], resp.json()["field"]) == ("mediation.statistics_period_too_short", "period_end")
+    february = await h.client.get("/api/v1/mediation/statistics", params={
+        "scope": place.grid, "period_start": "2026-02-01T00:00:00+08:00", "period_end": "2026-03-01T00:00:00+08:00"})
+    assert february.status_code == 200, february.text
