@@ -107,6 +107,9 @@ class AgreementIn(_In):
     terms: str = Field(min_length=1, max_length=20_000)
     signed_party_ids: list[uuid.UUID] = []
     mediator_signed: bool = False
+    # The day a written agreement was signed, when it is entered later (a paper agreement): the 30 days for judicial
+    # confirmation run from it. Today when not given.
+    signed_on: date | None = None
 
 
 class EscalateIn(_In):

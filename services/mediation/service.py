@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -584,6 +584,24 @@ async def record_session(
     return record
 
 
+def _signed_at(case: MediationCase, data: schemas.AgreementIn, now: datetime) -> datetime:
+    """When a written agreement was signed: now, or the start of the day it says it was signed (China Standard Time),
+    between the case's opening and today. The confirmation window's last day counts from that day."""
+    if data.signed_on is None:
+        return now
+    if data.kind is not AgreementKind.WRITTEN:
+        raise RuleViolation("mediation.signed_on_written_only", "signed_on: only a written agreement is signed",
+                            field="signed_on")
+    today = now.astimezone(CHINA_STANDARD_TIME).date()
+    opened_on = case.opened_at.astimezone(CHINA_STANDARD_TIME).date()
+    if not opened_on <= data.signed_on <= today:
+        raise RuleViolation("mediation.signed_on_out_of_range", f"signed_on: the day it was signed, between the case's "
+                            f"opening ({opened_on}) and today ({today})", field="signed_on")
+    if data.signed_on == today:
+        return now
+    return datetime.combine(data.signed_on, time(), CHINA_STANDARD_TIME)
+
+
 async def reach_agreement(
     session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.AgreementIn, now: datetime,
     config: MediationConfig,
@@ -597,6 +615,7 @@ async def reach_agreement(
     if strangers:
         raise RuleViolation("mediation.unknown_party", f"not parties to this case: {', '.join(strangers)}",
                             field="signed_party_ids")
+    signed_at = _signed_at(case, data, now)
     signatures = {str(s) for s in data.signed_party_ids} | ({str(mediator)} if data.mediator_signed else set())
     missing = missing_signatures(data.kind, [str(p) for p in party_ids], signatures, str(mediator))
     if missing:
@@ -609,7 +628,8 @@ async def reach_agreement(
     if data.kind is AgreementKind.WRITTEN:
         for signer in sorted(signatures):
             kind = "mediator" if signer == str(mediator) else "party"
-            session.add(AgreementSignature(agreement_id=agreement.id, signer_id=signer, signer_kind=kind, signed_at=now))
+            session.add(AgreementSignature(agreement_id=agreement.id, signer_id=signer, signer_kind=kind,
+                                           signed_at=signed_at))
     before = case.status
     case.status = str(target)
     case.resolved_at = now
@@ -617,7 +637,7 @@ async def reach_agreement(
     case.agreement_kind = str(data.kind)
     _leave_ladder(case, now)
     if data.kind is AgreementKind.WRITTEN:
-        case.agreement_signed_at = now
+        case.agreement_signed_at = signed_at
         case.confirmation_reminded_at = None
         case.confirmation_applied_on = None
         case.confirmation_outcome = None

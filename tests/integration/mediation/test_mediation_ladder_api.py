@@ -394,3 +394,24 @@ async def test_whoever_takes_a_case_in_without_sight_of_it_gets_its_listing_line
     assert resp.status_code == 201, resp.text
     assert "parties" not in resp.json() and "description" not in resp.json()
     assert (await h.get(resp.json()["id"], street_mediator)).status_code == 404
+
+
+async def test_a_paper_agreement_entered_later_counts_the_confirmation_window_from_its_signing(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)  # opened on 2 March (China Standard Time)
+    parties = [p["party_id"] for p in case["parties"]]
+    h.clock.advance(days=3)  # entered on 5 March
+    written = {"kind": "written", "terms": "赔偿500元", "signed_party_ids": parties, "mediator_signed": True}
+    for signed_on in ("2026-03-01", "2026-03-06"):  # before the case was opened; tomorrow
+        resp = await h.post(case["id"], "agreements", {**written, "signed_on": signed_on}, staff)
+        assert resp.status_code == 422, resp.text
+        assert (resp.json()["rule"], resp.json()["field"]) == ("mediation.signed_on_out_of_range", "signed_on")
+    oral = await h.post(case["id"], "agreements", {"kind": "oral", "terms": "互相谅解", "signed_on": "2026-03-03"},
+                        staff)
+    assert oral.status_code == 422 and oral.json()["field"] == "signed_on", oral.text
+    resp = await h.post(case["id"], "agreements", {**written, "signed_on": "2026-03-03"}, staff)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["confirmation"]["last_day"] == "2026-04-02"  # 30 days from the signing, not from the entry
+    late = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    assert late.status_code == 422 and late.json()["rule"] == "mediation.confirmation_window_closed", late.text
+    assert (await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-04"}, staff)).status_code == 200
