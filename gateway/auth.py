@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import throttle
@@ -178,6 +178,16 @@ async def otp_request(body: OtpRequest, request: Request, session: SessionDep) -
         resp = problem(429, "Too many requests", f"a code was just sent; ask again in {int(wait) + 1} seconds",
                        "/problems/rate-limited")
         resp.headers["Retry-After"] = str(int(wait) + 1)
+        return resp
+    # Counted alike for registered and unknown phones (an unknown phone's requests are recorded as spent codes).
+    sent_today, oldest = (await session.execute(
+        select(func.count(), func.min(OneTimeCode.created_at))
+        .where(OneTimeCode.phone_hash == phone_hash, OneTimeCode.created_at > now - timedelta(hours=24)))).one()
+    if sent_today >= settings.otp_daily_max:
+        wait = int((oldest + timedelta(hours=24) - now).total_seconds()) + 1
+        resp = problem(429, "Too many requests", f"this phone has been sent {settings.otp_daily_max} codes in 24 "
+                       "hours; log in with your password, or ask again later", "/problems/rate-limited")
+        resp.headers["Retry-After"] = str(wait)
         return resp
     sent = OtpSent(expires_in=settings.otp_minutes * 60, resend_after=settings.otp_resend_seconds)
     if await _registry(request).lookup(body.phone, request.state.request_id) is None:

@@ -1,5 +1,6 @@
 """Settings of the gateway (env prefix GATEWAY_)."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from youmin.kit.settings import DEFAULT_PORTS, ServiceSettings
@@ -32,6 +33,8 @@ class Settings(ServiceSettings):
     otp_minutes: int = 5
     otp_max_attempts: int = 5
     otp_resend_seconds: int = 30
+    # Codes one phone is sent in 24 hours: a number being flooded with texts (or run up as a cost) stops there.
+    otp_daily_max: int = Field(10, ge=1)
     sms_sender: str = "console"  # console (development), http (the SMS relay below) or disabled (password only)
     sms_url: str = ""
     sms_token: str = ""

@@ -133,6 +133,31 @@ async def test_asking_twice_for_a_code_answers_alike_for_registered_and_unknown_
             assert (first.status_code, second.status_code) == (202, 429), (phone == known, second.text)
 
 
+async def test_a_phone_is_sent_so_many_codes_a_day_registered_or_not(stack):
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.auth import _hash
+    from gateway.models import OneTimeCode
+    from youmin.kit.db import transaction
+
+    known = _phone()
+    await _person_with_password(stack, known, "correct horse battery")
+    daily = stack.gateway_app.state.settings.otp_daily_max
+    now = datetime.now(UTC)
+    for phone in (known, _phone()):
+        # The day's codes sent earlier, the oldest 23 hours ago: the next one may be asked for in an hour.
+        async with transaction(stack.gateway_app.state.sessions) as session:
+            session.add_all(OneTimeCode(phone_hash=_hash(phone), code_hash=_hash(str(n)), attempts=0, used_at=now,
+                                        created_at=now - timedelta(hours=23, minutes=n),
+                                        expires_at=now - timedelta(hours=23, minutes=n)) for n in range(daily))
+        async with stack.client() as client:
+            refused = await client.post("/auth/otp/request", json={"phone": phone})
+        assert refused.status_code == 429, refused.text
+        assert f"{daily} codes in 24 hours" in refused.json()["detail"]
+        assert 3000 < int(refused.headers["retry-after"]) <= 3600 - 60 * (daily - 1) + 1
+    assert known not in [p for p, _ in stack.gateway_app.state.sms_sender.sent]
+
+
 async def test_codes_asked_for_at_once_send_one_text(stack):
     import asyncio
 
