@@ -26,6 +26,7 @@ from gateway.openapi import merged_openapi
 from gateway.proxy import FastPath, make_upstream, no_cookies, router as proxy_router, service_ready
 from gateway.ratelimit import RateLimiter
 from gateway.registry_client import RegistryClient
+from gateway.retention import run_retention
 from gateway.settings import Settings
 from gateway.sms import HttpSender, make_sender
 from gateway.webhooks import WORK_ORDER_CHANGED, Clock, make_consumer_handler, run_worker
@@ -156,9 +157,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     consumer = ConsumerSpec(name="gateway-webhooks", topics=["matters.matters"],
                             handlers={WORK_ORDER_CHANGED: make_consumer_handler(lambda: holder["app"])})
     worker = Background(name="gateway-webhook-delivery", run=run_worker, enabled=lambda s: s.webhook_enabled)
+    retention = Background(name="gateway-retention", run=run_retention, enabled=lambda s: s.retention_sweep_seconds > 0)
     app = create_service_app(
         settings, title="Youmin gateway", routers=[auth_router, liaison_router, open311_router, proxy_router],
-        consumers=[consumer], background=[worker], openapi_url=None,
+        consumers=[consumer], background=[worker, retention], openapi_url=None,
         state={"clock": Clock(), "webhook_wakeup": asyncio.Event(), "rate_limiter": RateLimiter(settings),
                "sms_sender": make_sender(settings.sms_sender, settings.environment, settings.sms_url,
                                          settings.sms_token)},

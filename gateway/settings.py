@@ -59,6 +59,10 @@ class Settings(ServiceSettings):
     webhook_disable_after_failures: int = 20
     # A change not delivered within this many hours (its subscription disabled meanwhile) is dropped: the feed has it.
     webhook_max_age_hours: float = 72.0
+    # How long a department's webhook delivery log is kept (days).
+    webhook_log_days: int = Field(30, ge=1)
+    # How often spent codes, old refresh tokens, ended lock-outs and old delivery logs are deleted (seconds; 0: never).
+    retention_sweep_seconds: float = Field(3600.0, ge=0)
     webhook_allow_private_urls: bool = False  # tests and development deliver to loopback receivers
 
     def service_urls(self) -> dict[str, str]:
