@@ -658,7 +658,10 @@ async def apply_for_confirmation(
 ) -> MediationCase:
     """Records that the parties jointly applied for judicial confirmation within the 30 days."""
     case = await load_for(session, viewer, case_id, config)
-    if case.status != CaseStatus.CONFIRMATION_PENDING or case.agreement_signed_at is None:
+    # An application made in the window but recorded after the sweep closed the case (the parties went to court on
+    # the last day, the mediator heard of it two days later) reopens it for the court's answer.
+    closed_unapplied = case.status == CaseStatus.CLOSED and case.confirmation_outcome == "not_applied"
+    if (case.status != CaseStatus.CONFIRMATION_PENDING and not closed_unapplied) or case.agreement_signed_at is None:
         raise Conflict(f"a case that is {case.status} has no confirmation to apply for", case_status=case.status,
                        allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
     if case.confirmation_applied_on is not None:
@@ -670,10 +673,14 @@ async def apply_for_confirmation(
         raise RuleViolation("mediation.confirmation_window_closed",
                             f"judicial confirmation is applied for from {signed_on} to {last_day}, and not ahead of time",
                             field="applied_on", last_day=str(last_day))
+    before = case.status
+    if closed_unapplied:
+        case.status = str(CaseStatus.CONFIRMATION_PENDING)
+        case.closed_at = case.confirmation_outcome = None
     case.confirmation_applied_on = data.applied_on
     case.next_due_at = None  # the court decides now; the window no longer closes the case
     case.updated_at = now
-    _history(session, case, "apply_for_confirmation", from_status=case.status, from_level=case.level, now=now,
+    _history(session, case, "apply_for_confirmation", from_status=before, from_level=case.level, now=now,
              actor=viewer.id)
     await session.flush()
     return case

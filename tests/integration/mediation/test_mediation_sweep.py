@@ -120,6 +120,27 @@ async def test_applied_confirmation_is_not_closed_by_the_window(h):
     assert (await file(h, case, place))["status"] == "confirmation_pending"
 
 
+async def test_an_application_made_in_the_window_but_recorded_after_it_reopens_the_closed_case(h):
+    place = await h.place()
+    staff = h.staff("grid_manager", place.grid)
+    case = await h.open_case(place)
+    await h.consent_all(case, staff)
+    parties = [p["party_id"] for p in case["parties"]]
+    await h.post(case["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
+                                            "mediator_signed": True}, staff)  # signed 2 March: last day 1 April
+    await h.sweep(OPENED + timedelta(days=32))
+    closed = await file(h, case, place)
+    assert (closed["status"], closed["confirmation"]["outcome"]) == ("closed", "not_applied")
+    h.clock.set(OPENED + timedelta(days=33))  # the mediator hears of the application on 4 April
+    after = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-04-02"}, staff)
+    assert after.status_code == 422 and after.json()["rule"] == "mediation.confirmation_window_closed", after.text
+    resp = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-04-01"}, staff)
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["status"], resp.json()["confirmation"]["outcome"]) == ("confirmation_pending", None)
+    confirmed = await h.post(case["id"], "confirmation", {"outcome": "confirmed"}, staff)
+    assert confirmed.json()["status"] == "confirmed", confirmed.text
+
+
 async def test_sweep_uses_the_configured_time_limits(h):
     from services.mediation.rules.ladder import LadderConfig
     from services.mediation.service import MediationConfig
