@@ -162,13 +162,15 @@ class CaseRepository:
         *,
         status: str | None = None,
         warning: str | None = None,
+        police_flagged: bool | None = None,
         limit: int = 100,
         before: datetime | None = None,
         after_id: uuid.UUID | None = None,
         grid_serial_width: int = 3,
     ) -> list[MediationCase]:
         """Returns the cases a caller may see: assigned to them, in a supervisor's scope and level, or their own as a
-        party."""
+        party. Filtered by the police flag, only those they see as staff or mediator: the risk assessment stays with
+        them, and a party listing flagged cases would learn theirs is one."""
         try:
             viewer = uuid.UUID(viewer_id)
         except ValueError:
@@ -183,9 +185,11 @@ class CaseRepository:
             elif grant.role == MEDIATOR_ROLE and viewer is not None:
                 # The assigned mediator, while they still hold a mediator's role covering the case.
                 seen.append(and_(MediationCase.mediator_person_id == viewer, in_scope))
-        if viewer is not None:
+        if viewer is not None and police_flagged is None:
             seen.append(MediationCase.id.in_(select(CaseParty.case_id).where(CaseParty.person_id == viewer)))
         stmt = select(MediationCase).where(or_(*seen) if seen else false())
+        if police_flagged is not None:
+            stmt = stmt.where(MediationCase.police_flagged.is_(police_flagged))
         if status:
             stmt = stmt.where(MediationCase.status == status)
         if warning:

@@ -67,6 +67,8 @@ async def open_case(body: schemas.CaseCreate, viewer: CurrentViewer, session: Se
 async def list_cases(
     viewer: CurrentViewer, session: SessionDep, request: Request, response: Response,
     status: CaseStatus | None = None, warning: WarningLevel | None = None,
+    police_flagged: bool | None = Query(None, description="only cases flagged (or not) for the police: for staff and "
+                                        "mediators, among the cases they see as such"),
     before: Instant | None = Query(None, description="paging: the opened_at of the previous page's last case"),
     after_id: uuid.UUID | None = Query(None, description="paging, with `before`: the previous page's last case id"),
     limit: int = Query(50, ge=1, le=500),
@@ -82,8 +84,8 @@ async def list_cases(
         raise RuleViolation("request.after_id_without_before", "after_id: give it with `before`, the opened_at of "
                             "that same case", field="after_id")
     cases = await service.CaseRepository(session).visible(
-        viewer.id, viewer.grants, status=status, warning=warning, before=before, after_id=after_id,
-        limit=limit, grid_serial_width=_config(request).grid_serial_width,
+        viewer.id, viewer.grants, status=status, warning=warning, police_flagged=police_flagged, before=before,
+        after_id=after_id, limit=limit, grid_serial_width=_config(request).grid_serial_width,
     )
     if len(cases) == limit:
         last = cases[-1]

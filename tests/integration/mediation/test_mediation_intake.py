@@ -269,3 +269,21 @@ async def test_a_resident_applies_at_their_grid_not_above_it(h):
         "parties": [{"person_id": place.residents["a"], "role": "applicant"}, {"person_id": place.residents["b"]}]})
     assert resp.status_code == 422, resp.text
     assert (resp.json()["rule"], resp.json()["field"]) == ("mediation.apply_at_grid", "place_code")
+
+
+async def test_staff_list_the_cases_flagged_for_the_police_and_a_party_learns_nothing_from_the_filter(h):
+    place = await h.place()
+    flagged = await h.open_case(place, risk_level="medium", risk_indicators=["weapon"])
+    calm = await h.open_case(place, risk_level="low")
+    url, staff = "/api/v1/mediation/cases", h.staff("community_staff", place.community)
+    listed = {c["id"] for c in (await h.client.get(url, params={"police_flagged": "true", "limit": 500},
+                                                   headers=staff)).json()}
+    assert flagged["id"] in listed and calm["id"] not in listed
+    unflagged = {c["id"] for c in (await h.client.get(url, params={"police_flagged": "false", "limit": 500},
+                                                      headers=staff)).json()}
+    assert calm["id"] in unflagged and flagged["id"] not in unflagged
+    party = h.token(place.residents["a"], ("resident", place.households["a"]))  # a party to both
+    for value in ("true", "false"):
+        resp = await h.client.get(url, params={"police_flagged": value}, headers=party)
+        assert resp.status_code == 200 and resp.json() == [], resp.text
+    assert {flagged["id"], calm["id"]} <= {c["id"] for c in (await h.client.get(url, headers=party)).json()}
