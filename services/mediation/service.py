@@ -206,10 +206,14 @@ async def _end_assignment(session: AsyncSession, case: MediationCase, now: datet
 async def load_for(
     session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, config: MediationConfig, *, for_update: bool = True
 ) -> MediationCase:
-    """Returns a case the caller may see; 404 otherwise, so a case's existence does not leak."""
+    """Returns a case the caller may see and act on as its mediator or a supervisor; 404 otherwise, so a case's
+    existence does not leak. Staff who are a party to it act on it as a party only (their neighbour's dispute with
+    them is another staff member's to run)."""
     case = await CaseRepository(session).get(case_id, for_update=for_update)
     if case is None or not may_see(viewer, case, config):
         raise NotFound(f"no case {case_id} that you may see")
+    if await CaseRepository(session).parties_of_person(case_id, viewer.id):
+        raise Forbidden("you are a party to this case: another staff member acts on it")
     return case
 
 
@@ -229,9 +233,9 @@ async def load_for_party(
     """Returns a case its mediator or supervisors may see, or one the caller is a party to; 404 otherwise. A party
     acting on a case (`party_id`) acts for themselves only."""
     case = await CaseRepository(session).get(case_id, for_update=for_update)
-    if case is not None and may_see(viewer, case, config):
-        return case
     own = await CaseRepository(session).parties_of_person(case_id, viewer.id) if case is not None else []
+    if case is not None and not own and may_see(viewer, case, config):
+        return case
     if not own:
         raise NotFound(f"no case {case_id} that you may see")
     if party_id is not None and party_id not in {p.id for p in own}:
@@ -244,10 +248,10 @@ async def view(
 ) -> schemas.CaseRead | schemas.CaseForParty | schemas.CaseSummary:
     """The case as the caller may see it now: the whole file (its mediator, supervisors), a party's view, or its
     listing line."""
+    if await CaseRepository(session).parties_of_person(case.id, viewer.id):
+        return await party_view(session, case, viewer.id)  # staff who are a party see what any party sees
     if may_see(viewer, case, config):
         return await case_file(session, case)
-    if await CaseRepository(session).parties_of_person(case.id, viewer.id):
-        return await party_view(session, case, viewer.id)
     return summary(case)
 
 

@@ -287,3 +287,25 @@ async def test_staff_list_the_cases_flagged_for_the_police_and_a_party_learns_no
         resp = await h.client.get(url, params={"police_flagged": value}, headers=party)
         assert resp.status_code == 200 and resp.json() == [], resp.text
     assert {flagged["id"], calm["id"]} <= {c["id"] for c in (await h.client.get(url, headers=party)).json()}
+
+
+async def test_staff_named_as_a_party_follow_the_case_as_a_party_and_cannot_run_it(h):
+    place = await h.place()
+    # A resident's application names their neighbour, who is also the grid's manager.
+    applicant = h.token(place.residents["a"], ("resident", place.households["a"]))
+    resp = await h.client.post("/api/v1/mediation/cases", headers=applicant, json={
+        "place_code": place.grid, "dispute_type": "neighbour", "description": "楼上装修噪音",
+        "parties": [{"person_id": place.residents["a"], "role": "applicant"},
+                    {"person_id": place.residents["b"], "role": "respondent"}]})
+    assert resp.status_code == 201, resp.text
+    case_id = resp.json()["id"]
+    manager = h.token(place.residents["b"], ("grid_manager", place.grid))
+    seen = (await h.get(case_id, manager)).json()
+    assert "risk_level" not in seen and "sessions" not in seen  # a party's view, not the file
+    for action, body in (("sessions", {"held_on": "2026-03-02", "summary": "s",
+                                       "attendee_party_ids": [str(uuid.uuid4())]}),
+                         ("closure", None)):
+        refused = await h.post(case_id, action, body, manager)
+        assert refused.status_code == 403, (action, refused.text)
+    other = (await h.get(case_id, h.staff("grid_manager", place.grid))).json()
+    assert "risk_level" in other  # another manager of the grid has the file
