@@ -31,6 +31,9 @@ class DisclosureItem(Base):
     # Insertion order; with txid it gives the append-only feed cursor (xmin horizon).
     seq: Mapped[int] = mapped_column(BigInteger, Identity(), nullable=False, unique=True)
     txid: Mapped[str] = mapped_column(Xid8, nullable=False, server_default=text("pg_current_xact_id()"))
+    # The last change's transaction and order (a trigger sets them on every update): the feed of changes' cursor.
+    changed_txid: Mapped[str] = mapped_column(Xid8, nullable=False, server_default=text("pg_current_xact_id()"))
+    change_seq: Mapped[int] = mapped_column(BigInteger, Identity(), nullable=False)
     unit_code: Mapped[str] = mapped_column(Text, nullable=False)
     community_code: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(Text, nullable=False)
@@ -55,6 +58,7 @@ class DisclosureItem(Base):
         Index("ix_disclosure_item_published", "published_at", "id"),
         Index("ix_disclosure_item_community_kind", "community_code", "kind", "published_at"),
         Index("ix_disclosure_item_matter_id", "matter_id"),
+        Index("ix_disclosure_item_changes", "changed_txid", "change_seq"),
     )
 
 

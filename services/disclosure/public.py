@@ -94,14 +94,17 @@ async def list_items(
     kind: Kind | None = None,
     category: Annotated[SafeStr | None, Query(max_length=40)] = None,
     period: Period = None,
-    order: Literal["newest", "commit"] = "newest",
+    order: Literal["newest", "commit", "changes"] = "newest",
     cursor: Annotated[SafeStr | None, Query(max_length=200)] = None,
     limit: Annotated[int | None, Query(ge=1, le=200)] = None,
 ) -> Response:
     """Lists the public items of a unit and everything below it, by kind and period, one page at a time.
 
     order=newest (default) pages newest first; order=commit is an append-only feed in commit order whose
-    cursor never skips an item that commits late, for platforms that synchronise.
+    cursor never skips an item that commits late, for platforms that synchronise. order=changes is the same kind of
+    feed over every change: an item comes again whenever it changes (a count refreshed, a title withheld, its unit
+    re-coded), and a withdrawn one comes as {"id", "withdrawn": true, "withdrawn_at"} with nothing of what it said, to
+    be taken down wherever it was copied.
     """
     settings = request.app.state.settings
     size = min(limit or settings.public_page_size, settings.public_page_size_max)

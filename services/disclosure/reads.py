@@ -68,7 +68,8 @@ def encode_cursor(parts: list[Any]) -> str:
 
 
 def decode_cursor(cursor: str, mode: str) -> list[Any]:
-    """Decodes a cursor of a listing mode ("n" newest first, "c" commit order); 422 naming `cursor` otherwise."""
+    """Decodes a cursor of a listing mode ("n" newest first, "c" commit order, "x" changes); 422 naming `cursor`
+    otherwise."""
     try:
         parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(parts, list) or parts[0] != mode:
@@ -113,6 +114,13 @@ def public_question(q: SupervisionQuestion) -> dict[str, Any]:
     }
 
 
+def withdrawn_item(item: DisclosureItem) -> dict[str, Any]:
+    """A withdrawn item in the feed of changes: that it is gone and since when, nothing of what it said (it may have
+    been withdrawn for disclosing someone's personal information)."""
+    return {"id": str(item.id), "unit_code": item.unit_code, "community_code": item.community_code,
+            "withdrawn": True, "withdrawn_at": item.withdrawn_at.isoformat() if item.withdrawn_at else None}
+
+
 def public_item(item: DisclosureItem, names: dict[str, str | None],
                 questions: list[SupervisionQuestion] | None = None) -> dict[str, Any]:
     """An item as the public sees it: no poster, no internal keys."""
@@ -155,16 +163,23 @@ class PublicReader:
             nxt = encode_cursor(["n", rows[-1].published_at.isoformat(), str(rows[-1].id)]) if more else None
             names = await self._names_for(rows)
             return Page([public_item(i, names) for i in rows], nxt)
-        after_c = tuple(decode_cursor(cursor, "c")) if cursor else None
-        pairs = await self.items.settled_in_commit_order(where, limit, after_c)  # type: ignore[arg-type]
-        items = [p[0] for p in pairs]
-        # The commit-order feed always returns a cursor: a client polls it for what commits next.
-        if pairs:
-            nxt = encode_cursor(["c", pairs[-1][1], pairs[-1][0].seq])
+        mode = "x" if order == "changes" else "c"
+        after_c = tuple(decode_cursor(cursor, mode)) if cursor else None
+        if order == "changes":
+            pairs = await self.items.settled_in_change_order(where, limit, after_c)  # type: ignore[arg-type]
         else:
-            nxt = cursor or encode_cursor(["c", 0, 0])
-        names = await self._names_for(items)
-        return Page([public_item(i, names) for i in items], nxt)
+            pairs = await self.items.settled_in_commit_order(where, limit, after_c)  # type: ignore[arg-type]
+        items = [p[0] for p in pairs]
+        # The feeds always return a cursor: a client polls it for what commits next.
+        if pairs:
+            nxt = encode_cursor([mode, pairs[-1][1], pairs[-1][0].change_seq if order == "changes" else pairs[-1][0].seq])
+        else:
+            nxt = cursor or encode_cursor([mode, 0, 0])
+        names = await self._names_for([i for i in items if i.withdrawn_at is None])
+        if order != "changes":
+            return Page([public_item(i, names) for i in items], nxt)
+        return Page([{**public_item(i, names), "withdrawn": False} if i.withdrawn_at is None else withdrawn_item(i)
+                     for i in items], nxt)
 
     async def item(self, item_id: uuid.UUID) -> dict[str, Any] | None:
         """Returns a public item with its questions and answers, or None (also when withdrawn)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -150,6 +150,23 @@ class ItemRepository:
             stmt = stmt.where(text("(disclosure_item.txid, disclosure_item.seq) > (CAST(:after_tx AS xid8), :after_seq)")
                               .bindparams(after_tx=str(after[0]), after_seq=after[1]))
         stmt = stmt.order_by(DisclosureItem.txid, DisclosureItem.seq).limit(limit)
+        rows = (await self.session.execute(stmt)).all()
+        return [(row[0], int(row[1])) for row in rows]
+
+    async def settled_in_change_order(
+        self, where: ItemFilter, limit: int, after: tuple[int, int] | None = None
+    ) -> list[tuple[DisclosureItem, int]]:
+        """Feed page of changes: items by their last change (publication, withdrawal, re-titling, re-counting), only
+        changes below the horizon, keyset (changed_txid, change_seq), withdrawn items included. An item that changes
+        again comes again, further on. See settled_in_commit_order for the horizon."""
+        stmt = select(DisclosureItem, literal_column("disclosure_item.changed_txid::text"))
+        stmt = stmt.where(*replace(where, include_withdrawn=True).clauses()).where(
+            text(f"disclosure_item.changed_txid < {SETTLED_BELOW}"))
+        if after is not None:
+            stmt = stmt.where(text("(disclosure_item.changed_txid, disclosure_item.change_seq) > "
+                                   "(CAST(:after_tx AS xid8), :after_seq)")
+                              .bindparams(after_tx=str(after[0]), after_seq=after[1]))
+        stmt = stmt.order_by(DisclosureItem.changed_txid, DisclosureItem.change_seq).limit(limit)
         rows = (await self.session.execute(stmt)).all()
         return [(row[0], int(row[1])) for row in rows]
 

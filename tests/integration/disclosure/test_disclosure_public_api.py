@@ -80,6 +80,29 @@ async def test_commit_order_feed_holds_back_items_behind_a_running_transaction(d
     assert [i["title"] for i in page["items"]] == ["已提交"]
 
 
+async def test_the_feed_of_changes_brings_a_withdrawn_item_back_as_a_tombstone_and_a_changed_one_again(disclosure):
+    community = new_community()
+    kept, gone = [(await post(disclosure, community, title))["id"] for title in ("季度公开", "误贴了住户证件号的通知")]
+
+    async def feed(cursor: str | None) -> dict:
+        params = {"unit": community, "order": "changes", **({"cursor": cursor} if cursor else {})}
+        resp = await disclosure.client.get("/public/v1/items", params=params)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    first = await feed(None)
+    assert [(i["id"], i["withdrawn"]) for i in first["items"]] == [(kept, False), (gone, False)]
+    assert (await feed(first["next_cursor"]))["items"] == []  # nothing changed since
+    withdrawn = await disclosure.client.post(f"/api/v1/disclosure/items/{gone}/withdraw", headers=disclosure.token(
+        "community_staff", community), json={"reason": "含个人信息", "personal_data": True})
+    assert withdrawn.status_code == 200, withdrawn.text
+    later = await feed(first["next_cursor"])
+    [tombstone] = later["items"]
+    assert tombstone["id"] == gone and tombstone["withdrawn"] is True and tombstone["withdrawn_at"]
+    assert set(tombstone) == {"id", "unit_code", "community_code", "withdrawn", "withdrawn_at"}
+    assert (await feed(later["next_cursor"]))["items"] == []
+
+
 async def test_bad_cursor_is_a_422_naming_the_cursor(disclosure):
     resp = await disclosure.client.get("/public/v1/items", params={"unit": "370705", "cursor": "bm9wZQ"})
     assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "cursor"
@@ -268,12 +291,12 @@ async def test_mediation_statistics_take_only_a_real_year_or_month(disclosure, p
 
 @pytest.mark.parametrize("parts", [["n", "0001-01-01T00:00:00+14:00", str(uuid.UUID(int=1))],
                                    ["n", "9999-12-31T23:59:59-14:00", str(uuid.UUID(int=1))],
-                                   ["c", 1, 10**30], ["c", -1, 1]])
+                                   ["c", 1, 10**30], ["c", -1, 1], ["x", 1, 10**30]])
 async def test_a_hand_made_cursor_out_of_range_is_a_422_naming_it(disclosure, parts):
     from services.disclosure.reads import encode_cursor
 
     cursor = encode_cursor(parts)
-    order = {"n": "newest", "c": "commit"}[parts[0]]
+    order = {"n": "newest", "c": "commit", "x": "changes"}[parts[0]]
     resp = await disclosure.client.get("/public/v1/items", params={"unit": "370705", "cursor": cursor, "order": order})
     assert resp.status_code == 422, resp.text
     assert resp.json()["errors"][0]["field"] == "cursor"
