@@ -148,6 +148,15 @@ async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -
         log.warning("auth.refresh_person_unknown", person_id=row.person_id, family_id=str(row.family_id))
         return problem(401, "Unauthorized", "the registry no longer knows this person; log in again",
                        "/problems/unauthorized")
+    if identity.password_changed_at is not None:
+        # A password reset (a phone lost or stolen) ends every log-in made before it, at its next refresh.
+        started = await session.scalar(select(func.min(RefreshToken.issued_at))
+                                       .where(RefreshToken.family_id == row.family_id))
+        if started is not None and started < identity.password_changed_at:
+            await _revoke_family(session, row.family_id, now)
+            log.info("auth.refresh_after_password_change", person_id=row.person_id, family_id=str(row.family_id))
+            return problem(401, "Unauthorized", "the password was changed since this log-in; log in again",
+                           "/problems/unauthorized")
     pair = await _issue(session, settings, identity, family_id=row.family_id)
     return JSONResponse(pair.model_dump(), headers={"Cache-Control": "no-store"})
 

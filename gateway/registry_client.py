@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 
 import httpx
@@ -24,6 +25,8 @@ class Identity:
 
     person_id: str
     grants: list[Grant]
+    # When their password was last set (the registry says it when a log-in is refreshed).
+    password_changed_at: datetime | None = None
 
 
 class RegistryClient:
@@ -64,7 +67,9 @@ class RegistryClient:
     @staticmethod
     def _identity(resp: httpx.Response) -> Identity:
         body = resp.json()
-        return Identity(person_id=str(body["person_id"]), grants=[Grant(**g) for g in body.get("grants", [])])
+        changed = body.get("password_changed_at")
+        return Identity(person_id=str(body["person_id"]), grants=[Grant(**g) for g in body.get("grants", [])],
+                        password_changed_at=datetime.fromisoformat(changed) if changed else None)
 
     async def verify(self, phone: str, password: str, request_id: str | None = None) -> Identity | None:
         """Returns the person when the password matches, else None."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -309,3 +309,5 @@ class LoginIdentity(BaseModel):
 
     person_id: UUID
     grants: list[GrantClaim]
+    # When the person's password was last set: a log-in from before it ends at its next refresh.
+    password_changed_at: datetime | None = None

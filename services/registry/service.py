@@ -793,7 +793,9 @@ class RegistryService:
         them (the gateway then ends the log-in, so the answer carries its own problem type)."""
         if await self.repo.person(person_id) is None:
             raise PersonUnknown(f"no person {person_id}")
-        return schemas.LoginIdentity(person_id=person_id, grants=await self._login_grants(person_id))
+        credential = await self.repo.credential(person_id)
+        return schemas.LoginIdentity(person_id=person_id, grants=await self._login_grants(person_id),
+                                     password_changed_at=credential.updated_at if credential else None)
 
     async def set_password(self, body: schemas.CredentialSet) -> None:
         """Sets a person's password (stored as an argon2 hash)."""

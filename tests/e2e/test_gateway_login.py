@@ -53,6 +53,26 @@ async def test_login_returns_an_access_token_for_the_registry_person_and_a_refre
         assert (await client.post("/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]})).status_code == 401
 
 
+async def test_a_password_reset_ends_the_log_ins_made_before_it_at_their_next_refresh(stack):
+    phone = _phone()
+    person_id = await _person_with_password(stack, phone, "correct horse battery")
+    async with stack.client() as client:
+        stolen = (await client.post("/auth/login", json={"phone": phone, "password": "correct horse battery"})).json()
+        # The phone is lost: the operator sets a new password.
+        service = mint_token(stack.settings, "gateway", [], kind="service")
+        async with httpx.AsyncClient(base_url=stack.service_urls["registry"],
+                                     headers={"authorization": f"Bearer {service}"}) as registry:
+            reset = await registry.put("/internal/v1/registry/credentials",
+                                       json={"person_id": person_id, "password": "a new long passphrase"})
+            assert reset.status_code == 204, reset.text
+        refused = await client.post("/auth/refresh", json={"refresh_token": stolen["refresh_token"]})
+        assert refused.status_code == 401 and "password was changed" in refused.json()["detail"]
+        fresh = await client.post("/auth/login", json={"phone": phone, "password": "a new long passphrase"})
+        assert fresh.status_code == 200, fresh.text
+        renewed = await client.post("/auth/refresh", json={"refresh_token": fresh.json()["refresh_token"]})
+        assert renewed.status_code == 200, renewed.text
+
+
 async def test_wrong_password_is_401_without_saying_which_part_was_wrong(stack):
     phone = _phone()
     await _person_with_password(stack, phone, "correct horse battery")
