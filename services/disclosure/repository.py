@@ -174,9 +174,20 @@ class ItemRepository:
                                        min_display: timedelta) -> dict[str, dict[str, datetime]]:
         """Returns, per community under a scope, the latest instant before `before` at which it disclosed each kind:
         its own posts and the decisions on its matters, not the items the system builds on its own (duty changes,
-        mediation statistics), nor an item withdrawn before it had been up for the minimum display period."""
+        mediation statistics), nor an item withdrawn before it had been up for the minimum display period.
+
+        Finances are disclosed by the month's statement: a finance statement counts as posted no later than the start
+        of the month after the one it covers (August's, posted in November, does not stand for October's), and a
+        finance notice does not count."""
+        month_after_period = literal_column(
+            "((to_date(disclosure_item.content->>'period', 'YYYY-MM') + interval '1 month')::timestamp "
+            "AT TIME ZONE 'Asia/Shanghai')")
+        disclosed_at = case(
+            (DisclosureItem.kind != "finance", DisclosureItem.published_at),
+            (DisclosureItem.category == "finance_statement", func.least(DisclosureItem.published_at, month_after_period)),
+            else_=None)
         stmt = (
-            select(DisclosureItem.community_code, DisclosureItem.kind, func.max(DisclosureItem.published_at))
+            select(DisclosureItem.community_code, DisclosureItem.kind, func.max(disclosed_at))
             .where(DisclosureItem.community_code.like(like_prefix(scope)),
                    DisclosureItem.published_at < before,
                    DisclosureItem.category.not_in(AUTOMATIC_CATEGORIES),
@@ -186,7 +197,8 @@ class ItemRepository:
         )
         out: dict[str, dict[str, datetime]] = {}
         for community, kind, last in (await self.session.execute(stmt)).all():
-            out.setdefault(community, {})[kind] = last
+            if last is not None:
+                out.setdefault(community, {})[kind] = last
         return out
 
     async def major_items(self, scope: str, before: datetime) -> list[DisclosureItem]:

@@ -122,7 +122,8 @@ async def test_cadence_report_lists_communities_overdue_per_kind(disclosure, clo
     district = f"9{random.randrange(10**5):05d}"
     street = district + "030"
     punctual, late, silent = street + "101", street + "102", street + "103"
-    for code in (street, punctual, late, silent):
+    stale, noticed = street + "104", street + "105"  # finances: July's statement in November; a notice, no statement
+    for code in (street, punctual, late, silent, stale, noticed):
         await disclosure.send(registry.UnitCreated(
             unit_id=uuid.uuid4(), unit_code=code, parent_code=street if code != street else district,
             level="street" if code == street else "community", unit_name=f"社区{code[-3:]}",
@@ -130,13 +131,13 @@ async def test_cadence_report_lists_communities_overdue_per_kind(disclosure, clo
 
     async def replicated():
         resp = await disclosure.client.get("/public/v1/units", params={"parent": street})
-        return len(resp.json()["units"]) == 3
+        return len(resp.json()["units"]) == 5
 
     await eventually(replicated)
     # punctual: everything posted in November; late: finance last posted in September.
     clock.set(datetime(2026, 11, 5, 10, tzinfo=SHANGHAI))
     for kind in ("party", "residents"):
-        for code in (punctual, late):
+        for code in (punctual, late, stale, noticed):
             await disclosure.client.post(
                 "/api/v1/disclosure/items",
                 json={"unit_code": code, "kind": kind, "category": "notice", "title": "季度公开", "body": "内容"},
@@ -144,6 +145,12 @@ async def test_cadence_report_lists_communities_overdue_per_kind(disclosure, clo
     await disclosure.client.post("/api/v1/disclosure/finance-statements", headers=disclosure.token("community_staff", punctual),
                                  json={"unit_code": punctual, "period": "2026-10", "lines": [
                                      {"fund_type": "other", "income_cents": 0, "expenditure_cents": 0, "balance_cents": 0}]})
+    await disclosure.client.post("/api/v1/disclosure/finance-statements", headers=disclosure.token("community_staff", stale),
+                                 json={"unit_code": stale, "period": "2026-07", "lines": [
+                                     {"fund_type": "other", "income_cents": 0, "expenditure_cents": 0, "balance_cents": 0}]})
+    await disclosure.client.post(
+        "/api/v1/disclosure/items", headers=disclosure.token("community_staff", noticed),
+        json={"unit_code": noticed, "kind": "finance", "category": "notice", "title": "财务公开说明", "body": "内容"})
     clock.set(datetime(2026, 9, 20, 10, tzinfo=SHANGHAI))
     await disclosure.client.post("/api/v1/disclosure/finance-statements", headers=disclosure.token("community_staff", late),
                                  json={"unit_code": late, "period": "2026-08", "lines": [
@@ -155,9 +162,10 @@ async def test_cadence_report_lists_communities_overdue_per_kind(disclosure, clo
     report = resp.json()
     assert report["compliant"] == [punctual]
     overdue = {row["community_code"]: row["overdue_kinds"] for row in report["overdue"]}
-    assert overdue == {late: ["finance"], silent: ["party", "residents", "finance"]}
-    assert report["overdue_by_kind"]["finance"] == [late, silent]
-    assert report["compliance_rate"] == round(1 / 3, 4)
+    assert overdue == {late: ["finance"], silent: ["party", "residents", "finance"], stale: ["finance"],
+                       noticed: ["finance"]}
+    assert report["overdue_by_kind"]["finance"] == [late, silent, stale, noticed]
+    assert report["compliance_rate"] == round(1 / 5, 4)
 
 
 async def test_cadence_report_needs_staff_scope(disclosure):
