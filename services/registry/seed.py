@@ -232,16 +232,42 @@ def household_counts(scale: float, struct: Structure | None = None) -> list[int]
     return counts
 
 
+# Each household's members are drawn from its own code, and their ID and phone numbers from its place (grid, serial):
+# a household is the same at every scale, so a larger seed loaded over a smaller one finds the people it already has.
+MAX_HOUSEHOLDS_PER_GRID = 1024  # the fullest grid holds about 770 households at full scale
+_PERSONS_PER_HOUSEHOLD = 4
+MAX_SCALE = 1.25
+_DATE_STRIDE = 104_729  # a prime: spreads consecutive people over the birth dates
+
+
+def _household_id_number(region: str, ordinal: int, born_from: int, born_to: int) -> str:
+    """A unique ID number for a person's ordinal: (birth date, sequence) is one-to-one with the ordinal (the stride is
+    prime to the number of days), so no two seeded residents share one, whatever their regions."""
+    first, days = date(born_from, 1, 1).toordinal(), date(born_to, 12, 31).toordinal() - date(born_from, 1, 1).toordinal() + 1
+    born = date.fromordinal(first + ordinal * _DATE_STRIDE % days)
+    seq = ordinal // days  # below 500: staff take 500-999
+    body = f"{region}{born:%Y%m%d}{seq:03d}"
+    return body + id_check_char(body)
+
+
+def _household_phone(ordinal: int) -> str:
+    """A unique mobile number for a person's ordinal (multiplying by a number prime to 10^9 is one-to-one)."""
+    n = (100_000 + ordinal) * 7_919_993 % 10**9
+    phone = f"1{3 + n % 7}{n:09d}"
+    return phone if phone not in DEMO_PHONES.values() else f"1{3 + (n + 1) % 7}{n:09d}"
+
+
 def households(scale: float, struct: Structure | None = None) -> Iterator[tuple[str, list[SeedPerson]]]:
-    """Yields (household code, members) for every seeded household, the representative first."""
+    """Yields (household code, members) for every seeded household, the representative first. A household is the
+    same at every scale: a larger scale adds households, it does not change those of a smaller one."""
     struct = struct or structure()
-    ids = _Identities(seed=12, phone_offset=100_000, seq_base=0)
-    rng = ids.rng
     names = {c.code: c.name for c in struct.communities}
     demo_grid = struct.community("苇湾社区").grids[0]
     first = True
-    for grid, count in zip(struct.grids, household_counts(scale, struct)):
+    for grid_index, (grid, count) in enumerate(zip(struct.grids, household_counts(scale, struct))):
         street_name = KUIWEN_STREETS[grid[:9]]
+        if count > MAX_HOUSEHOLDS_PER_GRID:
+            raise ValueError(f"scale {scale}: {count} households in a grid, over {MAX_HOUSEHOLDS_PER_GRID}")
         for index in range(count):
             building = index // (HOUSEHOLDS_PER_UNIT * UNITS_PER_BUILDING) + 1
             unit = index // HOUSEHOLDS_PER_UNIT % UNITS_PER_BUILDING + 1
@@ -249,16 +275,18 @@ def households(scale: float, struct: Structure | None = None) -> Iterator[tuple[
             room_code = f"{room // 2 + 1:02d}{room % 2 + 1:02d}"
             code = f"{grid}{building:03d}{unit:02d}{room_code}"
             address = f"奎文区{street_name}{names[grid[:12]]}{building}号楼{unit}单元{room_code}室"
+            rng = random.Random(code)
+            region = rng.choice(REGIONS)
             size = rng.choices((1, 2, 3, 4), weights=(20, 35, 30, 15))[0]
             members = []
-            surname_name = ids.name()
             for m in range(size):
+                ordinal = (grid_index * MAX_HOUSEHOLDS_PER_GRID + index) * _PERSONS_PER_HOUSEHOLD + m
                 child = m >= 2 and rng.random() < 0.6
-                id_number = ids.id_number(2009, 2022) if child else ids.id_number(1940, 2004)
-                name = surname_name if m == 0 else ids.name()
-                members.append(SeedPerson(name=name, id_number=id_number, phone=None if child else ids.phone(),
-                                          household_code=code, address=address,
-                                          role_in_household="representative" if m == 0 else "member"))
+                id_number = _household_id_number(region, ordinal, *((2009, 2022) if child else (1940, 2004)))
+                given = "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
+                members.append(SeedPerson(name=rng.choice(SURNAMES) + given, id_number=id_number,
+                                          phone=None if child else _household_phone(ordinal), household_code=code,
+                                          address=address, role_in_household="representative" if m == 0 else "member"))
             if first and grid == demo_grid:
                 members[0].phone = DEMO_PHONES["resident"]
                 first = False
@@ -410,8 +438,8 @@ async def seed_demo(database_url: str, *, scale: float, console) -> None:
     """Loads the demo data set at a scale (idempotent; shows progress)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    if scale <= 0:
-        raise ValueError("scale must be positive")
+    if not 0 < scale <= MAX_SCALE:
+        raise ValueError(f"scale must be above 0 and at most {MAX_SCALE:g} (1.0 is Kuiwen's full size)")
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     marker = f"seed scale={scale:g}"
     try:

@@ -110,3 +110,18 @@ async def test_coverage_report_of_the_district_names_the_seeded_gaps(seeded):
     assert all(set(g.missing) == {"funds", "signage"} for g in report.grid_branches_failing_six_haves)
     assert 0 < report.households_without_party_contact.count < 1315 * 0.05
     assert report.households_without_visiting_cadre.count == 0
+
+
+async def test_a_larger_seed_loads_over_a_smaller_one_and_keeps_its_households(seeded):
+    # Last in this module: it grows the module's database. `youmin up` seeds the demo size; the README's full-size
+    # command then seeds over it.
+    url, conn = seeded
+    before = {r["id_number"]: r["household_code"] for r in await conn.fetch(
+        "SELECT pp.id_number, h.code AS household_code FROM person p JOIN person_personal pp USING (person_id) "
+        "JOIN org_unit h ON h.unit_id = p.household_id")}
+    await seed_demo(url, scale=2 * SCALE, console=Console(quiet=True))
+    assert await conn.fetchval("SELECT count(*) FROM org_unit WHERE level = 'household'") == round(263_000 * 2 * SCALE)
+    after = {r["id_number"]: r["household_code"] for r in await conn.fetch(
+        "SELECT pp.id_number, h.code AS household_code FROM person p JOIN person_personal pp USING (person_id) "
+        "JOIN org_unit h ON h.unit_id = p.household_id")}
+    assert before.items() <= after.items() and len(after) > len(before)
