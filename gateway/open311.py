@@ -22,6 +22,7 @@ from gateway import apikeys
 from gateway.proxy import upstream
 from youmin.kit.auth import mint_token
 from youmin.kit.errors import DomainError, storable_instant
+from youmin.kit.names import masked_free_text
 from youmin.kit.pii import MaskingRules, redact_text
 
 XML = "application/xml"
@@ -318,7 +319,7 @@ def _status_notes(m: dict[str, Any]) -> str | None:
     last = timeline[-1] if isinstance(timeline, list) and timeline and isinstance(timeline[-1], dict) else {}
     reason = last.get("reason") if last.get("to_state") == m.get("state") else None
     if isinstance(reason, str) and reason.strip():
-        return redact_text(reason.strip())
+        return masked_free_text(reason.strip())
     notes = m.get("status_notes") or (m.get("stage") or {}).get("title") or m.get("state")
     return notes if isinstance(notes, str) else None
 
@@ -335,7 +336,7 @@ def to_service_request(m: dict[str, Any]) -> dict[str, Any]:
         status_notes=_status_notes(m),
         service_name=SERVICES.get(code, (None,))[0] if isinstance(code, str) else None,
         service_code=code if isinstance(code, str) else None,
-        description=redact_text(description) if isinstance(description, str) else None,
+        description=masked_free_text(description) if isinstance(description, str) else None,
         agency_responsible=m.get("agency_responsible") or m.get("department_code") or m.get("community_code"),
         service_notice=None,
         requested_datetime=_iso(m.get("raised_at") or m.get("created_at")),

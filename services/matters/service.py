@@ -40,15 +40,14 @@ from youmin.kit import replica
 from youmin.kit.auth import Grant, Principal
 from youmin.kit.calendar import LOCAL_TZ, WorkCalendar, default_calendar, end_of_day, local_date
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
-from youmin.kit.names import names_in_text
+from youmin.kit.names import masked_free_text
 from youmin.kit.outbox import publish
-from youmin.kit.pii import redact_text
 
 
 def masked_text(text: str) -> str:
     """A matter's free text as another resident reads it (and as a title goes on the bus): phone, ID and e-mail masked,
     home addresses removed, and the names it is likely to carry masked to the surname."""
-    return redact_text(text, known_names=names_in_text(text))
+    return masked_free_text(text)
 
 
 # A resident's search looks through the newest matters they may see, this many at most.

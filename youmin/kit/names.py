@@ -113,6 +113,14 @@ def names_in_text(text: str) -> set[str]:
     return found
 
 
+def masked_free_text(text: str) -> str:
+    """Free text as the public (or another resident) reads it: phone, ID and e-mail masked, home addresses removed,
+    and the names it is likely to carry (names_in_text) masked to the surname."""
+    from youmin.kit.pii import redact_text
+
+    return redact_text(text, known_names=names_in_text(text))
+
+
 def names_in_content(content: Any) -> set[str]:
     """Returns the likely personal names in every string of a JSON-like structure."""
     found: set[str] = set()

@@ -64,6 +64,16 @@ async def test_post_of_json_nested_too_deep_to_parse_is_a_standard_400(gateway_a
     assert resp.json() == [{"code": 400, "description": "the body could not be parsed"}]
 
 
+def test_a_public_request_masks_the_names_phones_and_reasons_a_resident_or_clerk_typed():
+    matter = {"matter_id": "m1", "status": "open", "state": "returned", "category": "property_management",
+              "description": "3号楼王建国家漏水，联系电话13812345678",
+              "timeline": [{"to_state": "returned", "reason": "已联系居民李秀英，她表示同意"}]}
+    request = to_service_request(matter)
+    assert "王建国" not in request["description"] and "13812345678" not in request["description"]
+    assert request["description"].startswith("3号楼王")
+    assert "李秀英" not in request["status_notes"]
+
+
 def test_a_control_character_in_a_text_leaves_the_xml_listing_well_formed():
     # Pasted from a word processor: a vertical tab and a unit separator, beside characters XML escapes.
     rows = [{"service_request_id": "1", "description": "井盖\x0b缺失 <急>\x1f & 待修", "status_notes": None}]
