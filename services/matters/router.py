@@ -191,13 +191,14 @@ async def get_work_order(work_order_id: WorkOrderID, request: Request, session: 
         raise NotFound(f"no work order {work_order_id}")
     # A department reads its own orders only (another department's answer on the same matter is not its business);
     # everyone else reads the orders of the matters they may read.
+    matter = await service.repo.get_matter(order.matter_id)
     if principal.kind == "department":
         readable = principal.department == order.department_code
     else:
-        readable = await service.can_read(principal, await service.repo.get_matter(order.matter_id))
+        readable = await service.can_read(principal, matter)
     if not readable:
         raise NotFound(f"no work order {work_order_id}")
-    return order
+    return service.read_work_order(principal, order, matter, s.WorkOrderRead.model_fields)
 
 
 @router.post("/workorders/{work_order_id}/sign", response_model=s.WorkOrderRead)

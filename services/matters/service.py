@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -970,21 +971,39 @@ class MattersService:
 
     async def tasks(self, principal: Principal, matter_id: uuid.UUID) -> list[dict[str, Any]]:
         matter = await self.readable_matter(principal, matter_id)
-        return await self.read_tasks(await self.repo.tasks_of(matter.matter_id))
+        full = self.reads_in_full(principal, matter.unit_code, matter.proposer_sub)
+        return await self.read_tasks(await self.repo.tasks_of(matter.matter_id), masked=not full)
 
-    async def read_tasks(self, tasks: list[ImplementationTask]) -> list[dict[str, Any]]:
-        """Tasks with their spending lines and progress updates."""
+    async def read_tasks(self, tasks: list[ImplementationTask], *, masked: bool = False) -> list[dict[str, Any]]:
+        """Tasks with their spending lines and progress updates; `masked`: their free text as another resident of the
+        community reads it (a payee's or a resident's name in a line, a phone number in a note)."""
         ids = [t.task_id for t in tasks]
         spending = await self.repo.spending_of(ids) if ids else []
         progress = await self.repo.progress_of(ids) if ids else []
+        text = masked_text if masked else (lambda value: value)
         out = []
         for task in tasks:
             item = {c: getattr(task, c) for c in ("task_id", "matter_id", "title", "responsible_kind", "responsible_code",
                                                  "budget_cents", "spent_cents", "percent", "due_at", "warning", "completed_at")}
-            item["spending"] = [s for s in spending if s.task_id == task.task_id]
-            item["progress"] = [p for p in progress if p.task_id == task.task_id]
+            item["title"] = text(task.title)
+            item["spending"] = [{"item": text(s.item), "amount_cents": s.amount_cents, "spent_on": s.spent_on,
+                                 "recorded_at": s.recorded_at} for s in spending if s.task_id == task.task_id]
+            item["progress"] = [{"percent": p.percent, "note": text(p.note), "at": p.at}
+                                for p in progress if p.task_id == task.task_id]
             out.append(item)
         return out
+
+    def read_work_order(self, principal: Principal, order: WorkOrder, matter: Matter | None,
+                        fields: Iterable[str]) -> dict[str, Any]:
+        """A work order's `fields` as the caller reads them: a department's answer and return reason as written for the
+        department, staff and the matter's proposer; masked for the community's other residents."""
+        full = principal.kind == "department" or (matter is not None and self.reads_in_full(
+            principal, matter.unit_code, matter.proposer_sub))
+        read = {field: getattr(order, field) for field in fields}
+        if not full:
+            read["answer"] = masked_text(order.answer) if order.answer else order.answer
+            read["return_reason"] = masked_text(order.return_reason) if order.return_reason else order.return_reason
+        return read
 
     # --- evaluation -------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ BEFORE_CUES = (
     "当事人", "调解员", "户主", "业主", "居民", "村民", "网格员", "网格长", "楼长", "单元长", "党员", "书记",
     "主任", "委员", "代表", "老人", "同志", "签字人", "领款人", "收款人", "审核人", "监督员", "志愿者",
     "我叫", "名叫",  # not 联系: "联系方式" would make 方式 a name
+    "反映人", "投诉人", "来电人", "求助人",
     # Who is paid or helped, in finance and residents' affairs: "支付给李明保洁费", "低保对象：王建国、李秀英".
     "付给", "发给", "受助人", "对象", "低保户", "困难户", "五保户", "人员", "名单",
 )
@@ -49,6 +50,8 @@ _AFTER = re.compile("|".join(map(re.escape, sorted(AFTER_CUES, key=len, reverse=
 _NAME_FULL = re.compile(f"{_NAME}")
 # What separates the names of an enumeration ("王建国、李秀英", "王建国 李秀英").
 _SEPARATORS = frozenset("、，,；;和与及 \u3000")
+# What may end the last name of an enumeration.
+_CLOSERS = _SEPARATORS | frozenset("。．.！!？?：:）)」》\n")
 
 
 def _is_name(text: str, start: int, end: int) -> bool:
@@ -61,11 +64,12 @@ def _name_before(text: str, end: int) -> int | None:
 
 
 def _name_after(text: str, start: int) -> int | None:
-    """The end of the name that starts at `start`, if one does: one that a separator or the text's end follows, else
-    the longest, short of a cue that follows names ("赵敏等")."""
+    """The end of the name of an enumeration that starts at `start`, if one does: one that the text's end, a separator,
+    a sentence's end or a cue that follows names ("赵敏等") follows. Prose after a comma is no name ("李秀英，管道已疏通")."""
     ends = [_short_of_cue(text, start, start + n) for n in (4, 3, 2)
             if start + n <= len(text) and _is_name(text, start, start + n)]
-    return next((end for end in ends if end == len(text) or text[end] in _SEPARATORS), ends[0] if ends else None)
+    return next((end for end in ends if end == len(text) or text[end] in _CLOSERS or text.startswith(AFTER_CUES, end)),
+                None)
 
 
 def _short_of_cue(text: str, start: int, end: int) -> int:

@@ -55,6 +55,25 @@ async def test_a_task_tracks_budget_spending_and_dated_progress(matters, clock):
     assert [(u["percent"], u["spent_cents"]) for u in updates] == [(0, 450_000), (40, 450_000)]
 
 
+async def test_a_neighbour_reads_a_tasks_lines_with_the_names_and_numbers_in_them_masked(matters, clock):
+    community = matters.new_community()
+    matter_id = await _decided(matters, community)
+    staff = matters.staff(community)
+    task_id = (await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=staff, json={
+        "title": "更换路灯", "responsible_kind": "community", "budget_cents": 1_200_000,
+        "due_on": (clock.now + timedelta(days=30)).date().isoformat()})).json()["task_id"]
+    await matters.client.post(f"/api/v1/matters/tasks/{task_id}/spending", headers=staff, json={
+        "item": "付李秀英劳务费", "amount_cents": 45_000, "spent_on": clock.now.astimezone(LOCAL_TZ).date().isoformat()})
+    await matters.client.post(f"/api/v1/matters/tasks/{task_id}/progress", headers=staff,
+                              json={"percent": 40, "note": "联系电话13912345678，灯具已到货"})
+    neighbour = matters.resident(str(uuid.uuid4()), matters.household(community, 7))
+    [seen] = (await matters.client.get(f"/api/v1/matters/{matter_id}/tasks", headers=neighbour)).json()
+    assert "李秀英" not in seen["spending"][0]["item"] and seen["spending"][0]["amount_cents"] == 45_000
+    assert "13912345678" not in seen["progress"][0]["note"] and "灯具已到货" in seen["progress"][0]["note"]
+    [full] = (await matters.client.get(f"/api/v1/matters/{matter_id}/tasks", headers=staff)).json()
+    assert full["spending"][0]["item"] == "付李秀英劳务费"
+
+
 async def test_tasks_wait_for_a_decision(matters):
     community = matters.new_community()
     matter = await matters.raise_matter(community)

@@ -113,6 +113,21 @@ async def test_sign_extend_once_up_to_ten_days_and_answer(matters, clock):
     assert answered.json()["status"] == "answered"
 
 
+async def test_a_neighbour_reads_a_departments_answer_masked_and_staff_read_it_as_written(matters):
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    _, order = await _dispatched(matters, community, department)
+    url = f"/api/v1/matters/workorders/{order['work_order_id']}"
+    answer = "已电话联系反映人李秀英（13912345678），管道已疏通"
+    await matters.client.post(f"{url}/answer", json={"answer": answer}, headers=matters.department(department))
+    neighbour = matters.resident(str(uuid.uuid4()), matters.household(community, 7))
+    seen = await matters.client.get(url, headers=neighbour)
+    assert seen.status_code == 200, seen.text
+    assert "李秀英" not in seen.json()["answer"] and "13912345678" not in seen.json()["answer"]
+    assert "管道已疏通" in seen.json()["answer"]
+    assert (await matters.client.get(url, headers=matters.staff(community))).json()["answer"] == answer
+
+
 async def test_a_matter_has_one_open_order_per_department_at_a_time(matters):
     community, department = matters.new_community(), _department()
     await _assigned(matters, community, department)

@@ -24,6 +24,7 @@ from youmin.kit.pii import redact_text
         ("新增低保户：王建国，李秀英，赵敏", {"王建国", "李秀英", "赵敏"}),
         ("参会人员：王建国 李秀英 赵敏等", {"王建国", "李秀英", "赵敏"}),
         ("党费收缴情况", set()),
+        ("已电话联系反映人李秀英，管道已疏通", {"李秀英"}),
     ],
 )
 def test_names_are_found_by_the_words_around_them(text, names):
