@@ -440,6 +440,13 @@ class MattersRepository:
             .order_by(Vote.opens_at, Vote.vote_id))
         return list(rows.scalars())
 
+    async def casts_on_matter(self, matter_id: uuid.UUID, person_id: str) -> bool:
+        """Whether a person may cast a vote (their own, or a household's as its representative or proxy) in one of a
+        matter's votes, by the caster index alone (see _BALLOT_VOTE)."""
+        return bool(await self.session.scalar(text(
+            f"WITH {_cast_by_me(':p')} SELECT EXISTS (SELECT 1 FROM cast_by_me c JOIN vote v USING (vote_id) "
+            "WHERE v.matter_id = :m)"), {"p": person_id, "m": matter_id}))
+
     async def cast_voter_keys(self, vote_id: uuid.UUID, voter_keys: list[str]) -> set[str]:
         """Those of the electors given whose vote is cast."""
         if not voter_keys:

@@ -206,7 +206,8 @@ class MattersService:
                 return True
             if grant.role != RESIDENT and matter.unit_code.startswith(grant.scope):
                 return True
-        return False
+        # A household's proxy who lives elsewhere votes on the matter: they read it (masked), its votes and receipts.
+        return principal.kind == "user" and await self.repo.casts_on_matter(matter.matter_id, principal.sub)
 
     async def _departments_of(self, matter: Matter) -> set[str]:
         rows = await self.session.execute(select(WorkOrder.department_code).where(WorkOrder.matter_id == matter.matter_id))

@@ -142,8 +142,20 @@ async def test_a_household_vote_is_cast_by_a_recorded_proxy_and_counts_once(matt
     mine = (await matters.client.get("/api/v1/matters/votes/mine", headers=matters.resident(proxy, elsewhere))).json()
     assert [(v["vote_id"], v["yours"]) for v in mine] == [(vote["vote_id"], [{"household_code": home, "cast": False}])]
     assert (await matters.client.get("/api/v1/matters/votes/mine", headers=matters.resident(member, home))).json() == []
-    by_proxy = await _cast(matters, vote["vote_id"], proxy, home, "for")
+    away = matters.resident(proxy, elsewhere)
+    by_proxy = await matters.client.post(f"/api/v1/matters/votes/{vote['vote_id']}/ballots", json={"choice": "for"},
+                                         headers=away)
     assert by_proxy.status_code == 201 and by_proxy.json()["voter_key"] == home
+    # From where they live, the proxy reads what they voted on, the vote, and their receipt.
+    seen = await matters.client.get(f"/api/v1/matters/votes/{vote['vote_id']}", headers=away)
+    assert seen.status_code == 200 and seen.json()["yours"] == [{"household_code": home, "cast": True}], seen.text
+    assert (await matters.client.get(f"/api/v1/matters/{seen.json()['matter_id']}", headers=away)).status_code == 200
+    receipt = await matters.client.get(
+        f"/api/v1/matters/votes/{vote['vote_id']}/receipts/{by_proxy.json()['receipt']}", headers=away)
+    assert receipt.status_code == 200 and receipt.json()["counted"] is True
+    # Someone else of that other community does not.
+    neighbour = matters.resident(str(uuid.uuid4()), elsewhere)
+    assert (await matters.client.get(f"/api/v1/matters/votes/{vote['vote_id']}", headers=neighbour)).status_code == 404
     again = await _cast(matters, vote["vote_id"], representative, home, "against")
     assert again.status_code == 409 and again.json()["rule"] == "vote.already_cast"
     read = await matters.client.get(f"/api/v1/matters/votes/{vote['vote_id']}",
