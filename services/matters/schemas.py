@@ -34,6 +34,9 @@ class Model(RequestBody):
 class MatterCreate(Model):
     """Raises a matter (民事民提)."""
 
+    # A title or description of spaces alone is no text (422 naming it), not an empty one stored.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(min_length=1, max_length=4000)
     category: Category
@@ -125,7 +128,9 @@ class TransitionRequest(Model):
 
     action: str = Field(min_length=1, max_length=50)
     reason: str | None = Field(None, max_length=2000)
-    reason_code: str | None = Field(None, max_length=100)
+    # A code (such as duplicate or out_of_scope), not words: it goes on the bus as it is, where free text could carry a
+    # name; the words go in `reason`, which is masked.
+    reason_code: str | None = Field(None, max_length=64, pattern=r"^[a-z][a-z0-9_.]*$")
     merge_into: UUID | None = None
     channel: Channel | None = None
     unit_code: str | None = Field(None, pattern=PLACE_CODE)

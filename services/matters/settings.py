@@ -1,10 +1,13 @@
 """Settings of the matters service (env prefix MATTERS_)."""
 
+import json
 from fractions import Fraction
+from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from youmin.kit.calendar import WorkCalendar
 from youmin.kit.settings import ServiceSettings
 
 
@@ -41,6 +44,18 @@ class Settings(ServiceSettings):
     duplicate_threshold: float = Field(0.5, ge=0.0, le=1.0)
     # Working-day calendar: a JSON file {"holidays": [...], "extra_workdays": [...]}; the shipped one if unset.
     calendar_path: str | None = None
+
+    @field_validator("calendar_path")
+    @classmethod
+    def _calendar_readable(cls, value: str | None) -> str | None:
+        """Read and checked when the service starts: a calendar it cannot use stops the start, where it would fail
+        every request that counts working days (and /readyz would still say ready)."""
+        if value is not None:
+            try:
+                WorkCalendar.from_mapping(json.loads(Path(value).read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise ValueError(f"the working-day calendar {value} cannot be used: {exc}") from None
+        return value
     # How often the deadline sweeper raises yellow and red warnings.
     sweep_seconds: float = 300.0
     sweep_enabled: bool = True

@@ -88,6 +88,28 @@ async def test_a_nul_character_in_a_transition_reason_is_a_422_naming_it(matters
     assert [e["field"] for e in resp.json()["errors"]] == ["reason"]
 
 
+@pytest.mark.parametrize("field", ["title", "description"])
+async def test_a_title_or_description_of_spaces_alone_is_a_422_naming_it(matters, field):
+    community = matters.new_community()
+    resp = await matters.client.post("/api/v1/matters/", json={**BODY, "unit_code": community, field: " \u3000 "},
+                                     headers=matters.staff(community))
+    assert resp.status_code == 422, resp.text
+    assert [e["field"] for e in resp.json()["errors"]] == [field]
+
+
+async def test_a_reason_code_is_a_code_not_words_that_would_go_on_the_bus(matters):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community)
+    url, staff = f"/api/v1/matters/{matter['matter_id']}/transitions", matters.staff(community)
+    resp = await matters.client.post(url, json={"action": "reject", "reason": "重复", "reason_code": "张三不同意"},
+                                     headers=staff)
+    assert resp.status_code == 422, resp.text
+    assert [e["field"] for e in resp.json()["errors"]] == ["reason_code"]
+    ok = await matters.client.post(url, json={"action": "reject", "reason": "重复", "reason_code": "duplicate"},
+                                   headers=staff)
+    assert ok.status_code == 200, ok.text
+
+
 async def test_a_nul_character_in_a_search_query_is_a_422_naming_it(matters):
     community = matters.new_community()
     resp = await matters.client.get("/api/v1/matters/", params={"q": "路灯\u0000"}, headers=matters.staff(community))

@@ -199,3 +199,20 @@ def test_work_order_deadline_is_plain_immutable_data():
     assert order == WorkOrderDeadline(at(2026, 3, 2, 9), end(2026, 3, 9))
     with pytest.raises(AttributeError):
         order.due_at = end(2026, 3, 20)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("content", ['{"holidays": ["2027-01-01", "2027-01-01"], "extra_workdays": []}',
+                                     '{"holidays": ["2027-13-01"]}', "not json", None])
+def test_a_working_day_calendar_the_service_cannot_use_stops_its_start(tmp_path, content):
+    from pydantic import ValidationError
+
+    from services.matters.settings import Settings
+
+    path = tmp_path / "calendar.json"
+    if content is not None:  # None: no such file
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValidationError, match="calendar_path"):
+        Settings(calendar_path=str(path))
+    good = tmp_path / "good.json"
+    good.write_text('{"holidays": ["2027-01-01"], "extra_workdays": []}', encoding="utf-8")
+    assert Settings(calendar_path=str(good)).calendar_path == str(good)
