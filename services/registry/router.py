@@ -15,7 +15,7 @@ from services.registry import importer, schemas
 from services.registry.rules.roles import Role
 from services.registry.service import IMPORTER_ROLES, RegistryService
 from youmin.kit.auth import CurrentPrincipal, Principal
-from youmin.kit.errors import Forbidden, SafeStr
+from youmin.kit.errors import Forbidden, SafeStr, problem
 from youmin.kit.relay import asyncpg_dsn
 from youmin.kit.service import SessionDep
 
@@ -198,8 +198,9 @@ async def import_status(import_id: UUID, service: Service, principal: CurrentPri
 
 @router.post("/imports/{kind}", response_model=schemas.ImportRead, status_code=status.HTTP_201_CREATED,
              openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}})
-async def upload_import(kind: ImportKind, request: Request, principal: CurrentPrincipal) -> schemas.ImportRead:
-    """Imports a CSV body (units, households or people), all or nothing; the answer carries the error report."""
+async def upload_import(kind: ImportKind, request: Request, principal: CurrentPrincipal) -> Response:
+    """Imports a CSV body (units, households or people), all or nothing: 201 with the import when it succeeded, 422
+    problem+json with the per-row error report (row, field, reason) and the import's id when it was refused."""
     districts = sorted({g.scope for g in principal.grants if g.role in IMPORTER_ROLES and len(g.scope) == 6})
     if not districts:
         raise Forbidden("only district staff and administrators import files")
@@ -216,9 +217,16 @@ async def upload_import(kind: ImportKind, request: Request, principal: CurrentPr
                                                 grants_admin=grants_admin, connect=lambda: asyncpg.connect(dsn))
         finally:
             await conn.close()
-    return schemas.ImportRead(import_id=result.import_id, kind=kind, source_name=f"upload:{kind}", status=result.status,
+    read = schemas.ImportRead(import_id=result.import_id, kind=kind, source_name=f"upload:{kind}", status=result.status,
                               rows_read=result.rows_read, rows_created=result.rows_created,
                               error_count=result.error_count, errors=[e.as_dict() for e in result.errors])
+    if read.status != "succeeded":
+        # A refused file is bad input: 422 problem+json, with the import's id and its per-row report (row, field,
+        # reason), so a script that looks at the status code does not take it for imported.
+        report = read.model_dump(mode="json", exclude={"status"})
+        return problem(422, "Import refused", f"the file was not imported: {read.error_count} error(s); nothing was "
+                       "written", "/problems/import-refused", import_status=read.status, **report)
+    return read
 
 
 # -- internal: the gateway's log-in -------------------------------------------------------------------

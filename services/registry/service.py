@@ -133,11 +133,12 @@ class RegistryService:
 
     # -- org units ---------------------------------------------------------------------------------
 
-    async def unit(self, code: str) -> OrgUnit:
+    async def unit(self, code: str, field: str = "code") -> OrgUnit:
+        """The unit of a code; a malformed code is a 422 naming `field` (the request's name for it)."""
         try:
             validate_code(code)
         except CodeRuleError as exc:
-            raise code_rule(exc) from None
+            raise code_rule(exc, field) from None
         unit = await self.repo.unit_by_code(code)
         if unit is None:
             former = await self.repo.current_code_of_retired(code)
@@ -629,7 +630,7 @@ class RegistryService:
         """Binds a department to a community (部门包居) or ends it; publishes department.assigned."""
         if await self.repo.department(department_code) is None:
             raise NotFound(f"no department {department_code}")
-        community = await self.unit(body.community_code)
+        community = await self.unit(body.community_code, "community_code")
         if community.level != Level.COMMUNITY:
             raise RuleViolation("assignment.community_only", "departments are bound to communities",
                                 field="community_code")
@@ -689,7 +690,7 @@ class RegistryService:
 
     async def coverage(self, principal: Principal, scope: str, limit: int) -> schemas.CoverageRead:
         """Computes the coverage targets within a scope."""
-        unit = await self.unit(scope)
+        unit = await self.unit(scope, "scope")
         if not principal.covers(unit.code, WRITER_ROLES | {Role.PART_TIME_MEMBER.value}):
             raise Forbidden(f"no staff grant covers {scope}", scope=scope)
         repo = self.repo

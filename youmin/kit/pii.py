@@ -77,6 +77,12 @@ ID_CHECK_CHARS = "10X98765432"
 # The weighted sum is taken over the digits' ASCII codes; each code is 48 more than its digit.
 _ASCII_ZERO_OFFSET = ord("0") * sum(ID_WEIGHTS)
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+# The first two digits of the address code (GB/T 2260): the provinces, autonomous regions and municipalities; Taiwan,
+# Hong Kong and Macao (71, 81, 82; and 83, the residence permits of Taiwan residents); 91, foreigners' permanent
+# residence ID cards of the 2023 format.
+ID_PROVINCES = frozenset({*map(str, range(11, 16)), *map(str, range(21, 24)), *map(str, range(31, 38)),
+                          *map(str, range(41, 47)), *map(str, range(50, 55)), *map(str, range(61, 66)),
+                          "71", "81", "82", "83", "91"})
 
 
 def id_check_char(first17: str) -> str:
@@ -96,6 +102,8 @@ def validate_id_number(s: str) -> str:
         raise PiiValidationError("id_number", "must be 18 characters")
     if not value.isascii() or not _ID_SHAPE.fullmatch(value):
         raise PiiValidationError("id_number", "must be 17 digits followed by a digit or X")
+    if value[:2] not in ID_PROVINCES:
+        raise PiiValidationError("id_number", "the first two digits name no province (GB/T 2260)")
     _birth_date_segment(value)
     if id_check_char(value[:17]) != value[17]:
         raise PiiValidationError("id_number", "check character does not match")
@@ -112,7 +120,7 @@ def _birth_date_segment(value: str) -> date:
         born_on = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
         raise PiiValidationError("id_number", "birth date segment is not a real date") from None
-    if born_on.year < 1800:
+    if born_on.year < 1900:  # nobody living was born before: a typed century
         raise PiiValidationError("id_number", "birth date segment is not a real date")
     return born_on
 

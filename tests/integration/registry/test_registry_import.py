@@ -192,8 +192,8 @@ async def test_csv_upload_through_the_api_reports_errors(registry):
     body = f"code,name\n{community}001,一网格\n{community}1000,坏码\n".encode()
     response = await registry.client.post(f"{API}/imports/units", content=body, headers={**registry.admin,
                                                                                       "content-type": "text/csv"})
-    assert response.status_code == 201
-    assert response.json()["status"] == "failed"
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["import_status"] == "failed" and response.json()["import_id"]
     assert response.json()["errors"] == [{"row": 3, "field": "code",
                                           "reason": response.json()["errors"][0]["reason"]}]
     assert response.json()["errors"][0]["reason"].startswith("code.malformed")
@@ -209,14 +209,14 @@ async def test_an_upload_does_no_more_than_its_caller_could_through_the_api(regi
     # District staff of another district cannot import units into this one.
     outside = await _upload(registry, "units", f"code,name\n{community}005,外区网格\n".encode(),
                             role="district_staff", scope="370702")
-    assert outside.status_code == 201 and outside.json()["status"] == "failed", outside.text
+    assert outside.status_code == 422 and outside.json()["import_status"] == "failed", outside.text
     assert outside.json()["errors"][0]["field"] == "code"
     assert outside.json()["errors"][0]["reason"].startswith("code.outside_scope")
     assert await count(registry, "SELECT count(*) FROM org_unit WHERE code = $1", f"{community}005") == 0
     # District staff cannot make anyone an administrator by file; an administrator can.
     row = f"name,id_number,role,scope_code\n王五,{new_id_number()},admin,370705\n".encode()
     refused = await _upload(registry, "people", row, role="district_staff")
-    assert refused.json()["status"] == "failed"
+    assert refused.status_code == 422 and refused.json()["import_status"] == "failed"
     assert refused.json()["errors"] == [{"row": 2, "field": "role",
                                          "reason": "role.admin_only: only an administrator grants the administrator role"}]
     assert (await _upload(registry, "people", row, role="admin")).json()["status"] == "succeeded"
@@ -242,8 +242,8 @@ async def test_an_unreadable_file_is_a_failed_import_with_the_reason_and_writes_
     }
     for label, body in files.items():
         resp = await _upload(registry, "units", body)
-        assert resp.status_code == 201 and resp.headers["content-type"] == "application/json", (label, resp.text)
-        assert resp.json()["status"] == "failed", (label, resp.text)
+        assert resp.status_code == 422 and resp.headers["content-type"] == "application/problem+json", (label, resp.text)
+        assert resp.json()["import_status"] == "failed", (label, resp.text)
         assert resp.json()["errors"][0]["field"] in ("file", "name"), (label, resp.json()["errors"])
     assert await count(registry, "SELECT count(*) FROM org_unit WHERE code = $1", f"{community}007") == 0
 

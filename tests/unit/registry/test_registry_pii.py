@@ -101,9 +101,19 @@ def test_id_number_with_a_bad_character_is_refused(value):
     assert _reason(validate_id_number, value).field == "id_number"
 
 
-@pytest.mark.parametrize("born", ["19900230", "19901301", "19900001", "19900100", "19000229", "17991231"])
+@pytest.mark.parametrize("born", ["19900230", "19901301", "19900001", "19900100", "19000229", "17991231", "18500101"])
 def test_id_number_with_an_impossible_birth_date_is_refused(born):
     assert "birth date" in _reason(validate_id_number, make_id(born=born)).reason
+
+
+@pytest.mark.parametrize("region", ["000000", "990101", "100101", "390101"])
+def test_id_number_whose_address_code_names_no_province_is_refused(region):
+    assert "province" in _reason(validate_id_number, make_id(region=region)).reason
+
+
+@pytest.mark.parametrize("region", ["110105", "370705", "650102", "810000", "830000"])
+def test_id_numbers_of_every_province_and_of_hong_kong_macao_and_taiwan_residents_are_valid(region):
+    assert validate_id_number(make_id(region=region)) == make_id(region=region)
 
 
 def test_id_number_born_on_a_leap_day_is_valid():
