@@ -425,10 +425,11 @@ MEMBER_CHECKS = [
                                   (left(s.household_code, 18))) c (code)
        JOIN (SELECT code FROM retired_code UNION SELECT code FROM org_unit WHERE retired_on IS NOT NULL) r
        ON r.code = c.code""",
+    # A registered person of no household (staff registered from a list of staff) is placed in the file's household.
     """SELECT s.row_no, 'id_number', 'person.other_household: this person is already registered elsewhere'
        FROM stage_member s JOIN person_personal pp ON pp.id_number = s.id_number
-       JOIN person p ON p.person_id = pp.person_id LEFT JOIN org_unit h ON h.unit_id = p.household_id
-       WHERE h.code IS DISTINCT FROM s.household_code""",
+       JOIN person p ON p.person_id = pp.person_id JOIN org_unit h ON h.unit_id = p.household_id
+       WHERE h.code <> s.household_code""",
     """SELECT row_no, 'role_in_household', 'household.one_representative: the representative is already given in row ' || first_row
        FROM (SELECT row_no, min(row_no) OVER (PARTITION BY household_code) AS first_row FROM stage_member
              WHERE role_in_household = 'representative') s WHERE row_no > first_row""",
@@ -563,11 +564,31 @@ async def _insert_people(conn: asyncpg.Connection, table: str, *, one_row_each: 
     )
 
 
+async def _place_registered(conn: asyncpg.Connection, table: str) -> None:
+    """Places the registered people of no household in the household the file gives them (the checks refused a
+    file giving another household to someone who has one); they are published with the new people."""
+    await conn.execute(
+        f"""CREATE TEMP TABLE placed_person ON COMMIT DROP AS
+            WITH placed AS (
+              UPDATE person p SET household_id = h.unit_id
+              FROM (SELECT DISTINCT ON (person_id) person_id, household_code FROM {table}
+                    WHERE NOT is_new AND household_code IS NOT NULL ORDER BY person_id, row_no) s
+              JOIN org_unit h ON h.code = s.household_code
+              WHERE p.person_id = s.person_id AND p.household_id IS NULL
+              RETURNING p.person_id, p.adult)
+            SELECT * FROM placed""")
+
+
 async def _publish_residency(conn: asyncpg.Connection, table: str, as_of: date, *, one_row_each: bool) -> None:
     distinct, order = ("", "") if one_row_each else ("DISTINCT ON (person_id) ", " ORDER BY person_id, row_no")
     select = (f"SELECT {distinct}person_id, household_code, adult, '{as_of.isoformat()}'::date AS effective_on "
               f"FROM {table} WHERE is_new AND household_code IS NOT NULL{order}")
     await conn.execute(bulk.outbox_insert_sql(ResidencyChanged, select))
+    # The registered people placed in a household, with their age as the registry has last published it.
+    placed = (f"SELECT DISTINCT ON (s.person_id) s.person_id, s.household_code, pl.adult, "
+              f"'{as_of.isoformat()}'::date AS effective_on FROM {table} s JOIN placed_person pl USING (person_id) "
+              "WHERE s.household_code IS NOT NULL ORDER BY s.person_id, s.row_no")
+    await conn.execute(bulk.outbox_insert_sql(ResidencyChanged, placed))
 
 
 async def _publish_units(conn: asyncpg.Connection, levels: Sequence[str] | None = None) -> None:
@@ -605,6 +626,7 @@ async def write_households(conn: asyncpg.Connection, as_of: date) -> int:
     await _publish_units(conn)
     created = await _stage_people(conn, "stage_member")
     await _insert_people(conn, "stage_member", one_row_each=True)
+    await _place_registered(conn, "stage_member")
     await conn.execute("CREATE TEMP TABLE changed_household (unit_id uuid) ON COMMIT DROP")
     # New households are written with their representative at once (no second pass over them).
     await conn.execute(
@@ -648,6 +670,7 @@ async def write_people(conn: asyncpg.Connection, as_of: date) -> int:
     """Creates the staged people who are new and the grants they do not hold yet; publishes people events."""
     created = await _stage_people(conn, "stage_person")
     await _insert_people(conn, "stage_person", one_row_each=False)
+    await _place_registered(conn, "stage_person")
     await conn.execute(
         """CREATE TEMP TABLE new_grant ON COMMIT DROP AS
            WITH ins AS (

@@ -165,6 +165,39 @@ async def test_people_import_grants_roles_and_reimport_grants_nothing_new(regist
     assert second.status == "succeeded" and second.rows_created == 0
 
 
+async def test_staff_registered_without_a_home_are_placed_by_the_households_file_and_published(registry, tmp_path):
+    grid = await registry.fresh_grid()
+    manager, adviser = new_id_number(), new_id_number()
+    header = ["name", "id_number", "role", "scope_code", "household_code"]
+    staff = await run(registry, "people", write_csv(tmp_path / "staff.csv", header, [
+        ["吴网格", manager, "grid_manager", grid, ""], ["郑律师", adviser, "legal_adviser", grid[:12], ""]]))
+    assert staff.status == "succeeded", staff.errors
+    # The households file of the 户籍 lists the grid manager at home.
+    home = f"{grid}00101{1:04d}"
+    rows = [[home, "吴网格", manager, new_phone(), "", "奎文区某路", "representative"]]
+    path = write_csv(tmp_path / "households.csv", HOUSEHOLD_HEADER, rows)
+    placed = await run(registry, "households", path)
+    assert placed.status == "succeeded", placed.errors
+    query = ("SELECT h.code FROM person p JOIN person_personal pp USING (person_id) JOIN org_unit h "
+             "ON h.unit_id = p.household_id WHERE pp.id_number = $1")
+    assert await count(registry, query, manager) == home
+    events = "SELECT count(*) FROM outbox_event WHERE type LIKE '%residency.changed%' AND data->>'household_code' = $1"
+    assert await count(registry, events, home) == 1
+    assert (await run(registry, "households", path)).status == "succeeded"  # again: nothing changes
+    assert await count(registry, events, home) == 1
+    # A people file gives the legal adviser a home too; another household for the grid manager is refused.
+    other = f"{grid}00101{2:04d}"
+    await run(registry, "households", write_csv(tmp_path / "h2.csv", HOUSEHOLD_HEADER, [
+        [other, "冯户主", new_id_number(), new_phone(), "", "奎文区某路", "representative"]]))
+    adviser_home = await run(registry, "people", write_csv(tmp_path / "p2.csv", header, [
+        ["郑律师", adviser, "legal_adviser", grid[:12], other]]))
+    assert adviser_home.status == "succeeded", adviser_home.errors
+    assert await count(registry, query, adviser) == other
+    moved = await run(registry, "people", write_csv(tmp_path / "p3.csv", header, [
+        ["吴网格", manager, "grid_manager", grid, other]]))
+    assert moved.status == "failed" and moved.errors[0].reason.startswith("person.other_household")
+
+
 async def test_people_import_refuses_a_role_at_the_wrong_level(registry, tmp_path):
     grid = await registry.fresh_grid()
     header = ["name", "id_number", "role", "scope_code"]
