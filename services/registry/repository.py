@@ -28,6 +28,7 @@ from services.registry.models import (
     RetiredCode,
     RoleGrant,
 )
+from services.registry.rules.roles import CADRE_ROLES
 
 
 def prefix_range(code: str) -> tuple[str, str]:
@@ -362,10 +363,12 @@ class Repository:
         where = ("FROM org_unit u WHERE u.level = 'household' AND u.retired_on IS NULL AND u.code >= :low "
                  "AND u.code < :high AND NOT EXISTS (SELECT 1 FROM household_contact c "
                  "WHERE c.household_id = u.unit_id AND c.kind = :kind "
-                 # A party member's contact counts while they are one (a revoked role ends the contact's cover).
-                 "AND (c.kind <> 'party_member' OR EXISTS (SELECT 1 FROM role_grant g WHERE g.person_id = c.person_id "
-                 "AND g.role = 'party_member' AND g.revoked_on IS NULL)))")
-        params = {"low": low, "high": high, "kind": kind, "limit": limit}
+                 # A party member's contact counts while they are one, a visiting cadre's while they hold a cadre's
+                 # role covering the household (a revoked role ends the contact's cover).
+                 "AND EXISTS (SELECT 1 FROM role_grant g WHERE g.person_id = c.person_id AND g.revoked_on IS NULL "
+                 "AND CASE c.kind WHEN 'party_member' THEN g.role = 'party_member' "
+                 "ELSE g.role = ANY(CAST(:cadres AS text[])) AND starts_with(u.code, g.scope_code) END))")
+        params = {"low": low, "high": high, "kind": kind, "limit": limit, "cadres": sorted(r.value for r in CADRE_ROLES)}
         count = await self.session.scalar(text(f"SELECT count(*) {where}"), params)
         codes = await self.session.scalars(text(f"SELECT u.code {where} ORDER BY u.code LIMIT :limit"), params)
         return count, list(codes)

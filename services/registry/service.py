@@ -52,6 +52,7 @@ from services.registry.rules.codes import (
     validate_code,
 )
 from services.registry.rules.roles import (
+    CADRE_ROLES,
     PERSONAL_DATA_ROLES,
     SIX_HAVES,
     STAFF_ROLES,
@@ -614,6 +615,10 @@ class RegistryService:
                                     field="person_id")
         elif await self.repo.person(body.person_id) is None:
             raise NotFound(f"no person {body.person_id}", field="person_id")
+        elif not any(g.role in CADRE_ROLES and code.startswith(g.scope_code)
+                     for g in await self.repo.grants_of(body.person_id)):
+            raise RuleViolation("contact.not_a_cadre", "a visiting cadre holds a staff role (grid, community, street, "
+                                "district or department liaison) covering the household", field="person_id")
         if await self.repo.contact(found[0].unit_id, body.person_id, body.kind) is None:
             self.session.add(HouseholdContact(household_id=found[0].unit_id, person_id=body.person_id, kind=body.kind))
             await self.session.flush()

@@ -53,6 +53,13 @@ class Role(StrEnum):
     ADMIN = "admin"  # 系统管理员 (district level)
 
 
+# The cadres (干部) whose visits count for 户户有干部走访: staff of the grid, the community, the street, the district
+# and the departments bound to the community; a visit counts while they hold such a role covering the household.
+CADRE_ROLES: frozenset[Role] = frozenset({Role.GRID_SECRETARY, Role.GRID_MANAGER, Role.GRID_HEAD, Role.COMMUNITY_WORKER,
+                                          Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.DISTRICT_STAFF,
+                                          Role.DEPARTMENT_LIAISON})
+
+
 # The levels of org unit a role's scope may sit at.
 ROLE_SCOPE_LEVELS: Mapping[Role, frozenset[Level]] = {
     Role.GRID_SECRETARY: frozenset({Level.GRID}),

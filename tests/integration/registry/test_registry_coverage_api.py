@@ -74,3 +74,37 @@ async def test_resident_cannot_read_the_coverage_of_the_community(registry):
     response = await registry.client.get(f"{API}/coverage", params={"scope": grid[:12]},
                                          headers=registry.auth("resident", grid + "001010101"))
     assert response.status_code == 403
+
+
+async def test_a_visiting_cadre_is_staff_covering_the_household_while_they_hold_the_role(registry):
+    grid = await registry.fresh_grid()
+    household = grid + "001010101"
+    for code, name in ((grid + "001", "1号楼"), (grid + "00101", "1单元"), (household, "0101")):
+        await registry.create_unit(code, name)
+
+    async def person(name: str) -> str:
+        return (await registry.client.post(f"{API}/people", json={"name": name, "id_number": new_id_number()},
+                                           headers=registry.admin)).json()["person_id"]
+
+    async def grant(person_id: str, role: str, scope: str) -> dict:
+        return (await registry.client.post(f"{API}/grants", json={"person_id": person_id, "role": role,
+                                                                  "scope_code": scope}, headers=registry.admin)).json()
+
+    async def visit(person_id: str):
+        return await registry.client.post(f"{API}/households/{household}/contacts",
+                                          json={"person_id": person_id, "kind": "visiting_cadre"}, headers=registry.admin)
+
+    neighbour, elsewhere, manager = await person("邻居"), await person("外网格员"), await person("本网格员")
+    other_grid = await registry.fresh_grid()
+    await grant(elsewhere, "grid_manager", other_grid)
+    for who in (neighbour, elsewhere):  # no cadre's role; a cadre of another grid
+        refused = await visit(who)
+        assert refused.status_code == 422, refused.text
+        assert (refused.json()["rule"], refused.json()["field"]) == ("contact.not_a_cadre", "person_id")
+    managing = await grant(manager, "grid_manager", grid)
+    assert (await visit(manager)).status_code == 204
+    assert (await coverage(registry, grid[:12]))["households_without_visiting_cadre"]["count"] == 0
+    # The grid manager leaves the post: the household has no visiting cadre any more.
+    await registry.client.post(f"{API}/grants/{managing['grant_id']}/revoke", headers=registry.admin)
+    assert (await coverage(registry, grid[:12]))["households_without_visiting_cadre"] == {"count": 1,
+                                                                                          "items": [household]}
