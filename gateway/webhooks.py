@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import httpx
 from cloudevents.core.base import BaseCloudEvent
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, tuple_, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -197,11 +198,19 @@ async def _claim(app: FastAPI, limit: int) -> list[tuple[WebhookDelivery, Webhoo
             .where(WebhookDelivery.status == "pending",
                    WebhookDelivery.created_at < now - timedelta(hours=settings.webhook_max_age_hours))
             .values(status="expired", last_error="older than the delivery age limit; read the feed"))
+        # A subscription's changes go out one at a time, in the order they happened: only its oldest pending delivery
+        # is due, and the next waits for it (delivered, abandoned or expired). Sent side by side, or retried while a
+        # later one got through, "signed" could reach the department after "answered".
+        earlier = aliased(WebhookDelivery)
         rows = (await session.execute(
             select(WebhookDelivery, WebhookSubscription)
             .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
             .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
-                   WebhookSubscription.disabled_at.is_(None))
+                   WebhookSubscription.disabled_at.is_(None),
+                   ~exists().where(earlier.subscription_id == WebhookDelivery.subscription_id,
+                                   earlier.status == "pending",
+                                   tuple_(earlier.created_at, earlier.id)
+                                   < tuple_(WebhookDelivery.created_at, WebhookDelivery.id)))
             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.created_at)
             .limit(limit).with_for_update(of=WebhookDelivery, skip_locked=True)
         )).all()

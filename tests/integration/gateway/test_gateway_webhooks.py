@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
@@ -200,6 +201,31 @@ async def test_a_receiver_that_does_not_answer_is_given_up_on_at_the_timeout_and
         await silent.server.stop()
 
 
+async def test_a_subscriptions_changes_arrive_in_order_even_when_one_is_retried(make_gateway):
+    app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=60)
+    secret: dict = {}
+    receiver = Receiver(secret, fail_first=1)
+    await receiver.server.start()
+    try:
+        async with running(app) as client:
+            department, key = await _department(app)
+            sub = await _subscribe(client, key, receiver.url)
+            secret["s"] = sub["secret"]
+            now = app.state.clock.now()
+            async with transaction(app.state.sessions) as session:
+                for n, action in enumerate(("signed", "answered")):
+                    await enqueue(session, department, str(uuid.uuid4()), WORK_ORDER_CHANGED,
+                                  {"data": {"action": action}}, now + timedelta(microseconds=n))
+            assert await deliver_due(app) == 1  # "signed" fails: "answered" waits behind it
+            assert await deliver_due(app) == 0
+            app.state.clock.advance(70)
+            assert [await deliver_due(app) for _ in range(3)] == [1, 1, 0]
+            actions = [json.loads(c["body"])["data"]["action"] for c in receiver.calls]
+            assert actions == ["signed", "signed", "answered"]
+    finally:
+        await receiver.server.stop()
+
+
 async def test_retry_waits_for_the_backoff_on_the_workers_clock(make_gateway):
     app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=60)
     secret: dict = {}
@@ -278,11 +304,13 @@ async def test_subscription_is_disabled_after_repeated_failures(make_gateway):
                                      datetime.now(UTC)) == 1
             assert await deliver_due(app) == 0  # nothing is sent while disabled
             assert len(receiver.calls) == 3
-            # Re-enabling resumes the three pending deliveries.
+            # Re-enabling resumes the three pending deliveries, one at a time, in the order of the changes.
             receiver.always_fail = False
             assert (await client.post(f"/liaison/v1/webhooks/{sub['id']}/enable", headers=headers)).json()["active"]
-            assert await deliver_due(app) == 3
+            passes = [await deliver_due(app) for _ in range(4)]
+            assert passes == [1, 1, 1, 0]
             assert len(await _delivered(app, sub["id"])) == 3
+            assert [c["event"] for c in receiver.calls[3:]][-1] == WORK_ORDER_CHANGED
     finally:
         await receiver.server.stop()
 
