@@ -703,8 +703,11 @@ async def record_confirmation(
     before = case.status
     case.status = str(target)
     if action is Action.REFUSE_CONFIRMATION:
-        # The court did not confirm the agreement: the dispute is not resolved (mediating again may resolve it).
+        # The court did not confirm the agreement: the dispute is not resolved (mediating again may resolve it). The
+        # staff have the level's time limit to mediate again, close or refer it; then the case is flagged overdue.
         case.resolved_at = case.resolved_level = None
+        case.deadline_at = case.next_due_at = level_deadline(now, Level(case.level), config.ladder)
+        case.warning = str(WarningLevel.NONE)
     case.confirmation_outcome = data.outcome
     case.updated_at = now
     _history(session, case, str(action), from_status=before, from_level=case.level, now=now, actor=viewer.id)
@@ -887,6 +890,14 @@ async def _sweep_case(
         await _sweep_open(session, case, now, config, report)
     elif case.status == CaseStatus.CONFIRMATION_PENDING:
         await _sweep_confirmation(session, case, now, report)
+    elif case.status == CaseStatus.CONFIRMATION_REFUSED and case.deadline_at is not None and now >= case.deadline_at:
+        # Nobody mediated again, closed or referred it after the court's refusal: it is listed overdue for its level's
+        # staff (not moved on by itself: the parties may go to court instead).
+        session.add(CaseWarning(case_id=case.id, level=case.level, warning=str(WarningLevel.OVERDUE),
+                                deadline_at=case.deadline_at, at=now))
+        case.warning = str(WarningLevel.OVERDUE)
+        case.next_due_at = None
+        report.warned_red += 1
     else:
         case.next_due_at = None
 

@@ -162,6 +162,22 @@ async def test_confirmation_refused_by_the_court_allows_mediating_again(h):
     assert (await h.get(case["id"], h.staff("community_staff", place.community))).json()["level"] == "community"
 
 
+async def test_a_case_the_court_refused_to_confirm_is_listed_overdue_once_its_levels_time_runs_out(h):
+    place = await h.place()
+    case, staff = await awaiting_confirmation(h, place)
+    await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    refused = await h.post(case["id"], "confirmation", {"outcome": "refused"}, staff)
+    assert datetime.fromisoformat(refused.json()["deadline_at"]) == h.clock() + timedelta(days=5)
+    await h.sweep(h.clock() + timedelta(days=4))
+    assert (await h.get(case["id"], staff)).json()["warning"] == "none"
+    await h.sweep(h.clock() + timedelta(days=5, minutes=1))
+    file = (await h.get(case["id"], staff)).json()
+    assert (file["status"], file["warning"]) == ("confirmation_refused", "overdue")  # flagged, not moved on
+    listed = await h.client.get("/api/v1/mediation/cases", params={"warning": "overdue", "limit": 500},
+                                headers=h.staff("community_staff", place.community))
+    assert case["id"] in {c["id"] for c in listed.json()}
+
+
 async def test_oral_agreement_needs_no_signature_and_closes(h):
     place = await h.place()
     case, staff = await mediating_case(h, place)
