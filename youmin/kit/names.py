@@ -59,8 +59,10 @@ def _is_name(text: str, start: int, end: int) -> bool:
 
 
 def _name_before(text: str, end: int) -> int | None:
-    """The start of the longest name that ends at `end`, if one does."""
-    return next((end - n for n in (4, 3, 2) if _is_name(text, end - n, end)), None)
+    """The start of the longest name that ends at `end`, if one does; not one that starts with a separator that is a
+    surname too ("张三和李四参加": 李四, then 张三 before the 和)."""
+    starts = [end - n for n in (4, 3, 2) if _is_name(text, end - n, end)]
+    return next((start for start in starts if text[start] not in _SEPARATORS), starts[0] if starts else None)
 
 
 def _name_after(text: str, start: int) -> int | None:
@@ -73,9 +75,10 @@ def _name_after(text: str, start: int) -> int | None:
 
 
 def _short_of_cue(text: str, start: int, end: int) -> int:
-    """The end of a three-character name whose third character starts a cue that follows names is the cue's start
-    ("网格员刘洋负责": 刘洋); otherwise `end`."""
-    if end - start == 3 and text[start:start + 2] not in COMPOUND_SURNAMES and text.startswith(AFTER_CUES, end - 1):
+    """The end of a three-character name whose third character starts a cue that follows names ("网格员刘洋负责":
+    刘洋) or joins names ("居民张伟和李娜反映": 张伟) is that character's place; otherwise `end`."""
+    if end - start == 3 and text[start:start + 2] not in COMPOUND_SURNAMES and (
+            text.startswith(AFTER_CUES, end - 1) or text[end - 1] in _SEPARATORS):
         return end - 1
     return end
 

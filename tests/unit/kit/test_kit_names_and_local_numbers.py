@@ -25,6 +25,9 @@ from youmin.kit.pii import redact_text
         ("参会人员：王建国 李秀英 赵敏等", {"王建国", "李秀英", "赵敏"}),
         ("党费收缴情况", set()),
         ("已电话联系反映人李秀英，管道已疏通", {"李秀英"}),
+        ("张三和李四参加", {"张三", "李四"}),  # 和 joins names, and is a surname too
+        ("王芳、李娜和张伟参加", {"王芳", "李娜", "张伟"}),
+        ("居民张伟和李娜反映", {"张伟", "李娜"}),
     ],
 )
 def test_names_are_found_by_the_words_around_them(text, names):
