@@ -66,6 +66,18 @@ class CaseRepository:
         )
         return [(p, o) for p, o in rows.all()]
 
+    async def cases_of_party(self, person_id: str, case_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of some cases a registry person is a party to."""
+        try:
+            person = uuid.UUID(person_id)
+        except ValueError:
+            return set()
+        if not case_ids:
+            return set()
+        rows = await self.session.execute(select(CaseParty.case_id).where(CaseParty.person_id == person,
+                                                                          CaseParty.case_id.in_(list(case_ids))))
+        return set(rows.scalars())
+
     async def parties_of_person(self, case_id: uuid.UUID, person_id: str) -> list[CaseParty]:
         """Returns the parties of a case that a registry person is."""
         try:
@@ -185,11 +197,14 @@ class CaseRepository:
             elif grant.role == MEDIATOR_ROLE and viewer is not None:
                 # The assigned mediator, while they still hold a mediator's role covering the case.
                 seen.append(and_(MediationCase.mediator_person_id == viewer, in_scope))
-        if viewer is not None and police_flagged is None:
-            seen.append(MediationCase.id.in_(select(CaseParty.case_id).where(CaseParty.person_id == viewer)))
+        own = select(CaseParty.case_id).where(CaseParty.person_id == viewer) if viewer is not None else None
+        if own is not None and police_flagged is None:
+            seen.append(MediationCase.id.in_(own))
         stmt = select(MediationCase).where(or_(*seen) if seen else false())
         if police_flagged is not None:
             stmt = stmt.where(MediationCase.police_flagged.is_(police_flagged))
+            if own is not None:  # staff who are a party to a case see it as a party
+                stmt = stmt.where(MediationCase.id.not_in(own))
         if status:
             stmt = stmt.where(MediationCase.status == status)
         if warning:

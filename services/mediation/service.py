@@ -287,7 +287,7 @@ async def open_case(
                             "community", field="place_code", scope=place_code)
         if len(place_code) < level_code_length(Level.GRID, config.grid_serial_width):
             # The ladder starts at the grid: an application placed at the community or above would skip it.
-            raise RuleViolation("mediation.apply_at_grid", "place_code: apply at your grid, building or household, "
+            raise RuleViolation("mediation.apply_at_grid", "place_code: apply at your grid, building or building unit, "
                                 "where the ladder starts", field="place_code")
         applicants = [p for p in data.parties if p.role == "applicant"]
         if len(applicants) != 1 or applicants[0].person_id is None or str(applicants[0].person_id) != viewer.id:
@@ -1108,10 +1108,13 @@ async def party_view(session: AsyncSession, case: MediationCase, person_id: str)
     )
 
 
-def line(viewer: Viewer, case: MediationCase, config: MediationConfig) -> schemas.CaseSummary:
-    """The listing line of a case for the caller: a party (who may not see the file) is not told of a police flag."""
+def line(viewer: Viewer, case: MediationCase, config: MediationConfig, *, party: bool = False) -> schemas.CaseSummary:
+    """The listing line of a case for the caller: a party (who may not see the file, staff who are a party included)
+    is not told of a police flag."""
     listed = summary(case)
-    return listed if may_see(viewer, case, config) else listed.model_copy(update={"police_flagged": None})
+    if may_see(viewer, case, config) and not party:
+        return listed
+    return listed.model_copy(update={"police_flagged": None})
 
 
 def summary(case: MediationCase) -> schemas.CaseSummary:

@@ -307,5 +307,14 @@ async def test_staff_named_as_a_party_follow_the_case_as_a_party_and_cannot_run_
                          ("closure", None)):
         refused = await h.post(case_id, action, body, manager)
         assert refused.status_code == 403, (action, refused.text)
-    other = (await h.get(case_id, h.staff("grid_manager", place.grid))).json()
+    other_staff = h.staff("grid_manager", place.grid)
+    other = (await h.get(case_id, other_staff)).json()
     assert "risk_level" in other  # another manager of the grid has the file
+    # The other manager assesses a risk of violence: the manager who is a party is not told, not even by the listing.
+    flagged = await h.post(case_id, "risk", {"risk_level": "medium", "risk_indicators": ["weapon"]}, other_staff)
+    assert flagged.status_code == 200 and flagged.json()["police_flagged"] is True, flagged.text
+    listed = (await h.client.get("/api/v1/mediation/cases", params={"limit": 500}, headers=manager)).json()
+    assert [c["police_flagged"] for c in listed if c["id"] == case_id] == [None]
+    by_flag = (await h.client.get("/api/v1/mediation/cases", params={"police_flagged": "true", "limit": 500},
+                                  headers=manager)).json()
+    assert case_id not in {c["id"] for c in by_flag}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-MARCH = {"period_start": "2026-03-01T00:00:00+00:00", "period_end": "2026-04-01T00:00:00+00:00"}
+MARCH = {"period_start": "2026-03-01T00:00:00+08:00", "period_end": "2026-04-01T00:00:00+08:00"}
 
 
 async def test_statistics_on_a_known_data_set_with_the_previous_period(h):
@@ -104,15 +104,20 @@ async def test_statistics_go_down_to_a_grid_and_no_further(h):
     assert (await h.client.get("/api/v1/mediation/statistics", params={"scope": place.grid, **MARCH})).status_code == 200
 
 
-async def test_statistics_cover_a_month_or_more(h):
+async def test_statistics_cover_whole_months_of_china_standard_time(h):
     place = await h.place()
     await h.open_case(place)
-    for start, end in (("2026-03-01T09:00:00+08:00", "2026-03-01T09:01:00+08:00"),
-                       ("2026-03-01T00:00:00+08:00", "2026-03-28T23:59:59+08:00")):
-        resp = await h.client.get("/api/v1/mediation/statistics", params={
-            "scope": place.grid, "period_start": start, "period_end": end})
+    url = "/api/v1/mediation/statistics"
+    for start, end, field in (("2026-03-01T09:00:00+08:00", "2026-03-01T09:01:00+08:00", "period_start"),  # a minute
+                              ("2026-03-01T00:00:00+08:00", "2026-03-28T23:59:59+08:00", "period_end"),
+                              # March shifted by an hour: subtracted from March, it would tell that hour's cases
+                              ("2026-03-01T01:00:00+08:00", "2026-04-01T01:00:00+08:00", "period_start"),
+                              ("2026-03-01T00:00:00+00:00", "2026-04-01T00:00:00+00:00", "period_start")):
+        resp = await h.client.get(url, params={"scope": place.grid, "period_start": start, "period_end": end})
         assert resp.status_code == 422, resp.text
-        assert (resp.json()["rule"], resp.json()["field"]) == ("mediation.statistics_period_too_short", "period_end")
-    february = await h.client.get("/api/v1/mediation/statistics", params={
-        "scope": place.grid, "period_start": "2026-02-01T00:00:00+08:00", "period_end": "2026-03-01T00:00:00+08:00"})
-    assert february.status_code == 200, february.text
+        assert (resp.json()["rule"], resp.json()["field"]) == ("mediation.statistics_whole_months", field)
+    for start, end in (("2026-02-01T00:00:00+08:00", "2026-03-01T00:00:00+08:00"),  # a month
+                       ("2026-01-01T00:00:00+08:00", "2026-04-01T00:00:00+08:00"),  # a quarter
+                       ("2026-02-28T16:00:00+00:00", "2026-03-31T16:00:00+00:00")):  # March, written in UTC
+        ok = await h.client.get(url, params={"scope": place.grid, "period_start": start, "period_end": end})
+        assert ok.status_code == 200, ok.text

@@ -17,7 +17,7 @@ from youmin.kit.events import Envelope, Event
 from youmin.kit.kafka import make_producer
 from youmin.testing import eventually
 
-MARCH = {"period_start": "2026-03-01T00:00:00+00:00", "period_end": "2026-04-01T00:00:00+00:00"}
+MARCH = {"period_start": "2026-03-01T00:00:00+08:00", "period_end": "2026-04-01T00:00:00+08:00"}
 ON = date(2026, 3, 1)
 
 
