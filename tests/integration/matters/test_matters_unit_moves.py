@@ -58,6 +58,14 @@ async def registry(infra) -> AsyncIterator[Registry]:
         await producer.stop()
 
 
+async def _waiting_for_the_move_lock(matters) -> list:
+    """The transactions of the matters database waiting for the lock that orders code moves and code writes."""
+    return await matters.sql(
+        "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+        "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted "
+        "AND l.objid::bigint = hashtext('matters.code_moves')::bigint & 4294967295")
+
+
 def _streets(count: int) -> list[str]:
     """Fresh street codes (another test's random community may lie under one: the checks name this test's rows)."""
     return [f"370705{n:03d}" for n in random.sample(range(900, 1000), count)]
@@ -356,13 +364,7 @@ async def test_a_matter_raised_while_its_community_moves_is_re_coded_with_the_mo
         [moved] = await registry.send(reg.UnitMoved(unit_id=community_id, old_code=old, new_code=new,
                                                     new_parent_code=second, effective_on=MOVED_ON))
 
-        async def move_waits():
-            return await matters.sql(
-                "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-                "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted "
-                "AND l.objid::bigint = hashtext('matters.code_moves')::bigint & 4294967295")
-
-        await eventually(move_waits, timeout=60)
+        await eventually(lambda: _waiting_for_the_move_lock(matters), timeout=60)
         assert not await _processed(matters, moved)
     await eventually(lambda: _processed(matters, moved), timeout=60)
     detail = await matters.client.get(f"/api/v1/matters/{matter.matter_id}", headers=matters.staff(new))
@@ -477,13 +479,7 @@ async def test_a_matter_raised_while_a_move_is_being_recorded_waits_for_it_and_i
 
         raising = asyncio.create_task(raise_it())
 
-        async def raise_waits():
-            return await matters.sql(
-                "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-                "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted "
-                "AND l.objid::bigint = hashtext('matters.code_moves')::bigint & 4294967295")
-
-        await eventually(raise_waits, timeout=30)
+        await eventually(lambda: _waiting_for_the_move_lock(matters), timeout=30)
         assert not raising.done()
     # The codes are read once the lock is granted, after the move committed (not as they were when the raise began).
     matter = await raising
