@@ -66,9 +66,10 @@ async def _issue(session: AsyncSession, settings: Settings, identity: Identity, 
     """Mints an access token and the next refresh token of a family (a new family at log-in)."""
     refresh = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
+    # issued_at is the database's now(), as the registry's time of a password change is: in one deployment both are
+    # the same PostgreSQL server's clock, so a log-in and a reset are ordered without any skew between hosts.
     session.add(RefreshToken(
         token_hash=_hash(refresh), family_id=family_id or uuid.uuid4(), person_id=identity.person_id,
-        issued_at=now,
         expires_at=now + timedelta(days=settings.refresh_token_days),
     ))
     await session.flush()
