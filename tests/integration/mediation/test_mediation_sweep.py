@@ -11,6 +11,18 @@ from youmin.kit.db import transaction
 OPENED = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
 
+async def _signed_in_writing(h, place) -> tuple[dict, dict]:
+    """A case opened at the grid on 2 March whose written agreement every party and the mediator signed at once;
+    returns it and its grid manager's headers."""
+    staff = h.staff("grid_manager", place.grid)
+    case = await h.open_case(place)
+    await h.consent_all(case, staff)
+    parties = [p["party_id"] for p in case["parties"]]
+    await h.post(case["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
+                                            "mediator_signed": True}, staff)
+    return case, staff
+
+
 async def file(h, case, place):
     return (await h.get(case["id"], h.staff("district_staff", place.district))).json()
 
@@ -81,12 +93,7 @@ async def test_agreed_case_is_no_longer_escalated(h):
 
 async def test_written_agreement_reminds_of_judicial_confirmation_once_and_closes_after_30_days(h):
     place = await h.place()
-    staff = h.staff("grid_manager", place.grid)
-    case = await h.open_case(place)
-    await h.consent_all(case, staff)
-    parties = [p["party_id"] for p in case["parties"]]
-    await h.post(case["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
-                                            "mediator_signed": True}, staff)
+    case, staff = await _signed_in_writing(h, place)
     await h.sweep(OPENED + timedelta(minutes=1))
     body = await file(h, case, place)
     reminders = [n for n in body["notices"] if n["kind"] == "confirmation_reminder"]
@@ -107,12 +114,7 @@ async def test_written_agreement_reminds_of_judicial_confirmation_once_and_close
 
 async def test_applied_confirmation_is_not_closed_by_the_window(h):
     place = await h.place()
-    staff = h.staff("grid_manager", place.grid)
-    case = await h.open_case(place)
-    await h.consent_all(case, staff)
-    parties = [p["party_id"] for p in case["parties"]]
-    await h.post(case["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
-                                            "mediator_signed": True}, staff)
+    case, staff = await _signed_in_writing(h, place)
     h.clock.advance(days=5)
     resp = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-07"}, staff)
     assert resp.status_code == 200, resp.text
@@ -122,12 +124,7 @@ async def test_applied_confirmation_is_not_closed_by_the_window(h):
 
 async def test_an_application_made_in_the_window_but_recorded_after_it_reopens_the_closed_case(h):
     place = await h.place()
-    staff = h.staff("grid_manager", place.grid)
-    case = await h.open_case(place)
-    await h.consent_all(case, staff)
-    parties = [p["party_id"] for p in case["parties"]]
-    await h.post(case["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
-                                            "mediator_signed": True}, staff)  # signed 2 March: last day 1 April
+    case, staff = await _signed_in_writing(h, place)  # signed 2 March: last day 1 April
     await h.sweep(OPENED + timedelta(days=32))
     closed = await file(h, case, place)
     assert (closed["status"], closed["confirmation"]["outcome"]) == ("closed", "not_applied")
