@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     Integer,
     Text,
@@ -91,15 +92,15 @@ _TERMINAL_SQL = ", ".join(f"'{s.value}'" for s in sorted(TERMINAL_STATES))
 
 def _alike(*, community: str, mine: str, threshold: str, candidates: str, top: str, exclude: str = "") -> str:
     """The SELECT of a community's live matters whose titles look like one with the bigram codes `mine` (int[], compared
-    by intarray's intersection): (matter_id, title, score, created_at), most similar first. The arguments are SQL text
-    (parameters or literals)."""
+    by intarray's intersection): (matter_id, title, score, created_at, unit_code, proposer_sub), most similar first.
+    The arguments are SQL text (parameters or literals)."""
     return f"""
-        SELECT matter_id, title, score, created_at FROM (
-            SELECT c.matter_id, c.title, c.created_at,
+        SELECT matter_id, title, score, created_at, unit_code, proposer_sub FROM (
+            SELECT c.matter_id, c.title, c.created_at, c.unit_code, c.proposer_sub,
                    CASE WHEN c.n = 0 OR c.m = 0 THEN 0.0
                         ELSE c.common::float8 / (c.n + c.m - c.common) END AS score
             FROM (
-                SELECT m.matter_id, m.title, m.created_at, cardinality(m.title_bigrams) AS n,
+                SELECT m.matter_id, m.title, m.created_at, m.unit_code, m.proposer_sub, cardinality(m.title_bigrams) AS n,
                        cardinality({mine}) AS m,
                        icount(m.title_bigrams & {mine}) AS common
                 FROM matter m
@@ -114,7 +115,7 @@ def _alike(*, community: str, mine: str, threshold: str, candidates: str, top: s
 
 
 _SIMILAR = text(
-    "SELECT matter_id, title, score FROM ("
+    "SELECT matter_id, title, score, unit_code, proposer_sub FROM ("
     + _alike(community=":community", mine="CAST(:mine AS int[])", threshold=":threshold", candidates=":candidates",
              top=":top", exclude="AND m.matter_id IS DISTINCT FROM CAST(:exclude AS uuid)")
     + ") AS found ORDER BY score DESC, created_at DESC"
@@ -132,26 +133,47 @@ _RAISE_COLUMNS = ("matter_id", "community_code", "unit_code", "scope_level", "ti
                   "category", "nature", "key_project", "major", "state", "raised_via", "proposer_sub", "proposer_kind",
                   "proposer_household_code", "department_code", "external_token", "latitude", "longitude",
                   "address_string", "created_at", "state_entered_at")
-_P = {name: f"${n}" for n, name in enumerate((*_RAISE_COLUMNS, "details", "threshold"), start=1)}
+_P = {name: f"${n}" for n, name in enumerate((*_RAISE_COLUMNS, "details", "threshold", "unmoved"), start=1)}
+# `held` takes the shared lock on code moves (hold_code_moves, migration matters_0016) and counts the moves recorded
+# since under the codes the caller took as today's (`unmoved`): the matter, its timeline entry and its event are
+# written only if there are none. The function reads the moves in a snapshot taken once the lock is granted.
+_UNMOVED = "(SELECT moves FROM held) = 0"
 _RAISE = f"""
-    WITH alike AS ({_alike(community="'{community}'", mine=f"CAST({_P['title_bigrams']} AS int[])",
+    WITH held AS MATERIALIZED (SELECT count(*) AS moves FROM hold_code_moves(CAST({_P['unmoved']} AS text[])))
+    , alike AS ({_alike(community="'{community}'", mine=f"CAST({_P['title_bigrams']} AS int[])",
                            threshold=_P['threshold'], candidates="{candidates}", top="{top}")}
     ), raised AS (
         INSERT INTO matter ({", ".join(_RAISE_COLUMNS)})
-        VALUES ({", ".join(_P[name] for name in _RAISE_COLUMNS)})
+        SELECT {", ".join(_P[name] for name in _RAISE_COLUMNS)} WHERE {_UNMOVED}
     ), timeline AS (
         INSERT INTO matter_transition (matter_id, from_state, to_state, action, actor_sub, details, at)
-        VALUES ({_P['matter_id']}, NULL, {_P['state']}, 'raise', {_P['proposer_sub']}, {_P['details']}, {_P['created_at']})
-    ), {outbox_ctes(len(_P) + 1)}
-    SELECT (SELECT template_code FROM community_template WHERE community_code = {_P['community_code']}) AS template_code,
+        SELECT {_P['matter_id']}, NULL, {_P['state']}, 'raise', {_P['proposer_sub']}, {_P['details']}, {_P['created_at']}
+        WHERE {_UNMOVED}
+    ), {outbox_ctes(len(_P) + 1, when=_UNMOVED)}
+    SELECT (SELECT moves FROM held) AS moves,
+           (SELECT template_code FROM community_template WHERE community_code = {_P['community_code']}) AS template_code,
            {OUTBOX_NOTIFIED} AS notified,
            coalesce(a.ids, '{{{{}}}}') AS ids, coalesce(a.titles, '{{{{}}}}') AS titles,
-           coalesce(a.scores, '{{{{}}}}') AS scores
+           coalesce(a.scores, '{{{{}}}}') AS scores, coalesce(a.units, '{{{{}}}}') AS units,
+           coalesce(a.proposers, '{{{{}}}}') AS proposers
     FROM (SELECT array_agg(matter_id ORDER BY score DESC, created_at DESC, matter_id) AS ids,
                  array_agg(title ORDER BY score DESC, created_at DESC, matter_id) AS titles,
-                 array_agg(score ORDER BY score DESC, created_at DESC, matter_id) AS scores
+                 array_agg(score ORDER BY score DESC, created_at DESC, matter_id) AS scores,
+                 array_agg(unit_code ORDER BY score DESC, created_at DESC, matter_id) AS units,
+                 array_agg(proposer_sub ORDER BY score DESC, created_at DESC, matter_id) AS proposers
           FROM alike) AS a
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Similar:
+    """A live matter whose title looks like another's (a duplicate suggestion), and whose it is."""
+
+    matter_id: uuid.UUID
+    title: str
+    score: float
+    unit_code: str
+    proposer_sub: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +258,8 @@ class MattersRepository:
     async def similar_matters(
         self, community_code: str, exclude: uuid.UUID | None, bigrams: list[int], threshold: float, *,
         candidates: int = 200, top: int = 10,
-    ) -> list[tuple[uuid.UUID, str, float]]:
-        """Returns (id, title, score) of the community's live matters whose titles look like one with these bigram
+    ) -> list[Similar]:
+        """Returns the community's live matters whose titles look like one with these bigram
         codes (rules.routing.bigram_codes).
 
         Of the `candidates` newest live matters, those scoring at or above the threshold (and above 0) come back,
@@ -248,22 +270,31 @@ class MattersRepository:
             "community": community_code, "exclude": exclude,
             "mine": bigrams, "threshold": threshold, "candidates": candidates, "top": top,
         })
-        return [(row.matter_id, row.title, row.score) for row in rows]
+        return [Similar(row.matter_id, row.title, row.score, row.unit_code, row.proposer_sub) for row in rows]
 
     async def insert_raised(self, matter: Matter, details: dict[str, Any], event: Event, threshold: float, *,
-                            candidates: int = 200, top: int = 10) -> tuple[list[tuple[uuid.UUID, str, float]], str | None]:
-        """Writes a new matter, its "raise" entry on the timeline and its event (to the outbox); returns the community's
-        similar live matters as similar_matters finds them (before this one is written) and the community's chosen
-        template code, if any."""
+                            unmoved: Sequence[str] = (), connection: asyncpg.Connection | None = None,
+                            candidates: int = 200, top: int = 10) -> tuple[list[Similar], str | None] | None:
+        """Writes a new matter, its "raise" entry on the timeline and its event (to the outbox), unless a unit under a
+        code of `unmoved` (codes taken as today's) has moved since; returns the community's similar live matters as
+        similar_matters finds them (before this one is written) and the community's chosen template code, if any; or
+        None, with nothing written, when such a move is recorded.
+
+        `connection` (youmin.kit.db.autocommit_connection) runs the statement as a transaction of its own; else it
+        runs in the session's."""
         if not re.fullmatch(r"[0-9]{6,12}", matter.community_code):  # written into the statement's text
             raise ValueError(f"not a community code: {matter.community_code!r}")
-        conn = await driver_connection(self.session)
+        conn = connection or await driver_connection(self.session)
         row = await conn.fetchrow(
             _RAISE.format(community=matter.community_code, candidates=int(candidates), top=int(top)),
             *(getattr(matter, name) for name in _RAISE_COLUMNS), json.dumps(details, ensure_ascii=False), threshold,
-            *outbox_args(event)[1],
+            replica_kit.code_prefixes(unmoved), *outbox_args(event)[1],
         )
-        return list(zip(row["ids"], row["titles"], row["scores"], strict=True)), row["template_code"]
+        if row["moves"]:
+            return None
+        found = [Similar(*columns) for columns in zip(row["ids"], row["titles"], row["scores"], row["units"],
+                                                      row["proposers"], strict=True)]
+        return found, row["template_code"]
 
     async def list_matters(
         self,

@@ -20,7 +20,7 @@ from sqlalchemy import false, or_, select, true
 
 from services.matters import events as ev
 from services.matters.models import DepartmentTask, ImplementationTask, Matter, MatterTransition, OfflineTally, TaskProgress, TaskSpending, Vote, WorkOrder
-from services.matters.repository import BallotVote, CodeMoveRepository, MattersRepository, RecentMoves, today
+from services.matters.repository import BallotVote, CodeMoveRepository, MattersRepository, RecentMoves, Similar, today
 from services.matters.rules import deadlines
 from services.matters.rules.admission import Catalogue, admit, load_catalogue
 from services.matters.rules.evaluation import EvaluationAction, EvaluationPolicy
@@ -40,6 +40,7 @@ from services.matters.settings import Settings
 from youmin.kit import replica
 from youmin.kit.auth import Grant, Principal
 from youmin.kit.calendar import LOCAL_TZ, WorkCalendar, default_calendar, end_of_day, local_date
+from youmin.kit.db import autocommit_connection
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
 from youmin.kit.names import masked_free_text
 from youmin.kit.outbox import publish
@@ -346,10 +347,31 @@ class MattersService:
         similar matters of its community the caller may read (duplicate suggestions), and its community's template."""
         principal = ctx.principal
         # The caller may name a unit by the code it had before it moved (a form made then): the matter is checked and
-        # written under today's code, where the unit's staff find it. The codes are read under the lock that holds
-        # moves back.
+        # written under today's code, where the unit's staff find it.
         resident_scopes = principal.scopes({RESIDENT}) if principal.kind not in ("department", "service") else []
-        named = await self.code_moves.hold_current_of([c for c in (data.unit_code, *resident_scopes[:1]) if c])
+        codes = [c for c in (data.unit_code, *resident_scopes[:1]) if c]
+        # A person's matter is checked without reading the database, and written in one statement that is its own
+        # transaction, taking the codes as today's: the statement writes nothing if a unit under them has moved
+        # (see MattersRepository.insert_raised). Then, or if the checks refused it, it is decided again as below.
+        if principal.kind == "user" and not data.external_token:
+            connection = await autocommit_connection(self.session)
+            if connection is not None:
+                try:
+                    raised = await self._raise(ctx, data, {c: c for c in codes}, unmoved=codes, connection=connection)
+                except (Forbidden, RuleViolation):
+                    raised = None
+                if raised is not None:
+                    return raised
+        # The codes as they are today, read under the lock that holds moves back until this transaction ends.
+        raised = await self._raise(ctx, data, await self.code_moves.hold_current_of(codes))
+        assert raised is not None  # nothing is taken as unmoved
+        return raised
+
+    async def _raise(self, ctx: Context, data: Any, named: dict[str, str], *, unmoved: list[str] | None = None,
+                     connection: Any = None) -> tuple[Matter, list[dict[str, Any]], Template] | None:
+        """Checks and writes a matter, its codes as `named` gives them today; None if a unit under a code of `unmoved`
+        has moved since (nothing is written)."""
+        principal = ctx.principal
         unit_code = named[data.unit_code] if data.unit_code else None
         household_code: str | None = None
         department_code: str | None = None
@@ -439,11 +461,14 @@ class MattersService:
         )
         # One statement writes the matter and its first timeline entry, and reads the suggestions (looked for before
         # the new matter is written, so it is not its own duplicate) and the community's template.
-        duplicates, template_code = await self.repo.insert_raised(
+        written = await self.repo.insert_raised(
             matter, {"raised_via": via},
             ev.MatterRaised(matter_id=matter.matter_id, community_code=community, unit_code=unit_code,
                             category=matter.category, raised_via=via, raised_at=ctx.now, key_project=matter.key_project),
-            self.settings.duplicate_threshold)
+            self.settings.duplicate_threshold, unmoved=unmoved or (), connection=connection)
+        if written is None:
+            return None
+        duplicates, template_code = written
         duplicates = await self._readable(principal, community, duplicates)
         return matter, await self._suggestions(principal, community, duplicates), self._template_named(template_code)
 
@@ -463,28 +488,24 @@ class MattersService:
         found = await self._readable(principal, matter.community_code, found)
         return await self._suggestions(principal, matter.community_code, found)
 
-    async def _suggestions(self, principal: Principal, community: str,
-                           found: list[tuple[uuid.UUID, str, float]]) -> list[dict[str, Any]]:
+    async def _suggestions(self, principal: Principal, community: str, found: list[Similar]) -> list[dict[str, Any]]:
         """The suggested matters' titles, each as the caller reads that matter (grid staff read their grid's in full)."""
-        if self.reads_in_full(principal, community) or not found:
-            in_full = {m for m, _, _ in found}
-        else:
-            rows = await self.session.execute(select(Matter.matter_id, Matter.unit_code, Matter.proposer_sub)
-                                              .where(Matter.matter_id.in_([m for m, _, _ in found])))
-            in_full = {r.matter_id for r in rows if self.reads_in_full(principal, r.unit_code, r.proposer_sub)}
-        return [{"matter_id": m, "title": t if m in in_full else masked_text(t), "score": round(score, 3)}
-                for m, t, score in found]
+        in_full = self.reads_in_full(principal, community)
+        return [{"matter_id": f.matter_id,
+                 "title": f.title if in_full or self.reads_in_full(principal, f.unit_code, f.proposer_sub)
+                 else masked_text(f.title),
+                 "score": round(f.score, 3)}
+                for f in found]
 
-    async def _readable(self, principal: Principal, community: str,
-                        found: list[tuple[uuid.UUID, str, float]]) -> list[tuple[uuid.UUID, str, float]]:
+    async def _readable(self, principal: Principal, community: str, found: list[Similar]) -> list[Similar]:
         """Keeps the suggested matters the caller may read: a suggestion shows another matter's title."""
         if not found or principal.kind == "service" or any(
                 (g.role == RESIDENT and g.scope[:12] == community) or (g.role != RESIDENT and community.startswith(g.scope))
                 for g in principal.grants):
             return found  # the caller reads every matter of the community
-        rows = await self.session.execute(select(Matter).where(Matter.matter_id.in_([m for m, _, _ in found])))
+        rows = await self.session.execute(select(Matter).where(Matter.matter_id.in_([f.matter_id for f in found])))
         readable = {m.matter_id for m in rows.scalars() if await self.can_read(principal, m)}
-        return [f for f in found if f[0] in readable]
+        return [f for f in found if f.matter_id in readable]
 
     # --- transitions ------------------------------------------------------------------------------
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -67,8 +68,9 @@ def make_engine(url: str, *, pool_size: int = 20, pool_timeout: float = 10.0) ->
     them waited for it. A request finding every connection busy waits up to `pool_timeout` for one, then is
     answered 503 (see errors.py).
 
-    No pre-ping (it doubles the round trips of a short transaction): after a database restart the first
-    statement on a stale connection fails, SQLAlchemy then invalidates the whole pool, and the request is
+    No pre-ping (it doubles the round trips of a short transaction). A connection asyncpg has seen closed (the
+    server ended it) is replaced when it is checked out (_closed_is_disconnected). On one whose end went
+    unnoticed, the first statement fails, SQLAlchemy then invalidates the whole pool, and the request is
     answered 503 without anything half-written.
     """
     # Each connection keeps up to 500 prepared statements (asyncpg's default through SQLAlchemy is 100), both in
@@ -77,9 +79,19 @@ def make_engine(url: str, *, pool_size: int = 20, pool_timeout: float = 10.0) ->
     # the service's other statements out, to be parsed and planned again.
     # Bound parameters are kept out of error messages: they carry names, phone and ID numbers, and a database error's
     # text reaches the logs and dead-letter headers.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout,
-                               pool_pre_ping=False, hide_parameters=True,
-                               connect_args={"prepared_statement_cache_size": 500, "statement_cache_size": 500})
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout,
+                                 pool_pre_ping=False, hide_parameters=True,
+                                 connect_args={"prepared_statement_cache_size": 500, "statement_cache_size": 500})
+    event.listen(engine.sync_engine, "checkout", _closed_is_disconnected)
+    return engine
+
+
+def _closed_is_disconnected(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pooled connection that asyncpg already knows closed (the server ended it while it waited in the pool, or a
+    statement sent around SQLAlchemy met its loss) is replaced at checkout, without a round trip: the pool takes
+    DisconnectionError as "open another"."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise sa_exc.DisconnectionError("the connection was closed while it waited in the pool")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -109,6 +121,20 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
             # the pool's connections of before a restart and raises its own error, answered 503 (or as the error
             # says); should it succeed this time, the transaction has begun.
             await connection.exec_driver_sql("SELECT 1")
+    return fairy.driver_connection
+
+
+async def autocommit_connection(session: AsyncSession) -> asyncpg.Connection | None:
+    """The asyncpg connection under a session, if nothing has begun a transaction on it yet; else None.
+
+    For a use case whose whole write is one statement (raising a matter): sent here, it is its own transaction, without
+    the round trips of BEGIN and COMMIT. The session's commit then has nothing to commit. Whatever the request reads
+    through the session afterwards runs in a transaction of its own.
+    """
+    connection = await session.connection()
+    fairy = await connection.get_raw_connection()
+    if fairy.dbapi_connection._transaction is not None:
+        return None
     return fairy.driver_connection
 
 

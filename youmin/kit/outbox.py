@@ -86,10 +86,11 @@ def inbox_table(metadata: MetaData) -> Table:
 _INSERT_PARAMS = ("time", "event_ids", "topics", "keys", "types", "sources", "dataschemas", "datas", "channel")
 
 
-def outbox_ctes(first: int) -> str:
+def outbox_ctes(first: int, *, when: str = "true") -> str:
     """The outbox's insert as two CTEs for a statement of the caller's own, its parameters numbered from `first` in
     the order of outbox_args: `outboxed` writes the rows, `outbox_notified` wakes the relay. The statement must read
-    the latter (see OUTBOX_NOTIFIED): PostgreSQL runs an unreferenced CTE only if it writes."""
+    the latter (see OUTBOX_NOTIFIED): PostgreSQL runs an unreferenced CTE only if it writes. `when` (SQL) is the
+    condition under which the events are written: that of the statement's own writes, if it has one."""
     p = {name: f"${n}" for n, name in enumerate(_INSERT_PARAMS, start=first)}
     return f"""outboxed AS (
         INSERT INTO outbox_event (event_id, topic, key, type, source, subject, dataschema, time, data)
@@ -98,6 +99,7 @@ def outbox_ctes(first: int) -> str:
                     CAST({p['types']} AS text[]), CAST({p['sources']} AS text[]), CAST({p['dataschemas']} AS text[]),
                     CAST({p['datas']} AS json[]))
              AS u(event_id, topic, key, type, source, dataschema, data)
+        WHERE {when}
         RETURNING 1
     ), outbox_notified AS (
         SELECT pg_notify({p['channel']}, '') FROM (SELECT 1 FROM outboxed LIMIT 1) AS any_row

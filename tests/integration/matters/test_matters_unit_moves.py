@@ -358,6 +358,9 @@ async def test_a_matter_raised_while_its_community_moves_is_re_coded_with_the_mo
     staff = Principal(sub="staff-visit", grants=[Grant(role="community_staff", scope=old)])
     data = MatterCreate(title="垃圾清运不及时", description="小区垃圾桶满溢", category="city_management", unit_code=old)
     async with transaction(matters.app.state.sessions) as session:
+        # A raise in a transaction already begun (the caller's scopes re-read, an integration's checks) holds the lock
+        # until that transaction ends.
+        await session.execute(text("SELECT 1"))
         matter, _, _ = await MattersService(session, matters.settings).raise_matter(Context(staff, clock.now), data)
         assert matter.unit_code == old
         # The move arrives while the matter is being written under the old code: it waits for the write to commit.
@@ -486,3 +489,6 @@ async def test_a_matter_raised_while_a_move_is_being_recorded_waits_for_it_and_i
     assert (matter.community_code, matter.unit_code) == (new, new)
     [row] = await matters.sql("SELECT community_code, unit_code FROM matter WHERE matter_id = :m", m=matter.matter_id)
     assert tuple(row) == (new, new)
+    # The raise's one statement, which took the codes as today's, wrote nothing under the old code.
+    written = await matters.sql("SELECT unit_code FROM matter WHERE unit_code IN (:old, :new)", old=old, new=new)
+    assert [tuple(r) for r in written] == [(new,)]
