@@ -195,7 +195,6 @@ class Elector:
     household_code: str | None
 
 
-_LOCK_VOTE_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('matters.vote:' || $1))"
 # The caster's electors are looked up by the caster index alone, in every vote (a person casts in a handful), and
 # then this vote's are kept. Given the vote's id beside it, the planner would read the vote's every elector through
 # the primary key for each ballot whenever the table's statistics predate a large electorate (just frozen, the
@@ -207,17 +206,33 @@ def _cast_by_me(person: str) -> str:
             f"WHERE caster_ids @> ARRAY[CAST({person} AS text)])")
 
 
-_BALLOT_VOTE = f"""
-    WITH {_cast_by_me("$2")}
-    SELECT v.vote_id, v.status, v.secret, v.opens_at, v.closes_at,
-           coalesce(mine.voter_keys, '{{}}') AS voter_keys, coalesce(mine.household_codes, '{{}}') AS household_codes
-    FROM vote v
-    LEFT JOIN LATERAL (
-        SELECT array_agg(c.voter_key ORDER BY c.voter_key) AS voter_keys,
-               array_agg(c.household_code ORDER BY c.voter_key) AS household_codes
-        FROM cast_by_me c WHERE c.vote_id = v.vote_id
-    ) AS mine ON true
-    WHERE v.vote_id = $1
+# The vote's shared lock, then the vote and the caster's electors read once it is granted: the function
+# ballot_vote_held (migration matters_0017), columns (vote_id, status, secret, opens_at, closes_at, voter_keys,
+# household_codes).
+_BALLOT_VOTE = "SELECT * FROM ballot_vote_held($1, $2)"
+# A ballot in one statement that is its own transaction, for a caster whose vote is theirs alone to cast (one elector:
+# themselves, or one household they represent): the read above, then the ballot written as _CAST_BALLOT writes it,
+# only if the vote is open at the time given and the caster has exactly that one elector in it.
+_CAST_AS_ONLY_ELECTOR = """
+    WITH v AS MATERIALIZED (SELECT * FROM ballot_vote_held($1, $2)),
+    chosen AS MATERIALIZED (
+        SELECT v.vote_id, v.voter_keys[1] AS voter_key, v.secret FROM v
+        WHERE v.status = 'open' AND $4 >= v.opens_at AND (v.closes_at IS NULL OR $4 <= v.closes_at)
+          AND cardinality(v.voter_keys) = 1
+    ), counted AS (
+        INSERT INTO ballot (vote_id, voter_key, cast_by, via, choice, receipt_digest, cast_at)
+        SELECT c.vote_id, c.voter_key, $2, 'online', CASE WHEN c.secret THEN NULL ELSE $3 END,
+               CASE WHEN c.secret THEN NULL ELSE $5 END, $4
+        FROM chosen c
+        ON CONFLICT (vote_id, voter_key) DO NOTHING
+        RETURNING vote_id
+    ), receipt AS (
+        INSERT INTO ballot_receipt (receipt_digest, vote_id, choice)
+        SELECT $5, c.vote_id, CASE WHEN c.secret THEN NULL ELSE $3 END FROM chosen c WHERE EXISTS (SELECT 1 FROM counted)
+    ), boxed AS (
+        INSERT INTO ballot_box (vote_id, choice) SELECT vote_id, $3 FROM counted
+    )
+    SELECT v.*, EXISTS (SELECT 1 FROM counted) AS counted FROM v
 """
 _CAST_BALLOT = """
     WITH counted AS (
@@ -232,6 +247,13 @@ _CAST_BALLOT = """
     )
     SELECT EXISTS (SELECT 1 FROM counted)
 """
+
+
+def _ballot_vote(row: asyncpg.Record | None) -> tuple[BallotVote | None, list[Elector]]:
+    if row is None:
+        return None, []
+    vote = BallotVote(row["vote_id"], row["status"], row["secret"], row["opens_at"], row["closes_at"])
+    return vote, [Elector(k, h) for k, h in zip(row["voter_keys"], row["household_codes"], strict=True)]
 
 
 class MattersRepository:
@@ -497,14 +519,19 @@ class MattersRepository:
     async def ballot_vote(self, vote_id: uuid.UUID, person_id: str) -> tuple[BallotVote | None, list[Elector]]:
         """For casting a ballot: takes the vote's shared lock (get_vote's "share"), then reads the vote and the electors
         whose vote the person may cast (their own, or households' as representative or proxy), on the request's asyncpg
-        connection. The read follows the lock in a statement of its own: it sees a close that the lock waited for."""
-        conn = await driver_connection(self.session)
-        await conn.execute(_LOCK_VOTE_SHARED, str(vote_id))
-        row = await conn.fetchrow(_BALLOT_VOTE, vote_id, person_id)
-        if row is None:
-            return None, []
-        vote = BallotVote(row["vote_id"], row["status"], row["secret"], row["opens_at"], row["closes_at"])
-        return vote, [Elector(k, h) for k, h in zip(row["voter_keys"], row["household_codes"], strict=True)]
+        connection, in one round trip. The read is made once the lock is granted (ballot_vote_held): it sees a close
+        that the lock waited for."""
+        row = await (await driver_connection(self.session)).fetchrow(_BALLOT_VOTE, vote_id, person_id)
+        return _ballot_vote(row)
+
+    async def cast_as_only_elector(self, connection: asyncpg.Connection, vote_id: uuid.UUID, person_id: str,
+                                   choice: str, digest: str, cast_at: datetime,
+                                   ) -> tuple[BallotVote | None, list[Elector], bool]:
+        """ballot_vote, and the ballot written as cast_ballot writes it if the vote is open at `cast_at` and the person
+        casts for one elector only, in one statement on `connection` (youmin.kit.db.autocommit_connection): its own
+        transaction. Returns what ballot_vote returns, and whether the ballot counted."""
+        row = await connection.fetchrow(_CAST_AS_ONLY_ELECTOR, vote_id, person_id, choice, cast_at, digest)
+        return *_ballot_vote(row), bool(row and row["counted"])
 
     async def cast_ballot(self, vote_id: uuid.UUID, voter_key: str, cast_by: str, choice: str, digest: str,
                           cast_at: datetime, *, secret: bool) -> bool:

@@ -759,8 +759,19 @@ class MattersService:
 
     async def cast(self, ctx: Context, vote_id: uuid.UUID, data: Any) -> dict[str, Any]:
         """Records one online ballot; exactly one counts per elector (person or household)."""
+        receipt = secrets.token_urlsafe(18)
+        digest = _digest(vote_id, receipt)
         # A shared lock: ballots proceed together, but a closing tally waits for them (and they for it).
-        vote, electors = await self.repo.ballot_vote(vote_id, ctx.principal.sub)
+        connection = await autocommit_connection(self.session) if not data.household_code else None
+        if connection is not None:
+            # One statement, its own transaction: the ballot is written if the vote is open and the caster has one
+            # elector in it (themselves, or one household). Otherwise, what it read says why not.
+            vote, electors, counted = await self.repo.cast_as_only_elector(
+                connection, vote_id, ctx.principal.sub, data.choice, digest, ctx.now)
+            if counted:
+                return {"vote_id": vote_id, "receipt": receipt, "voter_key": electors[0].voter_key, "cast_at": ctx.now}
+        else:
+            vote, electors = await self.repo.ballot_vote(vote_id, ctx.principal.sub)
         if vote is None:
             raise NotFound(f"no vote {vote_id}")
         self._window_open(vote, ctx.now)
@@ -773,10 +784,9 @@ class MattersService:
             raise RuleViolation("vote.household_required", "household_code: you may vote for several households; say which",
                                 field="household_code", households=sorted(e.household_code or e.voter_key for e in electors))
         elector = electors[0]
-        receipt = secrets.token_urlsafe(18)
-        digest = _digest(vote.vote_id, receipt)
-        if not await self.repo.cast_ballot(vote.vote_id, elector.voter_key, ctx.principal.sub, data.choice, digest,
-                                           ctx.now, secret=vote.secret):
+        if connection is not None or not await self.repo.cast_ballot(
+                vote.vote_id, elector.voter_key, ctx.principal.sub, data.choice, digest, ctx.now, secret=vote.secret):
+            # (In one statement, an open vote and one elector leave only this reason for not counting.)
             raise Conflict("this vote has already been cast for you (or your household)", rule="vote.already_cast",
                            voter_key=elector.voter_key)
         return {"vote_id": vote.vote_id, "receipt": receipt, "voter_key": elector.voter_key, "cast_at": ctx.now}

@@ -563,17 +563,18 @@ async def test_a_covenant_passed_by_the_meeting_is_filed_with_the_street_once(ma
 
 async def test_a_ballot_finds_its_elector_through_the_caster_index_whatever_the_statistics(matters):
     # Ballots come at once after a large electorate is frozen, before the table's statistics know it: the read of the
-    # caster's electors can only go through the caster index, never through the vote's every elector.
-    from services.matters.repository import _BALLOT_VOTE
-
+    # caster's electors can only go through the caster index, never through the vote's every elector. The read is the
+    # query of the database function a ballot calls (ballot_vote_held), its parameters numbered.
     community, voters = await _community_with_adults(matters, 300)
     _, vote = await _open_vote(matters, community)
     person, home = voters[150]
     async with matters.app.state.engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
+        source = await raw.fetchval("SELECT prosrc FROM pg_proc WHERE proname = 'ballot_vote_held'")
+        query = source.split("RETURN QUERY", 1)[1].rsplit(";", 1)[0]
+        query = query.replace("p_vote", "CAST($1 AS uuid)").replace("p_person", "CAST($2 AS text)")
         async with raw.transaction():
             await raw.execute("SET LOCAL enable_seqscan = off")  # as with a table too large to read whole
-            plan = "\n".join(r[0] for r in await raw.fetch("EXPLAIN " + _BALLOT_VOTE, uuid.UUID(vote["vote_id"]),
-                                                           person))
+            plan = "\n".join(r[0] for r in await raw.fetch("EXPLAIN " + query, uuid.UUID(vote["vote_id"]), person))
     assert "ix_vote_elector_caster_ids" in plan and "pk_vote_elector" not in plan, plan
     assert (await _cast(matters, vote["vote_id"], person, home, "for")).status_code == 201
