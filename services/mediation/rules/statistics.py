@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 
+from services.mediation.rules.confirmation import CHINA_STANDARD_TIME
 from services.mediation.rules.ladder import LADDER, CaseStatus, Level
 
 
@@ -124,16 +125,39 @@ def _check_period(period_start: datetime, period_end: datetime) -> None:
 
 
 def previous_period(period_start: datetime, period_end: datetime) -> tuple[datetime, datetime]:
-    """Returns the period of the same length that ends where this one starts."""
+    """Returns the period that ends where this one starts and is as long: as many whole months (China Standard Time)
+    for a period of whole months, else as long a time.
+
+    A month's previous period is the month before, whatever their lengths: with the same number of days, the previous
+    period of May (31 days) would begin on 31 March, and told apart from April's figures it would count 31 March alone.
+    """
     _check_period(period_start, period_end)
     try:
         # The bounds are queried in UTC, so each must exist in UTC too.
-        previous_start = period_start - (period_end - period_start)
+        months = _whole_months(period_start, period_end)
+        if months:
+            local = period_start.astimezone(CHINA_STANDARD_TIME)
+            first = local.year * 12 + local.month - 1 - months
+            if first < 12:
+                raise OverflowError
+            previous_start = local.replace(year=first // 12, month=first % 12 + 1)
+        else:
+            previous_start = period_start - (period_end - period_start)
         for bound in (previous_start, period_end):
             bound.astimezone(UTC)
     except OverflowError:
         raise ValueError("period_start: the period and the one before it must lie within the years 1 to 9999") from None
     return previous_start, period_start
+
+
+def _whole_months(period_start: datetime, period_end: datetime) -> int:
+    """The number of months from one first-of-the-month midnight (China Standard Time) to another; 0 if either bound is
+    not one."""
+    bounds = [bound.astimezone(CHINA_STANDARD_TIME) for bound in (period_start, period_end)]
+    if any(b.day != 1 or (b.hour, b.minute, b.second, b.microsecond) != (0, 0, 0, 0) for b in bounds):
+        return 0
+    start, end = bounds
+    return (end.year - start.year) * 12 + end.month - start.month
 
 
 def _median(values: list[float]) -> float:

@@ -16,7 +16,9 @@ async def test_statistics_on_a_known_data_set_with_the_previous_period(h):
         case = await h.open_case(place, staff, dispute_type=dispute_type)
         return await h.consent_all(case, staff)
 
-    # Previous period (31 days before March): one neighbour case agreed at the grid in a day.
+    # 30 January lies in the 31 days before March, not in February: in neither period.
+    await opened(datetime(2026, 1, 30, 1, tzinfo=UTC), "family")
+    # Previous period (February, the month before March): one neighbour case agreed at the grid in a day.
     prev = await opened(datetime(2026, 2, 10, 1, tzinfo=UTC), "neighbour")
     h.clock.advance(days=1)
     await h.post(prev["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)

@@ -67,13 +67,25 @@ def test_dispute_types_have_their_chinese_names() -> None:
     }
 
 
-def test_previous_period_has_the_same_length_and_ends_where_this_one_starts() -> None:
-    # Q2 2024 is 91 days long, and so is Q1 of a leap year.
+def test_previous_period_of_whole_months_is_as_many_months_before() -> None:
     assert previous_period(Q2_START, Q2_END) == (Q1_START, Q2_START)
+    # May has 31 days, April 30: a previous period of 31 days would begin on 31 March, and with April's own figures
+    # give away that one day's.
+    assert previous_period(at(5, 1), at(6, 1)) == (at(4, 1), at(5, 1))
+    assert previous_period(at(3, 1), at(4, 1)) == (at(2, 1), at(3, 1))  # February of a leap year, 29 days
+    assert previous_period(at(2, 1), at(3, 1)) == (datetime(2024, 1, 1, tzinfo=CST), at(2, 1))
+    # Across a year, and a whole year.
+    assert previous_period(datetime(2024, 1, 1, tzinfo=CST), datetime(2024, 3, 1, tzinfo=CST)) == (
+        datetime(2023, 11, 1, tzinfo=CST), datetime(2024, 1, 1, tzinfo=CST))
+    assert previous_period(datetime(2024, 1, 1, tzinfo=CST), datetime(2025, 1, 1, tzinfo=CST)) == (
+        datetime(2023, 1, 1, tzinfo=CST), datetime(2024, 1, 1, tzinfo=CST))
+    # The same instants given in UTC.
+    assert previous_period(at(5, 1).astimezone(UTC), at(6, 1).astimezone(UTC)) == (at(4, 1), at(5, 1))
 
 
-def test_previous_period_of_one_day() -> None:
+def test_previous_period_of_other_periods_has_the_same_length_and_ends_where_this_one_starts() -> None:
     assert previous_period(at(5, 2), at(5, 3)) == (at(5, 1), at(5, 2))
+    assert previous_period(at(5, 1, 1), at(6, 1, 1)) == (at(3, 31, 1), at(5, 1, 1))  # not midnight: 31 days
 
 
 def test_a_period_must_end_after_it_starts() -> None:
