@@ -3,7 +3,7 @@
 Ids, org codes, levels, types and timestamps only: no party, no description, no personal data.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar, Literal
 from uuid import UUID
 
@@ -94,6 +94,20 @@ class CaseReferred(MediationEvent):
     dispute_type: str
     level: str
     route: str
+    at: datetime
+
+
+class CaseConfirmationApplied(MediationEvent):
+    """Published when the parties' joint application for judicial confirmation (司法确认) is recorded: the court decides
+    now. `reopened` when the window's close had already been published as not_applied (the application was made in
+    the window and recorded after it)."""
+
+    type: ClassVar[str] = "gov.youmin.mediation.case.confirmation_applied.v1"
+
+    case_id: UUID
+    place_code: str
+    applied_on: date
+    reopened: bool
     at: datetime
 
 

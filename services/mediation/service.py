@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.mediation.events import (
     CaseAgreementReached,
     CaseAssigned,
+    CaseConfirmationApplied,
     CaseConfirmationRecorded,
     CaseEscalated,
     CaseOpened,
@@ -686,6 +687,8 @@ async def apply_for_confirmation(
     case.updated_at = now
     _history(session, case, "apply_for_confirmation", from_status=before, from_level=case.level, now=now,
              actor=viewer.id)
+    await publish(session, CaseConfirmationApplied(**_place_data(case), applied_on=data.applied_on,
+                                                   reopened=closed_unapplied, at=now))
     await session.flush()
     return case
 

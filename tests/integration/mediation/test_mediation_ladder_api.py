@@ -140,7 +140,7 @@ async def test_written_agreement_signed_by_all_awaits_confirmation_then_is_confi
     assert resp.json()["status"] == "confirmed"
     assert (await h.post(case["id"], "closure", None, staff)).json()["status"] == "closed"
     kinds = [e["type"] for e in await events_of(h, case["id"])]
-    assert kinds[-2:] == ["agreement_reached.v1", "confirmation_recorded.v1"]
+    assert kinds[-3:] == ["agreement_reached.v1", "confirmation_applied.v1", "confirmation_recorded.v1"]
 
 
 async def test_confirmation_refused_by_the_court_allows_mediating_again(h):

@@ -118,8 +118,20 @@ async def test_applied_confirmation_is_not_closed_by_the_window(h):
     h.clock.advance(days=5)
     resp = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-07"}, staff)
     assert resp.status_code == 200, resp.text
+    [applied] = await _applications(h, case)
+    assert {k: v for k, v in applied.items() if k != "at"} == {"case_id": case["id"], "place_code": place.grid,
+                                                               "applied_on": "2026-03-07", "reopened": False}
     await h.sweep(OPENED + timedelta(days=45))
     assert (await file(h, case, place))["status"] == "confirmation_pending"
+
+
+async def _applications(h, case: dict) -> list[dict]:
+    """The confirmation_applied events of a case, in the outbox."""
+    async with transaction(h.app.state.sessions) as session:
+        rows = await session.scalars(text(
+            "SELECT data FROM outbox_event WHERE key = :k AND type LIKE '%confirmation_applied%' ORDER BY id"),
+            {"k": case["id"]})
+        return list(rows)
 
 
 async def test_an_application_made_in_the_window_but_recorded_after_it_reopens_the_closed_case(h):
@@ -134,6 +146,9 @@ async def test_an_application_made_in_the_window_but_recorded_after_it_reopens_t
     resp = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-04-01"}, staff)
     assert resp.status_code == 200, resp.text
     assert (resp.json()["status"], resp.json()["confirmation"]["outcome"]) == ("confirmation_pending", None)
+    # The not_applied published at the close is followed by the application: the case awaits the court again.
+    [applied] = await _applications(h, case)
+    assert (applied["applied_on"], applied["reopened"]) == ("2026-04-01", True)
     confirmed = await h.post(case["id"], "confirmation", {"outcome": "confirmed"}, staff)
     assert confirmed.json()["status"] == "confirmed", confirmed.text
 
