@@ -62,14 +62,17 @@ def _limits(settings: Settings, phone: str, ip: str) -> dict[str, int]:
             throttle.ip_subject(ip): settings.lockout_ip_max_failures}
 
 
-async def _issue(session: AsyncSession, settings: Settings, identity: Identity, family_id: uuid.UUID | None = None) -> TokenPair:
-    """Mints an access token and the next refresh token of a family (a new family at log-in)."""
+async def _issue(session: AsyncSession, settings: Settings, identity: Identity, family_id: uuid.UUID | None = None,
+                 password_set_at: datetime | None = None) -> TokenPair:
+    """Mints an access token and the next refresh token of a family: a new family at log-in, under the password the
+    registry vouched for (its time of setting); a refresh passes on the family's `password_set_at`."""
     refresh = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     # issued_at is the database's now(), as the registry's time of a password change is: in one deployment both are
     # the same PostgreSQL server's clock, so a log-in and a reset are ordered without any skew between hosts.
     session.add(RefreshToken(
         token_hash=_hash(refresh), family_id=family_id or uuid.uuid4(), person_id=identity.person_id,
+        password_set_at=password_set_at if family_id else identity.password_changed_at,
         expires_at=now + timedelta(days=settings.refresh_token_days),
     ))
     await session.flush()
@@ -149,16 +152,24 @@ async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -
         log.warning("auth.refresh_person_unknown", person_id=row.person_id, family_id=str(row.family_id))
         return problem(401, "Unauthorized", "the registry no longer knows this person; log in again",
                        "/problems/unauthorized")
-    if identity.password_changed_at is not None:
-        # A password reset (a phone lost or stolen) ends every log-in made before it, at its next refresh.
+    # A password reset (a phone lost or stolen) ends every log-in made before it, at its next refresh: one made under
+    # another password than the person's now (even one checked just before the reset committed). A log-in that kept
+    # no password (made before the gateway kept it, or by a person without one) ends if a password was set after it
+    # began.
+    if row.password_set_at is not None:
+        changed = identity.password_changed_at != row.password_set_at
+    elif identity.password_changed_at is not None:
         started = await session.scalar(select(func.min(RefreshToken.issued_at))
                                        .where(RefreshToken.family_id == row.family_id))
-        if started is not None and started < identity.password_changed_at:
-            await _revoke_family(session, row.family_id, now)
-            log.info("auth.refresh_after_password_change", person_id=row.person_id, family_id=str(row.family_id))
-            return problem(401, "Unauthorized", "the password was changed since this log-in; log in again",
-                           "/problems/unauthorized")
-    pair = await _issue(session, settings, identity, family_id=row.family_id)
+        changed = started is not None and started < identity.password_changed_at
+    else:
+        changed = False
+    if changed:
+        await _revoke_family(session, row.family_id, now)
+        log.info("auth.refresh_after_password_change", person_id=row.person_id, family_id=str(row.family_id))
+        return problem(401, "Unauthorized", "the password was changed since this log-in; log in again",
+                       "/problems/unauthorized")
+    pair = await _issue(session, settings, identity, family_id=row.family_id, password_set_at=row.password_set_at)
     return JSONResponse(pair.model_dump(), headers={"Cache-Control": "no-store"})
 
 

@@ -41,6 +41,8 @@ class RefreshToken(Base):
     family_id: Mapped[UUID] = mapped_column(index=True)
     person_id: Mapped[str] = mapped_column(String(64), index=True)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # When the password the log-in was made under (checked, or the person's when a one-time code was used) was set.
+    password_set_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

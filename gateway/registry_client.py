@@ -25,7 +25,7 @@ class Identity:
 
     person_id: str
     grants: list[Grant]
-    # When their password was last set (the registry says it when a log-in is refreshed).
+    # When their password was last set: the one just checked at a log-in, the current one at a refresh.
     password_changed_at: datetime | None = None
 
 

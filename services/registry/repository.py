@@ -400,8 +400,8 @@ class Repository:
 
     async def set_credential(self, person_id: uuid.UUID, password_hash: str) -> None:
         await self.session.execute(text(
-            "INSERT INTO credential (person_id, password_hash, updated_at) VALUES (:p, :h, now()) "
-            "ON CONFLICT (person_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()"),
+            "INSERT INTO credential (person_id, password_hash, updated_at) VALUES (:p, :h, clock_timestamp()) "
+            "ON CONFLICT (person_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = clock_timestamp()"),
             {"p": person_id, "h": password_hash})
 
     async def mark_unit(self, unit_id: uuid.UUID, **values: Any) -> None:

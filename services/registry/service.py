@@ -785,14 +785,19 @@ class RegistryService:
             ok = False
         if not ok or credential is None or personal is None:
             raise Unauthorized("the phone number or the password is wrong")
-        return schemas.LoginIdentity(person_id=personal.person_id, grants=await self._login_grants(personal.person_id))
+        # When the password just checked was set: the gateway keeps it with the log-in, and a refresh finding another
+        # time there ends the log-in (a reset committed after this check, however close).
+        return schemas.LoginIdentity(person_id=personal.person_id, grants=await self._login_grants(personal.person_id),
+                                     password_changed_at=credential.updated_at)
 
     async def lookup_credentials(self, body: schemas.CredentialLookup) -> schemas.LoginIdentity:
-        """Finds the person a phone number belongs to (for one-time codes)."""
+        """Finds the person a phone number belongs to (for one-time codes), with when their password was set."""
         personal = await self._personal_by_phone(body.phone)
         if personal is None:
             raise NotFound("no person has this phone number")
-        return schemas.LoginIdentity(person_id=personal.person_id, grants=await self._login_grants(personal.person_id))
+        credential = await self.repo.credential(personal.person_id)
+        return schemas.LoginIdentity(person_id=personal.person_id, grants=await self._login_grants(personal.person_id),
+                                     password_changed_at=credential.updated_at if credential else None)
 
     async def login_identity(self, person_id: uuid.UUID) -> schemas.LoginIdentity:
         """Returns a person's current grants (for renewing a log-in); 404 person-unknown when the registry does not know

@@ -6,8 +6,10 @@ import asyncio
 import random
 
 import httpx
+from sqlalchemy import text
 
 from youmin.kit.auth import decode_token, mint_token
+from youmin.kit.db import transaction
 from youmin.kit.pii import id_check_char
 from youmin.testing import eventually
 
@@ -71,6 +73,31 @@ async def test_a_password_reset_ends_the_log_ins_made_before_it_at_their_next_re
         assert fresh.status_code == 200, fresh.text
         renewed = await client.post("/auth/refresh", json={"refresh_token": fresh.json()["refresh_token"]})
         assert renewed.status_code == 200, renewed.text
+
+
+async def test_a_log_in_checked_just_before_a_reset_is_ended_though_its_token_was_written_after_it(stack):
+    phone = _phone()
+    person_id = await _person_with_password(stack, phone, "correct horse battery")
+    service = mint_token(stack.settings, "gateway", [], kind="service")
+    async with stack.client() as client, httpx.AsyncClient(
+            base_url=stack.service_urls["registry"], headers={"authorization": f"Bearer {service}"}) as registry:
+        stolen = (await client.post("/auth/login", json={"phone": phone, "password": "correct horse battery"})).json()
+        reset = await registry.put("/internal/v1/registry/credentials",
+                                   json={"person_id": person_id, "password": "a new long passphrase"})
+        assert reset.status_code == 204, reset.text
+        # The old password was checked before the reset committed, and the log-in written after it: by the times alone
+        # the log-in would look newer than the reset.
+        async with transaction(stack.gateway_app.state.sessions) as session:
+            await session.execute(text("UPDATE refresh_token SET issued_at = now() + interval '1 minute' "
+                                       "WHERE person_id = :p"), {"p": person_id})
+        refused = await client.post("/auth/refresh", json={"refresh_token": stolen["refresh_token"]})
+        assert refused.status_code == 401 and "password was changed" in refused.json()["detail"]
+        # A log-in under the new password lives on through its refreshes.
+        fresh = (await client.post("/auth/login", json={"phone": phone, "password": "a new long passphrase"})).json()
+        for _ in range(2):
+            renewed = await client.post("/auth/refresh", json={"refresh_token": fresh["refresh_token"]})
+            assert renewed.status_code == 200, renewed.text
+            fresh = renewed.json()
 
 
 async def test_wrong_password_is_401_without_saying_which_part_was_wrong(stack):
