@@ -60,9 +60,12 @@ def _is_name(text: str, start: int, end: int) -> bool:
 
 def _name_before(text: str, end: int) -> int | None:
     """The start of the longest name that ends at `end`, if one does; not one that starts with a separator that is a
-    surname too ("张三和李四参加": 李四, then 张三 before the 和)."""
+    surname too ("张三和李四参加": 李四, then 张三 before the 和). If each starts with one, the one that a separator
+    precedes ("王芳和和平参加": 和平, then 王芳)."""
     starts = [end - n for n in (4, 3, 2) if _is_name(text, end - n, end)]
-    return next((start for start in starts if text[start] not in _SEPARATORS), starts[0] if starts else None)
+    return next((start for start in starts if text[start] not in _SEPARATORS),
+                next((start for start in starts if start > 0 and text[start - 1] in _SEPARATORS),
+                     starts[0] if starts else None))
 
 
 def _name_after(text: str, start: int) -> int | None:

@@ -28,6 +28,8 @@ from youmin.kit.pii import redact_text
         ("张三和李四参加", {"张三", "李四"}),  # 和 joins names, and is a surname too
         ("王芳、李娜和张伟参加", {"王芳", "李娜", "张伟"}),
         ("居民张伟和李娜反映", {"张伟", "李娜"}),
+        ("王芳和和平参加", {"王芳", "和平"}),  # a name after 和 whose surname is 和
+        ("王芳与和平参加", {"王芳", "和平"}),
     ],
 )
 def test_names_are_found_by_the_words_around_them(text, names):
