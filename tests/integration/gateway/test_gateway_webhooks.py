@@ -297,10 +297,11 @@ async def test_subscription_is_disabled_after_repeated_failures(make_gateway):
             listed = (await client.get("/liaison/v1/webhooks", headers=headers)).json()["items"]
             assert listed[0]["active"] is False
             assert "3 failed deliveries in a row" in listed[0]["disabled_reason"]
-            await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers=headers)
+            second_ping = (await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers=headers)).json()
             # A work-order change while the subscription is disabled is kept for it, not dropped.
+            change_id = str(uuid.uuid4())
             async with transaction(app.state.sessions) as session:
-                assert await enqueue(session, department, str(uuid.uuid4()), WORK_ORDER_CHANGED, {"data": {}},
+                assert await enqueue(session, department, change_id, WORK_ORDER_CHANGED, {"id": change_id, "data": {}},
                                      datetime.now(UTC)) == 1
             assert await deliver_due(app) == 0  # nothing is sent while disabled
             assert len(receiver.calls) == 3
@@ -310,7 +311,9 @@ async def test_subscription_is_disabled_after_repeated_failures(make_gateway):
             passes = [await deliver_due(app) for _ in range(4)]
             assert passes == [1, 1, 1, 0]
             assert len(await _delivered(app, sub["id"])) == 3
-            assert [c["event"] for c in receiver.calls[3:]][-1] == WORK_ORDER_CHANGED
+            # The first ping (failed three times), the second, then the change.
+            resumed = [json.loads(c["body"])["id"] for c in receiver.calls[3:]]
+            assert resumed == [json.loads(receiver.calls[0]["body"])["id"], second_ping["event_id"], change_id]
     finally:
         await receiver.server.stop()
 
