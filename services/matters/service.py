@@ -354,14 +354,14 @@ class MattersService:
         # transaction, taking the codes as today's: the statement writes nothing if a unit under them has moved
         # (see MattersRepository.insert_raised). Then, or if the checks refused it, it is decided again as below.
         if principal.kind == "user" and not data.external_token:
-            connection = await autocommit_connection(self.session)
-            if connection is not None:
+            async with autocommit_connection(self.session) as connection:
                 try:
-                    raised = await self._raise(ctx, data, {c: c for c in codes}, unmoved=codes, connection=connection)
+                    raised = connection and await self._raise(ctx, data, {c: c for c in codes}, unmoved=codes,
+                                                              connection=connection)
                 except (Forbidden, RuleViolation):
                     raised = None
-                if raised is not None:
-                    return raised
+            if raised is not None:
+                return raised
         # The codes as they are today, read under the lock that holds moves back until this transaction ends.
         raised = await self._raise(ctx, data, await self.code_moves.hold_current_of(codes))
         assert raised is not None  # nothing is taken as unmoved
@@ -762,15 +762,19 @@ class MattersService:
         receipt = secrets.token_urlsafe(18)
         digest = _digest(vote_id, receipt)
         # A shared lock: ballots proceed together, but a closing tally waits for them (and they for it).
-        connection = await autocommit_connection(self.session) if not data.household_code else None
-        if connection is not None:
-            # One statement, its own transaction: the ballot is written if the vote is open and the caster has one
-            # elector in it (themselves, or one household). Otherwise, what it read says why not.
-            vote, electors, counted = await self.repo.cast_as_only_elector(
-                connection, vote_id, ctx.principal.sub, data.choice, digest, ctx.now)
-            if counted:
-                return {"vote_id": vote_id, "receipt": receipt, "voter_key": electors[0].voter_key, "cast_at": ctx.now}
-        else:
+        in_one_statement = False
+        if not data.household_code:
+            async with autocommit_connection(self.session) as connection:
+                if connection is not None:
+                    # One statement, its own transaction: the ballot is written if the vote is open and the caster has
+                    # one elector in it (themselves, or one household). Otherwise, what it read says why not.
+                    in_one_statement = True
+                    vote, electors, counted = await self.repo.cast_as_only_elector(
+                        connection, vote_id, ctx.principal.sub, data.choice, digest, ctx.now)
+                    if counted:
+                        return {"vote_id": vote_id, "receipt": receipt, "voter_key": electors[0].voter_key,
+                                "cast_at": ctx.now}
+        if not in_one_statement:
             vote, electors = await self.repo.ballot_vote(vote_id, ctx.principal.sub)
         if vote is None:
             raise NotFound(f"no vote {vote_id}")
@@ -784,7 +788,7 @@ class MattersService:
             raise RuleViolation("vote.household_required", "household_code: you may vote for several households; say which",
                                 field="household_code", households=sorted(e.household_code or e.voter_key for e in electors))
         elector = electors[0]
-        if connection is not None or not await self.repo.cast_ballot(
+        if in_one_statement or not await self.repo.cast_ballot(
                 vote.vote_id, elector.voter_key, ctx.principal.sub, data.choice, digest, ctx.now, secret=vote.secret):
             # (In one statement, an open vote and one elector leave only this reason for not counting.)
             raise Conflict("this vote has already been cast for you (or your household)", rule="vote.already_cast",

@@ -11,6 +11,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.util import greenlet_spawn
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -124,18 +125,24 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     return fairy.driver_connection
 
 
-async def autocommit_connection(session: AsyncSession) -> asyncpg.Connection | None:
-    """The asyncpg connection under a session, if nothing has begun a transaction on it yet; else None.
+@asynccontextmanager
+async def autocommit_connection(session: AsyncSession) -> AsyncIterator[asyncpg.Connection | None]:
+    """A pooled asyncpg connection of the session's engine, outside the session, while the session has begun nothing;
+    else None (what the session did must be seen by the statement, in its transaction).
 
-    For a use case whose whole write is one statement (raising a matter): sent here, it is its own transaction, without
-    the round trips of BEGIN and COMMIT. The session's commit then has nothing to commit. Whatever the request reads
-    through the session afterwards runs in a transaction of its own.
+    For a use case whose whole write is one statement (raising a matter, casting a ballot): sent here, it is its own
+    transaction, without the round trips of BEGIN and COMMIT nor the session's machinery. The connection goes back to
+    the pool at the end of the block. Whatever the request does through the session afterwards is a transaction of
+    its own.
     """
-    connection = await session.connection()
-    fairy = await connection.get_raw_connection()
-    if fairy.dbapi_connection._transaction is not None:
-        return None
-    return fairy.driver_connection
+    if session.in_transaction():
+        yield None
+        return
+    fairy = await session.bind.raw_connection()
+    try:
+        yield fairy.driver_connection
+    finally:
+        await greenlet_spawn(fairy.close)
 
 
 @asynccontextmanager
@@ -144,7 +151,8 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     async with sessions() as session:
         try:
             yield session
-            await session.commit()
+            if session.in_transaction():  # a session that has begun nothing has nothing to commit
+                await session.commit()
         except BaseException:
             await session.rollback()
             raise

@@ -84,21 +84,26 @@ async def test_statements_on_the_driver_connection_commit_and_roll_back_with_the
 async def test_a_statement_on_the_autocommit_connection_is_its_own_transaction(sessions):
     first, second = uuid.uuid4(), uuid.uuid4()
     async with transaction(sessions) as session:
-        conn = await autocommit_connection(session)
-        assert conn is not None
-        await conn.execute("INSERT INTO note (id, body) VALUES ($1, $2)", first, f"autocommit {first}")
-        # Committed at once: another session reads it while this one is still open.
-        assert await _bodies(sessions, [first]) == [f"autocommit {first}"]
+        async with autocommit_connection(session) as conn:
+            assert conn is not None
+            await conn.execute("INSERT INTO note (id, body) VALUES ($1, $2)", first, f"autocommit {first}")
+            # Committed at once: another session reads it while this one is still open.
+            assert await _bodies(sessions, [first]) == [f"autocommit {first}"]
         # Once a statement has begun the session's transaction, there is none outside it to be had.
         await session.execute(text("SELECT 1"))
-        assert await autocommit_connection(session) is None
+        async with autocommit_connection(session) as conn:
+            assert conn is None
     # A use case failing after its one statement does not take the statement back: it was the whole write.
     with pytest.raises(RuntimeError):
         async with transaction(sessions) as session:
-            conn = await autocommit_connection(session)
-            await conn.execute("INSERT INTO note (id, body) VALUES ($1, $2)", second, f"autocommit {second}")
+            async with autocommit_connection(session) as conn:
+                await conn.execute("INSERT INTO note (id, body) VALUES ($1, $2)", second, f"autocommit {second}")
             raise RuntimeError("the use case fails after writing")
     assert await _bodies(sessions, [second]) == [f"autocommit {second}"]
+    # Each block gives its connection back: with the pool's two connections, more blocks than two in a row.
+    for _ in range(5):
+        async with transaction(sessions) as session, autocommit_connection(session) as conn:
+            assert await conn.fetchval("SELECT 1") == 1
 
 
 async def test_publish_on_the_driver_connection_writes_the_same_outbox_row(sessions):
@@ -139,8 +144,8 @@ async def test_driver_errors_are_answered_as_problems(sessions):
 
     @app.post("/closed-alone")
     async def closed_alone() -> dict:
-        async with transaction(sessions) as session:
-            await (await autocommit_connection(session)).execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        async with transaction(sessions) as session, autocommit_connection(session) as conn:
+            await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
         return {"ok": True}
 
     @app.post("/broken")
