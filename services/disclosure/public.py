@@ -104,7 +104,9 @@ async def list_items(
     cursor never skips an item that commits late, for platforms that synchronise. order=changes is the same kind of
     feed over every change: an item comes again whenever it changes (a count refreshed, a title withheld, its unit
     re-coded), and a withdrawn one comes as {"id", "withdrawn": true, "withdrawn_at"} with nothing of what it said, to
-    be taken down wherever it was copied.
+    be taken down wherever it was copied. A feed follows the items under the unit's code as it is now: an item whose
+    community moves to another street comes on in the new street's feed and leaves the old one's without an entry. A
+    platform that must take down every withdrawal it copied synchronises the district's feed.
     """
     settings = request.app.state.settings
     size = min(limit or settings.public_page_size, settings.public_page_size_max)
