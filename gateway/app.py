@@ -23,7 +23,7 @@ from gateway.auth import router as auth_router
 from gateway.liaison import router as liaison_router
 from gateway.open311 import router as open311_router
 from gateway.openapi import merged_openapi
-from gateway.proxy import FastPath, make_upstream, no_cookies, router as proxy_router, service_ready
+from gateway.proxy import FastPath, Upstream, no_cookies, router as proxy_router, service_ready
 from gateway.ratelimit import RateLimiter
 from gateway.registry_client import RegistryClient
 from gateway.retention import run_retention
@@ -172,7 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        app_.state.upstream = make_upstream(settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds)
+        app_.state.upstream = Upstream(settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds)
         app_.state.http = httpx.AsyncClient(
             cookies=no_cookies(),
             timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds),

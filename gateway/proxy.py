@@ -1,9 +1,10 @@
-"""Routing to the services with httpx over pooled aiohttp connections; 502/504 as problem+json.
+"""Routing to the services with httpx requests over pooled aiohttp connections; 502/504 as problem+json.
 
-The upstream client is an `httpx.AsyncClient` whose transport is aiohttp's connection pool (httpx-aiohttp):
-under many concurrent requests httpx's own pool costs several times the CPU, and every request through the
-gateway pays that cost. The gateway's occasional calls of its own (log-in lookups, readiness, the OpenAPI
-merge, webhooks) use a plain httpx client.
+The relay builds an `httpx.Request` and sends it on httpx-aiohttp's transport (aiohttp's connection pool): under
+many concurrent requests httpx's own pool costs several times the CPU, and an httpx client's per-request work
+(default headers, cookies, auth, redirects, hooks) is work the relay has no use for: it passes a request on as it
+came, and the answer back as it came. Every request through the gateway pays for what is left. The gateway's
+occasional calls of its own (log-in lookups, readiness, the OpenAPI merge, webhooks) use a plain httpx client.
 """
 
 from __future__ import annotations
@@ -39,21 +40,37 @@ def no_cookies() -> CookieJar:
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
-def make_upstream(timeout: float, connect_timeout: float) -> httpx.AsyncClient:
-    """Creates the pooled upstream client (call inside the running event loop)."""
-    session = aiohttp.ClientSession(
-        # Idle connections are dropped before the services' keep-alive timeout (uvicorn: 5 s) can close them under us.
-        connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=2.0, enable_cleanup_closed=True),
-        # The gateway relays bodies as they are; it neither asks for compression, decompresses nor keeps cookies.
-        auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent", "Accept-Encoding"),
-    )
-    # connect bounds opening a connection, read the wait for each part of the answer.
-    client = httpx.AsyncClient(transport=AiohttpTransport(client=session), cookies=no_cookies(),
-                               timeout=httpx.Timeout(timeout, connect=connect_timeout), follow_redirects=False)
-    # Only the headers the client sent (FORWARD_REQUEST) go on: none of httpx's defaults.
-    for name in ("accept", "accept-encoding", "connection", "user-agent"):
-        del client.headers[name]
-    return client
+class Upstream:
+    """The way to the services: httpx requests on pooled aiohttp connections (create inside the running event loop)."""
+
+    def __init__(self, timeout: float, connect_timeout: float) -> None:
+        session = aiohttp.ClientSession(
+            # Idle connections are dropped before the services' keep-alive timeout (uvicorn: 5 s) can close them
+            # under us.
+            connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=2.0, enable_cleanup_closed=True),
+            # The gateway relays bodies as they are; it neither asks for compression, decompresses nor keeps cookies.
+            auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        )
+        self.transport = AiohttpTransport(client=session)
+        # connect bounds opening a connection, read the wait for each part of the answer.
+        self.timeout = httpx.Timeout(timeout, connect=connect_timeout).as_dict()
+
+    async def call(self, method: str, url: str, params: list[tuple[str, str]] | None, headers: dict[str, bytes],
+                   content: bytes | None) -> Answer:
+        """Sends a request with only the headers given (and Host, Content-Length); returns the answer read in full."""
+        request = httpx.Request(method, url, params=params, headers=headers, content=content,
+                                extensions={"timeout": self.timeout})
+        response = await self.transport.handle_async_request(request)
+        try:
+            body = await response.aread()
+        finally:
+            await response.aclose()
+        kept = [(k.lower(), v) for k, v in response.headers.raw if k.lower().decode("latin-1") not in HOP_BY_HOP]
+        return Answer(response.status_code, kept, body)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +89,6 @@ class Answer:
         return json.loads(self.content)
 
 
-async def _call(client: httpx.AsyncClient, method: str, url: str, params: list[tuple[str, str]] | None,
-                headers: dict[str, str], content: bytes | None) -> Answer:
-    resp = await client.request(method, url, params=params, headers=headers, content=content)
-    headers = [(k.lower(), v) for k, v in resp.headers.raw if k.lower().decode("latin-1") not in HOP_BY_HOP]
-    return Answer(resp.status_code, headers, resp.content)
-
-
 async def upstream(
     request: Request, service: str, method: str, path: str, *, headers: dict[str, str], content: bytes | None = None,
     params: list[tuple[str, str]] | None = None,
@@ -86,7 +96,7 @@ async def upstream(
     """Calls a service; returns its answer, or a 502/504 problem when it cannot be reached."""
     # The path goes on percent-encoded, so a "#", "?" or "%" that a segment carries stays inside that segment.
     url = f"{request.app.state.settings.service_urls()[service]}{quote(path, safe='/')}"
-    client: httpx.AsyncClient = request.app.state.upstream
+    upstream_: Upstream = request.app.state.upstream
     # As bytes: a client's header values arrive decoded as latin-1, and httpx would encode str values as ASCII.
     headers = {name: value.encode("latin-1") for name, value in
                {**headers, "x-request-id": request.state.request_id,
@@ -96,7 +106,7 @@ async def upstream(
         # The client's timeouts bound connecting and each read; this bounds the whole answer (a service that
         # trickles its body would otherwise hold the request for as long as it likes).
         async with asyncio.timeout(request.app.state.settings.upstream_timeout_seconds):
-            return await _call(client, method, url, params, headers, content)
+            return await upstream_.call(method, url, params, headers, content)
     except (httpx.TransportError, httpx.DecodingError, aiohttp.ClientError, OSError) as exc:  # OSError: TimeoutError too
         # httpx-aiohttp maps every aiohttp connection error to httpx.ConnectTimeout; the cause tells a timeout apart.
         if isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError):
