@@ -257,6 +257,7 @@ def create_service_app(
         if settings.relay_enabled:
             relay = OutboxRelay(service=settings.name, database_url=settings.db_url(), producer_factory=producer,
                                 batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds,
+                                linger_seconds=settings.relay_linger_seconds,
                                 retention=timedelta(hours=settings.outbox_retention_hours))
             app.state.relay = relay
             tasks.append(asyncio.create_task(relay.run(), name=f"{settings.name}-relay"))

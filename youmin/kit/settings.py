@@ -53,6 +53,9 @@ class ServiceSettings(CommonSettings):
     relay_enabled: bool = True
     relay_batch_size: int = 1000
     relay_poll_seconds: float = 0.5
+    # A commit's notification wakes the relay this long before it reads: the commits of those moments go out in one
+    # batch (one read, one send, one mark) rather than one by one, for at most this much more delay per event.
+    relay_linger_seconds: float = Field(0.05, ge=0, le=5)
     # Sent outbox rows are kept this long (the publication log), then the relay deletes them.
     outbox_retention_hours: float = Field(168.0, gt=0)
     consumers_enabled: bool = True

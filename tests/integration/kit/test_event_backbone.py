@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import defaultdict
 from datetime import timedelta
@@ -416,6 +417,32 @@ async def test_sent_rows_are_pruned_after_their_retention_and_unsent_ones_never(
     async with db.connect() as conn:
         left = list((await conn.execute(text("SELECT id FROM outbox_event ORDER BY id"))).scalars())
     assert left == [ids[0], *ids[3:]]
+
+
+async def test_commits_close_together_go_out_in_one_batch(infra, db, topic):
+    """The commit that wakes the relay and those of the next moments (the linger) are read, sent and marked together."""
+    Probe = probe_event_type(topic)
+    batches: list[list[int]] = []
+
+    async def seen(ids: list[int]) -> None:
+        batches.append(ids)
+
+    relay = relay_for(infra, poll_seconds=30, linger_seconds=1.0, after_publish=seen)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(relay.leading.wait(), 30)
+        await asyncio.sleep(0.3)  # the first (empty) run is over: the relay waits for a wake-up
+        sessions = make_sessionmaker(db)
+        for n in range(3):  # three transactions a tenth of a second apart, each notifying, within the linger
+            async with transaction(sessions) as session:
+                await publish(session, Probe(aggregate_id="agg-linger", seq=n))
+            await asyncio.sleep(0.1)
+        await eventually(lambda: _unsent(db, 0), timeout=30)
+        assert [len(b) for b in batches] == [3]
+        assert [json.loads(r.value)["seq"] for r in await read_topic(infra, topic, 3)] == [0, 1, 2]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_relay_stops_when_cancelled_as_it_is_woken(infra, db):
