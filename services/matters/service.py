@@ -360,17 +360,23 @@ class MattersService:
                                                               connection=connection)
                 except (Forbidden, RuleViolation):
                     raised = None
-            if raised is not None:
-                return raised
-        # The codes as they are today, read under the lock that holds moves back until this transaction ends.
-        raised = await self._raise(ctx, data, await self.code_moves.hold_current_of(codes))
-        assert raised is not None  # nothing is taken as unmoved
-        return raised
+        else:
+            raised = None
+        if raised is None:
+            # The codes as they are today, read under the lock that holds moves back until this transaction ends.
+            raised = await self._raise(ctx, data, await self.code_moves.hold_current_of(codes))
+            assert raised is not None  # nothing is taken as unmoved
+        # The suggestions the caller may read, once the connection of the one statement is back in the pool: reading
+        # them may take one through the session.
+        matter, found, template = raised
+        found = await self._readable(principal, matter.community_code, found)
+        return matter, await self._suggestions(principal, matter.community_code, found), template
 
     async def _raise(self, ctx: Context, data: Any, named: dict[str, str], *, unmoved: list[str] | None = None,
-                     connection: Any = None) -> tuple[Matter, list[dict[str, Any]], Template] | None:
-        """Checks and writes a matter, its codes as `named` gives them today; None if a unit under a code of `unmoved`
-        has moved since (nothing is written)."""
+                     connection: Any = None) -> tuple[Matter, list[Similar], Template] | None:
+        """Checks and writes a matter, its codes as `named` gives them today; returns it, the similar matters of its
+        community (all of them: see _readable) and its template. None if a unit under a code of `unmoved` has moved
+        since (nothing is written)."""
         principal = ctx.principal
         unit_code = named[data.unit_code] if data.unit_code else None
         household_code: str | None = None
@@ -469,8 +475,7 @@ class MattersService:
         if written is None:
             return None
         duplicates, template_code = written
-        duplicates = await self._readable(principal, community, duplicates)
-        return matter, await self._suggestions(principal, community, duplicates), self._template_named(template_code)
+        return matter, duplicates, self._template_named(template_code)
 
     async def _assigned_communities(self, department_code: str) -> list[str]:
         from sqlalchemy import text

@@ -11,7 +11,11 @@ from sqlalchemy import event, text
 from services.matters.repository import MattersRepository
 from services.matters.rules.lifecycle import TRANSITIONS, Action, State
 from services.matters.rules.routing import bigram_codes, suggest_duplicates
+from services.matters.schemas import MatterCreate
+from services.matters.service import Context, MattersService
 from services.registry import events as reg
+from youmin.kit.auth import Grant, Principal
+from youmin.kit.db import make_engine, make_sessionmaker, transaction
 
 
 async def test_resident_raises_a_matter_for_their_own_community(matters):
@@ -339,6 +343,27 @@ async def test_duplicate_suggestions_show_only_matters_the_caller_may_read(matte
     staff = await matters.client.get(f"/api/v1/matters/{raised.json()['matter_id']}/duplicates",
                                      headers=matters.staff(community))
     assert {d["matter_id"] for d in staff.json()} == {in_grid["matter_id"], community_wide["matter_id"]}
+
+
+async def test_a_grid_managers_raise_reads_its_suggestions_after_giving_back_the_one_statements_connection(
+        matters, clock):
+    # The raise's statement has its own pooled connection; the suggestions a grid manager may read are sorted out
+    # through the session after it went back. With both at once, a pool of one connection would wait for ever.
+    community = matters.new_community()
+    grid = community + "001"
+    in_grid = await matters.raise_matter(community, title="五号楼楼道堆放杂物", unit_code=grid)
+    engine = make_engine(matters.settings.db_url(), pool_size=1, pool_timeout=3)
+    try:
+        manager = Principal(sub="gm-pool", grants=[Grant(role="grid_manager", scope=grid)])
+        data = MatterCreate(title="五号楼楼道堆放杂物了", description="占用通道", category="environmental_sanitation",
+                            unit_code=grid)
+        async with transaction(make_sessionmaker(engine)) as session:
+            matter, duplicates, _ = await MattersService(session, matters.settings).raise_matter(
+                Context(manager, clock.now), data)
+        assert [str(d["matter_id"]) for d in duplicates] == [in_grid["matter_id"]]
+        assert (matter.unit_code, matter.raised_via) == (grid, "face_to_face")
+    finally:
+        await engine.dispose()
 
 
 async def test_a_neighbour_reading_a_matter_does_not_learn_who_raised_it(matters):

@@ -215,6 +215,28 @@ async def test_fifty_concurrent_double_votes_count_once_per_voter(matters):
     assert (result["present"], result["votes_for"]) == (25, 25)
 
 
+async def test_a_ballot_waiting_for_a_closing_tally_finds_the_vote_closed_and_counts_nothing(matters):
+    # A ballot's one statement takes the vote's lock before it reads the vote: one that comes while the close holds the
+    # lock reads the vote as the close left it, not as it was when the statement began.
+    community, voters = await _community_with_adults(matters, 3)
+    _, vote = await _open_vote(matters, community)
+    person, home = voters[0]
+    async with matters.app.state.engine.connect() as conn:
+        closing = (await conn.get_raw_connection()).driver_connection
+        async with closing.transaction():  # what a close does first: the vote's lock, alone, then its status
+            await closing.execute("SELECT pg_advisory_xact_lock(hashtext('matters.vote:' || $1))", vote["vote_id"])
+            await closing.execute("UPDATE vote SET status = 'closed' WHERE vote_id = $1", uuid.UUID(vote["vote_id"]))
+            casting = asyncio.create_task(_cast(matters, vote["vote_id"], person, home, "for"))
+            await eventually(lambda: matters.sql(
+                "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database()"
+                " AND l.locktype = 'advisory' AND NOT l.granted"), timeout=30)
+            assert not casting.done()
+    refused = await casting
+    assert refused.status_code == 422 and refused.json()["rule"] == "vote.window_closed", refused.text
+    assert await matters.sql("SELECT 1 FROM ballot WHERE vote_id = :v", v=vote["vote_id"]) == []
+    assert await _online_totals(matters, vote["vote_id"]) == (0, 0, 0)
+
+
 async def test_fifty_concurrent_votes_from_one_household_count_once(matters):
     community = matters.new_community()
     home = matters.household(community, 1)
