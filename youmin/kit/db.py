@@ -133,7 +133,8 @@ async def autocommit_connection(session: AsyncSession) -> AsyncIterator[asyncpg.
     For a use case whose whole write is one statement (raising a matter, casting a ballot): sent here, it is its own
     transaction, without the round trips of BEGIN and COMMIT nor the session's machinery. The connection goes back to
     the pool at the end of the block. Whatever the request does through the session afterwards is a transaction of
-    its own.
+    its own. Inside the block, nothing should go through the session: it would take a second connection from the pool
+    while this one is held, and a busy pool would wait on itself.
     """
     if session.in_transaction():
         yield None
