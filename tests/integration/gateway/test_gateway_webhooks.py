@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI, Request, Response
@@ -68,6 +70,23 @@ async def _subscribe(client, key: str, url: str) -> dict:
     resp = await client.post("/liaison/v1/webhooks", json={"url": url}, headers={"x-api-key": key})
     assert resp.status_code == 201, resp.text
     return resp.json()
+
+
+@asynccontextmanager
+async def subscribed(app, **receiver_options) -> AsyncIterator[tuple]:
+    """The gateway running, with a department of its own subscribed to a receiver started for it (stopped after):
+    yields (client, receiver, department, api key, subscription)."""
+    secret: dict = {}
+    receiver = Receiver(secret, **receiver_options)
+    await receiver.server.start()
+    try:
+        async with running(app) as client:
+            department, key = await _department(app)
+            sub = await _subscribe(client, key, receiver.url)
+            secret["s"] = sub["secret"]
+            yield client, receiver, department, key, sub
+    finally:
+        await receiver.server.stop()
 
 
 async def _publish_work_order_change(infra, department: str) -> str:
@@ -203,140 +222,95 @@ async def test_a_receiver_that_does_not_answer_is_given_up_on_at_the_timeout_and
 
 async def test_a_subscriptions_changes_arrive_in_order_even_when_one_is_retried(make_gateway):
     app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=60)
-    secret: dict = {}
-    receiver = Receiver(secret, fail_first=1)
-    await receiver.server.start()
-    try:
-        async with running(app) as client:
-            department, key = await _department(app)
-            sub = await _subscribe(client, key, receiver.url)
-            secret["s"] = sub["secret"]
-            now = app.state.clock.now()
-            async with transaction(app.state.sessions) as session:
-                for n, action in enumerate(("signed", "answered")):
-                    await enqueue(session, department, str(uuid.uuid4()), WORK_ORDER_CHANGED,
-                                  {"data": {"action": action}}, now + timedelta(microseconds=n))
-            assert await deliver_due(app) == 1  # "signed" fails: "answered" waits behind it
-            assert await deliver_due(app) == 0
-            app.state.clock.advance(70)
-            assert [await deliver_due(app) for _ in range(3)] == [1, 1, 0]
-            actions = [json.loads(c["body"])["data"]["action"] for c in receiver.calls]
-            assert actions == ["signed", "signed", "answered"]
-    finally:
-        await receiver.server.stop()
+    async with subscribed(app, fail_first=1) as (client, receiver, department, key, sub):
+        now = app.state.clock.now()
+        async with transaction(app.state.sessions) as session:
+            for n, action in enumerate(("signed", "answered")):
+                await enqueue(session, department, str(uuid.uuid4()), WORK_ORDER_CHANGED,
+                              {"data": {"action": action}}, now + timedelta(microseconds=n))
+        assert await deliver_due(app) == 1  # "signed" fails: "answered" waits behind it
+        assert await deliver_due(app) == 0
+        app.state.clock.advance(70)
+        assert [await deliver_due(app) for _ in range(3)] == [1, 1, 0]
+        actions = [json.loads(c["body"])["data"]["action"] for c in receiver.calls]
+        assert actions == ["signed", "signed", "answered"]
 
 
 async def test_retry_waits_for_the_backoff_on_the_workers_clock(make_gateway):
     app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=60)
-    secret: dict = {}
-    receiver = Receiver(secret, fail_first=1)
-    await receiver.server.start()
-    try:
-        async with running(app) as client:
-            _, key = await _department(app)
-            sub = await _subscribe(client, key, receiver.url)
-            secret["s"] = sub["secret"]
-            await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})
-            assert await deliver_due(app) == 1  # fails: the next attempt is ~60 s away
-            assert await deliver_due(app) == 0
-            app.state.clock.advance(59)
-            assert await deliver_due(app) == 0
-            app.state.clock.advance(10)  # past the 60 s backoff and its jitter (at most +10%)
-            assert await deliver_due(app) == 1
-            assert len(await _delivered(app, sub["id"])) == 1
-    finally:
-        await receiver.server.stop()
+    async with subscribed(app, fail_first=1) as (client, receiver, _, key, sub):
+        await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})
+        assert await deliver_due(app) == 1  # fails: the next attempt is ~60 s away
+        assert await deliver_due(app) == 0
+        app.state.clock.advance(59)
+        assert await deliver_due(app) == 0
+        app.state.clock.advance(10)  # past the 60 s backoff and its jitter (at most +10%)
+        assert await deliver_due(app) == 1
+        assert len(await _delivered(app, sub["id"])) == 1
 
 
 async def test_retry_backoff_doubles_between_attempts_up_to_the_cap(make_gateway):
     app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=60, webhook_backoff_max_seconds=300,
                        webhook_max_attempts=10, webhook_disable_after_failures=100)
-    secret: dict = {}
-    receiver = Receiver(secret, always_fail=True)
-    await receiver.server.start()
-    try:
-        async with running(app) as client:
-            _, key = await _department(app)
-            sub = await _subscribe(client, key, receiver.url)
-            secret["s"] = sub["secret"]
-            await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})
-            delays = []
-            for attempt in range(1, 6):
-                assert await deliver_due(app) == 1
-                [delivery] = await _deliveries(app, sub["id"])
-                async with transaction(app.state.sessions) as session:
-                    attempted_at = await session.scalar(select(WebhookAttempt.attempted_at).where(
-                        WebhookAttempt.delivery_id == delivery.id, WebhookAttempt.attempt == attempt))
-                delays.append((delivery.next_attempt_at - attempted_at).total_seconds())
-                app.state.clock.advance(delays[-1] + 1)
-            assert len(receiver.calls) == 5
-        # Each wait is twice the one before (base 60 s, plus at most 10% jitter) until the 300 s cap.
-        for delay, nominal in zip(delays, [60, 120, 240, 300, 300], strict=True):
-            assert nominal <= delay <= nominal * 1.1, delays
-        for earlier, later in zip(delays[:2], delays[1:3], strict=True):
-            assert 2 * earlier / 1.1 <= later <= 2 * earlier * 1.1, delays
-    finally:
-        await receiver.server.stop()
+    async with subscribed(app, always_fail=True) as (client, receiver, _, key, sub):
+        await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})
+        delays = []
+        for attempt in range(1, 6):
+            assert await deliver_due(app) == 1
+            [delivery] = await _deliveries(app, sub["id"])
+            async with transaction(app.state.sessions) as session:
+                attempted_at = await session.scalar(select(WebhookAttempt.attempted_at).where(
+                    WebhookAttempt.delivery_id == delivery.id, WebhookAttempt.attempt == attempt))
+            delays.append((delivery.next_attempt_at - attempted_at).total_seconds())
+            app.state.clock.advance(delays[-1] + 1)
+        assert len(receiver.calls) == 5
+    # Each wait is twice the one before (base 60 s, plus at most 10% jitter) until the 300 s cap.
+    for delay, nominal in zip(delays, [60, 120, 240, 300, 300], strict=True):
+        assert nominal <= delay <= nominal * 1.1, delays
+    for earlier, later in zip(delays[:2], delays[1:3], strict=True):
+        assert 2 * earlier / 1.1 <= later <= 2 * earlier * 1.1, delays
 
 
 async def test_subscription_is_disabled_after_repeated_failures(make_gateway):
     app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=0,
                                       webhook_max_attempts=5, webhook_disable_after_failures=3)
-    secret: dict = {}
-    receiver = Receiver(secret, always_fail=True)
-    await receiver.server.start()
-    try:
-        async with running(app) as client:
-            department, key = await _department(app)
-            sub = await _subscribe(client, key, receiver.url)
-            secret["s"] = sub["secret"]
-            headers = {"x-api-key": key}
-            await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers=headers)
-            while await deliver_due(app):
-                pass
-            listed = (await client.get("/liaison/v1/webhooks", headers=headers)).json()["items"]
-            assert listed[0]["active"] is False
-            assert "3 failed deliveries in a row" in listed[0]["disabled_reason"]
-            second_ping = (await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers=headers)).json()
-            # A work-order change while the subscription is disabled is kept for it, not dropped.
-            change_id = str(uuid.uuid4())
-            async with transaction(app.state.sessions) as session:
-                assert await enqueue(session, department, change_id, WORK_ORDER_CHANGED, {"id": change_id, "data": {}},
-                                     datetime.now(UTC)) == 1
-            assert await deliver_due(app) == 0  # nothing is sent while disabled
-            assert len(receiver.calls) == 3
-            # Re-enabling resumes the three pending deliveries, one at a time, in the order of the changes.
-            receiver.always_fail = False
-            assert (await client.post(f"/liaison/v1/webhooks/{sub['id']}/enable", headers=headers)).json()["active"]
-            passes = [await deliver_due(app) for _ in range(4)]
-            assert passes == [1, 1, 1, 0]
-            assert len(await _delivered(app, sub["id"])) == 3
-            # The first ping (failed three times), the second, then the change.
-            resumed = [json.loads(c["body"])["id"] for c in receiver.calls[3:]]
-            assert resumed == [json.loads(receiver.calls[0]["body"])["id"], second_ping["event_id"], change_id]
-    finally:
-        await receiver.server.stop()
+    async with subscribed(app, always_fail=True) as (client, receiver, department, key, sub):
+        headers = {"x-api-key": key}
+        await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers=headers)
+        while await deliver_due(app):
+            pass
+        listed = (await client.get("/liaison/v1/webhooks", headers=headers)).json()["items"]
+        assert listed[0]["active"] is False
+        assert "3 failed deliveries in a row" in listed[0]["disabled_reason"]
+        second_ping = (await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers=headers)).json()
+        # A work-order change while the subscription is disabled is kept for it, not dropped.
+        change_id = str(uuid.uuid4())
+        async with transaction(app.state.sessions) as session:
+            assert await enqueue(session, department, change_id, WORK_ORDER_CHANGED, {"id": change_id, "data": {}},
+                                 datetime.now(UTC)) == 1
+        assert await deliver_due(app) == 0  # nothing is sent while disabled
+        assert len(receiver.calls) == 3
+        # Re-enabling resumes the three pending deliveries, one at a time, in the order of the changes.
+        receiver.always_fail = False
+        assert (await client.post(f"/liaison/v1/webhooks/{sub['id']}/enable", headers=headers)).json()["active"]
+        passes = [await deliver_due(app) for _ in range(4)]
+        assert passes == [1, 1, 1, 0]
+        assert len(await _delivered(app, sub["id"])) == 3
+        # The first ping (failed three times), the second, then the change.
+        resumed = [json.loads(c["body"])["id"] for c in receiver.calls[3:]]
+        assert resumed == [json.loads(receiver.calls[0]["body"])["id"], second_ping["event_id"], change_id]
 
 
 async def test_delivery_gives_up_after_the_maximum_attempts(make_gateway):
     app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=0,
                                       webhook_max_attempts=2, webhook_disable_after_failures=100)
-    secret: dict = {}
-    receiver = Receiver(secret, always_fail=True)
-    await receiver.server.start()
-    try:
-        async with running(app) as client:
-            _, key = await _department(app)
-            sub = await _subscribe(client, key, receiver.url)
-            secret["s"] = sub["secret"]
-            await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})
-            while await deliver_due(app):
-                pass
-            log = (await client.get(f"/liaison/v1/webhooks/{sub['id']}/deliveries?status=failed",
-                                    headers={"x-api-key": key})).json()["items"]
-            assert [(d["status"], d["attempts"], d["last_status_code"]) for d in log] == [("failed", 2, 500)]
-    finally:
-        await receiver.server.stop()
+    async with subscribed(app, always_fail=True) as (client, receiver, _, key, sub):
+        await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})
+        while await deliver_due(app):
+            pass
+        log = (await client.get(f"/liaison/v1/webhooks/{sub['id']}/deliveries?status=failed",
+                                headers={"x-api-key": key})).json()["items"]
+        assert [(d["status"], d["attempts"], d["last_status_code"]) for d in log] == [("failed", 2, 500)]
 
 
 async def test_webhooks_of_another_department_are_invisible(gateway_app):
@@ -370,22 +344,13 @@ async def test_a_change_older_than_the_age_limit_is_not_sent_after_re_enabling(m
     from datetime import timedelta
 
     app = make_gateway(webhook_enabled=False, webhook_max_age_hours=72)
-    secret: dict = {}
-    receiver = Receiver(secret)
-    await receiver.server.start()
-    try:
-        async with running(app) as client:
-            department, key = await _department(app)
-            sub = await _subscribe(client, key, receiver.url)
-            secret["s"] = sub["secret"]
-            now = datetime.now(UTC)
-            async with transaction(app.state.sessions) as session:
-                for age in (timedelta(hours=73), timedelta(hours=1)):
-                    await enqueue(session, department, str(uuid.uuid4()), WORK_ORDER_CHANGED, {"data": {}}, now - age)
-            assert await deliver_due(app) == 1
-            async with transaction(app.state.sessions) as session:
-                statuses = sorted((await session.scalars(select(WebhookDelivery.status).where(
-                    WebhookDelivery.subscription_id == uuid.UUID(sub["id"])))).all())
-            assert statuses == ["delivered", "expired"]
-    finally:
-        await receiver.server.stop()
+    async with subscribed(app) as (client, receiver, department, key, sub):
+        now = datetime.now(UTC)
+        async with transaction(app.state.sessions) as session:
+            for age in (timedelta(hours=73), timedelta(hours=1)):
+                await enqueue(session, department, str(uuid.uuid4()), WORK_ORDER_CHANGED, {"data": {}}, now - age)
+        assert await deliver_due(app) == 1
+        async with transaction(app.state.sessions) as session:
+            statuses = sorted((await session.scalars(select(WebhookDelivery.status).where(
+                WebhookDelivery.subscription_id == uuid.UUID(sub["id"])))).all())
+        assert statuses == ["delivered", "expired"]
