@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     Text,
     and_,
+    any_,
     bindparam,
     case,
     delete,
@@ -29,7 +30,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -59,6 +60,8 @@ from youmin.kit.outbox import OUTBOX_NOTIFIED, outbox_args, outbox_ctes
 
 
 OPEN_WORK_ORDER_STATUSES = ("dispatched", "signed")
+# The orders through which a department reads their matter: not those it sent back as misrouted, nor cancelled ones.
+READING_WORK_ORDER_STATUSES = (*OPEN_WORK_ORDER_STATUSES, "answered")
 
 
 def _household_casters(code: str) -> str:
@@ -573,7 +576,10 @@ class MattersRepository:
 
     async def unknown_electors(self, vote_id: uuid.UUID, keys: list[str]) -> list[str]:
         rows = await self.session.execute(
-            select(VoteElector.voter_key).where(VoteElector.vote_id == vote_id, VoteElector.voter_key.in_(keys))
+            # One array parameter, as many keys as a sign-in sheet has (an IN list binds one parameter per key, and a
+            # statement takes at most 32,767).
+            select(VoteElector.voter_key).where(VoteElector.vote_id == vote_id,
+                                                VoteElector.voter_key == any_(bindparam("keys", keys, type_=ARRAY(Text), unique=True)))
         )
         known = set(rows.scalars())
         return [k for k in keys if k not in known]
@@ -688,6 +694,15 @@ class MattersRepository:
         )
         return list(rows.scalars())
 
+    async def open_work_orders_under(self, unit_code: str) -> list[tuple[WorkOrder, Matter]]:
+        """The open work orders of the matters at or under a unit, with their matters (locked, in a stable order)."""
+        rows = await self.session.execute(
+            select(WorkOrder, Matter).join(Matter, Matter.matter_id == WorkOrder.matter_id)
+            .where(Matter.unit_code.like(_like_prefix(unit_code)), WorkOrder.status.in_(OPEN_WORK_ORDER_STATUSES))
+            .order_by(WorkOrder.work_order_id).with_for_update(of=WorkOrder)
+        )
+        return [(order, matter) for order, matter in rows.tuples()]
+
     async def open_work_order_of(self, matter_id: uuid.UUID, department_code: str) -> WorkOrder | None:
         rows = await self.session.execute(
             select(WorkOrder).where(WorkOrder.matter_id == matter_id, WorkOrder.department_code == department_code,
@@ -784,11 +799,17 @@ class MattersRepository:
             text(
                 f"""
                 WITH m AS (SELECT matter_id, state FROM matter WHERE {filters['where']}),
-                stays AS (
-                    SELECT t.matter_id, t.to_state AS state, t.at,
-                           lead(t.at) OVER (PARTITION BY t.matter_id ORDER BY t.transition_id) AS left_at
+                steps AS (
+                    SELECT t.matter_id, t.transition_id, t.to_state, t.at,
+                           lag(t.to_state) OVER (PARTITION BY t.matter_id ORDER BY t.transition_id) AS previous
                     FROM matter_transition t JOIN m USING (matter_id)
-                    WHERE t.action <> 'place'  -- placing a matter in triage does not end its stay there
+                ),
+                -- A stay in a state runs until the matter enters another: an entry that keeps the state (placing a
+                -- matter in triage, a re-routing, filing a covenant) does not end it.
+                stays AS (
+                    SELECT matter_id, to_state AS state, at,
+                           lead(at) OVER (PARTITION BY matter_id ORDER BY transition_id) AS left_at
+                    FROM steps WHERE previous IS DISTINCT FROM to_state
                 )
                 SELECT s.state,
                        count(DISTINCT s.matter_id) AS entered,
@@ -870,7 +891,7 @@ class MattersRepository:
         tasks a community is responsible for, department tasks and template choices.
 
         A matter's community is its unit's at the community's length: when a unit below a community moves (a grid to
-        another community), the matter goes to the new community, and the work orders sent from its community with it.
+        another community), the matter goes to the new community; the work orders sent from the first stay with it.
         """
         pattern = _like_prefix(old)
         # A household votes under its code. The open votes it is an elector of wait for their ballots in flight and hold
@@ -902,16 +923,12 @@ class MattersRepository:
 
         unit_moves = and_(Matter.unit_code.like(pattern),
                           func.left(Matter.unit_code, func.length(Matter.community_code)) == Matter.community_code)
-        # Before the matters: an order follows its matter's unit while it is of the matter's community (one sent before
-        # the matter was placed in another community stays with the community it was sent from).
+        # An order stays with the community that sent it (to the department assigned to it, 部门包居), under that
+        # community's code today; a matter that a unit's move takes into another community has had its open orders
+        # cancelled (MattersService.unit_moved), as when it is placed there.
         await self.session.execute(
-            update(WorkOrder)
-            .where(WorkOrder.matter_id == Matter.matter_id,
-                   or_(WorkOrder.community_code.like(pattern),
-                       and_(unit_moves, WorkOrder.community_code == Matter.community_code)))
-            .values(community_code=case(
-                (WorkOrder.community_code.like(pattern), recoded(WorkOrder.community_code, new, old)),
-                else_=func.left(recoded(Matter.unit_code, new, old), func.length(WorkOrder.community_code))))
+            update(WorkOrder).where(WorkOrder.community_code.like(pattern))
+            .values(community_code=recoded(WorkOrder.community_code, new, old))
             .execution_options(synchronize_session=False))
         await self.session.execute(
             update(Matter).where(or_(Matter.community_code.like(pattern), Matter.unit_code.like(pattern)))

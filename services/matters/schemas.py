@@ -120,6 +120,20 @@ class MatterPage(BaseModel):
                                  "2,000 matching matters: narrow it (category, dates) to reach older ones")
 
 
+# The codes a caller may give with a move, for the statistics of why matters end as they do.
+ReasonCode = Literal[
+    "duplicate",  # the same matter is raised already (merge, reject)
+    "out_of_scope",  # not a matter for the community to decide (another authority's, or a private dispute)
+    "insufficient_information",  # too little to act on; raise it again with more
+    "unlawful",  # against the law or public order
+    "already_resolved",  # settled before it was taken up
+    "no_longer_needed",  # the proposer's reason to withdraw: the need has passed
+    "resident_request",  # done at the residents' request (a withdrawal on their behalf, a re-routing they asked for)
+    "rework",  # reopened for the work to be done again
+    "other",
+]
+
+
 class TransitionRequest(Model):
     """Moves a matter: accept, reject (reason), merge (merge_into), route (channel; a different channel than
     proposed needs a reason), start_deliberation, start_decision, decide, fail_decision, start_implementation,
@@ -128,9 +142,10 @@ class TransitionRequest(Model):
 
     action: str = Field(min_length=1, max_length=50)
     reason: str | None = Field(None, max_length=2000)
-    # A code (such as duplicate or out_of_scope), not words: it goes on the bus as it is, where free text could carry a
-    # name; the words go in `reason`, which is masked.
-    reason_code: str | None = Field(None, max_length=64, pattern=r"^[a-z][a-z0-9_.]*$")
+    # One of a fixed list of codes, not words: it goes on the bus and every reader's timeline as it is, where anything
+    # free (even lowercase letters and digits: a phone number, a name in pinyin) could carry personal data; the words go
+    # in `reason`, which is masked.
+    reason_code: ReasonCode | None = None
     merge_into: UUID | None = None
     channel: Channel | None = None
     unit_code: str | None = Field(None, pattern=PLACE_CODE)

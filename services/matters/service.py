@@ -10,7 +10,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +20,15 @@ from sqlalchemy import false, or_, select, true
 
 from services.matters import events as ev
 from services.matters.models import DepartmentTask, ImplementationTask, Matter, MatterTransition, OfflineTally, TaskProgress, TaskSpending, Vote, WorkOrder
-from services.matters.repository import BallotVote, CodeMoveRepository, MattersRepository, RecentMoves, Similar, today
+from services.matters.repository import (
+    READING_WORK_ORDER_STATUSES,
+    BallotVote,
+    CodeMoveRepository,
+    MattersRepository,
+    RecentMoves,
+    Similar,
+    today,
+)
 from services.matters.rules import deadlines
 from services.matters.rules.admission import Catalogue, admit, load_catalogue
 from services.matters.rules.evaluation import EvaluationAction, EvaluationPolicy
@@ -188,7 +196,8 @@ class MattersService:
             return true()
         conditions: list[Any] = [Matter.proposer_sub == principal.sub]
         if principal.kind == "department" and principal.department:
-            conditions.append(Matter.matter_id.in_(select(WorkOrder.matter_id).where(WorkOrder.department_code == principal.department)))
+            conditions.append(Matter.matter_id.in_(select(WorkOrder.matter_id).where(
+                WorkOrder.department_code == principal.department, WorkOrder.status.in_(READING_WORK_ORDER_STATUSES))))
         for grant in principal.grants:
             if grant.role == RESIDENT:
                 conditions.append(Matter.community_code == grant.scope[:12])
@@ -211,7 +220,10 @@ class MattersService:
         return principal.kind == "user" and await self.repo.casts_on_matter(matter.matter_id, principal.sub)
 
     async def _departments_of(self, matter: Matter) -> set[str]:
-        rows = await self.session.execute(select(WorkOrder.department_code).where(WorkOrder.matter_id == matter.matter_id))
+        """The departments that read the matter: those holding a work order of it they have not sent back, nor had
+        cancelled (a matter placed in another community goes to that community's department)."""
+        rows = await self.session.execute(select(WorkOrder.department_code).where(
+            WorkOrder.matter_id == matter.matter_id, WorkOrder.status.in_(READING_WORK_ORDER_STATUSES)))
         return set(rows.scalars())
 
     async def readable_matter(self, principal: Principal, matter_id: uuid.UUID, *, lock: bool = False) -> Matter:
@@ -959,6 +971,11 @@ class MattersService:
                                   warning=deadlines.warning_level(due_at, ctx.now, self.calendar).value,
                                   created_by=ctx.principal.sub, created_at=ctx.now)
         await self.repo.add(task)
+        if task.warning != deadlines.WarningLevel.NONE:
+            # Due on the next working day or today: warned at once, as the sweeper warns of a level it reaches.
+            await publish(self.session, ev.TaskWarned(matter_id=task.matter_id, community_code=matter.community_code,
+                                                      task_id=task.task_id, warning=task.warning, due_at=task.due_at,
+                                                      at=ctx.now))
         return task
 
     async def _task_for_writer(self, ctx: Context, task_id: uuid.UUID) -> tuple[ImplementationTask, Matter]:
@@ -1315,5 +1332,19 @@ class MattersService:
         await self.code_moves.lock_for_move()
         moved_from = replica.take_moved_from(self.session)
         for old, new in [*([moved_from] if moved_from else []), *await self.code_moves.moves_into(d["new_code"])]:
+            await self._end_orders_leaving(old, new)
             await self.repo.recode(old, new)
         await self.session.flush()
+
+    async def _end_orders_leaving(self, old: str, new: str) -> None:
+        """Cancels the open work orders of matters that a unit's move takes into another community (a grid or building
+        moved across): their department serves the community it is assigned to (部门包居), and the new community's staff
+        dispatch to theirs, as when a matter is placed in another community. A community that moves keeps its orders."""
+        now = datetime.now(UTC)
+        for order, matter in await self.repo.open_work_orders_under(old):
+            community = order.community_code
+            if order.community_code != matter.community_code or len(old) <= len(community) \
+                    or new[:len(community)] == community:
+                continue
+            order.status, order.warning = "cancelled", "none"
+            await self._work_order_changed(order, "cancel", now)

@@ -101,10 +101,11 @@ async def test_a_reason_code_is_a_code_not_words_that_would_go_on_the_bus(matter
     community = matters.new_community()
     matter = await matters.raise_matter(community)
     url, staff = f"/api/v1/matters/{matter['matter_id']}/transitions", matters.staff(community)
-    resp = await matters.client.post(url, json={"action": "reject", "reason": "重复", "reason_code": "张三不同意"},
-                                     headers=staff)
-    assert resp.status_code == 422, resp.text
-    assert [e["field"] for e in resp.json()["errors"]] == ["reason_code"]
+    for words in ("张三不同意", "tel.13812345678", "zhangsan.home"):  # a phone number or a name in pinyin is words too
+        resp = await matters.client.post(url, json={"action": "reject", "reason": "重复", "reason_code": words},
+                                         headers=staff)
+        assert resp.status_code == 422, resp.text
+        assert [e["field"] for e in resp.json()["errors"]] == ["reason_code"]
     ok = await matters.client.post(url, json={"action": "reject", "reason": "重复", "reason_code": "duplicate"},
                                    headers=staff)
     assert ok.status_code == 200, ok.text

@@ -104,6 +104,22 @@ async def test_a_task_deadline_warns_yellow_the_working_day_before_and_red_after
     assert warned == ["yellow", "red"]
 
 
+async def test_a_task_added_inside_its_yellow_window_is_warned_at_once(matters, clock):
+    community = matters.new_community()
+    clock.now = datetime(2026, 9, 30, 9, 0, tzinfo=LOCAL_TZ)  # the last working day before Thursday 2026-10-08
+    matter_id = await _decided(matters, community)
+    created = await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=matters.staff(community), json={
+        "title": "修缮", "responsible_kind": "community", "budget_cents": 0, "due_on": "2026-10-08"})
+    assert created.status_code == 201 and created.json()["warning"] == "yellow", created.text
+    warned = [(d["warning"], d["task_id"]) for t, d in await matters.events_of(matter_id) if t.endswith("task.warned.v1")]
+    assert warned == [("yellow", created.json()["task_id"])]
+    # The sweeper finds the level announced already, and says nothing more until red.
+    await sweep_deadlines(matters.app.state.sessions, matters.settings, datetime(2026, 10, 8, 12, 0, tzinfo=LOCAL_TZ))
+    await sweep_deadlines(matters.app.state.sessions, matters.settings, datetime(2026, 10, 9, 8, 0, tzinfo=LOCAL_TZ))
+    warned = [d["warning"] for t, d in await matters.events_of(matter_id) if t.endswith("task.warned.v1")]
+    assert warned == ["yellow", "red"]
+
+
 async def test_enough_good_ratings_close_the_matter(matters):
     community = matters.new_community()
     matter_id = await _evaluating(matters, community)
@@ -303,6 +319,9 @@ async def test_a_stage_stay_runs_across_its_states_and_a_rerouting(matters, cloc
     assert by_stage == {"proposal": (1, 0, 3.0), "consultation": (1, 0, 7.0), "resolution": (1, 1, None)}
     assert [s["template_code"] for s in stats["by_stage"]] == ["weiwan-five-democracy"] * 3
     assert [s["stage_title"] for s in stats["by_stage"]] == ["民主提议", "民主商议", "民主决议"]
+    # Per state too, the re-routing does not cut the stay in routed in two: one stay, of 3 days (day 3 to day 6).
+    routed = next(s for s in stats["by_state"] if s["state"] == "routed")
+    assert (routed["entered"], routed["current"], routed["median_days"]) == (1, 0, 3.0)
 
 
 async def test_stage_statistics_over_communities_follow_each_communitys_template(matters):

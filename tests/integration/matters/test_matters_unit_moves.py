@@ -306,7 +306,7 @@ async def test_a_community_moved_to_another_street_takes_its_matters_votes_and_w
     assert await matters.sql("SELECT 1 FROM community_template WHERE community_code IN (:a, :b)", a=old, b=new) == []
 
 
-async def test_a_grid_moved_to_another_community_takes_its_matters_and_their_work_orders_there(matters, registry):
+async def test_a_grid_moved_to_another_community_takes_its_matters_there_and_ends_their_open_orders(matters, registry):
     [street] = _streets(1)
     here, there = (street + f"{n:03d}" for n in random.sample(range(100, 1000), 2))
     grid_id, department, other = uuid.uuid4(), _department(), _department()
@@ -335,12 +335,23 @@ async def test_a_grid_moved_to_another_community_takes_its_matters_and_their_wor
                                                 new_parent_code=there, effective_on=MOVED_ON))
     await eventually(lambda: _processed(matters, moved), timeout=60)
 
-    # The grid's matter is the other community's now, with the order sent for it; the community's own matter stays.
+    # The grid's matter is the other community's now; the community's own matter stays. The order sent for the grid's
+    # matter went to the first community's department (部门包居): it is cancelled, and stays with the community that
+    # sent it, whose department's feed says so and which no longer reads the matter.
     detail = (await matters.client.get(f"/api/v1/matters/{at_grid}", headers=matters.staff(there))).json()
     assert (detail["community_code"], detail["unit_code"]) == (there, there + "007")
-    assert orders[at_grid] in await _orders(matters, matters.staff(there))
+    assert orders[at_grid] not in await _orders(matters, matters.staff(there))
     assert await _listed(matters, matters.staff(here)) & {at_grid, at_community} == {at_community}
-    assert await _orders(matters, matters.staff(here)) & set(orders.values()) == {orders[at_community]}
+    assert await _orders(matters, matters.staff(here)) & set(orders.values()) == set(orders.values())
+    stored = await matters.sql("SELECT work_order_id::text, status, community_code FROM work_order WHERE matter_id IN (:a, :b)",
+                               a=at_grid, b=at_community)
+    assert {(r.work_order_id, r.status, r.community_code) for r in stored} == {
+        (orders[at_grid], "cancelled", here), (orders[at_community], "dispatched", here)}
+    feed = (await matters.client.get("/api/v1/matters/workorders/feed", params={"limit": 50},
+                                     headers=matters.department(department))).json()
+    assert [(i["work_order_id"], i["action"]) for i in feed["items"] if i["work_order_id"] == orders[at_grid]] == [
+        (orders[at_grid], "dispatch"), (orders[at_grid], "cancel")]
+    assert (await matters.client.get(f"/api/v1/matters/{at_grid}", headers=matters.department(department))).status_code == 404
     assert at_grid in await _listed(matters, matters.staff(there + "007"))
     # Its staff now dispatch it to their own community's department too.
     resp = await matters.client.post(f"/api/v1/matters/{at_grid}/workorders", headers=matters.staff(there),

@@ -323,6 +323,19 @@ async def test_offline_ballots_count_with_online_ones_and_never_twice(matters):
     assert (result["present"], result["votes_for"], result["votes_against"], result["quorum_met"]) == (3, 2, 1, True)
 
 
+async def test_a_sign_in_sheet_longer_than_a_statements_parameters_is_checked_not_a_500(matters):
+    community, voters = await _community_with_adults(matters, 2)
+    _, vote = await _open_vote(matters, community)
+    keys = [voters[0][0], *(f"visitor-{n}" for n in range(40_000))]
+    resp = await matters.client.post(f"/api/v1/matters/votes/{vote['vote_id']}/offline-tallies",
+                                     headers=matters.staff(community), json={
+        "votes_for": len(keys), "votes_against": 0, "abstain": 0, "sign_in_ref": "签到表-2", "attendee_keys": keys})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["rule"] == "vote.offline_attendee_not_in_electorate" and len(resp.json()["unknown"]) == 50
+    assert voters[0][0] not in resp.json()["unknown"]
+    assert await matters.sql("SELECT 1 FROM ballot WHERE vote_id = :v", v=vote["vote_id"]) == []
+
+
 async def test_ballots_outside_the_window_are_refused(matters, clock):
     community, voters = await _community_with_adults(matters, 2)
     _, vote = await _open_vote(matters, community, closes_at=(clock.now + timedelta(hours=2)).isoformat())

@@ -408,3 +408,23 @@ async def test_a_department_raises_a_matter_only_at_a_current_registry_unit(matt
     resp = await matters.client.post("/api/v1/matters/", headers=matters.department(department),
                                      json={**body, "unit_code": community + "001"})
     assert resp.status_code == 201 and resp.json()["community_code"] == community, resp.text
+
+
+async def test_a_department_that_sent_its_order_back_no_longer_reads_the_matter(matters):
+    # A misrouted order sent back leaves the department no business with the matter (nor its resident's text).
+    community, department = matters.new_community(), _department()
+    await _assigned(matters, community, department)
+    matter_id, order = await _dispatched(matters, community, department, title="三楼住户王芳电话13800138000反映漏水")
+    headers = matters.department(department)
+    assert (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=headers)).status_code == 200
+    listed = await matters.client.get("/api/v1/matters/", params={"community_code": community}, headers=headers)
+    assert [m["matter_id"] for m in listed.json()["items"]] == [matter_id]
+    returned = await matters.client.post(f"/api/v1/matters/workorders/{order['work_order_id']}/return",
+                                         json={"reason": "不属于本部门职责"}, headers=headers)
+    assert returned.status_code == 200, returned.text
+    assert (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=headers)).status_code == 404
+    listed = await matters.client.get("/api/v1/matters/", params={"community_code": community}, headers=headers)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    # Its own order it still reads: what it did, and when.
+    mine = await matters.client.get(f"/api/v1/matters/workorders/{order['work_order_id']}", headers=headers)
+    assert mine.status_code == 200 and mine.json()["status"] == "returned"
