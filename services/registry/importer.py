@@ -920,9 +920,9 @@ async def _run(
         for values in rows:
             row_no += 1
             result.rows_read += 1
+            if not any(v.strip() for v in values):
+                continue  # a blank line, or one of empty fields only (as spreadsheets write below the data)
             if len(values) != width:
-                if not any(v.strip() for v in values):
-                    continue  # blank line
                 checks.error(row_no, "row", f"has {len(values)} fields, the header has {width}")
                 continue
             fields = dict(zip(header, values))
@@ -966,13 +966,25 @@ async def _run(
     except (UnicodeDecodeError, csv.Error) as exc:
         # The transaction rolled back: nothing of the file is written.
         result.status, result.error_count = "failed", 1
-        result.errors = [RowError(result.rows_read + 1, "file", _unreadable(exc))]
+        # The row being read (the header is row 1, and rows_read counts the data rows read before this one).
+        result.errors = [RowError(result.rows_read + 2, "file", _unreadable(exc))]
         await _finish_job(conn, result)
     except ImportFailed:
         result.status = "failed"
         result.errors = sorted(checks.errors, key=lambda e: (e.row, e.field))
         result.error_count = checks.error_count
         await _finish_job(conn, result)
+
+
+def _decoded_lines(binary: io.BufferedReader) -> Iterator[str]:
+    """The file's lines as text, each decoded alone (a UTF-8 character never holds the newline byte), so that bytes
+    that are not UTF-8 stop the import at the row they are in; a byte-order mark before the header is dropped."""
+    first = True
+    for raw in binary:
+        line = raw.decode("utf-8")
+        if first:
+            line, first = line.removeprefix("\ufeff"), False
+        yield line
 
 
 async def import_file(
@@ -984,8 +996,7 @@ async def import_file(
     path = Path(path)
     with path.open("rb") as binary:
         counter = CountingReader(binary)
-        text = io.TextIOWrapper(io.BufferedReader(counter, buffer_size=1 << 16), encoding="utf-8-sig", newline="")
-        reader = csv.reader(text)
+        reader = csv.reader(_decoded_lines(io.BufferedReader(counter, buffer_size=1 << 16)))
         try:
             header = next(reader, None) or []
         except (UnicodeDecodeError, csv.Error) as exc:

@@ -364,7 +364,7 @@ class RegistryService:
     def _person_read(self, principal: Principal, person: Person | Member, personal: PersonPersonal | Member,
                      household_code: str | None, extra_codes: Iterable[str] = ()) -> schemas.PersonRead:
         """A person as the caller reads them; `person` and `personal` may be one Member (members_of)."""
-        adult = is_adult(personal.birth_date, date.today()) if personal.birth_date else None
+        adult = is_adult(personal.birth_date, local_date(datetime.now(UTC))) if personal.birth_date else None
         return schemas.PersonRead(
             person_id=person.person_id, household_code=household_code, adult=adult,
             personal=self._personal(principal, personal, [household_code, *extra_codes], person.person_id))
@@ -432,7 +432,8 @@ class RegistryService:
         return self._person_read(principal, person, personal, household_code, [g.scope_code for g in grants])
 
     async def person_roles(self, principal: Principal, person_id: uuid.UUID) -> list[schemas.GrantRead]:
-        """Returns a person's active roles (a resident's household role included)."""
+        """Returns a person's active role grants. A resident's role is not a grant: it comes with their household (the
+        person's household_code), as it does in their log-in token."""
         if await self.repo.person(person_id) is None:
             raise NotFound(f"no person {person_id}")
         household_code, grants = await self._person_scopes(person_id)
@@ -448,6 +449,10 @@ class RegistryService:
             raise code_rule(exc, "scope") from None
         if role not in {r.value for r in Role}:
             raise RuleViolation("role.unknown", f"{role!r} is not a role", field="role")
+        if role == Role.RESIDENT:
+            raise RuleViolation("role.implicit", "role: residents hold their role through their household, not a grant; "
+                                "they are listed with their households (GET /api/v1/registry/units/{code}/households)",
+                                field="role")
         # Anyone whose grants lie on the scope's line (above it, at it or below it) may ask who serves there.
         if not any(scope.startswith(g.scope) or g.scope.startswith(scope) for g in principal.grants):
             raise Forbidden(f"no grant of yours is related to {scope}", scope=scope)

@@ -281,6 +281,27 @@ async def test_an_unreadable_file_is_a_failed_import_with_the_reason_and_writes_
     assert await count(registry, "SELECT count(*) FROM org_unit WHERE code = $1", f"{community}007") == 0
 
 
+async def test_an_unreadable_row_is_reported_by_its_own_number(registry):
+    community = await registry.fresh_community()
+    good = "".join(f"{community}{n:03d},第{n}网格\n" for n in range(1, 301))  # rows 2..301, 10 KB of UTF-8
+    gbk = f"code,name\n{good}".encode() + f"{community}301,第三百零一网格\n".encode("gbk")  # row 302, saved as GBK
+    resp = await _upload(registry, "units", gbk)
+    assert resp.status_code == 422 and resp.json()["errors"] == [
+        {"row": 302, "field": "file", "reason": "not UTF-8 text; save the file as UTF-8 CSV"}], resp.text
+    huge = await _upload(registry, "units", f"code,name\n{community}007,{'长' * 140_000}\n".encode())
+    assert [(e["row"], e["field"]) for e in huge.json()["errors"]] == [(2, "file")], huge.text
+    assert await count(registry, "SELECT count(*) FROM org_unit WHERE code LIKE $1", f"{community}%") == 1
+
+
+async def test_rows_of_empty_fields_below_the_data_are_skipped_as_blank_lines(registry):
+    # A spreadsheet saved as CSV writes its empty rows as commas.
+    community = await registry.fresh_community()
+    body = f"\ufeffcode,name\r\n{community}008,第八网格\r\n,\r\n , \r\n\r\n{community}009,第九网格\r\n,\r\n".encode()
+    resp = await _upload(registry, "units", body)
+    assert resp.status_code == 201 and resp.json()["status"] == "succeeded", resp.text
+    assert (resp.json()["rows_read"], resp.json()["rows_created"]) == (6, 2)
+
+
 async def test_households_import_refuses_a_minor_as_representative_or_proxy(registry, tmp_path):
     grid = await registry.fresh_grid()
     first, second = f"{grid}001010101", f"{grid}001010102"

@@ -6,10 +6,14 @@ import asyncio
 import json
 import random
 import uuid
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import text as sa_text
 from conftest import new_household, new_id_number, new_phone
+
+from youmin.kit.calendar import local_date
+from youmin.kit.pii import id_check_char
 
 API = "/api/v1/registry"
 INTERNAL = "/internal/v1/registry"
@@ -85,6 +89,11 @@ async def test_role_holders_are_masked_for_a_resident_and_clear_for_community_st
     as_staff = await registry.client.get(f"{API}/roles/grid_manager/holders", params={"scope": grid[:12]},
                                          headers=registry.auth("community_staff", grid[:12]))
     assert as_staff.json()[0]["personal"]["name"] == "欧阳明月"
+    # Residents hold their role through their household: asked for as role holders, the answer says where they are.
+    residents = await registry.client.get(f"{API}/roles/resident/holders", params={"scope": grid[:12]},
+                                          headers=registry.auth("community_staff", grid[:12]))
+    assert residents.status_code == 422 and residents.json()["rule"] == "role.implicit", residents.text
+    assert residents.json()["field"] == "role"
 
 
 async def test_mediator_sees_masked_personal_data_even_within_scope(registry):
@@ -180,6 +189,24 @@ async def test_a_household_votes_through_adults_only(registry):
     minor_proxy = await registry.client.put(url, json={"representative_person_id": adult["person_id"],
                                                        "proxy_person_ids": [child["person_id"]]}, headers=registry.admin)
     assert minor_proxy.status_code == 422 and minor_proxy.json()["rule"] == "household.proxy_minor"
+
+
+async def test_a_resident_is_an_adult_from_their_18th_birthday_in_china_whatever_the_servers_clock(registry):
+    # Born 18 years before today's date in China: an adult today, even in the hours (16:00-24:00 UTC) when it is still
+    # the day before in UTC; registered today, they are published so, and may stand for the household's vote (户决制).
+    today = local_date(datetime.now(UTC))
+    born = today.replace(year=today.year - 18) if (today.month, today.day) != (2, 29) else date(today.year - 18, 2, 28)
+    body = f"370705{born:%Y%m%d}{random.randint(0, 999):03d}"
+    grid = await registry.fresh_grid()
+    household = await new_household(registry, grid)
+    response = await registry.client.post(f"{API}/people", headers=registry.admin, json={
+        "name": "刘成年", "id_number": body + id_check_char(body), "household_code": household})
+    assert response.status_code == 201 and response.json()["adult"] is True, response.text
+    read = await registry.client.get(f"{API}/people/{response.json()['person_id']}", headers=registry.admin)
+    assert read.json()["adult"] is True
+    named = await registry.client.put(f"{API}/households/{household}/representative", headers=registry.admin,
+                                      json={"representative_person_id": response.json()["person_id"]})
+    assert named.status_code == 200, named.text
 
 
 async def test_children_are_not_adults(registry):
