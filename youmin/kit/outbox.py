@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from datetime import UTC, datetime
 
 import asyncpg
 from sqlalchemy import (
@@ -83,18 +82,22 @@ def inbox_table(metadata: MetaData) -> Table:
 
 # One statement, one round trip, whatever the number of events: the rows come in as arrays, and the
 # NOTIFY (transactional: the relay wakes only once this commits) rides along in the same statement.
-_INSERT_PARAMS = ("time", "event_ids", "topics", "keys", "types", "sources", "dataschemas", "datas", "channel")
+_INSERT_PARAMS = ("event_ids", "topics", "keys", "types", "sources", "dataschemas", "datas", "channel")
 
 
 def outbox_ctes(first: int, *, when: str = "true") -> str:
     """The outbox's insert as two CTEs for a statement of the caller's own, its parameters numbered from `first` in
     the order of outbox_args: `outboxed` writes the rows, `outbox_notified` wakes the relay. The statement must read
     the latter (see OUTBOX_NOTIFIED): PostgreSQL runs an unreferenced CTE only if it writes. `when` (SQL) is the
-    condition under which the events are written: that of the statement's own writes, if it has one."""
+    condition under which the events are written: that of the statement's own writes, if it has one.
+
+    An event's time is the database's clock as the row is written, not the writing process's: the replicas keep the
+    newer of two changes by it, and the later of two writes to one row (the second waits for the first's lock) is then
+    the later in time, however the clocks of the service's replicas differ."""
     p = {name: f"${n}" for n, name in enumerate(_INSERT_PARAMS, start=first)}
     return f"""outboxed AS (
         INSERT INTO outbox_event (event_id, topic, key, type, source, subject, dataschema, time, data)
-        SELECT u.event_id, u.topic, u.key, u.type, u.source, u.key, u.dataschema, CAST({p['time']} AS timestamptz), u.data
+        SELECT u.event_id, u.topic, u.key, u.type, u.source, u.key, u.dataschema, clock_timestamp(), u.data
         FROM unnest(CAST({p['event_ids']} AS uuid[]), CAST({p['topics']} AS text[]), CAST({p['keys']} AS text[]),
                     CAST({p['types']} AS text[]), CAST({p['sources']} AS text[]), CAST({p['dataschemas']} AS text[]),
                     CAST({p['datas']} AS json[]))
@@ -137,7 +140,7 @@ MAX_EVENT_DATA_BYTES = 192 * 1024
 
 def outbox_args(*events: Event) -> tuple[list[str], list[object]]:
     """The events' CloudEvents ids, in order, and the parameters of outbox_ctes that write them: for a statement that
-    writes events beside its own rows in one round trip. The events share one time, each event's subject is its key,
+    writes events beside its own rows in one round trip. Each event's subject is its key,
     and its data is serialised by pydantic straight to JSON text."""
     ids = new_event_ids(len(events))
     datas = [e.model_dump_json() for e in events]
@@ -157,7 +160,6 @@ def outbox_args(*events: Event) -> tuple[list[str], list[object]]:
         "types": [e.type for e in events],
         "sources": [e.source for e in events],
         "dataschemas": [e.dataschema() for e in events],
-        "time": datetime.now(UTC),
         "datas": datas,
         "channel": NOTIFY_CHANNEL,
     }

@@ -85,8 +85,12 @@ class OutboxRelay:
         linger_seconds: float = 0.0,
         after_publish: Callable[[list[int]], Awaitable[None]] | None = None,
         retention: timedelta = timedelta(days=7),
+        statement_seconds: float = 60.0,
     ) -> None:
         self.service = service
+        # How long one statement may take before the relay gives up its connection and starts again: a connection
+        # whose packets vanish (a network partition, a NAT that forgot it) otherwise hangs until the kernel gives up.
+        self.statement_seconds = statement_seconds
         self.dsn = asyncpg_dsn(database_url)
         self.producer_factory = producer_factory
         self.batch_size = batch_size
@@ -123,7 +127,8 @@ class OutboxRelay:
                 backoff = self.poll_seconds
 
     async def _lead(self) -> None:
-        conn = await asyncpg.connect(self.dsn)
+        conn = await asyncpg.connect(self.dsn, timeout=self.statement_seconds, command_timeout=self.statement_seconds,
+                                     server_settings=self._session_settings())
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(self.service)):
                 await asyncio.sleep(self.poll_seconds * 4)
@@ -155,6 +160,13 @@ class OutboxRelay:
             self.leading.clear()
             LEADER.labels(self.service).set(0)
             await asyncio.shield(conn.close(timeout=2))
+
+    def _session_settings(self) -> dict[str, str]:
+        """The relay's session: named for the operator (pg_stat_activity shows which one leads), and ended by the server
+        when its client is gone without a word (TCP keepalives), so that the lock it held passes to a standby within a
+        minute rather than the hours the system's keepalive defaults take."""
+        return {"application_name": f"youmin-relay:{self.service}"[:63], "tcp_keepalives_idle": "30",
+                "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}
 
     async def prune(self, conn: asyncpg.Connection) -> int:
         """Deletes rows sent longer ago than the retention, oldest first, a chunk at a time; returns how many.

@@ -6,7 +6,7 @@ import asyncio
 import json
 import uuid
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 import asyncpg
@@ -22,7 +22,7 @@ from youmin.kit.events import EVENT_TYPES, Envelope, Event, decode_record
 from youmin.kit.kafka import ensure_topics, make_consumer, make_producer
 from youmin.kit.migrate import drop_database, ensure_database
 from youmin.kit.outbox import messaging_tables, publish
-from youmin.kit.relay import OutboxRelay, asyncpg_dsn
+from youmin.kit.relay import RELAY_ERRORS, OutboxRelay, asyncpg_dsn
 from youmin.testing import eventually
 
 KIT_DB = "kitcheck"  # a database of these tests' own, so no running service's transactions mix in
@@ -334,6 +334,59 @@ async def test_a_long_transaction_in_another_database_does_not_hold_the_relay_ba
     finally:
         await long_tx.rollback()
         await other.close()
+
+
+async def test_a_statement_that_hangs_is_given_up_and_the_relay_starts_again(infra, db, topic):
+    # A statement that does not come back (here it waits on a lock; on a network that drops packets it would wait for
+    # the kernel) ends after statement_seconds: the relay reconnects, named for the operator, and publishes on.
+    Probe = probe_event_type(topic)
+    relay = relay_for(infra, statement_seconds=0.5)
+    task = asyncio.create_task(relay.run())
+    blocker = await asyncpg.connect(asyncpg_dsn(infra.database_url(KIT_DB)))
+    try:
+        await asyncio.wait_for(relay.leading.wait(), 30)
+        named = await blocker.fetchval("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                                       f"youmin-relay:{relay.service}")
+        assert named == 1
+        errors_before = RELAY_ERRORS.labels(relay.service)._value.get()
+        hold = blocker.transaction()
+        await hold.start()
+        await blocker.execute("LOCK TABLE outbox_event IN ACCESS EXCLUSIVE MODE")
+        await eventually(lambda: _relay_errors_above(relay, errors_before), timeout=30)
+        await hold.rollback()
+        async with transaction(make_sessionmaker(db)) as session:
+            await publish(session, Probe(aggregate_id="agg-hang", seq=1))
+        await eventually(lambda: _unsent(db, 0), timeout=30)
+        assert len(await read_topic(infra, topic, 1)) == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await blocker.close()
+
+
+async def test_an_events_time_is_the_databases_clock_not_the_writing_processs(db, topic, monkeypatch):
+    # Two replicas of a service whose clocks differ: the later of two writes must carry the later time, for the
+    # replicas keep the newer change by it. A process whose clock is years behind still stamps the database's time.
+    import youmin.kit.outbox as outbox
+
+    class Behind(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2001, 1, 1, tzinfo=tz)
+
+    Probe = probe_event_type(topic)
+    monkeypatch.setattr(outbox, "datetime", Behind, raising=False)
+    async with transaction(make_sessionmaker(db)) as session:
+        await publish(session, Probe(aggregate_id="agg-clock", seq=1))
+        started = (await session.execute(text("SELECT transaction_timestamp()"))).scalar_one()
+    async with db.connect() as conn:
+        stamped = (await conn.execute(text("SELECT time FROM outbox_event WHERE key = 'agg-clock'"))).scalar_one()
+        now = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
+    assert started <= stamped <= now
+
+
+async def _relay_errors_above(relay: OutboxRelay, before: float) -> bool:
+    return RELAY_ERRORS.labels(relay.service)._value.get() > before
 
 
 async def test_relay_places_each_key_on_the_partition_a_plain_send_would(infra, db, topic):
