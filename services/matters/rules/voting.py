@@ -7,11 +7,14 @@ place: a changed rule (such as the rewritten law in force from 2026-01-01) gets 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
+from importlib import resources
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -158,49 +161,55 @@ def rule_from_mapping(data: Mapping[str, Any]) -> DecisionRule:
     )
 
 
-_BUILTIN_RULES: tuple[dict[str, Any], ...] = (
-    {
-        "name": "urcol-2018",
-        "description": "居民会议：18周岁以上居民过半数出席，出席人过半数通过（城市居民委员会组织法 2018）",
-        "base": "adults",
-        "quorum": "1/2",
-        "pass_fraction": "1/2",
-    },
-    {
-        "name": "urcol-2018-major",
-        "description": "居民会议重大事项：过半数出席，出席人三分之二以上通过",
-        "base": "adults",
-        "quorum": "1/2",
-        "pass_fraction": "2/3",
-        "pass_op": "ge",
-    },
-    {
-        "name": "urcol-2018-groups",
-        "description": "居民小组代表参加的居民会议：代表过半数出席，出席人过半数通过",
-        "base": "group_representatives",
-        "quorum": "1/2",
-        "pass_fraction": "1/2",
-    },
-    {
-        "name": "household-2018",
-        "description": "户决制：一户一票，户代表过半数出席，出席户过半数通过",
-        "base": "household_representatives",
-        "quorum": "1/2",
-        "pass_fraction": "1/2",
-    },
-    {
-        "name": "household-2018-major",
-        "description": "户决制重大事项：一户一票，户代表过半数出席，出席户三分之二以上通过",
-        "base": "household_representatives",
-        "quorum": "1/2",
-        "pass_fraction": "2/3",
-        "pass_op": "ge",
-    },
-)
+class RuleDataError(ValueError):
+    """A decision-rules file that does not validate; names where."""
 
-RULES: Mapping[str, DecisionRule] = MappingProxyType(
-    {rule.name: rule for rule in map(rule_from_mapping, _BUILTIN_RULES)}
-)
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+        self.detail = detail
+
+
+def parse_rules(data: Mapping[str, Any]) -> dict[str, DecisionRule]:
+    """Validates {"rules": [...]} (each rule as rule_from_mapping reads it, names unique) and returns the rules by
+    name."""
+    if not isinstance(data, Mapping):
+        raise RuleDataError("", f"expected an object, got {type(data).__name__}")
+    unknown = set(data) - {"rules", "_comment"}
+    if unknown:
+        raise RuleDataError(sorted(unknown)[0], "unknown field")
+    items = data.get("rules")
+    if not isinstance(items, list) or not items:
+        raise RuleDataError("rules", "required: a non-empty list of decision rules")
+    rules: dict[str, DecisionRule] = {}
+    for index, item in enumerate(items):
+        try:
+            rule = rule_from_mapping(item)
+        except ValueError as error:
+            raise RuleDataError(f"rules[{index}]", str(error)) from None
+        if rule.name in rules:
+            raise RuleDataError(f"rules[{index}].name", f"duplicate rule {rule.name!r}: a changed rule takes a new name")
+        rules[rule.name] = rule
+    return rules
+
+
+def load_rules(path: str | Path | None = None) -> Mapping[str, DecisionRule]:
+    """Loads and validates decision rules from a JSON file (default: the shipped decision_rules.json)."""
+    if path is None:
+        text = resources.files(__package__).joinpath("decision_rules.json").read_text(encoding="utf-8")
+        source = "decision_rules.json"
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+        source = str(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RuleDataError(source, f"not valid JSON: {error}") from None
+    return MappingProxyType(parse_rules(data))
+
+
+# The rules in force, by name: data (decision_rules.json), validated when loaded.
+RULES: Mapping[str, DecisionRule] = load_rules()
 
 
 def _meets(count: int, total: int, threshold: Fraction, op: Comparison) -> bool:

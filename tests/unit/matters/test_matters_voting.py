@@ -1,4 +1,6 @@
+import json
 from fractions import Fraction
+from importlib import resources
 
 import pytest
 
@@ -9,7 +11,10 @@ from services.matters.rules.voting import (
     DecisionRule,
     MeetingCallRule,
     PassOf,
+    RuleDataError,
+    load_rules,
     meeting_must_be_called,
+    parse_rules,
     rule_from_mapping,
     tally,
 )
@@ -248,3 +253,30 @@ def test_meeting_call_thresholds_are_replaceable_data():
     stricter = MeetingCallRule("test", Fraction(1, 2), Fraction(1, 2), Fraction(1, 2))
     assert meeting_must_be_called(20, 100, 0, 1, 0, 1)
     assert not meeting_must_be_called(20, 100, 0, 1, 0, 1, rule=stricter)
+
+
+def test_the_rules_are_the_shipped_data_file_validated_when_loaded(tmp_path):
+    shipped = json.loads(resources.files("services.matters.rules").joinpath("decision_rules.json").read_text("utf-8"))
+    assert [r["name"] for r in shipped["rules"]] == list(RULES)
+    # A new version of the law is a new rule in the data, beside the old one, not an edit of it.
+    shipped["rules"].append({"name": "urcol-2026", "description": "2026 年修订后的组织法", "base": "adults",
+                             "quorum": "1/2", "pass_fraction": "1/2"})
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(shipped, ensure_ascii=False), encoding="utf-8")
+    loaded = load_rules(path)
+    assert loaded["urcol-2026"].quorum == Fraction(1, 2) and loaded["urcol-2018"] == RULES["urcol-2018"]
+
+
+@pytest.mark.parametrize(("data", "where", "says"), [
+    ({"rules": []}, "rules", "non-empty"),
+    ({"rules": [{"name": "a", "base": "adults", "quorum": "1/2", "pass_fraction": "1/2"}] * 2}, "rules[1].name",
+     "duplicate rule 'a'"),
+    ({"rules": [{"name": "a", "base": "adults", "quorum": 0.5, "pass_fraction": "1/2"}]}, "rules[0]", "exact fraction"),
+    ({"rules": [{"name": "a", "base": "everyone", "quorum": "1/2", "pass_fraction": "1/2"}]}, "rules[0]", "'base'"),
+    ({"rules": [{"name": "a", "base": "adults", "quorum": "1/2", "pass_fraction": "1"}]}, "rules[0]", "[0, 1)"),
+    ({"rule": []}, "rule", "unknown field"),
+])
+def test_a_rules_file_that_does_not_validate_names_where(data, where, says):
+    with pytest.raises(RuleDataError) as caught:
+        parse_rules(data)
+    assert caught.value.path == where and says in caught.value.detail
