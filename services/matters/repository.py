@@ -658,6 +658,13 @@ class MattersRepository:
         )
         return list(rows.scalars())
 
+    async def votes_due_to_close(self, closed_before: datetime) -> list[uuid.UUID]:
+        """The open votes whose window ended before a time, oldest first."""
+        rows = await self.session.execute(
+            select(Vote.vote_id).where(Vote.status == "open", Vote.closes_at < closed_before)
+            .order_by(Vote.closes_at, Vote.vote_id))
+        return list(rows.scalars())
+
     async def open_tasks(self) -> list[ImplementationTask]:
         """The unfinished tasks of matters that have not ended, locked (those another sweep holds are skipped)."""
         rows = await self.session.execute(

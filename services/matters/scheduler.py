@@ -1,5 +1,6 @@
-"""Background jobs: the deadline sweeper (yellow and red warnings on work orders and implementation tasks) and the
-ballot-box mixer (online choices into their votes' totals)."""
+"""Background jobs: the deadline sweeper (yellow and red warnings on work orders and implementation tasks; votes closed
+once their window and its grace for paper tallies have passed) and the ballot-box mixer (online choices into their
+votes' totals)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.matters.repository import MattersRepository
-from services.matters.service import MattersService, configured_calendar
+from services.matters.service import VOTE_WINDOW, Context, MattersService, configured_calendar
 from services.matters.settings import Settings
 from youmin.kit.calendar import WorkCalendar, local_date
 from youmin.kit.db import transaction
 from youmin.kit.logging import get_logger
 from youmin.kit.service import Background
-from youmin.kit.errors import describe_error
+from youmin.kit.errors import Conflict, describe_error
 
 log = get_logger("youmin.matters.scheduler")
 
@@ -34,6 +35,28 @@ async def sweep_deadlines(
     """Raises the warnings due as of `now` in one transaction; returns how many changed."""
     async with transaction(sessions) as session:
         return await MattersService(session, settings, calendar).sweep(now)
+
+
+async def close_due_votes(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime, calendar: WorkCalendar | None = None
+) -> int:
+    """Closes the votes whose window and grace for paper tallies (vote_close_grace_hours) have passed as of `now`, each
+    in a transaction of its own, and decides their matters; returns how many it closed. A vote staff closed meanwhile
+    is left as they closed it."""
+    async with transaction(sessions) as session:
+        due = await MattersRepository(session).votes_due_to_close(now - timedelta(hours=settings.vote_close_grace_hours))
+    closed = 0
+    for vote_id in due:
+        try:
+            async with transaction(sessions) as session:
+                await MattersService(session, settings, calendar).close_vote(Context(principal=VOTE_WINDOW, now=now),
+                                                                             vote_id, on_schedule=True)
+            closed += 1
+        except Conflict:
+            continue
+        except Exception as exc:  # noqa: BLE001 - one vote that cannot be closed now does not hold the others back
+            log.warning("matters.vote_close_failed", vote_id=str(vote_id), error=describe_error(exc))
+    return closed
 
 
 def check_calendar(calendar: WorkCalendar, now: datetime, reported: set[int]) -> list[int]:
@@ -63,6 +86,9 @@ async def _run(app: FastAPI) -> None:
             changed = await sweep_deadlines(app.state.sessions, settings, now, getattr(app.state, "calendar", None))
             if any(changed.values()):
                 log.info("matters.deadlines_swept", **changed)
+            closed = await close_due_votes(app.state.sessions, settings, now, getattr(app.state, "calendar", None))
+            if closed:
+                log.info("matters.votes_closed_on_schedule", votes=closed)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the sweeper retries on its next round

@@ -75,6 +75,8 @@ TRIAGE_ACTIONS = frozenset({Action.ACCEPT, Action.REJECT, Action.MERGE, Action.P
 # passes a covenant).
 VOTING_CHANNELS = frozenset({Channel.RESIDENTS_MEETING.value, Channel.NEIGHBOURHOOD.value, Channel.COVENANT.value})
 SYSTEM_EVALUATION = "system:evaluation"
+# Who closes a vote whose window (and grace for paper tallies) has passed: the service itself.
+VOTE_WINDOW = Principal(sub="system:vote-window", kind="service")
 # The timeline entry of a covenant filed with the street office (not a lifecycle move: the state stays).
 COVENANT_FILED = "file_covenant"
 
@@ -859,19 +861,25 @@ class MattersService:
         await self.repo.add(tally_row)
         return tally_row
 
-    async def close_vote(self, ctx: Context, vote_id: uuid.UUID, public_title: str | None = None) -> Vote:
+    async def close_vote(self, ctx: Context, vote_id: uuid.UUID, public_title: str | None = None, *,
+                         on_schedule: bool = False) -> Vote:
         """Closes a vote, counts it under its frozen rule and decides the matter.
 
-        A vote announced to close at a time closes then, not before, unless every elector has voted already.
+        A vote announced to close at a time closes then, not before, unless every elector has voted already. Staff
+        close it; `on_schedule`, the service does, once its window and the grace for paper tallies have passed
+        (close_due_votes).
         """
         await self.code_moves.hold()
         vote = await self.repo.get_vote(vote_id, lock="update")
         if vote is None:
             raise NotFound(f"no vote {vote_id}")
         matter = await self.repo.get_matter(vote.matter_id, lock=True)
-        self.require_meeting_runner(ctx.principal, matter)
+        if not on_schedule:
+            self.require_meeting_runner(ctx.principal, matter)
         if vote.status != "open":
             raise Conflict("this vote is closed already", rule="vote.already_closed")
+        if on_schedule and (vote.closes_at is None or ctx.now < vote.closes_at + self.vote_close_grace()):
+            raise Conflict("this vote is not due to close", rule="vote.not_due")
         if vote.closes_at is not None and ctx.now < vote.closes_at \
                 and await self.repo.participated(vote.vote_id) < vote.base_size:
             raise RuleViolation("vote.window_open", f"the residents were given until "
@@ -899,6 +907,11 @@ class MattersService:
                              votes_against=result.votes_against, abstain=result.abstain, decided_at=ctx.now),
         )
         return vote
+
+    def vote_close_grace(self) -> timedelta:
+        """How long after its window a vote stays open for the paper tallies of meetings held in it to be entered,
+        before the service closes it."""
+        return timedelta(hours=self.settings.vote_close_grace_hours)
 
     async def my_open_votes(self, ctx: Context) -> list[dict[str, Any]]:
         """The votes taking ballots now in which the caller may cast something (their own vote, or a household's as

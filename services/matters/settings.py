@@ -56,8 +56,11 @@ class Settings(ServiceSettings):
             except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise ValueError(f"the working-day calendar {value} cannot be used: {exc}") from None
         return value
-    # How often the deadline sweeper raises yellow and red warnings.
+    # How often the deadline sweeper raises yellow and red warnings (and closes the votes whose time is up).
     sweep_seconds: float = 300.0
+    # How long a vote whose window has ended stays open for the paper tallies of meetings held in it to be entered;
+    # then the service closes it, counts it and decides the matter, if staff have not.
+    vote_close_grace_hours: float = Field(24.0, ge=0, le=24 * 30)
     sweep_enabled: bool = True
     # How often online choices are moved from the ballot box into their votes' totals: a choice lies beside its
     # voter's participation row (same transaction) until then, so this stays short.

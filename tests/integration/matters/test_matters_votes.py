@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import date, timedelta
 
+from services.matters.scheduler import close_due_votes
 from services.registry import events as reg
 from youmin.kit.calendar import LOCAL_TZ
 from youmin.testing import eventually
@@ -342,6 +343,44 @@ async def test_ballots_outside_the_window_are_refused(matters, clock):
     clock.now += timedelta(hours=3)
     late = await _cast(matters, vote["vote_id"], *voters[0], "for")
     assert late.status_code == 422 and late.json()["rule"] == "vote.window_closed"
+
+
+async def test_a_vote_whose_time_is_up_is_closed_by_the_service_after_the_grace_for_paper_tallies(matters, clock):
+    community, voters = await _community_with_adults(matters, 3)
+    closes_at = clock.now + timedelta(hours=2)
+    matter_id, vote = await _open_vote(matters, community, closes_at=closes_at.isoformat())
+    for n in (0, 1):
+        assert (await _cast(matters, vote["vote_id"], *voters[n], "for")).status_code == 201
+    grace = timedelta(hours=matters.settings.vote_close_grace_hours)
+    # Within the grace the vote stays open: a meeting held on its last day enters its paper tally the next morning.
+    status = lambda v: _vote_status(matters, community, v["vote_id"])
+    await close_due_votes(matters.app.state.sessions, matters.settings, closes_at + grace / 2)
+    assert await status(vote) == "open"
+    clock.now = closes_at + grace / 2
+    tally = await matters.client.post(f"/api/v1/matters/votes/{vote['vote_id']}/offline-tallies",
+                                      headers=matters.staff(community), json={
+        "votes_for": 0, "votes_against": 1, "abstain": 0, "sign_in_ref": "签到表-3", "attendee_keys": [voters[2][0]],
+        "held_at": (closes_at - timedelta(minutes=30)).isoformat()})
+    assert tally.status_code == 201, tally.text
+    # Then the service closes it, counts it under its rule and decides the matter, on the timeline as its own act.
+    assert await close_due_votes(matters.app.state.sessions, matters.settings, closes_at + grace + timedelta(minutes=1)) >= 1
+    read = (await matters.client.get(f"/api/v1/matters/votes/{vote['vote_id']}", headers=matters.staff(community))).json()
+    assert (read["status"], read["present"], read["votes_for"], read["votes_against"], read["passed"]) == (
+        "closed", 3, 2, 1, True)
+    detail = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=matters.staff(community))).json()
+    assert detail["state"] == "decided" and detail["timeline"][-1]["actor"] == "system:vote-window"
+    decided = [d for t, d in await matters.events_of(matter_id) if t.endswith("matter.decided.v1")]
+    assert len(decided) == 1 and decided[0]["votes_for"] == 2
+    # Run again, it leaves the vote as it closed it; a vote without a closing time is staff's to close.
+    await close_due_votes(matters.app.state.sessions, matters.settings, closes_at + 2 * grace)
+    assert len([d for t, d in await matters.events_of(matter_id) if t.endswith("matter.decided.v1")]) == 1
+    _, open_ended = await _open_vote(matters, community, title="增设快递柜")
+    await close_due_votes(matters.app.state.sessions, matters.settings, closes_at + 10 * grace)
+    assert await status(open_ended) == "open"
+
+
+async def _vote_status(matters, community: str, vote_id: str) -> str:
+    return (await matters.client.get(f"/api/v1/matters/votes/{vote_id}", headers=matters.staff(community))).json()["status"]
 
 
 async def test_an_empty_electorate_is_refused_and_nothing_is_left_behind(matters):
