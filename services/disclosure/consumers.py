@@ -70,6 +70,7 @@ def disclosure_consumers(settings: Settings, clock: Clock = lambda: datetime.now
     handlers: dict[str, Handler] = {
         f"{MATTERS}raised.v1": _handler(settings, clock, lambda s, d: s.matter_raised(d)),
         f"{MATTERS}transitioned.v1": _handler(settings, clock, lambda s, d: s.matter_transitioned(d)),
+        f"{MATTERS}flagged.v1": _handler(settings, clock, lambda s, d: s.matter_flagged(d)),
         f"{MATTERS}decided.v1": _handler(settings, clock, lambda s, d: s.matter_decided(d)),
         f"{MATTERS}progress_updated.v1": _handler(settings, clock, lambda s, d: s.matter_progress(d)),
         f"{MATTERS}evaluated.v1": _handler(settings, clock, lambda s, d: s.matter_evaluated(d)),

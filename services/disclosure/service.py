@@ -342,6 +342,13 @@ class DisclosureService:
                                   key_project=bool(d.get("key_project", False)))
         await self.matters.add_step(matter_id, at, "raised", {"raised_via": d.get("raised_via")}, self.event_key)
 
+    async def matter_flagged(self, d: dict[str, Any]) -> None:
+        """A matter flagged (or no longer) a key project after it was raised: the board tags it so, and its decision
+        is disclosed at once as a major item."""
+        d = await self._current_codes(d, "community_code")
+        await self.matters.upsert(uuid.UUID(d["matter_id"]), d["community_code"], parse_time(d["at"]),
+                                  key_project=bool(d["key_project"]))
+
     async def matter_transitioned(self, d: dict[str, Any]) -> None:
         d = await self._current_codes(d, "community_code")
         matter_id = uuid.UUID(d["matter_id"])

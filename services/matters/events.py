@@ -29,6 +29,18 @@ class MatterRaised(MattersEvent):
     key_project: bool = False
 
 
+class MatterFlagged(MattersEvent):
+    """Published when staff flag a matter as a key project (重点项目) or a major matter, or take a flag off."""
+
+    type: ClassVar[str] = "gov.youmin.matters.matter.flagged.v1"
+
+    matter_id: UUID
+    community_code: str
+    key_project: bool
+    major: bool
+    at: datetime
+
+
 class MatterTransitioned(MattersEvent):
     """Published on every move of a matter through its lifecycle."""
 

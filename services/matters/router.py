@@ -390,6 +390,15 @@ async def apply_transition(matter_id: MatterID, data: s.TransitionRequest, reque
     return await service.read(principal, matter)
 
 
+@router.put("/{matter_id}/flags", response_model=s.MatterRead)
+async def set_flags(matter_id: MatterID, data: s.FlagsChange, request: Request, session: SessionDep,
+                    principal: Caller) -> dict:
+    """Flags a matter as a key project (重点项目) or major, or takes a flag off (staff; major until a vote opens)."""
+    service = _service(request, session)
+    matter = await service.set_flags(_ctx(request, principal), matter_id, data)
+    return await service.read(principal, matter)
+
+
 @router.post("/{matter_id}/votes", status_code=201, response_model=s.VoteRead)
 async def open_vote(matter_id: MatterID, data: s.VoteOpen, request: Request, session: SessionDep, principal: Caller):
     """Opens a voting window; the electorate is frozen from the registry replica now."""

@@ -151,6 +151,16 @@ class TransitionRequest(Model):
     unit_code: str | None = Field(None, pattern=PLACE_CODE)
 
 
+class FlagsChange(Model):
+    """Flags staff set on a matter after it is raised: a key project (重点项目), shown on the public board and counted
+    in the key-project statistics; a major matter, decided by a vote under the template's stricter rule (until a vote
+    on it opens). A flag left out is left as it is."""
+
+    key_project: bool | None = None
+    major: bool | None = None
+    reason: str | None = Field(None, max_length=2000)
+
+
 class RouteProposalRead(BaseModel):
     channel: str
     channel_label: str

@@ -79,6 +79,9 @@ SYSTEM_EVALUATION = "system:evaluation"
 VOTE_WINDOW = Principal(sub="system:vote-window", kind="service")
 # The timeline entry of a covenant filed with the street office (not a lifecycle move: the state stays).
 COVENANT_FILED = "file_covenant"
+FLAGS_CHANGED = "flag"  # a timeline entry: key project or major set or taken off
+# The states before a decision is under way (a vote opens as the matter goes to deciding): its major flag may change.
+BEFORE_A_VOTE = frozenset({State.RAISED.value, State.ACCEPTED.value, State.ROUTED.value, State.DELIBERATING.value})
 
 @dataclass(frozen=True)
 class CodeWidths:
@@ -574,6 +577,37 @@ class MattersService:
             ev.MatterTransitioned(matter_id=matter.matter_id, community_code=matter.community_code, from_state=from_state,
                                   to_state=to_state.value, action=action.value, at=now, reason_code=reason_code),
         )
+
+    async def set_flags(self, ctx: Context, matter_id: uuid.UUID, data: Any) -> Matter:
+        """Flags a matter as a key project (重点项目) or a major matter, or takes a flag off: staff covering its place,
+        on a matter that has not ended. A major matter is decided by a vote under the stricter rule, so that flag
+        changes only until a vote on the matter opens (its rule is frozen then). On the timeline (the state does not
+        change) and on the bus."""
+        if data.key_project is None and data.major is None:
+            raise RuleViolation("matter.flags_required", "key_project: give key_project, major or both", field="key_project")
+        await self.code_moves.hold()
+        matter = await self.readable_matter(ctx.principal, matter_id, lock=True)
+        self.require_staff(ctx.principal, matter.unit_code)
+        if State(matter.state) in TERMINAL_STATES:
+            raise Conflict(f"the matter is {matter.state}", state=matter.state, allowed=[])
+        changes = {name: value for name in ("key_project", "major")
+                   if (value := getattr(data, name)) is not None and value != getattr(matter, name)}
+        if "major" in changes and matter.state not in BEFORE_A_VOTE:
+            raise RuleViolation("matter.major_after_vote", f"major: the matter is {matter.state}: its decision is under "
+                                "way or taken under the rule it had; whether it is major is set before a vote opens",
+                                field="major")
+        if not changes:
+            return matter
+        details = {name: {"from": getattr(matter, name), "to": value} for name, value in changes.items()}
+        for name, value in changes.items():
+            setattr(matter, name, value)
+        self.session.add(MatterTransition(matter_id=matter.matter_id, from_state=matter.state, to_state=matter.state,
+                                          action=FLAGS_CHANGED, actor_sub=ctx.principal.sub, reason=data.reason,
+                                          details=details, at=ctx.now))
+        await self.session.flush()
+        await publish(self.session, ev.MatterFlagged(matter_id=matter.matter_id, community_code=matter.community_code,
+                                                     key_project=matter.key_project, major=matter.major, at=ctx.now))
+        return matter
 
     async def file_covenant(self, ctx: Context, matter_id: uuid.UUID, data: Any) -> Matter:
         """Records the filing of a covenant with the street office, once the meeting has passed it; on the timeline

@@ -80,3 +80,30 @@ async def test_minutes_posted_on_the_last_day_of_grace_are_on_time(disclosure, c
     late = await post_minutes(disclosure, community, major=True, held_on="2026-03-01")
     assert (await cadence_report(disclosure, community))["late_major_items"] == [late]
     assert on_time != late
+
+
+async def test_a_matter_flagged_a_key_project_after_it_was_raised_is_tagged_and_its_decision_is_major(disclosure):
+    community, matter_id = new_community(), uuid.uuid4()
+    raised_at = datetime(2026, 3, 1, 9, tzinfo=SHANGHAI)
+    await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=community, unit_code=community,
+                                               category="facilities", raised_via="app", raised_at=raised_at))
+    await disclosure.send(matters.MatterFlagged(matter_id=matter_id, community_code=community, key_project=True,
+                                                major=False, at=datetime(2026, 3, 1, 10, tzinfo=SHANGHAI)))
+
+    async def tagged():
+        resp = await disclosure.client.get(f"/public/v1/matters/{matter_id}")
+        return resp.status_code == 200 and resp.json()["key_project"]
+
+    await eventually(tagged, timeout=30)
+    await disclosure.send(matters.MatterDecided(
+        matter_id=matter_id, community_code=community, unit_code=community, category="facilities",
+        channel="residents_meeting", public_title="加装电梯", rule_version="urcol-2018", quorum_met=True, passed=True,
+        base_size=120, present=80, votes_for=61, votes_against=12, abstain=7,
+        decided_at=datetime(2026, 3, 2, 10, tzinfo=SHANGHAI)))
+
+    async def decision():
+        resp = await disclosure.client.get("/public/v1/items", params={"unit": community, "category": "matter_decision"})
+        return resp.json()["items"] or None
+
+    [item] = await eventually(decision, timeout=30)
+    assert item["major"] is True

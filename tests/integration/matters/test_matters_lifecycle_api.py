@@ -483,3 +483,39 @@ async def test_grid_staff_run_the_meetings_of_a_building_but_not_the_communitys_
                                                                  "reason": "楼院共建会"})
     refused = await matters.client.post(f"/api/v1/matters/{major['matter_id']}/votes", json={}, headers=building_head)
     assert refused.status_code == 403, refused.text
+
+
+async def test_staff_flag_a_raised_matter_a_key_project_and_major_until_a_vote_opens(matters):
+    community = matters.new_community()
+    matter = await matters.raise_matter(community, title="老旧小区加装电梯")  # a resident's, unflagged
+    url, staff = f"/api/v1/matters/{matter['matter_id']}/flags", matters.staff(community)
+    resident = matters.resident(str(uuid.uuid4()), matters.household(community, 1))
+    assert (await matters.client.put(url, json={"key_project": True}, headers=resident)).status_code == 403
+    empty = await matters.client.put(url, json={"reason": "x"}, headers=staff)
+    assert empty.status_code == 422 and empty.json()["field"] == "key_project"
+    flagged = await matters.client.put(url, json={"key_project": True, "major": True, "reason": "纳入年度重点项目"},
+                                       headers=staff)
+    assert flagged.status_code == 200 and (flagged.json()["key_project"], flagged.json()["major"]) == (True, True)
+    stats = (await matters.client.get("/api/v1/matters/stats", params={"community_code": community, "key_project": True},
+                                      headers=staff)).json()
+    assert stats["by_community"][0]["key_projects"] == 1
+    detail = (await matters.client.get(f"/api/v1/matters/{matter['matter_id']}", headers=staff)).json()
+    entry = detail["timeline"][-1]
+    assert (entry["action"], entry["from_state"], entry["to_state"], entry["reason"]) == ("flag", "raised", "raised",
+                                                                                          "纳入年度重点项目")
+    assert entry["details"] == {"key_project": {"from": False, "to": True}, "major": {"from": False, "to": True}}
+    published = [d for t, d in await matters.events_of(matter["matter_id"]) if t.endswith("matter.flagged.v1")]
+    assert [(d["key_project"], d["major"]) for d in published] == [(True, True)]
+    # Setting what is set already changes nothing and publishes nothing.
+    assert (await matters.client.put(url, json={"key_project": True}, headers=staff)).status_code == 200
+    assert len([t for t, _ in await matters.events_of(matter["matter_id"]) if t.endswith("matter.flagged.v1")]) == 1
+    # Major, the matter is decided by a vote (staff cannot decide it by hand); once the vote opens, major is settled.
+    await matters.move(matter["matter_id"], community, "accept", "route")
+    households, events = matters.households_events(community, 2)
+    await matters.seed(*events)
+    opened = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/votes", json={}, headers=staff)
+    assert opened.status_code == 201 and opened.json()["rule_version"] == "urcol-2018-major", opened.text
+    settled = await matters.client.put(url, json={"major": False}, headers=staff)
+    assert settled.status_code == 422 and settled.json()["rule"] == "matter.major_after_vote"
+    assert settled.json()["field"] == "major"
+    assert (await matters.client.put(url, json={"key_project": False}, headers=staff)).json()["key_project"] is False
