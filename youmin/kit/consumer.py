@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
 from cloudevents.core.base import BaseCloudEvent
 from prometheus_client import Counter
 from sqlalchemy import text
@@ -78,6 +79,7 @@ class EventConsumer:
         retry_base_seconds: float = 0.05,
         start_grace_seconds: float = 60.0,
         outage_retry_seconds: float = 5.0,
+        handler_seconds: float | None = None,
     ) -> None:
         self.name = name
         self.topics = topics
@@ -90,6 +92,12 @@ class EventConsumer:
         self.retry_base_seconds = retry_base_seconds
         self.start_grace_seconds = start_grace_seconds
         self.outage_retry_seconds = outage_retry_seconds
+        # How long one handler may run before the watchdog takes it for wedged (a dead connection, say) and restarts
+        # the consumer; a handler at work is not a stall before then (re-coding a street's rows after a move takes a
+        # while), and a batch's handlers are progress one by one. Default: ten times stall_seconds.
+        self.handler_seconds = handler_seconds if handler_seconds is not None else 10 * stall_seconds
+        self._handling_since: float | None = None
+        self._offsets_checked_at = 0.0
         self._started = False
         self.stats = ConsumerStats()
         self._progress_at = time.monotonic()
@@ -136,6 +144,11 @@ class EventConsumer:
             if done:
                 poll.result()  # re-raises the poll loop's failure
                 return
+            handling_since = self._handling_since
+            if handling_since is not None:
+                if time.monotonic() - handling_since > self.handler_seconds:
+                    raise Stalled(f"a handler has run for over {self.handler_seconds}s")
+                continue
             # Joining the group may legitimately take a while; a start that never ends is a stall too.
             limit = self.stall_seconds if self._started else max(self.stall_seconds, self.start_grace_seconds)
             if time.monotonic() - self._progress_at > limit:
@@ -169,10 +182,25 @@ class EventConsumer:
             self._progress_at = time.monotonic()
 
     async def _lagging(self, consumer: AIOKafkaConsumer) -> bool:
-        for tp in consumer.assignment():
+        """Whether an empty poll hides records waiting: the last fetch's high-water marks say so, and now and then
+        the broker is asked (a fetcher that gets no answers keeps its last marks; a broker that does not answer is
+        a stall too)."""
+        assignment = consumer.assignment()
+        for tp in assignment:
             highwater = consumer.highwater(tp)
             if highwater is not None and highwater > await consumer.position(tp):
                 return True
+        if not assignment or time.monotonic() - self._offsets_checked_at < self.stall_seconds / 4:
+            return False
+        try:
+            async with asyncio.timeout(min(10.0, self.stall_seconds / 2)):
+                ends = await consumer.end_offsets(list(assignment))
+                for tp, end in ends.items():
+                    if end > await consumer.position(tp):
+                        return True
+        except (TimeoutError, KafkaError):
+            return True
+        self._offsets_checked_at = time.monotonic()
         return False
 
     async def _apply_batch(self, records: list[ConsumerRecord]) -> bool:
@@ -228,9 +256,12 @@ class EventConsumer:
         if handler is None:
             return
         structlog.contextvars.bind_contextvars(event_id=event.get_id(), event_type=event.get_type())
+        self._handling_since = time.monotonic()
         try:
             await handler(session, event)
         finally:
+            self._handling_since = None
+            self._progress_at = time.monotonic()
             structlog.contextvars.unbind_contextvars("event_id", "event_type")
 
     async def _handle_record(self, record: ConsumerRecord) -> None:

@@ -307,7 +307,8 @@ async def test_watchdog_restarts_a_consumer_that_stops_making_progress(infra, db
             await asyncio.sleep(3600)  # a handler wedged on a dead connection, say
         await probe_handler(session, event)
 
-    consumer = consumer_for(infra, topic, f"g-{uuid.uuid4().hex[:6]}", handler=hangs_once, stall_seconds=2)
+    consumer = consumer_for(infra, topic, f"g-{uuid.uuid4().hex[:6]}", handler=hangs_once, stall_seconds=2,
+                            handler_seconds=3)
     task = asyncio.create_task(consumer.run())
     await consumer.wait_for(lambda s: s.processed >= 1, timeout=60)
     task.cancel()
@@ -315,6 +316,33 @@ async def test_watchdog_restarts_a_consumer_that_stops_making_progress(infra, db
     await asyncio.gather(task, relay_task, return_exceptions=True)
     assert stuck.is_set() and consumer.stats.restarts >= 1
     assert await effect_count(db) == 1
+
+
+async def test_a_handler_that_takes_longer_than_the_stall_limit_is_work_not_a_stall(infra, db, topic):
+    # Re-coding a street's rows after a move takes a while: the watchdog lets a handler at work finish (up to
+    # handler_seconds), and a batch of slow handlers is progress one by one; nothing is restarted or run twice.
+    Probe = probe_event_type(topic)
+    async with transaction(make_sessionmaker(db)) as session:
+        for seq in (1, 2, 3):
+            await publish(session, Probe(aggregate_id="agg-slow", seq=seq))
+    relay_task = asyncio.create_task(relay_for(infra).run())
+    runs = []
+
+    async def slow(session, event):
+        runs.append(event.get_data()["seq"])
+        await asyncio.sleep(1.5)
+        await probe_handler(session, event)
+
+    consumer = consumer_for(infra, topic, f"g-{uuid.uuid4().hex[:6]}", handler=slow, stall_seconds=1)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await consumer.wait_for(lambda s: s.processed >= 3, timeout=60)
+    finally:
+        task.cancel()
+        relay_task.cancel()
+        await asyncio.gather(task, relay_task, return_exceptions=True)
+    assert consumer.stats.restarts == 0 and sorted(runs) == [1, 2, 3]
+    assert await effect_count(db) == 3
 
 
 async def test_a_long_transaction_in_another_database_does_not_hold_the_relay_back(infra, db, topic):
