@@ -19,6 +19,14 @@ def _server_url() -> str:
     return os.environ.get("DATABASE_URL") or f"postgresql://postgres@127.0.0.1:{os.environ.get('YOUMIN_PG_PORT', 5433)}/postgres"
 
 
+def _configure_codes() -> None:
+    """The registry's code scheme, as REGISTRY_GRID_SERIAL_WIDTH sets it for the service."""
+    from services.registry.rules.codes import CodeScheme, configure
+    from services.registry.settings import Settings
+
+    configure(CodeScheme(grid_width=Settings().grid_serial_width))
+
+
 def _registry_url() -> str:
     from youmin.kit.settings import service_database_url
 
@@ -40,6 +48,7 @@ def import_(
     if kind not in KINDS:
         console.print(f"[red]error:[/] KIND must be one of {', '.join(KINDS)}")
         raise typer.Exit(2)
+    _configure_codes()
     size = file.stat().st_size
 
     async def run():
@@ -85,6 +94,7 @@ def seed(scale: float = typer.Option(0.02, help="Share of Kuiwen's ~263,000 hous
     """Loads the deterministic Kuiwen demo data set into every service that has one (idempotent)."""
     from youmin.stack import seed as seed_all
 
+    _configure_codes()
     try:
         asyncio.run(seed_all(_server_url(), scale=scale))
     except OSError as exc:

@@ -46,7 +46,15 @@ from services.registry.events import (
     RoleGranted,
     UnitCreated,
 )
-from services.registry.rules.codes import DEFAULT_SCHEME, LEVEL_ORDER, CodeRuleError, Level, parent_code, validate_code
+from services.registry.rules.codes import (
+    LEVEL_ORDER,
+    CodeRuleError,
+    CodeScheme,
+    Level,
+    configured_scheme,
+    parent_code,
+    validate_code,
+)
 from services.registry.rules.roles import Role, is_valid_scope
 from youmin.kit.calendar import local_date
 from youmin.kit.db import is_transient
@@ -162,17 +170,25 @@ def _check_name(rows: _Rows, row: int, name: str, field_name: str = "name") -> b
 
 
 @lru_cache(maxsize=65536)
-def _cached_level(code: str) -> Level:
-    return validate_code(code)
+def _cached_level(code: str, scheme: CodeScheme) -> Level:
+    return validate_code(code, scheme)
+
+
+@lru_cache(maxsize=8)
+def _lengths(scheme: CodeScheme) -> tuple[int, int, int, int]:
+    """The lengths of a grid's, a building's, a unit's and a household's codes."""
+    return tuple(scheme.length(level) for level in (Level.GRID, Level.BUILDING, Level.UNIT, Level.HOUSEHOLD))
 
 
 def _code_level(code: str) -> Level:
     """Validates a code, fast for the many household codes of one grid (the grid part is cached)."""
-    if len(code) == 24 and code.isascii() and code.isdigit() and "000" != code[15:18] and "00" != code[18:20] \
-            and "0000" != code[20:]:
-        _cached_level(code[:15])
+    scheme = configured_scheme()
+    grid, building, unit, household = _lengths(scheme)
+    if len(code) == household and code.isascii() and code.isdigit() and int(code[grid:building]) \
+            and int(code[building:unit]) and int(code[unit:]):
+        _cached_level(code[:grid], scheme)
         return Level.HOUSEHOLD
-    return _cached_level(code)
+    return _cached_level(code, scheme)
 
 
 def _check_code(rows: _Rows, row: int, field_name: str, code: str, level: Level | None = None) -> bool:
@@ -414,15 +430,15 @@ MEMBER_CHECKS = [
     """SELECT row_no, 'id_number', 'person.duplicate: the same ID number is in row ' || first_row
        FROM (SELECT row_no, min(row_no) OVER (PARTITION BY id_number) AS first_row FROM stage_member) s
        WHERE row_no > first_row""",
-    """SELECT s.row_no, 'household_code', 'code.not_under_parent: grid ' || left(s.household_code, 15) || ' does not exist'
+    """SELECT s.row_no, 'household_code', 'code.not_under_parent: grid ' || left(s.household_code, <GRID>) || ' does not exist'
        FROM stage_member s WHERE NOT EXISTS
-       (SELECT 1 FROM org_unit g WHERE g.code = left(s.household_code, 15) AND g.retired_on IS NULL)""",
+       (SELECT 1 FROM org_unit g WHERE g.code = left(s.household_code, <GRID>) AND g.retired_on IS NULL)""",
     # The household, its unit and its building: each retired in retired_code, or by its org_unit row. The retired
     # codes are few: hashed once, rather than an index probe per code of the file.
     """SELECT s.row_no, 'household_code', 'code.retired_reuse: ' || c.code || ' was retired and is never issued again'
        FROM stage_member s
-       CROSS JOIN LATERAL (VALUES (s.household_code), (left(s.household_code, 20)),
-                                  (left(s.household_code, 18))) c (code)
+       CROSS JOIN LATERAL (VALUES (s.household_code), (left(s.household_code, <UNIT>)),
+                                  (left(s.household_code, <BUILDING>))) c (code)
        JOIN (SELECT code FROM retired_code UNION SELECT code FROM org_unit WHERE retired_on IS NOT NULL) r
        ON r.code = c.code""",
     # A registered person of no household (staff registered from a list of staff) is placed in the file's household.
@@ -493,7 +509,7 @@ async def lock_lines(conn: asyncpg.Connection, kind: str) -> None:
     """Locks in share mode, top down, the existing units at and above the codes a staged file names: a retirement or
     move of any of them (which locks it for update and then checks that nothing lives or is registered below it)
     waits for the import, or the import for it, and the checks that follow see it retired or moved."""
-    lengths = sorted({DEFAULT_SCHEME.length(level) for level in LEVEL_ORDER})
+    lengths = sorted({configured_scheme().length(level) for level in LEVEL_ORDER})
     await conn.execute(LOCK_LINES.format(codes=LINE_CODES[kind]), lengths)
 
 
@@ -603,12 +619,12 @@ async def _publish_units(conn: asyncpg.Connection, levels: Sequence[str] | None 
 
 async def write_units(conn: asyncpg.Connection, as_of: date) -> int:
     """Creates the staged units that do not exist yet, parents first; publishes unit.created."""
-    from services.registry.rules.codes import DEFAULT_SCHEME, LEVEL_ORDER, parent_level
+    from services.registry.rules.codes import LEVEL_ORDER, parent_level
 
     await conn.execute(_new_unit_table())
     for level in LEVEL_ORDER:
         above = parent_level(level)
-        await conn.execute(INSERT_UNITS_OF_LEVEL, level.value, DEFAULT_SCHEME.length(above) if above else 0)
+        await conn.execute(INSERT_UNITS_OF_LEVEL, level.value, configured_scheme().length(above) if above else 0)
     # As POST /units does: a household-level unit comes with its household (representative, proxies and contacts
     # hang on it), so the households page, coverage and a later households import see the same households.
     await conn.execute("INSERT INTO household (unit_id) SELECT unit_id FROM new_unit WHERE level = 'household'")
@@ -620,7 +636,9 @@ async def write_units(conn: asyncpg.Connection, as_of: date) -> int:
 async def write_households(conn: asyncpg.Connection, as_of: date) -> int:
     """Creates staged households (and their buildings and units) and members; publishes people events."""
     await conn.execute(_new_unit_table())
-    for level, length, parent_length in (("building", 18, 15), ("unit", 20, 18), ("household", 24, 20)):
+    grid, building, unit, household = _lengths(configured_scheme())
+    for level, length, parent_length in (("building", building, grid), ("unit", unit, building),
+                                         ("household", household, unit)):
         await conn.execute(INSERT_IMPLIED_UNITS.format(name=IMPLIED_NAMES[level]), length, parent_length, level, as_of)
     # As POST /units does: the other services' replicas of the tree learn the buildings, units and households.
     await _publish_units(conn)
@@ -698,6 +716,13 @@ SQL_CHECKS = {
     "households": MEMBER_CHECKS + [q.format(t="stage_member") for q in PERSONAL_CHECKS],
     "people": PERSON_CHECKS + [q.format(t="stage_person") for q in PERSONAL_CHECKS],
 }
+
+
+def sql_checks(kind: str) -> list[str]:
+    """The set-based checks of a kind, with the code lengths of the configured scheme."""
+    grid, building, unit, _ = _lengths(configured_scheme())
+    return [q.replace("<GRID>", str(grid)).replace("<BUILDING>", str(building)).replace("<UNIT>", str(unit))
+            for q in SQL_CHECKS[kind]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -952,7 +977,7 @@ async def _run(
             progress("reading", result.rows_read, bytes_read())
             progress("checking", result.rows_read, bytes_read())
             await lock_lines(conn, kind)
-            for sql in SQL_CHECKS[kind]:
+            for sql in sql_checks(kind):
                 for row_no, field_name, reason in await conn.fetch(sql):
                     checks.error(row_no, field_name, reason)
             if checks.error_count:

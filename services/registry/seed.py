@@ -26,7 +26,7 @@ from argon2 import PasswordHasher
 
 from services.registry import bulk, importer
 from services.registry.events import DepartmentAssigned
-from services.registry.rules.codes import KUIWEN_DISTRICT_CODE, KUIWEN_STREETS
+from services.registry.rules.codes import KUIWEN_DISTRICT_CODE, KUIWEN_STREETS, Level, configured_scheme
 from services.registry.rules.roles import SIX_HAVES
 from youmin.kit.pii import id_check_char
 from youmin.kit.relay import asyncpg_dsn
@@ -96,9 +96,18 @@ class Structure:
         return next(c for c in self.communities if c.name == name)
 
 
-@lru_cache
+def _grid_length() -> int:
+    """The length of a grid's code in the configured scheme."""
+    return configured_scheme().length(Level.GRID)
+
+
 def structure() -> Structure:
-    """Returns the 65 communities and 413 grids, deterministically."""
+    """Returns the 65 communities and 413 grids, deterministically (grid serials as wide as the configured scheme)."""
+    return _structure(configured_scheme().grid_width)
+
+
+@lru_cache
+def _structure(grid_width: int) -> Structure:
     rng = random.Random(370705)
     per_street = [9] + [8] * 7
     words = list(COMMUNITY_WORDS)
@@ -110,7 +119,7 @@ def structure() -> Structure:
         for serial in range(1, count + 1):
             name = NAMED_COMMUNITIES.get((street, serial)) or f"{words.pop()}社区"
             code = f"{street}{serial:03d}"
-            grids = tuple(f"{code}{g:03d}" for g in range(1, grid_counts[len(communities)] + 1))
+            grids = tuple(f"{code}{g:0{grid_width}d}" for g in range(1, grid_counts[len(communities)] + 1))
             communities.append(Community(code, name, grids))
     assert len(communities) == COMMUNITIES and sum(len(c.grids) for c in communities) == GRIDS
     return Structure(tuple(communities))
@@ -306,7 +315,7 @@ def party_members(scale: float) -> Iterator[SeedPerson]:
     """Yields the residents who are party members: about one representative in fifteen, at least one per grid."""
     last_grid, index = None, 0
     for code, members in households(scale):
-        grid = code[:15]
+        grid = code[:_grid_length()]
         if grid != last_grid:
             last_grid, index = grid, 0
         if index % 15 == 0:
@@ -409,10 +418,11 @@ async def _write_extras(conn: asyncpg.Connection) -> None:
             f"""WITH staff AS (
                   SELECT person_id, scope_code, row_number() OVER (PARTITION BY scope_code ORDER BY person_id) - 1 AS i,
                          count(*) OVER (PARTITION BY scope_code) AS k
-                  FROM role_grant WHERE role = $1 AND revoked_on IS NULL AND length(scope_code) = 15
+                  FROM role_grant WHERE role = $1 AND revoked_on IS NULL AND length(scope_code) = {_grid_length()}
                   AND {_streets_condition('scope_code')}),
                 hh AS (
-                  SELECT unit_id, left(code, 15) AS grid, row_number() OVER (PARTITION BY left(code, 15) ORDER BY code) - 1 AS j,
+                  SELECT unit_id, left(code, {_grid_length()}) AS grid,
+                         row_number() OVER (PARTITION BY left(code, {_grid_length()}) ORDER BY code) - 1 AS j,
                          row_number() OVER (ORDER BY code) - 1 AS g
                   FROM org_unit WHERE level = 'household' AND {_streets_condition('code')})
                 INSERT INTO household_contact (household_id, person_id, kind)

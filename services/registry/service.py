@@ -45,6 +45,7 @@ from services.registry.rules.codes import (
     CodeRuleError,
     Level,
     ancestors,
+    configured_scheme,
     level_of,
     parent_code,
     parent_level,
@@ -706,10 +707,11 @@ class RegistryService:
         repo = self.repo
         communities = await repo.codes("community", scope)
         grids = await repo.codes("grid", scope)
-        grid_households = await repo.households_per(15, scope)
-        community_households = await repo.households_per(12, scope)
-        managers = await repo.staff_per(Role.GRID_MANAGER.value, 15, scope)
-        workers = await repo.staff_per(Role.COMMUNITY_WORKER.value, 12, scope)
+        grid, community = configured_scheme().length(Level.GRID), configured_scheme().length(Level.COMMUNITY)
+        grid_households = await repo.households_per(grid, scope)
+        community_households = await repo.households_per(community, scope)
+        managers = await repo.staff_per(Role.GRID_MANAGER.value, grid, scope)
+        workers = await repo.staff_per(Role.COMMUNITY_WORKER.value, community, scope)
         snapshot = coverage_rules.CoverageSnapshot(
             community_codes=communities,
             liaison_community_codes=await repo.liaison_community_codes(scope),

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
+    "configure",
+    "configured_scheme",
     "DEFAULT_SCHEME",
     "KUIWEN_DISTRICT_CODE",
     "KUIWEN_STREETS",
@@ -132,6 +134,17 @@ class CodeScheme:
 
 
 DEFAULT_SCHEME = CodeScheme()
+_configured: list[CodeScheme] = [DEFAULT_SCHEME]
+
+
+def configure(scheme: CodeScheme) -> None:
+    """Sets the scheme this process's codes follow (the registry's settings give the grid serial width)."""
+    _configured[0] = scheme
+
+
+def configured_scheme() -> CodeScheme:
+    """The scheme this process's codes follow: the default one unless configure() set another."""
+    return _configured[0]
 
 
 def parent_level(level: Level) -> Level | None:
@@ -150,8 +163,9 @@ def _is_digits(code: object) -> bool:
     return isinstance(code, str) and code.isascii() and code.isdigit()
 
 
-def level_of(code: str, scheme: CodeScheme = DEFAULT_SCHEME) -> Level:
+def level_of(code: str, scheme: CodeScheme | None = None) -> Level:
     """Returns the level a code's shape belongs to, or raises code.malformed."""
+    scheme = scheme or _configured[0]
     if not _is_digits(code):
         raise CodeRuleError("code.malformed", f"{code!r} is not a string of digits")
     for level in LEVEL_ORDER:
@@ -169,8 +183,9 @@ def _validate_county(code: str) -> None:
         raise CodeRuleError("code.invalid_county", f"{code[:6]!r} is a prefecture, not a county")
 
 
-def validate_code(code: str, scheme: CodeScheme = DEFAULT_SCHEME) -> Level:
+def validate_code(code: str, scheme: CodeScheme | None = None) -> Level:
     """Checks a code's shape, county and every segment's range, and returns its level."""
+    scheme = scheme or _configured[0]
     level = level_of(code, scheme)
     _validate_county(code)
     start = 6
@@ -188,15 +203,17 @@ def validate_code(code: str, scheme: CodeScheme = DEFAULT_SCHEME) -> Level:
     return level
 
 
-def parent_code(code: str, scheme: CodeScheme = DEFAULT_SCHEME) -> str | None:
+def parent_code(code: str, scheme: CodeScheme | None = None) -> str | None:
     """Returns the code of the unit directly above, or None for a district."""
+    scheme = scheme or _configured[0]
     level = level_of(code, scheme)
     above = parent_level(level)
     return None if above is None else code[: scheme.length(above)]
 
 
-def ancestors(code: str, scheme: CodeScheme = DEFAULT_SCHEME) -> list[str]:
+def ancestors(code: str, scheme: CodeScheme | None = None) -> list[str]:
     """Returns the codes above a code, from the district down to its parent."""
+    scheme = scheme or _configured[0]
     level = level_of(code, scheme)
     return [code[: scheme.length(lv)] for lv in LEVEL_ORDER[: LEVEL_ORDER.index(level)]]
 
@@ -205,12 +222,13 @@ def validate_child_code(
     code: str,
     level: Level,
     parent_code: str | None,
-    scheme: CodeScheme = DEFAULT_SCHEME,
+    scheme: CodeScheme | None = None,
     *,
     existing_codes: Collection[str],
     retired_codes: Collection[str],
 ) -> str:
     """Checks that a new code may be created at a level under a parent, and returns it."""
+    scheme = scheme or _configured[0]
     level = Level(level)
     actual = level_of(code, scheme)
     if actual is not level:
@@ -243,8 +261,9 @@ def validate_child_code(
     return code
 
 
-def is_within(code: str, scope_code: str, scheme: CodeScheme = DEFAULT_SCHEME) -> bool:
+def is_within(code: str, scope_code: str, scheme: CodeScheme | None = None) -> bool:
     """Tells whether a code equals a scope code or lies below it; malformed codes are never within."""
+    scheme = scheme or _configured[0]
     # A malformed or empty scope would otherwise be a prefix of far too much ("" of everything).
     try:
         level_of(code, scheme)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from services.registry.rules.codes import (
-    DEFAULT_SCHEME,
     CodeRuleError,
     CodeScheme,
     Level,
@@ -107,7 +106,7 @@ def _as_role(role: Role | str) -> Role | None:
         return None
 
 
-def is_valid_scope(role: Role | str, scope_code: str, scheme: CodeScheme = DEFAULT_SCHEME) -> bool:
+def is_valid_scope(role: Role | str, scope_code: str, scheme: CodeScheme | None = None) -> bool:
     """Tells whether a scope code sits at a level the role may hold."""
     known = _as_role(role)
     if known is None:
@@ -119,7 +118,7 @@ def is_valid_scope(role: Role | str, scope_code: str, scheme: CodeScheme = DEFAU
 
 
 def can_see_personal_data(
-    role: Role | str, role_scope: str, subject_unit_code: str, scheme: CodeScheme = DEFAULT_SCHEME
+    role: Role | str, role_scope: str, subject_unit_code: str, scheme: CodeScheme | None = None
 ) -> bool:
     """Tells whether a role held at role_scope sees unmasked personal data of a person in that unit."""
     # Unknown roles and scopes at the wrong level are refused: a building head mistakenly scoped
