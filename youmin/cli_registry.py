@@ -94,7 +94,6 @@ def seed(scale: float = typer.Option(0.02, help="Share of Kuiwen's ~263,000 hous
     """Loads the deterministic Kuiwen demo data set into every service that has one (idempotent)."""
     from youmin.stack import seed as seed_all
 
-    _configure_codes()
     try:
         asyncio.run(seed_all(_server_url(), scale=scale))
     except OSError as exc:

@@ -14,6 +14,7 @@ from services.disclosure.portal import error_page
 from services.disclosure.portal import router as portal_router
 from services.disclosure.public import router as public_router
 from services.disclosure.router import router
+from services.disclosure.schemas import configure_grid_width
 from services.disclosure.service import DisclosureService
 from services.disclosure.settings import Settings
 from youmin.kit.db import transaction
@@ -39,8 +40,9 @@ async def sweep_forever(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Builds the disclosure service."""
+    """Builds the disclosure service; the codes it reads follow the grid serial width of its settings."""
     settings = settings or Settings()
+    configure_grid_width(settings.grid_serial_width)
     clock = Clock()
     app = create_service_app(
         settings,

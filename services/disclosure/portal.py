@@ -22,7 +22,7 @@ from services.disclosure.http import cached_response
 from services.disclosure.reads import PublicReader, decode_cursor
 from services.disclosure.repository import ItemFilter
 from services.disclosure.rules.cadence import SHANGHAI
-from services.disclosure.schemas import Kind
+from services.disclosure.schemas import Kind, UnitCodeShape
 from youmin.kit import replica
 from youmin.kit.errors import SafeStr
 from youmin.kit.replica import UNIT_CODE_PATTERN
@@ -163,7 +163,7 @@ async def home(request: Request) -> Response:
 @router.get("/units/{code}")
 async def unit_page(
     request: Request,
-    code: Annotated[str, Path(pattern=UNIT_CODE_PATTERN)],
+    code: Annotated[str, Path(pattern=UNIT_CODE_PATTERN), UnitCodeShape],
     kind: Kind | None = None,
     cursor: Annotated[SafeStr | None, Query(max_length=200)] = None,
 ) -> Response:

@@ -19,7 +19,7 @@ from services.disclosure.http import BadQuery, cached_response
 from services.disclosure.reads import PublicReader, period_window
 from services.disclosure.repository import ItemFilter
 from services.disclosure.rules.cadence import SHANGHAI
-from services.disclosure.schemas import Kind
+from services.disclosure.schemas import Kind, UnitCodeShape
 from youmin.kit import replica
 from youmin.kit.errors import NotFound, SafeStr
 from youmin.kit.replica import UNIT_CODE_PATTERN
@@ -54,8 +54,8 @@ _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 router = APIRouter(prefix="/public/v1", tags=["public"])
 
 UnitQuery = Annotated[str, Query(pattern=UNIT_CODE_PATTERN,
-                                 description="an org unit code; a street includes everything below it")]
-UnitPath = Annotated[str, Path(pattern=UNIT_CODE_PATTERN)]
+                                 description="an org unit code; a street includes everything below it"), UnitCodeShape]
+UnitPath = Annotated[str, Path(pattern=UNIT_CODE_PATTERN), UnitCodeShape]
 Period = Annotated[str | None, Query(description="2026, 2026-Q4 or 2026-11 (Asia/Shanghai)", max_length=7)]
 JSON = "application/json"
 # The CSV export reads every page of its items, up to this many (then it asks for a narrower period or unit).
@@ -292,7 +292,8 @@ async def mediation_statistics(
 
 
 @router.get("/units")
-async def list_units(request: Request, parent: Annotated[str, Query(pattern=UNIT_CODE_PATTERN)] = "370705") -> Response:
+async def list_units(request: Request,
+                     parent: Annotated[str, Query(pattern=UNIT_CODE_PATTERN), UnitCodeShape] = "370705") -> Response:
     """Lists the org units directly under a unit (district → streets → communities → grids)."""
 
     async def render() -> tuple[bytes, str]:

@@ -21,6 +21,7 @@ from services.disclosure.schemas import (
     QuestionPost,
     QuestionRead,
     SweepResult,
+    UnitCodeShape,
     Withdrawal,
     check_unit_code,
 )
@@ -43,7 +44,7 @@ async def get_service(session: SessionDep, request: Request) -> DisclosureServic
 
 
 ServiceDep = Annotated[DisclosureService, Depends(get_service)]
-UnitCode = Annotated[str, Query(pattern=UNIT_CODE_PATTERN)]
+UnitCode = Annotated[str, Query(pattern=UNIT_CODE_PATTERN), UnitCodeShape]
 
 
 def item_read(item: DisclosureItem, service: DisclosureService) -> ItemRead:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from youmin.kit.errors import RequestBody
 from youmin.kit.replica import UNIT_CODE_PATTERN
@@ -21,11 +21,30 @@ MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 UNIT_CODE = re.compile(UNIT_CODE_PATTERN)
 
 
+# The lengths of the district's codes: district 6, street 9, community 12, then a grid's serial
+# (DISCLOSURE_GRID_SERIAL_WIDTH, as the registry's; set when the app is built), building 3, unit 2, household 4 more.
+_LENGTHS: list[frozenset[int]] = []
+
+
+def configure_grid_width(width: int) -> None:
+    """Sets the grid serial width the codes this process reads follow."""
+    _LENGTHS[:] = [frozenset({6, 9, 12, 12 + width, 15 + width, 17 + width, 21 + width})]
+
+
+configure_grid_width(3)
+
+
 def check_unit_code(value: str) -> str:
     """Validates the shape of an org code (district and below), as the public API reads them."""
-    if not UNIT_CODE.match(value):
-        raise ValueError("must be an org unit code: 6, 9, 12, 15, 18, 20 or 24 digits, not starting with 0")
+    if not UNIT_CODE.match(value) or len(value) not in _LENGTHS[0]:
+        raise ValueError("must be an org unit code: a district's, street's, community's, grid's, building's, unit's "
+                         "or household's (" + ", ".join(map(str, sorted(_LENGTHS[0]))) + " digits), not starting "
+                         "with 0")
     return value
+
+
+# A code as a path or query parameter: the pattern for the API's description, the level lengths checked after it.
+UnitCodeShape = AfterValidator(check_unit_code)
 
 
 class Strict(RequestBody):

@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.matters.rules.routing import Category, Channel, Nature
 from youmin.kit.errors import Instant, RequestBody
 
-# Org codes: community 12 digits, grid 15, building 18, unit 20, household 24.
-UNIT_CODE = r"^[0-9]{12}([0-9]{3}([0-9]{3}([0-9]{2}([0-9]{4})?)?)?)?$"
-PLACE_CODE = r"^[0-9]{9}([0-9]{3}([0-9]{3}([0-9]{3}([0-9]{2}([0-9]{4})?)?)?)?)?$"  # a street or anything below it
+# Org codes: community 12 digits; below it a grid's serial (3 digits by default, MATTERS_GRID_SERIAL_WIDTH: 1 to 6),
+# then building 3, unit 2, household 4. The service checks the exact lengths of its configured width.
+UNIT_CODE = r"^[0-9]{12}([0-9]{1,15})?$"
+PLACE_CODE = r"^[0-9]{9}([0-9]{3}([0-9]{1,15})?)?$"  # a street or anything below it
 COMMUNITY_CODE = r"^[0-9]{12}$"
 
 RaisedVia = Literal["app", "face_to_face", "department", "open311"]

@@ -80,7 +80,8 @@ VOTE_WINDOW = Principal(sub="system:vote-window", kind="service")
 # The timeline entry of a covenant filed with the street office (not a lifecycle move: the state stays).
 COVENANT_FILED = "file_covenant"
 FLAGS_CHANGED = "flag"  # a timeline entry: key project or major set or taken off
-# The states before a decision is under way (a vote opens as the matter goes to deciding): its major flag may change.
+# The states before a decision is under way (a vote opens as the matter goes to deciding): its major flag may change
+# there, if no vote on it has opened before.
 BEFORE_A_VOTE = frozenset({State.RAISED.value, State.ACCEPTED.value, State.ROUTED.value, State.DELIBERATING.value})
 
 @dataclass(frozen=True)
@@ -101,6 +102,10 @@ class CodeWidths:
     @property
     def household(self) -> int:
         return self.unit + 4
+
+    def is_unit_code(self, code: str) -> bool:
+        """Whether a code has the length of a community's or of a unit's below it (grid, building, unit, household)."""
+        return len(code) in (12, self.grid, self.grid + 3, self.unit, self.household)
 
     def scope_of(self, code: str) -> ScopeLevel:
         """The scope of a matter at a unit; above a community (placed for triage) it is routed as community-wide."""
@@ -363,6 +368,10 @@ class MattersService:
         """Raises a matter (民事民提) by a resident, field staff, a department or an integration; returns it, the
         similar matters of its community the caller may read (duplicate suggestions), and its community's template."""
         principal = ctx.principal
+        if data.unit_code is not None and not self.codes.is_unit_code(data.unit_code):
+            raise RuleViolation("matter.unit_code_malformed", f"unit_code: {data.unit_code} is not the code of a "
+                                f"community or of a unit in one (grid serials of {self.codes.grid_serial_width} "
+                                "digits)", field="unit_code")
         # The caller may name a unit by the code it had before it moved (a form made then): the matter is checked and
         # written under today's code, where the unit's staff find it.
         resident_scopes = principal.scopes({RESIDENT}) if principal.kind not in ("department", "service") else []
@@ -592,10 +601,10 @@ class MattersService:
             raise Conflict(f"the matter is {matter.state}", state=matter.state, allowed=[])
         changes = {name: value for name in ("key_project", "major")
                    if (value := getattr(data, name)) is not None and value != getattr(matter, name)}
-        if "major" in changes and matter.state not in BEFORE_A_VOTE:
-            raise RuleViolation("matter.major_after_vote", f"major: the matter is {matter.state}: its decision is under "
-                                "way or taken under the rule it had; whether it is major is set before a vote opens",
-                                field="major")
+        if "major" in changes and (matter.state not in BEFORE_A_VOTE or await self.repo.vote_ids(matter.matter_id)):
+            # A matter voted on once (and not passed, routed again) is voted on again under the rule it had.
+            raise RuleViolation("matter.major_after_vote", "major: a vote on this matter has opened under the rule it "
+                                "had; whether it is major is set before its first vote", field="major")
         if not changes:
             return matter
         details = {name: {"from": getattr(matter, name), "to": value} for name, value in changes.items()}

@@ -227,7 +227,7 @@ def _month_start(value: datetime) -> bool | None:
 async def statistics(
     session: SessionDep,
     request: Request,
-    scope: str = Query(pattern=r"^[0-9]{6,22}$", description="a district, street, community or grid code"),
+    scope: str = Query(pattern=r"^[0-9]{6,27}$", description="a district, street, community or grid code"),
     period_start: datetime = Query(description="start of the period (inclusive, with a time zone)"),
     period_end: datetime = Query(description="end of the period (exclusive, with a time zone)"),
 ) -> schemas.StatisticsRead:

@@ -15,7 +15,7 @@ from services.mediation.rules.statistics import DisputeType
 from youmin.kit.errors import RequestBody
 from youmin.kit.pii import validate_id_number, validate_mobile
 
-Code = Field(pattern=r"^[0-9]{6,22}$", description="an org unit code")
+Code = Field(pattern=r"^[0-9]{6,27}$", description="an org unit code")
 
 
 class _In(RequestBody):

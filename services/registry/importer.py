@@ -29,6 +29,7 @@ import asyncio
 import csv
 import io
 import random
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
@@ -1001,15 +1002,29 @@ async def _run(
         await _finish_job(conn, result)
 
 
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
 def _decoded_lines(binary: io.BufferedReader) -> Iterator[str]:
-    """The file's lines as text, each decoded alone (a UTF-8 character never holds the newline byte), so that bytes
-    that are not UTF-8 stop the import at the row they are in; a byte-order mark before the header is dropped."""
-    first = True
-    for raw in binary:
-        line = raw.decode("utf-8")
-        if first:
-            line, first = line.removeprefix("\ufeff"), False
-        yield line
+    """The file's lines as text, each decoded alone (a UTF-8 character never holds a CR or LF byte), so that bytes
+    that are not UTF-8 stop the import at the row they are in. Lines end with LF, CRLF or a lone CR (as some
+    spreadsheets save CSV); a byte-order mark before the header is dropped."""
+    first, rest = True, b""
+    while chunk := binary.read(1 << 16):
+        rest += chunk
+        start = 0
+        for end in _LINE_END.finditer(rest):
+            if end.group() == b"\r" and end.end() == len(rest):
+                break  # a CR at the chunk's end may be the first half of a CRLF
+            line = rest[start:end.end()].decode("utf-8")
+            if first:
+                line, first = line.removeprefix("\ufeff"), False
+            yield line
+            start = end.end()
+        rest = rest[start:]
+    if rest:
+        line = rest.decode("utf-8")
+        yield line.removeprefix("\ufeff") if first else line
 
 
 async def import_file(

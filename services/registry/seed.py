@@ -445,13 +445,19 @@ async def _set_demo_passwords(conn: asyncpg.Connection) -> None:
 
 
 async def seed_demo(database_url: str, *, scale: float, console) -> None:
-    """Loads the demo data set at a scale (idempotent; shows progress)."""
+    """Loads the demo data set at a scale (idempotent; shows progress), its codes in the registry's scheme
+    (REGISTRY_GRID_SERIAL_WIDTH)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.registry.rules.codes import CodeScheme, configure
+    from services.registry.settings import Settings
 
     if not 0 < scale <= MAX_SCALE:
         raise ValueError(f"scale must be above 0 and at most {MAX_SCALE:g} (1.0 is Kuiwen's full size)")
+    width = Settings().grid_serial_width
+    configure(CodeScheme(grid_width=width))
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    marker = f"seed scale={scale:g}"
+    marker = f"seed scale={scale:g}" + (f" grid width={width}" if width != 3 else "")
     try:
         done = await conn.fetchval(
             "SELECT 1 FROM import_job WHERE kind = 'seed' AND source_name = $1 AND status = 'succeeded'", marker)

@@ -89,8 +89,14 @@ def _district_wide(principal: Principal) -> bool:
     return any(g.role in IMPORTER_ROLES and len(g.scope) == 6 for g in principal.grants)
 READER_ROLES = frozenset(r.value for r in PERSONAL_DATA_ROLES)
 PASSWORDS = PasswordHasher()
-# The rule is pure; a page of households asks it for the same (role, scope, unit) many times.
-_can_see = lru_cache(maxsize=65536)(can_see_personal_data)
+# The rule is pure; a page of households asks it for the same (role, scope, unit) many times (under one scheme).
+_can_see_under = lru_cache(maxsize=65536)(can_see_personal_data)
+
+
+def _can_see(role: str, scope: str, code: str) -> bool:
+    return _can_see_under(role, scope, code, configured_scheme())
+
+
 _DUMMY_HASH = PASSWORDS.hash("not-a-real-password")
 
 

@@ -26,10 +26,12 @@ log = get_logger("youmin.replica")
 
 PREFIX = "gov.youmin.registry."
 
-# An org unit code of the district's scheme (registry.rules.codes, default widths): district 6 digits, street 9,
-# community 12, grid 15, building 18, unit 20, household 24, never starting with 0. No phone number has one of
-# these shapes, so a code a caller sends and a response repeats can never read as one.
-UNIT_CODE_PATTERN = r"^[1-9][0-9]{5}([0-9]{3}([0-9]{3}([0-9]{3}([0-9]{3}([0-9]{2}([0-9]{4})?)?)?)?)?)?$"
+# An org unit code of the district's scheme (registry.rules.codes): district 6 digits, street 9, community 12, then
+# a grid's serial (3 digits by default; the district's choice, 1 to 6) with building 3, unit 2 and household 4 more:
+# 13 to 27 digits below a community, never starting with 0. No phone number (11 digits) has one of these shapes, so
+# a code a caller sends and a response repeats can never read as one. Where the exact level matters, a service
+# checks the lengths of its configured width.
+UNIT_CODE_PATTERN = r"^[1-9][0-9]{5}([0-9]{3}([0-9]{3}([0-9]{1,15})?)?)?$"
 
 
 def replica_tables(metadata: MetaData) -> dict[str, Table]:

@@ -10,6 +10,7 @@ from disclosure_helpers import PLANTED_ID, PLANTED_NAMES, PLANTED_PHONES, new_co
 
 from services.disclosure.rules.cadence import SHANGHAI
 from services.disclosure.rules.redaction import redact_content
+from services.disclosure.schemas import configure_grid_width
 from services.disclosure.settings import Settings
 from youmin.testing import eventually
 
@@ -62,6 +63,31 @@ async def test_an_item_for_a_code_of_no_level_is_a_422_naming_the_unit_code(disc
         headers=disclosure.token("community_staff", community))
     assert resp.status_code == 422, resp.text
     assert resp.json()["errors"][0]["field"] == "unit_code"
+
+
+async def test_codes_follow_the_configured_grid_serial_width(disclosure):
+    # A district whose grids have 4-digit serials (DISCLOSURE_GRID_SERIAL_WIDTH, as the registry's): a 16-digit grid
+    # takes posts and its board is read; a 15-digit code is no level's.
+    community = new_community()
+    post = lambda code: disclosure.client.post(  # noqa: E731
+        "/api/v1/disclosure/items", headers=disclosure.token("community_staff", community),
+        json={"unit_code": code, "kind": "residents", "category": "notice", "title": "网格通知", "body": "正文"})
+    width = disclosure.settings.grid_serial_width
+    disclosure.settings.grid_serial_width = 4
+    configure_grid_width(4)
+    try:
+        grid = community + "0012"
+        posted = await post(grid)
+        assert posted.status_code == 201 and posted.json()["unit_code"] == grid, posted.text
+        assert (await post(community + "001")).status_code == 422
+        building = await post(grid + "001")
+        assert building.status_code == 422 and building.json()["rule"] == "disclosure.place_too_fine"
+        board = await disclosure.client.get("/public/v1/items", params={"unit": grid})
+        assert board.status_code == 200 and [i["id"] for i in board.json()["items"]] == [posted.json()["id"]]
+        assert (await disclosure.client.get("/public/v1/items", params={"unit": community + "001"})).status_code == 422
+    finally:
+        disclosure.settings.grid_serial_width = width
+        configure_grid_width(width)
 
 
 async def test_staff_cannot_post_outside_their_scope(disclosure):

@@ -289,3 +289,25 @@ async def test_a_residents_search_says_when_it_looked_through_only_the_newest_ma
                            "accept", "route", "start_decision")
     listed = await matters.client.get("/api/v1/matters/", params={"state": "deciding"}, headers=matters.staff(community))
     assert listed.status_code == 200 and len(listed.json()["items"]) >= 3 and calls == []
+
+
+async def test_a_unit_code_of_no_levels_length_is_refused_naming_it_and_the_grid_width_is_configuration(matters):
+    community = matters.new_community()
+    body = {"title": "井盖破损", "description": "x", "category": "city_management"}
+    for code in (community + "0", community + "0010"):  # 13 and 16 digits: no level's length with 3-digit grids
+        resp = await matters.client.post("/api/v1/matters/", json={**body, "unit_code": code},
+                                         headers=matters.staff(community))
+        assert resp.status_code == 422 and resp.json()["field"] == "unit_code", resp.text
+    width = matters.settings.grid_serial_width
+    matters.settings.grid_serial_width = 4  # a district whose grids have 4-digit serials (MATTERS_GRID_SERIAL_WIDTH)
+    try:
+        grid = community + "0010"
+        raised = await matters.client.post("/api/v1/matters/", json={**body, "unit_code": grid},
+                                           headers=matters.staff(community))
+        assert raised.status_code == 201, raised.text
+        assert (raised.json()["unit_code"], raised.json()["scope_level"]) == (grid, "grid")
+        old = await matters.client.post("/api/v1/matters/", json={**body, "unit_code": community + "001"},
+                                        headers=matters.staff(community))
+        assert old.status_code == 422 and old.json()["rule"] == "matter.unit_code_malformed", old.text
+    finally:
+        matters.settings.grid_serial_width = width

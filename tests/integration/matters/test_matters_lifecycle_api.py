@@ -519,3 +519,9 @@ async def test_staff_flag_a_raised_matter_a_key_project_and_major_until_a_vote_o
     assert settled.status_code == 422 and settled.json()["rule"] == "matter.major_after_vote"
     assert settled.json()["field"] == "major"
     assert (await matters.client.put(url, json={"key_project": False}, headers=staff)).json()["key_project"] is False
+    # Not passed (nobody voted) and routed again, it is voted on again as the major matter it was.
+    closed = await matters.client.post(f"/api/v1/matters/votes/{opened.json()['vote_id']}/close", headers=staff)
+    assert closed.status_code == 200 and closed.json()["passed"] is False, closed.text
+    await matters.move(matter["matter_id"], community, "route")
+    again = await matters.client.put(url, json={"major": False}, headers=staff)
+    assert again.status_code == 422 and again.json()["rule"] == "matter.major_after_vote", again.text

@@ -302,6 +302,17 @@ async def test_rows_of_empty_fields_below_the_data_are_skipped_as_blank_lines(re
     assert (resp.json()["rows_read"], resp.json()["rows_created"]) == (6, 2)
 
 
+async def test_a_file_whose_lines_end_with_a_lone_cr_is_read_row_by_row(registry):
+    # Some spreadsheets save CSV with CR line ends (no LF); a bad byte is still reported at its own row.
+    community = await registry.fresh_community()
+    body = f"code,name\r{community}010,第十网格\r{community}011,\"第十一\r网格\"\r".encode()
+    resp = await _upload(registry, "units", body)
+    assert resp.status_code == 201 and resp.json()["rows_created"] == 2, resp.text
+    bad = f"code,name\r{community}012,第十二网格\r".encode() + f"{community}013,第十三网格\r".encode("gbk")
+    resp = await _upload(registry, "units", bad)
+    assert [(e["row"], e["field"]) for e in resp.json()["errors"]] == [(3, "file")], resp.text
+
+
 async def test_households_import_refuses_a_minor_as_representative_or_proxy(registry, tmp_path):
     grid = await registry.fresh_grid()
     first, second = f"{grid}001010101", f"{grid}001010102"

@@ -191,14 +191,20 @@ async def test_a_household_votes_through_adults_only(registry):
     assert minor_proxy.status_code == 422 and minor_proxy.json()["rule"] == "household.proxy_minor"
 
 
-async def test_a_resident_is_an_adult_from_their_18th_birthday_in_china_whatever_the_servers_clock(registry):
-    # Born 18 years before today's date in China: an adult today, even in the hours (16:00-24:00 UTC) when it is still
-    # the day before in UTC; registered today, they are published so, and may stand for the household's vote (户决制).
-    today = local_date(datetime.now(UTC))
-    born = today.replace(year=today.year - 18) if (today.month, today.day) != (2, 29) else date(today.year - 18, 2, 28)
-    body = f"370705{born:%Y%m%d}{random.randint(0, 999):03d}"
+async def test_a_resident_is_an_adult_from_their_18th_birthday_in_china_whatever_the_servers_clock(registry,
+                                                                                                   monkeypatch):
+    # At 17:00 UTC on 15 June 2030 it is already 16 June in China: born on 16 June 2012, a resident is 18 today,
+    # registered so, published so, and may stand for the household's vote (户决制) at once.
+    class At(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2030, 6, 15, 17, 0, tzinfo=UTC).astimezone(tz) if tz else datetime(2030, 6, 15, 17, 0)
+
     grid = await registry.fresh_grid()
     household = await new_household(registry, grid)
+    monkeypatch.setattr("services.registry.service.datetime", At)
+    assert local_date(At.now(UTC)) == date(2030, 6, 16)
+    body = f"370705{date(2012, 6, 16):%Y%m%d}{random.randint(0, 999):03d}"
     response = await registry.client.post(f"{API}/people", headers=registry.admin, json={
         "name": "刘成年", "id_number": body + id_check_char(body), "household_code": household})
     assert response.status_code == 201 and response.json()["adult"] is True, response.text

@@ -13,9 +13,11 @@ CODE = re.compile(UNIT_CODE_PATTERN)
 
 
 def test_every_level_of_the_district_scheme_is_a_unit_code_and_nothing_between() -> None:
-    digits = "370705001001001001010001" + "00000"  # a household code, and more digits than any level has
+    # Below a community the grid serial's width is the district's choice (1 to 6 digits): a grid, building, unit or
+    # household code has 13 to 27 digits; above it, a district, street or community code 6, 9 or 12.
+    digits = "370705001001" + "001001001010001" + "00000"  # more digits than any level has
     for length in range(1, len(digits) + 1):
-        assert bool(CODE.match(digits[:length])) == (length in (6, 9, 12, 15, 18, 20, 24)), length
+        assert bool(CODE.match(digits[:length])) == (length in (6, 9, 12) or 13 <= length <= 27), length
     assert not CODE.match("070705001")  # no county code starts with 0
 
 
