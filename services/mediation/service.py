@@ -96,7 +96,7 @@ from services.mediation.rules.statistics import CaseRecord, DisputeType, Figures
 from services.mediation import schemas
 from youmin.kit import replica as replica_kit
 from youmin.kit.auth import Principal
-from youmin.kit.calendar import local_date
+from youmin.kit.calendar import default_calendar, local_date
 from youmin.kit.db import is_transient
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation, describe_error
 from youmin.kit.logging import get_logger
@@ -108,6 +108,9 @@ SCHEDULER = "scheduler"
 REGISTRY = "registry"  # the actor of what a unit's move does to the cases under it
 # A case the sweep failed on is looked at again after this (the others are swept meanwhile).
 SWEEP_RETRY_AFTER = timedelta(hours=1)
+# Rest days and make-up working days (the shipped calendar): a confirmation window ending on a rest day runs to the next
+# working day.
+WORK_CALENDAR = default_calendar()
 log = get_logger("youmin.mediation")
 WARNING_RANK = {WarningLevel.NONE: 0, WarningLevel.YELLOW: 1, WarningLevel.RED: 2, WarningLevel.OVERDUE: 3}
 CONFIRMATION_REMINDER = (
@@ -671,7 +674,7 @@ async def apply_for_confirmation(
                        allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
     if case.confirmation_applied_on is not None:
         raise Conflict("the parties applied already", case_status=case.status, allowed=["confirm", "refuse_confirmation"])
-    last_day = confirmation_last_day(case.agreement_signed_at)
+    last_day = confirmation_last_day(case.agreement_signed_at, WORK_CALENDAR)
     signed_on = case.agreement_signed_at.astimezone(CHINA_STANDARD_TIME).date()
     today = now.astimezone(CHINA_STANDARD_TIME).date()
     if not signed_on <= data.applied_on <= min(last_day, today):
@@ -732,8 +735,8 @@ async def close_case(
         if case.confirmation_applied_on is not None:
             raise Conflict("the parties applied for judicial confirmation: the court's answer closes the case",
                            case_status=case.status, allowed=["confirm", "refuse_confirmation"])
-        if now < confirmation_deadline(case.agreement_signed_at):
-            last_day = confirmation_last_day(case.agreement_signed_at)
+        if now < confirmation_deadline(case.agreement_signed_at, WORK_CALENDAR):
+            last_day = confirmation_last_day(case.agreement_signed_at, WORK_CALENDAR)
             raise Conflict(f"the parties may apply for judicial confirmation until {last_day}; the case closes by "
                            "itself when that window passes", case_status=case.status, last_day=str(last_day))
     target = _move(case, Action.CLOSE)
@@ -936,13 +939,13 @@ async def _sweep_confirmation(session: AsyncSession, case: MediationCase, now: d
     if signed_at is None or case.confirmation_applied_on is not None:
         case.next_due_at = None
         return
-    if reminder_due(signed_at, now, case.confirmation_reminded_at is not None):
-        last_day = confirmation_last_day(signed_at)
+    if reminder_due(signed_at, now, case.confirmation_reminded_at is not None, calendar=WORK_CALENDAR):
+        last_day = confirmation_last_day(signed_at, WORK_CALENDAR)
         session.add(CaseNotice(case_id=case.id, kind="confirmation_reminder", body=CONFIRMATION_REMINDER,
                                due_on=last_day, at=now))
         case.confirmation_reminded_at = now
         report.reminded += 1
-    deadline = confirmation_deadline(signed_at)
+    deadline = confirmation_deadline(signed_at, WORK_CALENDAR)
     if now < deadline:
         case.next_due_at = deadline
         return
@@ -1068,7 +1071,7 @@ async def _progress(repo: CaseRepository, case: MediationCase, shown: Callable[[
         "referred_route": case.referred_route,
         "termination_reason": case.termination_reason,
         "confirmation": schemas.ConfirmationRead(
-            last_day=confirmation_last_day(signed_at) if signed_at else None,
+            last_day=confirmation_last_day(signed_at, WORK_CALENDAR) if signed_at else None,
             reminded_at=case.confirmation_reminded_at, applied_on=case.confirmation_applied_on,
             outcome=case.confirmation_outcome,
         ),

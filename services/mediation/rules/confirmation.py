@@ -5,16 +5,18 @@ court for confirmation within 30 days of a written agreement taking effect. Only
 (调解协议书) can be confirmed; an oral agreement (口头调解协议) is recorded by the mediator and has no
 confirmation.
 
-Day counting follows the Civil Procedure Law: the day of signing is not counted, and the window ends at
-the end of the 30th day in China Standard Time. So an agreement signed at any time on 1 March may be
-brought to court until the end of 31 March. The law also moves a deadline that falls on a public holiday
-to the next working day; that extension needs the holiday calendar and is not applied here, so the
-deadline shown is never later than the legal one.
+Day counting follows the Civil Procedure Law (art. 85): the day of signing is not counted, and the window
+ends at the end of the 30th day in China Standard Time. So an agreement signed at any time on 1 March may
+be brought to court until the end of 31 March. A last day that is a rest day (a weekend or public holiday)
+moves to the next working day; given the working-day calendar (youmin.kit.calendar, with its make-up
+working days), the functions below apply that, and without one they count calendar days only.
 """
 
 from collections.abc import Collection
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
+
+from youmin.kit.calendar import WorkCalendar
 
 CONFIRMATION_WINDOW_DAYS = 30
 # China has kept UTC+8 without daylight saving since 1991; a fixed offset needs no tz database.
@@ -33,16 +35,20 @@ def _require_aware(name: str, value: datetime) -> None:
         raise ValueError(f"{name} must be timezone-aware")
 
 
-def confirmation_last_day(agreement_signed_at: datetime) -> date:
-    """Returns the last calendar day (China Standard Time) on which confirmation may be applied for."""
+def confirmation_last_day(agreement_signed_at: datetime, calendar: WorkCalendar | None = None) -> date:
+    """Returns the last day (China Standard Time) on which confirmation may be applied for: the 30th after
+    signing, or the working day after it when that is a rest day in `calendar`."""
     _require_aware("agreement_signed_at", agreement_signed_at)
     signed_on = agreement_signed_at.astimezone(CHINA_STANDARD_TIME).date()
-    return signed_on + timedelta(days=CONFIRMATION_WINDOW_DAYS)
+    last_day = signed_on + timedelta(days=CONFIRMATION_WINDOW_DAYS)
+    if calendar is not None and not calendar.is_workday(last_day):
+        last_day = calendar.next_workday(last_day)
+    return last_day
 
 
-def confirmation_deadline(agreement_signed_at: datetime) -> datetime:
+def confirmation_deadline(agreement_signed_at: datetime, calendar: WorkCalendar | None = None) -> datetime:
     """Returns the first instant at which an application for confirmation is too late."""
-    last_day = confirmation_last_day(agreement_signed_at)
+    last_day = confirmation_last_day(agreement_signed_at, calendar)
     return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=CHINA_STANDARD_TIME)
 
 
@@ -51,12 +57,13 @@ def can_apply(
     now: datetime,
     *,
     kind: AgreementKind = AgreementKind.WRITTEN,
+    calendar: WorkCalendar | None = None,
 ) -> bool:
     """Tells whether the parties may still jointly apply for judicial confirmation at `now`."""
     _require_aware("now", now)
     if AgreementKind(kind) is AgreementKind.ORAL:
         return False
-    return agreement_signed_at <= now < confirmation_deadline(agreement_signed_at)
+    return agreement_signed_at <= now < confirmation_deadline(agreement_signed_at, calendar)
 
 
 def reminder_due(
@@ -65,10 +72,11 @@ def reminder_due(
     reminded: bool,
     *,
     kind: AgreementKind = AgreementKind.WRITTEN,
+    calendar: WorkCalendar | None = None,
 ) -> bool:
     """Tells whether the parties should now be reminded that they may apply for confirmation."""
     # Due from the moment a written agreement is signed, once, while the window is still open.
-    return not reminded and can_apply(agreement_signed_at, now, kind=kind)
+    return not reminded and can_apply(agreement_signed_at, now, kind=kind, calendar=calendar)
 
 
 def missing_signatures(

@@ -13,6 +13,7 @@ from services.mediation.rules.confirmation import (
     missing_signatures,
     reminder_due,
 )
+from youmin.kit.calendar import default_calendar
 
 CST = timezone(timedelta(hours=8))
 SIGNED = datetime(2024, 3, 1, 10, 0, tzinfo=CST)
@@ -121,3 +122,17 @@ def test_an_agreement_without_parties_is_refused() -> None:
 def test_an_agreement_without_a_mediator_is_refused() -> None:
     with pytest.raises(ValueError, match="mediator_id"):
         agreement_complete(AgreementKind.WRITTEN, ["a"], {"a"}, "")
+
+
+def test_a_window_ending_on_a_rest_day_runs_to_the_next_working_day() -> None:
+    calendar = default_calendar()
+    # The 30th day after 5 September 2026 is 5 October, in the National Day holiday (1-7 October): 8 October.
+    signed = datetime(2026, 9, 5, 15, 0, tzinfo=CST)
+    assert confirmation_last_day(signed) == date(2026, 10, 5)
+    assert confirmation_last_day(signed, calendar) == date(2026, 10, 8)
+    assert can_apply(signed, datetime(2026, 10, 8, 23, 59, tzinfo=CST), calendar=calendar)
+    assert not can_apply(signed, datetime(2026, 10, 9, 0, 0, tzinfo=CST), calendar=calendar)
+    # A Saturday moves to the Monday; a working day stays.
+    assert confirmation_last_day(datetime(2026, 10, 29, 9, 0, tzinfo=CST), calendar) == date(2026, 11, 30)
+    assert confirmation_last_day(datetime(2026, 10, 30, 9, 0, tzinfo=CST), calendar) == date(2026, 11, 30)
+    assert confirmation_last_day(datetime(2026, 10, 27, 9, 0, tzinfo=CST), calendar) == date(2026, 11, 26)
