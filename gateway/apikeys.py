@@ -66,7 +66,9 @@ async def revoke_key(session: AsyncSession, key_id: str) -> bool:
 
 async def rotate_key(session: AsyncSession, key_id: str) -> tuple[str, ApiKey] | None:
     """Replaces a live key by a new one for the same department (the old one stops working at once)."""
-    row = await session.get(ApiKey, key_id, with_for_update=True)
+    # populate_existing: the key the caller authenticated with is in the session already, read before this lock; a
+    # rotation or revocation that committed meanwhile must be seen.
+    row = await session.get(ApiKey, key_id, with_for_update=True, populate_existing=True)
     if row is None or row.revoked_at is not None:
         return None
     key, new = await issue_key(session, row.department_code, row.label)

@@ -93,6 +93,10 @@ def _replaying(first: Message, receive: Receive) -> Receive:
     return replay
 
 
+# No route takes a longer path and query (what a browser or proxy takes is about this much; httpx refuses past 64 KiB).
+MAX_URL_BYTES = 8192
+
+
 class GuardMiddleware:
     """Request id, body-size limit, rate limits and security headers, as plain ASGI (no per-request task)."""
 
@@ -129,6 +133,15 @@ class GuardMiddleware:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
             await self._too_large()(scope, receive, send_with_headers)
+            return
+        if len(scope.get("raw_path") or path.encode()) + len(scope.get("query_string", b"")) > MAX_URL_BYTES:
+            await problem(414, "URI too long", f"the path and query exceed {MAX_URL_BYTES} bytes",
+                          "/problems/uri-too-long")(scope, receive, send_with_headers)
+            return
+        if len(request.headers.getlist("authorization")) > 1:
+            # Checked here is the first; a service reading another would act for someone else than was checked.
+            await problem(400, "Bad request", "authorization: give one Authorization header, not several",
+                          "/problems/validation", field="authorization")(scope, receive, send_with_headers)
             return
         if settings.rate_limit_enabled and path not in ("/healthz", "/readyz", "/metrics"):
             hit = scope["app"].state.rate_limiter.check(_rate_keys(request, settings))

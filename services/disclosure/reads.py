@@ -82,7 +82,8 @@ def decode_cursor(cursor: str, mode: str) -> list[Any]:
         if not all(0 <= v <= MAX_BIGINT for v in values):
             raise ValueError
         return values
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError, json.JSONDecodeError,
+            UnicodeDecodeError):  # OverflowError: int() of an Infinity the JSON parser takes
         raise BadQuery("cursor", "is not a cursor of this listing") from None
 
 

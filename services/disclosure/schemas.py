@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.disclosure.rules.cadence import MAX_YEAR, MIN_YEAR
 from youmin.kit.errors import RequestBody
 from youmin.kit.replica import UNIT_CODE_PATTERN
 
@@ -111,6 +112,10 @@ class FinanceStatementPost(Strict):
     def _period(cls, value: str) -> str:
         if not MONTH.match(value):
             raise ValueError("must be a month as YYYY-MM")
+        # A typed year such as 0206 or 0000 would count the statement as disclosed in that year (and year 0 is no year
+        # the database can give back): the years the cadence report reads.
+        if not MIN_YEAR <= int(value[:4]) <= MAX_YEAR:
+            raise ValueError(f"must be a month from {MIN_YEAR}-01 to {MAX_YEAR}-12")
         return value
 
 

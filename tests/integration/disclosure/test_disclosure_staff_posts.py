@@ -90,6 +90,17 @@ async def test_codes_follow_the_configured_grid_serial_width(disclosure):
         configure_grid_width(width)
 
 
+async def test_a_statement_for_a_month_of_no_year_the_board_reads_is_a_422_naming_the_period(disclosure):
+    community = new_community()
+    for period in ("0000-05", "0206-11", "9999-01"):
+        resp = await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community, period),
+                                            headers=disclosure.token("community_staff", community))
+        assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "period", resp.text
+    report = await disclosure.client.get("/api/v1/disclosure/reports/cadence", params={"unit_code": community},
+                                         headers=disclosure.token("community_staff", community))
+    assert report.status_code == 200, report.text
+
+
 async def test_staff_cannot_post_outside_their_scope(disclosure):
     community = new_community()
     other = new_community()

@@ -117,3 +117,29 @@ async def test_a_get_body_is_neither_read_past_the_limit_nor_sent_on(echo, make_
     assert resp.status_code == 200, resp.text
     assert resp.json()["bytes"] == 0  # the service got the GET without the body
     assert body.pulled <= LIMIT // CHUNK + 1
+
+
+async def test_an_overlong_url_is_a_414_not_a_500_and_reaches_no_service(echo, make_gateway):
+    url, received = echo
+    app = make_gateway(registry_url=url)
+    before = len(received)
+    async with running(app) as client:
+        for target in ("/api/v1/registry/echo?q=" + "长" * 5_000, "/public/v1/items?unit=370705&q=" + "x" * 60_000,
+                       "/api/v1/registry/" + "a/" * 5000):
+            resp = await client.get(target, headers=_bearer(app))
+            assert resp.status_code == 414 and resp.headers["content-type"] == "application/problem+json", resp.text
+        ok = await client.get("/api/v1/registry/echo?q=" + "x" * 1000, headers=_bearer(app))
+        assert ok.status_code == 200
+    assert len(received) == before + 1
+
+
+async def test_two_authorization_headers_are_refused_naming_the_header(echo, make_gateway):
+    url, received = echo
+    app = make_gateway(registry_url=url)
+    before = len(received)
+    other = mint_token(app.state.settings, "someone-else", [Grant(role="district_staff", scope="370705")])
+    async with running(app) as client:
+        resp = await client.get("/api/v1/registry/echo", headers=[("authorization", _bearer(app)["authorization"]),
+                                                                  ("authorization", f"Bearer {other}")])
+    assert resp.status_code == 400 and resp.json()["field"] == "authorization", resp.text
+    assert len(received) == before

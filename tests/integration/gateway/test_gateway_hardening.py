@@ -172,6 +172,23 @@ async def test_department_rotates_its_own_key(gateway_app):
     assert (await client.get("/liaison/v1/webhooks", headers={"x-api-key": rotated.json()["api_key"]})).status_code == 200
 
 
+async def test_a_key_rotated_twice_at_once_has_one_successor(gateway_app):
+    # A client retrying a rotation that seemed to time out: the second rotation authenticates with the key while the
+    # first still holds its lock, waits, then finds the key replaced; no second live key comes of it.
+    client = gateway_app.state.test_client
+    department = f"d-{uuid.uuid4().hex[:6]}"
+    first = (await client.post(f"/liaison/v1/admin/departments/{department}/keys", json={},
+                               headers=_admin(gateway_app))).json()
+    async with transaction(gateway_app.state.sessions) as rotating:
+        assert await apikeys.rotate_key(rotating, first["key_id"]) is not None
+        again = asyncio.create_task(client.post("/liaison/v1/keys/rotate", headers={"x-api-key": first["api_key"]}))
+        await asyncio.sleep(0.5)
+        assert not again.done()  # authenticated with the key, waiting for the first rotation's lock
+    assert (await again).status_code == 401
+    keys = (await client.get(f"/liaison/v1/admin/departments/{department}/keys", headers=_admin(gateway_app))).json()
+    assert len([k for k in keys["items"] if k["revoked_at"] is None]) == 1, keys
+
+
 async def test_only_district_staff_manage_keys(gateway_app):
     client = gateway_app.state.test_client
     street = mint_token(gateway_app.state.settings, "s", [Grant(role="district_staff", scope="370705001")])
