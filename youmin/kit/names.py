@@ -44,6 +44,11 @@ _HAN = r"[\u4e00-\u9fff]"
 _SURNAME = "(?:" + "|".join(sorted(COMPOUND_SURNAMES, key=len, reverse=True)) + f"|[{COMMON_SURNAMES}])"
 _NAME = f"{_SURNAME}{_HAN}{{1,2}}"
 _BEFORE = re.compile("(?:" + "|".join(map(re.escape, BEFORE_CUES)) + r")[：:\s]*(" + _NAME + ")")
+# A minutes header that lists people after a colon: "出席：张伟、李娜", "主持：张伟", "记录人：李娜" (without the
+# colon these words follow a name instead: "张伟主持").
+HEADER_CUES = ("出席", "列席", "缺席", "请假", "到会", "参会", "参加", "主持", "记录", "签名", "签字", "审批", "经手",
+               "发言", "汇报", "陪同", "走访")
+_HEADER = re.compile("(?:" + "|".join(map(re.escape, HEADER_CUES)) + r")(?:人员|人|者)?[：:]\s*(" + _NAME + ")")
 # A payee after 向, when a payment follows: "向刘洋支付租金" (向 alone introduces far more than people).
 _PAID_TO = re.compile(f"向({_NAME})(?=支付|付款|转账|发放)")
 _AFTER = re.compile("|".join(map(re.escape, sorted(AFTER_CUES, key=len, reverse=True))))
@@ -94,7 +99,7 @@ def names_in_text(text: str) -> set[str]:
     matching enumerations from every position took seconds on a long roster)."""
     found: set[str] = set()
     seen: set[int] = set()  # the ends of the names read
-    for m in (*_BEFORE.finditer(text), *_PAID_TO.finditer(text)):
+    for m in (*_BEFORE.finditer(text), *_HEADER.finditer(text), *_PAID_TO.finditer(text)):
         start = m.start(1)
         end = _short_of_cue(text, start, m.end(1))
         # Forwards through the enumeration it starts: "低保对象：王建国、李秀英、赵敏等".

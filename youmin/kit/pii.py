@@ -384,23 +384,28 @@ def mask_address(address: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> s
 # ---------------------------------------------------------------------------------------------
 # Free-text redaction
 
+# Between the groups of a number written by hand: up to two spaces (a no-break or ideographic space, a tab), dashes
+# (ASCII or typographic) or dots.
+_GAP = "[\\s\\-.\u2010-\u2015]{0,2}"
+
 # 18-digit resident ID (birth year 18xx–20xx, real-looking month and day, check digit or X; as written on forms,
-# perhaps grouped 6-8-4 by single spaces or dashes) or a
+# perhaps grouped 6-8-4 or 6-4-4-4 by spaces or dashes; after a word such as "ID" or "身份证") or a
 # 15-digit first-generation ID (YYMMDD birth date). The 15-digit form requires YY ≥ 10: grid codes
 # are 15 digits too and their seventh digit is always 0 (street segment 001–099), while holders of
 # first-generation cards born 1900–1909 no longer exist in practice.
 ID_NUMBER_PATTERN: re.Pattern[str] = re.compile(
-    r"(?<![0-9A-Za-z])(?:"
-    r"[1-9][0-9]{5}[ \-]?(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[ \-]?[0-9]{3}[0-9Xx]"
+    r"(?<![0-9])(?:"
+    rf"[1-9][0-9]{{5}}{_GAP}(?:18|19|20)[0-9]{{2}}{_GAP}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]){_GAP}[0-9]{{3}}[0-9Xx]"
     r"|[1-9][0-9]{5}[1-9][0-9](?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}"
     r")(?![0-9A-Za-z])"
 )
 
-# Mainland mobile: optional +86 / 0086 / 86 prefix, 11 digits starting 13–19, optionally grouped
-# 3-4-4 with single spaces, dashes or dots ("+86 138-1234-5678", "138.1234.5678"). It may follow a word
-# ("Tel13812345678", "wx13812345678"), but not a hex digit: a number inside a UUID or a hex token is none.
+# Mainland mobile: optional +86 / 0086 / 86 prefix, 11 digits starting 13–19, perhaps grouped 3-4-4 or 4-4-3
+# by spaces, dashes or dots ("+86 138-1234-5678", "138.1234.5678", "1381 2345 678"). It may follow a word or a
+# sign ("Tel13812345678", "电话-13812345678"), but not a hex digit: a number inside a UUID or a hex token is none.
 MOBILE_PATTERN: re.Pattern[str] = re.compile(
-    r"(?<![0-9A-Fa-f+\-.])(?:(?:\+|00)?86[ \-.]?)?1[3-9][0-9][ \-.]?[0-9]{4}[ \-.]?[0-9]{4}(?![0-9A-Za-z])"
+    rf"(?<![0-9A-Fa-f])(?:(?:\+|00)?86{_GAP})?1[3-9][0-9](?:{_GAP}[0-9]{{4}}{_GAP}[0-9]{{4}}|[0-9]{_GAP}[0-9]{{4}}{_GAP}[0-9]{{3}})"
+    r"(?![0-9A-Za-z])"
 )
 
 # A number inside an identifier (a UUID's last group, a hex token) is not a phone number: neither
@@ -539,7 +544,8 @@ def _remove_sensitive_clauses(text: str, rules: MaskingRules) -> str:
 
 # A local landline number written without its area code, found by the word before it ("电话8123456").
 LOCAL_NUMBER_PATTERN: re.Pattern[str] = re.compile(
-    r"(?:电话|座机|固话|联系方式|号码|热线|手机)[:：\s]*(?P<local>[1-9][0-9]{2,3}[-\s]?[0-9]{4})(?![0-9])(?![-\s][0-9])")
+    r"(?:电话|座机|固话|联系方式|号码|热线|手机)[:：\s]*(?P<local>[1-9][0-9]{2,3}[-\s]?[0-9]{4})(?![0-9])"
+    r"(?![-.\s\u2010-\u2015]{1,2}[0-9])")  # not the first part of a longer number (a mobile's 3-4-4)
 
 
 @lru_cache(maxsize=256)

@@ -58,3 +58,17 @@ def test_every_name_of_a_long_roster_is_found():
 )
 def test_a_local_number_after_a_phone_word_is_masked_and_the_word_kept(text, expected):
     assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("出席：张伟、李娜、王芳", {"张伟", "李娜", "王芳"}), ("主持：张伟\n记录：李娜", {"张伟", "李娜"}),
+    ("列席：赵敏", {"赵敏"}), ("参会人员：王建国、李秀英", {"王建国", "李秀英"}), ("签名：王芳", {"王芳"}),
+    ("审批：王建国", {"王建国"}), ("记录人：李娜。", {"李娜"}),
+])
+def test_the_people_a_minutes_header_lists_after_a_colon_are_names(text: str, names: set[str]) -> None:
+    assert names_in_text(text) == names
+
+
+@pytest.mark.parametrize("text", ["出席会议的有十二人", "会议记录：详见附件", "参加：社区全体工作人员"])
+def test_a_header_word_before_no_name_finds_none(text: str) -> None:
+    assert names_in_text(text) == set()

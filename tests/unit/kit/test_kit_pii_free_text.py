@@ -7,6 +7,7 @@ from youmin.kit.pii import (
     DEFAULT_MINOR_TERMS,
     HOME_ADDRESS_PATTERN,
     MINOR_AGE_PATTERN,
+    PHONE_PATTERN,
     InvalidConfigError,
     MaskingRules,
     redact_text,
@@ -277,3 +278,27 @@ def test_an_id_number_written_in_groups_is_masked(written):
 )
 def test_an_email_address_keeps_its_first_character_and_domain(text, expected):
     assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("联系电话-13812345678", "联系电话-"), ("Tel.13812345678", "Tel."), ("第1.13812345678", "第1."),
+    ("电话138\u00a01234\u00a05678", "电话"), ("电话138\t1234  5678", "电话"), ("手机1381 2345 678", "手机"),
+    ("电话：138‐1234‐5678", "电话："),
+])
+def test_a_mobile_number_after_a_sign_or_split_by_any_spaces_or_dashes_is_masked(text: str, kept: str) -> None:
+    out = redact_text(text)
+    assert out == kept + "138****5678", out
+    assert not PHONE_PATTERN.search(out.replace("****", ""))
+
+
+@pytest.mark.parametrize("text", ["ID370705199001011234", "身份证号sfz370705199001011234", "370705 1990 0101 123x",
+                                  "370705-19900101-1234"])
+def test_an_id_number_after_letters_or_grouped_in_fours_is_masked(text: str) -> None:
+    out = redact_text(text)
+    assert "19900101" not in out.replace(" ", "").replace("-", "") and "********" in out, out
+
+
+@pytest.mark.parametrize("text", ["7d50abdd-2a93-4c24-a305-139381234567", "370705001001001", "13,812,345,678元",
+                                  "3707050010010010010101"])
+def test_identifiers_codes_and_amounts_are_not_taken_for_numbers(text: str) -> None:
+    assert redact_text(text) == text
