@@ -117,6 +117,9 @@ class EscalateIn(_In):
 
     reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")
     to_level: Level | None = None
+    # The level the caller saw the case at: a case the sweep (or someone else) has handed up meanwhile is not handed up
+    # once more by a request meant for its earlier level (409 instead).
+    from_level: Level | None = None
 
 
 class ReferIn(_In):

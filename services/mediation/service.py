@@ -472,6 +472,11 @@ async def choose_mediator(
                        allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
     party = await _party(session, case, data.party_id, "party_id")
     mediator = str(data.mediator_person_id)
+    if viewer.id == mediator and str(party.person_id or "") != viewer.id:
+        # The parties choose their mediator: one they refused cannot bring themselves back on their behalf (nor choose
+        # themselves for them), even when they also supervise the case as staff.
+        raise Forbidden("mediator_person_id: a mediator does not choose or refuse themselves for a party",
+                        field="mediator_person_id")
     # A party changes only their own mind: choosing a mediator lifts their own refusal, never another party's.
     own_chosen = [m for m in party.chosen_mediator_ids if m != mediator]
     own_refused = [m for m in party.refused_mediator_ids if m != mediator]
@@ -825,6 +830,10 @@ async def escalate_case(
 ) -> MediationCase:
     """Staff (or the case's mediator) hand a case up before its time runs out, giving a reason."""
     case = await load_for(session, viewer, case_id, config)
+    if data.from_level is not None and data.from_level != case.level:
+        raise Conflict(f"from_level: the case is at the {case.level} level now, not {data.from_level}",
+                       rule="mediation.level_changed", level=case.level, case_status=case.status,
+                       allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
     # Skipping a level is for the staff who supervise the case, with a reason; its mediator hands it one level up.
     by_staff = supervises(viewer.grants, case.place_code, Level(case.level), config.grid_serial_width)
     await _escalate(session, case, now, config, actor=viewer.id, automatic=False, reason=data.reason,

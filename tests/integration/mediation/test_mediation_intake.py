@@ -72,6 +72,24 @@ async def test_party_refusing_the_mediator_removes_them_and_choosing_one_assigns
     assert resp.json()["mediator_person_id"] == first
 
 
+async def test_a_refused_mediator_who_is_also_grid_staff_cannot_bring_themselves_back(h):
+    place = await h.place()
+    case = await h.open_case(place, parties=[{"person_id": place.residents["b"]}, {"person_id": place.residents["c"]}])
+    first = case["mediator_person_id"]
+    party = case["parties"][0]["party_id"]
+    staff = h.staff("grid_manager", place.grid)
+    refused = await h.post(case["id"], "mediator-choices",
+                           {"party_id": party, "mediator_person_id": first, "choice": "refused"}, staff)
+    assert refused.json()["mediator_person_id"] != first
+    # The refused mediator is the grid's manager too: they supervise the case, but do not choose themselves for a party.
+    themselves = h.token(first, ("mediator", place.grid), ("grid_manager", place.grid))
+    again = await h.post(case["id"], "mediator-choices",
+                         {"party_id": party, "mediator_person_id": first, "choice": "chosen"}, themselves)
+    assert again.status_code == 403 and again.json()["field"] == "mediator_person_id", again.text
+    file = (await h.get(case["id"], staff)).json()
+    assert file["mediator_person_id"] != first and first in file["refused_mediator_ids"]
+
+
 async def test_one_partys_choice_does_not_lift_another_partys_refusal(h):
     place = await h.place()
     staff = h.staff("grid_manager", place.grid)

@@ -228,6 +228,19 @@ async def test_staff_escalate_with_a_reason_and_the_whole_file_goes_up(h):
     assert (escalated["from_level"], escalated["to_level"], escalated["automatic"]) == ("grid", "community", False)
 
 
+async def test_an_escalation_meant_for_a_level_the_case_has_left_is_a_409(h):
+    # Staff looked at the grid case; meanwhile it went up to the community (the sweep, or another click). Their request
+    # says which level they meant, and does not hand the case up a second time.
+    place = await h.place()
+    case, staff = await mediating_case(h, place)
+    community = h.staff("community_staff", place.community)
+    first = await h.post(case["id"], "escalation", {"reason": "到期", "from_level": "grid"}, community)
+    assert first.status_code == 200 and first.json()["level"] == "community", first.text
+    again = await h.post(case["id"], "escalation", {"reason": "到期", "from_level": "grid"}, community)
+    assert again.status_code == 409 and again.json()["rule"] == "mediation.level_changed", again.text
+    assert (await h.get(case["id"], community)).json()["level"] == "community"
+
+
 async def test_escalation_without_a_reason_is_a_422_naming_the_field(h):
     place = await h.place()
     case, staff = await mediating_case(h, place)
