@@ -24,7 +24,7 @@ from gateway.liaison import router as liaison_router
 from gateway.open311 import router as open311_router
 from gateway.openapi import merged_openapi
 from gateway.proxy import FastPath, Upstream, no_cookies, router as proxy_router, service_ready
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import RateLimiter, TokenBuckets
 from gateway.registry_client import RegistryClient
 from gateway.retention import run_retention
 from gateway.settings import Settings
@@ -175,6 +175,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings, title="Youmin gateway", routers=[auth_router, liaison_router, open311_router, proxy_router],
         consumers=[consumer], background=[worker, retention], openapi_url=None,
         state={"clock": Clock(), "webhook_wakeup": asyncio.Event(), "rate_limiter": RateLimiter(settings),
+               "otp_buckets": TokenBuckets(max(1, settings.otp_requests_per_address_hour // 6),
+                                           settings.otp_requests_per_address_hour / 3600),
                "sms_sender": make_sender(settings.sms_sender, settings.environment, settings.sms_url,
                                          settings.sms_token)},
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -192,6 +193,11 @@ async def otp_request(body: OtpRequest, request: Request, session: SessionDep) -
     phone_hash = _hash(body.phone)
     if (seconds := await throttle.locked_for(session, list(_limits(settings, body.phone, _client_ip(request))))) is not None:
         return _locked(seconds)
+    if (wait := request.app.state.otp_buckets.take(throttle.client_network(_client_ip(request)))) > 0:
+        resp = problem(429, "Too many requests", f"codes have been asked for from this address for many phones; ask again "
+                       f"in {math.ceil(wait)} seconds, or log in with your password", "/problems/rate-limited")
+        resp.headers["Retry-After"] = str(math.ceil(wait))
+        return resp
     await _serialize(session, f"otp:{phone_hash}")  # concurrent requests for one phone see each other's codes
     last = await session.scalar(select(OneTimeCode).where(OneTimeCode.phone_hash == phone_hash)
                                 .order_by(OneTimeCode.created_at.desc()).limit(1))

@@ -35,6 +35,10 @@ class Settings(ServiceSettings):
     otp_resend_seconds: int = 30
     # Codes one phone is sent in 24 hours: a number being flooded with texts (or run up as a cost) stops there.
     otp_daily_max: int = Field(10, ge=1)
+    # Codes asked for from one address (a /64 for IPv6) in an hour, whatever the phones: one client texting number
+    # after number (a cost, and a nuisance to each) stops there. Generous, as many residents share a carrier's NAT
+    # address; a burst of a sixth of it (at least 1) is allowed.
+    otp_requests_per_address_hour: int = Field(120, ge=1)
     sms_sender: str = "console"  # console (development), http (the SMS relay below) or disabled (password only)
     sms_url: str = ""
     sms_token: str = ""

@@ -71,7 +71,7 @@ async def stack(infra) -> AsyncIterator[Stack]:
             service_database_url=infra.database_url("gateway"), kafka_bootstrap_servers=infra.bootstrap,
             environment="test", **{f"{name}_url": url for name, url in urls.items()},
             # Every test shares one client address; per-IP limits are tested on their own gateway.
-            rate_limit_ip_capacity=100_000, rate_limit_ip_per_second=10_000,
+            rate_limit_ip_capacity=100_000, rate_limit_ip_per_second=10_000, otp_requests_per_address_hour=100_000,
         )
         gateway_app = create_gateway(gateway_settings)
         gateway = InProcessServer(gateway_app, free_port())

@@ -67,3 +67,23 @@ async def test_without_sms_a_code_is_refused_alike_for_every_phone(make_gateway)
             resp = await client.post("/auth/otp/request", json={"phone": phone})
             assert resp.status_code == 503 and resp.headers["content-type"].startswith("application/problem+json")
             assert "password" in resp.json()["detail"]
+
+
+async def test_one_address_asking_codes_for_phone_after_phone_is_stopped_after_its_burst(make_gateway):
+    # A registry that knows none of the phones: each request records a spent code, as for any phone.
+    registry = FastAPI()
+
+    @registry.post("/internal/v1/registry/credentials/lookup")
+    async def lookup() -> Response:
+        return Response(status_code=404)
+
+    server = InProcessServer(registry, free_port())
+    await server.start()
+    try:
+        app = make_gateway(registry_url=server.url, otp_requests_per_address_hour=60)  # a burst of 10
+        async with running(app) as client:
+            answers = [await client.post("/auth/otp/request", json={"phone": f"1390013{n:04d}"}) for n in range(11)]
+        assert [a.status_code for a in answers] == [202] * 10 + [429], [a.text for a in answers]
+        assert int(answers[-1].headers["Retry-After"]) > 0 and "password" in answers[-1].json()["detail"]
+    finally:
+        await server.stop()
