@@ -515,7 +515,9 @@ async def record_consent(
 async def _answer(
     session: AsyncSession, case: MediationCase, party: CaseParty, decision: str, now: datetime, actor: str
 ) -> MediationCase:
-    if case.status not in OPEN_STATUSES:
+    # After the court refused the agreement, a party may say no to mediating again (it is voluntary): that ends it.
+    refusing_again = case.status == CaseStatus.CONFIRMATION_REFUSED and decision == "refused"
+    if case.status not in OPEN_STATUSES and not refusing_again:
         raise _conflict(InvalidTransition(CaseStatus(case.status), Action.GIVE_CONSENT if decision == "given"
                                           else Action.REFUSE_CONSENT,
                                           allowed_actions(CaseStatus(case.status), Level(case.level))))

@@ -294,9 +294,11 @@ _TRANSITIONS: Mapping[CaseStatus, Mapping[Action, CaseStatus]] = {
         _A.CLOSE: _S.CLOSED,
         _A.REPORT_BREACH: _S.REOPENED_TO_LEGAL,
     },
-    # After a refusal the parties may change the agreement by mediating again, or go to court.
+    # After a refusal the parties may change the agreement by mediating again, or go to court; mediating again is
+    # voluntary too, and a party who says no ends it.
     _S.CONFIRMATION_REFUSED: {
         _A.RECORD_SESSION: _S.MEDIATING,
+        _A.REFUSE_CONSENT: _S.TERMINATED,
         _A.CLOSE: _S.CLOSED,
         _A.REFER: _S.REFERRED,
     },

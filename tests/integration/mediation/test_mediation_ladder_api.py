@@ -162,6 +162,23 @@ async def test_confirmation_refused_by_the_court_allows_mediating_again(h):
     assert (await h.get(case["id"], h.staff("community_staff", place.community))).json()["level"] == "community"
 
 
+async def test_a_party_who_will_not_mediate_again_after_the_court_refused_ends_the_case(h):
+    place = await h.place()
+    case, staff = await awaiting_confirmation(h, place)
+    await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    assert (await h.post(case["id"], "confirmation", {"outcome": "refused"}, staff)).json()["status"] == \
+        "confirmation_refused"
+    party = case["parties"][1]["party_id"]
+    refused = await h.post(case["id"], "consents", {"party_id": party, "decision": "refused"}, staff)
+    assert refused.status_code == 200, refused.text
+    assert (refused.json()["status"], refused.json()["termination_reason"]) == ("terminated", "consent_refused")
+    file = (await h.get(case["id"], staff)).json()
+    assert any(n["kind"] == "other_routes" for n in file["notices"])
+    again = await h.post(case["id"], "sessions", {"held_on": "2026-03-02", "attendee_party_ids": [party],
+                                                  "summary": "再次调解"}, staff)
+    assert again.status_code == 409
+
+
 async def test_a_case_the_court_refused_to_confirm_is_listed_overdue_once_its_levels_time_runs_out(h):
     place = await h.place()
     case, staff = await awaiting_confirmation(h, place)
