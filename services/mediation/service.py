@@ -1026,8 +1026,8 @@ async def mediator_role_ended(session: AsyncSession, d: dict, now: datetime, con
         case = await repo.get(case_id, for_update=True, fresh=True)
         assert case is not None
         unit = ancestor_code(case.place_code, Level(case.level), config.grid_serial_width)
-        if any(unit.startswith(scope) for scope in scopes):
-            continue  # still a mediator covering this case (another grant)
+        if unit in scopes:
+            continue  # still a mediator of this case's unit at its level (another grant), as assignment asks
         await _end_assignment(session, case, now)
         case.updated_at = now
         _history(session, case, "unassign", from_status=case.status, from_level=case.level, now=now, actor=REGISTRY,

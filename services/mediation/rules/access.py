@@ -72,12 +72,13 @@ def may_see_case(
     mediator_person_id: str | None,
     grid_serial_width: int = DEFAULT_GRID_SERIAL_WIDTH,
 ) -> bool:
-    """Tells whether a caller may see a case's file: its current mediator, while they hold a mediator's role covering
-    the case's unit at its level (a revoked role ends their sight of it), or a supervisor in scope."""
+    """Tells whether a caller may see a case's file: its current mediator, while they hold a mediator's role at the
+    case's unit at its level, as assignment asks (a revoked role ends their sight of it, even if they mediate at a
+    level above), or a supervisor in scope."""
     grants = list(grants)
     if mediator_person_id is not None and viewer_id == str(mediator_person_id):
         unit = ancestor_code(place_code, level, grid_serial_width)
-        if any(g.role == MEDIATOR_ROLE and unit.startswith(g.scope) for g in grants):
+        if any(g.role == MEDIATOR_ROLE and g.scope == unit for g in grants):
             return True
     return supervises(grants, place_code, level, grid_serial_width)
 

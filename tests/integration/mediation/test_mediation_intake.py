@@ -252,6 +252,32 @@ async def test_a_revoked_mediators_open_cases_pass_to_another_mediator(h):
     assert (await outbox_types(h, case["id"])).count("assigned.v1") == 2
 
 
+async def test_a_grid_mediator_whose_grid_role_is_revoked_does_not_keep_its_cases_through_a_community_role(h):
+    from datetime import date
+
+    from mediation_places import cloud_event
+    from services.mediation.consumers import ROLE_REVOKED, mediation_consumers
+    from services.registry.events import RoleGranted, RoleRevoked
+
+    place = await h.place()
+    case = await h.open_case(place, parties=[{"person_id": place.residents["b"]}, {"person_id": place.residents["c"]}])
+    mediator = case["mediator_person_id"]
+    [replica_spec] = [c for c in mediation_consumers(h.app.state.mediation, h.clock) if c.name == "mediation-replica"]
+    granted = cloud_event(RoleGranted(grant_id=uuid.uuid4(), person_id=uuid.UUID(mediator), role="mediator",
+                                      scope_code=place.community, effective_on=date(2026, 3, 1)))
+    async with transaction(h.app.state.sessions) as session:
+        await replica_spec.handlers[granted.get_type()](session, granted)
+        grant_id = await session.scalar(text("SELECT grant_id FROM replica_grant WHERE person_id = CAST(:p AS uuid) "
+                                             "AND scope_code = :s"), {"p": mediator, "s": place.grid})
+    revoked = cloud_event(RoleRevoked(grant_id=grant_id, person_id=uuid.UUID(mediator), role="mediator",
+                                      scope_code=place.grid, effective_on=date(2026, 3, 2)))
+    async with transaction(h.app.state.sessions) as session:
+        await replica_spec.handlers[ROLE_REVOKED](session, revoked)
+    now = (await h.get(case["id"], h.staff("grid_manager", place.grid))).json()
+    assert now["mediator_person_id"] != mediator
+    assert (await h.get(case["id"], h.mediator(mediator, place.community))).status_code == 404
+
+
 async def test_a_place_code_of_no_units_shape_is_refused(h):
     place = await h.place()
     staff = h.staff("grid_manager", place.grid)

@@ -13,9 +13,12 @@ def sees(grants, level=Level.GRID, viewer="someone", mediator=None):
     return may_see_case(viewer, grants, place_code=GRID + "0010100001", level=level, mediator_person_id=mediator)
 
 
-def test_assigned_mediator_sees_the_case_while_holding_a_mediators_role_covering_it():
+def test_assigned_mediator_sees_the_case_while_holding_a_mediators_role_at_its_unit():
     assert sees([ScopeGrant("mediator", GRID)], viewer="m-1", mediator="m-1")
-    assert sees([ScopeGrant("mediator", GRID[:12])], viewer="m-1", mediator="m-1")  # a community's mediator
+    assert sees([ScopeGrant("mediator", GRID[:12])], level=Level.COMMUNITY, viewer="m-1", mediator="m-1")
+    # A grid case's mediator whose grid role was revoked does not keep it through a role at the community (a level
+    # they are never assigned grid cases at).
+    assert not sees([ScopeGrant("mediator", GRID[:12])], viewer="m-1", mediator="m-1")
     # A revoked role (no grant), or one elsewhere, ends the assigned mediator's sight of the file.
     assert not sees([], viewer="m-1", mediator="m-1")
     assert not sees([ScopeGrant("mediator", "370705001001002")], viewer="m-1", mediator="m-1")
