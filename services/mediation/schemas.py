@@ -138,9 +138,11 @@ class BreachIn(_In):
 
 
 class ConfirmationApplicationIn(_In):
-    """The parties jointly applied to the court for judicial confirmation."""
+    """The parties jointly applied to the court for judicial confirmation (People's Mediation Law art. 33): every party
+    of the case is named as an applicant."""
 
     applied_on: date
+    applicant_party_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
 
 
 class ConfirmationOutcomeIn(_In):

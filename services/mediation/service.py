@@ -688,6 +688,13 @@ async def apply_for_confirmation(
         raise RuleViolation("mediation.confirmation_window_closed",
                             f"judicial confirmation is applied for from {signed_on} to {last_day}, and not ahead of time",
                             field="applied_on", last_day=str(last_day))
+    parties = {p.id for p in await CaseRepository(session).parties_for_update(case.id)}
+    if set(data.applicant_party_ids) != parties:
+        # The court confirms an agreement on the parties' joint application; one party going to court alone is not
+        # one (and would hold the case pending an answer that never comes).
+        raise RuleViolation("mediation.confirmation_not_joint", "applicant_party_ids: the parties apply jointly; name "
+                            "every party of the case", field="applicant_party_ids",
+                            missing=sorted(str(p) for p in parties - set(data.applicant_party_ids)))
     before = case.status
     if closed_unapplied:
         case.status = str(CaseStatus.CONFIRMATION_PENDING)
@@ -696,7 +703,7 @@ async def apply_for_confirmation(
     case.next_due_at = None  # the court decides now; the window no longer closes the case
     case.updated_at = now
     _history(session, case, "apply_for_confirmation", from_status=before, from_level=case.level, now=now,
-             actor=viewer.id)
+             actor=viewer.id, reason="applied by parties " + ", ".join(sorted(str(p) for p in parties)))
     await publish(session, CaseConfirmationApplied(**_place_data(case), applied_on=data.applied_on,
                                                    reopened=closed_unapplied, at=now))
     await session.flush()

@@ -134,7 +134,7 @@ async def test_written_agreement_signed_by_all_awaits_confirmation_then_is_confi
     assert sorted(body["agreements"][0]["signer_ids"]) == sorted([*parties, case["mediator_person_id"]])
     resp = await h.post(case["id"], "confirmation", {"outcome": "confirmed"}, staff)
     assert resp.status_code == 422 and resp.json()["rule"] == "mediation.confirmation_not_applied"
-    resp = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    resp = await h.post(case["id"], "confirmation-application", applying(case, "2026-03-02"), staff)
     assert resp.status_code == 200, resp.text
     resp = await h.post(case["id"], "confirmation", {"outcome": "confirmed"}, staff)
     assert resp.json()["status"] == "confirmed"
@@ -143,11 +143,23 @@ async def test_written_agreement_signed_by_all_awaits_confirmation_then_is_confi
     assert kinds[-3:] == ["agreement_reached.v1", "confirmation_applied.v1", "confirmation_recorded.v1"]
 
 
+async def test_one_party_going_to_court_alone_is_no_joint_application(h):
+    place = await h.place()
+    case, staff = await awaiting_confirmation(h, place)
+    alone = await h.post(case["id"], "confirmation-application",
+                         {"applied_on": "2026-03-02", "applicant_party_ids": [case["parties"][0]["party_id"]]}, staff)
+    assert alone.status_code == 422 and alone.json()["field"] == "applicant_party_ids", alone.text
+    assert alone.json()["missing"] == [case["parties"][1]["party_id"]]
+    file = (await h.get(case["id"], staff)).json()
+    assert file["status"] == "confirmation_pending" and file["confirmation"]["applied_on"] is None
+    assert (await h.post(case["id"], "confirmation-application", applying(case, "2026-03-02"), staff)).status_code == 200
+
+
 async def test_confirmation_refused_by_the_court_allows_mediating_again(h):
     place = await h.place()
     case, staff = await awaiting_confirmation(h, place)
     parties = [p["party_id"] for p in case["parties"]]
-    await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    await h.post(case["id"], "confirmation-application", applying(case, "2026-03-02"), staff)
     resp = await h.post(case["id"], "confirmation", {"outcome": "refused"}, staff)
     assert resp.json()["status"] == "confirmation_refused"
     resp = await h.post(case["id"], "sessions", {"held_on": "2026-03-02", "attendee_party_ids": parties,
@@ -165,7 +177,7 @@ async def test_confirmation_refused_by_the_court_allows_mediating_again(h):
 async def test_a_party_who_will_not_mediate_again_after_the_court_refused_ends_the_case(h):
     place = await h.place()
     case, staff = await awaiting_confirmation(h, place)
-    await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    await h.post(case["id"], "confirmation-application", applying(case, "2026-03-02"), staff)
     assert (await h.post(case["id"], "confirmation", {"outcome": "refused"}, staff)).json()["status"] == \
         "confirmation_refused"
     party = case["parties"][1]["party_id"]
@@ -182,7 +194,7 @@ async def test_a_party_who_will_not_mediate_again_after_the_court_refused_ends_t
 async def test_a_case_the_court_refused_to_confirm_is_listed_overdue_once_its_levels_time_runs_out(h):
     place = await h.place()
     case, staff = await awaiting_confirmation(h, place)
-    await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    await h.post(case["id"], "confirmation-application", applying(case, "2026-03-02"), staff)
     refused = await h.post(case["id"], "confirmation", {"outcome": "refused"}, staff)
     assert datetime.fromisoformat(refused.json()["deadline_at"]) == h.clock() + timedelta(days=5)
     await h.sweep(h.clock() + timedelta(days=4))
@@ -329,7 +341,7 @@ async def test_confirmation_application_after_the_window_is_refused(h):
     place = await h.place()
     case, staff = await awaiting_confirmation(h, place)
     h.clock.advance(days=40)
-    resp = await h.post(case["id"], "confirmation-application", {"applied_on": str(date(2026, 4, 10))}, staff)
+    resp = await h.post(case["id"], "confirmation-application", applying(case, str(date(2026, 4, 10))), staff)
     assert resp.status_code == 422 and resp.json()["rule"] == "mediation.confirmation_window_closed"
 
 
@@ -387,7 +399,7 @@ async def test_a_case_awaiting_judicial_confirmation_is_not_closed_by_hand(h):
     case, staff = await awaiting_confirmation(h, place)
     in_window = await h.post(case["id"], "closure", None, staff)
     assert in_window.status_code == 409 and in_window.json()["last_day"] == "2026-04-01", in_window.text
-    await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    await h.post(case["id"], "confirmation-application", applying(case, "2026-03-02"), staff)
     applied = await h.post(case["id"], "closure", None, staff)
     assert applied.status_code == 409, applied.text
     assert (await h.post(case["id"], "confirmation", {"outcome": "confirmed"}, staff)).json()["status"] == "confirmed"
@@ -414,7 +426,7 @@ async def test_a_case_mediated_again_is_warned_again_and_does_not_stop_the_sweep
     parties = [p["party_id"] for p in case_a["parties"]]
     await h.post(case_a["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
                                               "mediator_signed": True}, staff)
-    await h.post(case_a["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    await h.post(case_a["id"], "confirmation-application", applying(case_a, "2026-03-02"), staff)
     refused = await h.post(case_a["id"], "confirmation", {"outcome": "refused"}, staff)
     assert refused.json()["resolved_at"] is None  # the court refused it: not resolved
     h.clock.set(opened + timedelta(days=3, hours=2))
@@ -458,6 +470,11 @@ async def test_a_paper_agreement_entered_later_counts_the_confirmation_window_fr
     resp = await h.post(case["id"], "agreements", {**written, "signed_on": "2026-03-03"}, staff)
     assert resp.status_code == 201, resp.text
     assert resp.json()["confirmation"]["last_day"] == "2026-04-02"  # 30 days from the signing, not from the entry
-    late = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-02"}, staff)
+    late = await h.post(case["id"], "confirmation-application", applying(case, "2026-03-02"), staff)
     assert late.status_code == 422 and late.json()["rule"] == "mediation.confirmation_window_closed", late.text
-    assert (await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-04"}, staff)).status_code == 200
+    assert (await h.post(case["id"], "confirmation-application", applying(case, "2026-03-04"), staff)).status_code == 200
+
+
+def applying(case: dict, applied_on: str) -> dict:
+    """An application for judicial confirmation made jointly by every party of the case on a day."""
+    return {"applied_on": applied_on, "applicant_party_ids": [p["party_id"] for p in case["parties"]]}

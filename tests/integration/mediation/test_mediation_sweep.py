@@ -116,7 +116,7 @@ async def test_applied_confirmation_is_not_closed_by_the_window(h):
     place = await h.place()
     case, staff = await _signed_in_writing(h, place)
     h.clock.advance(days=5)
-    resp = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-03-07"}, staff)
+    resp = await h.post(case["id"], "confirmation-application", applying(case, "2026-03-07"), staff)
     assert resp.status_code == 200, resp.text
     [applied] = await _applications(h, case)
     assert {k: v for k, v in applied.items() if k != "at"} == {"case_id": case["id"], "place_code": place.grid,
@@ -141,9 +141,9 @@ async def test_an_application_made_in_the_window_but_recorded_after_it_reopens_t
     closed = await file(h, case, place)
     assert (closed["status"], closed["confirmation"]["outcome"]) == ("closed", "not_applied")
     h.clock.set(OPENED + timedelta(days=33))  # the mediator hears of the application on 4 April
-    after = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-04-02"}, staff)
+    after = await h.post(case["id"], "confirmation-application", applying(case, "2026-04-02"), staff)
     assert after.status_code == 422 and after.json()["rule"] == "mediation.confirmation_window_closed", after.text
-    resp = await h.post(case["id"], "confirmation-application", {"applied_on": "2026-04-01"}, staff)
+    resp = await h.post(case["id"], "confirmation-application", applying(case, "2026-04-01"), staff)
     assert resp.status_code == 200, resp.text
     assert (resp.json()["status"], resp.json()["confirmation"]["outcome"]) == ("confirmation_pending", None)
     # The not_applied published at the close is followed by the application: the case awaits the court again.
@@ -229,3 +229,8 @@ async def test_a_case_the_sweep_meets_a_deadlock_on_is_swept_again_next_round_no
     assert due <= at  # still due: not set aside for an hour
     await h.sweep(at + timedelta(minutes=1))
     assert (await file(h, case, place))["warning"] == "yellow"
+
+
+def applying(case: dict, applied_on: str) -> dict:
+    """An application for judicial confirmation made jointly by every party of the case on a day."""
+    return {"applied_on": applied_on, "applicant_party_ids": [p["party_id"] for p in case["parties"]]}
