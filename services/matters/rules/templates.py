@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from services.matters.rules.lifecycle import State
-from services.matters.rules.voting import RULES, DecisionRule
+from services.matters.rules.voting import RULES, DecisionRule, read_data_file
 
 _CODE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _TEMPLATE_FIELDS = {"code", "community", "name", "description", "default_rule", "major_rule", "stages"}
@@ -158,14 +156,4 @@ def parse_templates(
 
 def load_templates(path: str | Path | None = None) -> dict[str, Template]:
     """Loads and validates templates from a JSON file (default: the shipped templates.json)."""
-    if path is None:
-        text = resources.files(__package__).joinpath("templates.json").read_text(encoding="utf-8")
-        source = "templates.json"
-    else:
-        text = Path(path).read_text(encoding="utf-8")
-        source = str(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise TemplateError(source, f"not valid JSON: {error}") from None
-    return parse_templates(data)
+    return parse_templates(read_data_file("templates.json", path, TemplateError))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -193,19 +193,24 @@ def parse_rules(data: Mapping[str, Any]) -> dict[str, DecisionRule]:
     return rules
 
 
-def load_rules(path: str | Path | None = None) -> Mapping[str, DecisionRule]:
-    """Loads and validates decision rules from a JSON file (default: the shipped decision_rules.json)."""
+def read_data_file(shipped: str, path: str | Path | None, error: Callable[[str, str], Exception]) -> Any:
+    """Reads the JSON of a data file: `path`, else the one shipped in this package under the name `shipped`; a file
+    that is not JSON raises `error(source, detail)`."""
     if path is None:
-        text = resources.files(__package__).joinpath("decision_rules.json").read_text(encoding="utf-8")
-        source = "decision_rules.json"
+        text = resources.files(__package__).joinpath(shipped).read_text(encoding="utf-8")
+        source = shipped
     else:
         text = Path(path).read_text(encoding="utf-8")
         source = str(path)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise RuleDataError(source, f"not valid JSON: {error}") from None
-    return MappingProxyType(parse_rules(data))
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(source, f"not valid JSON: {exc}") from None
+
+
+def load_rules(path: str | Path | None = None) -> Mapping[str, DecisionRule]:
+    """Loads and validates decision rules from a JSON file (default: the shipped decision_rules.json)."""
+    return MappingProxyType(parse_rules(read_data_file("decision_rules.json", path, RuleDataError)))
 
 
 # The rules in force, by name: data (decision_rules.json), validated when loaded.
