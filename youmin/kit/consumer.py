@@ -15,7 +15,7 @@ from prometheus_client import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from youmin.kit.db import is_transient
+from youmin.kit.db import is_transient, transaction
 from youmin.kit.events import read_record
 from youmin.kit.logging import get_logger
 from youmin.kit.errors import describe_error, describe_trace
@@ -46,6 +46,36 @@ _CLAIM_MANY = text(
     RETURNING source, event_id
     """
 )
+
+
+# The inbox remembers an event only as long as it can come again: a redelivery after a crash comes within
+# moments, a replay of a topic from its start (an operator resetting a group's offsets) within the topic's
+# retention. Rows processed longer ago than the inbox retention, which must exceed the longest topic retention, are
+# deleted a chunk at a time, oldest first (they lie at the start of the table, where the scan begins).
+_PRUNE_INBOX = text(
+    """
+    DELETE FROM inbox_event WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM inbox_event WHERE processed_at < now() - make_interval(secs => :seconds) LIMIT :chunk))
+    """
+)
+INBOX_PRUNED = Counter("youmin_inbox_pruned_total", "Inbox rows deleted after the inbox retention", ["service"])
+
+
+async def prune_inbox(sessions: async_sessionmaker[AsyncSession], service: str, retention_seconds: float, *,
+                      chunk: int = 5000, chunks: int = 20) -> int:
+    """Deletes inbox rows processed longer ago than the retention, at most `chunks` chunks of `chunk` rows, each its
+    own transaction; returns how many."""
+    deleted = 0
+    for _ in range(chunks):
+        async with transaction(sessions) as session:
+            result = await session.execute(_PRUNE_INBOX, {"seconds": retention_seconds, "chunk": chunk})
+        deleted += result.rowcount
+        if result.rowcount < chunk:
+            break
+    if deleted:
+        INBOX_PRUNED.labels(service).inc(deleted)
+        log.info("inbox.pruned", service=service, rows=deleted)
+    return deleted
 
 
 class Stalled(Exception):

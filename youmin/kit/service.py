@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from youmin.kit.consumer import EventConsumer, Handler
+from youmin.kit.consumer import EventConsumer, Handler, prune_inbox
 from youmin.kit.db import make_engine, make_sessionmaker, transaction
 from youmin.kit.errors import describe_error, install_error_handlers, refuse_repeated_query_parameters
 from youmin.kit.kafka import make_consumer, make_producer
@@ -111,6 +111,20 @@ class BrokerProbe:
                 await asyncio.wait_for(client.close(), 2)
             except Exception:  # noqa: BLE001
                 pass
+
+
+INBOX_PRUNE_SECONDS = 3600.0
+
+
+async def _prune_inbox_hourly(app: FastAPI) -> None:
+    """Deletes the inbox rows past their retention, at start and every hour (a large backlog over several passes)."""
+    settings = app.state.settings
+    while True:
+        try:
+            await prune_inbox(app.state.sessions, settings.name, settings.inbox_retention_hours * 3600)
+        except Exception as exc:  # noqa: BLE001 - a database that is away is tried again next time
+            log.warning("inbox.prune_failed", service=settings.name, error=describe_error(exc))
+        await asyncio.sleep(INBOX_PRUNE_SECONDS)
 
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -271,7 +285,9 @@ def create_service_app(
                 )
                 app.state.consumers[spec.name] = consumer
                 tasks.append(asyncio.create_task(consumer.run(), name=spec.name))
-        for job in background:
+        jobs = [*background, Background(f"{settings.name}-inbox-retention", _prune_inbox_hourly,
+                                        enabled=lambda s: s.consumers_enabled and bool(consumers))]
+        for job in jobs:
             if job.enabled(settings):
                 tasks.append(asyncio.create_task(_supervised(job, app), name=job.name))
         # What start-up built (modules, models, schemas, routes, pools) lives as long as the process: frozen out of

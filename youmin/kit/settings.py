@@ -59,6 +59,9 @@ class ServiceSettings(CommonSettings):
     # Sent outbox rows are kept this long (the publication log), then the relay deletes them.
     outbox_retention_hours: float = Field(168.0, gt=0)
     consumers_enabled: bool = True
+    # Processed events are remembered in the inbox this long, then deleted (hourly): longer than any topic's
+    # retention, so that a replay of a topic from its start still finds every event it already applied.
+    inbox_retention_hours: float = Field(720.0, gt=0)
     consumer_max_attempts: int = 5
     consumer_stall_seconds: float = 60.0
 

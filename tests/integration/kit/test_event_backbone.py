@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
-from youmin.kit.consumer import EventConsumer
+from youmin.kit.consumer import EventConsumer, prune_inbox
 from sqlalchemy import MetaData
 
 from youmin.kit.db import NAMING_CONVENTION, make_engine, make_sessionmaker, transaction
@@ -23,7 +23,9 @@ from youmin.kit.kafka import ensure_topics, make_consumer, make_producer
 from youmin.kit.migrate import drop_database, ensure_database
 from youmin.kit.outbox import messaging_tables, publish
 from youmin.kit.relay import RELAY_ERRORS, OutboxRelay, asyncpg_dsn
-from youmin.testing import eventually
+from youmin.kit.service import ConsumerSpec, create_service_app
+from youmin.kit.settings import ServiceSettings
+from youmin.testing import eventually, running
 
 KIT_DB = "kitcheck"  # a database of these tests' own, so no running service's transactions mix in
 
@@ -498,6 +500,47 @@ async def test_sent_rows_are_pruned_after_their_retention_and_unsent_ones_never(
     async with db.connect() as conn:
         left = list((await conn.execute(text("SELECT id FROM outbox_event ORDER BY id"))).scalars())
     assert left == [ids[0], *ids[3:]]
+
+
+async def test_inbox_rows_past_their_retention_are_pruned_in_chunks_and_recent_ones_kept(db):
+    async with db.begin() as conn:
+        await conn.execute(text("DELETE FROM inbox_event"))
+        await conn.execute(text(
+            "INSERT INTO inbox_event (consumer, source, event_id, type, processed_at) "
+            "SELECT 'c', 's', 'old-' || n, 't', now() - interval '31 days' FROM generate_series(1, 5) AS n"))
+        await conn.execute(text(
+            "INSERT INTO inbox_event (consumer, source, event_id, type, processed_at) "
+            "SELECT 'c', 's', 'recent-' || n, 't', now() - interval '29 days' FROM generate_series(1, 3) AS n"))
+    sessions = make_sessionmaker(db)
+    thirty_days = 30 * 24 * 3600.0
+    # A pass deletes at most its chunks; what is left goes in the next pass.
+    assert await prune_inbox(sessions, "kit", thirty_days, chunk=2, chunks=2) == 4
+    assert await prune_inbox(sessions, "kit", thirty_days, chunk=2, chunks=2) == 1
+    assert await prune_inbox(sessions, "kit", thirty_days, chunk=2, chunks=2) == 0
+    async with db.connect() as conn:
+        left = sorted((await conn.execute(text("SELECT event_id FROM inbox_event"))).scalars())
+    assert left == ["recent-1", "recent-2", "recent-3"]
+
+
+async def test_a_service_with_consumers_prunes_its_inbox_as_it_starts(infra, db, topic):
+    async with db.begin() as conn:
+        await conn.execute(text("DELETE FROM inbox_event"))
+        await conn.execute(text("INSERT INTO inbox_event (consumer, source, event_id, type, processed_at) VALUES "
+                                "('c', 's', 'old', 't', now() - interval '31 days'), ('c', 's', 'new', 't', now())"))
+    settings = ServiceSettings(name="kit", service_database_url=infra.database_url(KIT_DB),
+                               kafka_bootstrap_servers=infra.bootstrap, relay_enabled=False, environment="test")
+    app = create_service_app(settings, title="kit", consumers=[ConsumerSpec("kit-inbox-probe", [topic], {})])
+
+    async def inbox() -> list[str]:
+        async with db.connect() as conn:
+            return sorted((await conn.execute(text("SELECT event_id FROM inbox_event"))).scalars())
+
+    async with running(app):
+        assert await eventually(lambda: _is(inbox, ["new"]))
+
+
+async def _is(read, expected) -> bool:
+    return await read() == expected
 
 
 async def test_commits_close_together_go_out_in_one_batch(infra, db, topic):
