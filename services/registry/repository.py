@@ -231,12 +231,16 @@ class Repository:
         return list(await self.session.scalars(select(RoleGrant).where(
             RoleGrant.role == role, RoleGrant.scope_code == scope_code, RoleGrant.revoked_on.is_(None))))
 
-    async def holders(self, role: str, scope_code: str, limit: int) -> list[tuple[RoleGrant, PersonPersonal]]:
-        rows = await self.session.execute(
+    async def holders(self, role: str, scope_code: str, limit: int, *,
+                      at: list[str] | None = None) -> list[tuple[RoleGrant, PersonPersonal]]:
+        """The active holders of a role within a scope (only those held at one of the codes `at`, if given)."""
+        query = (
             select(RoleGrant, PersonPersonal).join(PersonPersonal, PersonPersonal.person_id == RoleGrant.person_id)
             .where(RoleGrant.role == role, RoleGrant.revoked_on.is_(None), within(RoleGrant.scope_code, scope_code))
-            .order_by(RoleGrant.scope_code, RoleGrant.person_id).limit(limit)
         )
+        if at is not None:
+            query = query.where(RoleGrant.scope_code.in_(at))
+        rows = await self.session.execute(query.order_by(RoleGrant.scope_code, RoleGrant.person_id).limit(limit))
         return [(r[0], r[1]) for r in rows]
 
     # -- households ------------------------------------------------------------------------------

@@ -460,14 +460,22 @@ class RegistryService:
             raise RuleViolation("role.implicit", "role: residents hold their role through their household, not a grant; "
                                 "they are listed with their households (GET /api/v1/registry/units/{code}/households)",
                                 field="role")
-        # Anyone whose grants lie on the scope's line (above it, at it or below it) may ask who serves there.
-        if not any(scope.startswith(g.scope) or g.scope.startswith(scope) for g in principal.grants):
-            raise Forbidden(f"no grant of yours is related to {scope}", scope=scope)
+        # Anyone whose grants lie on the scope's line (above it, at it or below it) may ask who serves there. A caller
+        # whose grants lie below it sees the holders who serve them: at the units above their grants, not beside
+        # them (a resident asking the district for its party members gets those of their own line, not the district's
+        # every party member with the code of each one's home).
+        if principal.covers(scope):
+            at = None
+        else:
+            below = [g.scope for g in principal.grants if g.scope.startswith(scope)]
+            if not below:
+                raise Forbidden(f"no grant of yours is related to {scope}", scope=scope)
+            at = sorted({b[:n] for b in below for n in range(len(scope), len(b) + 1)})
         return [
             schemas.RoleHolder(grant_id=g.grant_id, person_id=g.person_id, role=g.role, scope_code=g.scope_code,
                                certified_social_worker=g.certified_social_worker,
                                personal=self._personal(principal, p, [g.scope_code], g.person_id))
-            for g, p in await self.repo.holders(role, scope, limit)
+            for g, p in await self.repo.holders(role, scope, limit, at=at)
         ]
 
     async def grant_role(self, principal: Principal, body: schemas.GrantCreate) -> schemas.GrantRead:

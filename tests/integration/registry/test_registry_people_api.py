@@ -96,6 +96,35 @@ async def test_role_holders_are_masked_for_a_resident_and_clear_for_community_st
     assert residents.json()["field"] == "role"
 
 
+async def test_a_resident_asking_a_wide_scope_sees_only_the_holders_who_serve_them(registry):
+    grid = await registry.fresh_grid()
+    mine, next_door = await new_household(registry, grid, "0101"), await new_household(registry, grid, "0102")
+    other_grid = await registry.fresh_grid()
+    elsewhere = await new_household(registry, other_grid)
+    me = await new_resident(registry, mine)
+    neighbour_member = await new_resident(registry, next_door)
+    far_member = await new_resident(registry, elsewhere)
+    my_manager, far_manager = await new_resident(registry, mine), await new_resident(registry, elsewhere)
+    await grant(registry, me["person_id"], "party_member", mine)
+    await grant(registry, neighbour_member["person_id"], "party_member", next_door)
+    await grant(registry, far_member["person_id"], "party_member", elsewhere)
+    await grant(registry, my_manager["person_id"], "grid_manager", grid)
+    await grant(registry, far_manager["person_id"], "grid_manager", other_grid)
+    as_resident = registry.auth("resident", mine)
+    members = await registry.client.get(f"{API}/roles/party_member/holders", params={"scope": "370705", "limit": 500},
+                                        headers=as_resident)
+    assert members.status_code == 200, members.text
+    # Party members at other homes are not theirs to list (each one's scope is the code of a home).
+    assert [h["person_id"] for h in members.json()] == [me["person_id"]]
+    managers = await registry.client.get(f"{API}/roles/grid_manager/holders", params={"scope": grid[:12]},
+                                         headers=as_resident)
+    assert [h["person_id"] for h in managers.json()] == [my_manager["person_id"]]
+    # Staff covering the scope still see every holder in it.
+    as_staff = await registry.client.get(f"{API}/roles/party_member/holders", params={"scope": grid},
+                                         headers=registry.auth("community_staff", grid[:12]))
+    assert {h["person_id"] for h in as_staff.json()} == {me["person_id"], neighbour_member["person_id"]}
+
+
 async def test_mediator_sees_masked_personal_data_even_within_scope(registry):
     grid = await registry.fresh_grid()
     household = await new_household(registry, grid)
