@@ -329,7 +329,11 @@ def to_service_request(m: dict[str, Any]) -> dict[str, Any]:
     status = str(m.get("status") or "")
     closed = status == "closed" or status in CLOSED_STATUSES
     code = m.get("category")
-    description = m.get("description") if isinstance(m.get("description"), str) else m.get("title")
+    # The reads take no key: a request's own words are shown only for a request that came in by this API (its
+    # reporter's contact details were stripped as it came). A resident's words in the app, or staff's at a meeting,
+    # are theirs and the community's, not the world's; a name no cue word stands beside would pass the masking.
+    description = (m.get("description") if isinstance(m.get("description"), str) else m.get("title")) \
+        if m.get("raised_via") == "open311" else None
     return ServiceRequest(
         service_request_id=str(m.get("matter_id") or m.get("id")),
         status="closed" if closed else "open",

@@ -66,12 +66,21 @@ async def test_post_of_json_nested_too_deep_to_parse_is_a_standard_400(gateway_a
 
 def test_a_public_request_masks_the_names_phones_and_reasons_a_resident_or_clerk_typed():
     matter = {"matter_id": "m1", "status": "open", "state": "returned", "category": "property_management",
-              "description": "3号楼王建国家漏水，联系电话13812345678",
+              "raised_via": "open311", "description": "3号楼王建国家漏水，联系电话13812345678",
               "timeline": [{"to_state": "returned", "reason": "已联系居民李秀英，她表示同意"}]}
     request = to_service_request(matter)
     assert "王建国" not in request["description"] and "13812345678" not in request["description"]
     assert request["description"].startswith("3号楼王")
     assert "李秀英" not in request["status_notes"]
+
+
+def test_the_words_of_a_matter_raised_elsewhere_than_by_open311_are_not_shown():
+    # No cue word stands beside the name: masking alone would have let it through.
+    for via in ("app", "face_to_face", "department", None):
+        matter = {"matter_id": "m1", "status": "open", "state": "raised", "category": "property_management",
+                  "raised_via": via, "title": "王建国门前积水", "description": "邻居王建国天天在3号楼门口堆杂物"}
+        request = to_service_request(matter)
+        assert request["description"] is None and request["service_name"] == SERVICES["property_management"][0]
 
 
 def test_a_control_character_in_a_text_leaves_the_xml_listing_well_formed():
