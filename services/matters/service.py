@@ -41,7 +41,7 @@ from services.matters.rules.lifecycle import (
     allowed_actions,
     transition,
 )
-from services.matters.rules.routing import Category, Channel, ScopeLevel, bigram_codes, propose_channel
+from services.matters.rules.routing import Category, Channel, ScopeLevel, bigram_codes, propose_channel, similarity
 from services.matters.rules.templates import Template, load_templates
 from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping, tally
 from services.matters.settings import Settings
@@ -396,7 +396,7 @@ class MattersService:
         # them may take one through the session.
         matter, found, template = raised
         found = await self._readable(principal, matter.community_code, found)
-        return matter, await self._suggestions(principal, matter.community_code, found), template
+        return matter, await self._suggestions(principal, matter.community_code, found, data.title), template
 
     async def _raise(self, ctx: Context, data: Any, named: dict[str, str], *, unmoved: list[str] | None = None,
                      connection: Any = None) -> tuple[Matter, list[Similar], Template] | None:
@@ -517,16 +517,23 @@ class MattersService:
         found = await self.repo.similar_matters(matter.community_code, matter.matter_id, matter.title_bigrams,
                                                 self.settings.duplicate_threshold)
         found = await self._readable(principal, matter.community_code, found)
-        return await self._suggestions(principal, matter.community_code, found)
+        return await self._suggestions(principal, matter.community_code, found, matter.title)
 
-    async def _suggestions(self, principal: Principal, community: str, found: list[Similar]) -> list[dict[str, Any]]:
-        """The suggested matters' titles, each as the caller reads that matter (grid staff read their grid's in full)."""
+    async def _suggestions(self, principal: Principal, community: str, found: list[Similar],
+                           title: str) -> list[dict[str, Any]]:
+        """The suggested matters' titles, each as the caller reads that matter (grid staff read their grid's in full),
+        most alike first. A title the caller reads masked is scored masked against theirs masked too: a score of the
+        hidden text would confirm a guessed name or phone digit by digit."""
         in_full = self.reads_in_full(principal, community)
-        return [{"matter_id": f.matter_id,
-                 "title": f.title if in_full or self.reads_in_full(principal, f.unit_code, f.proposer_sub)
-                 else masked_text(f.title),
-                 "score": round(f.score, 3)}
-                for f in found]
+        suggestions = []
+        for f in found:
+            if in_full or self.reads_in_full(principal, f.unit_code, f.proposer_sub):
+                suggestions.append({"matter_id": f.matter_id, "title": f.title, "score": round(f.score, 3)})
+            else:
+                shown = masked_text(f.title)
+                suggestions.append({"matter_id": f.matter_id, "title": shown,
+                                    "score": round(similarity(masked_text(title), shown), 3)})
+        return sorted(suggestions, key=lambda s: -s["score"])
 
     async def _readable(self, principal: Principal, community: str, found: list[Similar]) -> list[Similar]:
         """Keeps the suggested matters the caller may read: a suggestion shows another matter's title."""

@@ -252,6 +252,12 @@ async def test_a_neighbour_reads_a_matter_with_the_proposers_personal_data_maske
     assert again.status_code == 201, again.text
     [suggested] = [d for d in again.json()["duplicates"] if d["matter_id"] == matter_id]
     assert "王秀英" not in suggested["title"]
+    # Nor does a suggestion's score tell a right guess of the hidden name from a wrong one.
+    wrong = await matters.client.post("/api/v1/matters/", json={
+        "title": "王秀兰家楼道灯坏了", "description": "楼道灯不亮", "category": "city_management"},
+        headers=matters.resident(neighbour, theirs))
+    [wrongly] = [d for d in wrong.json()["duplicates"] if d["matter_id"] == matter_id]
+    assert suggested["score"] == wrongly["score"] == 1.0
     # A reason given on the timeline is masked for the neighbour too.
     rejected = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions", headers=matters.staff(community),
                                          json={"action": "reject", "reason": "已电话联系王秀英（13912345678）说明"})
