@@ -361,7 +361,10 @@ def mask_phone(phone: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> str:
 def mask_id_number(id_number: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> str:
     """Masks an ID number's middle characters, hiding the birth date ("370705********1234")."""
     value = re.sub(r"[\s\-]", "", id_number).upper()
-    return _mask_middle(value, rules.id_number_keep_first, rules.id_number_keep_last, rules.mask_char)
+    # A first-generation (15-digit) number ends with its birth date (YYMMDD) and a 3-digit sequence: its last four
+    # characters would show the day's last digit.
+    keep_last = min(rules.id_number_keep_last, 3) if len(value) == 15 else rules.id_number_keep_last
+    return _mask_middle(value, rules.id_number_keep_first, keep_last, rules.mask_char)
 
 
 def _cut_after_first(text: str, markers: tuple[str, ...]) -> str | None:
@@ -384,9 +387,9 @@ def mask_address(address: str, rules: MaskingRules = DEFAULT_MASKING_RULES) -> s
 # ---------------------------------------------------------------------------------------------
 # Free-text redaction
 
-# Between the groups of a number written by hand: up to two spaces (a no-break or ideographic space, a tab), dashes
-# (ASCII or typographic) or dots.
-_GAP = "[\\s\\-.\u2010-\u2015]{0,2}"
+# Between the groups of a number written by hand: up to three spaces (a no-break or ideographic space, a tab), dashes
+# (ASCII or typographic) or dots ("138 - 1234 - 5678").
+_GAP = "[\\s\\-.\u2010-\u2015]{0,3}"
 
 # 18-digit resident ID (birth year 18xx–20xx, real-looking month and day, check digit or X; as written on forms,
 # perhaps grouped 6-8-4 or 6-4-4-4 by spaces or dashes; after a word such as "ID" or "身份证") or a
@@ -410,9 +413,22 @@ MOBILE_PATTERN: re.Pattern[str] = re.compile(
 
 # A number inside an identifier (a UUID's last group, a hex token) is not a phone number: neither
 # pattern matches right after a letter, digit or hyphen, nor right before a letter or digit.
-# Landline with area code: 0536-1234567, 0536 12345678, (0536)1234567, 010-12345678.
+# Landline with area code: 0536-1234567, 0536 12345678, (0536)1234567, 010-12345678, 0536—8888888, 0536 888 8888.
 LANDLINE_PATTERN: re.Pattern[str] = re.compile(
-    r"(?<![0-9A-Za-z\-])(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[ \-]?[1-9][0-9]{6,7}(?![0-9A-Za-z])"
+    r"(?<![0-9A-Za-z\-])(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})"
+    rf"{_GAP}(?:[1-9][0-9]{{6,7}}|[1-9][0-9]{{2,3}}{_GAP}[0-9]{{4}})(?![0-9A-Za-z])"
+)
+
+# A bank card: a UnionPay number (62, 16 to 19 digits, perhaps in groups of four), or 12 to 19 digits after a word
+# that names a card or an account ("卡号", "账号").
+BANK_CARD_PATTERN: re.Pattern[str] = re.compile(
+    rf"(?<![0-9A-Za-z])62[0-9]{{2}}(?:{_GAP}[0-9]{{4}}){{3}}(?:{_GAP}[0-9]{{1,3}})?(?![0-9A-Za-z])"
+    rf"|(?<=卡号|账号|帐号)[:：\s]*[0-9](?:{_GAP}[0-9]){{11,18}}(?![0-9])"
+)
+
+# A WeChat or QQ account after the word that names it ("微信zhangwei1990", "QQ：12345678").
+MESSENGER_PATTERN: re.Pattern[str] = re.compile(
+    r"(?:微信号?|[Qq]{2}号?)[:：\s]*(?P<account>[A-Za-z0-9][A-Za-z0-9_\-]{4,19})(?![A-Za-z0-9_\-])"
 )
 
 # Any phone number: a mobile or a landline.
@@ -443,12 +459,19 @@ _SPELLED_DIGIT = "[零〇幺一二三四五六七八九]"
 # room may also be read out digit by digit in Chinese numerals ("2单元五零二").
 _LETTERED_BUILDING = f"(?<!{_LETTER}){_LETTER}{_DIGIT}{{0,2}}(?:座|栋|幢)"
 _BUILDING = f"(?:{_NUMERAL}{{1,4}}(?:号楼|栋|幢|座|号院|号(?=\\s*{_NUMERAL}{{1,3}}单元))|{_LETTERED_BUILDING})"
-_UNIT = f"{_NUMERAL}{{1,3}}单元"
+# A unit: "2单元", "西单元", or a stairwell "2门", "2门洞" (the last two only where a room follows: _UNIT_ROOM).
+_UNIT = f"(?:{_NUMERAL}{{1,3}}|[东西中])单元"
+_UNIT_OR_DOOR = f"(?:{_UNIT}|{_NUMERAL}{{1,2}}门洞?)"
 _FLOOR = f"{_NUMERAL}{{1,3}}(?:层|楼)(?=\\s*{_DIGIT})"
 _ROOM_BARE = f"{_DIGIT}{{3,4}}(?![0-9０-９年月日天元万千百个人名次岁%.．号楼层])"
 _ROOM = f"(?:{_DIGIT}{{1,5}}(?:室|号(?![楼院]))|{_ROOM_BARE})"
+# More rooms after the first: "501、502", "501和502".
+_MORE_ROOMS = f"(?:\\s*[、和及]\\s*{_DIGIT}{{3,4}}(?:室|号)?(?![0-9０-９]))*"
+# A home on a floor named by its side: "5楼东户", "3号楼西户", "东边户".
+_SIDE_HOME = "[东西中南北](?:边户|户)"
 _ROOM_SPELLED = f"{_SPELLED_DIGIT}{{3,4}}(?:室|号)?(?![零〇幺一二三四五六七八九十百千万年月日天元个人名次岁号楼层室])"
-_UNIT_ROOM = f"{_UNIT}(?:\\s*{_FLOOR})?\\s*(?:{_ROOM}|{_ROOM_SPELLED})"
+_UNIT_ROOM = (f"{_UNIT_OR_DOOR}(?:\\s*{_FLOOR})?\\s*(?:{_ROOM}|{_ROOM_SPELLED}){_MORE_ROOMS}"
+              f"|{_UNIT}\\s*(?:{_NUMERAL}{{1,3}}(?:层|楼)\\s*)?{_SIDE_HOME}")
 _DWELLING_TAIL = f"(?:\\s*{_BUILDING})?(?:\\s*{_UNIT_ROOM}|(?:\\s*{_UNIT})?(?:\\s*{_FLOOR})?(?:\\s*{_ROOM})?)"
 # A road, a lane or a village, or a numbered village group (村民小组: "李家村3组") before a house number.
 _ROAD_END = "(?:(?<=[路街巷弄道里村])|(?<=胡同)|(?<=[0-9０-９一二三四五六七八九十]组))"
@@ -471,8 +494,11 @@ HOME_ADDRESS_PATTERN: re.Pattern[str] = re.compile(
     f"(?![：:\\s]){_CLAUSE_CHARS}{{0,20}}?(?:{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|室)|{_LETTERED_BUILDING})"
     f"(?:\\s*(?:{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|层|楼|室)|{_LETTERED_BUILDING}|{_ROOM_BARE})"
     f"|(?<=单元)\\s*{_ROOM_SPELLED})*"
-    f"|{_ROAD_END}\\s*{_DIGIT}{{1,5}}(?:号院|号)(?![楼文令])(?:之{_DIGIT}{{1,3}})?{_DWELLING_TAIL}"
-    f"|(?<![0-9０-９])(?:(?:{_BUILDING}\\s*)?{_UNIT_ROOM}|{_BUILDING}(?:\\s*{_FLOOR})?\\s*{_ROOM})"
+    f"|{_ROAD_END}\\s*[甲乙丙丁]?{_DIGIT}{{1,5}}(?:[-－—]{_DIGIT}{{1,4}})?(?:号院|号)(?![楼文令])(?:之{_DIGIT}{{1,3}})?"
+    f"{_DWELLING_TAIL}"
+    f"|(?<![0-9０-９])(?:(?:{_BUILDING}\\s*)?{_UNIT_ROOM}|{_BUILDING}(?:\\s*{_FLOOR})?\\s*{_ROOM}{_MORE_ROOMS}"
+    f"|{_BUILDING}\\s*(?:{_NUMERAL}{{1,3}}(?:层|楼)\\s*)?{_SIDE_HOME})"
+    f"|(?<![0-9０-９]){_NUMERAL}{{1,4}}(?:号楼|栋|幢|座|#楼?)\\s*{_DIGIT}{{1,2}}[-－—]{_DIGIT}{{3,4}}(?![0-9０-９])"
     f"|(?<![0-9０-９]){_DIGIT}{{3,4}}室"
     f"|(?<=[区园苑寓厦院庄城里村])\\s*{_DIGIT}{{1,3}}[-－—]{_DIGIT}{{1,2}}[-－—]{_DIGIT}{{3,4}}(?![0-9０-９])"
 )
@@ -553,8 +579,10 @@ def _redaction_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     alternatives = [
         f"(?P<email>{EMAIL_PATTERN.pattern})",
         f"(?P<id>{ID_NUMBER_PATTERN.pattern})",
+        f"(?P<card>{BANK_CARD_PATTERN.pattern})",
         f"(?P<phone>{PHONE_PATTERN.pattern})",
         f"(?P<cued>{LOCAL_NUMBER_PATTERN.pattern})",
+        f"(?P<messenger>{MESSENGER_PATTERN.pattern})",
     ]
     if names:
         alternatives.append("(?P<name>" + "|".join(re.escape(n) for n in names) + ")")
@@ -582,6 +610,12 @@ def redact_text(
             return mask_email(match.group("email"), rules)
         if match.group("id") is not None:
             return mask_id_number(match.group("id"), rules)
+        if match.group("card") is not None:
+            # The word and the colon before a cued number stay; the number keeps its last four digits.
+            found = text[match.start() : match.end()]
+            first = next(i for i, c in enumerate(half_width[match.start() : match.end()]) if c.isdigit())
+            digits = re.sub(r"[^0-9]", "", found[first:].translate(_HALF_WIDTH))
+            return found[:first] + _mask_middle(digits, 0, 4, rules.mask_char)
         if match.group("phone") is not None:
             return mask_phone(match.group("phone"), rules)
         if match.group("cued") is not None:
@@ -590,6 +624,9 @@ def redact_text(
             local = match.group("local")
             kept = _mask_middle(local, 0, min(rules.phone_keep_last, 2), rules.mask_char)
             return text[match.start() : match.start("local")] + kept
+        if match.group("messenger") is not None:
+            # The word stays; the account keeps its first character.
+            return text[match.start() : match.start("account")] + match.group("account")[0] + rules.mask_char * 3
         return mask_name(text[match.start() : match.end()], rules)
 
     # One pass over all patterns, so a masked value is never matched again.

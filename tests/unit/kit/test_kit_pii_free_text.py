@@ -43,6 +43,17 @@ MARK = "[已隐去]"
         ("家住幸福小区三号楼二单元五零二", f"家住{MARK}"),
         ("幸福小区三号楼二单元五〇二室漏水", f"幸福小区{MARK}漏水"),
         ("胜利路12号3单元五零二", f"胜利路{MARK}"),
+        # Forms of the district's own: a side of a floor, a stairwell door, building-room, lettered house numbers.
+        ("3号楼2单元5楼东户门口堆放杂物", f"3号楼{MARK}门口堆放杂物"),
+        ("幸福小区3号楼东户", f"幸福小区{MARK}"),
+        ("3号楼2门502", MARK),
+        ("3号楼2门洞502漏水", f"{MARK}漏水"),
+        ("幸福小区3号楼2-502", f"幸福小区{MARK}"),
+        ("幸福小区3#2-502", f"幸福小区{MARK}"),
+        ("5号楼西单元301", MARK),
+        ("胜利东街123-5号", f"胜利东街{MARK}"),
+        ("胜利东街甲123号", f"胜利东街{MARK}"),
+        ("3号楼2单元501、502两户", f"{MARK}两户"),
     ],
 )
 def test_home_address_in_text_is_removed(text, expected):
@@ -69,6 +80,10 @@ def test_home_address_in_text_is_removed(text, expected):
         "A座大厅地面湿滑",
         "3号楼2单元一楼大厅",
         "二单元一二三四五户已签字",
+        "3号楼2门",
+        "3号楼西侧绿地",
+        "小区东门502路公交站",
+        "东门口停车",
     ],
 )
 def test_shared_places_counts_and_document_numbers_stay(text):
@@ -301,4 +316,30 @@ def test_an_id_number_after_letters_or_grouped_in_fours_is_masked(text: str) -> 
 @pytest.mark.parametrize("text", ["7d50abdd-2a93-4c24-a305-139381234567", "370705001001001", "13,812,345,678元",
                                   "3707050010010010010101"])
 def test_identifiers_codes_and_amounts_are_not_taken_for_numbers(text: str) -> None:
+    assert redact_text(text) == text
+
+
+# --- bank cards, messenger accounts, numbers written with wide gaps -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("支付劳务费500元，工行卡号6222 0212 3456 7890 123", "支付劳务费500元，工行卡号***************0123"),
+        ("卡号：6217000010001234567 已付", "卡号：***************4567 已付"),
+        ("退至账号 12345678901234", "退至账号 **********1234"),
+        ("转入6222021234567890", "转入************7890"),
+        ("联系人微信zhangwei1990，QQ 12345678", "联系人微信z***，QQ 1***"),
+        ("微信号：wx_li-88", "微信号：w***"),
+        ("电话0536—8888888", "电话053****8888"),
+        ("电话0536 888 8888", "电话053****8888"),
+        ("手机138 - 1234 - 5678", "手机138****5678"),
+    ],
+)
+def test_cards_accounts_and_gapped_numbers_are_masked(text, expected):
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize("text", ["微信群里已通知", "QQ群123", "订单号20231234", "微信公众号推送", "维修基金1200元"])
+def test_words_about_messengers_and_short_numbers_stay(text):
     assert redact_text(text) == text

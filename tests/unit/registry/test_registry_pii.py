@@ -423,8 +423,9 @@ def test_id_number_with_a_wrong_check_char_is_still_masked():
     assert id_number not in redact_text(id_number)
 
 
-def test_old_fifteen_digit_id_number_is_masked():
-    assert redact_text("旧证370705850101123号") == "旧证370705*****1123号"
+def test_old_fifteen_digit_id_number_is_masked_without_any_digit_of_its_birth_date():
+    # 370705 | 850101 (born 1985-01-01) | 123: the last four characters would show the day's last digit.
+    assert redact_text("旧证370705850101123号") == "旧证370705******123号"
 
 
 @pytest.mark.parametrize(
