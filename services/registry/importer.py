@@ -56,7 +56,7 @@ from services.registry.rules.codes import (
     parent_code,
     validate_code,
 )
-from services.registry.rules.roles import Role, is_valid_scope
+from services.registry.rules.roles import GRANTED_BY, Role, is_valid_scope
 from youmin.kit.calendar import local_date
 from youmin.kit.db import is_transient
 from youmin.kit.errors import NUL_REASON, describe_error
@@ -338,25 +338,30 @@ def check_person_row(rows: _Rows, row: int, record: dict[str, str], as_of: date)
 
 CHECKS = {"units": check_unit_row, "households": check_member_row, "people": check_person_row}
 CODE_FIELDS = ("code", "household_code", "scope_code")
+ADMIN_GRANTED = frozenset(r.value for r, granters in GRANTED_BY.items() if granters == {Role.ADMIN})
 
 
 def _within_caller(rows: _Rows, row: int, fields: dict[str, str], within: Sequence[str] | None,
                    grants_admin: bool) -> bool:
     """Checks what a row asks of the importing caller (its codes in their districts, no administrator grant
     unless they are one) and that no value carries a NUL character; False when the row is refused."""
-    ok = True
-    for name, value in fields.items():
-        if "\x00" in value:
-            rows.error(row, name, NUL_REASON)
-            ok = False
+    # A value with a NUL character is refused as such and looked at no further: quoted into another reason, it would
+    # make the report itself unstorable (PostgreSQL's json refuses \u0000).
+    refused = {name for name, value in fields.items() if "\x00" in value}
+    for name in refused:
+        rows.error(row, name, NUL_REASON)
+    ok = not refused
     if within is not None:
         for name in CODE_FIELDS:
             code = _text(fields.get(name))
-            if code and not code.startswith(tuple(within)):
+            if name not in refused and code and not code.startswith(tuple(within)):
                 rows.error(row, name, f"code.outside_scope: {code} is outside the district you import for")
                 ok = False
-    if not grants_admin and _text(fields.get("role")) == Role.ADMIN:
-        rows.error(row, "role", "role.admin_only: only an administrator grants the administrator role")
+    role = _text(fields.get("role"))
+    if not grants_admin and role in ADMIN_GRANTED:
+        # As the API grants them (services.registry.rules.roles.GRANTED_BY).
+        rows.error(row, "role", "role.admin_only: only an administrator grants the "
+                   f"{'administrator' if role == Role.ADMIN else role} role")
         ok = False
     return ok
 

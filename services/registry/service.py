@@ -54,6 +54,7 @@ from services.registry.rules.codes import (
 )
 from services.registry.rules.roles import (
     CADRE_ROLES,
+    GRANTED_BY,
     PERSONAL_DATA_ROLES,
     SIX_HAVES,
     STAFF_ROLES,
@@ -130,6 +131,14 @@ def _unit_read(unit: OrgUnit) -> schemas.UnitRead:
 def _require_writer(principal: Principal, code: str) -> None:
     if not principal.covers(code, WRITER_ROLES):
         raise Forbidden(f"only staff whose scope covers {code} may do this", scope=code)
+
+
+def _require_granter(principal: Principal, role: Role, code: str) -> None:
+    """Refuses unless the caller holds, over the scope, a role that grants and revokes this one (GRANTED_BY)."""
+    granters = GRANTED_BY[role]
+    if not principal.covers(code, {r.value for r in granters}):
+        raise Forbidden(f"role: a {role.value} at {code} is granted by {', '.join(sorted(r.value for r in granters))} "
+                        f"covering it", scope=code, field="role")
 
 
 class RegistryService:
@@ -497,9 +506,9 @@ class RegistryService:
         if body.from_organisation and body.role != Role.PART_TIME_MEMBER:
             raise RuleViolation("role.from_organisation", "only part-time committee members come from an organisation",
                                 field="from_organisation")
-        _require_writer(principal, body.scope_code)
-        if body.role == Role.ADMIN and not principal.covers(body.scope_code, {Role.ADMIN.value}):
-            raise Forbidden("only an administrator grants the administrator role")
+        _require_granter(principal, Role(body.role), body.scope_code)
+        if principal.sub == str(body.person_id):
+            raise Forbidden("person_id: nobody grants a role to themselves; ask staff above you", field="person_id")
         # Not retired nor moved while the grant is made (a grant made during a move is re-coded with it).
         await self.repo.share_lock_line([*ancestors(body.scope_code), body.scope_code])
         scope = await self.repo.unit_by_code(body.scope_code, lock="share")
@@ -547,7 +556,7 @@ class RegistryService:
         grant = await self.repo.grant(grant_id)
         if grant is None:
             raise NotFound(f"no grant {grant_id}")
-        _require_writer(principal, grant.scope_code)
+        _require_granter(principal, Role(grant.role), grant.scope_code)
         if grant.revoked_on is not None:
             raise Conflict(f"the grant was revoked on {grant.revoked_on}", allowed=[])
         await self._revoke(grant, _today(on, not_before=grant.effective_on, what="the role began"))

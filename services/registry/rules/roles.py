@@ -15,6 +15,7 @@ from services.registry.rules.codes import (
 )
 
 __all__ = [
+    "GRANTED_BY",
     "PARTY_ORG_LEVELS",
     "PERSONAL_DATA_ROLES",
     "ROLE_SCOPE_LEVELS",
@@ -94,6 +95,32 @@ STAFF_ROLES: frozenset[Role] = frozenset(
         Role.ADMIN,
     }
 )
+
+_ABOVE_COMMUNITY = frozenset({Role.STREET_STAFF, Role.DISTRICT_STAFF, Role.ADMIN})
+_COMMUNITY_AND_ABOVE = _ABOVE_COMMUNITY | {Role.COMMUNITY_STAFF}
+
+# Who may grant (and revoke) each role, within their scope: the grid's staff name the building and unit heads, the
+# representatives and the party members of their grid; the community's cadres (社区干部) appoint the grid's staff and
+# the community's workers, mediators and advisers; the street appoints the community's cadres, the district the
+# street's; only an administrator makes another. Nobody grants a role to themselves.
+GRANTED_BY: Mapping[Role, frozenset[Role]] = {
+    Role.BUILDING_HEAD: STAFF_ROLES,
+    Role.UNIT_HEAD: STAFF_ROLES,
+    Role.RESIDENT_REPRESENTATIVE: STAFF_ROLES,
+    Role.PARTY_MEMBER: STAFF_ROLES,
+    Role.GRID_SECRETARY: _COMMUNITY_AND_ABOVE,
+    Role.GRID_MANAGER: _COMMUNITY_AND_ABOVE,
+    Role.GRID_HEAD: _COMMUNITY_AND_ABOVE,
+    Role.COMMUNITY_WORKER: _COMMUNITY_AND_ABOVE,
+    Role.MEDIATOR: _COMMUNITY_AND_ABOVE,
+    Role.LEGAL_ADVISER: _COMMUNITY_AND_ABOVE,
+    Role.DEPARTMENT_LIAISON: _COMMUNITY_AND_ABOVE,
+    Role.PART_TIME_MEMBER: _COMMUNITY_AND_ABOVE,
+    Role.COMMUNITY_STAFF: _ABOVE_COMMUNITY,
+    Role.STREET_STAFF: frozenset({Role.DISTRICT_STAFF, Role.ADMIN}),
+    Role.DISTRICT_STAFF: frozenset({Role.ADMIN}),
+    Role.ADMIN: frozenset({Role.ADMIN}),
+}
 
 # Staff plus building and unit heads, who see the people of their own building or unit.
 PERSONAL_DATA_ROLES: frozenset[Role] = STAFF_ROLES | {Role.BUILDING_HEAD, Role.UNIT_HEAD}

@@ -253,6 +253,15 @@ async def test_an_upload_does_no_more_than_its_caller_could_through_the_api(regi
     assert refused.json()["errors"] == [{"row": 2, "field": "role",
                                          "reason": "role.admin_only: only an administrator grants the administrator role"}]
     assert (await _upload(registry, "people", row, role="admin")).json()["status"] == "succeeded"
+    # Nor anyone district staff, as the API would not let them either.
+    peer = f"name,id_number,role,scope_code\n赵六,{new_id_number()},district_staff,370705\n".encode()
+    refused = await _upload(registry, "people", peer, role="district_staff")
+    assert [(e["field"], e["reason"].split(":")[0]) for e in refused.json()["errors"]] == [("role", "role.admin_only")]
+    # A code with a NUL character, outside the caller's district too, is reported as the NUL it holds: the report is
+    # stored and answered with the import's id, and the import is not left running.
+    nul = await _upload(registry, "units", b"code,name\n9\x00,x\n", role="district_staff")
+    assert nul.status_code == 422 and nul.json()["import_status"] == "failed", nul.text
+    assert [e["field"] for e in nul.json()["errors"]] == ["code"] and nul.json()["import_id"]
 
 
 async def test_an_import_report_is_read_by_those_who_import_only(registry):

@@ -8,6 +8,7 @@ import random
 import uuid
 from datetime import UTC, date, datetime
 
+import httpx
 import pytest
 from sqlalchemy import text as sa_text
 from conftest import new_household, new_id_number, new_phone
@@ -181,6 +182,42 @@ async def test_a_grid_manager_grants_roles_only_to_people_of_their_grid(registry
     granted = await registry.client.post(f"{API}/grants", json={"person_id": neighbour["person_id"], "role": "party_member",
                                                                 "scope_code": grid}, headers=manager)
     assert granted.status_code == 201, granted.text
+
+
+async def test_roles_are_granted_and_revoked_only_from_above_and_never_to_oneself(registry):
+    grid = await registry.fresh_grid()
+    community = grid[:12]
+    household = await new_household(registry, grid)
+    worker, neighbour = await new_resident(registry, household), await new_resident(registry, household)
+    await grant(registry, worker["person_id"], "community_worker", community)
+    as_worker = registry.auth("community_worker", community, sub=worker["person_id"])
+
+    async def ask(headers: dict[str, str], person_id: str, role: str, scope: str) -> httpx.Response:
+        return await registry.client.post(f"{API}/grants", json={"person_id": person_id, "role": role,
+                                                                 "scope_code": scope}, headers=headers)
+
+    # A community worker neither makes themselves nor anyone else a community cadre, nor a grid manager.
+    for person, role, scope in ((worker, "community_staff", community), (neighbour, "community_staff", community),
+                                (neighbour, "grid_manager", grid)):
+        refused = await ask(as_worker, person["person_id"], role, scope)
+        assert refused.status_code == 403 and refused.json()["field"] == "role", refused.text
+    # They still name a building head or a party member of their community ...
+    assert (await ask(as_worker, neighbour["person_id"], "party_member", grid)).status_code == 201
+    # ... but not themselves, whatever the role.
+    own = await ask(as_worker, worker["person_id"], "party_member", grid)
+    assert own.status_code == 403 and own.json()["field"] == "person_id"
+    # A grid manager does not make another grid manager; the community's cadres do.
+    refused = await ask(registry.auth("grid_manager", grid), neighbour["person_id"], "grid_manager", grid)
+    assert refused.status_code == 403
+    made = await ask(registry.auth("community_staff", community), neighbour["person_id"], "grid_manager", grid)
+    assert made.status_code == 201, made.text
+    # Revoking takes the same standing: the district's staff do not revoke an administrator.
+    admin = await grant(registry, neighbour["person_id"], "admin", "370705")
+    revoke = await registry.client.post(f"{API}/grants/{admin['grant_id']}/revoke",
+                                        headers=registry.auth("district_staff", "370705"))
+    assert revoke.status_code == 403
+    assert (await registry.client.post(f"{API}/grants/{admin['grant_id']}/revoke",
+                                       headers=registry.admin)).status_code == 200
 
 
 async def test_person_roles_lists_active_grants_and_drops_revoked_ones(registry):
