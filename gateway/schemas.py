@@ -36,7 +36,7 @@ class Strict(BaseModel):
 
 class LoginRequest(Strict):
     phone: Mobile
-    password: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=200)
 
 
 class RefreshRequest(Strict):

@@ -95,6 +95,14 @@ async def test_login_with_malformed_phone_names_the_field(gateway_app):
     assert any(e["field"] == "phone" for e in resp.json()["errors"])
 
 
+async def test_a_password_longer_than_the_registry_keeps_is_a_422_naming_it_not_a_failed_log_in(gateway_app):
+    # The registry takes passwords of up to 200 characters: a longer one would be refused there and counted here as a
+    # wrong password, towards the phone's lock-out.
+    resp = await gateway_app.state.test_client.post("/auth/login", json={"phone": "13800000009", "password": "x" * 201})
+    assert resp.status_code == 422
+    assert [e["field"] for e in resp.json()["errors"]] == ["password"]
+
+
 async def test_a_log_out_during_a_refresh_also_revokes_the_token_that_refresh_issues(gateway_app, registry):
     import asyncio
 
