@@ -295,10 +295,13 @@ class MattersService:
     @staticmethod
     def reads_in_full(principal: Principal, unit_code: str, proposer_sub: str | None = None) -> bool:
         """Whether the caller reads a matter's free text as written: its proposer, an integration, a department, or staff
-        whose grant covers its place. Other residents of the community read it with personal data masked."""
+        whose grant covers its place (the community's, street's and district's staff, and the grid's and building's).
+        Other residents of the community read it with personal data masked, and so do those who read it through a
+        role that is not staff: party members, representatives, part-time committee members, mediators, legal
+        advisers and departments' liaisons."""
         if principal.kind in ("service", "department") or (proposer_sub is not None and proposer_sub == principal.sub):
             return True
-        return any(g.role != RESIDENT and unit_code.startswith(g.scope) for g in principal.grants)
+        return principal.covers(unit_code, FIELD_ROLES)
 
     async def search(self, principal: Principal, filters: dict[str, Any], q: str | None, limit: int,
                      offset: int) -> tuple[list[Matter], int, bool]:

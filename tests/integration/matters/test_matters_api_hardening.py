@@ -214,6 +214,28 @@ async def test_a_vote_closing_past_the_storable_years_is_a_422(matters):
     assert resp.json()["errors"][0]["field"] == "closes_at"
 
 
+async def test_roles_that_are_not_staff_read_a_matter_masked_within_their_scope(matters):
+    community = matters.new_community()
+    raised = await matters.client.post("/api/v1/matters/", json={
+        "title": "楼道灯坏了", "category": "city_management", "unit_code": community + "001",
+        "description": "我是王秀英，联系电话13912345678，楼道灯一直不亮"},
+        headers=matters.resident("resident-a-" + community, matters.household(community, 1)))
+    assert raised.status_code == 201, raised.text
+    matter_id = raised.json()["matter_id"]
+    for role, scope in (("party_member", community + "001"), ("mediator", community[:9]),
+                        ("part_time_member", community[:9]), ("department_liaison", community),
+                        ("legal_adviser", community)):
+        read = await matters.client.get(f"/api/v1/matters/{matter_id}",
+                                        headers=matters.headers(f"{role}-{community}", [(role, scope)]))
+        assert read.status_code == 200, (role, read.text)
+        assert "13912345678" not in read.json()["description"], role
+    # The grid's staff and the community's read it as written.
+    for role, scope in (("grid_manager", community + "001"), ("community_staff", community)):
+        read = await matters.client.get(f"/api/v1/matters/{matter_id}",
+                                        headers=matters.headers(f"{role}-{community}", [(role, scope)]))
+        assert "13912345678" in read.json()["description"], role
+
+
 async def test_a_neighbour_reads_a_matter_with_the_proposers_personal_data_masked(matters):
     community = matters.new_community()
     mine, theirs = matters.household(community, 1), matters.household(community, 2)
