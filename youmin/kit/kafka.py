@@ -12,6 +12,17 @@ from aiokafka.errors import TopicAlreadyExistsError
 TOPICS = ("registry.units", "registry.people", "matters.matters", "mediation.cases", "disclosure.items")
 
 
+# Topics whose records are kept for good rather than for the broker's retention: the registry's, from which every
+# service's replica of the tree is built (a service started, or a replica rebuilt, after the retention would miss the
+# units and roles older than it), and the dead-letter topics (a dead letter waits for an operator, however long).
+KEPT_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+def topic_configs(topic: str) -> dict[str, str]:
+    """The settings a topic is created with."""
+    return dict(KEPT_FOREVER) if topic.startswith("registry.") or topic.endswith(".dlq") else {}
+
+
 def all_topics() -> list[str]:
     """Returns every topic including the dead-letter topics."""
     return [t for topic in TOPICS for t in (topic, f"{topic}.dlq")]
@@ -61,7 +72,8 @@ async def ensure_topics(bootstrap: str, topics: list[str] | None = None, *, part
         missing = [t for t in (topics or all_topics()) if t not in existing]
         if missing:
             try:
-                await admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing])
+                await admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1,
+                                                    topic_configs=topic_configs(t)) for t in missing])
             except TopicAlreadyExistsError:
                 pass
     finally:
