@@ -56,7 +56,7 @@ from services.registry.rules.codes import (
     parent_code,
     validate_code,
 )
-from services.registry.rules.roles import GRANTED_BY, Role, is_valid_scope
+from services.registry.rules.roles import GRANTED_BY, MAX_PROXIES, Role, is_valid_scope
 from youmin.kit.calendar import local_date
 from youmin.kit.db import is_transient
 from youmin.kit.errors import NUL_REASON, describe_error
@@ -465,6 +465,17 @@ MEMBER_CHECKS = [
        FROM stage_member s LEFT JOIN person_personal pp ON pp.id_number = s.id_number
        LEFT JOIN person p ON p.person_id = pp.person_id
        WHERE s.role_in_household IN ('representative', 'proxy') AND NOT coalesce(p.adult, s.adult)""",
+    # As through the API: a household has a few proxies, counted with those recorded already (the ones the file names
+    # again counted once). The household's event lists them all.
+    f"""SELECT s.row_no, 'role_in_household', 'household.too_many_proxies: a household has at most {MAX_PROXIES} '
+              || 'proxies, with those recorded already'
+       FROM (SELECT row_no, household_code, row_number() OVER (PARTITION BY household_code ORDER BY row_no) AS n
+             FROM stage_member WHERE role_in_household = 'proxy') s
+       WHERE s.n + (SELECT count(*) FROM household_proxy p
+                    JOIN org_unit h ON h.unit_id = p.household_id AND h.code = s.household_code
+                    JOIN person_personal pp ON pp.person_id = p.person_id
+                    WHERE NOT EXISTS (SELECT 1 FROM stage_member f WHERE f.household_code = s.household_code
+                                      AND f.role_in_household = 'proxy' AND f.id_number = pp.id_number)) > {MAX_PROXIES}""",
 ]
 
 PERSON_CHECKS = [

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
+from services.registry.rules.roles import MAX_PROXIES
 from youmin.kit.errors import RequestBody
 from youmin.kit.pii import PiiValidationError, validate_id_number, validate_mobile
 
@@ -182,7 +183,7 @@ class RepresentativeSet(Strict):
     """Names a household's representative and its proxies (户决制)."""
 
     representative_person_id: UUID | None
-    proxy_person_ids: list[UUID] = []
+    proxy_person_ids: list[UUID] = Field(default=[], max_length=MAX_PROXIES)
     effective_on: date | None = None
 
 

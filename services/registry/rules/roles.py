@@ -16,6 +16,7 @@ from services.registry.rules.codes import (
 
 __all__ = [
     "GRANTED_BY",
+    "MAX_PROXIES",
     "PARTY_ORG_LEVELS",
     "PERSONAL_DATA_ROLES",
     "ROLE_SCOPE_LEVELS",
@@ -95,6 +96,10 @@ STAFF_ROLES: frozenset[Role] = frozenset(
         Role.ADMIN,
     }
 )
+
+# A household's recorded proxies (户决制: who may cast the household's vote besides its representative) are few; the
+# household's event lists them all.
+MAX_PROXIES = 10
 
 _ABOVE_COMMUNITY = frozenset({Role.STREET_STAFF, Role.DISTRICT_STAFF, Role.ADMIN})
 _COMMUNITY_AND_ABOVE = _ABOVE_COMMUNITY | {Role.COMMUNITY_STAFF}

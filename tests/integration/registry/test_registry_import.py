@@ -338,6 +338,28 @@ async def test_households_import_refuses_a_minor_as_representative_or_proxy(regi
     assert await count(registry, "SELECT count(*) FROM org_unit WHERE code LIKE $1", grid + "%") == 1
 
 
+async def test_a_household_takes_at_most_ten_proxies_counting_those_recorded_already(registry, tmp_path):
+    grid = await registry.fresh_grid()
+    home = f"{grid}001010101"
+    proxies = [[home, f"代理{n}", new_id_number(), "", "", "", "proxy"] for n in range(8)]
+    first = await run(registry, "households", write_csv(tmp_path / "a.csv", HOUSEHOLD_HEADER, proxies))
+    assert first.status == "succeeded", first.errors
+    # The same eight again and three more: eleven in all; the eleventh proxy's row (row 12) is refused.
+    more = proxies + [[home, f"新代理{n}", new_id_number(), "", "", "", "proxy"] for n in range(3)]
+    result = await run(registry, "households", write_csv(tmp_path / "b.csv", HOUSEHOLD_HEADER, more))
+    assert result.status == "failed"
+    assert [(e.row, e.field, e.reason.split(":")[0]) for e in result.errors] == [
+        (12, "role_in_household", "household.too_many_proxies")]
+    # Two more make ten, which is allowed.
+    assert (await run(registry, "households", write_csv(tmp_path / "c.csv", HOUSEHOLD_HEADER, more[:10]))).status \
+        == "succeeded"
+    # Through the API too.
+    resp = await registry.client.put(f"{API}/households/{home}/representative", headers=registry.admin,
+                                     json={"representative_person_id": None,
+                                           "proxy_person_ids": [str(uuid.uuid4()) for _ in range(11)]})
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "proxy_person_ids", resp.text
+
+
 async def test_households_import_takes_a_registered_persons_adulthood_as_the_registry_records_it(registry, tmp_path):
     grid = await registry.fresh_grid()
     home = f"{grid}001010101"
