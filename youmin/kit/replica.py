@@ -261,10 +261,17 @@ async def _unit_created(session: AsyncSession, event: BaseCloudEvent) -> None:
     )
 
 
+class UnitNotReplicated(LookupError):
+    """An event changes a unit whose creation the replica has not applied (dead-lettered, say): refused, it is retried
+    and then dead-lettered behind the creation, and the two are sent again in order."""
+
+
 async def _unit_renamed(session: AsyncSession, event: BaseCloudEvent) -> None:
     d = event.get_data()
-    await session.execute(text("UPDATE replica_unit SET unit_name = :name WHERE unit_id = :id"),
-                          {"name": d["unit_name"], "id": d["unit_id"]})
+    result = await session.execute(text("UPDATE replica_unit SET unit_name = :name WHERE unit_id = :id"),
+                                   {"name": d["unit_name"], "id": d["unit_id"]})
+    if result.rowcount == 0:
+        raise UnitNotReplicated(f"unit_id: unit {d['unit_id']} ({d.get('unit_code')}) is not in the replica")
 
 
 # Columns holding org codes, re-prefixed when a unit moves (its descendants take new codes too).
@@ -349,7 +356,10 @@ async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
 
 async def _unit_retired(session: AsyncSession, event: BaseCloudEvent) -> None:
     d = event.get_data()
-    await session.execute(text("UPDATE replica_unit SET retired = true WHERE unit_id = :id"), {"id": d["unit_id"]})
+    result = await session.execute(text("UPDATE replica_unit SET retired = true WHERE unit_id = :id"),
+                                   {"id": d["unit_id"]})
+    if result.rowcount == 0:
+        raise UnitNotReplicated(f"unit_id: unit {d['unit_id']} ({d.get('unit_code')}) is not in the replica")
 
 
 async def _role_granted(session: AsyncSession, event: BaseCloudEvent) -> None:
