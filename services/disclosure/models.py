@@ -108,6 +108,13 @@ class PublicMatter(Base):
     progress: Mapped[dict | None] = mapped_column(JSONB)
     evaluation: Mapped[dict | None] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # When each part last changed, by the time of the event that changed it (MatterRepository.upsert): stage; place
+    # (community and unit); flags (key project); decision (title, tally, category); evaluation.
+    stage_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    place_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    flags_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    evaluation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_public_matter_community_code", "community_code", postgresql_ops={"community_code": "text_pattern_ops"}),

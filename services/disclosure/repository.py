@@ -334,6 +334,12 @@ class MatterFlags:
     title_withheld: bool
 
 
+# The column that dates each part of a matter's public record (see PublicMatter).
+_CHANGED_AT = {"stage": "stage_at", "community_code": "place_at", "unit_code": "place_at", "key_project": "flags_at",
+               "public_title": "decision_at", "tally": "decision_at", "category": "decision_at",
+               "evaluation": "evaluation_at"}
+
+
 class MatterRepository:
     """Public matter progress and timelines."""
 
@@ -344,8 +350,10 @@ class MatterRepository:
         """Creates the matter's public record (stage "raised" unless given) or updates the given columns and the
         community (every event names the matter's current one: a matter placed in triage moves); returns whether
         the matter is a key project and whether its title is withheld (a title given then is not stored)."""
+        parts = {_CHANGED_AT[key] for key in ("community_code", *values) if key in _CHANGED_AT}
         stmt = insert(PublicMatter).values(
-            matter_id=matter_id, community_code=community_code, updated_at=at, **{"stage": "raised", **values})
+            matter_id=matter_id, community_code=community_code, updated_at=at, **{"stage": "raised", **values},
+            **{part: at for part in parts})
         changes = {key: stmt.excluded[key] for key in ("community_code", *values)}
         if "public_title" in values:
             # Decided again after its title was withdrawn as personal data: the title stays off. The row lock taken
@@ -359,6 +367,14 @@ class MatterRepository:
                 (PublicMatter.unit_code.is_(None), None),
                 else_=stmt.excluded.community_code,
             )
+        # A part changes only for an event no older than the one that changed it last: an event sent again from the
+        # dead-letter topic arrives behind the matter's later events, and must not take the board back.
+        for key, change in list(changes.items()):
+            if key in _CHANGED_AT:
+                stamp = getattr(PublicMatter, _CHANGED_AT[key])
+                changes[key] = case((or_(stamp.is_(None), stamp <= at), change), else_=getattr(PublicMatter, key))
+        for part in {_CHANGED_AT[key] for key in changes if key in _CHANGED_AT}:
+            changes[part] = func.greatest(getattr(PublicMatter, part), at)
         changes["updated_at"] = func.greatest(PublicMatter.updated_at, stmt.excluded.updated_at)
         stmt = stmt.on_conflict_do_update(index_elements=[PublicMatter.matter_id], set_=changes)
         row = (await self.session.execute(stmt.returning(PublicMatter.key_project,

@@ -391,14 +391,18 @@ class DisclosureService:
         at = parse_time(d["at"])
         matter = await self.matters.get(matter_id)
         tasks = dict((matter.progress or {}).get("tasks", {})) if matter else {}
-        tasks[str(d["task_id"])] = {"percent": int(d["percent"]), "budget_cents": int(d["budget_cents"]),
-                                    "spent_cents": int(d["spent_cents"]), "at": at.isoformat()}
+        known = tasks.get(str(d["task_id"]))
+        # A task's report older than the one on the board (sent again from the dead-letter topic) goes on the
+        # timeline only.
+        if known is None or parse_time(known["at"]) <= at:
+            tasks[str(d["task_id"])] = {"percent": int(d["percent"]), "budget_cents": int(d["budget_cents"]),
+                                        "spent_cents": int(d["spent_cents"]), "at": at.isoformat()}
         summary = {
             "tasks": tasks,
             "percent": round(sum(t["percent"] for t in tasks.values()) / len(tasks)),
             "budget_cents": sum(t["budget_cents"] for t in tasks.values()),
             "spent_cents": sum(t["spent_cents"] for t in tasks.values()),
-            "at": at.isoformat(),
+            "at": max((t["at"] for t in tasks.values()), key=parse_time),
         }
         await self.matters.upsert(matter_id, d["community_code"], at, progress=summary)
         step = {"task_id": str(d["task_id"]), "percent": int(d["percent"]), "budget_cents": int(d["budget_cents"]),

@@ -151,6 +151,40 @@ async def test_progress_update_publishes_spending(disclosure):
     assert datetime.fromisoformat(by_id[latest["id"]]) == datetime.fromisoformat(latest["published_at"])
 
 
+async def test_events_sent_again_behind_later_ones_do_not_take_the_public_record_back(disclosure):
+    # As `youmin dlq redrive` sends them: each arrives after the matter's later events.
+    community = new_community()
+    matter_id, task_id = uuid.uuid4(), uuid.uuid4()
+    await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=community, unit_code=community,
+                                               category="facilities", raised_via="app",
+                                               raised_at=NOW - timedelta(days=9), key_project=False))
+    await disclosure.send(matters.MatterFlagged(matter_id=matter_id, community_code=community, key_project=True,
+                                                major=False, at=NOW - timedelta(days=2)))
+    await disclosure.send(decided(matter_id, community))
+    await disclosure.send(matters.MatterProgressUpdated(matter_id=matter_id, community_code=community, task_id=task_id,
+                                                        percent=50, budget_cents=100_000, spent_cents=50_000,
+                                                        at=NOW + timedelta(minutes=2)))
+    await wait_items(disclosure, community, category="matter_progress")
+    # The late ones: a transition, a flag taken off and a task's report, all older than what the board shows.
+    await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community, from_state="raised",
+                                                     to_state="accepted", action="accept", at=NOW - timedelta(days=8)))
+    await disclosure.send(matters.MatterFlagged(matter_id=matter_id, community_code=community, key_project=False,
+                                                major=False, at=NOW - timedelta(days=3)))
+    await disclosure.send(matters.MatterProgressUpdated(matter_id=matter_id, community_code=community, task_id=task_id,
+                                                        percent=10, budget_cents=100_000, spent_cents=10_000,
+                                                        at=NOW + timedelta(minutes=1)))
+
+    async def all_steps():
+        matter = (await disclosure.client.get(f"/public/v1/matters/{matter_id}")).json()
+        return matter if len(matter["timeline"]) == 5 else None
+
+    matter = await eventually(all_steps, timeout=30)
+    # On the timeline in their place; the record keeps what the later events said.
+    assert [s["step"] for s in matter["timeline"]] == ["raised", "transitioned", "decided", "progress", "progress"]
+    assert matter["stage"] == "decided" and matter["key_project"] is True
+    assert matter["progress"]["percent"] == 50 and matter["progress"]["spent_cents"] == 50_000
+
+
 async def test_final_evaluation_is_published_and_interim_is_not(disclosure):
     community = new_community()
     matter_id = uuid.uuid4()
