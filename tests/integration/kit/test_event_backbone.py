@@ -288,6 +288,45 @@ async def test_consumer_restarted_mid_stream_resumes_without_loss_or_double_effe
     assert second.stats.processed == 200, "the second consumer resumes after the first one's committed offsets"
 
 
+async def test_a_consumer_that_dies_after_its_transaction_commits_but_before_its_offset_does_applies_nothing_twice(
+        infra, db, topic):
+    Probe = probe_event_type(topic)
+    relay_task = asyncio.create_task(relay_for(infra).run())
+    group = f"g-{uuid.uuid4().hex[:6]}"
+
+    def dies_committing_offsets(*topics, **kw):
+        consumer = make_consumer(infra.bootstrap, *topics, **kw)
+
+        async def commit(offsets=None):
+            raise ProcessDied  # the effects and inbox rows are in the database; the offsets never reach the broker
+
+        consumer.commit = commit
+        return consumer
+
+    first = consumer_for(infra, topic, group)
+    first.consumer_factory = dies_committing_offsets
+    t1 = asyncio.create_task(first.run())
+    async with transaction(make_sessionmaker(db)) as session:
+        await publish(session, *(Probe(aggregate_id=f"agg-{n % 5}", seq=n) for n in range(50)))
+    with pytest.raises(ProcessDied):
+        await asyncio.wait_for(t1, 60)
+    applied = await effect_count(db)
+    assert applied > 0 and first.stats.processed == applied
+
+    # Started again, the group reads from its last committed offset (none): the events applied come again.
+    second = consumer_for(infra, topic, group)
+    t2 = asyncio.create_task(second.run())
+    await eventually(lambda: _effects_are(db, 50), timeout=90)
+    await second.wait_for(lambda s: s.processed + s.duplicates >= 50, timeout=30)
+    t2.cancel()
+    relay_task.cancel()
+    await asyncio.gather(t2, relay_task, return_exceptions=True)
+    assert second.stats.duplicates == applied and second.stats.processed == 50 - applied
+    async with db.connect() as conn:
+        assert await conn.scalar(text("SELECT count(DISTINCT seq) FROM probe_effect")) == 50
+    assert await effect_count(db) == 50
+
+
 class ProcessDied(BaseException):
     """Stands for the consumer's process dying; nothing in the consumer catches it."""
 
