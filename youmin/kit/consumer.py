@@ -49,13 +49,16 @@ _CLAIM_MANY = text(
 
 
 # The inbox remembers an event only as long as it can come again: a redelivery after a crash comes within
-# moments, a replay of a topic from its start (an operator resetting a group's offsets) within the topic's
-# retention. Rows processed longer ago than the inbox retention, which must exceed the longest topic retention, are
-# deleted a chunk at a time, oldest first (they lie at the start of the table, where the scan begins).
+# moments, a replay of a topic from its start (an operator resetting a group's offsets, or a group idle longer than
+# the broker keeps its offsets) within the topic's retention. Rows processed longer ago than the inbox retention,
+# which must exceed the broker's retention, are deleted a chunk at a time, oldest first (they lie at the start of the
+# table, where the scan begins). The registry's events are never deleted: their topics are kept for good
+# (youmin.kit.kafka.KEPT_FOREVER), and a unit's creation applied again would take it back to how it was created.
 _PRUNE_INBOX = text(
     """
     DELETE FROM inbox_event WHERE ctid = ANY(ARRAY(
-        SELECT ctid FROM inbox_event WHERE processed_at < now() - make_interval(secs => :seconds) LIMIT :chunk))
+        SELECT ctid FROM inbox_event WHERE processed_at < now() - make_interval(secs => :seconds)
+        AND type NOT LIKE 'gov.youmin.registry.%' LIMIT :chunk))
     """
 )
 INBOX_PRUNED = Counter("youmin_inbox_pruned_total", "Inbox rows deleted after the inbox retention", ["service"])

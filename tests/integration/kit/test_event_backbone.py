@@ -550,6 +550,9 @@ async def test_inbox_rows_past_their_retention_are_pruned_in_chunks_and_recent_o
         await conn.execute(text(
             "INSERT INTO inbox_event (consumer, source, event_id, type, processed_at) "
             "SELECT 'c', 's', 'recent-' || n, 't', now() - interval '29 days' FROM generate_series(1, 3) AS n"))
+        await conn.execute(text(  # the registry's: its topics are kept for good, and so are these
+            "INSERT INTO inbox_event (consumer, source, event_id, type, processed_at) "
+            "VALUES ('c', 's', 'unit-1', 'gov.youmin.registry.unit.created.v1', now() - interval '400 days')"))
     sessions = make_sessionmaker(db)
     thirty_days = 30 * 24 * 3600.0
     # A pass deletes at most its chunks; what is left goes in the next pass.
@@ -558,7 +561,7 @@ async def test_inbox_rows_past_their_retention_are_pruned_in_chunks_and_recent_o
     assert await prune_inbox(sessions, "kit", thirty_days, chunk=2, chunks=2) == 0
     async with db.connect() as conn:
         left = sorted((await conn.execute(text("SELECT event_id FROM inbox_event"))).scalars())
-    assert left == ["recent-1", "recent-2", "recent-3"]
+    assert left == ["recent-1", "recent-2", "recent-3", "unit-1"]
 
 
 async def test_a_service_with_consumers_prunes_its_inbox_as_it_starts(infra, db, topic):
