@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import any_, bindparam, func, select, text, update
+from sqlalchemy import any_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -231,15 +231,17 @@ class Repository:
         return list(await self.session.scalars(select(RoleGrant).where(
             RoleGrant.role == role, RoleGrant.scope_code == scope_code, RoleGrant.revoked_on.is_(None))))
 
-    async def holders(self, role: str, scope_code: str, limit: int, *,
-                      at: list[str] | None = None) -> list[tuple[RoleGrant, PersonPersonal]]:
-        """The active holders of a role within a scope (only those held at one of the codes `at`, if given)."""
+    async def holders(self, role: str, scope_code: str, limit: int, *, at: list[str] | None = None,
+                      under: list[str] | None = None) -> list[tuple[RoleGrant, PersonPersonal]]:
+        """The active holders of a role within a scope; if `at` or `under` is given, only those held at one of the
+        codes `at` or within one of the codes `under`."""
         query = (
             select(RoleGrant, PersonPersonal).join(PersonPersonal, PersonPersonal.person_id == RoleGrant.person_id)
             .where(RoleGrant.role == role, RoleGrant.revoked_on.is_(None), within(RoleGrant.scope_code, scope_code))
         )
-        if at is not None:
-            query = query.where(RoleGrant.scope_code.in_(at))
+        if at is not None or under is not None:
+            query = query.where(or_(RoleGrant.scope_code.in_(at or []),
+                                    *(within(RoleGrant.scope_code, code) for code in under or [])))
         rows = await self.session.execute(query.order_by(RoleGrant.scope_code, RoleGrant.person_id).limit(limit))
         return [(r[0], r[1]) for r in rows]
 

@@ -474,17 +474,19 @@ class RegistryService:
         # them (a resident asking the district for its party members gets those of their own line, not the district's
         # every party member with the code of each one's home).
         if principal.covers(scope):
-            at = None
+            at = under = None
         else:
-            below = [g.scope for g in principal.grants if g.scope.startswith(scope)]
-            if not below:
+            under = [g.scope for g in principal.grants if g.scope.startswith(scope)]
+            if not under:
                 raise Forbidden(f"no grant of yours is related to {scope}", scope=scope)
-            at = sorted({b[:n] for b in below for n in range(len(scope), len(b) + 1)})
+            # The units on their line above their grants, and what their grants cover (a grid manager asking their
+            # community sees their own grid's building heads).
+            at = sorted({b[:n] for b in under for n in range(len(scope), len(b))})
         return [
             schemas.RoleHolder(grant_id=g.grant_id, person_id=g.person_id, role=g.role, scope_code=g.scope_code,
                                certified_social_worker=g.certified_social_worker,
                                personal=self._personal(principal, p, [g.scope_code], g.person_id))
-            for g, p in await self.repo.holders(role, scope, limit, at=at)
+            for g, p in await self.repo.holders(role, scope, limit, at=at, under=under)
         ]
 
     async def grant_role(self, principal: Principal, body: schemas.GrantCreate) -> schemas.GrantRead:

@@ -124,6 +124,10 @@ async def test_a_resident_asking_a_wide_scope_sees_only_the_holders_who_serve_th
     as_staff = await registry.client.get(f"{API}/roles/party_member/holders", params={"scope": grid},
                                          headers=registry.auth("community_staff", grid[:12]))
     assert {h["person_id"] for h in as_staff.json()} == {me["person_id"], neighbour_member["person_id"]}
+    # A grid manager asking their street sees the party members their grid covers, not another grid's.
+    from_grid = await registry.client.get(f"{API}/roles/party_member/holders", params={"scope": grid[:9]},
+                                          headers=registry.auth("grid_manager", grid))
+    assert {h["person_id"] for h in from_grid.json()} == {me["person_id"], neighbour_member["person_id"]}
 
 
 async def test_mediator_sees_masked_personal_data_even_within_scope(registry):
