@@ -426,9 +426,11 @@ BANK_CARD_PATTERN: re.Pattern[str] = re.compile(
     rf"|(?<=卡号|账号|帐号)[:：\s]*[0-9](?:{_GAP}[0-9]){{11,18}}(?![0-9])"
 )
 
-# A WeChat or QQ account after the word that names it ("微信zhangwei1990", "QQ：12345678").
+# A WeChat or QQ account after the word that names it ("微信zhangwei1990", "QQ：12345678"). A WeChat id begins
+# with a letter ("微信12345小程序" names the hotline's mini program); a QQ number is 5 to 11 digits.
 MESSENGER_PATTERN: re.Pattern[str] = re.compile(
-    r"(?:微信号?|[Qq]{2}号?)[:：\s]*(?P<account>[A-Za-z0-9][A-Za-z0-9_\-]{4,19})(?![A-Za-z0-9_\-])"
+    r"(?:微信号?[:：\s]*(?P<account>[A-Za-z][A-Za-z0-9_\-]{5,19})|[Qq]{2}号?[:：\s]*(?P<qq>[1-9][0-9]{4,10}))"
+    r"(?![A-Za-z0-9_\-])"
 )
 
 # Any phone number: a mobile or a landline.
@@ -459,18 +461,18 @@ _SPELLED_DIGIT = "[零〇幺一二三四五六七八九]"
 # room may also be read out digit by digit in Chinese numerals ("2单元五零二").
 _LETTERED_BUILDING = f"(?<!{_LETTER}){_LETTER}{_DIGIT}{{0,2}}(?:座|栋|幢)"
 _BUILDING = f"(?:{_NUMERAL}{{1,4}}(?:号楼|栋|幢|座|号院|号(?=\\s*{_NUMERAL}{{1,3}}单元))|{_LETTERED_BUILDING})"
-# A unit: "2单元", "西单元", or a stairwell "2门", "2门洞" (the last two only where a room follows: _UNIT_ROOM).
+# A unit: "2单元", "西单元"; after a building, also a stairwell "2门", "2门洞" (with a room after it).
 _UNIT = f"(?:{_NUMERAL}{{1,3}}|[东西中])单元"
-_UNIT_OR_DOOR = f"(?:{_UNIT}|{_NUMERAL}{{1,2}}门洞?)"
+_DOOR = f"{_NUMERAL}{{1,2}}门洞?"
 _FLOOR = f"{_NUMERAL}{{1,3}}(?:层|楼)(?=\\s*{_DIGIT})"
-_ROOM_BARE = f"{_DIGIT}{{3,4}}(?![0-9０-９年月日天元万千百个人名次岁%.．号楼层])"
+_ROOM_BARE = f"{_DIGIT}{{3,4}}(?![0-9０-９年月日天元万千百个人名次岁%.．号楼层户路])"
 _ROOM = f"(?:{_DIGIT}{{1,5}}(?:室|号(?![楼院]))|{_ROOM_BARE})"
 # More rooms after the first: "501、502", "501和502".
 _MORE_ROOMS = f"(?:\\s*[、和及]\\s*{_DIGIT}{{3,4}}(?:室|号)?(?![0-9０-９]))*"
-# A home on a floor named by its side: "5楼东户", "3号楼西户", "东边户".
-_SIDE_HOME = "[东西中南北](?:边户|户)"
+# A home on a floor named by its side: "5楼东户", "3号楼西户", "东边户" (not 户外, 户型).
+_SIDE_HOME = "[东西中南北](?:边户|户)(?![外型])"
 _ROOM_SPELLED = f"{_SPELLED_DIGIT}{{3,4}}(?:室|号)?(?![零〇幺一二三四五六七八九十百千万年月日天元个人名次岁号楼层室])"
-_UNIT_ROOM = (f"{_UNIT_OR_DOOR}(?:\\s*{_FLOOR})?\\s*(?:{_ROOM}|{_ROOM_SPELLED}){_MORE_ROOMS}"
+_UNIT_ROOM = (f"{_UNIT}(?:\\s*{_FLOOR})?\\s*(?:{_ROOM}|{_ROOM_SPELLED}){_MORE_ROOMS}"
               f"|{_UNIT}\\s*(?:{_NUMERAL}{{1,3}}(?:层|楼)\\s*)?{_SIDE_HOME}")
 _DWELLING_TAIL = f"(?:\\s*{_BUILDING})?(?:\\s*{_UNIT_ROOM}|(?:\\s*{_UNIT})?(?:\\s*{_FLOOR})?(?:\\s*{_ROOM})?)"
 # A road, a lane or a village, or a numbered village group (村民小组: "李家村3组") before a house number.
@@ -494,11 +496,12 @@ HOME_ADDRESS_PATTERN: re.Pattern[str] = re.compile(
     f"(?![：:\\s]){_CLAUSE_CHARS}{{0,20}}?(?:{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|室)|{_LETTERED_BUILDING})"
     f"(?:\\s*(?:{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|层|楼|室)|{_LETTERED_BUILDING}|{_ROOM_BARE})"
     f"|(?<=单元)\\s*{_ROOM_SPELLED})*"
-    f"|{_ROAD_END}\\s*[甲乙丙丁]?{_DIGIT}{{1,5}}(?:[-－—]{_DIGIT}{{1,4}})?(?:号院|号)(?![楼文令])(?:之{_DIGIT}{{1,3}})?"
+    f"|{_ROAD_END}\\s*[甲乙丙丁]?{_DIGIT}{{1,5}}(?:[-－—]{_DIGIT}{{1,4}})?(?:号院|号)(?![楼文令段路])(?:之{_DIGIT}{{1,3}})?"
     f"{_DWELLING_TAIL}"
     f"|(?<![0-9０-９])(?:(?:{_BUILDING}\\s*)?{_UNIT_ROOM}|{_BUILDING}(?:\\s*{_FLOOR})?\\s*{_ROOM}{_MORE_ROOMS}"
-    f"|{_BUILDING}\\s*(?:{_NUMERAL}{{1,3}}(?:层|楼)\\s*)?{_SIDE_HOME})"
-    f"|(?<![0-9０-９]){_NUMERAL}{{1,4}}(?:号楼|栋|幢|座|#楼?)\\s*{_DIGIT}{{1,2}}[-－—]{_DIGIT}{{3,4}}(?![0-9０-９])"
+    f"|{_BUILDING}\\s*(?:{_NUMERAL}{{1,3}}(?:层|楼)\\s*)?{_SIDE_HOME}"
+    f"|{_BUILDING}\\s*{_DOOR}(?:\\s*{_FLOOR})?\\s*{_ROOM}{_MORE_ROOMS})"
+    f"|(?<![0-9０-９]){_NUMERAL}{{1,4}}(?:号楼|栋|幢|座|#楼?)\\s*{_DIGIT}{{1,2}}[-－—]{_DIGIT}{{3,4}}(?![0-9０-９户元])"
     f"|(?<![0-9０-９]){_DIGIT}{{3,4}}室"
     f"|(?<=[区园苑寓厦院庄城里村])\\s*{_DIGIT}{{1,3}}[-－—]{_DIGIT}{{1,2}}[-－—]{_DIGIT}{{3,4}}(?![0-9０-９])"
 )
@@ -626,7 +629,8 @@ def redact_text(
             return text[match.start() : match.start("local")] + kept
         if match.group("messenger") is not None:
             # The word stays; the account keeps its first character.
-            return text[match.start() : match.start("account")] + match.group("account")[0] + rules.mask_char * 3
+            account = "account" if match.group("account") is not None else "qq"
+            return text[match.start() : match.start(account)] + match.group(account)[0] + rules.mask_char * 3
         return mask_name(text[match.start() : match.end()], rules)
 
     # One pass over all patterns, so a masked value is never matched again.

@@ -83,7 +83,16 @@ def test_home_address_in_text_is_removed(text, expected):
         "3号楼2门",
         "3号楼西侧绿地",
         "小区东门502路公交站",
+        "小区北2门502路公交站",
         "东门口停车",
+        "北海路100-200号段雨污分流改造",
+        "胜利东街10-20号路面修补完成",
+        "3号楼东边户外活动区地面破损",
+        "5号楼南户型为三室两厅",
+        "该楼共6层2门120户",
+        "5栋1-300户",
+        "3号楼1-1000元",
+        "3号楼2单元共24户",
     ],
 )
 def test_shared_places_counts_and_document_numbers_stay(text):
@@ -340,6 +349,7 @@ def test_cards_accounts_and_gapped_numbers_are_masked(text, expected):
     assert redact_text(text) == expected
 
 
-@pytest.mark.parametrize("text", ["微信群里已通知", "QQ群123", "订单号20231234", "微信公众号推送", "维修基金1200元"])
+@pytest.mark.parametrize("text", ["微信群里已通知", "QQ群123", "订单号20231234", "微信公众号推送", "维修基金1200元",
+                                  "群众可通过微信12345小程序反映诉求"])
 def test_words_about_messengers_and_short_numbers_stay(text):
     assert redact_text(text) == text
