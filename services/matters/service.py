@@ -41,7 +41,7 @@ from services.matters.rules.lifecycle import (
     allowed_actions,
     transition,
 )
-from services.matters.rules.routing import Category, Channel, ScopeLevel, bigram_codes, propose_channel, similarity
+from services.matters.rules.routing import Category, Channel, ScopeLevel, bigram_codes, propose_channel
 from services.matters.rules.templates import Template, load_templates
 from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping, tally
 from services.matters.settings import Settings
@@ -326,11 +326,12 @@ class MattersService:
 
     @staticmethod
     def reads_some_masked(principal: Principal) -> bool:
-        """Whether some matters the caller may see are read with personal data masked: a resident's grant over a
-        community no staff grant of theirs covers."""
+        """Whether some matters the caller may see are read with personal data masked: a grant (a resident's over
+        their community, or one of a role that is not staff: see reads_in_full) over a place no staff grant of theirs
+        covers."""
         if principal.kind in ("service", "department"):
             return False
-        return any(g.role == RESIDENT and not principal.covers(g.scope[:12], STAFF_ROLES | FIELD_ROLES)
+        return any(not principal.covers(g.scope[:12] if g.role == RESIDENT else g.scope, FIELD_ROLES)
                    for g in principal.grants)
 
     async def read(self, principal: Principal, matter: Matter, template: Template | None = None,
@@ -399,7 +400,7 @@ class MattersService:
         # them may take one through the session.
         matter, found, template = raised
         found = await self._readable(principal, matter.community_code, found)
-        return matter, await self._suggestions(principal, matter.community_code, found, data.title), template
+        return matter, await self._suggestions(principal, matter.community_code, found), template
 
     async def _raise(self, ctx: Context, data: Any, named: dict[str, str], *, unmoved: list[str] | None = None,
                      connection: Any = None) -> tuple[Matter, list[Similar], Template] | None:
@@ -520,23 +521,23 @@ class MattersService:
         found = await self.repo.similar_matters(matter.community_code, matter.matter_id, matter.title_bigrams,
                                                 self.settings.duplicate_threshold)
         found = await self._readable(principal, matter.community_code, found)
-        return await self._suggestions(principal, matter.community_code, found, matter.title)
+        # Scored against the matter's title as written: one the caller reads with words hidden suggests nothing.
+        title_in_full = (self.reads_in_full(principal, matter.unit_code, matter.proposer_sub)
+                         or masked_text(matter.title) == matter.title)
+        return await self._suggestions(principal, matter.community_code, found, title_in_full)
 
     async def _suggestions(self, principal: Principal, community: str, found: list[Similar],
-                           title: str) -> list[dict[str, Any]]:
-        """The suggested matters' titles, each as the caller reads that matter (grid staff read their grid's in full),
-        most alike first. A title the caller reads masked is scored masked against theirs masked too: a score of the
-        hidden text would confirm a guessed name or phone digit by digit."""
+                           title_in_full: bool = True) -> list[dict[str, Any]]:
+        """The suggested matters' titles as the caller reads them (grid staff read their grid's in full), most alike
+        first. The titles are compared as written: a matter whose title the caller reads with words hidden is not
+        suggested to them (whether it is alike, and how much, would confirm a guessed name or phone number digit by
+        digit); and nothing is suggested when the title compared (`title_in_full` False) is itself one they read with
+        words hidden."""
         in_full = self.reads_in_full(principal, community)
-        suggestions = []
-        for f in found:
-            if in_full or self.reads_in_full(principal, f.unit_code, f.proposer_sub):
-                suggestions.append({"matter_id": f.matter_id, "title": f.title, "score": round(f.score, 3)})
-            else:
-                shown = masked_text(f.title)
-                suggestions.append({"matter_id": f.matter_id, "title": shown,
-                                    "score": round(similarity(masked_text(title), shown), 3)})
-        return sorted(suggestions, key=lambda s: -s["score"])
+        if not title_in_full:
+            return []
+        return [{"matter_id": f.matter_id, "title": f.title, "score": round(f.score, 3)} for f in found
+                if in_full or self.reads_in_full(principal, f.unit_code, f.proposer_sub) or masked_text(f.title) == f.title]
 
     async def _readable(self, principal: Principal, community: str, found: list[Similar]) -> list[Similar]:
         """Keeps the suggested matters the caller may read: a suggestion shows another matter's title."""

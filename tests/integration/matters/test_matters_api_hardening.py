@@ -229,6 +229,10 @@ async def test_roles_that_are_not_staff_read_a_matter_masked_within_their_scope(
                                         headers=matters.headers(f"{role}-{community}", [(role, scope)]))
         assert read.status_code == 200, (role, read.text)
         assert "13912345678" not in read.json()["description"], role
+        # Nor do they find it by the words hidden from them (a number, digit by digit).
+        page = await matters.client.get("/api/v1/matters/", params={"q": "1391234"},
+                                        headers=matters.headers(f"{role}-{community}", [(role, scope)]))
+        assert matter_id not in [m["matter_id"] for m in page.json()["items"]], role
     # The grid's staff and the community's read it as written.
     for role, scope in (("grid_manager", community + "001"), ("community_staff", community)):
         read = await matters.client.get(f"/api/v1/matters/{matter_id}",
@@ -267,19 +271,34 @@ async def test_a_neighbour_reads_a_matter_with_the_proposers_personal_data_maske
     assert await found("王秀英", matters.resident(neighbour, theirs)) == []
     assert await found("楼道灯", matters.resident(neighbour, theirs)) == [matter_id]
     assert await found("1391234", matters.staff(community)) == [matter_id]
-    # Nor do duplicate suggestions show a neighbour the other matter's title as written.
-    again = await matters.client.post("/api/v1/matters/", json={
-        "title": "王秀英家楼道灯坏了", "description": "楼道灯不亮", "category": "city_management"},
-        headers=matters.resident(neighbour, theirs))
-    assert again.status_code == 201, again.text
-    [suggested] = [d for d in again.json()["duplicates"] if d["matter_id"] == matter_id]
-    assert "王秀英" not in suggested["title"]
-    # Nor does a suggestion's score tell a right guess of the hidden name from a wrong one.
-    wrong = await matters.client.post("/api/v1/matters/", json={
-        "title": "王秀兰家楼道灯坏了", "description": "楼道灯不亮", "category": "city_management"},
-        headers=matters.resident(neighbour, theirs))
-    [wrongly] = [d for d in wrong.json()["duplicates"] if d["matter_id"] == matter_id]
-    assert suggested["score"] == wrongly["score"] == 1.0
+    # Nor do duplicate suggestions show a neighbour the other matter's title, nor tell by being made (or by their
+    # score) a right guess of the hidden name from a wrong one: a title with words hidden from them is not suggested.
+    suggested = {}
+    for guess in ("王秀英家楼道灯坏了", "王秀兰家楼道灯坏了", "王秀英家楼道"):
+        again = await matters.client.post("/api/v1/matters/", json={
+            "title": guess, "description": "楼道灯不亮", "category": "city_management"},
+            headers=matters.resident(neighbour, theirs))
+        assert again.status_code == 201, again.text
+        suggested[guess] = again.json()
+        assert matter_id not in [d["matter_id"] for d in again.json()["duplicates"]], guess
+    # A matter whose title hides nothing is suggested to them as to anyone; and asked for the duplicates of their
+    # guess, the neighbour is not shown the proposer's matter either.
+    plain = await matters.client.post("/api/v1/matters/", json={"title": "楼道灯坏了好几天", "description": "x",
+                                                                   "category": "city_management"},
+                                      headers=matters.resident(proposer, mine))
+    again = await matters.client.post("/api/v1/matters/", json={"title": "楼道灯坏了", "description": "x",
+                                                                   "category": "city_management"},
+                                      headers=matters.resident(neighbour, theirs))
+    assert plain.json()["matter_id"] in [d["matter_id"] for d in again.json()["duplicates"]]
+    guess_id = suggested["王秀英家楼道灯坏了"]["matter_id"]
+    duplicates = await matters.client.get(f"/api/v1/matters/{guess_id}/duplicates",
+                                          headers=matters.resident(neighbour, theirs))
+    assert matter_id not in [d["matter_id"] for d in duplicates.json()]
+    # Asked by the neighbour for the duplicates of the proposer's matter (its title read with the name hidden), nothing
+    # is scored against the hidden title.
+    anchored = await matters.client.get(f"/api/v1/matters/{matter_id}/duplicates",
+                                        headers=matters.resident(neighbour, theirs))
+    assert anchored.status_code == 200 and anchored.json() == []
     # A reason given on the timeline is masked for the neighbour too.
     rejected = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions", headers=matters.staff(community),
                                          json={"action": "reject", "reason": "已电话联系王秀英（13912345678）说明"})
