@@ -26,7 +26,8 @@ Clock = Callable[[], datetime]
 def _handler(settings: Settings, clock: Clock,
              use: Callable[[DisclosureService, dict[str, Any]], Awaitable[None]]) -> Handler:
     async def handle(session: AsyncSession, event: BaseCloudEvent) -> None:
-        service = DisclosureService(session, settings, clock(), event_key=f"{event.get_source()}#{event.get_id()}")
+        service = DisclosureService(session, settings, clock(), event_key=f"{event.get_source()}#{event.get_id()}",
+                                    event_time=event.get_time())
         await use(service, event.get_data())
 
     return handle

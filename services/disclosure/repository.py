@@ -346,14 +346,16 @@ class MatterRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def upsert(self, matter_id: uuid.UUID, community_code: str, at: datetime, **values: Any) -> MatterFlags:
+    async def upsert(self, matter_id: uuid.UUID, community_code: str, at: datetime, *, stamp: datetime | None = None,
+                     **values: Any) -> MatterFlags:
         """Creates the matter's public record (stage "raised" unless given) or updates the given columns and the
         community (every event names the matter's current one: a matter placed in triage moves); returns whether
         the matter is a key project and whether its title is withheld (a title given then is not stored)."""
+        stamp = stamp or at  # the event's time, which dates the parts it changes (see DisclosureService.event_time)
         parts = {_CHANGED_AT[key] for key in ("community_code", *values) if key in _CHANGED_AT}
         stmt = insert(PublicMatter).values(
             matter_id=matter_id, community_code=community_code, updated_at=at, **{"stage": "raised", **values},
-            **{part: at for part in parts})
+            **{part: stamp for part in parts})
         changes = {key: stmt.excluded[key] for key in ("community_code", *values)}
         if "public_title" in values:
             # Decided again after its title was withdrawn as personal data: the title stays off. The row lock taken
@@ -371,10 +373,10 @@ class MatterRepository:
         # dead-letter topic arrives behind the matter's later events, and must not take the board back.
         for key, change in list(changes.items()):
             if key in _CHANGED_AT:
-                stamp = getattr(PublicMatter, _CHANGED_AT[key])
-                changes[key] = case((or_(stamp.is_(None), stamp <= at), change), else_=getattr(PublicMatter, key))
+                dated = getattr(PublicMatter, _CHANGED_AT[key])
+                changes[key] = case((or_(dated.is_(None), dated <= stamp), change), else_=getattr(PublicMatter, key))
         for part in {_CHANGED_AT[key] for key in changes if key in _CHANGED_AT}:
-            changes[part] = func.greatest(getattr(PublicMatter, part), at)
+            changes[part] = func.greatest(getattr(PublicMatter, part), stamp)
         changes["updated_at"] = func.greatest(PublicMatter.updated_at, stmt.excluded.updated_at)
         stmt = stmt.on_conflict_do_update(index_elements=[PublicMatter.matter_id], set_=changes)
         row = (await self.session.execute(stmt.returning(PublicMatter.key_project,

@@ -77,10 +77,14 @@ def related(principal: Principal, unit_code: str) -> bool:
 class DisclosureService:
     """Use cases over one transaction; flushes, never commits."""
 
-    def __init__(self, session: AsyncSession, settings: Settings, now: datetime, event_key: str | None = None) -> None:
+    def __init__(self, session: AsyncSession, settings: Settings, now: datetime, event_key: str | None = None,
+                 event_time: datetime | None = None) -> None:
         self.session = session
         # "<source>#<id>" of the upstream event being applied, when there is one.
         self.event_key = event_key
+        # Its time (CloudEvents "time"): the upstream database's clock as its outbox row was written, which orders one
+        # matter's events as their transactions took the matter's lock (a time in the data is a process's clock).
+        self.event_time = event_time
         self.settings = settings
         self.now = now
         self.items = ItemRepository(session)
@@ -90,6 +94,10 @@ class DisclosureService:
         self.codes = CodeMoveRepository(session)
         self.redaction: RedactionConfig = settings.redaction_config()
         self.policy = settings.cadence_policy()
+
+    async def _upsert_matter(self, matter_id: uuid.UUID, community_code: str, at: datetime, **values: Any) -> Any:
+        """Writes a matter's public record from the event being applied, its parts dated by the event's time."""
+        return await self.matters.upsert(matter_id, community_code, at, stamp=self.event_time, **values)
 
     # --- publishing ---------------------------------------------------------------------------------
 
@@ -337,7 +345,7 @@ class DisclosureService:
         d = await self._current_codes(d, "community_code", "unit_code")
         matter_id = uuid.UUID(d["matter_id"])
         at = parse_time(d["raised_at"])
-        await self.matters.upsert(matter_id, d["community_code"], at, unit_code=d.get("unit_code"),
+        await self._upsert_matter(matter_id, d["community_code"], at, unit_code=d.get("unit_code"),
                                   category=d.get("category"), raised_at=at,
                                   key_project=bool(d.get("key_project", False)))
         await self.matters.add_step(matter_id, at, "raised", {"raised_via": d.get("raised_via")}, self.event_key)
@@ -346,14 +354,14 @@ class DisclosureService:
         """A matter flagged (or no longer) a key project after it was raised: the board tags it so, and its decision
         is disclosed at once as a major item."""
         d = await self._current_codes(d, "community_code")
-        await self.matters.upsert(uuid.UUID(d["matter_id"]), d["community_code"], parse_time(d["at"]),
+        await self._upsert_matter(uuid.UUID(d["matter_id"]), d["community_code"], parse_time(d["at"]),
                                   key_project=bool(d["key_project"]))
 
     async def matter_transitioned(self, d: dict[str, Any]) -> None:
         d = await self._current_codes(d, "community_code")
         matter_id = uuid.UUID(d["matter_id"])
         at = parse_time(d["at"])
-        await self.matters.upsert(matter_id, d["community_code"], at, stage=d["to_state"])
+        await self._upsert_matter(matter_id, d["community_code"], at, stage=d["to_state"])
         await self.matters.add_step(matter_id, at, "transitioned",
                                     {"from_state": d["from_state"], "to_state": d["to_state"], "action": d["action"]},
                                     self.event_key)
@@ -367,7 +375,7 @@ class DisclosureService:
                                          "votes_for", "votes_against", "abstain")}
         tally["channel"] = d.get("channel")
         tally["decided_at"] = at.isoformat()
-        matter = await self.matters.upsert(matter_id, d["community_code"], at, unit_code=d["unit_code"],
+        matter = await self._upsert_matter(matter_id, d["community_code"], at, unit_code=d["unit_code"],
                                            category=d.get("category"), public_title=title, tally=tally,
                                            stage="decided" if d["passed"] else "not_passed")
         if matter.title_withheld:
@@ -392,11 +400,13 @@ class DisclosureService:
         matter = await self.matters.get(matter_id)
         tasks = dict((matter.progress or {}).get("tasks", {})) if matter else {}
         known = tasks.get(str(d["task_id"]))
+        stamp = self.event_time or at
         # A task's report older than the one on the board (sent again from the dead-letter topic) goes on the
         # timeline only.
-        if known is None or parse_time(known["at"]) <= at:
+        if known is None or parse_time(known.get("stamp", known["at"])) <= stamp:
             tasks[str(d["task_id"])] = {"percent": int(d["percent"]), "budget_cents": int(d["budget_cents"]),
-                                        "spent_cents": int(d["spent_cents"]), "at": at.isoformat()}
+                                        "spent_cents": int(d["spent_cents"]), "at": at.isoformat(),
+                                        "stamp": stamp.isoformat()}
         summary = {
             "tasks": tasks,
             "percent": round(sum(t["percent"] for t in tasks.values()) / len(tasks)),
@@ -404,7 +414,7 @@ class DisclosureService:
             "spent_cents": sum(t["spent_cents"] for t in tasks.values()),
             "at": max((t["at"] for t in tasks.values()), key=parse_time),
         }
-        await self.matters.upsert(matter_id, d["community_code"], at, progress=summary)
+        await self._upsert_matter(matter_id, d["community_code"], at, progress=summary)
         step = {"task_id": str(d["task_id"]), "percent": int(d["percent"]), "budget_cents": int(d["budget_cents"]),
                 "spent_cents": int(d["spent_cents"])}
         await self.matters.add_step(matter_id, at, "progress", step, self.event_key)
@@ -426,7 +436,7 @@ class DisclosureService:
         at = parse_time(d["at"])
         evaluation = {"ratings": int(d["ratings"]), "bad": int(d["bad"]), "bad_share": float(d["bad_share"]),
                       "outcome": d["outcome"], "at": at.isoformat()}
-        await self.matters.upsert(matter_id, d["community_code"], at, evaluation=evaluation)
+        await self._upsert_matter(matter_id, d["community_code"], at, evaluation=evaluation)
         await self.matters.add_step(matter_id, at, "evaluated", evaluation, self.event_key)
         if d["outcome"] == "wait":  # ratings still coming in: the result is not final yet
             return

@@ -3,6 +3,7 @@ events, and a client that records every public body for the redaction scan."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from collections.abc import AsyncIterator
@@ -38,10 +39,13 @@ class Disclosure:
         token = mint_token(self.settings, sub or f"user-{uuid.uuid4().hex[:8]}", [Grant(role=role, scope=scope)])
         return {"authorization": f"Bearer {token}"}
 
-    async def send(self, event: Event | tuple[str, str, str, dict[str, Any]]) -> Envelope:
-        """Produces an upstream event in CloudEvents binary mode (a model, or (type, topic, key, data))."""
+    async def send(self, event: Event | tuple[str, str, str, dict[str, Any]], *, time: datetime | None = None) -> Envelope:
+        """Produces an upstream event in CloudEvents binary mode (a model, or (type, topic, key, data)), stamped with
+        `time` (else now) as an outbox stamps it."""
         if isinstance(event, Event):
             env = Envelope.of(event)
+            if time is not None:
+                env = dataclasses.replace(env, time=time)
         else:
             type_, topic, key, data = event
             env = Envelope(id=str(uuid.uuid4()), source=f"/youmin/{type_.split('.')[2]}", type=type_, topic=topic,

@@ -165,14 +165,17 @@ async def test_events_sent_again_behind_later_ones_do_not_take_the_public_record
                                                         percent=50, budget_cents=100_000, spent_cents=50_000,
                                                         at=NOW + timedelta(minutes=2)))
     await wait_items(disclosure, community, category="matter_progress")
-    # The late ones: a transition, a flag taken off and a task's report, all older than what the board shows.
+    # The late ones: a transition, a flag taken off and a task's report, all written to the outbox (their time)
+    # before what the board shows.
+    written = datetime.now(UTC) - timedelta(minutes=10)
     await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community, from_state="raised",
-                                                     to_state="accepted", action="accept", at=NOW - timedelta(days=8)))
+                                                     to_state="accepted", action="accept", at=NOW - timedelta(days=8)),
+                          time=written)
     await disclosure.send(matters.MatterFlagged(matter_id=matter_id, community_code=community, key_project=False,
-                                                major=False, at=NOW - timedelta(days=3)))
+                                                major=False, at=NOW - timedelta(days=3)), time=written)
     await disclosure.send(matters.MatterProgressUpdated(matter_id=matter_id, community_code=community, task_id=task_id,
                                                         percent=10, budget_cents=100_000, spent_cents=10_000,
-                                                        at=NOW + timedelta(minutes=1)))
+                                                        at=NOW + timedelta(minutes=1)), time=written)
 
     async def all_steps():
         matter = (await disclosure.client.get(f"/public/v1/matters/{matter_id}")).json()
