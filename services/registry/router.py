@@ -148,14 +148,17 @@ async def role_holders(role: Role, service: Service, principal: CurrentPrincipal
 
 @router.post("/grants", response_model=schemas.GrantRead, status_code=status.HTTP_201_CREATED)
 async def grant_role(body: schemas.GrantCreate, service: Service, principal: CurrentPrincipal) -> schemas.GrantRead:
-    """Grants a role at a scope."""
+    """Grants a role at a scope. Each role is granted by the roles above it covering the scope: the grid's staff name
+    building and unit heads, representatives and party members; community cadres the grid's staff, community workers,
+    mediators, legal advisers, liaisons and part-time members; the street community cadres; the district street staff;
+    an administrator district staff and administrators. Nobody grants a role to themselves."""
     return await service.grant_role(principal, body)
 
 
 @router.post("/grants/{grant_id}/revoke", response_model=schemas.GrantRead)
 async def revoke_grant(grant_id: UUID, service: Service, principal: CurrentPrincipal,
                        effective_on: date | None = None) -> schemas.GrantRead:
-    """Ends a role."""
+    """Ends a role; those who may grant it may end it."""
     return await service.revoke_grant(principal, grant_id, effective_on)
 
 
