@@ -133,7 +133,8 @@ class BreachIn(_In):
     """A party broke the agreement; the case goes to a legal route."""
 
     party_id: uuid.UUID
-    route: LegalRoute = LegalRoute.LITIGATION
+    # Unnamed: enforcement for an agreement the court confirmed, arbitration for a labour dispute, else litigation.
+    route: LegalRoute | None = None
     reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")
 
 

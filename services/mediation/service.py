@@ -72,6 +72,7 @@ from services.mediation.rules.consent import (
     ConsentDecision,
     ConsentState,
     PartyConsent,
+    breach_notice,
     consent_state,
     other_routes_notice,
 )
@@ -88,6 +89,8 @@ from services.mediation.rules.ladder import (
     allowed_actions,
     level_deadline,
     next_level,
+    route_for,
+    route_refusal,
     transition,
     warning,
 )
@@ -770,8 +773,12 @@ async def close_case(
 
 async def _refer(
     session: AsyncSession, case: MediationCase, route: LegalRoute, now: datetime, *, actor: str,
-    reason: str | None, automatic: bool = False, action: Action = Action.REFER,
+    reason: str | None, automatic: bool = False, action: Action = Action.REFER, notice: str | None = None,
 ) -> None:
+    refusal = route_refusal(case.dispute_type, route, confirmed=action is Action.REPORT_BREACH
+                            and case.confirmation_outcome == "confirmed")
+    if refusal is not None:
+        raise RuleViolation("mediation.route_not_open", refusal, field="route")
     target = _move(case, action)
     before = case.status
     case.status = str(target)
@@ -780,7 +787,7 @@ async def _refer(
     _leave_ladder(case, now)
     _history(session, case, str(action), from_status=before, from_level=case.level, now=now, actor=actor,
              reason=reason, automatic=automatic)
-    session.add(CaseNotice(case_id=case.id, kind="other_routes", body=other_routes_notice(), at=now))
+    session.add(CaseNotice(case_id=case.id, kind="other_routes", body=notice or other_routes_notice(), at=now))
     await publish(session, CaseReferred(**_place_data(case), dispute_type=case.dispute_type, level=case.level,
                                         route=str(route), at=now))
 
@@ -804,8 +811,10 @@ async def report_breach(
     case = await load_for(session, viewer, case_id, config)
     _move(case, Action.REPORT_BREACH)
     await _party(session, case, data.party_id, "party_id")
-    await _refer(session, case, data.route, now, actor=viewer.id, reason=f"party {data.party_id}: {data.reason}",
-                 action=Action.REPORT_BREACH)
+    confirmed = case.confirmation_outcome == "confirmed"
+    route = data.route or route_for(case.dispute_type, confirmed=confirmed, default=LegalRoute.LITIGATION)
+    await _refer(session, case, route, now, actor=viewer.id, reason=f"party {data.party_id}: {data.reason}",
+                 action=Action.REPORT_BREACH, notice=breach_notice(confirmed))
     await session.flush()
     return case
 
@@ -933,7 +942,8 @@ async def _sweep_open(
     state = warning(case.level_entered_at, level, now, config.ladder)
     if state is WarningLevel.OVERDUE:
         if next_level(level) is None:
-            await _refer(session, case, config.auto_referral_route, now, actor=SCHEDULER, automatic=True,
+            route = route_for(case.dispute_type, confirmed=False, default=config.auto_referral_route)
+            await _refer(session, case, route, now, actor=SCHEDULER, automatic=True,
                          reason=f"time limit at the {level} ran out; the ladder is exhausted")
             report.referred += 1
         else:

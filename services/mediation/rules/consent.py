@@ -62,6 +62,21 @@ OTHER_ROUTES_NOTICE = (
 )
 
 
+# After a breach (People's Mediation Law arts. 32 and 33 ¶2).
+BREACH_NOTICE = (
+    "经人民调解委员会调解达成调解协议后，当事人之间就调解协议的履行或者调解协议的内容发生争议的，"
+    "一方当事人可以向人民法院提起诉讼。"
+)
+CONFIRMED_BREACH_NOTICE = (
+    "经人民法院依法确认有效的调解协议，一方当事人拒绝履行或者未全部履行的，对方当事人可以向人民法院申请强制执行。"
+)
+
+
+def breach_notice(confirmed: bool) -> str:
+    """Returns the notice, recorded on a breach, that tells the parties where the agreement goes now."""
+    return CONFIRMED_BREACH_NOTICE if confirmed else BREACH_NOTICE
+
+
 def other_routes_notice() -> str:
     """Returns the notice, recorded on refusal, that tells the parties the other routes open to them."""
     return OTHER_ROUTES_NOTICE

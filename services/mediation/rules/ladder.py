@@ -52,6 +52,9 @@ class LegalRoute(StrEnum):
     ARBITRATION = "arbitration"
     ADMINISTRATIVE_RECONSIDERATION = "administrative_reconsideration"
     PETITION = "petition"
+    # A court-confirmed agreement that a party does not carry out is enforced by the court on the other party's
+    # application (People's Mediation Law art. 33 ¶2): no new lawsuit.
+    ENFORCEMENT = "enforcement"
 
 
 LEGAL_ROUTE_NAMES: Mapping[LegalRoute, str] = MappingProxyType(
@@ -60,8 +63,35 @@ LEGAL_ROUTE_NAMES: Mapping[LegalRoute, str] = MappingProxyType(
         LegalRoute.ARBITRATION: "仲裁",
         LegalRoute.ADMINISTRATIVE_RECONSIDERATION: "行政复议",
         LegalRoute.PETITION: "信访",
+        LegalRoute.ENFORCEMENT: "申请强制执行",
     }
 )
+
+# The route a dispute of a type takes first: a labour dispute goes to labour arbitration before any court (Labour
+# Dispute Mediation and Arbitration Law arts. 5 and 50).
+FIRST_ROUTE: Mapping[str, LegalRoute] = MappingProxyType({"labour": LegalRoute.ARBITRATION})
+
+
+def route_refusal(dispute_type: str, route: LegalRoute, *, confirmed: bool) -> str | None:
+    """Why a case cannot go to a route (None when it can): a broken court-confirmed agreement is enforced, nothing
+    else is; a labour dispute is arbitrated before it goes to court."""
+    if confirmed and route is not LegalRoute.ENFORCEMENT:
+        return ("route: the court confirmed this agreement; a party that does not carry it out is made to by the court "
+                "on the other party's application for enforcement (People's Mediation Law art. 33): enforcement")
+    if not confirmed and route is LegalRoute.ENFORCEMENT:
+        return "route: only an agreement the court confirmed is enforced by it; this one is not"
+    if route is LegalRoute.LITIGATION and FIRST_ROUTE.get(dispute_type) is LegalRoute.ARBITRATION:
+        return ("route: a labour dispute goes to labour arbitration before a court (Labour Dispute Mediation and "
+                "Arbitration Law art. 5): arbitration")
+    return None
+
+
+def route_for(dispute_type: str, *, confirmed: bool, default: LegalRoute) -> LegalRoute:
+    """The route a case takes when none is named: enforcement for a broken confirmed agreement, else the first route
+    of its dispute type, else `default`."""
+    if confirmed:
+        return LegalRoute.ENFORCEMENT
+    return FIRST_ROUTE.get(dispute_type, default)
 
 
 class WarningLevel(StrEnum):

@@ -231,6 +231,36 @@ async def test_breach_of_a_closed_agreement_reopens_the_case_to_the_legal_route(
     assert referred["type"] == "referred.v1" and referred["route"] == "litigation"
 
 
+async def test_a_broken_agreement_the_court_confirmed_goes_to_enforcement_not_to_a_new_lawsuit(h):
+    place = await h.place()
+    case, staff = await awaiting_confirmation(h, place)
+    await h.post(case["id"], "confirmation-application", applying(case, "2026-03-02"), staff)
+    assert (await h.post(case["id"], "confirmation", {"outcome": "confirmed"}, staff)).status_code == 200
+    party = case["parties"][1]["party_id"]
+    sued = await h.post(case["id"], "breach", {"party_id": party, "route": "litigation", "reason": "未付款"}, staff)
+    assert sued.status_code == 422 and sued.json()["field"] == "route", sued.text
+    resp = await h.post(case["id"], "breach", {"party_id": party, "reason": "未付款"}, staff)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["referred_route"] == "enforcement"
+    assert "申请强制执行" in resp.json()["notices"][-1]["body"]
+
+
+async def test_a_labour_dispute_goes_to_arbitration_before_any_court(h):
+    place = await h.place()
+    staff = h.staff("grid_manager", place.grid)
+    case = await h.consent_all(await h.open_case(place, dispute_type="labour"), staff)
+    sued = await h.post(case["id"], "referral", {"route": "litigation"}, h.staff("community_staff", place.community))
+    assert sued.status_code == 422 and sued.json()["rule"] == "mediation.route_not_open", sued.text
+    resp = await h.post(case["id"], "referral", {"route": "arbitration"}, h.staff("community_staff", place.community))
+    assert resp.status_code == 200 and resp.json()["referred_route"] == "arbitration", resp.text
+    # An unconfirmed agreement is not enforced by a court.
+    other, staff = await mediating_case(h, await h.place())
+    await h.post(other["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
+    enforced = await h.post(other["id"], "breach", {"party_id": other["parties"][1]["party_id"], "route": "enforcement",
+                                                    "reason": "x"}, staff)
+    assert enforced.status_code == 422 and enforced.json()["field"] == "route"
+
+
 async def test_breach_while_mediating_is_a_409(h):
     place = await h.place()
     case, staff = await mediating_case(h, place)
