@@ -426,11 +426,11 @@ BANK_CARD_PATTERN: re.Pattern[str] = re.compile(
     rf"|(?<=卡号|账号|帐号)[:：\s]*[0-9](?:{_GAP}[0-9]){{11,18}}(?![0-9])"
 )
 
-# A WeChat or QQ account after the word that names it ("微信zhangwei1990", "QQ：12345678"). A WeChat id begins
-# with a letter ("微信12345小程序" names the hotline's mini program); a QQ number is 5 to 11 digits.
+# A WeChat or QQ account after the word that names it ("微信zhangwei1990", "微信号：12345678", "QQ：12345678"),
+# but not a mini program or an official account named by a number ("微信12345小程序": the hotline's).
 MESSENGER_PATTERN: re.Pattern[str] = re.compile(
-    r"(?:微信号?[:：\s]*(?P<account>[A-Za-z][A-Za-z0-9_\-]{5,19})|[Qq]{2}号?[:：\s]*(?P<qq>[1-9][0-9]{4,10}))"
-    r"(?![A-Za-z0-9_\-])"
+    r"(?:微信号?[:：\s]*(?P<account>[A-Za-z0-9][A-Za-z0-9_\-]{4,19})|[Qq]{2}号?[:：\s]*(?P<qq>[1-9][0-9]{4,11}))"
+    r"(?![A-Za-z0-9_\-]|\s*(?:小程序|公众号|服务号|视频号))"
 )
 
 # Any phone number: a mobile or a landline.
@@ -465,7 +465,7 @@ _BUILDING = f"(?:{_NUMERAL}{{1,4}}(?:号楼|栋|幢|座|号院|号(?=\\s*{_NUMER
 _UNIT = f"(?:{_NUMERAL}{{1,3}}|[东西中])单元"
 _DOOR = f"{_NUMERAL}{{1,2}}门洞?"
 _FLOOR = f"{_NUMERAL}{{1,3}}(?:层|楼)(?=\\s*{_DIGIT})"
-_ROOM_BARE = f"{_DIGIT}{{3,4}}(?![0-9０-９年月日天元万千百个人名次岁%.．号楼层户路])"
+_ROOM_BARE = f"{_DIGIT}{{3,4}}(?![0-9０-９年月日天元万千百个人名次岁%.．号楼层路])"
 _ROOM = f"(?:{_DIGIT}{{1,5}}(?:室|号(?![楼院]))|{_ROOM_BARE})"
 # More rooms after the first: "501、502", "501和502".
 _MORE_ROOMS = f"(?:\\s*[、和及]\\s*{_DIGIT}{{3,4}}(?:室|号)?(?![0-9０-９]))*"
@@ -474,7 +474,8 @@ _SIDE_HOME = "[东西中南北](?:边户|户)(?![外型])"
 _ROOM_SPELLED = f"{_SPELLED_DIGIT}{{3,4}}(?:室|号)?(?![零〇幺一二三四五六七八九十百千万年月日天元个人名次岁号楼层室])"
 _UNIT_ROOM = (f"{_UNIT}(?:\\s*{_FLOOR})?\\s*(?:{_ROOM}|{_ROOM_SPELLED}){_MORE_ROOMS}"
               f"|{_UNIT}\\s*(?:{_NUMERAL}{{1,3}}(?:层|楼)\\s*)?{_SIDE_HOME}")
-_DWELLING_TAIL = f"(?:\\s*{_BUILDING})?(?:\\s*{_UNIT_ROOM}|(?:\\s*{_UNIT})?(?:\\s*{_FLOOR})?(?:\\s*{_ROOM})?)"
+_DWELLING_TAIL = (f"(?:\\s*{_BUILDING})?(?:\\s*{_UNIT_ROOM}|\\s*{_DOOR}(?:\\s*{_FLOOR})?\\s*{_ROOM}{_MORE_ROOMS}"
+                  f"|(?:\\s*{_UNIT})?(?:\\s*{_FLOOR})?(?:\\s*{_ROOM})?)")
 # A road, a lane or a village, or a numbered village group (村民小组: "李家村3组") before a house number.
 _ROAD_END = "(?:(?<=[路街巷弄道里村])|(?<=胡同)|(?<=[0-9０-９一二三四五六七八九十]组))"
 _RESIDENCE_CUES = ("家庭住址", "居住于", "居住在", "户籍地", "家住", "住在", "住址", "现住", "现居", "住于")
@@ -493,7 +494,7 @@ _CLAUSE_CHARS = "[^，,。；;！!？?\\n\\r（）()【】]"
 # and stays, as do counts ("12户居民") and dates ("3月12号").
 HOME_ADDRESS_PATTERN: re.Pattern[str] = re.compile(
     "(?:" + "|".join(f"(?<={re.escape(cue + sep)})" for cue in _RESIDENCE_CUES for sep in ("", "：", ":", " ")) + ")"
-    f"(?![：:\\s]){_CLAUSE_CHARS}{{0,20}}?(?:{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|室)|{_LETTERED_BUILDING})"
+    f"(?![：:\\s]){_CLAUSE_CHARS}{{0,20}}?(?:{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|门洞|门|室)|{_LETTERED_BUILDING})"
     f"(?:\\s*(?:{_NUMERAL}{{1,5}}(?:号楼|号院|号|栋|幢|座|单元|层|楼|室)|{_LETTERED_BUILDING}|{_ROOM_BARE})"
     f"|(?<=单元)\\s*{_ROOM_SPELLED})*"
     f"|{_ROAD_END}\\s*[甲乙丙丁]?{_DIGIT}{{1,5}}(?:[-－—]{_DIGIT}{{1,4}})?(?:号院|号)(?![楼文令段路])(?:之{_DIGIT}{{1,3}})?"
@@ -501,7 +502,7 @@ HOME_ADDRESS_PATTERN: re.Pattern[str] = re.compile(
     f"|(?<![0-9０-９])(?:(?:{_BUILDING}\\s*)?{_UNIT_ROOM}|{_BUILDING}(?:\\s*{_FLOOR})?\\s*{_ROOM}{_MORE_ROOMS}"
     f"|{_BUILDING}\\s*(?:{_NUMERAL}{{1,3}}(?:层|楼)\\s*)?{_SIDE_HOME}"
     f"|{_BUILDING}\\s*{_DOOR}(?:\\s*{_FLOOR})?\\s*{_ROOM}{_MORE_ROOMS})"
-    f"|(?<![0-9０-９]){_NUMERAL}{{1,4}}(?:号楼|栋|幢|座|#楼?)\\s*{_DIGIT}{{1,2}}[-－—]{_DIGIT}{{3,4}}(?![0-9０-９户元])"
+    f"|(?<![0-9０-９]){_NUMERAL}{{1,4}}(?:号楼|栋|幢|座|#楼?)\\s*{_DIGIT}{{1,2}}[-－—]{_DIGIT}{{3,4}}(?![0-9０-９元])"
     f"|(?<![0-9０-９]){_DIGIT}{{3,4}}室"
     f"|(?<=[区园苑寓厦院庄城里村])\\s*{_DIGIT}{{1,3}}[-－—]{_DIGIT}{{1,2}}[-－—]{_DIGIT}{{3,4}}(?![0-9０-９])"
 )

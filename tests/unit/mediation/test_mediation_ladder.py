@@ -16,6 +16,8 @@ from services.mediation.rules.ladder import (
     escalate,
     level_deadline,
     next_level,
+    route_for,
+    route_refusal,
     warning,
 )
 
@@ -46,19 +48,33 @@ def test_next_level_accepts_the_plain_string_value() -> None:
     assert next_level("street") is Level.DISTRICT  # type: ignore[arg-type]
 
 
-def test_legal_routes_are_the_four_with_chinese_names() -> None:
+def test_legal_routes_are_the_four_and_enforcement_with_chinese_names() -> None:
     assert {route.value for route in LegalRoute} == {
         "litigation",
         "arbitration",
         "administrative_reconsideration",
         "petition",
+        "enforcement",
     }
     assert LEGAL_ROUTE_NAMES == {
         LegalRoute.LITIGATION: "诉讼",
         LegalRoute.ARBITRATION: "仲裁",
         LegalRoute.ADMINISTRATIVE_RECONSIDERATION: "行政复议",
         LegalRoute.PETITION: "信访",
+        LegalRoute.ENFORCEMENT: "申请强制执行",
     }
+
+
+def test_a_route_is_open_as_the_law_says() -> None:
+    assert route_refusal("labour", LegalRoute.LITIGATION, confirmed=False) is not None
+    assert route_refusal("labour", LegalRoute.ARBITRATION, confirmed=False) is None
+    assert route_refusal("neighbour", LegalRoute.LITIGATION, confirmed=False) is None
+    assert route_refusal("neighbour", LegalRoute.ENFORCEMENT, confirmed=False) is not None
+    assert route_refusal("neighbour", LegalRoute.LITIGATION, confirmed=True) is not None
+    assert route_refusal("labour", LegalRoute.ENFORCEMENT, confirmed=True) is None
+    assert route_for("labour", confirmed=False, default=LegalRoute.LITIGATION) is LegalRoute.ARBITRATION
+    assert route_for("family", confirmed=False, default=LegalRoute.PETITION) is LegalRoute.PETITION
+    assert route_for("family", confirmed=True, default=LegalRoute.LITIGATION) is LegalRoute.ENFORCEMENT
 
 
 def test_default_time_limits_fit_the_ladder_into_thirty_days() -> None:
