@@ -374,7 +374,13 @@ class MatterRepository:
         for key, change in list(changes.items()):
             if key in _CHANGED_AT:
                 dated = getattr(PublicMatter, _CHANGED_AT[key])
-                changes[key] = case((or_(dated.is_(None), dated <= stamp), change), else_=getattr(PublicMatter, key))
+                newer = or_(dated.is_(None), dated <= stamp)
+                if key == "unit_code" and "unit_code" in values:
+                    # The raise names the unit, and the events after it name only the community: the raise, arriving
+                    # late, still places a matter not placed yet, in the community it is in.
+                    newer = or_(newer, and_(PublicMatter.unit_code.is_(None),
+                                            PublicMatter.community_code == stmt.excluded.community_code))
+                changes[key] = case((newer, change), else_=getattr(PublicMatter, key))
         for part in {_CHANGED_AT[key] for key in changes if key in _CHANGED_AT}:
             changes[part] = func.greatest(getattr(PublicMatter, part), stamp)
         changes["updated_at"] = func.greatest(PublicMatter.updated_at, stmt.excluded.updated_at)

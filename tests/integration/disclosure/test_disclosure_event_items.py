@@ -188,6 +188,25 @@ async def test_events_sent_again_behind_later_ones_do_not_take_the_public_record
     assert matter["progress"]["percent"] == 50 and matter["progress"]["spent_cents"] == 50_000
 
 
+async def test_a_raise_sent_again_behind_the_matters_later_events_still_places_it_at_its_unit(disclosure):
+    community = new_community()
+    grid = community + "002"
+    matter_id = uuid.uuid4()
+    await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community, from_state="raised",
+                                                     to_state="accepted", action="accept", at=NOW))
+    await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=community, unit_code=grid,
+                                               category="facilities", raised_via="app",
+                                               raised_at=NOW - timedelta(days=1), key_project=False),
+                          time=datetime.now(UTC) - timedelta(minutes=10))
+
+    async def placed():
+        matter = (await disclosure.client.get(f"/public/v1/matters/{matter_id}")).json()
+        return matter if len(matter.get("timeline", [])) == 2 else None
+
+    matter = await eventually(placed, timeout=30)
+    assert matter["unit_code"] == grid and matter["stage"] == "accepted"
+
+
 async def test_final_evaluation_is_published_and_interim_is_not(disclosure):
     community = new_community()
     matter_id = uuid.uuid4()
