@@ -67,6 +67,10 @@ STAFF_ROLES = frozenset({"community_staff", "community_worker", "street_staff", 
 # Who may also record a matter raised face to face (grid and building staff).
 FIELD_ROLES = STAFF_ROLES | {"grid_manager", "grid_head", "grid_secretary", "building_head", "unit_head"}
 RESIDENT = "resident"
+# Duplicate suggestions: at most SUGGESTIONS are shown, the most alike among the community's DUPLICATE_CANDIDATES
+# newest live matters.
+SUGGESTIONS = 10
+DUPLICATE_CANDIDATES = 200
 # Grid staff triage the matters placed in their grid (accept, reject, merge a duplicate, place at the building it is
 # about); routing and deciding stay with the community's staff.
 TRIAGE_ROLES = frozenset({"grid_manager", "grid_head", "grid_secretary"})
@@ -501,7 +505,8 @@ class MattersService:
             matter, {"raised_via": via},
             ev.MatterRaised(matter_id=matter.matter_id, community_code=community, unit_code=unit_code,
                             category=matter.category, raised_via=via, raised_at=ctx.now, key_project=matter.key_project),
-            self.settings.duplicate_threshold, unmoved=unmoved or (), connection=connection)
+            self.settings.duplicate_threshold, unmoved=unmoved or (), connection=connection,
+            top=self._suggestions_looked_at(principal))
         if written is None:
             return None
         duplicates, template_code = written
@@ -519,12 +524,19 @@ class MattersService:
     async def duplicates(self, principal: Principal, matter_id: uuid.UUID) -> list[dict[str, Any]]:
         matter = await self.readable_matter(principal, matter_id)
         found = await self.repo.similar_matters(matter.community_code, matter.matter_id, matter.title_bigrams,
-                                                self.settings.duplicate_threshold)
+                                                self.settings.duplicate_threshold,
+                                                top=self._suggestions_looked_at(principal))
         found = await self._readable(principal, matter.community_code, found)
         # Scored against the matter's title as written: one the caller reads with words hidden suggests nothing.
         title_in_full = (self.reads_in_full(principal, matter.unit_code, matter.proposer_sub)
                          or masked_text(matter.title) == matter.title)
         return await self._suggestions(principal, matter.community_code, found, title_in_full)
+
+    def _suggestions_looked_at(self, principal: Principal) -> int:
+        """How many of the most alike matters to look at for the SUGGESTIONS shown: all the candidates for a caller
+        who reads some of them masked (those left out must not make room for others, or how many of the caller's own
+        show would tell whether a hidden title is alike), else only as many as are shown."""
+        return DUPLICATE_CANDIDATES if self.reads_some_masked(principal) else SUGGESTIONS
 
     async def _suggestions(self, principal: Principal, community: str, found: list[Similar],
                            title_in_full: bool = True) -> list[dict[str, Any]]:
@@ -537,7 +549,8 @@ class MattersService:
         if not title_in_full:
             return []
         return [{"matter_id": f.matter_id, "title": f.title, "score": round(f.score, 3)} for f in found
-                if in_full or self.reads_in_full(principal, f.unit_code, f.proposer_sub) or masked_text(f.title) == f.title]
+                if in_full or self.reads_in_full(principal, f.unit_code, f.proposer_sub)
+                or masked_text(f.title) == f.title][:SUGGESTIONS]
 
     async def _readable(self, principal: Principal, community: str, found: list[Similar]) -> list[Similar]:
         """Keeps the suggested matters the caller may read: a suggestion shows another matter's title."""

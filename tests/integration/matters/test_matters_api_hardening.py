@@ -299,6 +299,18 @@ async def test_a_neighbour_reads_a_matter_with_the_proposers_personal_data_maske
     anchored = await matters.client.get(f"/api/v1/matters/{matter_id}/duplicates",
                                         headers=matters.resident(neighbour, theirs))
     assert anchored.status_code == 200 and anchored.json() == []
+    # Nor does the hidden one, left out, make room for another: ten of the neighbour's own alike matters show, whether
+    # the guess is right or wrong.
+    for _ in range(10):
+        await matters.client.post("/api/v1/matters/", json={"title": "家楼道灯坏了", "description": "x",
+                                                             "category": "city_management"},
+                                  headers=matters.resident(neighbour, theirs))
+    shown = {}
+    for guess in ("王秀英家楼道灯坏了", "王秀兰家楼道灯坏了"):
+        again = await matters.client.post("/api/v1/matters/", json={
+            "title": guess, "description": "x", "category": "city_management"}, headers=matters.resident(neighbour, theirs))
+        shown[guess] = len(again.json()["duplicates"])
+    assert shown["王秀英家楼道灯坏了"] == shown["王秀兰家楼道灯坏了"] == 10
     # A reason given on the timeline is masked for the neighbour too.
     rejected = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions", headers=matters.staff(community),
                                          json={"action": "reject", "reason": "已电话联系王秀英（13912345678）说明"})
