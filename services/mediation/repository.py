@@ -228,9 +228,11 @@ class CaseRepository:
         return list((await self.session.execute(stmt)).scalars())
 
     async def open_of_mediator(self, person_id: uuid.UUID) -> list[uuid.UUID]:
-        """Returns the cases still on the ladder assigned to a mediator, locked."""
+        """Returns the cases assigned to a mediator that they may still act on, locked: those on the ladder, and those
+        whose agreement the court refused (the parties may mediate again)."""
         stmt = (select(MediationCase.id)
-                .where(MediationCase.mediator_person_id == person_id, MediationCase.status.in_(OPEN_STATUSES))
+                .where(MediationCase.mediator_person_id == person_id,
+                       MediationCase.status.in_((*OPEN_STATUSES, "confirmation_refused")))
                 .order_by(MediationCase.id).with_for_update())
         return list((await self.session.execute(stmt)).scalars())
 

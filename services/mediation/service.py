@@ -570,7 +570,10 @@ async def record_session(
     """Records a mediation session: date, the parties who attended, a summary."""
     case = await load_for(session, viewer, case_id, config)
     target = _move(case, Action.RECORD_SESSION)
-    mediator = _require_mediator(case)
+    # Mediating again after the court refused the agreement: the case's mediator may have left meanwhile, and it is
+    # given one as it goes back on the ladder (below).
+    again_unassigned = case.status == CaseStatus.CONFIRMATION_REFUSED and case.mediator_person_id is None
+    mediator = None if again_unassigned else _require_mediator(case)
     party_ids = {p.id for p in await CaseRepository(session).parties_for_update(case.id)}
     unknown = [str(a) for a in data.attendee_party_ids if a not in party_ids]
     if unknown:
@@ -592,6 +595,9 @@ async def record_session(
         case.agreement_signed_at = case.confirmation_reminded_at = None
         case.confirmation_applied_on = case.confirmation_outcome = None
         _enter_level(case, Level(case.level), now, config.ladder)
+        if again_unassigned:
+            await assign(session, case, now, config, actor=viewer.id, required=True)
+            mediator = _require_mediator(case)
     record = CaseSession(id=uuid.uuid4(), case_id=case.id, level=case.level, held_on=data.held_on,
                          attendee_party_ids=[str(a) for a in data.attendee_party_ids],
                          mediator_person_ids=[str(mediator)], summary=data.summary, recorded_by=viewer.id,
@@ -1049,7 +1055,8 @@ async def mediator_role_ended(session: AsyncSession, d: dict, now: datetime, con
         case.updated_at = now
         _history(session, case, "unassign", from_status=case.status, from_level=case.level, now=now, actor=REGISTRY,
                  reason=f"mediator {person} no longer holds a mediator's role for this case", automatic=True)
-        await assign(session, case, now, config, actor=REGISTRY, required=False)
+        if case.status in OPEN_STATUSES:  # a refused agreement's case is given one when the parties mediate again
+            await assign(session, case, now, config, actor=REGISTRY, required=False)
     await session.flush()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import text
@@ -259,6 +260,39 @@ async def test_a_labour_dispute_goes_to_arbitration_before_any_court(h):
     enforced = await h.post(other["id"], "breach", {"party_id": other["parties"][1]["party_id"], "route": "enforcement",
                                                     "reason": "x"}, staff)
     assert enforced.status_code == 422 and enforced.json()["field"] == "route"
+
+
+async def test_mediating_again_after_the_court_refused_takes_a_mediator_who_still_serves(h):
+    from mediation_places import cloud_event
+    from services.mediation.consumers import ROLE_REVOKED, mediation_consumers
+    from services.registry.events import RoleRevoked
+
+    place = await h.place()
+    staff = h.staff("grid_manager", place.grid)
+    case = await h.consent_all(await h.open_case(place, parties=[{"person_id": place.residents["b"]},
+                                                                 {"person_id": place.residents["c"]}]), staff)
+    parties = [p["party_id"] for p in case["parties"]]
+    signed = await h.post(case["id"], "agreements", {"kind": "written", "terms": "赔偿500元", "signed_party_ids": parties,
+                                                     "mediator_signed": True}, staff)
+    assert signed.status_code == 201, signed.text
+    await h.post(case["id"], "confirmation-application", applying(case, "2026-03-02"), staff)
+    assert (await h.post(case["id"], "confirmation", {"outcome": "refused"}, staff)).status_code == 200
+    mediator = case["mediator_person_id"]
+    async with transaction(h.app.state.sessions) as session:
+        grant_id = await session.scalar(text("SELECT grant_id FROM replica_grant WHERE person_id = CAST(:p AS uuid) "
+                                             "AND role = 'mediator'"), {"p": mediator})
+    [replica_spec] = [c for c in mediation_consumers(h.app.state.mediation, h.clock) if c.name == "mediation-replica"]
+    revoked = cloud_event(RoleRevoked(grant_id=grant_id, person_id=uuid.UUID(mediator), role="mediator",
+                                      scope_code=place.grid, effective_on=date(2026, 3, 3)))
+    async with transaction(h.app.state.sessions) as session:
+        await replica_spec.handlers[ROLE_REVOKED](session, revoked)
+    assert (await h.get(case["id"], staff)).json()["mediator_person_id"] is None
+    today = h.clock().astimezone(LOCAL_TZ).date().isoformat()
+    held = await h.post(case["id"], "sessions", {"held_on": today, "attendee_party_ids": [
+        p["party_id"] for p in case["parties"]], "summary": "重新调解"}, staff)
+    assert held.status_code == 201, held.text
+    assert mediator not in held.json()["mediator_person_ids"]
+    assert (await h.get(case["id"], staff)).json()["mediator_person_id"] not in (None, mediator)
 
 
 async def test_breach_while_mediating_is_a_409(h):
