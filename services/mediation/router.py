@@ -10,11 +10,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.mediation import schemas, service
-from services.mediation.rules.access import level_code_length
+from services.mediation.rules.access import SUPERVISOR_ROLES, level_code_length
 from services.mediation.rules.confirmation import CHINA_STANDARD_TIME
 from services.mediation.rules.ladder import CaseStatus, Level, WarningLevel
 from services.mediation.service import MediationConfig, Viewer
-from youmin.kit.auth import CurrentPrincipal
+from youmin.kit.auth import CurrentPrincipal, OptionalPrincipal
 from youmin.kit.errors import Instant, RuleViolation
 from youmin.kit.service import SessionDep
 
@@ -227,6 +227,7 @@ def _month_start(value: datetime) -> bool | None:
 async def statistics(
     session: SessionDep,
     request: Request,
+    principal: OptionalPrincipal,
     scope: str = Query(pattern=r"^[0-9]{6,27}$", description="a district, street, community or grid code"),
     period_start: datetime = Query(description="start of the period (inclusive, with a time zone)"),
     period_end: datetime = Query(description="end of the period (exclusive, with a time zone)"),
@@ -237,6 +238,11 @@ async def statistics(
         # Below a grid, a handful of households: a count of their disputes would point at one of them.
         raise RuleViolation("mediation.statistics_too_fine", "scope: statistics go down to a grid; give a district, "
                             "street, community or grid code", field="scope")
+    staff = principal is not None and principal.covers(scope, SUPERVISOR_ROLES)
+    if len(scope) == level_code_length(Level.GRID, grid_width) and not staff:
+        # A grid sees about one dispute a month: its month would be one case's type, outcome and days to resolve.
+        raise RuleViolation("mediation.statistics_grid_for_staff", "scope: a grid's statistics are for the staff "
+                            "who supervise it; give its community, street or district", field="scope")
     for name, value in (("period_start", period_start), ("period_end", period_end)):
         if value.tzinfo is None:
             raise RuleViolation("mediation.naive_time", f"{name} needs a time zone", field=name)
@@ -247,4 +253,4 @@ async def statistics(
         if period_start < period_end and None not in starts.values() and not month_start:
             raise RuleViolation("mediation.statistics_whole_months", f"{name}: statistics cover whole months: give "
                                 "the first day of a month at 00:00 China Standard Time (+08:00)", field=name)
-    return await service.statistics(session, scope, period_start, period_end)
+    return await service.statistics(session, scope, period_start, period_end, staff=staff)

@@ -1178,16 +1178,21 @@ def _record(case: MediationCase) -> CaseRecord:
     )
 
 
-def _figures(f: Figures) -> schemas.FiguresRead:
+# A median of fewer resolutions than this is shown to the staff who supervise the scope only: of one or two cases, it
+# is their days to resolve.
+MIN_RESOLVED_FOR_MEDIAN = 3
+
+
+def _figures(f: Figures, *, median: bool = True) -> schemas.FiguresRead:
     return schemas.FiguresRead(
         opened=f.opened, resolved=f.resolved, resolved_by_level={str(k): v for k, v in f.resolved_by_level.items()},
-        resolution_rate=f.resolution_rate, median_days_to_resolve=f.median_days_to_resolve,
+        resolution_rate=f.resolution_rate, median_days_to_resolve=f.median_days_to_resolve if median else None,
         escalations=f.escalations, referrals=f.referrals, terminated=f.terminated,
     )
 
 
 async def statistics(
-    session: AsyncSession, scope: str, period_start: datetime, period_end: datetime
+    session: AsyncSession, scope: str, period_start: datetime, period_end: datetime, *, staff: bool = True,
 ) -> schemas.StatisticsRead:
     """Computes the aggregates of a scope for a period and the one before it."""
     try:
@@ -1201,9 +1206,19 @@ async def statistics(
     current = compute(records, period_start, period_end)
     previous = compute(records, prev_start, prev_end)
     change = compare(current, previous)
+
+    def shown(figures: Figures, *compared: Figures | None) -> schemas.FiguresRead:
+        """The figures, with their median for staff, or when each group it comes from (a change: both periods')
+        resolved enough cases."""
+        groups = compared or (figures,)
+        return _figures(figures, median=staff or all(g is not None and g.resolved >= MIN_RESOLVED_FOR_MEDIAN
+                                                     for g in groups))
+
     return schemas.StatisticsRead(
         scope=scope, period_start=period_start, period_end=period_end,
-        current=_figures(current), by_type={str(k): _figures(v) for k, v in current.by_type.items()},
-        previous=_figures(previous), previous_by_type={str(k): _figures(v) for k, v in previous.by_type.items()},
-        change=_figures(change), change_by_type={str(k): _figures(v) for k, v in change.by_type.items()},
+        current=shown(current), by_type={str(k): shown(v) for k, v in current.by_type.items()},
+        previous=shown(previous), previous_by_type={str(k): shown(v) for k, v in previous.by_type.items()},
+        change=shown(change, current, previous),
+        change_by_type={str(k): shown(v, current.by_type.get(k), previous.by_type.get(k))
+                        for k, v in change.by_type.items()},
     )

@@ -45,8 +45,7 @@ async def test_statistics_on_a_known_data_set_with_the_previous_period(h):
     h.clock.set(datetime(2026, 4, 1, 0, tzinfo=UTC))
     await h.open_case(place, staff)
 
-    resp = await h.client.get("/api/v1/mediation/statistics", params={"scope": place.street, **MARCH},
-                              headers=h.staff("resident", place.grid))
+    resp = await h.client.get("/api/v1/mediation/statistics", params={"scope": place.street, **MARCH}, headers=staff)
     assert resp.status_code == 200, resp.text
     stats = resp.json()
     assert stats["current"] == {
@@ -66,7 +65,8 @@ async def test_statistics_on_a_known_data_set_with_the_previous_period(h):
 async def test_statistics_of_another_scope_do_not_count_these_cases(h):
     place = await h.place()
     await h.open_case(place)
-    resp = await h.client.get("/api/v1/mediation/statistics", params={"scope": place.other_grid, **MARCH})
+    resp = await h.client.get("/api/v1/mediation/statistics", params={"scope": place.other_grid, **MARCH},
+                              headers=h.staff("district_staff", place.district))
     assert resp.json()["current"]["opened"] == 0
 
 
@@ -103,7 +103,12 @@ async def test_statistics_go_down_to_a_grid_and_no_further(h):
         assert resp.status_code == 422, resp.text
         assert resp.json().get("rule") == "mediation.statistics_too_fine", resp.text
         assert resp.json()["field"] == "scope"
-    assert (await h.client.get("/api/v1/mediation/statistics", params={"scope": place.grid, **MARCH})).status_code == 200
+    # A grid's are for the staff who supervise it: a grid sees about one dispute a month.
+    public = await h.client.get("/api/v1/mediation/statistics", params={"scope": place.grid, **MARCH},
+                                headers=h.staff("resident", place.grid + "00101"))
+    assert public.status_code == 422 and public.json()["rule"] == "mediation.statistics_grid_for_staff", public.text
+    assert (await h.client.get("/api/v1/mediation/statistics", params={"scope": place.grid, **MARCH},
+                               headers=h.staff("grid_manager", place.grid))).status_code == 200
 
 
 async def test_statistics_cover_whole_months_of_china_standard_time(h):
@@ -115,11 +120,28 @@ async def test_statistics_cover_whole_months_of_china_standard_time(h):
                               # March shifted by an hour: subtracted from March, it would tell that hour's cases
                               ("2026-03-01T01:00:00+08:00", "2026-04-01T01:00:00+08:00", "period_start"),
                               ("2026-03-01T00:00:00+00:00", "2026-04-01T00:00:00+00:00", "period_start")):
-        resp = await h.client.get(url, params={"scope": place.grid, "period_start": start, "period_end": end})
+        resp = await h.client.get(url, params={"scope": place.community, "period_start": start, "period_end": end})
         assert resp.status_code == 422, resp.text
         assert (resp.json()["rule"], resp.json()["field"]) == ("mediation.statistics_whole_months", field)
     for start, end in (("2026-02-01T00:00:00+08:00", "2026-03-01T00:00:00+08:00"),  # a month
                        ("2026-01-01T00:00:00+08:00", "2026-04-01T00:00:00+08:00"),  # a quarter
                        ("2026-02-28T16:00:00+00:00", "2026-03-31T16:00:00+00:00")):  # March, written in UTC
-        ok = await h.client.get(url, params={"scope": place.grid, "period_start": start, "period_end": end})
+        ok = await h.client.get(url, params={"scope": place.community, "period_start": start, "period_end": end})
         assert ok.status_code == 200, ok.text
+
+
+async def test_the_public_reads_no_median_of_fewer_than_three_resolutions(h):
+    place = await h.place()
+    staff = h.staff("street_staff", place.street)
+    h.clock.set(datetime(2026, 3, 2, 1, tzinfo=UTC))
+    case = await h.consent_all(await h.open_case(place, staff), staff)
+    h.clock.set(datetime(2026, 3, 4, 1, tzinfo=UTC))
+    await h.post(case["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
+    as_public = (await h.client.get("/api/v1/mediation/statistics", params={"scope": place.community, **MARCH})).json()
+    as_staff = (await h.client.get("/api/v1/mediation/statistics", params={"scope": place.community, **MARCH},
+                                   headers=staff)).json()
+    # One resolution: its days to resolve are that case's.
+    assert as_staff["current"]["median_days_to_resolve"] == 2.0
+    assert as_public["current"]["median_days_to_resolve"] is None
+    assert as_public["current"]["resolved"] == as_staff["current"]["resolved"] == 1
+    assert as_public["change"]["median_days_to_resolve"] is None

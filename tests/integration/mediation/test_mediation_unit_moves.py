@@ -29,7 +29,7 @@ async def listed(h, headers: dict[str, str]) -> set[str]:
 
 async def opened(h, scope: str) -> int:
     resp = await h.client.get("/api/v1/mediation/statistics", params={"scope": scope, **MARCH},
-                              headers=h.staff("resident", scope))
+                              headers=h.staff("district_staff", scope[:6]))
     assert resp.status_code == 200, resp.text
     return resp.json()["current"]["opened"]
 
