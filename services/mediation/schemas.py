@@ -101,7 +101,8 @@ class SessionIn(_In):
 
 
 class AgreementIn(_In):
-    """An agreement reached; a written one lists who signed it."""
+    """An agreement reached, with who signed it (written) or assented to it before the mediator (oral): every party
+    and the mediator."""
 
     kind: AgreementKind
     terms: str = Field(min_length=1, max_length=20_000)

@@ -630,7 +630,7 @@ async def reach_agreement(
     session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, data: schemas.AgreementIn, now: datetime,
     config: MediationConfig,
 ) -> Agreement:
-    """Records an agreement; a written one needs every party's and the mediator's signature."""
+    """Records an agreement with every party's and the mediator's signature (written) or assent (oral)."""
     case = await load_for(session, viewer, case_id, config)
     target = _move(case, agreement_action(data.kind))
     mediator = _require_mediator(case)
@@ -643,17 +643,17 @@ async def reach_agreement(
     signatures = {str(s) for s in data.signed_party_ids} | ({str(mediator)} if data.mediator_signed else set())
     missing = missing_signatures(data.kind, [str(p) for p in party_ids], signatures, str(mediator))
     if missing:
-        raise RuleViolation("mediation.agreement_unsigned", "a written agreement is signed by every party and the mediator",
-                            missing=sorted(missing))
+        raise RuleViolation("mediation.agreement_unsigned", "an agreement records every party's signature (written) or "
+                            "assent (oral) and the mediator's: signed_party_ids, mediator_signed",
+                            field="signed_party_ids", missing=sorted(missing))
     agreement = Agreement(id=uuid.uuid4(), case_id=case.id, kind=str(data.kind), terms=data.terms, level=case.level,
                           mediator_person_id=mediator, reached_at=now)
     session.add(agreement)
     await session.flush()
-    if data.kind is AgreementKind.WRITTEN:
-        for signer in sorted(signatures):
-            kind = "mediator" if signer == str(mediator) else "party"
-            session.add(AgreementSignature(agreement_id=agreement.id, signer_id=signer, signer_kind=kind,
-                                           signed_at=signed_at))
+    for signer in sorted(signatures):  # written: the signatures; oral: the assents the mediator recorded
+        kind = "mediator" if signer == str(mediator) else "party"
+        session.add(AgreementSignature(agreement_id=agreement.id, signer_id=signer, signer_kind=kind,
+                                       signed_at=signed_at))
     before = case.status
     case.status = str(target)
     case.resolved_at = now

@@ -85,14 +85,14 @@ def missing_signatures(
     signatures: Collection[str],
     mediator_id: str,
 ) -> frozenset[str]:
-    """Returns the ids of the parties and the mediator who have yet to sign a written agreement."""
+    """Returns the ids of the parties and the mediator who have yet to sign a written agreement, or to assent to an oral
+    one: an agreement, written or oral, records every party's signature or assent and the mediator's (an oral one
+    takes effect when the parties reach it, and the mediator records it: People's Mediation Law art. 30)."""
     if not party_ids:
         raise ValueError("party_ids: an agreement has at least one party")
     if not mediator_id:
         raise ValueError("mediator_id: an agreement names its mediator")
-    if AgreementKind(kind) is AgreementKind.ORAL:
-        # An oral agreement takes effect when reached; the mediator records it, nobody signs.
-        return frozenset()
+    AgreementKind(kind)
     required = frozenset(party_ids) | {mediator_id}
     return required - frozenset(signatures)
 

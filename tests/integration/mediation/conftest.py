@@ -95,6 +95,11 @@ class Harness:
     async def post(self, case_id: str, action: str, body: dict | None, headers: dict[str, str]) -> httpx.Response:
         return await self.client.post(f"/api/v1/mediation/cases/{case_id}/{action}", json=body, headers=headers)
 
+    @staticmethod
+    def assent(case: dict) -> dict:
+        """What an agreement records besides its terms: every party's assent (or signature) and the mediator's."""
+        return {"signed_party_ids": [p["party_id"] for p in case["parties"]], "mediator_signed": True}
+
     async def consent_all(self, case: dict, headers: dict[str, str]) -> dict:
         resp = None
         for party in case["parties"]:

@@ -223,7 +223,7 @@ async def test_a_mediator_whose_role_ended_no_longer_sees_the_case_they_were_giv
         assert (await h.get(case["id"], headers)).status_code == 404
         listed = await h.client.get("/api/v1/mediation/cases", headers=headers)
         assert case["id"] not in [c["id"] for c in listed.json()]
-        refused = await h.post(case["id"], "agreements", {"kind": "oral", "terms": "赔偿500元"}, headers)
+        refused = await h.post(case["id"], "agreements", {"kind": "oral", "terms": "赔偿500元", **h.assent(case)}, headers)
         assert refused.status_code == 404
 
 

@@ -208,10 +208,13 @@ async def test_a_case_the_court_refused_to_confirm_is_listed_overdue_once_its_le
     assert case["id"] in {c["id"] for c in listed.json()}
 
 
-async def test_oral_agreement_needs_no_signature_and_closes(h):
+async def test_oral_agreement_records_every_assent_needs_no_confirmation_and_closes(h):
     place = await h.place()
     case, staff = await mediating_case(h, place)
-    resp = await h.post(case["id"], "agreements", {"kind": "oral", "terms": "互相道歉"}, staff)
+    unassented = await h.post(case["id"], "agreements", {"kind": "oral", "terms": "互相道歉"}, staff)
+    assert unassented.status_code == 422 and unassented.json()["rule"] == "mediation.agreement_unsigned"
+    assert len(unassented.json()["missing"]) == len(case["parties"]) + 1
+    resp = await h.post(case["id"], "agreements", {"kind": "oral", "terms": "互相道歉", **h.assent(case)}, staff)
     assert resp.status_code == 201 and resp.json()["status"] == "agreement_reached"
     assert resp.json()["confirmation"]["last_day"] is None
     assert (await h.post(case["id"], "closure", None, staff)).json()["status"] == "closed"
@@ -222,7 +225,7 @@ async def test_oral_agreement_needs_no_signature_and_closes(h):
 async def test_breach_of_a_closed_agreement_reopens_the_case_to_the_legal_route(h):
     place = await h.place()
     case, staff = await mediating_case(h, place)
-    await h.post(case["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
+    await h.post(case["id"], "agreements", {"kind": "oral", "terms": "t", **h.assent(case)}, staff)
     await h.post(case["id"], "closure", None, staff)
     resp = await h.post(case["id"], "breach", {"party_id": case["parties"][1]["party_id"], "route": "litigation",
                                                "reason": "未按期赔偿"}, staff)
@@ -256,7 +259,7 @@ async def test_a_labour_dispute_goes_to_arbitration_before_any_court(h):
     assert resp.status_code == 200 and resp.json()["referred_route"] == "arbitration", resp.text
     # An unconfirmed agreement is not enforced by a court.
     other, staff = await mediating_case(h, await h.place())
-    await h.post(other["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
+    await h.post(other["id"], "agreements", {"kind": "oral", "terms": "t", **h.assent(other)}, staff)
     enforced = await h.post(other["id"], "breach", {"party_id": other["parties"][1]["party_id"], "route": "enforcement",
                                                     "reason": "x"}, staff)
     assert enforced.status_code == 422 and enforced.json()["field"] == "route"

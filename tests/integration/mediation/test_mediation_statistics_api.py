@@ -21,7 +21,7 @@ async def test_statistics_on_a_known_data_set_with_the_previous_period(h):
     # Previous period (February, the month before March): one neighbour case agreed at the grid in a day.
     prev = await opened(datetime(2026, 2, 10, 1, tzinfo=UTC), "neighbour")
     h.clock.advance(days=1)
-    await h.post(prev["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
+    await h.post(prev["id"], "agreements", {"kind": "oral", "terms": "t", **h.assent(prev)}, staff)
 
     # March: agreed at the grid after 2 days; escalated then agreed in writing at the community after 4 days.
     first = await opened(datetime(2026, 3, 2, 1, tzinfo=UTC), "neighbour")
@@ -29,7 +29,7 @@ async def test_statistics_on_a_known_data_set_with_the_previous_period(h):
     h.clock.set(datetime(2026, 3, 3, 1, tzinfo=UTC))
     await h.post(second["id"], "escalation", {"reason": "r"}, staff)
     h.clock.set(datetime(2026, 3, 4, 1, tzinfo=UTC))
-    await h.post(first["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
+    await h.post(first["id"], "agreements", {"kind": "oral", "terms": "t", **h.assent(first)}, staff)
     h.clock.set(datetime(2026, 3, 6, 1, tzinfo=UTC))
     parties = [p["party_id"] for p in second["parties"]]
     resp = await h.post(second["id"], "agreements", {"kind": "written", "terms": "t", "signed_party_ids": parties,
@@ -136,7 +136,7 @@ async def test_the_public_reads_no_median_of_fewer_than_three_resolutions(h):
     h.clock.set(datetime(2026, 3, 2, 1, tzinfo=UTC))
     case = await h.consent_all(await h.open_case(place, staff), staff)
     h.clock.set(datetime(2026, 3, 4, 1, tzinfo=UTC))
-    await h.post(case["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
+    await h.post(case["id"], "agreements", {"kind": "oral", "terms": "t", **h.assent(case)}, staff)
     as_public = (await h.client.get("/api/v1/mediation/statistics", params={"scope": place.community, **MARCH})).json()
     as_staff = (await h.client.get("/api/v1/mediation/statistics", params={"scope": place.community, **MARCH},
                                    headers=staff)).json()

@@ -85,7 +85,7 @@ async def test_agreed_case_is_no_longer_escalated(h):
     staff = h.staff("grid_manager", place.grid)
     case = await h.open_case(place)
     await h.consent_all(case, staff)
-    await h.post(case["id"], "agreements", {"kind": "oral", "terms": "t"}, staff)
+    await h.post(case["id"], "agreements", {"kind": "oral", "terms": "t", **h.assent(case)}, staff)
     await h.sweep(OPENED + timedelta(days=40))
     body = await file(h, case, place)
     assert (body["status"], body["level"]) == ("agreement_reached", "grid")

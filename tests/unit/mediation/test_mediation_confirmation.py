@@ -110,8 +110,10 @@ def test_extra_signatures_do_not_stand_in_for_missing_ones() -> None:
     assert agreement_complete(AgreementKind.WRITTEN, ["a", "b"], {"a", "witness", "med"}, "med") is False
 
 
-def test_an_oral_agreement_needs_no_signatures() -> None:
-    assert agreement_complete(AgreementKind.ORAL, ["a", "b"], set(), "med") is True
+def test_an_oral_agreement_records_every_partys_assent_and_the_mediators() -> None:
+    assert agreement_complete(AgreementKind.ORAL, ["a", "b"], set(), "med") is False
+    assert agreement_complete(AgreementKind.ORAL, ["a", "b"], {"a", "med"}, "med") is False
+    assert agreement_complete(AgreementKind.ORAL, ["a", "b"], {"a", "b", "med"}, "med") is True
 
 
 def test_an_agreement_without_parties_is_refused() -> None:
