@@ -12,9 +12,9 @@ from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.matters.repository import MattersRepository
-from services.matters.service import VOTE_WINDOW, Context, MattersService, configured_calendar
+from services.matters.service import VOTE_WINDOW, Context, MattersService
 from services.matters.settings import Settings
-from youmin.kit.calendar import WorkCalendar, local_date
+from youmin.kit.calendar import WorkCalendar, configured_calendar, report_missing_years
 from youmin.kit.db import transaction
 from youmin.kit.logging import get_logger
 from youmin.kit.service import Background
@@ -22,9 +22,6 @@ from youmin.kit.errors import Conflict, describe_error
 
 log = get_logger("youmin.matters.scheduler")
 
-# The State Council publishes a year's holidays and make-up workdays (调休) in November or December of the year before:
-# from 45 days ahead, a year the calendar does not list is reported, while there is time to add it.
-CALENDAR_LOOKAHEAD = timedelta(days=45)
 CALENDAR_MISSING = Gauge("youmin_matters_calendar_missing_years",
                          "Years from today to 45 days ahead whose holidays the working-day calendar does not list")
 
@@ -60,19 +57,9 @@ async def close_due_votes(
 
 
 def check_calendar(calendar: WorkCalendar, now: datetime, reported: set[int]) -> list[int]:
-    """Reports the years from today to CALENDAR_LOOKAHEAD ahead whose holidays the calendar does not list (their
-    holidays would count as working days in every deadline): the gauge each time, a warning once per year, recorded in
-    `reported`. Returns the missing years."""
-    today = local_date(now)
-    missing = calendar.missing_years(today, today + CALENDAR_LOOKAHEAD)
-    CALENDAR_MISSING.set(len(missing))
-    for year in missing:
-        if year not in reported:
-            log.warning("matters.calendar_year_missing", year=year,
-                        hint="add the year's holidays and make-up workdays (MATTERS_CALENDAR_PATH, see the README); "
-                             "until then they count as working days in deadlines")
-            reported.add(year)
-    return missing
+    """Reports the years soon needed whose holidays the calendar does not list (youmin.kit.calendar)."""
+    return report_missing_years(calendar, now, reported, gauge=CALENDAR_MISSING, log=log,
+                                event="matters.calendar_year_missing", setting="MATTERS_CALENDAR_PATH")
 
 
 async def _run(app: FastAPI) -> None:

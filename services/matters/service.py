@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import false, or_, select, true
@@ -47,7 +46,7 @@ from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping
 from services.matters.settings import Settings
 from youmin.kit import replica
 from youmin.kit.auth import Grant, Principal
-from youmin.kit.calendar import LOCAL_TZ, WorkCalendar, default_calendar, end_of_day, local_date
+from youmin.kit.calendar import LOCAL_TZ, WorkCalendar, configured_calendar, end_of_day, local_date
 from youmin.kit.db import autocommit_connection
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
 from youmin.kit.names import masked_free_text
@@ -137,15 +136,6 @@ def _catalogue(path: str | None = None) -> Catalogue:
 
 
 @lru_cache(maxsize=4)
-def configured_calendar(path: str | None) -> WorkCalendar:
-    """The working-day calendar of MATTERS_CALENDAR_PATH, else the shipped one."""
-    if path is None:
-        return default_calendar()
-    import json
-
-    return WorkCalendar.from_mapping(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
 def templates() -> dict[str, Template]:
     """The built-in community workflow templates, validated once."""
     return _templates()

@@ -1,13 +1,11 @@
 """Settings of the matters service (env prefix MATTERS_)."""
 
-import json
 from fractions import Fraction
-from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from youmin.kit.calendar import WorkCalendar
+from youmin.kit.calendar import usable_calendar_path
 from youmin.kit.settings import ServiceSettings
 
 
@@ -48,14 +46,7 @@ class Settings(ServiceSettings):
     @field_validator("calendar_path")
     @classmethod
     def _calendar_readable(cls, value: str | None) -> str | None:
-        """Read and checked when the service starts: a calendar it cannot use stops the start, where it would fail
-        every request that counts working days (and /readyz would still say ready)."""
-        if value is not None:
-            try:
-                WorkCalendar.from_mapping(json.loads(Path(value).read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-                raise ValueError(f"the working-day calendar {value} cannot be used: {exc}") from None
-        return value
+        return usable_calendar_path(value)
     # How often the deadline sweeper raises yellow and red warnings (and closes the votes whose time is up).
     sweep_seconds: float = 300.0
     # How long a vote whose window has ended stays open for the paper tallies of meetings held in it to be entered;

@@ -12,6 +12,7 @@ from services.mediation.router import router
 from services.mediation.scheduler import sweeper
 from services.mediation.service import MediationConfig
 from services.mediation.settings import Settings
+from youmin.kit.calendar import configured_calendar
 from youmin.kit.service import Background, create_service_app
 
 
@@ -20,7 +21,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     settings = settings or Settings()
     clock = clock or (lambda: datetime.now(UTC))
     config = MediationConfig(ladder=settings.ladder_config(), grid_serial_width=settings.grid_serial_width,
-                             auto_referral_route=settings.auto_referral_route)
+                             auto_referral_route=settings.auto_referral_route,
+                             calendar=configured_calendar(settings.calendar_path))
     return create_service_app(
         settings,
         title="Youmin mediation: the four-level dispute ladder",

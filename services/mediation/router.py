@@ -40,8 +40,8 @@ def _config(request: Request) -> MediationConfig:
     return request.app.state.mediation
 
 
-async def _file(session: SessionDep, case) -> schemas.CaseRead:
-    return await service.case_file(session, case)
+async def _file(session: SessionDep, case, request: Request) -> schemas.CaseRead:
+    return await service.case_file(session, case, _config(request).calendar)
 
 
 # What a caller is answered about a case: the whole file (its mediator, supervisors), a party's view of their own
@@ -149,7 +149,7 @@ async def reach_agreement(case_id: CaseID, body: schemas.AgreementIn, viewer: Cu
     """Records an agreement (written with every signature, or oral)."""
     await service.reach_agreement(session, viewer, case_id, body, _now(request), _config(request))
     case = await service.load_for(session, viewer, case_id, _config(request))
-    return await _file(session, case)
+    return await _file(session, case, request)
 
 
 @router.post("/cases/{case_id}/confirmation-application", response_model=schemas.CaseRead)
@@ -159,7 +159,7 @@ async def apply_for_confirmation(case_id: CaseID, body: schemas.ConfirmationAppl
     """Records the parties' joint application for judicial confirmation."""
     case = await service.apply_for_confirmation(session, viewer, case_id, body, _now(request),
                                                 _config(request))
-    return await _file(session, case)
+    return await _file(session, case, request)
 
 
 @router.post("/cases/{case_id}/confirmation", response_model=schemas.CaseRead)
@@ -168,7 +168,7 @@ async def record_confirmation(case_id: CaseID, body: schemas.ConfirmationOutcome
     """Records the court's decision on judicial confirmation."""
     case = await service.record_confirmation(session, viewer, case_id, body, _now(request),
                                              _config(request))
-    return await _file(session, case)
+    return await _file(session, case, request)
 
 
 @router.post("/cases/{case_id}/escalation", response_model=CaseView)
@@ -186,7 +186,7 @@ async def refer(case_id: CaseID, body: schemas.ReferIn, viewer: CurrentViewer, s
                 request: Request) -> schemas.CaseRead:
     """Refers a case to a legal route."""
     case = await service.refer_case(session, viewer, case_id, body, _now(request), _config(request))
-    return await _file(session, case)
+    return await _file(session, case, request)
 
 
 @router.post("/cases/{case_id}/breach", response_model=schemas.CaseRead)
@@ -194,7 +194,7 @@ async def report_breach(case_id: CaseID, body: schemas.BreachIn, viewer: Current
                         session: SessionDep, request: Request) -> schemas.CaseRead:
     """Records a broken agreement; the case reopens to the legal route."""
     case = await service.report_breach(session, viewer, case_id, body, _now(request), _config(request))
-    return await _file(session, case)
+    return await _file(session, case, request)
 
 
 @router.post("/cases/{case_id}/closure", response_model=schemas.CaseRead)
@@ -202,7 +202,7 @@ async def close(case_id: CaseID, viewer: CurrentViewer, session: SessionDep,
                 request: Request) -> schemas.CaseRead:
     """Closes a case whose agreement stands."""
     case = await service.close_case(session, viewer, case_id, _now(request), _config(request))
-    return await _file(session, case)
+    return await _file(session, case, request)
 
 
 @router.post("/cases/{case_id}/risk", response_model=schemas.CaseRead)
@@ -210,7 +210,7 @@ async def reassess_risk(case_id: CaseID, body: schemas.RiskIn, viewer: CurrentVi
                         request: Request) -> schemas.CaseRead:
     """Records a new risk assessment; flags the police at once if the dispute may turn violent."""
     case = await service.reassess_risk(session, viewer, case_id, body, _now(request), _config(request))
-    return await _file(session, case)
+    return await _file(session, case, request)
 
 
 def _month_start(value: datetime) -> bool | None:

@@ -99,7 +99,7 @@ from services.mediation.rules.statistics import CaseRecord, DisputeType, Figures
 from services.mediation import schemas
 from youmin.kit import replica as replica_kit
 from youmin.kit.auth import Principal
-from youmin.kit.calendar import default_calendar, local_date
+from youmin.kit.calendar import WorkCalendar, default_calendar, local_date
 from youmin.kit.db import is_transient
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation, describe_error
 from youmin.kit.logging import get_logger
@@ -111,9 +111,6 @@ SCHEDULER = "scheduler"
 REGISTRY = "registry"  # the actor of what a unit's move does to the cases under it
 # A case the sweep failed on is looked at again after this (the others are swept meanwhile).
 SWEEP_RETRY_AFTER = timedelta(hours=1)
-# Rest days and make-up working days (the shipped calendar): a confirmation window ending on a rest day runs to the next
-# working day.
-WORK_CALENDAR = default_calendar()
 log = get_logger("youmin.mediation")
 WARNING_RANK = {WarningLevel.NONE: 0, WarningLevel.YELLOW: 1, WarningLevel.RED: 2, WarningLevel.OVERDUE: 3}
 CONFIRMATION_REMINDER = (
@@ -129,6 +126,8 @@ class MediationConfig:
     ladder: LadderConfig = field(default_factory=LadderConfig)
     grid_serial_width: int = 3
     auto_referral_route: LegalRoute = LegalRoute.LITIGATION
+    # Rest days and make-up working days: a confirmation window ending on a rest day runs to the next working day.
+    calendar: WorkCalendar = field(default_factory=default_calendar)
 
 
 @dataclass(frozen=True)
@@ -256,9 +255,10 @@ async def view(
     """The case as the caller may see it now: the whole file (its mediator, supervisors), a party's view, or its
     listing line."""
     if await CaseRepository(session).parties_of_person(case.id, viewer.id):
-        return await party_view(session, case, viewer.id)  # staff who are a party see what any party sees
+        # Staff who are a party see what any party sees.
+        return await party_view(session, case, viewer.id, config.calendar)
     if may_see(viewer, case, config):
-        return await case_file(session, case)
+        return await case_file(session, case, config.calendar)
     return summary(case)
 
 
@@ -690,7 +690,7 @@ async def apply_for_confirmation(
                        allowed=sorted(allowed_actions(CaseStatus(case.status), Level(case.level))))
     if case.confirmation_applied_on is not None:
         raise Conflict("the parties applied already", case_status=case.status, allowed=["confirm", "refuse_confirmation"])
-    last_day = confirmation_last_day(case.agreement_signed_at, WORK_CALENDAR)
+    last_day = confirmation_last_day(case.agreement_signed_at, config.calendar)
     signed_on = case.agreement_signed_at.astimezone(CHINA_STANDARD_TIME).date()
     today = now.astimezone(CHINA_STANDARD_TIME).date()
     if not signed_on <= data.applied_on <= min(last_day, today):
@@ -758,8 +758,8 @@ async def close_case(
         if case.confirmation_applied_on is not None:
             raise Conflict("the parties applied for judicial confirmation: the court's answer closes the case",
                            case_status=case.status, allowed=["confirm", "refuse_confirmation"])
-        if now < confirmation_deadline(case.agreement_signed_at, WORK_CALENDAR):
-            last_day = confirmation_last_day(case.agreement_signed_at, WORK_CALENDAR)
+        if now < confirmation_deadline(case.agreement_signed_at, config.calendar):
+            last_day = confirmation_last_day(case.agreement_signed_at, config.calendar)
             raise Conflict(f"the parties may apply for judicial confirmation until {last_day}; the case closes by "
                            "itself when that window passes", case_status=case.status, last_day=str(last_day))
     target = _move(case, Action.CLOSE)
@@ -928,7 +928,7 @@ async def _sweep_case(
     if case.status in OPEN_STATUSES:
         await _sweep_open(session, case, now, config, report)
     elif case.status == CaseStatus.CONFIRMATION_PENDING:
-        await _sweep_confirmation(session, case, now, report)
+        await _sweep_confirmation(session, case, now, report, config.calendar)
     elif case.status == CaseStatus.CONFIRMATION_REFUSED and case.deadline_at is not None and now >= case.deadline_at:
         # Nobody mediated again, closed or referred it after the court's refusal: it is listed overdue for its level's
         # staff (not moved on by itself: the parties may go to court instead).
@@ -968,18 +968,19 @@ async def _sweep_open(
     case.next_due_at = _open_due(case, config.ladder)
 
 
-async def _sweep_confirmation(session: AsyncSession, case: MediationCase, now: datetime, report: SweepReport) -> None:
+async def _sweep_confirmation(session: AsyncSession, case: MediationCase, now: datetime, report: SweepReport,
+                              calendar: WorkCalendar) -> None:
     signed_at = case.agreement_signed_at
     if signed_at is None or case.confirmation_applied_on is not None:
         case.next_due_at = None
         return
-    if reminder_due(signed_at, now, case.confirmation_reminded_at is not None, calendar=WORK_CALENDAR):
-        last_day = confirmation_last_day(signed_at, WORK_CALENDAR)
+    if reminder_due(signed_at, now, case.confirmation_reminded_at is not None, calendar=calendar):
+        last_day = confirmation_last_day(signed_at, calendar)
         session.add(CaseNotice(case_id=case.id, kind="confirmation_reminder", body=CONFIRMATION_REMINDER,
                                due_on=last_day, at=now))
         case.confirmation_reminded_at = now
         report.reminded += 1
-    deadline = confirmation_deadline(signed_at, WORK_CALENDAR)
+    deadline = confirmation_deadline(signed_at, calendar)
     if now < deadline:
         case.next_due_at = deadline
         return
@@ -1062,14 +1063,14 @@ async def mediator_role_ended(session: AsyncSession, d: dict, now: datetime, con
 
 # --- reading ---------------------------------------------------------------------------------------------
 
-async def case_file(session: AsyncSession, case: MediationCase) -> schemas.CaseRead:
+async def case_file(session: AsyncSession, case: MediationCase, calendar: WorkCalendar) -> schemas.CaseRead:
     """Assembles the whole file of a case (the caller's right to see it was checked already)."""
     repo = CaseRepository(session)
     parties = await repo.parties(case.id)
     households = await RegistryReplica(session).households_of(str(p.person_id) for p, _ in parties if p.person_id)
     police = await repo.police_notifications(case.id)
     return schemas.CaseRead(
-        **await _progress(repo, case, lambda text: text),
+        **await _progress(repo, case, lambda text: text, calendar),
         allowed_actions=sorted(str(a) for a in allowed_actions(CaseStatus(case.status), Level(case.level))),
         risk_level=case.risk_level,
         risk_indicators=list(case.risk_indicators),
@@ -1092,7 +1093,8 @@ async def case_file(session: AsyncSession, case: MediationCase) -> schemas.CaseR
     )
 
 
-async def _progress(repo: CaseRepository, case: MediationCase, shown: Callable[[str], str]) -> dict[str, Any]:
+async def _progress(repo: CaseRepository, case: MediationCase, shown: Callable[[str], str],
+                    calendar: WorkCalendar) -> dict[str, Any]:
     """The fields of where a case stands that its file and its parties' view share; `shown` gives the free text as
     the reader reads it."""
     signed_at = case.agreement_signed_at
@@ -1106,7 +1108,7 @@ async def _progress(repo: CaseRepository, case: MediationCase, shown: Callable[[
         "referred_route": case.referred_route,
         "termination_reason": case.termination_reason,
         "confirmation": schemas.ConfirmationRead(
-            last_day=confirmation_last_day(signed_at, WORK_CALENDAR) if signed_at else None,
+            last_day=confirmation_last_day(signed_at, calendar) if signed_at else None,
             reminded_at=case.confirmation_reminded_at, applied_on=case.confirmation_applied_on,
             outcome=case.confirmation_outcome,
         ),
@@ -1123,7 +1125,8 @@ async def _progress(repo: CaseRepository, case: MediationCase, shown: Callable[[
 STAFF_ONLY_STEPS = frozenset({"assess_risk"})
 
 
-async def party_view(session: AsyncSession, case: MediationCase, person_id: str) -> schemas.CaseForParty:
+async def party_view(session: AsyncSession, case: MediationCase, person_id: str,
+                     calendar: WorkCalendar) -> schemas.CaseForParty:
     """Assembles a case as one of its parties follows it (the caller was checked to be a party)."""
     repo = CaseRepository(session)
     with_outside = await repo.parties(case.id)
@@ -1140,7 +1143,7 @@ async def party_view(session: AsyncSession, case: MediationCase, person_id: str)
             actions.append(str(Action.GIVE_CONSENT))
         actions += [str(Action.REFUSE_CONSENT), "choose_mediator"]
     return schemas.CaseForParty(
-        **{**await _progress(repo, case, masked), "police_flagged": None},  # the risk assessment stays with the staff
+        **{**await _progress(repo, case, masked, calendar), "police_flagged": None},  # the risk assessment stays with the staff
         allowed_actions=actions,
         parties=[schemas.PartyLine(party_id=p.id, role=p.role, consent=p.consent, consent_at=p.consent_at,
                                    you=p in own) for p in parties],

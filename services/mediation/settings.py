@@ -6,6 +6,7 @@ from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.mediation.rules.ladder import LadderConfig, LegalRoute
+from youmin.kit.calendar import usable_calendar_path
 from youmin.kit.settings import ServiceSettings
 
 
@@ -24,8 +25,16 @@ class Settings(ServiceSettings):
     sweep_enabled: bool = True
     sweep_interval_seconds: float = 60.0
     sweep_batch_size: int = 500
-    # Where a case overdue at the district goes when nobody referred it earlier.
+    # Where a case overdue at the district goes when nobody referred it earlier (a labour dispute: arbitration).
     auto_referral_route: LegalRoute = LegalRoute.LITIGATION
+    # Working-day calendar for the judicial-confirmation window: a JSON file {"holidays": [...], "extra_workdays":
+    # [...]}; the shipped one if unset.
+    calendar_path: str | None = None
+
+    @field_validator("calendar_path")
+    @classmethod
+    def _calendar_readable(cls, value: str | None) -> str | None:
+        return usable_calendar_path(value)
 
     @field_validator("ladder")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -168,3 +169,42 @@ def default_calendar() -> WorkCalendar:
     """Returns mainland China's calendar from the shipped holidays_cn.json."""
     text = resources.files("youmin.kit.data").joinpath("holidays_cn.json").read_text(encoding="utf-8")
     return WorkCalendar.from_mapping(json.loads(text))
+
+
+def configured_calendar(path: str | None) -> WorkCalendar:
+    """The working-day calendar of a JSON file ({"holidays": [...], "extra_workdays": [...]}), else the shipped one."""
+    if path is None:
+        return default_calendar()
+    return WorkCalendar.from_mapping(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def usable_calendar_path(value: str | None) -> str | None:
+    """Checks, for a setting, that a calendar file can be used (read when the service starts: a calendar it cannot
+    use stops the start, where it would fail every request that counts working days)."""
+    if value is not None:
+        try:
+            configured_calendar(value)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(f"the working-day calendar {value} cannot be used: {exc}") from None
+    return value
+
+
+# The State Council publishes a year's holidays and make-up workdays (调休) in November or December of the year before:
+# from 45 days ahead, a year a calendar does not list is reported, while there is time to add it.
+CALENDAR_LOOKAHEAD = timedelta(days=45)
+
+
+def report_missing_years(calendar: WorkCalendar, now: datetime, reported: set[int], *, gauge: Any, log: Any,
+                         event: str, setting: str) -> list[int]:
+    """Reports the years from today to CALENDAR_LOOKAHEAD ahead whose holidays the calendar does not list (their
+    holidays would count as working days): `gauge` set each time, a warning `event` once per year, recorded in
+    `reported`; `setting` names where an operator adds them. Returns the missing years."""
+    today = local_date(now)
+    missing = calendar.missing_years(today, today + CALENDAR_LOOKAHEAD)
+    gauge.set(len(missing))
+    for year in missing:
+        if year not in reported:
+            log.warning(event, year=year, hint=f"add the year's holidays and make-up workdays ({setting}, see the "
+                                               "README); until then they count as working days")
+            reported.add(year)
+    return missing
