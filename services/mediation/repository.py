@@ -139,6 +139,13 @@ class CaseRepository:
             select(CaseAssignment).where(CaseAssignment.case_id == case_id, CaseAssignment.ended_at.is_(None))
         )).scalar_one_or_none()
 
+    async def assignment_before(self, case_id: uuid.UUID, before: datetime) -> CaseAssignment | None:
+        """The case's last assignment begun before an instant (at the level it was at then)."""
+        return (await self.session.execute(
+            select(CaseAssignment).where(CaseAssignment.case_id == case_id, CaseAssignment.assigned_at < before)
+            .order_by(CaseAssignment.assigned_at.desc(), CaseAssignment.id.desc()).limit(1)
+        )).scalar_one_or_none()
+
     async def open_counts(self, person_ids: Iterable[str], *, besides: uuid.UUID | None = None) -> dict[str, int]:
         """Returns how many open cases each mediator carries now (for load balancing), `besides` the case being
         assigned (which would make its own mediator look one case heavier)."""

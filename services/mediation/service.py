@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -598,14 +598,30 @@ async def record_session(
         if again_unassigned:
             await assign(session, case, now, config, actor=viewer.id, required=True)
             mediator = _require_mediator(case)
-    record = CaseSession(id=uuid.uuid4(), case_id=case.id, level=case.level, held_on=data.held_on,
+    held_at_level, held_by = await _level_on(session, case, data.held_on, mediator)
+    record = CaseSession(id=uuid.uuid4(), case_id=case.id, level=held_at_level, held_on=data.held_on,
                          attendee_party_ids=[str(a) for a in data.attendee_party_ids],
-                         mediator_person_ids=[str(mediator)], summary=data.summary, recorded_by=viewer.id,
+                         mediator_person_ids=[str(held_by)], summary=data.summary, recorded_by=viewer.id,
                          recorded_at=now)
     session.add(record)
     _history(session, case, "record_session", from_status=before, from_level=case.level, now=now, actor=viewer.id)
     await session.flush()
     return record
+
+
+async def _level_on(session: AsyncSession, case: MediationCase, day: date, mediator: uuid.UUID | None
+                    ) -> tuple[str, uuid.UUID | None]:
+    """The level and mediator of a case on a day: its current ones, unless the day is before it entered its current
+    level (a session held, or an agreement signed, at the level below, entered after the sweep handed the case up):
+    then the level and mediator of the assignment it had before."""
+    if day >= local_date(case.level_entered_at):
+        return case.level, mediator
+    # The assignment the case had that day: the last one begun by its end.
+    end_of_day = datetime.combine(day + timedelta(days=1), time(), CHINA_STANDARD_TIME)
+    earlier = await CaseRepository(session).assignment_before(case.id, min(end_of_day, case.level_entered_at))
+    if earlier is None or earlier.level == case.level:
+        return case.level, mediator
+    return earlier.level, earlier.mediator_person_id
 
 
 def _signed_at(case: MediationCase, data: schemas.AgreementIn, now: datetime) -> datetime:
@@ -640,13 +656,16 @@ async def reach_agreement(
         raise RuleViolation("mediation.unknown_party", f"not parties to this case: {', '.join(strangers)}",
                             field="signed_party_ids")
     signed_at = _signed_at(case, data, now)
+    # A paper agreement signed before the case was handed up (and entered after) is the lower level's and its
+    # mediator's, who signed it.
+    level, mediator = await _level_on(session, case, local_date(signed_at), mediator)
     signatures = {str(s) for s in data.signed_party_ids} | ({str(mediator)} if data.mediator_signed else set())
     missing = missing_signatures(data.kind, [str(p) for p in party_ids], signatures, str(mediator))
     if missing:
         raise RuleViolation("mediation.agreement_unsigned", "an agreement records every party's signature (written) or "
                             "assent (oral) and the mediator's: signed_party_ids, mediator_signed",
                             field="signed_party_ids", missing=sorted(missing))
-    agreement = Agreement(id=uuid.uuid4(), case_id=case.id, kind=str(data.kind), terms=data.terms, level=case.level,
+    agreement = Agreement(id=uuid.uuid4(), case_id=case.id, kind=str(data.kind), terms=data.terms, level=level,
                           mediator_person_id=mediator, reached_at=now)
     session.add(agreement)
     await session.flush()
@@ -657,7 +676,7 @@ async def reach_agreement(
     before = case.status
     case.status = str(target)
     case.resolved_at = now
-    case.resolved_level = case.level
+    case.resolved_level = level
     case.agreement_kind = str(data.kind)
     _leave_ladder(case, now)
     if data.kind is AgreementKind.WRITTEN:
@@ -668,7 +687,7 @@ async def reach_agreement(
         case.next_due_at = now  # the sweep reminds the parties of judicial confirmation
     _history(session, case, str(agreement_action(data.kind)), from_status=before, from_level=case.level, now=now,
              actor=viewer.id)
-    await publish(session, CaseAgreementReached(**_place_data(case), dispute_type=case.dispute_type, level=case.level,
+    await publish(session, CaseAgreementReached(**_place_data(case), dispute_type=case.dispute_type, level=level,
                                                 agreement_kind=str(data.kind), opened_at=case.opened_at, at=now))
     await session.flush()
     return agreement

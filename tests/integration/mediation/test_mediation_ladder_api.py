@@ -542,6 +542,27 @@ async def test_a_paper_agreement_entered_later_counts_the_confirmation_window_fr
     assert (await h.post(case["id"], "confirmation-application", applying(case, "2026-03-04"), staff)).status_code == 200
 
 
+async def test_a_paper_agreement_signed_before_the_sweep_handed_the_case_up_is_the_lower_levels(h):
+    place = await h.place()
+    case, staff = await mediating_case(h, place)  # opened on 2 March (China Standard Time), at the grid
+    grid_mediator = case["mediator_person_id"]
+    parties = [p["party_id"] for p in case["parties"]]
+    await h.sweep(h.clock() + timedelta(days=6))  # the grid's time ran out: the case is the community's
+    h.clock.advance(days=6)
+    moved = (await h.get(case["id"], h.staff("street_staff", place.street))).json()
+    assert moved["level"] == "community" and moved["mediator_person_id"] != grid_mediator
+    # Signed at the grid on 5 March, entered by the street's staff on 8 March.
+    resp = await h.post(case["id"], "agreements", {"kind": "written", "terms": "赔偿500元", "signed_party_ids": parties,
+                                                   "mediator_signed": True, "signed_on": "2026-03-05"},
+                        h.staff("street_staff", place.street))
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["resolved_level"] == "grid"
+    [agreement] = resp.json()["agreements"]
+    assert agreement["level"] == "grid" and agreement["mediator_person_id"] == grid_mediator
+    reached = [e for e in await events_of(h, case["id"]) if e["type"] == "agreement_reached.v1"][-1]
+    assert reached["level"] == "grid"
+
+
 def applying(case: dict, applied_on: str) -> dict:
     """An application for judicial confirmation made jointly by every party of the case on a day."""
     return {"applied_on": applied_on, "applicant_party_ids": [p["party_id"] for p in case["parties"]]}
