@@ -135,7 +135,6 @@ def _catalogue(path: str | None = None) -> Catalogue:
     return load_catalogue(path)
 
 
-@lru_cache(maxsize=4)
 def templates() -> dict[str, Template]:
     """The built-in community workflow templates, validated once."""
     return _templates()

@@ -40,6 +40,11 @@ def recoded(column: Any, new: str, old: str) -> Any:
     return literal(new, Text) + func.substr(column, len(old) + 1)
 
 
+# The cases a mediator may still act on: on the ladder, or their agreement refused by the court (the parties may
+# mediate again).
+MEDIATOR_HELD_STATUSES = (*OPEN_STATUSES, "confirmation_refused")
+
+
 class CaseRepository:
     """Queries over cases and their files."""
 
@@ -139,10 +144,13 @@ class CaseRepository:
             select(CaseAssignment).where(CaseAssignment.case_id == case_id, CaseAssignment.ended_at.is_(None))
         )).scalar_one_or_none()
 
-    async def assignment_before(self, case_id: uuid.UUID, before: datetime) -> CaseAssignment | None:
-        """The case's last assignment begun before an instant (at the level it was at then)."""
+    async def assignment_during(self, case_id: uuid.UUID, start: datetime, end: datetime) -> CaseAssignment | None:
+        """The case's assignment in force during [start, end): the last one begun before `end` that had not ended by
+        `start`."""
         return (await self.session.execute(
-            select(CaseAssignment).where(CaseAssignment.case_id == case_id, CaseAssignment.assigned_at < before)
+            select(CaseAssignment).where(
+                CaseAssignment.case_id == case_id, CaseAssignment.assigned_at < end,
+                or_(CaseAssignment.ended_at.is_(None), CaseAssignment.ended_at >= start))
             .order_by(CaseAssignment.assigned_at.desc(), CaseAssignment.id.desc()).limit(1)
         )).scalar_one_or_none()
 
@@ -239,16 +247,18 @@ class CaseRepository:
         whose agreement the court refused (the parties may mediate again)."""
         stmt = (select(MediationCase.id)
                 .where(MediationCase.mediator_person_id == person_id,
-                       MediationCase.status.in_((*OPEN_STATUSES, "confirmation_refused")))
+                       MediationCase.status.in_(MEDIATOR_HELD_STATUSES))
                 .order_by(MediationCase.id).with_for_update())
         return list((await self.session.execute(stmt)).scalars())
 
     async def open_at_levels_under(self, code: str, levels: Sequence[str]) -> list[uuid.UUID]:
-        """Returns the cases still on the ladder at or under a code whose level is one of `levels`, locked."""
+        """Returns the cases at or under a code whose level is one of `levels` that their mediator may still act on
+        (on the ladder, or their agreement refused by the court), locked."""
         if not levels:
             return []
         stmt = (select(MediationCase.id)
-                .where(MediationCase.place_code.like(like_prefix(code)), MediationCase.status.in_(OPEN_STATUSES),
+                .where(MediationCase.place_code.like(like_prefix(code)),
+                       MediationCase.status.in_(MEDIATOR_HELD_STATUSES),
                        MediationCase.level.in_(list(levels)))
                 .order_by(MediationCase.id).with_for_update())
         return list((await self.session.execute(stmt)).scalars())

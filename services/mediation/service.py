@@ -598,7 +598,7 @@ async def record_session(
         if again_unassigned:
             await assign(session, case, now, config, actor=viewer.id, required=True)
             mediator = _require_mediator(case)
-    held_at_level, held_by = await _level_on(session, case, data.held_on, mediator)
+    held_at_level, held_by = await _level_on(session, case, data.held_on, now, mediator, "held_on")
     record = CaseSession(id=uuid.uuid4(), case_id=case.id, level=held_at_level, held_on=data.held_on,
                          attendee_party_ids=[str(a) for a in data.attendee_party_ids],
                          mediator_person_ids=[str(held_by)], summary=data.summary, recorded_by=viewer.id,
@@ -609,19 +609,18 @@ async def record_session(
     return record
 
 
-async def _level_on(session: AsyncSession, case: MediationCase, day: date, mediator: uuid.UUID | None
-                    ) -> tuple[str, uuid.UUID | None]:
-    """The level and mediator of a case on a day: its current ones, unless the day is before it entered its current
-    level (a session held, or an agreement signed, at the level below, entered after the sweep handed the case up):
-    then the level and mediator of the assignment it had before."""
-    if day >= local_date(case.level_entered_at):
+async def _level_on(session: AsyncSession, case: MediationCase, day: date, now: datetime,
+                    mediator: uuid.UUID | None, field: str) -> tuple[str, uuid.UUID | None]:
+    """The level and mediator of a case on a day: today, its current ones; an earlier day (a session held, or a paper
+    agreement signed, then and entered since: the case may have moved up, or changed mediators, meanwhile), those of
+    the assignment in force that day. A day it had none is refused: nobody mediated it then."""
+    if day >= local_date(now):
         return case.level, mediator
-    # The assignment the case had that day: the last one begun by its end.
-    end_of_day = datetime.combine(day + timedelta(days=1), time(), CHINA_STANDARD_TIME)
-    earlier = await CaseRepository(session).assignment_before(case.id, min(end_of_day, case.level_entered_at))
-    if earlier is None or earlier.level == case.level:
-        return case.level, mediator
-    return earlier.level, earlier.mediator_person_id
+    start = datetime.combine(day, time(), CHINA_STANDARD_TIME)
+    held = await CaseRepository(session).assignment_during(case.id, start, start + timedelta(days=1))
+    if held is None:
+        raise RuleViolation("mediation.no_mediator", f"{field}: the case had no mediator on {day}", field=field)
+    return held.level, held.mediator_person_id
 
 
 def _signed_at(case: MediationCase, data: schemas.AgreementIn, now: datetime) -> datetime:
@@ -658,7 +657,7 @@ async def reach_agreement(
     signed_at = _signed_at(case, data, now)
     # A paper agreement signed before the case was handed up (and entered after) is the lower level's and its
     # mediator's, who signed it.
-    level, mediator = await _level_on(session, case, local_date(signed_at), mediator)
+    level, mediator = await _level_on(session, case, local_date(signed_at), now, mediator, "signed_on")
     signatures = {str(s) for s in data.signed_party_ids} | ({str(mediator)} if data.mediator_signed else set())
     missing = missing_signatures(data.kind, [str(p) for p in party_ids], signatures, str(mediator))
     if missing:
@@ -839,7 +838,7 @@ async def report_breach(
     confirmed = case.confirmation_outcome == "confirmed"
     route = data.route or route_for(case.dispute_type, confirmed=confirmed, default=LegalRoute.LITIGATION)
     await _refer(session, case, route, now, actor=viewer.id, reason=f"party {data.party_id}: {data.reason}",
-                 action=Action.REPORT_BREACH, notice=breach_notice(confirmed))
+                 action=Action.REPORT_BREACH, notice=breach_notice(str(route)))
     await session.flush()
     return case
 
@@ -1052,8 +1051,10 @@ async def _recode(session: AsyncSession, old: str, new: str, now: datetime, conf
             _history(session, case, "unassign", from_status=case.status, from_level=case.level, now=now,
                      actor=REGISTRY, reason=f"mediator {mediator} serves the {case.level} that org unit {old} left",
                      automatic=True)
-        # The new parent's mediator, if one is eligible; otherwise its supervisors assign one when they can.
-        await assign(session, case, now, config, actor=REGISTRY, required=False)
+        # The new parent's mediator, if one is eligible; otherwise its supervisors assign one when they can (a refused
+        # agreement's case is given one when the parties mediate again).
+        if case.status in OPEN_STATUSES:
+            await assign(session, case, now, config, actor=REGISTRY, required=False)
 
 
 async def mediator_role_ended(session: AsyncSession, d: dict, now: datetime, config: MediationConfig) -> None:

@@ -31,6 +31,14 @@ class Settings(ServiceSettings):
     # [...]}; the shipped one if unset.
     calendar_path: str | None = None
 
+    @field_validator("auto_referral_route")
+    @classmethod
+    def _a_route_for_any_case(cls, value: LegalRoute) -> LegalRoute:
+        if value is LegalRoute.ENFORCEMENT:
+            raise ValueError("enforcement is for a broken agreement the court confirmed, not for a case at the "
+                             "ladder's end")
+        return value
+
     @field_validator("calendar_path")
     @classmethod
     def _calendar_readable(cls, value: str | None) -> str | None:

@@ -171,8 +171,10 @@ def default_calendar() -> WorkCalendar:
     return WorkCalendar.from_mapping(json.loads(text))
 
 
+@lru_cache(maxsize=4)
 def configured_calendar(path: str | None) -> WorkCalendar:
-    """The working-day calendar of a JSON file ({"holidays": [...], "extra_workdays": [...]}), else the shipped one."""
+    """The working-day calendar of a JSON file ({"holidays": [...], "extra_workdays": [...]}), else the shipped one;
+    read once (the services ask for it with every request that counts working days)."""
     if path is None:
         return default_calendar()
     return WorkCalendar.from_mapping(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -62,19 +62,21 @@ OTHER_ROUTES_NOTICE = (
 )
 
 
-# After a breach (People's Mediation Law arts. 32 and 33 ¶2).
-BREACH_NOTICE = (
-    "经人民调解委员会调解达成调解协议后，当事人之间就调解协议的履行或者调解协议的内容发生争议的，"
-    "一方当事人可以向人民法院提起诉讼。"
-)
-CONFIRMED_BREACH_NOTICE = (
-    "经人民法院依法确认有效的调解协议，一方当事人拒绝履行或者未全部履行的，对方当事人可以向人民法院申请强制执行。"
-)
+# After a breach, by the route the case takes: a lawsuit (People's Mediation Law art. 32), enforcement of a
+# court-confirmed agreement (art. 33 ¶2), labour arbitration (Labour Dispute Mediation and Arbitration Law art. 15).
+BREACH_NOTICES = {
+    "litigation": "经人民调解委员会调解达成调解协议后，当事人之间就调解协议的履行或者调解协议的内容发生争议的，"
+                  "一方当事人可以向人民法院提起诉讼。",
+    "enforcement": "经人民法院依法确认有效的调解协议，一方当事人拒绝履行或者未全部履行的，"
+                   "对方当事人可以向人民法院申请强制执行。",
+    "arbitration": "达成调解协议后，一方当事人在协议约定期限内不履行调解协议的，另一方当事人可以依法申请仲裁。",
+}
 
 
-def breach_notice(confirmed: bool) -> str:
-    """Returns the notice, recorded on a breach, that tells the parties where the agreement goes now."""
-    return CONFIRMED_BREACH_NOTICE if confirmed else BREACH_NOTICE
+def breach_notice(route: str) -> str:
+    """Returns the notice, recorded on a breach, that tells the parties where the case goes now (for another route,
+    the notice of the routes open to them)."""
+    return BREACH_NOTICES.get(route, OTHER_ROUTES_NOTICE)
 
 
 def other_routes_notice() -> str:

@@ -257,6 +257,13 @@ async def test_a_labour_dispute_goes_to_arbitration_before_any_court(h):
     assert sued.status_code == 422 and sued.json()["rule"] == "mediation.route_not_open", sued.text
     resp = await h.post(case["id"], "referral", {"route": "arbitration"}, h.staff("community_staff", place.community))
     assert resp.status_code == 200 and resp.json()["referred_route"] == "arbitration", resp.text
+    # A labour agreement broken goes to arbitration, and the parties are told so.
+    labour = await h.consent_all(await h.open_case(place, dispute_type="labour"), staff)
+    await h.post(labour["id"], "agreements", {"kind": "oral", "terms": "补发工资", **h.assent(labour)}, staff)
+    broken = await h.post(labour["id"], "breach", {"party_id": labour["parties"][1]["party_id"], "reason": "未补发"},
+                          staff)
+    assert broken.status_code == 200 and broken.json()["referred_route"] == "arbitration", broken.text
+    assert "申请仲裁" in broken.json()["notices"][-1]["body"]
     # An unconfirmed agreement is not enforced by a court.
     other, staff = await mediating_case(h, await h.place())
     await h.post(other["id"], "agreements", {"kind": "oral", "terms": "t", **h.assent(other)}, staff)

@@ -1,4 +1,5 @@
-"""The mediation service's working-day calendar is configuration, as the matters service's is."""
+"""The mediation service's settings: its working-day calendar (configuration, as the matters service's is), and
+the route of a case at the ladder's end."""
 
 from __future__ import annotations
 
@@ -30,3 +31,9 @@ def test_a_calendar_file_that_cannot_be_used_stops_the_start(tmp_path) -> None:
     broken.write_text("{not json", encoding="utf-8")
     with pytest.raises(ValidationError, match="cannot be used"):
         Settings(calendar_path=str(broken))
+
+
+def test_enforcement_is_no_route_for_a_case_at_the_ladders_end() -> None:
+    with pytest.raises(ValidationError, match="enforcement"):
+        Settings(auto_referral_route="enforcement")
+    assert Settings(auto_referral_route="arbitration").auto_referral_route == "arbitration"
