@@ -29,6 +29,7 @@ from gateway.schemas import (
     TaskCreate,
 )
 from youmin.kit.auth import CurrentPrincipal, Principal, mint_token
+from youmin.kit.db import transaction
 from youmin.kit.errors import Forbidden, NotFound, RuleViolation, Unauthorized
 from youmin.kit.service import SessionDep
 
@@ -43,12 +44,14 @@ PROBLEMS = {
 }
 
 
-async def current_department(request: Request, session: SessionDep,
-                             key: Annotated[str | None, Depends(api_key_header)]) -> str:
-    """Dependency: the department whose API key signs this request."""
+async def current_department(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> str:
+    """Dependency: the department whose API key signs this request. The key is checked on a connection of its own,
+    given back at once: most routes then wait on the matters service, and a burst of them holding the gateway's
+    connections meanwhile would keep log-ins and every other department waiting."""
     if not key:
         raise Unauthorized("an X-Api-Key header with the department's API key is required")
-    department = await apikeys.verify_key(session, key)
+    async with transaction(request.app.state.sessions) as session:
+        department = await apikeys.verify_key(session, key)
     if department is None:
         raise Unauthorized("the API key is invalid or revoked")
     request.state.department = department

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from gateway import apikeys
 from gateway.models import WebhookAttempt, WebhookDelivery
 from gateway.webhooks import SIGNATURE_HEADER, WORK_ORDER_CHANGED, deliver_due, enqueue, verify_signature
 from youmin.infra import free_port
 from youmin.kit.db import transaction
+from youmin.kit.errors import problem
 from youmin.kit.events import Envelope
 from youmin.kit.kafka import make_producer
 from youmin.testing import InProcessServer, eventually, running
@@ -321,6 +323,31 @@ async def test_webhooks_of_another_department_are_invisible(gateway_app):
     resp = await client.get(f"/liaison/v1/webhooks/{sub['id']}/deliveries", headers={"x-api-key": key_b})
     assert resp.status_code == 404
     assert (await client.get("/liaison/v1/webhooks", headers={"x-api-key": key_b})).json()["items"] == []
+
+
+async def test_a_liaison_action_holds_no_gateway_connection_while_the_matters_service_answers(gateway_app, monkeypatch):
+    client = gateway_app.state.test_client
+    _, key = await _department(gateway_app)
+    # Connections held by each task: checked out and back in by the task that uses them.
+    held: Counter[int] = Counter()
+    pool = gateway_app.state.engine.sync_engine.pool
+    checkout = lambda *_: held.update([id(asyncio.current_task())])  # noqa: E731
+    checkin = lambda *_: held.subtract([id(asyncio.current_task())])  # noqa: E731
+    event.listen(pool, "checkout", checkout)
+    event.listen(pool, "checkin", checkin)
+    seen: list[int] = []
+
+    async def slow_matters(request, service, method, path, **kw):
+        seen.append(held[id(asyncio.current_task())])  # as the matters service is called, and waited on
+        return problem(404, "Not found", "no such work order", "/problems/not-found")
+
+    monkeypatch.setattr("gateway.liaison.upstream", slow_matters)
+    try:
+        resp = await client.post(f"/liaison/v1/workorders/{uuid.uuid4()}/sign", headers={"x-api-key": key})
+    finally:
+        event.remove(pool, "checkout", checkout)
+        event.remove(pool, "checkin", checkin)
+    assert resp.status_code == 404 and seen == [0]
 
 
 async def test_worker_stops_when_cancelled_as_it_is_woken(make_gateway):
