@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway import apikeys, webhooks
 from gateway.models import ApiKey, WebhookDelivery, WebhookSubscription
@@ -215,9 +215,13 @@ async def unsubscribe(subscription_id: SubscriptionID, session: SessionDep, depa
              responses=PROBLEMS | {404: {"description": "Not found"}})
 async def enable(subscription_id: SubscriptionID, request: Request, session: SessionDep,
                  department: Department) -> SubscriptionRead:
-    """Re-enables a subscription disabled after repeated failures; its pending deliveries resume."""
+    """Re-enables a subscription disabled after repeated failures; its pending deliveries resume at once (not after
+    the backoff their last failures earned: the receiver is said to be fixed)."""
     row = await _own_subscription(session, department, subscription_id)
     row.disabled_at, row.disabled_reason, row.consecutive_failures = None, None, 0
+    await session.execute(update(WebhookDelivery).where(
+        WebhookDelivery.subscription_id == row.id, WebhookDelivery.status == "pending").values(
+        next_attempt_at=request.app.state.clock.now()))
     await session.flush()
     request.app.state.webhook_wakeup.set()
     return _subscription(row)

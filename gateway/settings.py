@@ -59,7 +59,9 @@ class Settings(ServiceSettings):
     webhook_timeout_seconds: float = 5.0
     webhook_backoff_base_seconds: float = 2.0
     webhook_backoff_max_seconds: float = 3600.0
-    webhook_max_attempts: int = 8
+    # Attempts of one delivery: with the backoff at its cap, about 90 hours, beyond the age limit below, so that a
+    # receiver down for a while misses no change (its subscription is disabled first, and its deliveries wait).
+    webhook_max_attempts: int = 100
     webhook_disable_after_failures: int = 20
     # A change not delivered within this many hours (its subscription disabled meanwhile) is dropped: the feed has it.
     webhook_max_age_hours: float = 72.0

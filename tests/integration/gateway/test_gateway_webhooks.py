@@ -303,6 +303,17 @@ async def test_subscription_is_disabled_after_repeated_failures(make_gateway):
         assert resumed == [json.loads(receiver.calls[0]["body"])["id"], second_ping["event_id"], change_id]
 
 
+async def test_re_enabling_a_subscription_resumes_its_deliveries_at_once_not_after_their_backoff(make_gateway):
+    app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=600, webhook_disable_after_failures=1)
+    async with subscribed(app, fail_first=1) as (client, receiver, _, key, sub):
+        headers = {"x-api-key": key}
+        await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers=headers)
+        assert await deliver_due(app) == 1 and len(receiver.calls) == 1  # failed: disabled, next try in 10 minutes
+        assert (await client.post(f"/liaison/v1/webhooks/{sub['id']}/enable", headers=headers)).json()["active"]
+        assert await deliver_due(app) == 1 and len(receiver.calls) == 2
+        assert len(await _delivered(app, sub["id"])) == 1
+
+
 async def test_delivery_gives_up_after_the_maximum_attempts(make_gateway):
     app = make_gateway(webhook_enabled=False, webhook_backoff_base_seconds=0,
                                       webhook_max_attempts=2, webhook_disable_after_failures=100)
