@@ -100,6 +100,16 @@ class ItemRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def live_finance_statement(self, unit_code: str, period: str) -> DisclosureItem | None:
+        """The published (not withdrawn) finance statement of a unit's month, locked; None if there is none."""
+        return (await self.session.execute(
+            select(DisclosureItem).where(DisclosureItem.unit_code == unit_code,
+                                         DisclosureItem.category == "finance_statement",
+                                         DisclosureItem.withdrawn_at.is_(None),
+                                         DisclosureItem.content["period"].astext == period)
+            .order_by(DisclosureItem.published_at.desc()).limit(1).with_for_update()
+        )).scalar_one_or_none()
+
     async def get(self, item_id: uuid.UUID, *, lock: bool = False, fresh: bool = False) -> DisclosureItem | None:
         """Returns an item; `fresh` reloads one the session holds already (after a bulk update)."""
         stmt = select(DisclosureItem).where(DisclosureItem.id == item_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import re
 from datetime import date, datetime
 from typing import Any, Literal
@@ -101,6 +103,8 @@ class FinanceStatementPost(Strict):
     note: str | None = Field(default=None, max_length=5000)
     # Names of people the statement mentions (payees, beneficiaries): masked to the surname wherever a note repeats them.
     people: list[str] = Field(default_factory=list, max_length=500)
+    # A correction names the statement of the same unit and month it replaces, which is withdrawn with it.
+    supersedes: uuid.UUID | None = None
 
     @field_validator("unit_code")
     @classmethod

@@ -184,6 +184,19 @@ class DisclosureService:
         command = command.model_copy(update={"unit_code": await self.codes.current(command.unit_code)})
         require_scope(await self.as_today(principal), command.unit_code, STAFF_ROLES)
         self._public_place(command.unit_code)
+        if command.period > self.now.astimezone(cadence.SHANGHAI).strftime("%Y-%m"):
+            raise RuleViolation("finance.period_ahead", f"period: {command.period} has not begun; a month's accounts "
+                                "are disclosed once it has", field="period")
+        # One statement of a unit's month stands at a time: a second one is a correction, and says which it replaces.
+        await self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                   {"key": f"disclosure.finance:{command.unit_code}:{command.period}"})
+        standing = await self.items.live_finance_statement(command.unit_code, command.period)
+        if standing is not None and command.supersedes != standing.id:
+            raise Conflict(f"the statement of {command.period} is published ({standing.id}); to correct it, post the "
+                           "corrected one with supersedes naming it", field="supersedes", current=str(standing.id))
+        if command.supersedes is not None and standing is None:
+            raise RuleViolation("finance.nothing_to_supersede", f"supersedes: no published statement of "
+                                f"{command.period} at {command.unit_code} has this id", field="supersedes")
         for n, line in enumerate(command.lines):
             opening = line.opening_balance_cents
             if opening is not None and opening + line.income_cents - line.expenditure_cents != line.balance_cents:
@@ -203,6 +216,9 @@ class DisclosureService:
         if command.note:
             content["note"] = command.note
         title = command.title or f"{command.period} 财务收支公开"
+        if standing is not None:
+            content["supersedes"] = str(standing.id)
+            await self._take_down(standing, f"更正：由 {command.period} 更正后的财务公开取代")
         item = await self._publish(unit_code=command.unit_code, kind="finance", category="finance_statement",
                                    title=title, content=content, major=command.major, posted_by=principal.sub,
                                    people=command.people)
@@ -227,17 +243,21 @@ class DisclosureService:
                 f"{earliest.isoformat()}",
                 earliest_withdrawal_at=earliest.isoformat(),
             )
-        item.withdrawn_at = self.now
-        item.withdrawal_reason = ("[个人信息] " if personal_data else "") + self.redact_text(reason)
         if personal_data and item.matter_id is not None:
             # The matter's public title may be what exposed someone: the matter page and the matter's other items
             # stop showing it.
             await self.matters.untitle(item.matter_id, labels.UNTITLED_MATTER, self.now)
+        await self._take_down(item, ("[个人信息] " if personal_data else "") + self.redact_text(reason))
+        return item
+
+    async def _take_down(self, item: DisclosureItem, reason: str) -> None:
+        """Withdraws an item (held locked) with its reason, and tells the bus."""
+        item.withdrawn_at = self.now
+        item.withdrawal_reason = reason
         item.updated_at = self.now
         await self.session.flush()
         await publish(self.session, ItemWithdrawn(item_id=item.id, unit_code=item.unit_code, kind=item.kind,
                                                   published_at=item.published_at, withdrawn_at=self.now))
-        return item
 
     # --- supervision --------------------------------------------------------------------------------
 

@@ -54,6 +54,31 @@ async def test_finance_statement_with_bad_fund_type_names_the_field(disclosure):
     assert resp.json()["errors"][0]["field"] == "lines.0.fund_type"
 
 
+async def test_a_months_statement_stands_alone_and_a_correction_names_the_one_it_replaces(disclosure, clock):
+    community = new_community()
+    headers = disclosure.token("community_staff", community)
+    url = "/api/v1/disclosure/finance-statements"
+    clock.set(datetime(2026, 11, 10, 10, tzinfo=SHANGHAI))
+    first = await disclosure.client.post(url, json=statement(community, "2026-10"), headers=headers)
+    assert first.status_code == 201, first.text
+    # Posted twice (a double click, a retried request), October would show two sets of figures.
+    again = await disclosure.client.post(url, json=statement(community, "2026-10"), headers=headers)
+    assert again.status_code == 409 and again.json()["field"] == "supersedes", again.text
+    assert again.json()["current"] == first.json()["id"]
+    # A correction says what it replaces: the old one comes down with it, and the board shows one October.
+    corrected = statement(community, "2026-10")
+    corrected["lines"][0]["income_cents"] = 21_000_000
+    corrected["lines"][0]["balance_cents"] = 15_700_000
+    fixed = await disclosure.client.post(url, json={**corrected, "supersedes": first.json()["id"]}, headers=headers)
+    assert fixed.status_code == 201, fixed.text
+    assert fixed.json()["content"]["supersedes"] == first.json()["id"]
+    listed = (await disclosure.client.get("/public/v1/items", params={"unit": community, "kind": "finance"})).json()
+    assert [i["id"] for i in listed["items"]] == [fixed.json()["id"]]
+    # A month not yet begun has no accounts to disclose.
+    ahead = await disclosure.client.post(url, json=statement(community, "2026-12"), headers=headers)
+    assert ahead.status_code == 422 and ahead.json()["rule"] == "finance.period_ahead", ahead.text
+
+
 async def test_an_item_for_a_code_of_no_level_is_a_422_naming_the_unit_code(disclosure):
     # What the public API could not read back is not written either.
     community = new_community()
@@ -155,7 +180,7 @@ async def test_withdrawal_before_five_days_is_refused_with_the_rule(disclosure, 
     posted = datetime(2026, 3, 1, 10, tzinfo=SHANGHAI)
     clock.set(posted)
     headers = disclosure.token("community_staff", community)
-    item = (await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community),
+    item = (await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community, "2026-02"),
                                          headers=headers)).json()
     clock.set(datetime(2026, 3, 6, 23, 59, tzinfo=SHANGHAI))
     resp = await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/withdraw", json={"reason": "更正"},
@@ -174,7 +199,7 @@ async def test_withdrawal_after_five_days_hides_the_item_and_publishes_the_event
     community = new_community()
     clock.set(datetime(2026, 3, 1, 10, tzinfo=SHANGHAI))
     headers = disclosure.token("community_staff", community)
-    item = (await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community),
+    item = (await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community, "2026-02"),
                                          headers=headers)).json()
     clock.set(datetime(2026, 3, 7, 0, 0, tzinfo=SHANGHAI))
     resp = await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/withdraw", json={"reason": "更正"},

@@ -209,9 +209,11 @@ async def test_cadence_counts_what_a_community_disclosed_by_the_date_and_kept_up
     staff = disclosure.token("community_staff", community)
 
     async def post(kind: str) -> dict:
-        if kind == "finance":
+        if kind == "finance":  # the month before the clock's
+            now = disclosure.clock()
+            period = f"{now.year}-{now.month - 1:02d}" if now.month > 1 else f"{now.year - 1}-12"
             resp = await disclosure.client.post("/api/v1/disclosure/finance-statements", headers=staff, json={
-                "unit_code": community, "period": "2026-09",
+                "unit_code": community, "period": period,
                 "lines": [{"fund_type": "other", "income_cents": 0, "expenditure_cents": 0, "balance_cents": 0}]})
         else:
             resp = await disclosure.client.post("/api/v1/disclosure/items", headers=staff, json={
