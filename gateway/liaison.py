@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from gateway import apikeys, webhooks
 from gateway.models import ApiKey, WebhookDelivery, WebhookSubscription
@@ -30,7 +30,7 @@ from gateway.schemas import (
 )
 from youmin.kit.auth import CurrentPrincipal, Principal, mint_token
 from youmin.kit.db import transaction
-from youmin.kit.errors import Forbidden, NotFound, RuleViolation, Unauthorized
+from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthorized
 from youmin.kit.service import SessionDep
 
 router = APIRouter(prefix="/liaison/v1", tags=["liaison"])
@@ -42,6 +42,20 @@ DISTRICT_CODE_LENGTH = 6
 PROBLEMS = {
     401: {"description": "Missing, invalid or revoked API key", "content": {"application/problem+json": {}}},
 }
+# What the matters service may answer besides, relayed as it answers.
+_PROBLEM = {"content": {"application/problem+json": {}}}
+UPSTREAM = {
+    502: {"description": "The matters service is unavailable", **_PROBLEM},
+    504: {"description": "The matters service did not answer in time", **_PROBLEM},
+}
+WORK_ORDER_PROBLEMS = PROBLEMS | UPSTREAM | {
+    403: {"description": "The department may not do this", **_PROBLEM},
+    404: {"description": "No such work order of the department's", **_PROBLEM},
+    409: {"description": "The work order is not in a state that allows this (already signed, answered, extended...)",
+          **_PROBLEM},
+}
+# A department's webhook subscriptions: a few URLs of its own systems.
+MAX_SUBSCRIPTIONS = 10
 
 
 async def current_department(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> str:
@@ -98,7 +112,7 @@ class WorkOrderAction(BaseModel):
 
 # ---- the feed and the actions ---------------------------------------------------------------
 
-@router.get("/workorders", response_model=FeedPage, responses=PROBLEMS)
+@router.get("/workorders", response_model=FeedPage, responses=PROBLEMS | UPSTREAM)
 async def feed(request: Request, department: Department,
                after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="next_cursor of the previous page")] = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
@@ -107,31 +121,31 @@ async def feed(request: Request, department: Department,
     return await to_matters(request, department, "GET", "/api/v1/matters/workorders/feed", params=params)
 
 
-@router.post("/workorders/{work_order_id}/sign", response_model=WorkOrderAction, responses=PROBLEMS)
+@router.post("/workorders/{work_order_id}/sign", response_model=WorkOrderAction, responses=WORK_ORDER_PROBLEMS)
 async def sign_for(work_order_id: WorkOrderID, request: Request, department: Department) -> Response:
     """Signs for a work order (签收)."""
     return await to_matters(request, department, "POST", f"/api/v1/matters/workorders/{work_order_id}/sign")
 
 
-@router.post("/workorders/{work_order_id}/answer", response_model=WorkOrderAction, responses=PROBLEMS)
+@router.post("/workorders/{work_order_id}/answer", response_model=WorkOrderAction, responses=WORK_ORDER_PROBLEMS)
 async def answer(work_order_id: WorkOrderID, body: AnswerBody, request: Request, department: Department) -> Response:
     """Answers a work order (答复)."""
     return await to_matters(request, department, "POST", f"/api/v1/matters/workorders/{work_order_id}/answer", body)
 
 
-@router.post("/workorders/{work_order_id}/extend", response_model=WorkOrderAction, responses=PROBLEMS)
+@router.post("/workorders/{work_order_id}/extend", response_model=WorkOrderAction, responses=WORK_ORDER_PROBLEMS)
 async def extend(work_order_id: WorkOrderID, body: ExtendBody, request: Request, department: Department) -> Response:
     """Asks for the one extension a work order may have (延期)."""
     return await to_matters(request, department, "POST", f"/api/v1/matters/workorders/{work_order_id}/extend", body)
 
 
-@router.post("/workorders/{work_order_id}/return", response_model=WorkOrderAction, responses=PROBLEMS)
+@router.post("/workorders/{work_order_id}/return", response_model=WorkOrderAction, responses=WORK_ORDER_PROBLEMS)
 async def send_back(work_order_id: WorkOrderID, body: ReturnBody, request: Request, department: Department) -> Response:
     """Sends a misrouted work order back (退回)."""
     return await to_matters(request, department, "POST", f"/api/v1/matters/workorders/{work_order_id}/return", body)
 
 
-@router.post("/tasks", status_code=201, response_model=WorkOrderAction, responses=PROBLEMS)
+@router.post("/tasks", status_code=201, response_model=WorkOrderAction, responses=PROBLEMS | UPSTREAM)
 async def submit_task(body: TaskCreate, request: Request, department: Department) -> Response:
     """Submits an administrative task to a community; admission control may refuse it (422 with the reason)."""
     return await to_matters(request, department, "POST", "/api/v1/matters/department-tasks", body)
@@ -182,6 +196,15 @@ async def subscribe(body: SubscriptionCreate, request: Request, session: Session
     allow_private = settings.webhook_allow_private_urls or settings.environment != "production"
     if not await webhooks.url_allowed(url, allow_private):
         raise RuleViolation("webhook_public_url", "webhook URLs must point to a public address", field="url")
+    # Two subscriptions of one department made at once count each other.
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"webhooks:{department}"})
+    held = list(await session.scalars(select(WebhookSubscription.url).where(
+        WebhookSubscription.department_code == department)))
+    if url in held:
+        raise Conflict("this URL is subscribed already", field="url")
+    if len(held) >= MAX_SUBSCRIPTIONS:
+        raise RuleViolation("webhook.too_many", f"url: a department has at most {MAX_SUBSCRIPTIONS} subscriptions; "
+                            "delete one first", field="url")
     secret = body.secret or webhooks.new_secret()
     row = WebhookSubscription(id=uuid.uuid4(), department_code=department, url=url, secret=secret,
                               created_at=datetime.now(UTC), consecutive_failures=0)

@@ -361,6 +361,27 @@ async def test_a_liaison_action_holds_no_gateway_connection_while_the_matters_se
     assert resp.status_code == 404 and seen == [0]
 
 
+async def test_a_department_subscribes_a_url_once_and_at_most_ten(gateway_app):
+    client = gateway_app.state.test_client
+    _, key = await _department(gateway_app)
+    headers = {"x-api-key": key}
+    await _subscribe(client, key, "http://127.0.0.1:9/hook-0")
+    again = await client.post("/liaison/v1/webhooks", json={"url": "http://127.0.0.1:9/hook-0"}, headers=headers)
+    assert again.status_code == 409 and again.json()["field"] == "url"
+    for n in range(1, 10):
+        await _subscribe(client, key, f"http://127.0.0.1:9/hook-{n}")
+    eleventh = await client.post("/liaison/v1/webhooks", json={"url": "http://127.0.0.1:9/hook-10"}, headers=headers)
+    assert eleventh.status_code == 422 and eleventh.json()["rule"] == "webhook.too_many", eleventh.text
+    assert len((await client.get("/liaison/v1/webhooks", headers=headers)).json()["items"]) == 10
+
+
+def test_the_published_liaison_api_names_what_a_work_order_action_may_answer(gateway_app):
+    paths = gateway_app.openapi()["paths"]
+    for action in ("sign", "answer", "extend", "return"):
+        codes = set(paths[f"/liaison/v1/workorders/{{work_order_id}}/{action}"]["post"]["responses"])
+        assert {"401", "403", "404", "409", "502", "504"} <= codes, (action, codes)
+
+
 async def test_worker_stops_when_cancelled_as_it_is_woken(make_gateway):
     """The gateway's shutdown cancels the delivery worker; a wake-up at that moment must not swallow it."""
     import asyncio
