@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from datetime import datetime
 
 from sqlalchemy import text
@@ -193,6 +195,27 @@ async def test_withdrawal_before_five_days_is_refused_with_the_rule(disclosure, 
                                         json={"reason": "附件含身份证号", "personal_data": True}, headers=headers)
     assert resp.status_code == 200 and resp.json()["withdrawal_reason"] == "[个人信息] 附件含身份证号"
     assert (await disclosure.client.get(f"/public/v1/items/{item['id']}")).status_code == 404
+
+
+async def test_an_item_with_an_unanswered_objection_stays_up_until_it_is_answered(disclosure, clock):
+    community = new_community()
+    clock.set(datetime(2026, 3, 1, 10, tzinfo=SHANGHAI))
+    headers = disclosure.token("community_staff", community)
+    item = (await disclosure.client.post("/api/v1/disclosure/finance-statements", json=statement(community, "2026-02"),
+                                         headers=headers)).json()
+    clock.set(datetime(2026, 3, 5, 10, tzinfo=SHANGHAI))
+    resident = disclosure.token("resident", community + "001002010101", sub=f"resident-{uuid.uuid4().hex[:6]}")
+    asked = await disclosure.client.post(f"/api/v1/disclosure/items/{item['id']}/questions", headers=resident,
+                                         json={"kind": "objection", "body": "支出明细不清楚"})
+    assert asked.status_code == 201, asked.text
+    clock.set(datetime(2026, 3, 7, 0, 0, tzinfo=SHANGHAI))
+    url = f"/api/v1/disclosure/items/{item['id']}/withdraw"
+    held = await disclosure.client.post(url, json={"reason": "到期撤下"}, headers=headers)
+    assert held.status_code == 422 and held.json()["rule"] == "disclosure.questions_open", held.text
+    answered = await disclosure.client.post(f"/api/v1/disclosure/questions/{asked.json()['id']}/answer",
+                                            json={"body": "明细见附件"}, headers=headers)
+    assert answered.status_code == 200, answered.text
+    assert (await disclosure.client.post(url, json={"reason": "到期撤下"}, headers=headers)).status_code == 200
 
 
 async def test_withdrawal_after_five_days_hides_the_item_and_publishes_the_event(disclosure, clock):
