@@ -293,6 +293,11 @@ class QuestionRepository:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def unanswered(self, item_id: uuid.UUID) -> int:
+        """How many questions and objections on an item await an answer."""
+        return int(await self.session.scalar(select(func.count()).select_from(SupervisionQuestion).where(
+            SupervisionQuestion.item_id == item_id, SupervisionQuestion.answered_at.is_(None))) or 0)
+
     async def count_by(self, item_id: uuid.UUID, asked_by: str) -> int:
         stmt = select(func.count()).select_from(SupervisionQuestion).where(
             SupervisionQuestion.item_id == item_id, SupervisionQuestion.asked_by == asked_by)

@@ -244,14 +244,12 @@ class DisclosureService:
                 earliest_withdrawal_at=earliest.isoformat(),
             )
         if not personal_data:
-            unanswered = await self.session.scalar(text(
-                "SELECT count(*) FROM supervision_question WHERE item_id = :item AND answered_at IS NULL"),
-                {"item": item.id})
+            unanswered = await self.questions.unanswered(item.id)
             if unanswered:
                 # Its questions and answers go with it from the board: a resident's objection is answered first.
                 raise RuleViolation("disclosure.questions_open", f"{unanswered} question(s) or objection(s) on this "
                                     "item await an answer; answer them before it comes down",
-                                    questions_open=int(unanswered))
+                                    questions_open=unanswered)
         if personal_data and item.matter_id is not None:
             # The matter's public title may be what exposed someone: the matter page and the matter's other items
             # stop showing it.
