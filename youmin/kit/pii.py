@@ -411,18 +411,18 @@ MOBILE_PATTERN: re.Pattern[str] = re.compile(
     r"(?![0-9A-Za-z])"
 )
 
-# A number inside an identifier (a UUID's last group, a hex token) is not a phone number: neither
-# pattern matches right after a letter, digit or hyphen, nor right before a letter or digit.
+# A number inside an identifier (a UUID's groups, a hex token) is not a phone number: neither pattern matches right
+# after a letter, digit or hyphen, nor right before a letter or digit (nor a landline before a UUID's next group).
 # Landline with area code: 0536-1234567, 0536 12345678, (0536)1234567, 010-12345678, 0536—8888888, 0536 888 8888.
 LANDLINE_PATTERN: re.Pattern[str] = re.compile(
     r"(?<![0-9A-Za-z\-])(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})"
-    rf"{_GAP}(?:[1-9][0-9]{{6,7}}|[1-9][0-9]{{2,3}}{_GAP}[0-9]{{4}})(?![0-9A-Za-z])"
+    rf"{_GAP}(?:[1-9][0-9]{{6,7}}|[1-9][0-9]{{2,3}}{_GAP}[0-9]{{4}})(?![0-9A-Za-z]|-[0-9A-Fa-f]{{4}}-)"
 )
 
 # A bank card: a UnionPay number (62, 16 to 19 digits, perhaps in groups of four), or 12 to 19 digits after a word
 # that names a card or an account ("卡号", "账号").
 BANK_CARD_PATTERN: re.Pattern[str] = re.compile(
-    rf"(?<![0-9A-Za-z])62[0-9]{{2}}(?:{_GAP}[0-9]{{4}}){{3}}(?:{_GAP}[0-9]{{1,3}})?(?![0-9A-Za-z])"
+    rf"(?<![0-9A-Za-z\-])62[0-9]{{2}}(?:{_GAP}[0-9]{{4}}){{3}}(?:{_GAP}[0-9]{{1,3}})?(?![0-9A-Za-z]|-[0-9A-Za-z])"
     rf"|(?<=卡号|账号|帐号)[:：\s]*[0-9](?:{_GAP}[0-9]){{11,18}}(?![0-9])"
 )
 

@@ -1,5 +1,8 @@
 """Free-text redaction of home addresses, health data and minors' data, and its configuration."""
 
+import random
+import uuid
+
 import pytest
 
 from youmin.kit.pii import (
@@ -359,3 +362,19 @@ def test_cards_accounts_and_gapped_numbers_are_masked(text, expected):
                                   "群众可通过微信12345小程序反映诉求"])
 def test_words_about_messengers_and_short_numbers_stay(text):
     assert redact_text(text) == text
+
+
+@pytest.mark.parametrize("identifier", [
+    "04808077-3191-4a5b-8c9d-0123456789ab",  # a landline's shape at its start (0480 8077-3191)
+    "62450103-4991-5900-4a11-a8dfa6e73d48",  # a UnionPay card's (62 and 16 digits in groups)
+    "08ddde05-218b-e643-6275-325050473472",  # a card's in its last two groups
+])
+def test_a_uuid_shaped_like_a_number_is_left_alone(identifier):
+    for text in (identifier, f"编号{identifier}。", f"id {identifier} ok"):
+        assert redact_text(text) == text
+
+
+def test_uuids_pass_through_redaction_unchanged():
+    rng = random.Random(20261129)
+    changed = [u for u in (str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(20_000)) if redact_text(u) != u]
+    assert changed == []
