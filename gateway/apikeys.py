@@ -7,10 +7,10 @@ import hmac
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.models import ApiKey
+from gateway.models import ApiKey, WebhookSubscription
 
 PREFIX = "ym"
 
@@ -44,23 +44,47 @@ def key_id_of(key: str) -> str | None:
 
 async def verify_key(session: AsyncSession, key: str) -> str | None:
     """Returns the department code of a valid, unrevoked key, else None."""
+    row = await live_key(session, key)
+    return row.department_code if row is not None else None
+
+
+async def live_key(session: AsyncSession, key: str) -> ApiKey | None:
+    """Returns the stored row of a valid, unrevoked key, else None."""
     key_id = key_id_of(key)
     if key_id is None or len(key_id) > 16:
         return None
     row = await session.scalar(select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.revoked_at.is_(None)))
     if row is None or not hmac.compare_digest(row.key_hash, _hash(key)):
         return None
-    return row.department_code
+    return row
 
 
 async def revoke_key(session: AsyncSession, key_id: str) -> bool:
     """Revokes a key by its id; returns whether one was revoked. The row is locked as rotation locks it: a key being
-    rotated meanwhile is found revoked (replaced), and the caller revokes its successor."""
+    rotated meanwhile is found revoked (replaced), and the caller revokes its successor.
+
+    The webhook subscriptions the key made stop with it (a leaked key's subscription would otherwise keep receiving
+    the department's work-order changes), and so do all of the department's once it has no live key left; a live key
+    of the department re-enables one (see gateway.liaison.enable)."""
     row = await session.get(ApiKey, key_id, with_for_update=True, populate_existing=True)
     if row is None or row.revoked_at is not None:
         return False
-    row.revoked_at = datetime.now(UTC)
+    now = datetime.now(UTC)
+    row.revoked_at = now
     await session.flush()
+    live = await session.scalar(select(ApiKey.key_id).where(
+        ApiKey.department_code == row.department_code, ApiKey.revoked_at.is_(None)).limit(1))
+    made_by = (WebhookSubscription.department_code == row.department_code if live is None
+               else WebhookSubscription.key_id == key_id)
+    reason = (f"the department's last API key ({key_id}) was revoked" if live is None
+              else f"the API key that made it ({key_id}) was revoked")
+    # One disabled after failures is now stopped by the revocation (re-enabling it takes a live key); one held by
+    # district staff stays theirs.
+    await session.execute(
+        update(WebhookSubscription)
+        .where(made_by, WebhookSubscription.disabled_by.is_distinct_from("district"))
+        .values(disabled_at=func.coalesce(WebhookSubscription.disabled_at, now), disabled_by="key_revoked",
+                disabled_reason=f"{reason}; re-enable it with a live key of the department, or delete it"))
     return True
 
 
@@ -75,6 +99,9 @@ async def rotate_key(session: AsyncSession, key_id: str) -> tuple[str, ApiKey] |
     row.revoked_at = datetime.now(UTC)
     row.replaced_by = new.key_id
     await session.flush()
+    # The subscriptions the old key made are the new key's: a rotation is not a revocation.
+    await session.execute(update(WebhookSubscription).where(WebhookSubscription.key_id == key_id)
+                          .values(key_id=new.key_id))
     return key, new
 
 

@@ -25,6 +25,7 @@ from gateway.schemas import (
     ReturnBody,
     SubscriptionCreate,
     SubscriptionCreated,
+    SubscriptionHold,
     SubscriptionRead,
     TaskCreate,
 )
@@ -65,11 +66,11 @@ async def current_department(request: Request, key: Annotated[str | None, Depend
     if not key:
         raise Unauthorized("an X-Api-Key header with the department's API key is required")
     async with transaction(request.app.state.sessions) as session:
-        department = await apikeys.verify_key(session, key)
-    if department is None:
+        row = await apikeys.live_key(session, key)
+    if row is None:
         raise Unauthorized("the API key is invalid or revoked")
-    request.state.department = department
-    return department
+    request.state.department, request.state.key_id = row.department_code, row.key_id
+    return row.department_code
 
 
 Department = Annotated[str, Depends(current_department)]
@@ -174,11 +175,12 @@ def _key(row: ApiKey) -> ApiKeyRead:
 def _subscription(row: WebhookSubscription) -> SubscriptionRead:
     return SubscriptionRead(id=row.id, department_code=row.department_code, url=row.url, created_at=row.created_at,
                             active=row.disabled_at is None, consecutive_failures=row.consecutive_failures,
-                            disabled_reason=row.disabled_reason)
+                            disabled_by=row.disabled_by, disabled_reason=row.disabled_reason, key_id=row.key_id)
 
 
-async def _own_subscription(session: SessionDep, department: str, subscription_id: uuid.UUID) -> WebhookSubscription:
-    row = await session.get(WebhookSubscription, subscription_id)
+async def _own_subscription(session: SessionDep, department: str, subscription_id: uuid.UUID, *,
+                            lock: bool = False) -> WebhookSubscription:
+    row = await session.get(WebhookSubscription, subscription_id, with_for_update=lock)
     if row is None or row.department_code != department:
         raise NotFound(f"no webhook subscription {subscription_id}")
     return row
@@ -207,7 +209,7 @@ async def subscribe(body: SubscriptionCreate, request: Request, session: Session
                             "delete one first", field="url")
     secret = body.secret or webhooks.new_secret()
     row = WebhookSubscription(id=uuid.uuid4(), department_code=department, url=url, secret=secret,
-                              created_at=datetime.now(UTC), consecutive_failures=0)
+                              created_at=datetime.now(UTC), consecutive_failures=0, key_id=request.state.key_id)
     session.add(row)
     await session.flush()
     return SubscriptionCreated(secret=secret, **_subscription(row).model_dump())
@@ -235,19 +237,43 @@ async def unsubscribe(subscription_id: SubscriptionID, session: SessionDep, depa
 
 
 @router.post("/webhooks/{subscription_id}/enable", response_model=SubscriptionRead,
-             responses=PROBLEMS | {404: {"description": "Not found"}})
+             responses=PROBLEMS | {404: {"description": "Not found"},
+                                   409: {"description": "Held by district staff", **_PROBLEM}})
 async def enable(subscription_id: SubscriptionID, request: Request, session: SessionDep,
                  department: Department) -> SubscriptionRead:
-    """Re-enables a subscription disabled after repeated failures; its pending deliveries resume at once (not after
-    the backoff their last failures earned: the receiver is said to be fixed)."""
-    row = await _own_subscription(session, department, subscription_id)
-    row.disabled_at, row.disabled_reason, row.consecutive_failures = None, None, 0
+    """Re-enables a subscription disabled after repeated failures, or because the key that made it was revoked (the
+    calling key becomes its key); its pending deliveries resume at once (not after the backoff their last failures
+    earned: the receiver is said to be fixed). One held by district staff stays disabled until they enable it."""
+    row = await _own_subscription(session, department, subscription_id, lock=True)
+    # The calling key, read under a shared lock: a revocation of it waits for this transaction and then stops the
+    # subscription again, and one committed since the key was checked is seen here.
+    key = await session.get(ApiKey, request.state.key_id, with_for_update={"read": True}, populate_existing=True)
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("the API key is invalid or revoked")
+    if row.disabled_by == "district":
+        raise Conflict("district staff disabled this subscription; ask them to enable it again")
+    if row.key_id != key.key_id and not await _key_live(session, row.key_id):
+        row.key_id = key.key_id  # the revoked key's subscription is the enabling key's from now on
+    _resume(row)
     await session.execute(update(WebhookDelivery).where(
         WebhookDelivery.subscription_id == row.id, WebhookDelivery.status == "pending").values(
         next_attempt_at=request.app.state.clock.now()))
     await session.flush()
     request.app.state.webhook_wakeup.set()
     return _subscription(row)
+
+
+async def _key_live(session: SessionDep, key_id: str | None) -> bool:
+    """Whether a key is live (read under a shared lock, as a revocation locks it to update)."""
+    if key_id is None:
+        return False
+    key = await session.get(ApiKey, key_id, with_for_update={"read": True}, populate_existing=True)
+    return key is not None and key.revoked_at is None
+
+
+def _resume(row: WebhookSubscription) -> None:
+    """Marks a subscription active again, its failures forgotten."""
+    row.disabled_at, row.disabled_by, row.disabled_reason, row.consecutive_failures = None, None, None, 0
 
 
 @router.post("/webhooks/{subscription_id}/ping", status_code=202, response_model=DeliveryRead,
@@ -316,6 +342,60 @@ async def rotate_department_key(key_id: KeyID, session: SessionDep, principal: C
         raise NotFound(f"no live API key {key_id}")
     clear, row = rotated
     return ApiKeyIssued(api_key=clear, **_key(row).model_dump())
+
+
+@router.get("/admin/departments/{department_code}/webhooks", response_model=SubscriptionList,
+            responses=ADMIN_PROBLEMS)
+async def department_subscriptions(department_code: DepartmentCode, session: SessionDep,
+                                   principal: CurrentPrincipal) -> SubscriptionList:
+    """Lists a department's webhook subscriptions without their secrets (district staff only)."""
+    require_district_admin(principal)
+    rows = await session.scalars(select(WebhookSubscription).where(
+        WebhookSubscription.department_code == department_code).order_by(WebhookSubscription.created_at))
+    return SubscriptionList(items=[_subscription(r) for r in rows])
+
+
+@router.post("/admin/webhooks/{subscription_id}/disable", response_model=SubscriptionRead,
+             responses=ADMIN_PROBLEMS | {404: {"description": "Not found"}})
+async def hold_subscription(subscription_id: SubscriptionID, body: SubscriptionHold, session: SessionDep,
+                            principal: CurrentPrincipal) -> SubscriptionRead:
+    """Stops a subscription's deliveries until district staff enable it again; the department cannot (district
+    staff only). Its changes wait, up to the delivery age limit, as for any disabled subscription."""
+    require_district_admin(principal)
+    row = await session.get(WebhookSubscription, subscription_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no webhook subscription {subscription_id}")
+    row.disabled_at = row.disabled_at or datetime.now(UTC)
+    row.disabled_by, row.disabled_reason = "district", f"held by district staff: {body.reason}"
+    await session.flush()
+    return _subscription(row)
+
+
+@router.post("/admin/webhooks/{subscription_id}/enable", response_model=SubscriptionRead,
+             responses=ADMIN_PROBLEMS | {404: {"description": "Not found"},
+                                         409: {"description": "The department has no live API key", **_PROBLEM}})
+async def release_subscription(subscription_id: SubscriptionID, request: Request, session: SessionDep,
+                               principal: CurrentPrincipal) -> SubscriptionRead:
+    """Enables a disabled subscription again, whatever disabled it (district staff only); its pending deliveries
+    resume at once. A department without a live API key keeps its subscriptions stopped: issue one first."""
+    require_district_admin(principal)
+    row = await session.get(WebhookSubscription, subscription_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no webhook subscription {subscription_id}")
+    live = await session.scalar(select(ApiKey.key_id).where(
+        ApiKey.department_code == row.department_code, ApiKey.revoked_at.is_(None))
+        .order_by(ApiKey.created_at.desc()).limit(1).with_for_update(read=True))
+    if live is None:
+        raise Conflict(f"department {row.department_code} has no live API key; issue one first")
+    if not await _key_live(session, row.key_id):
+        row.key_id = live  # the subscription is the department's newest key's from now on
+    _resume(row)
+    await session.execute(update(WebhookDelivery).where(
+        WebhookDelivery.subscription_id == row.id, WebhookDelivery.status == "pending").values(
+        next_attempt_at=request.app.state.clock.now()))
+    await session.flush()
+    request.app.state.webhook_wakeup.set()
+    return _subscription(row)
 
 
 @router.post("/admin/keys/{key_id}/revoke", response_model=ApiKeyRead, responses=ADMIN_PROBLEMS | {404: {"description": "Not found"}})

@@ -86,6 +86,12 @@ class WebhookSubscription(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disabled_reason: Mapped[str | None] = mapped_column(Text)
+    # Why it is disabled: "failures" (the department re-enables it), "key_revoked" (a live key of the department
+    # re-enables it, and becomes its key) or "district" (held by district staff, who alone re-enable it).
+    disabled_by: Mapped[str | None] = mapped_column(String(16))
+    # The API key that made it, followed through rotations: revoking that key disables it. Empty for subscriptions
+    # made before keys were recorded.
+    key_id: Mapped[str | None] = mapped_column(String(16), index=True)
 
 
 class WebhookDelivery(Base):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
@@ -106,7 +106,14 @@ class SubscriptionRead(BaseModel):
     created_at: datetime
     active: bool
     consecutive_failures: int
+    disabled_by: Literal["failures", "key_revoked", "district"] | None = Field(
+        description="Why it is disabled: after failures, its key revoked, or held by district staff")
     disabled_reason: str | None
+    key_id: str | None = Field(description="The API key that made it (its successor after a rotation)")
+
+
+class SubscriptionHold(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="Why district staff hold the subscription")
 
 
 class SubscriptionCreated(SubscriptionRead):

@@ -274,7 +274,7 @@ async def _record(app: FastAPI, delivery_id: uuid.UUID, status_code: int | None,
         if sub is not None:
             sub.consecutive_failures += 1
             if sub.disabled_at is None and sub.consecutive_failures >= settings.webhook_disable_after_failures:
-                sub.disabled_at = now
+                sub.disabled_at, sub.disabled_by = now, "failures"
                 sub.disabled_reason = f"{sub.consecutive_failures} failed deliveries in a row (last: {error})"
                 log.warning("webhook.subscription_disabled", subscription_id=str(sub.id),
                             department=sub.department_code, failures=sub.consecutive_failures)

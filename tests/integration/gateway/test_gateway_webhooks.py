@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 from gateway import apikeys
-from gateway.models import WebhookAttempt, WebhookDelivery
+from gateway.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from gateway.webhooks import SIGNATURE_HEADER, WORK_ORDER_CHANGED, deliver_due, enqueue, verify_signature
 from youmin.infra import free_port
+from youmin.kit.auth import Grant, mint_token
 from youmin.kit.db import transaction
 from youmin.kit.errors import problem
 from youmin.kit.events import Envelope
@@ -413,3 +414,104 @@ async def test_a_change_older_than_the_age_limit_is_not_sent_after_re_enabling(m
             statuses = sorted((await session.scalars(select(WebhookDelivery.status).where(
                 WebhookDelivery.subscription_id == uuid.UUID(sub["id"])))).all())
         assert statuses == ["delivered", "expired"]
+
+
+def _district_staff(app) -> dict:
+    token = mint_token(app.state.settings, "district-admin", [Grant(role="district_staff", scope="370705")])
+    return {"authorization": f"Bearer {token}"}
+
+
+async def test_revoking_a_key_stops_the_subscriptions_it_made_and_a_live_key_takes_them_on(make_gateway):
+    app = make_gateway(webhook_enabled=False)
+    async with subscribed(app) as (client, receiver, department, leaked, sub):
+        admin = _district_staff(app)
+        issued = (await client.post(f"/liaison/v1/admin/departments/{department}/keys", json={},
+                                    headers=admin)).json()
+        other = await _subscribe(client, issued["api_key"], "http://127.0.0.1:9/other")
+        assert sub["key_id"] == apikeys.key_id_of(leaked) and other["key_id"] == issued["key_id"]
+        revoked = await client.post(f"/liaison/v1/admin/keys/{sub['key_id']}/revoke", headers=admin)
+        assert revoked.status_code == 200, revoked.text
+        listed = {s["id"]: s for s in (await client.get("/liaison/v1/webhooks",
+                                                        headers={"x-api-key": issued["api_key"]})).json()["items"]}
+        # The revoked key's subscription is stopped; the one the live key made goes on.
+        assert listed[sub["id"]]["active"] is False and listed[sub["id"]]["disabled_by"] == "key_revoked"
+        assert sub["key_id"] in listed[sub["id"]]["disabled_reason"]
+        assert listed[other["id"]]["active"] is True
+        # A change for the department waits in the stopped subscription; nothing reaches its receiver.
+        change_id = str(uuid.uuid4())
+        async with transaction(app.state.sessions) as session:
+            await enqueue(session, department, change_id, WORK_ORDER_CHANGED, {"id": change_id, "data": {}},
+                          datetime.now(UTC))
+        while await deliver_due(app):
+            pass
+        assert receiver.calls == []
+        # The revoked key cannot re-enable it; a live key of the department can, and the subscription is its own then.
+        assert (await client.post(f"/liaison/v1/webhooks/{sub['id']}/enable",
+                                  headers={"x-api-key": leaked})).status_code == 401
+        enabled = (await client.post(f"/liaison/v1/webhooks/{sub['id']}/enable",
+                                     headers={"x-api-key": issued["api_key"]})).json()
+        assert enabled["active"] is True and enabled["key_id"] == issued["key_id"] and enabled["disabled_by"] is None
+        await deliver_due(app)
+        assert [json.loads(c["body"])["id"] for c in receiver.calls] == [change_id]
+        # The other subscription's receiver does not exist: its delivery goes with it, not into later tests' passes.
+        await client.delete(f"/liaison/v1/webhooks/{other['id']}", headers={"x-api-key": issued["api_key"]})
+
+
+async def test_a_rotated_key_hands_its_subscriptions_on_and_the_last_revoked_key_stops_them_all(make_gateway):
+    app = make_gateway(webhook_enabled=False)
+    async with subscribed(app) as (client, receiver, department, key, sub):
+        admin = _district_staff(app)
+        async with transaction(app.state.sessions) as session:  # made before subscriptions recorded their key
+            await session.execute(update(WebhookSubscription).where(WebhookSubscription.id == uuid.UUID(sub["id"]))
+                                  .values(key_id=None))
+        rotated = (await client.post("/liaison/v1/keys/rotate", headers={"x-api-key": key})).json()
+        made = await _subscribe(client, rotated["api_key"], "http://127.0.0.1:9/made")
+        second = (await client.post("/liaison/v1/keys/rotate", headers={"x-api-key": rotated["api_key"]})).json()
+        listed = (await client.get(f"/liaison/v1/admin/departments/{department}/webhooks", headers=admin)).json()
+        by_id = {s["id"]: s for s in listed["items"]}
+        assert by_id[made["id"]]["key_id"] == second["key_id"] and by_id[made["id"]]["active"] is True
+        assert by_id[sub["id"]]["key_id"] is None and by_id[sub["id"]]["active"] is True
+        assert all("secret" not in s for s in listed["items"])
+        # The department's last key revoked: every subscription of theirs stops, the one without a key too.
+        await client.post(f"/liaison/v1/admin/keys/{second['key_id']}/revoke", headers=admin)
+        listed = (await client.get(f"/liaison/v1/admin/departments/{department}/webhooks", headers=admin)).json()
+        assert [(s["active"], s["disabled_by"]) for s in listed["items"]] == [(False, "key_revoked")] * 2
+        assert "last API key" in listed["items"][0]["disabled_reason"]
+        # District staff cannot start them again before the department has a live key.
+        refused = await client.post(f"/liaison/v1/admin/webhooks/{sub['id']}/enable", headers=admin)
+        assert refused.status_code == 409 and "no live API key" in refused.json()["detail"]
+        fresh = (await client.post(f"/liaison/v1/admin/departments/{department}/keys", json={},
+                                   headers=admin)).json()
+        enabled = (await client.post(f"/liaison/v1/admin/webhooks/{sub['id']}/enable", headers=admin)).json()
+        assert enabled["active"] is True and enabled["key_id"] == fresh["key_id"]
+
+
+async def test_district_staff_hold_a_subscription_that_the_department_cannot_re_enable(make_gateway):
+    app = make_gateway(webhook_enabled=False)
+    async with subscribed(app) as (client, receiver, department, key, sub):
+        admin = _district_staff(app)
+        resident = {"authorization": "Bearer " + mint_token(app.state.settings, "someone",
+                                                            [Grant(role="community_staff", scope="370705001001")])}
+        assert (await client.post(f"/liaison/v1/admin/webhooks/{sub['id']}/disable", json={"reason": "x"},
+                                  headers=resident)).status_code == 403
+        assert (await client.get(f"/liaison/v1/admin/departments/{department}/webhooks",
+                                 headers=resident)).status_code == 403
+        blank = await client.post(f"/liaison/v1/admin/webhooks/{sub['id']}/disable", json={"reason": ""}, headers=admin)
+        assert blank.status_code == 422 and "reason" in blank.text
+        held = (await client.post(f"/liaison/v1/admin/webhooks/{sub['id']}/disable",
+                                  json={"reason": "receiver under review"}, headers=admin)).json()
+        assert (held["active"], held["disabled_by"]) == (False, "district")
+        assert "receiver under review" in held["disabled_reason"]
+        await client.post(f"/liaison/v1/webhooks/{sub['id']}/ping", headers={"x-api-key": key})
+        await deliver_due(app)
+        assert receiver.calls == []
+        refused = await client.post(f"/liaison/v1/webhooks/{sub['id']}/enable", headers={"x-api-key": key})
+        assert refused.status_code == 409 and "district staff" in refused.json()["detail"]
+        # A revocation does not take the hold over: district staff release it, and the ping goes out.
+        released = (await client.post(f"/liaison/v1/admin/webhooks/{sub['id']}/enable", headers=admin)).json()
+        assert released["active"] is True and released["disabled_by"] is None
+        await deliver_due(app)
+        assert len(receiver.calls) == 1
+        unknown = await client.post(f"/liaison/v1/admin/webhooks/{uuid.uuid4()}/disable", json={"reason": "x"},
+                                    headers=admin)
+        assert unknown.status_code == 404
