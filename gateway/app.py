@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -32,7 +31,7 @@ from gateway.sms import HttpSender, make_sender
 from gateway.webhooks import WORK_ORDER_CHANGED, Clock, make_consumer_handler, run_worker
 from youmin.kit.auth import bearer, decode_token
 from youmin.kit.errors import DomainError, problem
-from youmin.kit.service import Background, ConsumerSpec, accepted_request_id, create_service_app
+from youmin.kit.service import Background, ConsumerSpec, create_service_app
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -98,7 +97,8 @@ MAX_URL_BYTES = 8192
 
 
 class GuardMiddleware:
-    """Request id, body-size limit, rate limits and security headers, as plain ASGI (no per-request task)."""
+    """Body-size limit, URL-length limit, rate limits and security headers, as plain ASGI (no per-request task); the
+    request id is the request context's (youmin.kit.service.RequestContextMiddleware), outside it."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -114,9 +114,6 @@ class GuardMiddleware:
             return
         settings = self.settings
         request = Request(scope)
-        request_id = accepted_request_id(request.headers.get("x-request-id"))
-        request.state.request_id = request_id
-        structlog.contextvars.bind_contextvars(request_id=request_id)
         path = scope["path"]
         no_store = path.startswith(NO_STORE_PREFIXES)
 
@@ -127,7 +124,6 @@ class GuardMiddleware:
                     headers[name] = value
                 if no_store and "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"
-                headers["X-Request-ID"] = request_id
             await send(message)
 
         length = request.headers.get("content-length")
@@ -213,10 +209,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.router.lifespan_context = lifespan
 
-    # The proxied routes skip FastAPI's router: innermost of the middleware, so request ids, access logs, rate
-    # limits, security headers and CORS apply to them as to every other route.
-    app.user_middleware.append(Middleware(FastPath))
-    app.add_middleware(GuardMiddleware, settings=settings)
+    # Inside the request context (request id, access log, latency histogram: a request the guard refuses, a 429 say,
+    # is logged and counted like any other), then the guard, then the proxied routes, which skip FastAPI's router:
+    # innermost of the middleware, so request ids, access logs, rate limits, security headers and CORS apply to them
+    # as to every other route.
+    app.user_middleware.extend([Middleware(GuardMiddleware, settings=settings), Middleware(FastPath)])
 
     # CORS for the portal's origin only; other origins get no CORS headers, so browsers refuse them.
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,

@@ -1,7 +1,10 @@
 """Settings of the gateway (env prefix GATEWAY_)."""
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+import json
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from youmin.kit.settings import DEFAULT_PORTS, ServiceSettings
 
@@ -51,7 +54,16 @@ class Settings(ServiceSettings):
     rate_limit_user_per_second: float = 50
     rate_limit_key_capacity: float = 300
     rate_limit_key_per_second: float = 50
-    cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
+    # The portal's origins: a JSON list, or comma-separated (GATEWAY_CORS_ORIGINS=https://a.example,https://b.example).
+    cors_origins: Annotated[list[str], NoDecode] = ["http://127.0.0.1:8000", "http://localhost:8000"]
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     # Webhooks: retries with exponential backoff, then the subscription is disabled.
     webhook_enabled: bool = True

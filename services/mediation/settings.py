@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.mediation.rules.ladder import LadderConfig, LegalRoute
@@ -21,9 +21,9 @@ class Settings(ServiceSettings):
     name: str = "mediation"
     port: int = 8003
     ladder: dict[str, Any] = {}
-    grid_serial_width: int = 3
+    grid_serial_width: int = Field(3, ge=1, le=6)
     sweep_enabled: bool = True
-    sweep_interval_seconds: float = 60.0
+    sweep_interval_seconds: float = Field(60.0, gt=0)
     sweep_batch_size: int = 500
     # Where a case overdue at the district goes when nobody referred it earlier (a labour dispute: arbitration).
     auto_referral_route: LegalRoute = LegalRoute.LITIGATION

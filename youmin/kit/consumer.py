@@ -364,7 +364,9 @@ class EventConsumer:
         await self._dlq_producer.send_and_wait(f"{record.topic}.dlq", value=record.value, key=record.key, headers=headers)
         self.stats.dead_lettered += 1
         DEAD_LETTERED.labels(self.name).inc()
-        log.error("consumer.dead_lettered", consumer=self.name, topic=record.topic, offset=record.offset, error=reason)
+        event_id = next((value.decode("utf-8", "replace") for name, value in record.headers if name == "ce_id"), None)
+        log.error("consumer.dead_lettered", consumer=self.name, topic=record.topic, partition=record.partition,
+                  offset=record.offset, event_id=event_id, error=reason)
         await self._notify()
 
     async def _notify(self) -> None:

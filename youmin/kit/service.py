@@ -135,6 +135,15 @@ def accepted_request_id(value: str | None) -> str:
     return value if value and REQUEST_ID.fullmatch(value) else uuid.uuid4().hex
 
 
+# A ballot's receipt is its voter's to show: it is kept only as a digest, and a log line must not hold it either.
+_RECEIPT_SEGMENT = re.compile(r"(/receipts/)[^/]+")
+
+
+def loggable_path(path: str) -> str:
+    """A request path as the access log writes it: a vote receipt in it is left out."""
+    return _RECEIPT_SEGMENT.sub(r"\1…", path) if "/receipts/" in path else path
+
+
 class RequestContextMiddleware:
     """Pure ASGI middleware: request id in and out, request id bound to every log line, latency histogram."""
 
@@ -178,8 +187,8 @@ class RequestContextMiddleware:
             route = scope.get("route")
             REQUEST_SECONDS.labels(self.service, scope["method"], getattr(route, "path", "unmatched"), status).observe(elapsed)
             if scope["path"] not in self.QUIET_PATHS:
-                self.access.info("http.request", request_id=request_id, method=scope["method"], path=scope["path"],
-                                 status=status, ms=round(elapsed * 1000, 2))
+                self.access.info("http.request", request_id=request_id, method=scope["method"],
+                                 path=loggable_path(scope["path"]), status=status, ms=round(elapsed * 1000, 2))
 
 
 def install_request_context(app: FastAPI, service: str) -> None:

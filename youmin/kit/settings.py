@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -28,7 +28,8 @@ class CommonSettings(BaseSettings):
     signing_key: str = Field(DEV_SIGNING_KEY, validation_alias="YOUMIN_SIGNING_KEY")
     jwt_issuer: str = Field("youmin", validation_alias="YOUMIN_JWT_ISSUER")
     access_token_minutes: int = Field(15, validation_alias="YOUMIN_ACCESS_TOKEN_MINUTES")
-    log_level: str = Field("INFO", validation_alias="YOUMIN_LOG_LEVEL")
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(
+        lambda value: value.upper() if isinstance(value, str) else value)] = Field("INFO", validation_alias="YOUMIN_LOG_LEVEL")
     log_json: bool = Field(True, validation_alias="YOUMIN_LOG_JSON")
 
     @model_validator(mode="after")

@@ -62,3 +62,33 @@ async def test_log_lines_written_during_a_request_carry_its_request_id(make_gate
     assert [line["request_id"] for line in refused] == [request_id]
     assert [line["request_id"] for line in access] == [request_id]
     assert refused[0]["person_id"] == identity.person_id and refused[0]["level"] == "warning"
+
+
+async def test_a_request_the_guard_refuses_is_logged_and_counted_with_its_request_id(make_gateway):
+    from prometheus_client import REGISTRY
+
+    app = make_gateway(rate_limit_ip_capacity=1, rate_limit_ip_per_second=0.01)
+
+    def refused_count() -> float:
+        return REGISTRY.get_sample_value("youmin_http_request_seconds_count", {
+            "service": "gateway", "method": "GET", "route": "unmatched", "status": "429"}) or 0.0
+
+    before = refused_count()
+    request_id = f"req-{uuid.uuid4().hex[:12]}"
+    async with running(app) as client:
+        await client.get("/open311/v2/services.json")
+        with rendered_log_lines() as lines:
+            resp = await client.get("/open311/v2/services.json", headers={"x-request-id": request_id})
+    assert resp.status_code == 429
+    assert resp.headers.get_list("x-request-id") == [request_id]  # one header, the caller's id
+    access = [line for line in lines if line["event"] == "http.request"]
+    assert [(line["request_id"], line["status"], line["path"]) for line in access] == [
+        (request_id, 429, "/open311/v2/services.json")]
+    assert refused_count() == before + 1
+
+
+def test_a_vote_receipt_is_left_out_of_the_access_log():
+    from youmin.kit.service import loggable_path
+
+    assert loggable_path("/api/v1/matters/votes/0b4c/receipts/Q2xhaW1lZA") == "/api/v1/matters/votes/0b4c/receipts/…"
+    assert loggable_path("/api/v1/matters/votes/0b4c/ballots") == "/api/v1/matters/votes/0b4c/ballots"

@@ -101,3 +101,12 @@ def test_production_postgres_is_the_major_version_the_tests_run_on_with_the_same
     command = postgres["command"]
     for setting in SERVER_TUNING[1::2]:
         assert setting in command, setting
+
+
+def test_every_service_reads_the_deployments_settings_file_and_config_directory():
+    services = compose()["services"]
+    for name in APPS:
+        svc = services[name]
+        assert {"path": "youmin.env", "required": False} in svc["env_file"], name
+        assert "./config:/etc/youmin:ro" in svc["volumes"], name
+    assert (ROOT / "deploy" / "config").is_dir()
