@@ -694,10 +694,13 @@ class MattersRepository:
         )
         return list(rows.scalars())
 
+    # The open orders below are read and changed in department order, as the deadline sweep changes them: each
+    # change takes its department's feed lock (record_change), and two holders taking two departments' locks in
+    # opposite orders would deadlock.
     async def open_work_orders_of(self, matter_id: uuid.UUID) -> list[WorkOrder]:
         rows = await self.session.execute(
             select(WorkOrder).where(WorkOrder.matter_id == matter_id, WorkOrder.status.in_(OPEN_WORK_ORDER_STATUSES))
-            .order_by(WorkOrder.work_order_id).with_for_update()
+            .order_by(WorkOrder.department_code, WorkOrder.work_order_id).with_for_update()
         )
         return list(rows.scalars())
 
@@ -706,7 +709,7 @@ class MattersRepository:
         rows = await self.session.execute(
             select(WorkOrder, Matter).join(Matter, Matter.matter_id == WorkOrder.matter_id)
             .where(Matter.unit_code.like(_like_prefix(unit_code)), WorkOrder.status.in_(OPEN_WORK_ORDER_STATUSES))
-            .order_by(WorkOrder.work_order_id).with_for_update(of=WorkOrder)
+            .order_by(WorkOrder.department_code, WorkOrder.work_order_id).with_for_update(of=WorkOrder)
         )
         return [(order, matter) for order, matter in rows.tuples()]
 

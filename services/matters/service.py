@@ -77,6 +77,8 @@ TRIAGE_ACTIONS = frozenset({Action.ACCEPT, Action.REJECT, Action.MERGE, Action.P
 # Channels whose decision is the residents' vote (a meeting of the community, of a building or unit, or one that
 # passes a covenant).
 VOTING_CHANNELS = frozenset({Channel.RESIDENTS_MEETING.value, Channel.NEIGHBOURHOOD.value, Channel.COVENANT.value})
+# The channels in which the community's residents' meeting decides: its whole electorate votes.
+COMMUNITY_MEETING_CHANNELS = frozenset({Channel.RESIDENTS_MEETING.value, Channel.COVENANT.value})
 SYSTEM_EVALUATION = "system:evaluation"
 # Who closes a vote whose window (and grace for paper tallies) has passed: the service itself.
 VOTE_WINDOW = Principal(sub="system:vote-window", kind="service")
@@ -240,12 +242,21 @@ class MattersService:
         if not principal.covers(code, STAFF_ROLES):
             raise Forbidden(f"only community, street or district staff covering {code} may do this", scope=code)
 
+    def electorate_scope(self, matter: Matter) -> str:
+        """The unit whose residents (or households) vote on a matter: the whole community's when the residents'
+        meeting decides it (that channel, or a residents' covenant, which the meeting adopts: Urban Residents Committee
+        Organization Law art. 15), wherever in the community the matter was raised; else the matter's own unit (a
+        household's matter is its building unit's)."""
+        if matter.channel in COMMUNITY_MEETING_CHANNELS:
+            return matter.community_code
+        return self.codes.vote_scope(matter.unit_code)
+
     def require_meeting_runner(self, principal: Principal, matter: Matter) -> None:
         """Staff run every vote; grid staff (网格员, 楼长, 单元长) also run the building and unit meetings of their grid:
         a vote of a building or of one of its units, on a matter not flagged major."""
         if principal.covers(matter.unit_code, STAFF_ROLES):
             return
-        scope = self.codes.vote_scope(matter.unit_code)
+        scope = self.electorate_scope(matter)
         if len(scope) > self.codes.grid and not matter.major and principal.covers(scope, FIELD_ROLES):
             return
         raise Forbidden(f"only staff covering {matter.unit_code} run this vote (grid staff run the meetings of a "
@@ -794,7 +805,7 @@ class MattersService:
         if matter.state != State.DECIDING.value:
             await self._move(matter, Action.START_DECISION, ctx.principal.sub, ctx.now,
                              details={"rule_version": rule.name})
-        vote = Vote(vote_id=uuid.uuid4(), matter_id=matter.matter_id, scope_code=self.codes.vote_scope(matter.unit_code), rule_version=rule.name,
+        vote = Vote(vote_id=uuid.uuid4(), matter_id=matter.matter_id, scope_code=self.electorate_scope(matter), rule_version=rule.name,
                     rule=rule.as_mapping(), secret=data.secret, status="open", base_size=0, opens_at=ctx.now,
                     closes_at=data.closes_at, opened_by=ctx.principal.sub)
         await self.repo.add(vote)
@@ -1072,6 +1083,14 @@ class MattersService:
         task, matter = await self._task_for_writer(ctx, task_id)
         task.percent = data.percent
         task.completed_at = ctx.now if data.percent == 100 else None
+        # A finished task runs against no deadline; one taken back below 100% runs against its own again (warned at
+        # once of a level it is at, as the sweeper warns).
+        level = (deadlines.WarningLevel.NONE.value if data.percent == 100
+                 else deadlines.warning_level(task.due_at, ctx.now, self.calendar).value)
+        if level != task.warning and level != deadlines.WarningLevel.NONE.value:
+            await publish(self.session, ev.TaskWarned(matter_id=task.matter_id, community_code=matter.community_code,
+                                                      task_id=task.task_id, warning=level, due_at=task.due_at, at=ctx.now))
+        task.warning = level
         self.session.add(TaskProgress(task_id=task.task_id, percent=data.percent, note=data.note, recorded_by=ctx.principal.sub, at=ctx.now))
         await self.session.flush()
         await self._progress_event(task, matter, ctx.now)
@@ -1113,6 +1132,8 @@ class MattersService:
             item = {c: getattr(task, c) for c in ("task_id", "matter_id", "title", "responsible_kind", "responsible_code",
                                                  "budget_cents", "spent_cents", "percent", "due_at", "warning", "completed_at")}
             item["title"] = text(task.title)
+            if task.responsible_kind == "social_organisation":  # a name as written (a community's or a department's is a code)
+                item["responsible_code"] = text(task.responsible_code)
             item["spending"] = [{"item": text(s.item), "amount_cents": s.amount_cents, "spent_on": s.spent_on,
                                  "recorded_at": s.recorded_at} for s in spending if s.task_id == task.task_id]
             item["progress"] = [{"percent": p.percent, "note": text(p.note), "at": p.at}
@@ -1232,6 +1253,8 @@ class MattersService:
         order = await self._order_for_department(ctx, work_order_id, ("dispatched", "signed"), "answer")
         order.status, order.answered_at, order.answer = "answered", ctx.now, answer
         order.signed_at = order.signed_at or ctx.now
+        # Answered, it no longer runs against its deadline (answered_at beside due_at tells whether it was late).
+        order.warning = deadlines.WarningLevel.NONE.value
         await self._work_order_changed(order, "answer", ctx.now)
         return order
 
@@ -1257,6 +1280,7 @@ class MattersService:
         except deadlines.DeadlineRuleError as error:
             raise RuleViolation(error.rule, error.detail) from None
         order.status, order.returned_at, order.return_reason = "returned", ctx.now, reason
+        order.warning = deadlines.WarningLevel.NONE.value
         await self._work_order_changed(order, "return", ctx.now)
         return order
 

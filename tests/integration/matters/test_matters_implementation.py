@@ -102,6 +102,15 @@ async def test_a_task_deadline_warns_yellow_the_working_day_before_and_red_after
     assert await warning() == "red"
     warned = [d["warning"] for t, d in await matters.events_of(matter_id) if t.endswith("task.warned.v1")]
     assert warned == ["yellow", "red"]
+    # Finished (late), it is overdue no more; taken back below 100%, it is red again at once.
+    clock.now = datetime(2026, 10, 9, 10, 0, tzinfo=LOCAL_TZ)
+    url = f"/api/v1/matters/tasks/{task_id}/progress"
+    done = await matters.client.post(url, headers=matters.staff(community), json={"percent": 100, "note": "完工"})
+    assert done.json()["warning"] == "none" and await warning() == "none"
+    reopened = await matters.client.post(url, headers=matters.staff(community), json={"percent": 90, "note": "返工"})
+    assert reopened.json()["warning"] == "red"
+    warned = [d["warning"] for t, d in await matters.events_of(matter_id) if t.endswith("task.warned.v1")]
+    assert warned == ["yellow", "red", "red"]
 
 
 async def test_a_task_added_inside_its_yellow_window_is_warned_at_once(matters, clock):
@@ -356,3 +365,18 @@ async def test_spending_is_recorded_once_spent_not_ahead(matters, clock):
     assert today.status_code == 200 and today.json()["spent_cents"] == 10
     before = await matters.client.post(url, headers=staff, json={"item": "灯具", "amount_cents": 10, "spent_on": "0001-01-01"})
     assert before.status_code == 422 and before.json()["rule"] == "task.spending_before_matter", before.text
+
+
+async def test_a_neighbour_reads_a_social_organisations_name_with_a_number_in_it_masked(matters, clock):
+    community = matters.new_community()
+    matter_id = await _decided(matters, community)
+    staff = matters.staff(community)
+    made = await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=staff, json={
+        "title": "邻里互助", "responsible_kind": "social_organisation", "responsible_code": "志愿队 联系13912345678",
+        "budget_cents": 0, "due_on": (clock.now + timedelta(days=30)).date().isoformat()})
+    assert made.status_code == 201, made.text
+    neighbour = matters.resident(str(uuid.uuid4()), matters.household(community, 7))
+    [seen] = (await matters.client.get(f"/api/v1/matters/{matter_id}/tasks", headers=neighbour)).json()
+    assert "13912345678" not in seen["responsible_code"] and "志愿队" in seen["responsible_code"]
+    [full] = (await matters.client.get(f"/api/v1/matters/{matter_id}/tasks", headers=staff)).json()
+    assert full["responsible_code"] == "志愿队 联系13912345678"

@@ -652,3 +652,30 @@ async def test_a_ballot_finds_its_elector_through_the_caster_index_whatever_the_
             plan = "\n".join(r[0] for r in await raw.fetch("EXPLAIN " + query, uuid.UUID(vote["vote_id"]), person))
     assert "ix_vote_elector_caster_ids" in plan and "pk_vote_elector" not in plan, plan
     assert (await _cast(matters, vote["vote_id"], person, home, "for")).status_code == 201
+
+
+async def test_the_residents_meeting_votes_with_the_whole_community_wherever_the_matter_was_raised(matters):
+    community, _ = await _community_with_adults(matters, 2)  # grid 001, building 001
+    elsewhere = f"{community}001002010001"  # a household in building 002 of the same grid
+    await matters.seed(reg.ResidencyChanged(person_id=str(uuid.uuid4()), household_code=elsewhere, adult=True,
+                                            effective_on=date.today()))
+    building = community + "001001"
+    grid_staff = matters.headers("grid-mgr", [("grid_manager", community + "001")])
+
+    # The building's own matter goes to its neighbourhood meeting: the building votes, run by its grid's staff.
+    own = await matters.raise_matter(community, unit_code=building)
+    await matters.move(own["matter_id"], community, "accept", "route")
+    opened = await matters.client.post(f"/api/v1/matters/{own['matter_id']}/votes", json={}, headers=grid_staff)
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["base_size"] == 2
+
+    # Routed to the residents' meeting (it concerns every owner), the whole community votes, and community staff run it.
+    shared = await matters.raise_matter(community, unit_code=building, title="动用公共维修资金")
+    await matters.move(shared["matter_id"], community, "accept",
+                       {"action": "route", "channel": "residents_meeting", "reason": "涉及全体业主的公共维修资金"})
+    refused = await matters.client.post(f"/api/v1/matters/{shared['matter_id']}/votes", json={}, headers=grid_staff)
+    assert refused.status_code == 403
+    opened = await matters.client.post(f"/api/v1/matters/{shared['matter_id']}/votes", json={},
+                                       headers=matters.staff(community))
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["base_size"] == 3

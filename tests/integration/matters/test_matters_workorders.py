@@ -192,6 +192,15 @@ async def test_the_sweeper_raises_yellow_then_red_by_working_days(matters, clock
     assert await warning() == "red"
     warnings = [d["warning"] for t, d in await matters.events_of(matter_id) if t.endswith("workorder.changed.v1")]
     assert warnings == ["none", "yellow", "red"]
+    # Answered (late), it runs against no deadline any more: the red warning ends with it, in the feed too.
+    clock.now = datetime(2026, 10, 14, 10, 0, tzinfo=LOCAL_TZ)
+    answered = await matters.client.post(f"/api/v1/matters/workorders/{order['work_order_id']}/answer",
+                                         json={"answer": "已处理"}, headers=matters.department(department))
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["warning"] == "none" and await warning() == "none"
+    changes = [(d["action"], d["warning"]) for t, d in await matters.events_of(matter_id)
+               if t.endswith("workorder.changed.v1")]
+    assert changes[-1] == ("answer", "none")
 
 
 async def test_the_feed_pages_in_order_with_a_stable_cursor(matters):
