@@ -66,7 +66,13 @@ async def revoke_key(session: AsyncSession, key_id: str) -> bool:
     The webhook subscriptions the key made stop with it (a leaked key's subscription would otherwise keep receiving
     the department's work-order changes), and so do all of the department's once it has no live key left; a live key
     of the department re-enables one (see gateway.liaison.enable)."""
-    row = await session.get(ApiKey, key_id, with_for_update=True, populate_existing=True)
+    department = await session.scalar(select(ApiKey.department_code).where(ApiKey.key_id == key_id))
+    if department is None:
+        return False
+    # All of the department's keys, in one order: two revocations at once (of its last two keys) take turns, and
+    # the second sees the first's, so that one of them finds no live key left.
+    await lock_department_keys(session, department)
+    row = await session.get(ApiKey, key_id, populate_existing=True)
     if row is None or row.revoked_at is not None:
         return False
     now = datetime.now(UTC)
@@ -88,11 +94,22 @@ async def revoke_key(session: AsyncSession, key_id: str) -> bool:
     return True
 
 
+async def lock_department_keys(session: AsyncSession, department_code: str) -> None:
+    """Locks a department's keys, in key order, until the transaction ends: what revokes a key, or takes one as live
+    for a subscription, holds them (so a revocation cannot miss a subscription being tied to its key meanwhile)."""
+    await session.execute(select(ApiKey.key_id).where(ApiKey.department_code == department_code)
+                          .order_by(ApiKey.key_id).with_for_update())
+
+
 async def rotate_key(session: AsyncSession, key_id: str) -> tuple[str, ApiKey] | None:
     """Replaces a live key by a new one for the same department (the old one stops working at once)."""
     # populate_existing: the key the caller authenticated with is in the session already, read before this lock; a
     # rotation or revocation that committed meanwhile must be seen.
-    row = await session.get(ApiKey, key_id, with_for_update=True, populate_existing=True)
+    department = await session.scalar(select(ApiKey.department_code).where(ApiKey.key_id == key_id))
+    if department is None:
+        return None
+    await lock_department_keys(session, department)
+    row = await session.get(ApiKey, key_id, populate_existing=True)
     if row is None or row.revoked_at is not None:
         return None
     key, new = await issue_key(session, row.department_code, row.label)

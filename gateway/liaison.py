@@ -200,6 +200,7 @@ async def subscribe(body: SubscriptionCreate, request: Request, session: Session
         raise RuleViolation("webhook_public_url", "webhook URLs must point to a public address", field="url")
     # Two subscriptions of one department made at once count each other.
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"webhooks:{department}"})
+    await _calling_key_live(request, session, department)
     held = list(await session.scalars(select(WebhookSubscription.url).where(
         WebhookSubscription.department_code == department)))
     if url in held:
@@ -244,12 +245,8 @@ async def enable(subscription_id: SubscriptionID, request: Request, session: Ses
     """Re-enables a subscription disabled after repeated failures, or because the key that made it was revoked (the
     calling key becomes its key); its pending deliveries resume at once (not after the backoff their last failures
     earned: the receiver is said to be fixed). One held by district staff stays disabled until they enable it."""
+    key = await _calling_key_live(request, session, department)
     row = await _own_subscription(session, department, subscription_id, lock=True)
-    # The calling key, read under a shared lock: a revocation of it waits for this transaction and then stops the
-    # subscription again, and one committed since the key was checked is seen here.
-    key = await session.get(ApiKey, request.state.key_id, with_for_update={"read": True}, populate_existing=True)
-    if key is None or key.revoked_at is not None:
-        raise Unauthorized("the API key is invalid or revoked")
     if row.disabled_by == "district":
         raise Conflict("district staff disabled this subscription; ask them to enable it again")
     if row.key_id != key.key_id and not await _key_live(session, row.key_id):
@@ -263,11 +260,22 @@ async def enable(subscription_id: SubscriptionID, request: Request, session: Ses
     return _subscription(row)
 
 
+async def _calling_key_live(request: Request, session: SessionDep, department: str) -> ApiKey:
+    """The calling key, read again once the department's keys are locked (as a revocation locks them, first of
+    all): a revocation committed since the key was checked is seen here, and one that comes later waits for this
+    transaction and then finds what it made or re-enabled."""
+    await apikeys.lock_department_keys(session, department)
+    key = await session.get(ApiKey, request.state.key_id, populate_existing=True)
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("the API key is invalid or revoked")
+    return key
+
+
 async def _key_live(session: SessionDep, key_id: str | None) -> bool:
-    """Whether a key is live (read under a shared lock, as a revocation locks it to update)."""
+    """Whether a key is live (its department's keys locked already)."""
     if key_id is None:
         return False
-    key = await session.get(ApiKey, key_id, with_for_update={"read": True}, populate_existing=True)
+    key = await session.get(ApiKey, key_id, populate_existing=True)
     return key is not None and key.revoked_at is None
 
 
@@ -379,12 +387,17 @@ async def release_subscription(subscription_id: SubscriptionID, request: Request
     """Enables a disabled subscription again, whatever disabled it (district staff only); its pending deliveries
     resume at once. A department without a live API key keeps its subscriptions stopped: issue one first."""
     require_district_admin(principal)
-    row = await session.get(WebhookSubscription, subscription_id, with_for_update=True)
+    department = await session.scalar(select(WebhookSubscription.department_code).where(
+        WebhookSubscription.id == subscription_id))
+    if department is None:
+        raise NotFound(f"no webhook subscription {subscription_id}")
+    await apikeys.lock_department_keys(session, department)  # first, as a revocation takes them
+    row = await session.get(WebhookSubscription, subscription_id, with_for_update=True, populate_existing=True)
     if row is None:
         raise NotFound(f"no webhook subscription {subscription_id}")
     live = await session.scalar(select(ApiKey.key_id).where(
         ApiKey.department_code == row.department_code, ApiKey.revoked_at.is_(None))
-        .order_by(ApiKey.created_at.desc()).limit(1).with_for_update(read=True))
+        .order_by(ApiKey.created_at.desc()).limit(1))
     if live is None:
         raise Conflict(f"department {row.department_code} has no live API key; issue one first")
     if not await _key_live(session, row.key_id):

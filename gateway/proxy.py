@@ -29,8 +29,10 @@ from youmin.kit.errors import DomainError, Forbidden, domain_problem, problem
 
 # Headers a client may pass to a service, and a service back to the client.
 FORWARD_REQUEST = ("authorization", "content-type", "accept", "accept-language", "if-none-match", "if-modified-since", "user-agent")
+# The request id is the gateway's own (the service echoes the one the gateway sent it): the gateway's request context
+# sets it once on every response.
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
-              "content-encoding", "server", "date"}
+              "content-encoding", "server", "date", "x-request-id"}
 
 router = APIRouter()
 

@@ -260,11 +260,15 @@ def process_started(pid: int) -> str | None:
 
 def reap_leftovers(running: Path, timeout: float = 30) -> list[tuple[str, int]]:
     """Stops what an earlier `youmin up` recorded in `running` and could not stop itself (it was killed outright):
-    each such process's session is signalled, then killed if it lingers. A recorded pid now held by another process
-    is left alone. Returns (name, pid) of each stopped."""
+    each such process's session is signalled, then killed if it lingers. Nothing is touched while that `youmin up`
+    still runs (a second one then finds its ports taken), and a recorded pid now held by another process is left
+    alone. Returns (name, pid) of each stopped."""
     try:
-        recorded = json.loads(running.read_text())
-    except (FileNotFoundError, ValueError):
+        record = json.loads(running.read_text())
+        owner, recorded = record["owner"], record["children"]
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return []
+    if process_started(owner["pid"]) == owner["started"]:
         return []
     alive = [entry for entry in recorded if process_started(entry["pid"]) == entry["started"]]
     for entry in alive:
@@ -299,19 +303,26 @@ class ManagedProcesses:
         self.record(name, proc)
 
     def record(self, name: str, proc: subprocess.Popen | None, stop_signal: int = signal.SIGTERM) -> None:
-        """Notes a child in the running file (one this object does not stop itself, too: PostgreSQL, the broker)."""
+        """Notes a child in the running file (one this object does not stop itself, too: PostgreSQL, the broker),
+        with this process as their owner."""
         started = process_started(proc.pid) if proc is not None else None
         if self.running is None or started is None:
             return
         self.recorded.append({"name": name, "pid": proc.pid, "started": started, "signal": int(stop_signal)})
-        partial = self.running.with_suffix(".tmp")
-        partial.write_text(json.dumps(self.recorded))
+        owner = {"pid": os.getpid(), "started": process_started(os.getpid())}
+        partial = self.running.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({"owner": owner, "children": self.recorded}))
         partial.replace(self.running)
 
     def forget(self) -> None:
-        """Removes the running file, once everything recorded has been stopped."""
-        if self.running is not None:
-            self.running.unlink(missing_ok=True)
+        """Removes the running file, once everything recorded has been stopped (if it is still this process's)."""
+        if self.running is not None and self.recorded:
+            try:
+                mine = json.loads(self.running.read_text())["owner"]["pid"] == os.getpid()
+            except (FileNotFoundError, ValueError, KeyError, TypeError):
+                mine = False
+            if mine:
+                self.running.unlink(missing_ok=True)
         self.recorded.clear()
 
     def stop_all(self, timeout: float = 20) -> None:

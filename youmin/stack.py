@@ -210,7 +210,10 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
         console.print(f"[red]error:[/] {exc}")
         return 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Stopping is not interrupted: a closed terminal sends SIGHUP twice (the shell's and the kernel's), and a
+        # second Ctrl-C or kill would otherwise leave PostgreSQL or the broker running.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
         managed.stop_all()
         if broker:
             broker.stop()
@@ -218,5 +221,6 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
             pg.stop()
         managed.forget()
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         console.print("stopped.")

@@ -309,6 +309,16 @@ async def close_vote(vote_id: VoteID, request: Request, session: SessionDep, pri
     return await service.vote_read(vote)
 
 
+@router.post("/votes/{vote_id}/cancel", response_model=s.VoteRead)
+async def cancel_vote(vote_id: VoteID, data: s.VoteCancel, request: Request, session: SessionDep,
+                      principal: Caller) -> dict:
+    """Calls an open vote off, undecided, with a reason: the matter goes back to routed (a vote may be opened again);
+    the ballots cast count for nothing. Whoever may close the vote may cancel it."""
+    service = _service(request, session)
+    vote = await service.cancel_vote(_ctx(request, principal), vote_id, data.reason)
+    return await service.vote_read(vote)
+
+
 # --- implementation tasks --------------------------------------------------------------------------
 
 

@@ -137,9 +137,10 @@ ReasonCode = Literal[
 
 class TransitionRequest(Model):
     """Moves a matter: accept, reject (reason), merge (merge_into), route (channel; a different channel than
-    proposed needs a reason), start_deliberation, start_decision, decide, fail_decision, start_implementation,
-    start_evaluation, close, reopen, withdraw (the proposer), place (unit_code: in triage, another unit, down to a
-    building unit, which the caller covers as well as the matter's current unit)."""
+    proposed needs a reason), start_deliberation, start_decision, decide, fail_decision, cancel_decision (with no vote
+    open: a vote is cancelled by POST /votes/{vote_id}/cancel), start_implementation, start_evaluation, close, reopen,
+    withdraw (the proposer), place (unit_code: in triage, another unit, down to a building unit, which the caller
+    covers as well as the matter's current unit)."""
 
     action: str = Field(min_length=1, max_length=50)
     reason: str | None = Field(None, max_length=2000)
@@ -200,7 +201,7 @@ class VoteRead(BaseModel):
     rule_version: str
     rule: dict
     secret: bool
-    status: Literal["open", "closed"]
+    status: Literal["open", "closed", "cancelled"]
     base_size: int
     participated: int
     opens_at: datetime
@@ -231,6 +232,8 @@ class ReceiptCheck(BaseModel):
     proves that it counted, not how)."""
 
     vote_id: UUID
+    vote_status: Literal["open", "closed", "cancelled"] = Field(
+        description="open: counted when it closes; cancelled: the vote was called off and counted nothing")
     counted: bool
     choice: Choice | None
 
@@ -259,6 +262,12 @@ class VoteClose(Model):
     a matter's own title is the resident's free text and may name people)."""
 
     public_title: str | None = Field(None, min_length=1, max_length=100)
+
+
+class VoteCancel(Model):
+    """Calling an open vote off, undecided (on the matter's timeline, masked for the residents who read it)."""
+
+    reason: str = Field(min_length=1, max_length=2000, description="Why: a wrong window, rule or secrecy, ...")
 
 
 class OfflineTallyRead(BaseModel):

@@ -277,7 +277,7 @@ class MattersService:
         decisions = {Action.DECIDE.value, Action.FAIL_DECISION.value}
         if matter.major or matter.channel in VOTING_CHANNELS:
             mine -= decisions  # closing the vote decides it
-        held = decisions | {Action.WITHDRAW.value}
+        held = decisions | {Action.WITHDRAW.value, Action.CANCEL_DECISION.value}
         if matter.state == State.DECIDING.value and mine & held:
             if vote_open is None:  # a list looks its page's votes up at once and says
                 vote_open = await self.repo.open_vote_of(matter.matter_id) is not None
@@ -721,6 +721,9 @@ class MattersService:
             details = await self._place(principal, matter, data.unit_code)
         if action in (Action.DECIDE, Action.FAIL_DECISION) and await self.repo.open_vote_of(matter.matter_id):
             raise RuleViolation("matter.vote_open", "a vote is open on this matter: close the vote to decide it")
+        if action is Action.CANCEL_DECISION and await self.repo.open_vote_of(matter.matter_id):
+            raise RuleViolation("matter.vote_open", "a vote is open on this matter: cancel the vote "
+                                "(POST /votes/{vote_id}/cancel) to call the decision off")
         if (action in (Action.DECIDE, Action.FAIL_DECISION) and action.value in allowed_actions(matter.state)
                 and (matter.major or matter.channel in VOTING_CHANNELS)):
             # The residents decide these by vote (quorum and threshold), not staff by a transition.
@@ -884,9 +887,12 @@ class MattersService:
     async def check_receipt(self, principal: Principal, vote_id: uuid.UUID, receipt: str) -> dict[str, Any]:
         vote, _ = await self.vote_for_reader(principal, vote_id)
         found = await self.repo.receipt_by_digest(_digest(vote.vote_id, receipt))
-        counted = found is not None and found.vote_id == vote.vote_id
-        # A secret ballot's receipt proves it was counted, not how: nobody can be made to show their choice.
-        return {"vote_id": vote.vote_id, "counted": counted, "choice": found.choice if counted else None}
+        recorded = found is not None and found.vote_id == vote.vote_id
+        # A secret ballot's receipt proves it was counted, not how: nobody can be made to show their choice. A
+        # cancelled vote counted nothing.
+        counted = recorded and vote.status != "cancelled"
+        return {"vote_id": vote.vote_id, "vote_status": vote.status, "counted": counted,
+                "choice": found.choice if recorded else None}
 
     async def offline_tally(self, ctx: Context, vote_id: uuid.UUID, data: Any) -> OfflineTally:
         """Adds a meeting's paper ballots, each attendee of the sign-in record counted once."""
@@ -973,6 +979,25 @@ class MattersService:
                              base_size=vote.base_size, present=result.present, votes_for=result.votes_for,
                              votes_against=result.votes_against, abstain=result.abstain, decided_at=ctx.now),
         )
+        return vote
+
+    async def cancel_vote(self, ctx: Context, vote_id: uuid.UUID, reason: str) -> Vote:
+        """Calls an open vote off, undecided (opened with the wrong window, rule or secrecy, say): the matter goes
+        back to routed, from where a vote is opened again; the ballots cast are kept, counted for nothing. Whoever may
+        close the vote may cancel it, with a reason, on the timeline."""
+        await self.code_moves.hold()
+        vote = await self.repo.get_vote(vote_id, lock="update")  # waits for the ballots being cast, and stops new ones
+        if vote is None:
+            raise NotFound(f"no vote {vote_id}")
+        matter = await self.repo.get_matter(vote.matter_id, lock=True)
+        if not await self.can_read(ctx.principal, matter):
+            raise NotFound(f"no vote {vote_id}")
+        self.require_meeting_runner(ctx.principal, matter)
+        if vote.status != "open":
+            raise Conflict(f"this vote is {vote.status} already", rule="vote.already_closed")
+        vote.status, vote.closed_at = "cancelled", ctx.now
+        await self._move(matter, Action.CANCEL_DECISION, ctx.principal.sub, ctx.now, reason=reason,
+                         reason_code="vote.cancelled", details={"vote_id": str(vote.vote_id)})
         return vote
 
     def vote_close_grace(self) -> timedelta:
@@ -1083,11 +1108,11 @@ class MattersService:
         task, matter = await self._task_for_writer(ctx, task_id)
         task.percent = data.percent
         task.completed_at = ctx.now if data.percent == 100 else None
-        # A finished task runs against no deadline; one taken back below 100% runs against its own again (warned at
-        # once of a level it is at, as the sweeper warns).
+        # A finished task runs against no deadline; one taken back below 100% runs against its own again. A change of
+        # level is published at once (a finished task's warning ends: "none"), as the sweeper publishes one.
         level = (deadlines.WarningLevel.NONE.value if data.percent == 100
                  else deadlines.warning_level(task.due_at, ctx.now, self.calendar).value)
-        if level != task.warning and level != deadlines.WarningLevel.NONE.value:
+        if level != task.warning:
             await publish(self.session, ev.TaskWarned(matter_id=task.matter_id, community_code=matter.community_code,
                                                       task_id=task.task_id, warning=level, due_at=task.due_at, at=ctx.now))
         task.warning = level
@@ -1165,7 +1190,7 @@ class MattersService:
         matter = await self.repo.get_matter(matter_id, lock=True)
         if matter is None or not await self.can_read(ctx.principal, matter):
             raise NotFound(f"no matter {matter_id}")
-        scope = self.codes.vote_scope(matter.unit_code)
+        scope = self.electorate_scope(matter)  # who voted on it (or would have) rates it
         if not any(g.role == RESIDENT and g.scope.startswith(scope) for g in ctx.principal.grants):
             raise Forbidden(f"only residents of {scope} rate this matter", scope=scope)
         if matter.state != State.EVALUATING.value:

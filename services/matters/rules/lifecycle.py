@@ -37,6 +37,7 @@ class Action(StrEnum):
     START_DECISION = "start_decision"  # opens the vote (or other decision) in the chosen channel
     DECIDE = "decide"
     FAIL_DECISION = "fail_decision"
+    CANCEL_DECISION = "cancel_decision"  # the decision (its vote) is called off, undecided: back to routed
     START_IMPLEMENTATION = "start_implementation"
     START_EVALUATION = "start_evaluation"
     CLOSE = "close"
@@ -51,6 +52,8 @@ S, A = State, Action
 # - merge is possible while the matter is still in triage (raised, accepted), when a duplicate is spotted;
 # - routed -> route -> routed re-routes to another channel before deliberation starts;
 # - a decision may open straight from routed (simple matters) or after deliberation;
+# - a decision called off (a vote opened with the wrong window, rule or secrecy, cancelled with a reason) goes back
+#   to routed, from where a vote is opened again or the matter re-routed;
 # - not_passed goes back to routed (amended, or tried in another channel) or is closed;
 # - withdraw is open to the proposer only, and only until a decision is reached: from raised up to deciding,
 #   not from not_passed (a failed matter is re-routed or closed by staff);
@@ -75,7 +78,7 @@ TRANSITIONS: Mapping[State, Mapping[Action, State]] = MappingProxyType(
         ),
         S.DELIBERATING: MappingProxyType({A.START_DECISION: S.DECIDING, A.WITHDRAW: S.WITHDRAWN}),
         S.DECIDING: MappingProxyType(
-            {A.DECIDE: S.DECIDED, A.FAIL_DECISION: S.NOT_PASSED, A.WITHDRAW: S.WITHDRAWN}
+            {A.DECIDE: S.DECIDED, A.FAIL_DECISION: S.NOT_PASSED, A.CANCEL_DECISION: S.ROUTED, A.WITHDRAW: S.WITHDRAWN}
         ),
         S.DECIDED: MappingProxyType({A.START_IMPLEMENTATION: S.IMPLEMENTING}),
         S.NOT_PASSED: MappingProxyType({A.ROUTE: S.ROUTED, A.CLOSE: S.CLOSED}),

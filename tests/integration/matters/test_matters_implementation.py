@@ -110,7 +110,7 @@ async def test_a_task_deadline_warns_yellow_the_working_day_before_and_red_after
     reopened = await matters.client.post(url, headers=matters.staff(community), json={"percent": 90, "note": "返工"})
     assert reopened.json()["warning"] == "red"
     warned = [d["warning"] for t, d in await matters.events_of(matter_id) if t.endswith("task.warned.v1")]
-    assert warned == ["yellow", "red", "red"]
+    assert warned == ["yellow", "red", "none", "red"]
 
 
 async def test_a_task_added_inside_its_yellow_window_is_warned_at_once(matters, clock):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from services.matters.scheduler import close_due_votes
 from services.registry import events as reg
@@ -299,7 +299,7 @@ async def test_an_open_ballot_keeps_the_choice_with_the_participation(matters):
     assert [r.choice for r in rows] == ["abstain"]
     check = await matters.client.get(f"/api/v1/matters/votes/{vote['vote_id']}/receipts/{cast.json()['receipt']}",
                                      headers=matters.resident(*voters[0]))
-    assert check.json() == {"vote_id": vote["vote_id"], "counted": True, "choice": "abstain"}
+    assert check.json() == {"vote_id": vote["vote_id"], "vote_status": "open", "counted": True, "choice": "abstain"}
 
 
 async def test_offline_ballots_count_with_online_ones_and_never_twice(matters):
@@ -679,3 +679,79 @@ async def test_the_residents_meeting_votes_with_the_whole_community_wherever_the
                                        headers=matters.staff(community))
     assert opened.status_code == 201, opened.text
     assert opened.json()["base_size"] == 3
+
+
+async def test_a_vote_opened_wrongly_is_cancelled_with_a_reason_and_opened_again(matters):
+    community, voters = await _community_with_adults(matters, 3)
+    # Typed 80 days ahead instead of 8: the residents' vote would hold the matter for months.
+    closes_at = (datetime.now(LOCAL_TZ) + timedelta(days=80)).isoformat()
+    matter_id, vote = await _open_vote(matters, community, closes_at=closes_at)
+    vote = await matters.client.post(f"/api/v1/matters/{matter_id}/votes", json={},
+                                     headers=matters.staff(community))
+    assert vote.status_code == 409  # one vote open at a time
+    [first] = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=matters.staff(community))).json()["vote_ids"]
+    person, home = voters[0]
+    cast = await _cast(matters, first, person, home, "for")
+    receipt = cast.json()["receipt"]
+    url = f"/api/v1/matters/votes/{first}/cancel"
+    assert (await matters.client.post(url, json={}, headers=matters.staff(community))).status_code == 422
+    assert (await matters.client.post(url, json={"reason": "x"}, headers=matters.resident(person, home))).status_code == 403
+    cancelled = await matters.client.post(url, json={"reason": "截止时间录错"}, headers=matters.staff(community))
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled" and cancelled.json()["passed"] is None
+    again = await matters.client.post(url, json={"reason": "再次"}, headers=matters.staff(community))
+    assert again.status_code == 409
+    # The ballot cast in it is kept, counted for nothing; no more come in.
+    check = (await matters.client.get(f"/api/v1/matters/votes/{first}/receipts/{receipt}",
+                                      headers=matters.resident(person, home))).json()
+    assert (check["vote_status"], check["counted"]) == ("cancelled", False)
+    assert (await _cast(matters, first, *voters[1], "for")).status_code == 422
+    # The matter is back in routed, with the reason on its timeline and the move on the bus; a vote opens again.
+    detail = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=matters.staff(community))).json()
+    assert detail["state"] == "routed"
+    step = detail["timeline"][-1]
+    assert (step["action"], step["reason"], step["reason_code"]) == ("cancel_decision", "截止时间录错", "vote.cancelled")
+    moves = [d for t, d in await matters.events_of(matter_id) if t.endswith("transitioned.v1")]
+    assert (moves[-1]["action"], moves[-1]["to_state"]) == ("cancel_decision", "routed")
+    reopened = await matters.client.post(f"/api/v1/matters/{matter_id}/votes", json={}, headers=matters.staff(community))
+    assert reopened.status_code == 201 and reopened.json()["base_size"] == 3
+    assert (await _cast(matters, reopened.json()["vote_id"], person, home, "against")).status_code == 201
+
+
+async def test_a_decision_is_called_off_by_cancelling_its_vote_not_by_a_transition(matters):
+    community, _ = await _community_with_adults(matters, 2)
+    matter_id, vote = await _open_vote(matters, community)
+    staff = matters.staff(community)
+    detail = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=staff)).json()
+    assert "cancel_decision" not in detail["allowed_actions"]
+    refused = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions", json={"action": "cancel_decision"},
+                                        headers=staff)
+    assert refused.status_code == 422 and refused.json()["rule"] == "matter.vote_open"
+
+
+async def test_the_community_that_decided_a_matter_rates_it_and_a_buildings_own_matter_its_building(matters):
+    community, voters = await _community_with_adults(matters, 2)  # building 001
+    neighbour, elsewhere = str(uuid.uuid4()), f"{community}001002010001"  # building 002
+    await matters.seed(reg.ResidencyChanged(person_id=neighbour, household_code=elsewhere, adult=True,
+                                            effective_on=date.today()))
+    building, staff = community + "001001", matters.staff(community)
+    shared = await matters.raise_matter(community, unit_code=building, title="动用公共维修资金")
+    await matters.move(shared["matter_id"], community, "accept",
+                       {"action": "route", "channel": "residents_meeting", "reason": "涉及全体业主的公共维修资金"})
+    vote = (await matters.client.post(f"/api/v1/matters/{shared['matter_id']}/votes", json={}, headers=staff)).json()
+    for person, home in voters:
+        assert (await _cast(matters, vote["vote_id"], person, home, "for")).status_code == 201
+    assert (await _close(matters, community, vote["vote_id"]))["passed"] is True
+    await matters.move(shared["matter_id"], community, "start_implementation", "start_evaluation")
+    rated = await matters.client.post(f"/api/v1/matters/{shared['matter_id']}/ratings", json={"score": 1},
+                                      headers=matters.resident(neighbour, elsewhere))
+    assert rated.status_code == 201, rated.text
+
+    own = await matters.raise_matter(community, unit_code=building, title="楼道灯")
+    await matters.move(own["matter_id"], community, "accept", {"action": "route", "channel": "deliberation",
+                                                               "reason": "协商"},
+                       "start_deliberation", "start_decision", {"action": "decide", "reason": "一致同意"},
+                       "start_implementation", "start_evaluation")
+    refused = await matters.client.post(f"/api/v1/matters/{own['matter_id']}/ratings", json={"score": 5},
+                                        headers=matters.resident(neighbour, elsewhere))
+    assert refused.status_code == 403

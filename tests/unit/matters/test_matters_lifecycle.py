@@ -32,6 +32,7 @@ EXPECTED = {
     ("deliberating", "withdraw"): "withdrawn",
     ("deciding", "decide"): "decided",
     ("deciding", "fail_decision"): "not_passed",
+    ("deciding", "cancel_decision"): "routed",
     ("deciding", "withdraw"): "withdrawn",
     ("decided", "start_implementation"): "implementing",
     ("not_passed", "route"): "routed",
@@ -57,7 +58,7 @@ def test_state_and_action_names_are_the_agreed_vocabulary():
     }  # fmt: skip
     assert {a.value for a in Action} == {
         "accept", "reject", "merge", "route", "start_deliberation", "start_decision", "decide",
-        "fail_decision", "start_implementation", "start_evaluation", "close", "reopen", "withdraw", "place",
+        "fail_decision", "cancel_decision", "start_implementation", "start_evaluation", "close", "reopen", "withdraw", "place",
     }  # fmt: skip
 
 
