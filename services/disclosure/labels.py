@@ -20,6 +20,8 @@ CATEGORY_LABELS = {
 UNTITLED_MATTER = "社区事项"
 
 PLACED_LABEL = "转至所在社区办理"  # a matter placed in triage at the unit it is about (no stage change)
+MEETING_DEMANDED_LABEL = "五分之一以上居民提议召开居民会议"  # enough residents asked for a residents' meeting (no stage change)
+VOTE_CANCELLED_LABEL = "表决取消，待重新安排"  # an open vote called off with a reason (back to routing)
 COVENANT_FILED_LABEL = "居民公约已报街道备案"  # a covenant the meeting passed, filed with the street office (no stage change)
 STAGE_LABELS = {
     "raised": "已提出", "accepted": "已受理", "rejected": "未受理", "merged": "已合并", "routed": "已分流",

@@ -350,6 +350,10 @@ async def matter_page(request: Request, matter_id: UUID) -> Response:
                 text = labels.PLACED_LABEL
             elif s["step"] == "transitioned" and s.get("action") == "file_covenant":
                 text = labels.COVENANT_FILED_LABEL
+            elif s["step"] == "transitioned" and s.get("action") == "meeting_demanded":
+                text = labels.MEETING_DEMANDED_LABEL
+            elif s["step"] == "transitioned" and s.get("action") == "cancel_decision":
+                text = labels.VOTE_CANCELLED_LABEL
             elif s["step"] == "transitioned":
                 text = f"进入“{labels.STAGE_LABELS.get(s['to_state'], s['to_state'])}”阶段"
             elif s["step"] == "decided":

@@ -295,6 +295,19 @@ class Rating(Base):
     rated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class MeetingRequest(Base):
+    """A resident's request that a residents' meeting be called on a matter (召开居民会议的提议); one per person. Their
+    household and whether they were an adult are as the registry replica said when they asked."""
+
+    __tablename__ = "meeting_request"
+
+    matter_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("matter.matter_id"), primary_key=True)
+    person_sub: Mapped[str] = mapped_column(Text, primary_key=True)
+    household_code: Mapped[str] = mapped_column(CODE, nullable=False)
+    adult: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class WorkOrder(Base):
     """A matter dispatched to the department assigned to its community (部门包居)."""
 

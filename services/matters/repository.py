@@ -42,6 +42,7 @@ from services.matters.models import (
     ImplementationTask,
     Matter,
     MatterTransition,
+    MeetingRequest,
     OfflineTally,
     Rating,
     TaskProgress,
@@ -652,6 +653,44 @@ class MattersRepository:
         result = await self.session.execute(stmt.returning(Rating.rater_sub))
         return result.first() is not None
 
+    async def has_step(self, matter_id: uuid.UUID, action: str) -> bool:
+        """Whether a matter's timeline has an entry of this action."""
+        return bool(await self.session.scalar(select(exists().where(
+            MatterTransition.matter_id == matter_id, MatterTransition.action == action))))
+
+    async def residency(self, person_id: str) -> tuple[str, bool] | None:
+        """A person's household code and whether they are an adult, as the registry replica has them."""
+        try:
+            uuid.UUID(person_id)
+        except ValueError:
+            return None
+        row = (await self.session.execute(text(
+            "SELECT household_code, adult FROM replica_resident WHERE person_id = CAST(:p AS uuid)"
+            " AND household_code IS NOT NULL"), {"p": person_id})).first()
+        return (row.household_code, row.adult) if row else None
+
+    async def insert_meeting_request(self, values: dict[str, Any]) -> bool:
+        """Records a resident's request for a residents' meeting on a matter; False if they asked already."""
+        stmt = insert(MeetingRequest).values(**values).on_conflict_do_nothing()
+        return (await self.session.execute(stmt.returning(MeetingRequest.person_sub))).first() is not None
+
+    async def meeting_requests(self, matter_id: uuid.UUID, person_sub: str) -> tuple[int, int, bool]:
+        """The adults and households (through an adult of theirs) who asked for a meeting on a matter, and whether
+        `person_sub` asked."""
+        row = (await self.session.execute(
+            select(func.count().filter(MeetingRequest.adult),
+                   func.count(func.distinct(MeetingRequest.household_code)).filter(MeetingRequest.adult),
+                   func.count().filter(MeetingRequest.person_sub == person_sub))
+            .where(MeetingRequest.matter_id == matter_id))).one()
+        return int(row[0]), int(row[1]), bool(row[2])
+
+    async def community_residents(self, community_code: str) -> tuple[int, int]:
+        """The adults of a community and its households (with a resident), as the registry replica has them."""
+        row = (await self.session.execute(text(
+            "SELECT count(*) FILTER (WHERE adult), count(DISTINCT household_code) FROM replica_resident"
+            " WHERE household_code LIKE :p"), {"p": _like_prefix(community_code)})).one()
+        return int(row[0]), int(row[1])
+
     async def scores(self, matter_id: uuid.UUID, evaluation_round: int) -> list[int]:
         rows = await self.session.execute(
             select(Rating.score).where(Rating.matter_id == matter_id, Rating.evaluation_round == evaluation_round)
@@ -954,6 +993,10 @@ class MattersRepository:
         await self.session.execute(
             update(Matter).where(Matter.proposer_household_code.like(pattern))
             .values(proposer_household_code=recoded(Matter.proposer_household_code, new, old))
+            .execution_options(synchronize_session=False))
+        await self.session.execute(
+            update(MeetingRequest).where(MeetingRequest.household_code.like(pattern))
+            .values(household_code=recoded(MeetingRequest.household_code, new, old))
             .execution_options(synchronize_session=False))
         for key in ("from_unit_code", "to_unit_code"):  # a placement's timeline entry names the units
             placed = MatterTransition.details[key].astext

@@ -384,11 +384,26 @@ async def duplicates(matter_id: MatterID, request: Request, session: SessionDep,
     return await _service(request, session).duplicates(principal, matter_id)
 
 
+@router.post("/{matter_id}/meeting-requests", status_code=201, response_model=s.MeetingRequestsRead)
+async def request_meeting(matter_id: MatterID, request: Request, session: SessionDep, principal: Caller) -> dict:
+    """Asks, as a resident of the matter's community, that a residents' meeting be called on it (once); answers how
+    many have asked. Once a fifth of the adults or households have, the meeting must be called: the timeline says so
+    and the router proposes the residents' meeting."""
+    return await _service(request, session).request_meeting(_ctx(request, principal), matter_id)
+
+
+@router.get("/{matter_id}/meeting-requests", response_model=s.MeetingRequestsRead)
+async def meeting_requests(matter_id: MatterID, request: Request, session: SessionDep, principal: Caller) -> dict:
+    """How many of the community's adults and households have asked for a residents' meeting on the matter."""
+    service = _service(request, session)
+    return await service.meeting_requests(principal, await service.readable_matter(principal, matter_id))
+
+
 @router.get("/{matter_id}/route-proposal", response_model=s.RouteProposalRead)
 async def route_proposal(matter_id: MatterID, request: Request, session: SessionDep, principal: Caller):
     """The channel the router proposes for the matter, and why."""
     service = _service(request, session)
-    return service.route_proposal(await service.readable_matter(principal, matter_id))
+    return await service.route_proposal(await service.readable_matter(principal, matter_id))
 
 
 @router.post("/{matter_id}/transitions", response_model=s.MatterRead)

@@ -163,6 +163,21 @@ class FlagsChange(Model):
     reason: str | None = Field(None, max_length=2000)
 
 
+class MeetingRequestsRead(BaseModel):
+    """The residents' requests for a residents' meeting on a matter: a fifth of the community's adults, or of its
+    households, asking makes the meeting one that must be called (Urban Residents Committee Organization Law art. 14;
+    residents' groups are not in the registry, and are not counted)."""
+
+    matter_id: UUID
+    adults_asking: int
+    adults_total: int
+    households_asking: int = Field(description="households of which an adult asked")
+    households_total: int
+    must_be_called: bool
+    asked_by_you: bool
+    rule_version: str
+
+
 class RouteProposalRead(BaseModel):
     channel: str
     channel_label: str

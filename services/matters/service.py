@@ -40,9 +40,10 @@ from services.matters.rules.lifecycle import (
     allowed_actions,
     transition,
 )
-from services.matters.rules.routing import Category, Channel, ScopeLevel, bigram_codes, propose_channel
+from services.matters.rules.routing import Category, Channel, Proposal, ScopeLevel, bigram_codes, propose_channel
 from services.matters.rules.templates import Template, load_templates
-from services.matters.rules.voting import RULES, DecisionRule, rule_from_mapping, tally
+from services.matters.rules.voting import (MEETING_CALL_RULES, RULES, DecisionRule, meeting_must_be_called,
+                                           rule_from_mapping, tally)
 from services.matters.settings import Settings
 from youmin.kit import replica
 from youmin.kit.auth import Grant, Principal
@@ -82,6 +83,11 @@ COMMUNITY_MEETING_CHANNELS = frozenset({Channel.RESIDENTS_MEETING.value, Channel
 SYSTEM_EVALUATION = "system:evaluation"
 # Who closes a vote whose window (and grace for paper tallies) has passed: the service itself.
 VOTE_WINDOW = Principal(sub="system:vote-window", kind="service")
+# The timeline entry of the residents' requests for a residents' meeting on a matter reaching the share at which the
+# meeting must be called (not a lifecycle move: the state stays).
+MEETING_DEMANDED = "meeting_demanded"
+# The states in which residents ask for a meeting on a matter: until it is decided (or again once a decision failed).
+MEETING_REQUEST_STATES = frozenset({State.RAISED, State.ACCEPTED, State.ROUTED, State.DELIBERATING, State.NOT_PASSED})
 # The timeline entry of a covenant filed with the street office (not a lifecycle move: the state stays).
 COVENANT_FILED = "file_covenant"
 FLAGS_CHANGED = "flag"  # a timeline entry: key project or major set or taken off
@@ -671,9 +677,66 @@ class MattersService:
             to_state=matter.state, action=COVENANT_FILED, at=ctx.now, reason_code=None))
         return matter
 
-    def route_proposal(self, matter: Matter) -> dict[str, str]:
-        proposal = propose_channel(matter.scope_level, matter.nature)
+    # --- residents asking for a residents' meeting ----------------------------------------------------------
+
+    async def request_meeting(self, ctx: Context, matter_id: uuid.UUID) -> dict[str, Any]:
+        """Records a resident's request that a residents' meeting be called on a matter (one per person, residents of
+        the matter's community as the registry has them). Once a fifth of the community's adults, or of its
+        households (through an adult of theirs), have asked, the meeting must be called (Urban Residents Committee
+        Organization Law art. 14): that is put on the timeline and on the bus once, and the router proposes the
+        residents' meeting from then on. Answers the count as meeting_requests does."""
+        await self.code_moves.hold()
+        matter = await self.readable_matter(ctx.principal, matter_id, lock=True)  # requests are counted in turn
+        residency = await self.repo.residency(ctx.principal.sub)
+        if (residency is None or not residency[0].startswith(matter.community_code)
+                or not any(g.role == RESIDENT for g in ctx.principal.grants)):
+            raise Forbidden(f"residents registered in {matter.community_code} ask for its residents' meeting",
+                            scope=matter.community_code)
+        if State(matter.state) not in MEETING_REQUEST_STATES:
+            raise Conflict(f"a meeting is asked for until the matter is decided; this one is {matter.state}",
+                           rule="meeting_request.closed", state=matter.state)
+        household_code, adult = residency
+        if not await self.repo.insert_meeting_request({"matter_id": matter.matter_id, "person_sub": ctx.principal.sub,
+                                                       "household_code": household_code, "adult": adult,
+                                                       "asked_at": ctx.now}):
+            raise Conflict("you have asked for a meeting on this matter already", rule="meeting_request.repeated")
+        count = await self.meeting_requests(ctx.principal, matter)
+        if count["must_be_called"] and not await self.repo.has_step(matter.matter_id, MEETING_DEMANDED):
+            details = {k: count[k] for k in ("adults_asking", "adults_total", "households_asking", "households_total",
+                                             "rule_version")}
+            self.session.add(MatterTransition(matter_id=matter.matter_id, from_state=matter.state,
+                                              to_state=matter.state, action=MEETING_DEMANDED,
+                                              actor_sub=ctx.principal.sub, details=details, at=ctx.now))
+            await self.session.flush()
+            await publish(self.session, ev.MatterTransitioned(
+                matter_id=matter.matter_id, community_code=matter.community_code, from_state=matter.state,
+                to_state=matter.state, action=MEETING_DEMANDED, at=ctx.now, reason_code=None))
+        return count
+
+    async def meeting_requests(self, principal: Principal, matter: Matter) -> dict[str, Any]:
+        """How many of the community's adults and households have asked for a residents' meeting on a matter, out
+        of how many, whether the meeting must be called, and whether the caller asked."""
+        adults_asking, households_asking, asked = await self.repo.meeting_requests(matter.matter_id, principal.sub)
+        adults_total, households_total = await self.repo.community_residents(matter.community_code)
+        rule = MEETING_CALL_RULES["urcol-2018"]
+        # A resident counted when they asked may have moved since: the totals are today's, the asking never above them.
+        must = meeting_must_be_called(min(adults_asking, adults_total), adults_total,
+                                      min(households_asking, households_total), households_total, 0, 0, rule=rule)
+        return {"matter_id": matter.matter_id, "adults_asking": adults_asking, "adults_total": adults_total,
+                "households_asking": households_asking, "households_total": households_total,
+                "must_be_called": must, "asked_by_you": asked, "rule_version": rule.name}
+
+    async def route_proposal(self, matter: Matter) -> dict[str, str]:
+        proposal = await self._proposal(matter)
         return {"channel": proposal.channel.value, "channel_label": proposal.channel.label, "reason": proposal.reason}
+
+    async def _proposal(self, matter: Matter) -> Proposal:
+        """The router's proposal: the residents' meeting once enough residents asked for one, else by nature and
+        scope."""
+        if await self.repo.has_step(matter.matter_id, MEETING_DEMANDED):
+            return Proposal(channel=Channel.RESIDENTS_MEETING,
+                            reason="五分之一以上的居民或户提议召开居民会议，应当召集居民会议")
+        return propose_channel(matter.scope_level, matter.nature)
 
     async def apply_transition(self, ctx: Context, matter_id: uuid.UUID, data: Any) -> Matter:
         """Moves a matter as asked, after the scope and the action's own rules are checked."""
@@ -695,7 +758,7 @@ class MattersService:
         details: dict[str, Any] = {}
         reason = data.reason.strip() if data.reason and data.reason.strip() else None
         if action is Action.ROUTE and action.value in allowed_actions(matter.state):
-            proposal = propose_channel(matter.scope_level, matter.nature)
+            proposal = await self._proposal(matter)
             chosen = data.channel or proposal.channel
             if chosen != proposal.channel and not reason:
                 raise RuleViolation(
@@ -911,6 +974,9 @@ class MattersService:
                                 f"{' to ' + vote.closes_at.isoformat() if vote.closes_at else ''}) and not in the future",
                                 field="held_at")
         keys = [k.strip() for k in data.attendee_keys]
+        # A household on a sign-in sheet printed before its unit moved is named by its code then, as a ballot may be.
+        today = await self.code_moves.current_of([k for k in keys if k.isdigit()])
+        keys = [today.get(k, k) for k in keys]
         if len(set(keys)) != len(keys):
             raise RuleViolation("vote.offline_attendee_repeated", "attendee_keys: an attendee is listed twice", field="attendee_keys")
         if data.votes_for + data.votes_against + data.abstain != len(keys):

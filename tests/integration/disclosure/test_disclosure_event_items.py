@@ -524,3 +524,26 @@ async def test_two_consumers_counting_one_month_write_its_statistics_item_one_af
     await counting
     [item] = await wait_items(disclosure, community, category="mediation_statistics")
     assert item["content"]["by_level"]["grid"]["opened"] == 2
+
+
+async def test_a_meeting_the_residents_asked_for_and_a_cancelled_vote_show_on_the_public_timeline(disclosure):
+    community = new_community()
+    matter_id = uuid.uuid4()
+    await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=community, unit_code=community,
+                                               category="social_governance", raised_via="app",
+                                               raised_at=NOW - timedelta(days=9)))
+    for days, (from_state, to_state, action) in zip((5, 4, 3), (("routed", "routed", "meeting_demanded"),
+                                                                ("routed", "deciding", "start_decision"),
+                                                                ("deciding", "routed", "cancel_decision"))):
+        await disclosure.send(matters.MatterTransitioned(matter_id=matter_id, community_code=community,
+                                                         from_state=from_state, to_state=to_state, action=action,
+                                                         at=NOW - timedelta(days=days)))
+
+    async def all_in():
+        resp = await disclosure.client.get(f"/public/v1/matters/{matter_id}")
+        return resp.json() if resp.status_code == 200 and len(resp.json()["timeline"]) == 4 else None
+
+    matter = await eventually(all_in)
+    assert matter["stage"] == "routed"
+    page = (await disclosure.client.get(f"/portal/matters/{matter_id}")).text
+    assert "五分之一以上居民提议召开居民会议" in page and "表决取消，待重新安排" in page

@@ -253,6 +253,12 @@ async def test_a_community_moved_to_another_street_takes_its_matters_votes_and_w
     repeat = await matters.client.post(f"/api/v1/matters/votes/{vote_id}/ballots", json={"choice": "against"},
                                        headers=matters.resident(homes[0].representative, home_codes[0]))
     assert repeat.status_code == 409 and repeat.json()["voter_key"] == home_codes[0], repeat.text
+    # A sign-in sheet printed before the move names the household by its old code: it is the same household, which
+    # voted online already (not one outside the electorate).
+    paper = await matters.client.post(f"/api/v1/matters/votes/{vote_id}/offline-tallies", headers=staff, json={
+        "votes_for": 1, "votes_against": 0, "abstain": 0, "sign_in_ref": "签到表-1", "attendee_keys": [homes[0].code]})
+    assert paper.status_code == 422 and paper.json()["rule"] == "vote.offline_attendee_already_voted", paper.text
+    assert paper.json()["already_voted"] == [home_codes[0]]
     second_ballot = await matters.client.post(
         f"/api/v1/matters/votes/{vote_id}/ballots", json={"choice": "for", "household_code": homes[1].code},
         headers=matters.resident(homes[1].representative, homes[1].code))

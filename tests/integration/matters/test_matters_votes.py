@@ -755,3 +755,47 @@ async def test_the_community_that_decided_a_matter_rates_it_and_a_buildings_own_
     refused = await matters.client.post(f"/api/v1/matters/{own['matter_id']}/ratings", json={"score": 5},
                                         headers=matters.resident(neighbour, elsewhere))
     assert refused.status_code == 403
+
+
+async def test_a_fifth_of_the_residents_asking_makes_the_meeting_one_that_must_be_called(matters):
+    community, residents = await _community_with_adults(matters, 10)  # ten households of one adult each
+    staff = matters.staff(community)
+    matter = await matters.raise_matter(community, unit_code=community + "001001", title="小区停车收费")
+    await matters.move(matter["matter_id"], community, "accept")
+    url = f"/api/v1/matters/{matter['matter_id']}/meeting-requests"
+    first = await matters.client.post(url, headers=matters.resident(*residents[0]))
+    assert first.status_code == 201, first.text
+    assert {k: first.json()[k] for k in ("adults_asking", "adults_total", "households_asking", "households_total",
+                                         "must_be_called", "asked_by_you")} == {
+        "adults_asking": 1, "adults_total": 10, "households_asking": 1, "households_total": 10,
+        "must_be_called": False, "asked_by_you": True}
+    again = await matters.client.post(url, headers=matters.resident(*residents[0]))
+    assert again.status_code == 409 and again.json()["rule"] == "meeting_request.repeated"
+    # Only residents the registry knows in the community ask: not staff, not a token naming a home it does not know.
+    assert (await matters.client.post(url, headers=staff)).status_code == 403
+    stranger = matters.resident(str(uuid.uuid4()), matters.household(community, 99))
+    assert (await matters.client.post(url, headers=stranger)).status_code == 403
+    proposal = (await matters.client.get(f"/api/v1/matters/{matter['matter_id']}/route-proposal", headers=staff)).json()
+    assert proposal["channel"] == "neighbourhood"
+
+    second = (await matters.client.post(url, headers=matters.resident(*residents[1]))).json()
+    assert (second["adults_asking"], second["must_be_called"]) == (2, True)  # 2 of 10: a fifth ("以上" includes it)
+    assert (await matters.client.post(url, headers=matters.resident(*residents[2]))).status_code == 201
+    detail = (await matters.client.get(f"/api/v1/matters/{matter['matter_id']}", headers=staff)).json()
+    demanded = [t for t in detail["timeline"] if t["action"] == "meeting_demanded"]
+    assert len(demanded) == 1 and demanded[0]["details"]["adults_asking"] == 2
+    moves = [d["action"] for t, d in await matters.events_of(matter["matter_id"]) if t.endswith("transitioned.v1")]
+    assert moves.count("meeting_demanded") == 1
+    proposal = (await matters.client.get(f"/api/v1/matters/{matter['matter_id']}/route-proposal", headers=staff)).json()
+    assert proposal["channel"] == "residents_meeting" and "五分之一" in proposal["reason"]
+    routed = await matters.move(matter["matter_id"], community, "route")
+    assert routed["channel"] == "residents_meeting"
+    seen = (await matters.client.get(url, headers=matters.resident(*residents[3]))).json()
+    assert (seen["adults_asking"], seen["asked_by_you"], seen["must_be_called"]) == (3, False, True)
+
+    # Once the matter is over, nobody asks any more.
+    other = await matters.raise_matter(community, title="另一件事")
+    await matters.move(other["matter_id"], community, {"action": "reject", "reason": "不属于社区事务"})
+    late = await matters.client.post(f"/api/v1/matters/{other['matter_id']}/meeting-requests",
+                                     headers=matters.resident(*residents[4]))
+    assert late.status_code == 409 and late.json()["rule"] == "meeting_request.closed"
