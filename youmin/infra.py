@@ -265,12 +265,16 @@ def reap_leftovers(running: Path, timeout: float = 30) -> list[tuple[str, int]]:
     alone. Returns (name, pid) of each stopped."""
     try:
         record = json.loads(running.read_text())
-        owner, recorded = record["owner"], record["children"]
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        # A bare list was written by a `youmin up` of before owners were recorded: that one is no longer running.
+        owner, recorded = (None, record) if isinstance(record, list) else (record["owner"], record["children"])
+        if owner is not None and process_started(owner["pid"]) == owner["started"]:
+            return []
+        alive = [entry for entry in recorded if process_started(entry["pid"]) == entry["started"]]
+    except FileNotFoundError:
         return []
-    if process_started(owner["pid"]) == owner["started"]:
-        return []
-    alive = [entry for entry in recorded if process_started(entry["pid"]) == entry["started"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RuntimeError(f"{running} is not a record `youmin up` can read ({exc}); stop what an earlier run left "
+                           "running by hand, then delete it") from None
     for entry in alive:
         try:
             os.killpg(entry["pid"], entry["signal"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import importlib
 import os
 import signal
@@ -120,10 +121,24 @@ def up(*, seed_data: bool = True, scale: float = 0.02) -> int:
     data_dir = Path(os.environ.get("YOUMIN_DATA_DIR", ROOT / ".data"))
     data_dir.mkdir(exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
+    # One `youmin up` at a time on a data directory: the lock is held while this process lives (the system lets it go
+    # when the process ends, however it ends), and children do not inherit it.
+    held = open(data_dir / "youmin-up.lock", "a")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        held.close()
+        console.print(f"[red]error:[/] another `youmin up` is running on {data_dir}; stop it first (Ctrl-C in its "
+                      "terminal), or give this one another YOUMIN_DATA_DIR and other ports.")
+        return 2
     # What an earlier run that could not stop them left running (it was killed, or lost its terminal) is stopped
     # first: its PostgreSQL would hold the data directory and every process its port.
-    for name, pid in reap_leftovers(data_dir / RUNNING_FILE):
-        console.print(f"[yellow]stopped {name} (pid {pid}), left running by an earlier `youmin up`[/]")
+    try:
+        for name, pid in reap_leftovers(data_dir / RUNNING_FILE):
+            console.print(f"[yellow]stopped {name} (pid {pid}), left running by an earlier `youmin up`[/]")
+    except RuntimeError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 1
     managed = ManagedProcesses(data_dir / RUNNING_FILE)
     pg: EmbeddedPostgres | None = None
     broker: TansuBroker | None = None

@@ -373,8 +373,12 @@ class MattersRepository:
         )
         return list(rows.scalars())
 
-    async def vote_ids(self, matter_id: uuid.UUID) -> list[uuid.UUID]:
-        rows = await self.session.execute(select(Vote.vote_id).where(Vote.matter_id == matter_id).order_by(Vote.opens_at))
+    async def vote_ids(self, matter_id: uuid.UUID, *, counted_only: bool = False) -> list[uuid.UUID]:
+        """A matter's votes, oldest first; `counted_only`: not those called off (cancelled)."""
+        query = select(Vote.vote_id).where(Vote.matter_id == matter_id)
+        if counted_only:
+            query = query.where(Vote.status != "cancelled")
+        rows = await self.session.execute(query.order_by(Vote.opens_at))
         return list(rows.scalars())
 
     async def work_order_ids(self, matter_id: uuid.UUID) -> list[uuid.UUID]:
@@ -674,14 +678,17 @@ class MattersRepository:
         stmt = insert(MeetingRequest).values(**values).on_conflict_do_nothing()
         return (await self.session.execute(stmt.returning(MeetingRequest.person_sub))).first() is not None
 
-    async def meeting_requests(self, matter_id: uuid.UUID, person_sub: str) -> tuple[int, int, bool]:
-        """The adults and households (through an adult of theirs) who asked for a meeting on a matter, and whether
-        `person_sub` asked."""
-        row = (await self.session.execute(
-            select(func.count().filter(MeetingRequest.adult),
-                   func.count(func.distinct(MeetingRequest.household_code)).filter(MeetingRequest.adult),
-                   func.count().filter(MeetingRequest.person_sub == person_sub))
-            .where(MeetingRequest.matter_id == matter_id))).one()
+    async def meeting_requests(self, matter_id: uuid.UUID, community_code: str, person_sub: str) -> tuple[int, int, bool]:
+        """The adults and households (through an adult of theirs) of a community who asked for a meeting on a
+        matter, as the registry replica has them today (one who moved away, or asked before turning 18, is not
+        counted: one who has turned 18 since is), and whether `person_sub` asked."""
+        row = (await self.session.execute(text(
+            "SELECT count(r.person_id) FILTER (WHERE r.adult),"
+            " count(DISTINCT r.household_code) FILTER (WHERE r.adult),"
+            " count(*) FILTER (WHERE q.person_sub = :me)"
+            " FROM meeting_request q LEFT JOIN replica_resident r"
+            "  ON r.person_id::text = q.person_sub AND r.household_code LIKE :p"
+            " WHERE q.matter_id = :m"), {"m": matter_id, "p": _like_prefix(community_code), "me": person_sub})).one()
         return int(row[0]), int(row[1]), bool(row[2])
 
     async def community_residents(self, community_code: str) -> tuple[int, int]:

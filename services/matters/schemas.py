@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -260,7 +260,8 @@ class OfflineTallyIn(Model):
     votes_against: int = Field(ge=0, le=100_000)
     abstain: int = Field(ge=0, le=100_000)
     sign_in_ref: str = Field(min_length=1, max_length=200)
-    attendee_keys: list[str] = Field(min_length=1, max_length=100_000)
+    # Each a person's id or a household's code.
+    attendee_keys: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=100_000)
     # When the meeting was held (inside the vote's window); now if not given.
     held_at: Instant | None = None
 

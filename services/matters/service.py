@@ -83,6 +83,8 @@ COMMUNITY_MEETING_CHANNELS = frozenset({Channel.RESIDENTS_MEETING.value, Channel
 SYSTEM_EVALUATION = "system:evaluation"
 # Who closes a vote whose window (and grace for paper tallies) has passed: the service itself.
 VOTE_WINDOW = Principal(sub="system:vote-window", kind="service")
+# Who counts the residents' requests for a meeting when the router proposes a channel (asked by nobody in particular).
+SYSTEM_READER = Principal(sub="system:router", kind="service")
 # The timeline entry of the residents' requests for a residents' meeting on a matter reaching the share at which the
 # meeting must be called (not a lifecycle move: the state stays).
 MEETING_DEMANDED = "meeting_demanded"
@@ -631,7 +633,8 @@ class MattersService:
             raise Conflict(f"the matter is {matter.state}", state=matter.state, allowed=[])
         changes = {name: value for name in ("key_project", "major")
                    if (value := getattr(data, name)) is not None and value != getattr(matter, name)}
-        if "major" in changes and (matter.state not in BEFORE_A_VOTE or await self.repo.vote_ids(matter.matter_id)):
+        if "major" in changes and (matter.state not in BEFORE_A_VOTE
+                                   or await self.repo.vote_ids(matter.matter_id, counted_only=True)):
             # A matter voted on once (and not passed, routed again) is voted on again under the rule it had.
             raise RuleViolation("matter.major_after_vote", "major: a vote on this matter has opened under the rule it "
                                 "had; whether it is major is set before its first vote", field="major")
@@ -716,12 +719,11 @@ class MattersService:
     async def meeting_requests(self, principal: Principal, matter: Matter) -> dict[str, Any]:
         """How many of the community's adults and households have asked for a residents' meeting on a matter, out
         of how many, whether the meeting must be called, and whether the caller asked."""
-        adults_asking, households_asking, asked = await self.repo.meeting_requests(matter.matter_id, principal.sub)
+        adults_asking, households_asking, asked = await self.repo.meeting_requests(
+            matter.matter_id, matter.community_code, principal.sub)
         adults_total, households_total = await self.repo.community_residents(matter.community_code)
         rule = MEETING_CALL_RULES["urcol-2018"]
-        # A resident counted when they asked may have moved since: the totals are today's, the asking never above them.
-        must = meeting_must_be_called(min(adults_asking, adults_total), adults_total,
-                                      min(households_asking, households_total), households_total, 0, 0, rule=rule)
+        must = meeting_must_be_called(adults_asking, adults_total, households_asking, households_total, 0, 0, rule=rule)
         return {"matter_id": matter.matter_id, "adults_asking": adults_asking, "adults_total": adults_total,
                 "households_asking": households_asking, "households_total": households_total,
                 "must_be_called": must, "asked_by_you": asked, "rule_version": rule.name}
@@ -731,9 +733,11 @@ class MattersService:
         return {"channel": proposal.channel.value, "channel_label": proposal.channel.label, "reason": proposal.reason}
 
     async def _proposal(self, matter: Matter) -> Proposal:
-        """The router's proposal: the residents' meeting once enough residents asked for one, else by nature and
-        scope."""
-        if await self.repo.has_step(matter.matter_id, MEETING_DEMANDED):
+        """The router's proposal: the residents' meeting once enough residents asked for one (when the share was
+        reached, or as the registry counts them today: fewer residents make the same requests a larger share), else by
+        nature and scope."""
+        if await self.repo.has_step(matter.matter_id, MEETING_DEMANDED) or (
+                await self.meeting_requests(SYSTEM_READER, matter))["must_be_called"]:
             return Proposal(channel=Channel.RESIDENTS_MEETING,
                             reason="五分之一以上的居民或户提议召开居民会议，应当召集居民会议")
         return propose_channel(matter.scope_level, matter.nature)
@@ -1061,6 +1065,10 @@ class MattersService:
         self.require_meeting_runner(ctx.principal, matter)
         if vote.status != "open":
             raise Conflict(f"this vote is {vote.status} already", rule="vote.already_closed")
+        if vote.closes_at is not None and ctx.now > vote.closes_at:
+            # The residents have voted (the grace after the window is for paper tallies): their vote is counted.
+            raise Conflict("the vote's window has ended: close it, and it is counted", rule="vote.window_ended",
+                           closes_at=vote.closes_at.isoformat())
         vote.status, vote.closed_at = "cancelled", ctx.now
         await self._move(matter, Action.CANCEL_DECISION, ctx.principal.sub, ctx.now, reason=reason,
                          reason_code="vote.cancelled", details={"vote_id": str(vote.vote_id)})

@@ -128,10 +128,10 @@ async def test_up_is_ready_stops_on_ctrl_c_leaves_nothing_and_keeps_data_across_
     assert "left running by an earlier `youmin up`" in up.output, up.output
     gone, alive = psutil.wait_procs(orphans, timeout=5)
     assert not alive, f"left behind: {[p.pid for p in alive]}"
-    # A second `youmin up` meanwhile says the ports are taken, and leaves the running one alone.
+    # A second `youmin up` on the same data meanwhile says one is running, and leaves it alone.
     second = subprocess.run([sys.executable, "-m", "youmin.cli", "up", "--no-seed"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
-    assert second.returncode == 2 and "already in use" in second.stdout + second.stderr
+    assert second.returncode == 2 and "another `youmin up` is running" in second.stdout + second.stderr
     assert httpx.get(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/readyz", timeout=10).status_code == 200
     # A closed terminal (SIGHUP, from the shell and again from the kernel) stops everything, as Ctrl-C does.
     children = descendants(up.proc.pid)

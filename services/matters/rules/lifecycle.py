@@ -151,6 +151,8 @@ def transition(
         raise InvalidTransition(state, action, list(moves))
     if action is Action.REJECT and not (reason and reason.strip()):
         raise ActionRefused("matter.reject_reason_required", "a rejection must give the proposer a reason")
+    if action is Action.CANCEL_DECISION and not (reason and reason.strip()):
+        raise ActionRefused("matter.cancel_reason_required", "calling a decision off must say why")
     if action is Action.MERGE and not (merge_target_id and str(merge_target_id).strip()):
         raise ActionRefused("matter.merge_target_required", "a merge must name the matter it merges into")
     if action is Action.WITHDRAW and not by_proposer:

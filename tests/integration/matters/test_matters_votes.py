@@ -792,6 +792,17 @@ async def test_a_fifth_of_the_residents_asking_makes_the_meeting_one_that_must_b
     assert routed["channel"] == "residents_meeting"
     seen = (await matters.client.get(url, headers=matters.resident(*residents[3]))).json()
     assert (seen["adults_asking"], seen["asked_by_you"], seen["must_be_called"]) == (3, False, True)
+    # One who asked moves to another community: they are counted no more (nor in the community's totals).
+    away = matters.household(matters.new_community(), 1)
+    await matters.seed(reg.ResidencyChanged(person_id=residents[0][0], household_code=away, adult=True,
+                                            effective_on=date.today()))
+
+    async def moved_out():
+        count = (await matters.client.get(url, headers=staff)).json()
+        return count if count["adults_total"] == 9 else None
+
+    count = await eventually(moved_out)
+    assert (count["adults_asking"], count["households_asking"]) == (2, 2)
 
     # Once the matter is over, nobody asks any more.
     other = await matters.raise_matter(community, title="另一件事")
@@ -799,3 +810,36 @@ async def test_a_fifth_of_the_residents_asking_makes_the_meeting_one_that_must_b
     late = await matters.client.post(f"/api/v1/matters/{other['matter_id']}/meeting-requests",
                                      headers=matters.resident(*residents[4]))
     assert late.status_code == 409 and late.json()["rule"] == "meeting_request.closed"
+
+
+async def test_a_vote_whose_window_has_ended_is_counted_not_cancelled_and_a_cancel_says_why(matters, clock):
+    community, voters = await _community_with_adults(matters, 2)
+    closes_at = clock.now + timedelta(days=1)
+    matter_id, vote = await _open_vote(matters, community, closes_at=closes_at.isoformat())
+    await _cast(matters, vote["vote_id"], *voters[0], "against")
+    clock.now = closes_at + timedelta(minutes=1)  # inside the grace for paper tallies
+    late = await matters.client.post(f"/api/v1/matters/votes/{vote['vote_id']}/cancel", json={"reason": "结果不理想"},
+                                     headers=matters.staff(community))
+    assert late.status_code == 409 and late.json()["rule"] == "vote.window_ended"
+    assert (await _close(matters, community, vote["vote_id"]))["status"] == "closed"
+    # With no vote open (a decision staff make by hand), calling it off takes a reason too.
+    other = await matters.raise_matter(community, title="议事厅事项")
+    await matters.move(other["matter_id"], community, "accept", {"action": "route", "channel": "deliberation",
+                                                                 "reason": "协商"}, "start_decision")
+    bare = await matters.client.post(f"/api/v1/matters/{other['matter_id']}/transitions",
+                                     json={"action": "cancel_decision"}, headers=matters.staff(community))
+    assert bare.status_code == 422 and bare.json()["rule"] == "matter.cancel_reason_required"
+    done = await matters.move(other["matter_id"], community, {"action": "cancel_decision", "reason": "议题需补充材料"})
+    assert done["state"] == "routed"
+
+
+async def test_a_cancelled_vote_leaves_the_major_flag_to_be_set_before_the_next(matters):
+    community, _ = await _community_with_adults(matters, 2)
+    matter_id, vote = await _open_vote(matters, community)
+    staff = matters.staff(community)
+    await matters.client.post(f"/api/v1/matters/votes/{vote['vote_id']}/cancel", json={"reason": "应按重大事项表决"},
+                              headers=staff)
+    flagged = await matters.client.put(f"/api/v1/matters/{matter_id}/flags", json={"major": True}, headers=staff)
+    assert flagged.status_code == 200 and flagged.json()["major"] is True, flagged.text
+    reopened = await matters.client.post(f"/api/v1/matters/{matter_id}/votes", json={}, headers=staff)
+    assert reopened.status_code == 201 and reopened.json()["rule_version"] != vote["rule_version"]

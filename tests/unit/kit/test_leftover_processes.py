@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from youmin.infra import ManagedProcesses, process_started, reap_leftovers
 
 
@@ -73,3 +75,18 @@ def test_forget_removes_only_its_own_record(tmp_path):
         child.kill()
         child.wait()
     assert process_started(child.pid) is None
+
+
+def test_a_record_of_an_older_run_without_an_owner_is_reaped_and_an_unreadable_one_is_refused(tmp_path):
+    running = tmp_path / "running.json"
+    left = _sleeper()
+    try:
+        running.write_text(json.dumps([{"name": "broker", "pid": left.pid, "started": process_started(left.pid),
+                                        "signal": 15}]))
+        assert reap_leftovers(running, timeout=5) == [("broker", left.pid)] and left.wait(5) == -15
+        running.write_text("{not json")
+        with pytest.raises(RuntimeError, match="not a record"):
+            reap_leftovers(running)
+    finally:
+        left.kill()
+        left.wait()
