@@ -264,7 +264,10 @@ def reap_leftovers(running: Path, timeout: float = 30) -> list[tuple[str, int]]:
     still runs (a second one then finds its ports taken), and a recorded pid now held by another process is left
     alone. Returns (name, pid) of each stopped."""
     try:
-        record = json.loads(running.read_text())
+        text = running.read_text()
+        if not text.strip():
+            return []  # written as the machine went down: nothing it names can still be running
+        record = json.loads(text)
         # A bare list was written by a `youmin up` of before owners were recorded: that one is no longer running.
         owner, recorded = (None, record) if isinstance(record, list) else (record["owner"], record["children"])
         if owner is not None and process_started(owner["pid"]) == owner["started"]:

@@ -91,6 +91,10 @@ def recoded(column: Any, new: str, old: str) -> Any:
 # terminal states. With them bound, PostgreSQL could settle on one generic plan for every community: sorting all
 # of a busy community's matters (13 ms per creation at 12,000 of them) or walking the whole district's matters by
 # date to find a quiet community's few.
+# The timeline entry of the residents' requests for a residents' meeting on a matter reaching the share at which the
+# meeting must be called (not a lifecycle move: the state stays); its details name the community whose residents asked.
+MEETING_DEMANDED = "meeting_demanded"
+
 _TERMINAL_SQL = ", ".join(f"'{s.value}'" for s in sorted(TERMINAL_STATES))
 
 
@@ -657,10 +661,12 @@ class MattersRepository:
         result = await self.session.execute(stmt.returning(Rating.rater_sub))
         return result.first() is not None
 
-    async def has_step(self, matter_id: uuid.UUID, action: str) -> bool:
-        """Whether a matter's timeline has an entry of this action."""
+    async def meeting_demanded(self, matter_id: uuid.UUID, community_code: str) -> bool:
+        """Whether the residents of a community (the matter's, today) reached the share of requests at which their
+        meeting must be called on the matter: a demand made in a community the matter was placed out of is theirs."""
         return bool(await self.session.scalar(select(exists().where(
-            MatterTransition.matter_id == matter_id, MatterTransition.action == action))))
+            MatterTransition.matter_id == matter_id, MatterTransition.action == MEETING_DEMANDED,
+            MatterTransition.details["community_code"].astext == community_code))))
 
     async def residency(self, person_id: str) -> tuple[str, bool] | None:
         """A person's household code and whether they are an adult, as the registry replica has them."""
@@ -1004,6 +1010,12 @@ class MattersRepository:
         await self.session.execute(
             update(MeetingRequest).where(MeetingRequest.household_code.like(pattern))
             .values(household_code=recoded(MeetingRequest.household_code, new, old))
+            .execution_options(synchronize_session=False))
+        demanded_in = MatterTransition.details["community_code"].astext
+        await self.session.execute(
+            update(MatterTransition).where(MatterTransition.action == MEETING_DEMANDED, demanded_in.like(pattern))
+            .values(details=func.jsonb_set(MatterTransition.details, literal_column("'{community_code}'"),
+                                           func.to_jsonb(recoded(demanded_in, new, old))))
             .execution_options(synchronize_session=False))
         for key in ("from_unit_code", "to_unit_code"):  # a placement's timeline entry names the units
             placed = MatterTransition.details[key].astext

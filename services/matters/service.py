@@ -20,6 +20,7 @@ from sqlalchemy import false, or_, select, true
 from services.matters import events as ev
 from services.matters.models import DepartmentTask, ImplementationTask, Matter, MatterTransition, OfflineTally, TaskProgress, TaskSpending, Vote, WorkOrder
 from services.matters.repository import (
+    MEETING_DEMANDED,
     READING_WORK_ORDER_STATUSES,
     BallotVote,
     CodeMoveRepository,
@@ -85,9 +86,6 @@ SYSTEM_EVALUATION = "system:evaluation"
 VOTE_WINDOW = Principal(sub="system:vote-window", kind="service")
 # Who counts the residents' requests for a meeting when the router proposes a channel (asked by nobody in particular).
 SYSTEM_READER = Principal(sub="system:router", kind="service")
-# The timeline entry of the residents' requests for a residents' meeting on a matter reaching the share at which the
-# meeting must be called (not a lifecycle move: the state stays).
-MEETING_DEMANDED = "meeting_demanded"
 # The states in which residents ask for a meeting on a matter: until it is decided (or again once a decision failed).
 MEETING_REQUEST_STATES = frozenset({State.RAISED, State.ACCEPTED, State.ROUTED, State.DELIBERATING, State.NOT_PASSED})
 # The timeline entry of a covenant filed with the street office (not a lifecycle move: the state stays).
@@ -594,7 +592,8 @@ class MattersService:
         except ActionRefused as error:
             if error.rule == "matter.withdraw_by_proposer_only":
                 raise Forbidden(error.detail, rule=error.rule) from None
-            field = {"matter.reject_reason_required": "reason", "matter.merge_target_required": "merge_into"}.get(error.rule)
+            field = {"matter.reject_reason_required": "reason", "matter.cancel_reason_required": "reason",
+                     "matter.merge_target_required": "merge_into"}.get(error.rule)
             raise RuleViolation(error.rule, error.detail, **({"field": field} if field else {})) from None
         from_state = matter.state
         matter.state = to_state.value
@@ -698,15 +697,18 @@ class MattersService:
         if State(matter.state) not in MEETING_REQUEST_STATES:
             raise Conflict(f"a meeting is asked for until the matter is decided; this one is {matter.state}",
                            rule="meeting_request.closed", state=matter.state)
+        if len(matter.community_code) != 12:
+            raise Conflict("the matter waits at the street or district to be placed in its community, whose "
+                           "residents' meeting it is", rule="meeting_request.not_placed")
         household_code, adult = residency
         if not await self.repo.insert_meeting_request({"matter_id": matter.matter_id, "person_sub": ctx.principal.sub,
                                                        "household_code": household_code, "adult": adult,
                                                        "asked_at": ctx.now}):
             raise Conflict("you have asked for a meeting on this matter already", rule="meeting_request.repeated")
         count = await self.meeting_requests(ctx.principal, matter)
-        if count["must_be_called"] and not await self.repo.has_step(matter.matter_id, MEETING_DEMANDED):
+        if count["must_be_called"] and not await self.repo.meeting_demanded(matter.matter_id, matter.community_code):
             details = {k: count[k] for k in ("adults_asking", "adults_total", "households_asking", "households_total",
-                                             "rule_version")}
+                                             "rule_version")} | {"community_code": matter.community_code}
             self.session.add(MatterTransition(matter_id=matter.matter_id, from_state=matter.state,
                                               to_state=matter.state, action=MEETING_DEMANDED,
                                               actor_sub=ctx.principal.sub, details=details, at=ctx.now))
@@ -723,6 +725,8 @@ class MattersService:
             matter.matter_id, matter.community_code, principal.sub)
         adults_total, households_total = await self.repo.community_residents(matter.community_code)
         rule = MEETING_CALL_RULES["urcol-2018"]
+        # The two counts are two statements: a resident moving out between them could leave the asking above the total.
+        adults_asking, households_asking = min(adults_asking, adults_total), min(households_asking, households_total)
         must = meeting_must_be_called(adults_asking, adults_total, households_asking, households_total, 0, 0, rule=rule)
         return {"matter_id": matter.matter_id, "adults_asking": adults_asking, "adults_total": adults_total,
                 "households_asking": households_asking, "households_total": households_total,
@@ -736,7 +740,7 @@ class MattersService:
         """The router's proposal: the residents' meeting once enough residents asked for one (when the share was
         reached, or as the registry counts them today: fewer residents make the same requests a larger share), else by
         nature and scope."""
-        if await self.repo.has_step(matter.matter_id, MEETING_DEMANDED) or (
+        if await self.repo.meeting_demanded(matter.matter_id, matter.community_code) or (
                 await self.meeting_requests(SYSTEM_READER, matter))["must_be_called"]:
             return Proposal(channel=Channel.RESIDENTS_MEETING,
                             reason="五分之一以上的居民或户提议召开居民会议，应当召集居民会议")

@@ -843,3 +843,22 @@ async def test_a_cancelled_vote_leaves_the_major_flag_to_be_set_before_the_next(
     assert flagged.status_code == 200 and flagged.json()["major"] is True, flagged.text
     reopened = await matters.client.post(f"/api/v1/matters/{matter_id}/votes", json={}, headers=staff)
     assert reopened.status_code == 201 and reopened.json()["rule_version"] != vote["rule_version"]
+
+
+async def test_a_meeting_demanded_in_one_community_is_not_anothers_when_the_matter_is_placed_there(matters):
+    community, residents = await _community_with_adults(matters, 5)
+    other = community[:9] + f"{(int(community[9:]) + 1) % 1000:03d}"
+    await matters.seed(*[reg.UnitCreated(unit_id=uuid.uuid4(), unit_code=code, parent_code=None, level=level,
+                                         effective_on=date(2026, 1, 1))
+                         for code, level in ((community[:9], "street"), (community, "community"), (other, "community"))])
+    matter = await matters.raise_matter(community, title="两个社区交界处的路灯")
+    url = f"/api/v1/matters/{matter['matter_id']}/meeting-requests"
+    assert (await matters.client.post(url, headers=matters.resident(*residents[0]))).json()["must_be_called"] is True
+    street = matters.staff(community[:9])
+    placed = await matters.client.post(f"/api/v1/matters/{matter['matter_id']}/transitions",
+                                       json={"action": "place", "unit_code": other}, headers=street)
+    assert placed.status_code == 200 and placed.json()["community_code"] == other, placed.text
+    count = (await matters.client.get(url, headers=street)).json()
+    assert (count["adults_asking"], count["must_be_called"]) == (0, False)
+    proposal = (await matters.client.get(f"/api/v1/matters/{matter['matter_id']}/route-proposal", headers=street)).json()
+    assert "五分之一" not in proposal["reason"]  # proposed by its scope, not by a demand of the other community

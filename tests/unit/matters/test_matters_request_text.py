@@ -21,13 +21,18 @@ def _request_models() -> list[type[BaseModel]]:
     return found
 
 
+def _plain(args: tuple) -> tuple:
+    """Type arguments with Annotated[...] taken off (list[Annotated[str, Field(...)]] is a list of str)."""
+    return tuple(typing.get_args(a)[0] if typing.get_origin(a) is typing.Annotated else a for a in args)
+
+
 def _text_fields(model: type[BaseModel]) -> list[tuple[str, object]]:
     out = []
     for name, info in model.model_fields.items():
         args = {info.annotation, *typing.get_args(info.annotation)}
         if str in args:
             out.append((name, "ok\u0000"))
-        elif any(typing.get_origin(a) is list and typing.get_args(a) == (str,) for a in args):
+        elif any(typing.get_origin(a) is list and _plain(typing.get_args(a)) == (str,) for a in args):
             out.append((name, ["ok", "ok\u0000"]))
     return out
 
