@@ -251,12 +251,7 @@ async def enable(subscription_id: SubscriptionID, request: Request, session: Ses
         raise Conflict("district staff disabled this subscription; ask them to enable it again")
     if row.key_id != key.key_id and not await _key_live(session, row.key_id):
         row.key_id = key.key_id  # the revoked key's subscription is the enabling key's from now on
-    _resume(row)
-    await session.execute(update(WebhookDelivery).where(
-        WebhookDelivery.subscription_id == row.id, WebhookDelivery.status == "pending").values(
-        next_attempt_at=request.app.state.clock.now()))
-    await session.flush()
-    request.app.state.webhook_wakeup.set()
+    await _resume(request, session, row)
     return _subscription(row)
 
 
@@ -279,9 +274,15 @@ async def _key_live(session: SessionDep, key_id: str | None) -> bool:
     return key is not None and key.revoked_at is None
 
 
-def _resume(row: WebhookSubscription) -> None:
-    """Marks a subscription active again, its failures forgotten."""
+async def _resume(request: Request, session: SessionDep, row: WebhookSubscription) -> None:
+    """Marks a subscription active again, its failures forgotten; its pending deliveries are due at once (not after
+    the backoff their last failures earned: the receiver is said to be fixed), and the worker is woken."""
     row.disabled_at, row.disabled_by, row.disabled_reason, row.consecutive_failures = None, None, None, 0
+    await session.execute(update(WebhookDelivery).where(
+        WebhookDelivery.subscription_id == row.id, WebhookDelivery.status == "pending").values(
+        next_attempt_at=request.app.state.clock.now()))
+    await session.flush()
+    request.app.state.webhook_wakeup.set()
 
 
 @router.post("/webhooks/{subscription_id}/ping", status_code=202, response_model=DeliveryRead,
@@ -402,12 +403,7 @@ async def release_subscription(subscription_id: SubscriptionID, request: Request
         raise Conflict(f"department {row.department_code} has no live API key; issue one first")
     if not await _key_live(session, row.key_id):
         row.key_id = live  # the subscription is the department's newest key's from now on
-    _resume(row)
-    await session.execute(update(WebhookDelivery).where(
-        WebhookDelivery.subscription_id == row.id, WebhookDelivery.status == "pending").values(
-        next_attempt_at=request.app.state.clock.now()))
-    await session.flush()
-    request.app.state.webhook_wakeup.set()
+    await _resume(request, session, row)
     return _subscription(row)
 
 
