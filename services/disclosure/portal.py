@@ -216,15 +216,25 @@ async def unit_page(
 
 
 def finance_table(content: dict[str, Any]) -> str:
+    lines = content.get("lines", [])
+    # The opening balance (期初) is shown when the statement gives it for some line; its total when for every line.
+    openings = [line.get("opening_balance_cents") for line in lines]
+    with_opening = any(o is not None for o in openings)
+    opening_total = sum(openings) if openings and all(o is not None for o in openings) else None
+
+    def opening_cell(cents: int | None) -> str:
+        return f'<td class="num">{labels.yuan(cents)}</td>' if with_opening else ""
+
     rows = "".join(
-        f'<tr><td>{escape(line.get("fund_label") or line["fund_type"])}</td>'
+        f'<tr><td>{escape(line.get("fund_label") or line["fund_type"])}</td>{opening_cell(line.get("opening_balance_cents"))}'
         f'<td class="num">{labels.yuan(line["income_cents"])}</td><td class="num">{labels.yuan(line["expenditure_cents"])}</td>'
         f'<td class="num">{labels.yuan(line["balance_cents"])}</td><td>{escape(line.get("note") or "")}</td></tr>'
-        for line in content.get("lines", []))
+        for line in lines)
     totals = content.get("totals", {})
     return (f'<div class="table-wrap"><table class="finance"><caption>{escape(content.get("period", ""))} 收支明细（元）</caption>'
-            '<thead><tr><th>资金类型</th><th class="num">收入</th><th class="num">支出</th><th class="num">结余</th>'
-            f'<th>备注</th></tr></thead><tbody>{rows}</tbody><tfoot><tr><td>合计</td>'
+            '<thead><tr><th>资金类型</th>' + ('<th class="num">期初</th>' if with_opening else "")
+            + '<th class="num">收入</th><th class="num">支出</th><th class="num">结余</th>'
+            f'<th>备注</th></tr></thead><tbody>{rows}</tbody><tfoot><tr><td>合计</td>{opening_cell(opening_total)}'
             f'<td class="num">{labels.yuan(totals.get("income_cents"))}</td>'
             f'<td class="num">{labels.yuan(totals.get("expenditure_cents"))}</td>'
             f'<td class="num">{labels.yuan(totals.get("balance_cents"))}</td><td></td></tr></tfoot></table></div>'

@@ -144,11 +144,13 @@ async def export_items(request: Request, unit: UnitQuery, kind: Kind | None = No
         writer = _SafeWriter(csv.writer(out))
         if lines:
             writer.writerow(["item_id", "published_at", "unit_code", "unit_name", "period", "fund_type", "fund_label",
-                             "income_yuan", "expenditure_yuan", "balance_yuan", "note"])
+                             "opening_balance_yuan", "income_yuan", "expenditure_yuan", "balance_yuan", "note"])
             for item in items:
                 for line in item["content"].get("lines", []):
+                    opening = line.get("opening_balance_cents")  # empty when the statement did not give it
                     writer.writerow([item["id"], beijing(item["published_at"]), item["unit_code"],
                                      item["unit_name"] or "", item["content"].get("period", ""), line["fund_type"], line.get("fund_label", ""),
+                                     f"{opening / 100:.2f}" if opening is not None else "",
                                      f"{line['income_cents'] / 100:.2f}", f"{line['expenditure_cents'] / 100:.2f}",
                                      f"{line['balance_cents'] / 100:.2f}", line.get("note", "")])
         else:

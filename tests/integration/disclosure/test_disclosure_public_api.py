@@ -175,7 +175,7 @@ async def test_atom_feed_lists_the_units_items(disclosure):
 async def test_csv_export_has_a_row_per_item_and_per_finance_line(disclosure):
     community = new_community()
     await post(disclosure, community, "通知")
-    await disclosure.client.post(
+    statement = await disclosure.client.post(
         "/api/v1/disclosure/finance-statements", headers=disclosure.token("community_staff", community),
         json={"unit_code": community, "period": "2026-10", "lines": [
             {"fund_type": "party_service", "income_cents": 20_000_000, "expenditure_cents": 150, "balance_cents": 19_999_850},
@@ -187,6 +187,9 @@ async def test_csv_export_has_a_row_per_item_and_per_finance_line(disclosure):
     lines = await disclosure.client.get("/public/v1/items.csv", params={"unit": community, "lines": True})
     line_rows = lines.content.decode("utf-8-sig").strip().splitlines()
     assert len(line_rows) == 3 and "200000.00" in line_rows[1] and "199998.50" in line_rows[1]
+    assert line_rows[1].split(",")[7] == ""  # no opening balance given: left empty, not 0.00
+    page = (await disclosure.client.get(f"/portal/items/{statement.json()['id']}")).text
+    assert "收支明细" in page and "期初" not in page  # no column of empty cells
 
 
 async def test_csv_export_reads_every_page(disclosure, monkeypatch):

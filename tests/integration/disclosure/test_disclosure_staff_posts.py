@@ -298,3 +298,10 @@ async def test_a_finance_line_given_with_its_opening_balance_must_add_up(disclos
         "unit_code": community, "period": "2026-10", "lines": [{**line, "balance_cents": 12_000}]})
     assert right.status_code == 201, right.text
     assert right.json()["content"]["lines"][0]["opening_balance_cents"] == 10_000
+    # An auditor reads it on the board and in the line export beside the income, spending and balance.
+    page = (await disclosure.client.get(f"/portal/items/{right.json()['id']}")).text
+    assert "期初" in page and "¥100.00" in page
+    export = (await disclosure.client.get("/public/v1/items.csv", params={"unit": community, "lines": True})).content
+    header, row = export.decode("utf-8-sig").strip().splitlines()
+    assert header.split(",")[7:11] == ["opening_balance_yuan", "income_yuan", "expenditure_yuan", "balance_yuan"]
+    assert row.split(",")[7:11] == ["100.00", "50.00", "30.00", "120.00"]
