@@ -430,6 +430,14 @@ PERSONAL_CHECKS = [
        WHERE s.phone IS NOT NULL""",
     """SELECT s.row_no, 'phone', 'phone is already registered to another person'
        FROM {t} s JOIN person_personal pp ON pp.phone = s.phone AND pp.id_number IS DISTINCT FROM s.id_number""",
+    # A row is matched to a registered person by ID number: one naming someone else under that number (a mistyped
+    # number) would give that other person the row's role or household. The registered name is not quoted.
+    """SELECT s.row_no, 'id_number', 'person.name_mismatch: this ID number is registered to a person of another name'
+       FROM {t} s JOIN person_personal pp ON pp.id_number = s.id_number WHERE pp.name <> s.name""",
+    """SELECT row_no, 'name', 'person.inconsistent: row ' || first_row || ' gives this ID number another name'
+       FROM (SELECT row_no, name, first_value(name) OVER w AS first_name, min(row_no) OVER w AS first_row
+             FROM {t} WINDOW w AS (PARTITION BY id_number ORDER BY row_no)) s
+       WHERE name IS DISTINCT FROM first_name""",
 ]
 
 MEMBER_CHECKS = [

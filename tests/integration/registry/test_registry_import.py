@@ -529,3 +529,31 @@ async def test_the_import_command_imports_a_file_and_prints_the_error_report(reg
     assert status == 1, out
     assert "1 errors: nothing was imported" in out and "code.malformed" in out and "│ 3 " in out
     assert await count(registry, "SELECT count(*) FROM org_unit WHERE code = $1", community + "012") == 0
+
+
+async def test_a_row_naming_someone_else_under_a_registered_id_number_is_refused(registry, tmp_path):
+    grid = await registry.fresh_grid()
+    resident = new_id_number()
+    home = f"{grid}00101{1:04d}"
+    made = await run(registry, "households", write_csv(tmp_path / "h.csv", HOUSEHOLD_HEADER, [
+        [home, "赵六", resident, new_phone(), "", "奎文区某路", "representative"]]))
+    assert made.status == "succeeded", made.errors
+    header = ["name", "id_number", "role", "scope_code", "household_code"]
+    # The clerk meant 王五 and mistyped his ID number as 赵六's: nobody becomes a grid manager.
+    mistyped = await run(registry, "people", write_csv(tmp_path / "p.csv", header, [
+        ["王五", resident, "grid_manager", grid, ""]]))
+    assert mistyped.status == "failed"
+    assert [(e.row, e.field) for e in mistyped.errors] == [(2, "id_number")]
+    assert mistyped.errors[0].reason.startswith("person.name_mismatch") and "赵六" not in mistyped.errors[0].reason
+    grants = ("SELECT count(*) FROM role_grant g JOIN person_personal pp USING (person_id) "
+              "WHERE pp.id_number = $1 AND g.role = 'grid_manager'")
+    assert await count(registry, grants, resident) == 0
+    # Two rows of one file giving one ID number two names are refused as well.
+    newcomer = new_id_number()
+    split = await run(registry, "people", write_csv(tmp_path / "p2.csv", header, [
+        ["孙七", newcomer, "grid_manager", grid, ""], ["孙八", newcomer, "party_member", grid, ""]]))
+    assert split.status == "failed" and [(e.row, e.field) for e in split.errors] == [(3, "name")]
+    # The same person under their own name is taken as registered, as before.
+    right = await run(registry, "people", write_csv(tmp_path / "p3.csv", header, [
+        ["赵六", resident, "party_member", grid, ""]]))
+    assert right.status == "succeeded", right.errors
