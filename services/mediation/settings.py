@@ -24,7 +24,7 @@ class Settings(ServiceSettings):
     grid_serial_width: int = Field(3, ge=1, le=6)
     sweep_enabled: bool = True
     sweep_interval_seconds: float = Field(60.0, gt=0)
-    sweep_batch_size: int = 500
+    sweep_batch_size: int = Field(500, ge=1)
     # Where a case overdue at the district goes when nobody referred it earlier (a labour dispute: arbitration).
     auto_referral_route: LegalRoute = LegalRoute.LITIGATION
     # Working-day calendar for the judicial-confirmation window: a JSON file {"holidays": [...], "extra_workdays":

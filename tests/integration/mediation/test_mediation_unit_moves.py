@@ -152,6 +152,12 @@ async def test_moved_grid_and_community_take_their_cases_to_the_new_codes(h, inf
         assert await opened(h, receiving) == 3 and await opened(h, place.grid) == 3
         assert await opened(h, place.community) == 1 and await opened(h, place.street) == 1
         assert await opened(h, second) == 3
+        # A grid's statistics are its supervisors': those of the community it moved to, asked under its old code, and
+        # no longer those of the community it left.
+        url, by_old_code = "/api/v1/mediation/statistics", {"scope": place.grid, **MARCH}
+        assert (await h.client.get(url, params=by_old_code, headers=receiving_staff)).status_code == 200
+        left = await h.client.get(url, params=by_old_code, headers=community_staff)
+        assert left.status_code == 422 and left.json()["rule"] == "mediation.statistics_grid_for_staff"
 
         # Delivered again (the inbox absorbs it) and sent again (the handler finds nothing more to do).
         case_ids = [at_grid["id"], at_community["id"], late["id"], staying["id"]]
