@@ -944,6 +944,10 @@ async def _run(
     """Checks and writes one file in one transaction; records its outcome in the job."""
     checks = _Rows()
     header = [h.strip().lstrip("\ufeff").replace("\x00", "") for h in header]
+    # Columns without a name at the end of the header, as a spreadsheet saves them once a cell right of the data was
+    # touched: left out, and so are the empty fields under them (a value there is refused, row by row).
+    while header and not header[-1]:
+        header.pop()
     required, optional = COLUMNS[kind]
     missing = [c for c in required if c not in header]
     unknown = [c for c in header if c not in required and c not in optional]
@@ -972,8 +976,11 @@ async def _run(
             result.rows_read += 1
             if not any(v.strip() for v in values):
                 continue  # a blank line, or one of empty fields only (as spreadsheets write below the data)
+            if len(values) > width and not any(v.strip() for v in values[width:]):
+                values = values[:width]  # empty fields right of the header's last named column
             if len(values) != width:
-                checks.error(row_no, "row", f"has {len(values)} fields, the header has {width}")
+                checks.error(row_no, "row", f"has {len(values)} fields, the header has {width}"
+                             + (" (a value stands under no named column)" if len(values) > width else ""))
                 continue
             fields = dict(zip(header, values))
             if not _within_caller(checks, row_no, fields, within, grants_admin):

@@ -557,3 +557,23 @@ async def test_a_row_naming_someone_else_under_a_registered_id_number_is_refused
     right = await run(registry, "people", write_csv(tmp_path / "p3.csv", header, [
         ["赵六", resident, "party_member", grid, ""]]))
     assert right.status == "succeeded", right.errors
+
+
+async def test_a_spreadsheets_empty_columns_right_of_the_data_are_left_out(registry, tmp_path):
+    grid = await registry.fresh_grid()
+    home = f"{grid}00101{1:04d}"
+    saved = tmp_path / "excel.csv"
+    saved.write_text("\ufeff" + ",".join(HOUSEHOLD_HEADER) + ",,\r\n"
+                     + f"{home},钱一,{new_id_number()},{new_phone()},,奎文区某路,representative,,\r\n"
+                     + ",,,,,,,,\r\n", encoding="utf-8")
+    done = await run(registry, "households", saved)
+    assert done.status == "succeeded", done.errors
+    # A value under a column without a name is not silently dropped.
+    stray = tmp_path / "stray.csv"
+    stray.write_text(",".join(HOUSEHOLD_HEADER) + ",\r\n"
+                     + f"{grid}00101{2:04d},孙二,{new_id_number()},{new_phone()},,奎文区某路,representative,备注\r\n",
+                     encoding="utf-8")
+    refused = await run(registry, "households", stray)
+    assert refused.status == "failed"
+    assert [(e.row, e.field) for e in refused.errors] == [(2, "row")]
+    assert "no named column" in refused.errors[0].reason
