@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse
 from services.disclosure import labels
 from services.disclosure.charts import bar_chart, stacked_chart
 from services.disclosure.http import cached_response
-from services.disclosure.reads import PublicReader, decode_cursor
+from services.disclosure.reads import STEP_LABELS, PublicReader, decode_cursor
 from services.disclosure.repository import ItemFilter
 from services.disclosure.rules.cadence import SHANGHAI
 from services.disclosure.schemas import Kind, UnitCodeShape
@@ -356,14 +356,8 @@ async def matter_page(request: Request, matter_id: UUID) -> Response:
         for s in matter["timeline"]:
             if s["step"] == "raised":
                 text = "事项提出"
-            elif s["step"] == "transitioned" and s.get("action") == "place":
-                text = labels.PLACED_LABEL
-            elif s["step"] == "transitioned" and s.get("action") == "file_covenant":
-                text = labels.COVENANT_FILED_LABEL
-            elif s["step"] == "transitioned" and s.get("action") == "meeting_demanded":
-                text = labels.MEETING_DEMANDED_LABEL
-            elif s["step"] == "transitioned" and s.get("action") == "cancel_decision":
-                text = labels.VOTE_CANCELLED_LABEL
+            elif s["step"] == "transitioned" and s.get("action") in STEP_LABELS:
+                text = STEP_LABELS[s["action"]]
             elif s["step"] == "transitioned":
                 text = f"进入“{labels.STAGE_LABELS.get(s['to_state'], s['to_state'])}”阶段"
             elif s["step"] == "decided":

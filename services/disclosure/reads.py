@@ -26,6 +26,9 @@ from services.disclosure.rules.cadence import MAX_YEAR, MIN_YEAR, SHANGHAI
 from youmin.kit import replica
 from youmin.kit.errors import storable_instant
 
+# The timeline entries that are not a move to another stage, by their action, as the portal words them.
+STEP_LABELS = {"place": labels.PLACED_LABEL, "file_covenant": labels.COVENANT_FILED_LABEL,
+               "meeting_demanded": labels.MEETING_DEMANDED_LABEL, "cancel_decision": labels.VOTE_CANCELLED_LABEL}
 MEDIATION_DIMENSIONS = ("level", "dispute_type", "period", "outcome", "unit_code")
 MAX_BIGINT = 2**63 - 1
 
@@ -201,8 +204,8 @@ class PublicReader:
         timeline = []
         for step in steps:
             entry = {"at": step.at.isoformat(), "step": step.step, **step.detail}
-            if step.step == "transitioned" and step.detail.get("action") == "place":
-                entry["label"] = labels.PLACED_LABEL
+            if step.step == "transitioned" and step.detail.get("action") in STEP_LABELS:
+                entry["label"] = STEP_LABELS[step.detail["action"]]
             elif step.step == "transitioned":
                 entry["label"] = labels.STAGE_LABELS.get(step.detail.get("to_state"), step.detail.get("to_state"))
             timeline.append(entry)

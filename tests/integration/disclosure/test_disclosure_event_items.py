@@ -178,8 +178,8 @@ async def test_events_sent_again_behind_later_ones_do_not_take_the_public_record
                                                         at=NOW + timedelta(minutes=1)), time=written)
 
     async def all_steps():
-        matter = (await disclosure.client.get(f"/public/v1/matters/{matter_id}")).json()
-        return matter if len(matter["timeline"]) == 5 else None
+        resp = await disclosure.client.get(f"/public/v1/matters/{matter_id}")  # 404 until the record is written
+        return resp.json() if resp.status_code == 200 and len(resp.json()["timeline"]) == 5 else None
 
     matter = await eventually(all_steps, timeout=30)
     # On the timeline in their place; the record keeps what the later events said.
@@ -545,5 +545,7 @@ async def test_a_meeting_the_residents_asked_for_and_a_cancelled_vote_show_on_th
 
     matter = await eventually(all_in)
     assert matter["stage"] == "routed"
+    assert [s.get("label") for s in matter["timeline"][1:]] == ["五分之一以上居民提议召开居民会议", "表决中",
+                                                                 "表决取消，待重新安排"]
     page = (await disclosure.client.get(f"/portal/matters/{matter_id}")).text
     assert "五分之一以上居民提议召开居民会议" in page and "表决取消，待重新安排" in page
