@@ -819,6 +819,14 @@ class MattersService:
                                     f"{outcome.bad} of {outcome.ratings} ratings are dissatisfied, more than the share "
                                     f"({policy.reopen_bad_share}) that reopens the work: reopen it (重办)",
                                     ratings=outcome.ratings, bad=outcome.bad)
+        if action is Action.START_EVALUATION and action.value in allowed_actions(matter.state):
+            # The residents rate work that is done: a task short of 100% would be rated, and the matter closed by
+            # their ratings, before it is carried out (no progress is taken once the matter has ended).
+            unfinished = [t for t in await self.repo.tasks_of(matter.matter_id) if t.completed_at is None]
+            if unfinished:
+                raise RuleViolation("task.unfinished", f"action: {len(unfinished)} of the matter's tasks are not "
+                                    "finished (100%); the residents rate the work once it is done", field="action",
+                                    unfinished=[str(t.task_id) for t in unfinished])
         if action is Action.REOPEN and action.value in allowed_actions(matter.state):
             matter.evaluation_round += 1
         await self._move(matter, action, principal.sub, ctx.now, reason=reason, reason_code=data.reason_code,
@@ -1141,6 +1149,15 @@ class MattersService:
                                     f"{matter.community_code} (assigned: {', '.join(assigned)})", field="responsible_code")
             responsible = responsible or assigned[0]
         if data.responsible_kind == "community":
+            # The community's own body (its residents' committee), or one of its units' (a grid, a building): a code,
+            # never free text (which residents read unmasked, as they read codes).
+            if responsible is not None and not (
+                    responsible.isascii() and responsible.isdigit() and responsible.startswith(matter.community_code)
+                    and len(responsible) <= self.codes.unit
+                    and (responsible == matter.community_code or self.codes.is_unit_code(responsible))):
+                raise RuleViolation("task.community_code_invalid", f"responsible_code: a community task is carried "
+                                    f"out by {matter.community_code} or one of its units (give the code, or leave it "
+                                    "out)", field="responsible_code")
             responsible = responsible or matter.community_code
         if responsible is None:
             raise RuleViolation("task.responsible_required", "responsible_code: name the social organisation",
@@ -1162,10 +1179,14 @@ class MattersService:
         return task
 
     async def _task_for_writer(self, ctx: Context, task_id: uuid.UUID) -> tuple[ImplementationTask, Matter]:
+        # Before the task and its matter are locked: a move re-codes matters and then tasks, in that order.
+        await self.code_moves.hold()
         task = await self.repo.get_task(task_id, lock=True)
         if task is None:
             raise NotFound(f"no task {task_id}")
-        matter = await self.repo.get_matter(task.matter_id)
+        # Locked after the task (as everywhere a task is written): a rating closing the matter at this moment is
+        # waited for, and then refuses this write below.
+        matter = await self.repo.get_matter(task.matter_id, lock=True)
         department_owner = (ctx.principal.kind == "department" and task.responsible_kind == "department"
                             and ctx.principal.department == task.responsible_code)
         if not department_owner:
@@ -1185,7 +1206,8 @@ class MattersService:
     async def add_progress(self, ctx: Context, task_id: uuid.UUID, data: Any) -> ImplementationTask:
         task, matter = await self._task_for_writer(ctx, task_id)
         task.percent = data.percent
-        task.completed_at = ctx.now if data.percent == 100 else None
+        # Finished when it first reached 100%: reported again (an inspection passed), it keeps that time.
+        task.completed_at = (task.completed_at or ctx.now) if data.percent == 100 else None
         # A finished task runs against no deadline; one taken back below 100% runs against its own again. A change of
         # level is published at once (a finished task's warning ends: "none"), as the sweeper publishes one.
         level = (deadlines.WarningLevel.NONE.value if data.percent == 100

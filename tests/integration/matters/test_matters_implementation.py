@@ -256,6 +256,9 @@ async def test_a_task_goes_only_to_a_department_bound_to_the_community_and_stops
     made = await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=staff,
                                      json={**task, "responsible_kind": "community", "responsible_code": None})
     assert made.status_code == 201, made.text
+    done = await matters.client.post(f"/api/v1/matters/tasks/{made.json()['task_id']}/progress", headers=staff,
+                                     json={"percent": 100, "note": "完工"})
+    assert done.status_code == 200, done.text
     await matters.move(matter_id, community, "start_implementation", "start_evaluation")
     for n in range(1, 6):
         assert (await _rate(matters, matter_id, community, n, 1)).status_code == 201  # 1: 非常满意
@@ -263,6 +266,78 @@ async def test_a_task_goes_only_to_a_department_bound_to_the_community_and_stops
     after = await matters.client.post(f"/api/v1/matters/tasks/{made.json()['task_id']}/progress", headers=staff,
                                       json={"percent": 0, "note": "补录"})
     assert after.status_code == 409, after.text
+
+
+async def test_the_residents_rate_the_work_once_every_task_is_finished(matters):
+    community = matters.new_community()
+    matter_id = await _decided(matters, community)
+    staff = matters.staff(community)
+    tasks = []
+    for title in ("更换路灯", "清理线缆"):
+        made = await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=staff, json={
+            "title": title, "responsible_kind": "community", "budget_cents": 100, "due_on": "2027-12-31"})
+        assert made.status_code == 201, made.text
+        tasks.append(made.json()["task_id"])
+    await matters.move(matter_id, community, "start_implementation")
+    progress = f"/api/v1/matters/tasks/{tasks[0]}/progress"
+    assert (await matters.client.post(progress, headers=staff, json={"percent": 100, "note": "完工"})).status_code == 200
+    refused = await matters.client.post(f"/api/v1/matters/{matter_id}/transitions", headers=staff,
+                                        json={"action": "start_evaluation"})
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert (problem["rule"], problem["field"], problem["unfinished"]) == ("task.unfinished", "action", [tasks[1]])
+    matter = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=staff)).json()
+    assert matter["state"] == "implementing"
+
+    second = f"/api/v1/matters/tasks/{tasks[1]}/progress"
+    assert (await matters.client.post(second, headers=staff, json={"percent": 100, "note": "完工"})).status_code == 200
+    await matters.move(matter_id, community, "start_evaluation")
+    matter = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=staff)).json()
+    assert matter["state"] == "evaluating"
+
+
+async def test_a_finished_task_reported_again_keeps_the_time_it_was_finished(matters, clock):
+    community = matters.new_community()
+    matter_id = await _decided(matters, community)
+    staff = matters.staff(community)
+    made = await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=staff, json={
+        "title": "更换路灯", "responsible_kind": "community", "budget_cents": 100,
+        "due_on": (clock.now + timedelta(days=10)).date().isoformat()})
+    progress = f"/api/v1/matters/tasks/{made.json()['task_id']}/progress"
+    assert (await matters.client.post(progress, headers=staff, json={"percent": 100, "note": "完工"})).status_code == 200
+    finished = await matters.client.get(f"/api/v1/matters/{matter_id}/tasks", headers=staff)
+    first = finished.json()[0]["completed_at"]
+    assert first is not None
+    clock.now += timedelta(days=20)  # past the deadline: the inspection reports it again
+    assert (await matters.client.post(progress, headers=staff, json={"percent": 100, "note": "验收合格"})).status_code == 200
+    again = (await matters.client.get(f"/api/v1/matters/{matter_id}/tasks", headers=staff)).json()[0]
+    assert again["completed_at"] == first
+    # Taken back below 100%, it is unfinished again; finished later, it is finished then.
+    assert (await matters.client.post(progress, headers=staff, json={"percent": 90, "note": "返工"})).status_code == 200
+    assert (await matters.client.get(f"/api/v1/matters/{matter_id}/tasks", headers=staff)).json()[0]["completed_at"] is None
+    assert (await matters.client.post(progress, headers=staff, json={"percent": 100, "note": "完工"})).status_code == 200
+    last = (await matters.client.get(f"/api/v1/matters/{matter_id}/tasks", headers=staff)).json()[0]["completed_at"]
+    assert last is not None and last != first
+
+
+async def test_a_community_task_is_carried_out_by_the_community_or_one_of_its_units(matters):
+    community = matters.new_community()
+    other = matters.new_community()
+    matter_id = await _decided(matters, community)
+    staff = matters.staff(community)
+    task = {"title": "修路", "responsible_kind": "community", "budget_cents": 100, "due_on": "2027-12-31"}
+    household = matters.household(community, 1)
+    for code in ("张三 13912345678", other, household, community + "x"):
+        refused = await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=staff,
+                                            json={**task, "responsible_code": code})
+        assert refused.status_code == 422, (code, refused.text)
+        assert (refused.json()["rule"], refused.json()["field"]) == ("task.community_code_invalid", "responsible_code")
+    grid = household[:len(community) + 3]
+    for code, expected in ((None, community), (community, community), (grid, grid)):
+        made = await matters.client.post(f"/api/v1/matters/{matter_id}/tasks", headers=staff,
+                                         json={**task, "responsible_code": code})
+        assert made.status_code == 201, made.text
+        assert made.json()["responsible_code"] == expected
 
 
 async def test_only_staff_flag_a_key_project_or_a_major_matter(matters):
