@@ -92,7 +92,8 @@ class MatterProgressUpdated(MattersEvent):
 
 
 class MatterEvaluated(MattersEvent):
-    """Published after each rating: the count so far and what the matter does next."""
+    """Published after each rating: the count so far and what the matter does next; and when staff end the rating
+    (close or reopen it), its count then."""
 
     type: ClassVar[str] = "gov.youmin.matters.matter.evaluated.v1"
 

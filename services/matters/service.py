@@ -827,10 +827,21 @@ class MattersService:
                 raise RuleViolation("task.unfinished", f"action: {len(unfinished)} of the matter's tasks are not "
                                     "finished (100%); the residents rate the work once it is done", field="action",
                                     unfinished=[str(t.task_id) for t in unfinished])
+        evaluated = None
+        if (action in (Action.CLOSE, Action.REOPEN) and matter.state == State.EVALUATING.value
+                and action.value in allowed_actions(matter.state)):
+            # Staff end the rating (its period over, or 重办 on fewer ratings than close it): its result is
+            # published as a rating that ends it is.
+            evaluated = self.evaluation_policy().evaluate(await self.repo.scores(matter.matter_id,
+                                                                                  matter.evaluation_round))
         if action is Action.REOPEN and action.value in allowed_actions(matter.state):
             matter.evaluation_round += 1
         await self._move(matter, action, principal.sub, ctx.now, reason=reason, reason_code=data.reason_code,
                          merge_into=data.merge_into, by_proposer=by_proposer, details=details)
+        if evaluated is not None:
+            await publish(self.session, ev.MatterEvaluated(
+                matter_id=matter.matter_id, community_code=matter.community_code, ratings=evaluated.ratings,
+                bad=evaluated.bad, bad_share=float(evaluated.bad_share), outcome=action.value, at=ctx.now))
         return matter
 
     async def _place(self, principal: Principal, matter: Matter, unit_code: str | None) -> dict[str, Any]:

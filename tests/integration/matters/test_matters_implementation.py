@@ -151,6 +151,9 @@ async def test_staff_close_an_evaluation_only_once_the_residents_had_their_time(
     late = await matters.client.post(url, json={"action": "close", "reason": "评议期满，参评不足"},
                                      headers=matters.staff(community))
     assert late.status_code == 200 and late.json()["state"] == "closed"
+    # The rating's result is published as a rating that ends it is (the disclosure board posts it).
+    evaluated = [d for t, d in await matters.events_of(matter_id) if t.endswith("evaluated.v1")]
+    assert [(d["outcome"], d["ratings"], d["bad"]) for d in evaluated] == [("close", 0, 0)]
 
 
 async def test_staff_cannot_close_over_too_few_ratings_that_are_dissatisfied(matters, clock):
@@ -167,6 +170,9 @@ async def test_staff_cannot_close_over_too_few_ratings_that_are_dissatisfied(mat
     reopened = await matters.client.post(url, json={"action": "reopen", "reason": "居民不满意"},
                                          headers=matters.staff(community))
     assert reopened.status_code == 200 and reopened.json()["state"] == "reopened", reopened.text
+    evaluated = [d for t, d in await matters.events_of(matter_id) if t.endswith("evaluated.v1")]
+    assert [(d["outcome"], d["ratings"], d["bad"]) for d in evaluated] == [
+        ("wait", 1, 1), ("wait", 2, 2), ("wait", 3, 2), ("reopen", 3, 2)]  # 5: 非常不满意
 
 
 async def test_a_bad_share_above_the_threshold_reopens_the_work(matters):
