@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
@@ -74,6 +75,13 @@ class ResponseCache:
         self._entries.clear()
 
 
+def cache_key(path: str, params: list[tuple[str, str]]) -> str:
+    """Returns the cache key of a request: its path and its parameters, encoded (a value holding "&" or "=" is not
+    read as two parameters) and ordered by name, but the values of a repeated name in the order given (the last one
+    is the one a handler reads), so two requests answered differently never share a key."""
+    return path + "?" + urlencode(sorted(params, key=lambda pair: pair[0]))
+
+
 async def cached_response(
     request: Request,
     render: Callable[[], Awaitable[tuple[bytes, str]]],
@@ -83,7 +91,7 @@ async def cached_response(
 ) -> Response:
     """Answers a public GET from the short cache or by rendering, with ETag, Cache-Control and 304."""
     cache: ResponseCache = request.app.state.public_cache
-    key = request.url.path + "?" + "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
+    key = cache_key(request.url.path, request.query_params.multi_items())
     rendered = cache.get(key)
     if rendered is None:
         body, media_type = await render()

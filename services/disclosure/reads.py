@@ -23,6 +23,7 @@ from services.disclosure.repository import (
     QuestionRepository,
 )
 from services.disclosure.rules.cadence import MAX_YEAR, MIN_YEAR, SHANGHAI
+from services.disclosure.schemas import public_place_code
 from youmin.kit import replica
 from youmin.kit.errors import storable_instant
 
@@ -200,7 +201,9 @@ class PublicReader:
         if matter is None:
             return None
         steps = await self.matters.timeline(matter_id)
-        names = await unit_names(self.session, {matter.community_code} | ({matter.unit_code} if matter.unit_code else set()))
+        # A matter raised at a building or building unit is shown at its grid: a finer code would locate homes.
+        unit_code = public_place_code(matter.unit_code) if matter.unit_code else None
+        names = await unit_names(self.session, {matter.community_code} | ({unit_code} if unit_code else set()))
         timeline = []
         for step in steps:
             entry = {"at": step.at.isoformat(), "step": step.step, **step.detail}
@@ -213,8 +216,8 @@ class PublicReader:
         progress.pop("tasks", None)
         return {
             "matter_id": str(matter.matter_id), "community_code": matter.community_code,
-            "community_name": names.get(matter.community_code), "unit_code": matter.unit_code,
-            "unit_name": names.get(matter.unit_code) if matter.unit_code else None,
+            "community_name": names.get(matter.community_code), "unit_code": unit_code,
+            "unit_name": names.get(unit_code) if unit_code else None,
             "category": matter.category, "public_title": matter.public_title, "stage": matter.stage,
             "stage_label": labels.STAGE_LABELS.get(matter.stage, matter.stage), "key_project": matter.key_project,
             "raised_at": matter.raised_at.isoformat() if matter.raised_at else None,

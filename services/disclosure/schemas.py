@@ -27,11 +27,20 @@ UNIT_CODE = re.compile(UNIT_CODE_PATTERN)
 # The lengths of the district's codes: district 6, street 9, community 12, then a grid's serial
 # (DISCLOSURE_GRID_SERIAL_WIDTH, as the registry's; set when the app is built), building 3, unit 2, household 4 more.
 _LENGTHS: list[frozenset[int]] = []
+_GRID_LENGTH: list[int] = []
 
 
 def configure_grid_width(width: int) -> None:
     """Sets the grid serial width the codes this process reads follow."""
     _LENGTHS[:] = [frozenset({6, 9, 12, 12 + width, 15 + width, 17 + width, 21 + width})]
+    _GRID_LENGTH[:] = [12 + width]
+
+
+def public_place_code(code: str, grid_length: int | None = None) -> str:
+    """Returns a place's code as the public is shown it: a grid's or a coarser one as it is, a building's, building
+    unit's or household's cut to its grid's (a finer code locates homes). `grid_length` is the length of a grid's code;
+    by default the one of the width this process was configured with."""
+    return code[:grid_length or _GRID_LENGTH[0]]
 
 
 configure_grid_width(3)

@@ -36,6 +36,7 @@ from services.disclosure.schemas import (
     FinanceStatementPost,
     ItemPost,
     QuestionPost,
+    public_place_code,
 )
 from services.disclosure.settings import Settings
 from youmin.kit import replica
@@ -43,6 +44,9 @@ from youmin.kit.auth import Grant, Principal, require_scope
 from youmin.kit.errors import Conflict, Forbidden, NotFound, RuleViolation
 from youmin.kit.outbox import publish
 from youmin.kit.pii import redact_text
+
+# The keys of an item's content that name a place by its code (cut to the grid on the public board).
+PLACE_CODE_KEYS = ("unit_code", "scope_code")
 
 # Who may post, withdraw and answer: community, street and district staff (and the grid party secretary).
 STAFF_ROLES = frozenset(
@@ -94,6 +98,8 @@ class DisclosureService:
         self.codes = CodeMoveRepository(session)
         self.redaction: RedactionConfig = settings.redaction_config()
         self.policy = settings.cadence_policy()
+        # The length of a grid's code: the finest place the public board names.
+        self.grid_length = COMMUNITY_LENGTH + settings.grid_serial_width
 
     async def _upsert_matter(self, matter_id: uuid.UUID, community_code: str, at: datetime, **values: Any) -> Any:
         """Writes a matter's public record from the event being applied, its parts dated by the event's time."""
@@ -116,7 +122,14 @@ class DisclosureService:
         people: Iterable[str] = (),
         published_at: datetime | None = None,
     ) -> DisclosureItem | None:
-        """Redacts and stores an item and writes item.published to the outbox; None if already built."""
+        """Redacts and stores an item and writes item.published to the outbox; None if already built.
+
+        An item is placed at a grid at the finest: a building's, building unit's or household's code (a building
+        unit head's duty, a matter raised at a building unit) is cut to its grid's, in the item and its content,
+        since it would locate homes."""
+        unit_code = public_place_code(unit_code, self.grid_length)
+        content = {key: public_place_code(value, self.grid_length) if key in PLACE_CODE_KEYS and isinstance(value, str)
+                   else value for key, value in content.items()}
         raw = {"title": title, **content}
         names = with_detected(raw, people)
         redacted = redact_content(raw, self.redaction, known_names=names)
@@ -151,7 +164,7 @@ class DisclosureService:
     def _public_place(self, unit_code: str) -> None:
         """Refuses a post placed below a grid: a building's, building unit's or household's code (and its name, such as
         0102室) on the public board would locate homes."""
-        if len(unit_code) > 12 + self.settings.grid_serial_width:
+        if len(unit_code) > self.grid_length:
             raise RuleViolation("disclosure.place_too_fine", "unit_code: post at a grid or above, not at a building, "
                                 "a building unit or a household (its code would locate homes)", field="unit_code")
 
@@ -197,6 +210,8 @@ class DisclosureService:
         if command.supersedes is not None and standing is None:
             raise RuleViolation("finance.nothing_to_supersede", f"supersedes: no published statement of "
                                 f"{command.period} at {command.unit_code} has this id", field="supersedes")
+        if standing is not None:
+            await self._refuse_open_questions(standing)
         for n, line in enumerate(command.lines):
             opening = line.opening_balance_cents
             if opening is not None and opening + line.income_cents - line.expenditure_cents != line.balance_cents:
@@ -244,18 +259,22 @@ class DisclosureService:
                 earliest_withdrawal_at=earliest.isoformat(),
             )
         if not personal_data:
-            unanswered = await self.questions.unanswered(item.id)
-            if unanswered:
-                # Its questions and answers go with it from the board: a resident's objection is answered first.
-                raise RuleViolation("disclosure.questions_open", f"{unanswered} question(s) or objection(s) on this "
-                                    "item await an answer; answer them before it comes down",
-                                    questions_open=unanswered)
+            await self._refuse_open_questions(item)
         if personal_data and item.matter_id is not None:
             # The matter's public title may be what exposed someone: the matter page and the matter's other items
             # stop showing it.
             await self.matters.untitle(item.matter_id, labels.UNTITLED_MATTER, self.now)
         await self._take_down(item, ("[个人信息] " if personal_data else "") + self.redact_text(reason))
         return item
+
+    async def _refuse_open_questions(self, item: DisclosureItem) -> None:
+        """Refuses to take down an item (held locked) while questions or objections on it await an answer: they go
+        with it from the board, so a resident's objection is answered first (also when a correction replaces it)."""
+        unanswered = await self.questions.unanswered(item.id)
+        if unanswered:
+            raise RuleViolation("disclosure.questions_open", f"{unanswered} question(s) or objection(s) on item "
+                                f"{item.id} await an answer; answer them before it comes down",
+                                questions_open=unanswered)
 
     async def _take_down(self, item: DisclosureItem, reason: str) -> None:
         """Withdraws an item (held locked) with its reason, and tells the bus."""
@@ -429,8 +448,10 @@ class DisclosureService:
         known = tasks.get(str(d["task_id"]))
         stamp = self.event_time or at
         # A task's report older than the one on the board (sent again from the dead-letter topic) goes on the
-        # timeline only.
-        if known is None or parse_time(known.get("stamp", known["at"])) <= stamp:
+        # timeline only: the record keeps the newer figures, and no item is published (it would stand as the board's
+        # newest progress with the old percentage).
+        current = known is None or parse_time(known.get("stamp", known["at"])) <= stamp
+        if current:
             tasks[str(d["task_id"])] = {"percent": int(d["percent"]), "budget_cents": int(d["budget_cents"]),
                                         "spent_cents": int(d["spent_cents"]), "at": at.isoformat(),
                                         "stamp": stamp.isoformat()}
@@ -445,6 +466,8 @@ class DisclosureService:
         step = {"task_id": str(d["task_id"]), "percent": int(d["percent"]), "budget_cents": int(d["budget_cents"]),
                 "spent_cents": int(d["spent_cents"])}
         await self.matters.add_step(matter_id, at, "progress", step, self.event_key)
+        if not current:
+            return
         title = (matter.public_title if matter else None) or labels.UNTITLED_MATTER
         await self._publish(
             unit_code=(matter.unit_code if matter and matter.unit_code else d["community_code"]),

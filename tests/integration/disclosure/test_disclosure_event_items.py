@@ -188,6 +188,32 @@ async def test_events_sent_again_behind_later_ones_do_not_take_the_public_record
     assert matter["progress"]["percent"] == 50 and matter["progress"]["spent_cents"] == 50_000
 
 
+async def test_a_late_progress_report_goes_on_the_timeline_and_not_on_the_board(disclosure):
+    community = new_community()
+    matter_id, task_id = uuid.uuid4(), uuid.uuid4()
+    await disclosure.send(decided(matter_id, community))
+    await disclosure.send(matters.MatterProgressUpdated(matter_id=matter_id, community_code=community, task_id=task_id,
+                                                        percent=50, budget_cents=100_000, spent_cents=50_000,
+                                                        at=NOW + timedelta(minutes=2)))
+    [fifty] = await wait_items(disclosure, community, category="matter_progress")
+    # The task's earlier report, redriven from the dead-letter topic: written to the outbox before the 50% one.
+    await disclosure.send(matters.MatterProgressUpdated(matter_id=matter_id, community_code=community, task_id=task_id,
+                                                        percent=10, budget_cents=100_000, spent_cents=10_000,
+                                                        at=NOW + timedelta(minutes=1)),
+                          time=datetime.now(UTC) - timedelta(minutes=10))
+
+    async def both_reports():
+        matter = (await disclosure.client.get(f"/public/v1/matters/{matter_id}")).json()
+        return matter if [s["step"] for s in matter["timeline"]].count("progress") == 2 else None
+
+    matter = await eventually(both_reports, timeout=30)
+    assert matter["progress"]["percent"] == 50
+    # Applied in the same transaction as its timeline step, an item for it would be on the board by now.
+    assert [i["id"] for i in await items_of(disclosure, community, category="matter_progress")] == [fifty["id"]]
+    newest = (await items_of(disclosure, community))[0]
+    assert newest["id"] == fifty["id"] and newest["content"]["percent"] == 50 and "50%" in newest["title"]
+
+
 async def test_a_raise_sent_again_behind_the_matters_later_events_still_places_it_at_its_unit(disclosure):
     community = new_community()
     grid = community + "002"
@@ -331,6 +357,36 @@ async def test_grid_staff_duty_change_is_published_without_the_person(disclosure
     assert {i["title"] for i in mine} == {"网格员到岗", "网格员离岗"}
     body = (await disclosure.client.get("/public/v1/items", params={"unit": grid})).text
     assert str(person) not in body and str(grant) not in body
+
+
+async def test_a_building_unit_reaches_the_public_board_only_as_its_grid(disclosure):
+    # A building unit head's duty and a matter raised at a building unit: the board says the grid, never the
+    # building unit's code, which would locate homes.
+    community = new_community()
+    grid = community + "002"
+    building_unit = grid + "003" + "01"
+    matter_id = uuid.uuid4()
+    await disclosure.send(registry.RoleGranted(grant_id=uuid.uuid4(), person_id=uuid.uuid4(), role="unit_head",
+                                               scope_code=building_unit, effective_on=date(2026, 11, 1)))
+    await disclosure.send(matters.MatterRaised(matter_id=matter_id, community_code=community, unit_code=building_unit,
+                                               category="facilities", raised_via="app",
+                                               raised_at=NOW - timedelta(days=3)))
+    await disclosure.send(decided(matter_id, community, building_unit, at=NOW - timedelta(days=1)))
+    await disclosure.send(matters.MatterProgressUpdated(matter_id=matter_id, community_code=community,
+                                                        task_id=uuid.uuid4(), percent=30, budget_cents=100_000,
+                                                        spent_cents=30_000, at=NOW))
+    items = await wait_items(disclosure, community, count=3)
+    assert sorted(i["category"] for i in items) == ["duty_change", "matter_decision", "matter_progress"]
+    assert {i["unit_code"] for i in items} == {grid}
+    [duty] = [i for i in items if i["category"] == "duty_change"]
+    assert duty["title"] == "单元长到岗" and duty["content"]["scope_code"] == grid
+    matter = (await disclosure.client.get(f"/public/v1/matters/{matter_id}")).json()
+    assert matter["unit_code"] == grid and matter["community_code"] == community
+    for path, params in (("/public/v1/items", {"unit": community}), ("/public/v1/items.csv", {"unit": community}),
+                         (f"/public/v1/matters/{matter_id}", {}), (f"/portal/matters/{matter_id}", {}),
+                         *((f"/public/v1/items/{i['id']}", {}) for i in items)):
+        body = (await disclosure.client.get(path, params=params)).text
+        assert building_unit not in body, path
 
 
 async def test_party_secretary_duty_change_is_party_affairs(disclosure):

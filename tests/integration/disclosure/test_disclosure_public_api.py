@@ -14,6 +14,7 @@ from sqlalchemy import text
 from disclosure_helpers import PLANTED_ID, PLANTED_NAMES, PLANTED_PHONES, new_community
 
 from services.disclosure.app import create_app
+from services.disclosure.http import ResponseCache
 from services.disclosure.leakcheck import find_leaks
 from services.matters import events as matters
 from youmin.testing import eventually
@@ -141,6 +142,33 @@ async def test_listing_revalidates_with_304_until_an_item_arrives(disclosure):
     changed = await disclosure.client.get("/public/v1/items", params={"unit": community},
                                           headers={"if-none-match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
+
+
+async def test_requests_the_micro_cache_keeps_apart_get_their_own_answers(disclosure):
+    community, other = new_community(), new_community()
+    notice = await post(disclosure, community, "党务通知", kind="party")
+    elsewhere = await post(disclosure, other, "另一社区通知")
+    disclosure.app.state.public_cache = ResponseCache(60)  # warm for the whole test
+    try:
+        async def listed(query: str) -> dict:
+            resp = await disclosure.client.get(f"/public/v1/items?{query}")
+            assert resp.status_code == 200, resp.text
+            return resp.json()
+
+        plain = await listed(f"category=notice&kind=party&unit={community}")
+        assert [i["id"] for i in plain["items"]] == [notice["id"]]
+        # One category whose name holds "&" and "=": no kind, and no notice of that category.
+        encoded = await listed(f"category=notice%26kind%3Dparty&unit={community}")
+        assert encoded["kind"] is None and encoded["items"] == []
+        # The same parameters in another order are one request, answered from the cache.
+        assert await listed(f"unit={community}&kind=party&category=notice") == plain
+        # Another unit's listing with the same filters is its own.
+        assert [i["id"] for i in (await listed(f"unit={other}&category=notice"))["items"]] == [elsewhere["id"]]
+        # A repeated parameter is refused, not answered from the cache of either of its values.
+        repeated = await disclosure.client.get(f"/public/v1/items?unit={other}&unit={community}")
+        assert repeated.status_code == 422 and repeated.json()["errors"][0]["field"] == "unit", repeated.text
+    finally:
+        disclosure.app.state.public_cache = ResponseCache(disclosure.settings.public_cache_seconds)
 
 
 async def test_matter_progress_revalidates_with_304(disclosure):

@@ -218,6 +218,35 @@ async def test_an_item_with_an_unanswered_objection_stays_up_until_it_is_answere
     assert (await disclosure.client.post(url, json={"reason": "到期撤下"}, headers=headers)).status_code == 200
 
 
+async def test_a_correction_does_not_take_down_a_statement_whose_objection_awaits_an_answer(disclosure, clock):
+    community = new_community()
+    clock.set(datetime(2026, 3, 1, 10, tzinfo=SHANGHAI))
+    headers = disclosure.token("community_staff", community)
+    url = "/api/v1/disclosure/finance-statements"
+    first = (await disclosure.client.post(url, json=statement(community, "2026-02"), headers=headers)).json()
+    clock.set(datetime(2026, 3, 2, 10, tzinfo=SHANGHAI))
+    resident = disclosure.token("resident", community + "001002010101", sub=f"resident-{uuid.uuid4().hex[:6]}")
+    asked = await disclosure.client.post(f"/api/v1/disclosure/items/{first['id']}/questions", headers=resident,
+                                         json={"kind": "objection", "body": "支出明细不清楚"})
+    assert asked.status_code == 201, asked.text
+    corrected = {**statement(community, "2026-02"), "supersedes": first["id"], "note": "更正党组织服务群众经费"}
+    held = await disclosure.client.post(url, json=corrected, headers=headers)
+    assert held.status_code == 422 and held.json()["rule"] == "disclosure.questions_open", held.text
+    assert held.json()["questions_open"] == 1
+    # Nothing written: the statement stands with its objection, and no second February is on the board.
+    listed = (await disclosure.client.get("/public/v1/items", params={"unit": community, "kind": "finance"})).json()
+    assert [i["id"] for i in listed["items"]] == [first["id"]]
+    standing = (await disclosure.client.get(f"/public/v1/items/{first['id']}")).json()
+    assert [q["body"] for q in standing["questions"]] == ["支出明细不清楚"]
+    answered = await disclosure.client.post(f"/api/v1/disclosure/questions/{asked.json()['id']}/answer",
+                                            json={"body": "已更正，见更正后的公开"}, headers=headers)
+    assert answered.status_code == 200, answered.text
+    fixed = await disclosure.client.post(url, json=corrected, headers=headers)
+    assert fixed.status_code == 201, fixed.text
+    listed = (await disclosure.client.get("/public/v1/items", params={"unit": community, "kind": "finance"})).json()
+    assert [i["id"] for i in listed["items"]] == [fixed.json()["id"]]
+
+
 async def test_withdrawal_after_five_days_hides_the_item_and_publishes_the_event(disclosure, clock):
     community = new_community()
     clock.set(datetime(2026, 3, 1, 10, tzinfo=SHANGHAI))
