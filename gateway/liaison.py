@@ -228,10 +228,17 @@ async def subscriptions(session: SessionDep, department: Department) -> Subscrip
     return SubscriptionList(items=[_subscription(r) for r in rows])
 
 
-@router.delete("/webhooks/{subscription_id}", status_code=204, responses=PROBLEMS | {404: {"description": "Not found"}})
+@router.delete("/webhooks/{subscription_id}", status_code=204,
+               responses=PROBLEMS | {404: {"description": "Not found"},
+                                     409: {"description": "Held by district staff", **_PROBLEM}})
 async def unsubscribe(subscription_id: SubscriptionID, session: SessionDep, department: Department) -> Response:
-    """Deletes a subscription and its pending deliveries."""
-    row = await _own_subscription(session, department, subscription_id)
+    """Deletes a subscription and its pending deliveries. One held by district staff stays until they enable it."""
+    # Locked, so a hold placed meanwhile is seen (or waits for the delete). A held row is kept: it goes on blocking
+    # its URL, or the department would delete it and subscribe the same URL afresh, out of the hold.
+    row = await _own_subscription(session, department, subscription_id, lock=True)
+    if row.disabled_by == "district":
+        raise Conflict("district staff hold this subscription; it cannot be deleted until they enable it again "
+                       f"({row.disabled_reason})")
     await session.delete(row)
     await session.flush()
     return Response(status_code=204)

@@ -48,6 +48,38 @@ SERVICES: dict[str, tuple[str, str, str]] = {
 }
 # The matters service's field names and the GeoReport v2 fields they come from.
 STANDARD_FIELDS = {"unit_code": "address_id", "latitude": "lat", "longitude": "long", "category": "service_code"}
+# What a request's status_notes say of the move into its current status (services/matters/rules/lifecycle.py Action):
+# a fixed phrase per move, and per reason code (services/matters/schemas.py ReasonCode) when the move gave one. Never
+# staff's own words (a transition's `reason`): these reads take no key, and a name no cue word stands beside
+# ("已联系王建国，下周维修") passes the masking. `place` keeps the status and is passed over, as are side notes
+# (flags changed, a covenant filed, a meeting demanded), which are no change of status.
+MOVE_NOTES: dict[str, str] = {
+    "accept": "已受理",
+    "reject": "不予受理",
+    "merge": "已与相同事项合并办理",
+    "route": "已确定议事渠道",
+    "start_deliberation": "议事协商中",
+    "start_decision": "表决中",
+    "decide": "已议定",
+    "fail_decision": "表决未通过",
+    "cancel_decision": "表决已取消，待重新安排",
+    "start_implementation": "实施中",
+    "start_evaluation": "待居民评价",
+    "close": "已办结",
+    "reopen": "评价未通过，重新办理",
+    "withdraw": "提出人已撤回",
+}
+REASON_NOTES: dict[str, str] = {
+    "duplicate": "与已有事项重复",
+    "out_of_scope": "不属于社区议事范围",
+    "insufficient_information": "信息不足，可补充后重新提出",
+    "unlawful": "违反法律法规或公序良俗",
+    "already_resolved": "受理前已解决",
+    "no_longer_needed": "需求已不存在",
+    "resident_request": "应居民要求",
+    "rework": "需重新办理",
+    "other": "其他原因",
+}
 CLOSED_STATUSES = frozenset({"closed", "completed", "concluded", "rated", "archived", "rejected", "withdrawn", "done",
                              "resolved", "evaluated"})
 
@@ -313,13 +345,16 @@ def _iso(value: Any) -> str | None:
 
 
 def _status_notes(m: dict[str, Any]) -> str | None:
-    """Why the request last changed status, when the matter's timeline is at hand (one request read), else the
-    stage it waits in; staff's words are masked like the description."""
+    """The move into the request's current status in fixed words (with its reason code's), when the matter's timeline
+    is at hand (one request read), else the stage it waits in; never staff's own words (see MOVE_NOTES)."""
     timeline = m.get("timeline")
-    last = timeline[-1] if isinstance(timeline, list) and timeline and isinstance(timeline[-1], dict) else {}
-    reason = last.get("reason") if last.get("to_state") == m.get("state") else None
-    if isinstance(reason, str) and reason.strip():
-        return masked_free_text(reason.strip())
+    moves = [t for t in timeline if isinstance(t, dict) and isinstance(t.get("action"), str)
+             and t["action"] in MOVE_NOTES] if isinstance(timeline, list) else []
+    if moves and moves[-1].get("to_state") == m.get("state"):
+        last = moves[-1]
+        reason_code = last.get("reason_code")
+        reason = REASON_NOTES.get(reason_code) if isinstance(reason_code, str) else None
+        return f"{MOVE_NOTES[last['action']]}：{reason}" if reason else MOVE_NOTES[last["action"]]
     notes = m.get("status_notes") or (m.get("stage") or {}).get("title") or m.get("state")
     return notes if isinstance(notes, str) else None
 

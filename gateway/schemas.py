@@ -138,16 +138,23 @@ class DeliveryPage(BaseModel):
     items: list[DeliveryRead]
 
 
-class AnswerBody(Strict):
+class WorkOrderText(Strict):
+    """A work-order action's body: an answer or reason of spaces alone is no text (422 naming it); an accepted one
+    would settle the order for good."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AnswerBody(WorkOrderText):
     answer: str = Field(min_length=1, max_length=4000)
 
 
-class ExtendBody(Strict):
+class ExtendBody(WorkOrderText):
     workdays: int = Field(ge=1, le=10)
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class ReturnBody(Strict):
+class ReturnBody(WorkOrderText):
     reason: str = Field(min_length=1, max_length=2000)
 
 

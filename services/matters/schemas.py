@@ -435,16 +435,23 @@ class WorkOrderFeed(BaseModel):
     next_cursor: str
 
 
-class AnswerIn(Model):
+class WorkOrderTextIn(Model):
+    """A department's work-order action: an answer or reason of spaces alone is no text (422 naming it), not one
+    that settles the order for good."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AnswerIn(WorkOrderTextIn):
     answer: str = Field(min_length=1, max_length=4000)
 
 
-class ExtendIn(Model):
+class ExtendIn(WorkOrderTextIn):
     workdays: int = Field(ge=1)
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class ReturnIn(Model):
+class ReturnIn(WorkOrderTextIn):
     reason: str = Field(min_length=1, max_length=2000)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import httpx
 
+from youmin.kit.auth import mint_token
 from youmin.testing import eventually
 
 from .test_gateway_open311 import new_community_with_department, raise_by_open311
@@ -212,6 +213,37 @@ async def test_department_sends_a_misrouted_work_order_back_through_the_liaison_
         seen = (await staff_client.get(f"/api/v1/matters/workorders/{order}")).json()
         assert (seen["status"], seen["return_reason"]) == ("returned", "应由区住建局办理")
         assert await _feed_actions(client, key, order) == ["dispatch", "return"]
+
+
+async def test_an_answer_or_reason_of_spaces_alone_is_refused_and_leaves_the_order_open(stack):
+    community, department, key, [order] = await _dispatched_orders(stack, 1)
+    headers = {"x-api-key": key}
+    staff = stack.token("community_staff", community, sub="e2e-watcher")
+    blank = " \u3000\t "
+    actions = [("answer", {"answer": blank}, "answer"), ("extend", {"workdays": 2, "reason": blank}, "reason"),
+               ("return", {"reason": blank}, "reason")]
+    # The matters service refuses it too, for a caller that reaches it other than through the gateway.
+    token = mint_token(stack.settings, f"department:{department}", [], kind="department", department=department)
+    async with client_of(stack) as client, client_of(stack, staff) as staff_client, \
+            httpx.AsyncClient(base_url=stack.service_urls["matters"], timeout=30,
+                              headers={"authorization": f"Bearer {token}"}) as matters:
+        signed = await client.post(f"/liaison/v1/workorders/{order}/sign", headers=headers)
+        assert signed.status_code == 200, signed.text
+        for action, body, field in actions:
+            for resp in (await client.post(f"/liaison/v1/workorders/{order}/{action}", json=body, headers=headers),
+                         await matters.post(f"/api/v1/matters/workorders/{order}/{action}", json=body)):
+                assert resp.status_code == 422, (action, resp.text)
+                assert resp.headers["content-type"].startswith("application/problem+json")
+                assert [e["field"] for e in resp.json()["errors"]] == [field], (action, resp.text)
+
+        seen = (await staff_client.get(f"/api/v1/matters/workorders/{order}")).json()
+        assert (seen["status"], seen["extensions_used"]) == ("signed", 0)
+        assert await _feed_actions(client, key, order) == ["dispatch", "sign"]
+        # Words around the spaces are the answer, trimmed; the order is answered then.
+        answered = await client.post(f"/liaison/v1/workorders/{order}/answer", json={"answer": "  已修复 "},
+                                     headers=headers)
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["status"] == "answered"
 
 
 async def test_task_citing_a_catalogue_item_is_admitted_and_shows_in_the_communitys_burden(stack):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+from typing import get_args
 
-from gateway.open311 import SERVICES, to_service_request, to_xml
+from gateway.open311 import MOVE_NOTES, REASON_NOTES, SERVICES, to_service_request, to_xml
+from services.matters.rules.lifecycle import Action
 from services.matters.rules.routing import Category
+from services.matters.schemas import ReasonCode
+from youmin.kit.names import masked_free_text
 
 
 def test_one_service_code_per_matter_category():
@@ -123,12 +128,33 @@ MATTER = {"matter_id": "0b6f3c52-8a59-4c1e-9d7e-1f2a3b4c5d6e", "status": "closed
           "unit_code": "370705001", "created_at": "2026-11-30T08:00:00+08:00"}
 
 
-def test_status_notes_give_the_masked_reason_of_the_change_into_the_current_state():
-    timeline = [{"to_state": "raised", "reason": None},
-                {"to_state": "rejected", "reason": "已转供电公司，联系人电话13900001111"}]
+def test_status_notes_name_the_move_into_the_current_state_and_its_reason_code_not_staffs_words():
+    timeline = [{"to_state": "raised", "action": "raise", "reason": None},
+                {"to_state": "rejected", "action": "reject", "reason": "已联系王建国，下周维修", "reason_code": "out_of_scope"}]
     row = to_service_request(MATTER | {"timeline": timeline})
     assert row["status"] == "closed"
-    assert "已转供电公司" in row["status_notes"] and "13900001111" not in row["status_notes"]
+    assert row["status_notes"] == "不予受理：" + REASON_NOTES["out_of_scope"]
+    timeline[-1]["reason_code"] = None
+    assert to_service_request(MATTER | {"timeline": timeline})["status_notes"] == "不予受理"
+
+
+def test_a_bare_name_in_staffs_reason_appears_nowhere_in_the_public_request():
+    # No cue word stands beside the name: masking alone lets it through, so the words are not shown at all.
+    assert masked_free_text("已联系王建国，下周维修") == "已联系王建国，下周维修"
+    for via in ("open311", "app"):
+        matter = MATTER | {"state": "implementing", "status": "open", "raised_via": via, "timeline": [
+            {"to_state": "implementing", "action": "start_implementation", "reason": "已联系王建国，下周维修"},
+            # A side note (no change of status) after the move is passed over, its words too.
+            {"to_state": "implementing", "action": "flags_changed", "reason": "王建国要求列为重点"}]}
+        row = to_service_request(matter)
+        assert row["status_notes"] == "实施中"
+        assert "王建国" not in json.dumps(row, ensure_ascii=False)
+        assert "王建国" not in to_xml("service_requests", "request", [row])
+
+
+def test_every_move_and_reason_code_has_its_public_words():
+    assert set(MOVE_NOTES) == {a.value for a in Action} - {Action.PLACE.value}
+    assert set(REASON_NOTES) == set(get_args(ReasonCode))
 
 
 def test_status_notes_fall_back_to_the_stage_without_a_reason_for_the_current_state():

@@ -515,3 +515,27 @@ async def test_district_staff_hold_a_subscription_that_the_department_cannot_re_
         unknown = await client.post(f"/liaison/v1/admin/webhooks/{uuid.uuid4()}/disable", json={"reason": "x"},
                                     headers=admin)
         assert unknown.status_code == 404
+
+
+async def test_a_held_subscription_cannot_be_deleted_to_subscribe_its_url_afresh(make_gateway):
+    app = make_gateway(webhook_enabled=False)
+    async with subscribed(app) as (client, receiver, department, key, sub):
+        headers, admin = {"x-api-key": key}, _district_staff(app)
+        held = await client.post(f"/liaison/v1/admin/webhooks/{sub['id']}/disable",
+                                 json={"reason": "receiver under review"}, headers=admin)
+        assert held.status_code == 200, held.text
+        refused = await client.delete(f"/liaison/v1/webhooks/{sub['id']}", headers=headers)
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "district staff" in refused.json()["detail"] and "receiver under review" in refused.json()["detail"]
+        # The held row stays, and keeps its URL from being subscribed again out of the hold.
+        again = await client.post("/liaison/v1/webhooks", json={"url": receiver.url}, headers=headers)
+        assert again.status_code == 409 and again.json()["field"] == "url"
+        listed = (await client.get("/liaison/v1/webhooks", headers=headers)).json()["items"]
+        assert [(s["id"], s["active"], s["disabled_by"]) for s in listed] == [(sub["id"], False, "district")]
+        # Once district staff lift the hold, the department deletes it as any other.
+        released = await client.post(f"/liaison/v1/admin/webhooks/{sub['id']}/enable", headers=admin)
+        assert released.status_code == 200, released.text
+        deleted = await client.delete(f"/liaison/v1/webhooks/{sub['id']}", headers=headers)
+        assert deleted.status_code == 204, deleted.text
+        assert (await client.get("/liaison/v1/webhooks", headers=headers)).json()["items"] == []
