@@ -56,7 +56,12 @@ router = APIRouter(prefix="/public/v1", tags=["public"])
 UnitQuery = Annotated[str, Query(pattern=UNIT_CODE_PATTERN,
                                  description="an org unit code; a street includes everything below it"), UnitCodeShape]
 UnitPath = Annotated[str, Path(pattern=UNIT_CODE_PATTERN), UnitCodeShape]
-Period = Annotated[str | None, Query(description="2026, 2026-Q4 or 2026-11 (Asia/Shanghai)", max_length=7)]
+Period = Annotated[str | None, Query(
+    description="a year (2026), a quarter (2026-Q4) or a month (2026-11), Asia/Shanghai. A finance statement "
+                "(category finance_statement) is selected by the month it covers (content.period), which lies inside "
+                "the period asked: September's statement, posted in October, is in 2026-09, 2026-Q3 and 2026, not in "
+                "2026-10. Every other item is selected by the day it was published.",
+    max_length=7)]
 JSON = "application/json"
 # The CSV export reads every page of its items, up to this many (then it asks for a narrower period or unit).
 EXPORT_PAGE = 1_000
@@ -84,7 +89,7 @@ def beijing(instant: str) -> str:
 
 def _filter(unit: str, kind: str | None, category: str | None, period: str | None) -> ItemFilter:
     start, end = period_window(period)
-    return ItemFilter(unit_prefix=unit, kind=kind, category=category, published_from=start, published_before=end)
+    return ItemFilter(unit_prefix=unit, kind=kind, category=category, period_from=start, period_before=end)
 
 
 @router.get("/items")
@@ -99,6 +104,9 @@ async def list_items(
     limit: Annotated[int | None, Query(ge=1, le=200)] = None,
 ) -> Response:
     """Lists the public items of a unit and everything below it, by kind and period, one page at a time.
+
+    period selects finance statements by the month they cover and every other item by the day it was published; the
+    pages are in order of publication all the same.
 
     order=newest (default) pages newest first; order=commit is an append-only feed in commit order whose
     cursor never skips an item that commits late, for platforms that synchronise. order=changes is the same kind of
@@ -124,7 +132,10 @@ async def list_items(
 @router.get("/items.csv")
 async def export_items(request: Request, unit: UnitQuery, kind: Kind | None = None, period: Period = None,
                        lines: bool = False) -> Response:
-    """Exports a unit's public items as CSV (UTF-8 with BOM); lines=true gives one row per finance line."""
+    """Exports a unit's public items as CSV (UTF-8 with BOM); lines=true gives one row per finance line.
+
+    period selects finance statements by the month they cover (the period column of lines=true), so a year's export
+    sums that year's accounts; every other item is selected by the day it was published."""
     where = _filter(unit, "finance" if lines else kind, "finance_statement" if lines else None, period)
 
     async def render() -> tuple[bytes, str]:

@@ -35,6 +35,7 @@ from services.disclosure.models import (
     SupervisionQuestion,
     replica,
 )
+from services.disclosure.rules.cadence import SHANGHAI
 from youmin.kit.horizon import SETTLED_BELOW
 from youmin.kit import replica as replica_kit
 
@@ -63,17 +64,36 @@ def recoded(column: Any, new: str, old: str) -> Any:
 AUTOMATIC_CATEGORIES = ("duty_change", "mediation_statistics")
 
 
+# The month a finance statement covers ("2026-09"), compared as bytes: YYYY-MM strings sort as the months do.
+COVERED_MONTH = DisclosureItem.content["period"].astext.collate("C")
+
+
 @dataclass(frozen=True)
 class ItemFilter:
-    """Which items a listing shows: unit prefix, kind, category, published window."""
+    """Which items a listing shows: unit prefix, kind, category, period window.
+
+    The period window [period_from, period_before) holds a finance statement by the month it covers, posted as it
+    usually is in the month after (September's statement posted on 8 October belongs to 2026-09), and every other
+    item by the instant it was published."""
 
     unit_prefix: str | None = None
     kind: str | None = None
     category: str | None = None
-    published_from: datetime | None = None
-    published_before: datetime | None = None
+    period_from: datetime | None = None
+    period_before: datetime | None = None
     include_withdrawn: bool = False
     matter_id: uuid.UUID | None = None
+
+    def _in_period(self) -> Any:
+        """The period window's clause: statements by their covered month, other items by publication."""
+        published, covered = [], [DisclosureItem.category == "finance_statement"]
+        if self.period_from:
+            published.append(DisclosureItem.published_at >= self.period_from)
+            covered.append(COVERED_MONTH >= self.period_from.astimezone(SHANGHAI).strftime("%Y-%m"))
+        if self.period_before:
+            published.append(DisclosureItem.published_at < self.period_before)
+            covered.append(COVERED_MONTH < self.period_before.astimezone(SHANGHAI).strftime("%Y-%m"))
+        return or_(and_(DisclosureItem.category != "finance_statement", *published), and_(*covered))
 
     def clauses(self) -> list[Any]:
         c: list[Any] = []
@@ -83,10 +103,8 @@ class ItemFilter:
             c.append(DisclosureItem.kind == self.kind)
         if self.category:
             c.append(DisclosureItem.category == self.category)
-        if self.published_from:
-            c.append(DisclosureItem.published_at >= self.published_from)
-        if self.published_before:
-            c.append(DisclosureItem.published_at < self.published_before)
+        if self.period_from or self.period_before:
+            c.append(self._in_period())
         if not self.include_withdrawn:
             c.append(DisclosureItem.withdrawn_at.is_(None))
         if self.matter_id:

@@ -102,7 +102,7 @@ class FinanceLine(Strict):
 
 
 class FinanceStatementPost(Strict):
-    """Staff post a month's (or quarter's) finance statement."""
+    """Staff post a month's finance statement."""
 
     unit_code: str
     period: str = Field(description="the month covered, YYYY-MM")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import uuid
 import xml.etree.ElementTree as ET
@@ -16,6 +18,7 @@ from disclosure_helpers import PLANTED_ID, PLANTED_NAMES, PLANTED_PHONES, new_co
 from services.disclosure.app import create_app
 from services.disclosure.http import ResponseCache
 from services.disclosure.leakcheck import find_leaks
+from services.disclosure.rules.cadence import SHANGHAI
 from services.matters import events as matters
 from youmin.testing import eventually
 
@@ -231,6 +234,73 @@ async def test_csv_export_reads_every_page(disclosure, monkeypatch):
     monkeypatch.setattr(public, "MAX_EXPORT_ITEMS", 5)
     refused = await disclosure.client.get("/public/v1/items.csv", params={"unit": community, "kind": "residents"})
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "period"
+
+
+async def post_statement(disclosure, unit: str, period: str, party_service_cents: int) -> dict:
+    resp = await disclosure.client.post(
+        "/api/v1/disclosure/finance-statements", headers=disclosure.token("community_staff", unit),
+        json={"unit_code": unit, "period": period, "lines": [
+            {"fund_type": "party_service", "income_cents": party_service_cents, "expenditure_cents": 0,
+             "balance_cents": party_service_cents}]})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+async def listed(disclosure, unit: str, period: str, limit: int = 200) -> set[str]:
+    """The ids a period's listing holds, read page by page."""
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"unit": unit, "period": period, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        resp = await disclosure.client.get("/public/v1/items", params=params)
+        assert resp.status_code == 200, resp.text
+        seen += [i["id"] for i in resp.json()["items"]]
+        if not (cursor := resp.json()["next_cursor"]):
+            assert len(seen) == len(set(seen))
+            return set(seen)
+
+
+async def test_a_statement_is_listed_in_the_period_it_covers_and_a_notice_in_the_month_it_was_published(
+        disclosure, clock):
+    community = new_community()
+    clock.set(datetime(2026, 9, 30, 23, 30, tzinfo=SHANGHAI))  # 15:30 UTC: still September in Weifang
+    september_notice = (await post(disclosure, community, "九月通知"))["id"]
+    clock.set(datetime(2026, 10, 8, 10, tzinfo=SHANGHAI))
+    september = (await post_statement(disclosure, community, "2026-09", 1_000_000))["id"]
+    october_notice = (await post(disclosure, community, "十月通知"))["id"]
+
+    assert await listed(disclosure, community, "2026-09") == {september_notice, september}
+    assert await listed(disclosure, community, "2026-Q3") == {september_notice, september}
+    assert await listed(disclosure, community, "2026-10") == {october_notice}
+    assert await listed(disclosure, community, "2026-Q4") == {october_notice}
+    assert await listed(disclosure, community, "2026", limit=1) == {september_notice, september, october_notice}
+    assert await listed(disclosure, community, "2025") == set()
+    finance = await disclosure.client.get("/public/v1/items", params={"unit": community, "period": "2026-09",
+                                                                      "kind": "finance"})
+    assert [i["id"] for i in finance.json()["items"]] == [september]
+
+
+async def test_a_years_finance_lines_hold_its_december_posted_in_january_and_not_the_year_befores(disclosure, clock):
+    community = new_community()
+    clock.set(datetime(2026, 1, 8, 10, tzinfo=SHANGHAI))
+    await post_statement(disclosure, community, "2025-12", 100)
+    clock.set(datetime(2026, 6, 8, 10, tzinfo=SHANGHAI))
+    await post_statement(disclosure, community, "2026-05", 20_000)
+    clock.set(datetime(2027, 1, 8, 10, tzinfo=SHANGHAI))
+    await post_statement(disclosure, community, "2026-12", 3_000_000)
+
+    async def lines(period: str) -> list[dict[str, str]]:
+        resp = await disclosure.client.get("/public/v1/items.csv",
+                                           params={"unit": community, "period": period, "lines": True})
+        assert resp.status_code == 200, resp.text
+        return list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig"))))
+
+    year = await lines("2026")
+    assert sorted(r["period"] for r in year) == ["2026-05", "2026-12"]
+    assert sum(float(r["income_yuan"]) for r in year if r["fund_type"] == "party_service") == 30_200.00
+    assert [r["period"] for r in await lines("2027")] == []
+    assert [r["period"] for r in await lines("2025")] == ["2025-12"]
+    assert [r["period"] for r in await lines("2026-Q4")] == ["2026-12"]
 
 
 @pytest.mark.parametrize("parts", [["n", "2026-01-01T00:00:00+00:00", 5], ["n", 5, "x"], ["n", "2026-01-01", [1]],
