@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway import apikeys
-from gateway.proxy import upstream
+from gateway.proxy import Answer, upstream
 from youmin.kit.auth import mint_token
 from youmin.kit.errors import DomainError, storable_instant
 from youmin.kit.names import masked_free_text
@@ -80,6 +80,9 @@ REASON_NOTES: dict[str, str] = {
     "rework": "需重新办理",
     "other": "其他原因",
 }
+# The gateway's own answers when the matters service did not answer in time (504) or the connection failed (502):
+# the request may have been carried out all the same.
+UPSTREAM_LOST = frozenset({502, 504})
 CLOSED_STATUSES = frozenset({"closed", "completed", "concluded", "rated", "archived", "rejected", "withdrawn", "done",
                              "resolved", "evaluated"})
 
@@ -314,8 +317,17 @@ def _service_headers(request: Request, sub: str = "gateway:open311", department:
 
 async def _matters(request: Request, method: str, path: str, *, headers: dict[str, str], body: dict | None = None,
                    params: list[tuple[str, str]] | None = None) -> Any:
-    answer = await upstream(request, "matters", method, path, headers=headers,
-                            content=json.dumps(body).encode() if body is not None else None, params=params)
+    return _read(await _call(request, method, path, headers=headers, body=body, params=params))
+
+
+async def _call(request: Request, method: str, path: str, *, headers: dict[str, str], body: dict | None = None,
+                params: list[tuple[str, str]] | None = None) -> Answer | Response:
+    return await upstream(request, "matters", method, path, headers=headers,
+                          content=json.dumps(body).encode() if body is not None else None, params=params)
+
+
+def _read(answer: Answer | Response) -> Any:
+    """The matters service's JSON answer, or its refusal or absence as the standard's error."""
     if isinstance(answer, Response):
         raise Open311Error(answer.status_code, "the matters service is unavailable")
     if answer.status_code == 404:
@@ -448,12 +460,31 @@ async def create_request(fmt: FmtPath, request: Request) -> Response:
         body |= {"latitude": new.lat, "longitude": new.long}
     if new.address_string:
         body["address_string"] = new.address_string
-    created = await _matters(request, "POST", "/api/v1/matters/", headers=_service_headers(request, department=department),
-                             body=body)
+    headers = _service_headers(request, department=department)
+    answer = await _call(request, "POST", "/api/v1/matters/", headers=headers, body=body)
+    if answer.status_code in UPSTREAM_LOST:
+        # The matters service may have raised the matter and answered after the gateway gave up on it (or the
+        # connection broke after the request went): the client never learns the token, and its retry would raise the
+        # matter a second time. The token the gateway gave it finds it; then the POST answers for that matter.
+        answer = await _raised_by_token(request, token, headers) or answer
+    created = _read(answer)
     matter_id = str(created.get("matter_id") or created.get("id"))
     row = RequestCreated(service_request_id=matter_id, token=token,
                          service_notice="已受理，将按社区议事流程办理").model_dump()
     return render(fmt, "service_requests", "request", [row], 201)
+
+
+async def _raised_by_token(request: Request, token: str, headers: dict[str, str]) -> Answer | None:
+    """The matters service's answer for the matter raised under `token`, if there is one."""
+    found = await _call(request, "GET", f"/api/v1/matters/by-token/{token}", headers=headers)
+    if isinstance(found, Response) or not found.is_success:
+        return None
+    try:
+        matter = found.json()
+    except ValueError:
+        return None
+    return found if isinstance(matter, dict) and matter.get("external_token") == token and matter.get("matter_id") \
+        else None
 
 
 def _ids(value: str | None) -> list[str]:

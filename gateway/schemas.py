@@ -159,7 +159,10 @@ class ReturnBody(WorkOrderText):
 
 
 class TaskCreate(Strict):
-    """An administrative task for a community; without a catalogue item admission control refuses it."""
+    """An administrative task for a community; without a catalogue item admission control refuses it. A title of
+    spaces alone is no title (422 naming it)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     community_code: str = Field(pattern=r"^[0-9]{12}$")
     catalogue_code: str | None = Field(default=None, min_length=1, max_length=20,

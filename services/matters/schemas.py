@@ -456,6 +456,10 @@ class ReturnIn(WorkOrderTextIn):
 
 
 class DepartmentTaskIn(Model):
+    """A department's task for a community: a title of spaces alone is no title (422 naming it)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
     community_code: str = Field(pattern=COMMUNITY_CODE)
     catalogue_code: str | None = Field(None, max_length=20)
     title: str = Field(min_length=1, max_length=200)
