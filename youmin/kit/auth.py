@@ -77,6 +77,10 @@ def mint_token(
     return jwt.encode(claims, settings.signing_key, algorithm=ALGORITHM)
 
 
+# How far the clocks of the processes that mint and verify tokens may disagree.
+CLOCK_SKEW_SECONDS = 30
+
+
 def decode_token(settings: CommonSettings, token: str) -> Principal:
     """Verifies a token's signature, expiry and issuer; returns its principal.
 
@@ -97,8 +101,12 @@ def decode_token(settings: CommonSettings, token: str) -> Principal:
 @lru_cache(maxsize=8192)
 def _verified(signing_key: str, issuer: str, token: str) -> tuple[Principal, int]:
     """A token's principal and expiry (Unix time), its signature and claims verified."""
+    # Issued-at and not-before are read with the leeway (the issuing process's clock may run ahead of this one's:
+    # a token minted for a call would be "not yet valid" at the other end); expiry is checked by decode_token, to the
+    # second.
     claims = jwt.decode(
         token, signing_key, algorithms=[ALGORITHM], issuer=issuer, options={"require": ["exp", "sub", "iss"]},
+        leeway=CLOCK_SKEW_SECONDS,
     )
     principal = Principal(sub=claims["sub"], kind=claims.get("kind", "user"), grants=claims.get("grants", []),
                           department=claims.get("department"))

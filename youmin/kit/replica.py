@@ -306,6 +306,10 @@ async def _unit_moved(session: AsyncSession, event: BaseCloudEvent) -> None:
     # has not arrived yet (events of different units keep no order between them). Its rows move from where they are;
     # the ancestor's move, arriving later, no longer finds them under its old code.
     at = await session.scalar(text("SELECT code FROM replica_unit WHERE unit_id = :id"), {"id": d["unit_id"]})
+    if at is None:
+        # Its creation has not been applied (dead-lettered): recorded now, the move would be lost when the creation
+        # is sent again (it writes the unit at the old code's parent), as a new name or a retirement would be.
+        raise UnitNotReplicated(f"unit_id: unit {d['unit_id']} ({old}) is not in the replica")
     source = at if at is not None and at not in (old, new) and len(at) == len(old) else old
     # `at` is a code the registry gave the unit (to record as one of its old codes) only when no move that arrived
     # explains it. An ancestor's move published after this one, arriving first, also takes the unit along: then `at`

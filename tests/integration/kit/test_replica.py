@@ -361,3 +361,20 @@ async def test_a_change_to_a_unit_whose_creation_has_not_arrived_is_refused_so_i
     async with transaction(sessions) as session:
         got = await replica.get_unit(session, "370705004011")
     assert got.retired or got.unit_name == "新名"
+
+
+async def test_a_move_of_a_unit_whose_creation_has_not_arrived_is_refused_so_it_comes_again_after_it(sessions):
+    unit = created("370705004012", "370705004", "community", "新村")
+    moved = ev.UnitMoved(unit_id=unit.unit_id, old_code="370705004012", new_code="370705005012",
+                         new_parent_code="370705005", effective_on=date(2026, 2, 1))
+    with pytest.raises(replica.UnitNotReplicated):
+        await apply_all(sessions, moved)
+    async with transaction(sessions) as session:  # nothing of the move was recorded
+        assert await replica.codes_today(session, ["370705004012"]) == {"370705004012": "370705004012"}
+    await apply_all(sessions, created("370705004", "370705", "street"), created("370705005", "370705", "street"),
+                    unit, moved)
+    async with transaction(sessions) as session:
+        got = await replica.get_unit(session, "370705005012")
+        assert await replica.get_unit(session, "370705004012") is None
+        assert [u.code for u in await replica.children(session, "370705005")] == ["370705005012"]
+    assert got is not None and got.unit_id == str(unit.unit_id) and got.parent_code == "370705005"

@@ -75,3 +75,20 @@ def test_nothing_passes_for_a_verified_token():
         decode_token(other, token)
     with pytest.raises(Unauthorized):
         decode_token(SETTINGS, mint_token(SETTINGS, "s", [], minutes=-1))
+
+
+def test_a_token_minted_by_a_clock_running_ahead_is_taken_and_still_expires_to_the_second(monkeypatch):
+    # The gateway mints a token for each call to the registry: its clock a few seconds ahead must not make every
+    # call (a log-in among them) "not yet valid".
+    now = int(time.time())
+    token = jwt.encode({"sub": "s", "iss": SETTINGS.jwt_issuer, "iat": now + 20, "nbf": now + 20, "exp": now + 40},
+                       SETTINGS.signing_key, algorithm=ALGORITHM)
+    assert decode_token(SETTINGS, token).sub == "s"
+    monkeypatch.setattr(auth.time, "time", lambda: float(now + 40))
+    with pytest.raises(Unauthorized, match="expired"):
+        decode_token(SETTINGS, token)
+    far_ahead = jwt.encode({"sub": "s", "iss": SETTINGS.jwt_issuer, "iat": now + 600, "exp": now + 900},
+                           SETTINGS.signing_key, algorithm=ALGORITHM)
+    monkeypatch.setattr(auth.time, "time", lambda: float(now))
+    with pytest.raises(Unauthorized):
+        decode_token(SETTINGS, far_ahead)
