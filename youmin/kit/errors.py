@@ -9,13 +9,15 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import asyncpg
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, ValidationException
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from youmin.kit.db import is_transient
 from youmin.kit.logging import get_logger
 
 log = get_logger("youmin.errors")
@@ -47,7 +49,8 @@ def _database_error(exc: BaseException) -> BaseException | None:
 def describe_error(exc: BaseException) -> str:
     """One line about an error, fit for logs and dead letters. A database error gives its kind, SQLSTATE and the
     constraint it broke, not its text: the message and DETAIL quote the row's values (names, phone and ID numbers).
-    Any other error gives its message with phone and ID numbers and e-mail addresses masked."""
+    A validation error gives its field paths, kinds and reasons. Any other error gives its message with phone and ID
+    numbers and e-mail addresses masked."""
     from youmin.kit.pii import redact_text
 
     from pydantic import ValidationError
@@ -67,7 +70,20 @@ def describe_error(exc: BaseException) -> str:
         said = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                          for e in exc.errors(include_url=False, include_input=False))
         return f"{type(exc).__name__}: {said}"
+    if isinstance(exc, ValidationException):
+        # FastAPI's own (a request's, or a response its route's model refused): its text quotes each error's input,
+        # for a response the whole record (a name, a phone number, an address). Paths, kinds and reasons only.
+        said = "; ".join(_validation_error_line(e) for e in exc.errors())
+        where = f" ({exc.endpoint_path})" if exc.endpoint_path else ""
+        return redact_text(f"{type(exc).__name__}{where}: {said}")
     return " | ".join(redact_text(f"{type(exc).__name__}: {exc}").splitlines())
+
+
+def _validation_error_line(error: Any) -> str:
+    """One error of a FastAPI validation error, without its input and context values."""
+    if not isinstance(error, dict):
+        return type(error).__name__
+    return f"{'.'.join(map(str, error.get('loc', ())))}: {error.get('msg', 'invalid')} [{error.get('type', '?')}]"
 
 
 def describe_trace(exc: BaseException) -> str:
@@ -244,15 +260,21 @@ async def refuse_repeated_query_parameters(request: Request) -> None:
                                       for name in sorted(repeated)])
 
 
-def database_problem(exc: BaseException, orig: BaseException | None, *, unavailable: bool) -> JSONResponse:
-    """The answer to a database error: 503 when the database is out of reach, 409 for a lost race or a concurrent
-    change, 422 for a NUL character, else 500 (logged). `orig` is the driver's error (SQLAlchemy's `orig`, or asyncpg's
-    own when a statement went to it directly)."""
+def database_unavailable() -> JSONResponse:
+    """The answer while the database is out of reach: 503, to be retried shortly."""
+    response = problem(503, "Service unavailable", "the database is unavailable; retry shortly",
+                       "/problems/database-unavailable")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def database_problem(exc: BaseException, orig: BaseException | None, *, unavailable: bool = False) -> JSONResponse:
+    """The answer to a database error: 503 when the database is out of reach (`unavailable`: the connection was lost)
+    or cannot take work for now, 409 for a lost race or a concurrent change, 422 for a NUL character, else 500
+    (logged). `orig` is the driver's error (SQLAlchemy's `orig`, or asyncpg's own when a statement went to it
+    directly)."""
     if unavailable:
-        response = problem(503, "Service unavailable", "the database is unavailable; retry shortly",
-                           "/problems/database-unavailable")
-        response.headers["Retry-After"] = "1"
-        return response
+        return database_unavailable()
     sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate == UNIQUE_VIOLATION:
         # A check-then-insert lost a race to a concurrent request: the same conflict the check would have found.
@@ -269,6 +291,11 @@ def database_problem(exc: BaseException, orig: BaseException | None, *, unavaila
                            "written: send the request again", "/problems/concurrent-change")
         response.headers["Retry-After"] = "1"
         return response
+    if is_transient(exc):
+        # Out of reach or not taking work for now, whatever the request: a refused or timed-out connection, a server
+        # starting up or shutting down (57P0x), too many connections or a full disk (53xxx), a standby that is
+        # read-only during a failover (25006), a lock not had in time (55P03).
+        return database_unavailable()
     if sqlstate in NUL_SQLSTATES:
         # A NUL character that no request validator caught reached a query: bad input all the same.
         log.warning("database.nul_refused")
@@ -278,8 +305,76 @@ def database_problem(exc: BaseException, orig: BaseException | None, *, unavaila
     return problem(500, "Internal error", "an unexpected database error occurred", "/problems/internal")
 
 
+def unexpected_problem(exc: BaseException) -> JSONResponse:
+    """The answer to a fault no handler knows (a defect): 500, logged with its trace, described without its values."""
+    log.error("request.unexpected_error", error=describe_error(exc), trace=describe_trace(exc))
+    return problem(500, "Internal error", "an unexpected error occurred", "/problems/internal")
+
+
+# Errors about the service's own files (a defect or a broken deployment), not about a peer out of reach.
+_FILE_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+_DATABASE_PACKAGES = frozenset({"asyncpg", "sqlalchemy"})
+
+
+def _raised_by_database(exc: BaseException) -> bool:
+    """Tells whether an error was raised on the way to the database: in the driver, or in SQLAlchemy's pool opening a
+    connection (neither wraps a refused connection or a connect timeout)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).partition(".")[0] in _DATABASE_PACKAGES:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def unreachable_problem(exc: OSError) -> JSONResponse:
+    """The answer to a raw network error or timeout no one caught: the database (or another peer) is out of reach
+    for now, 503. An error about the service's own files is a defect, 500."""
+    if _raised_by_database(exc):
+        return database_unavailable()
+    if isinstance(exc, _FILE_ERRORS):
+        return unexpected_problem(exc)
+    log.warning("request.peer_unavailable", error=describe_error(exc), trace=describe_trace(exc))
+    response = problem(503, "Service unavailable", "a service this one depends on is unavailable; retry shortly",
+                       "/problems/temporarily-unavailable")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+class AnswerUnexpectedErrors:
+    """Pure ASGI middleware, inside the request context (youmin.kit.service.RequestContextMiddleware): answers an
+    error no exception handler took with the 500 problem, logged once and masked, and ends there.
+
+    Left to Starlette's ServerErrorMiddleware, outermost, the error is answered outside the request context (no
+    request id on the answer or the log line) and then raised on to the server, which logs it again with its raw
+    message (a name, a phone number)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:  # noqa: BLE001 - answered (or, past the response's start, logged) here
+            response = unexpected_problem(exc)
+            # A response already under way cannot be replaced: the server closes the connection on its own.
+            if not started:
+                await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Renders every error of the app as problem+json."""
+    """Renders every error of the app as problem+json. Installed before the app's middleware, so that a defect is
+    answered inside it (AnswerUnexpectedErrors)."""
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
@@ -293,19 +388,26 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
-        return database_problem(exc, exc.orig, unavailable=exc.connection_invalidated or isinstance(exc.orig, OSError))
+        return database_problem(exc, exc.orig, unavailable=exc.connection_invalidated)
 
     # The hot write paths send their statements to asyncpg directly (youmin.kit.db.driver_connection): its errors
     # come as they are, and are answered as SQLAlchemy's are.
     @app.exception_handler(asyncpg.PostgresError)
     async def _driver(_: Request, exc: asyncpg.PostgresError) -> JSONResponse:
-        return database_problem(exc, exc, unavailable=exc.sqlstate.startswith("08") or
-                                exc.sqlstate in ("57P01", "57P02", "57P03"))
+        return database_problem(exc, exc)
 
     @app.exception_handler(asyncpg.InterfaceError)
     async def _driver_connection(_: Request, exc: asyncpg.InterfaceError) -> JSONResponse:
-        # "connection is closed", "connection was closed in the middle of operation": the database is out of reach.
-        return database_problem(exc, exc, unavailable="connection" in str(exc).lower())
+        # "connection is closed", "connection was closed in the middle of operation": the database is out of reach
+        # (youmin.kit.db.is_transient).
+        return database_problem(exc, exc)
+
+    # Opening a connection, asyncpg raises a refused connection (ConnectionRefusedError, or OSError for several
+    # addresses) and its connect timeout (TimeoutError, an OSError too) as they are, and SQLAlchemy's pool passes them
+    # on unwrapped.
+    @app.exception_handler(OSError)
+    async def _unreachable(_: Request, exc: OSError) -> JSONResponse:
+        return unreachable_problem(exc)
 
     @app.exception_handler(PoolTimeout)
     async def _pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
@@ -322,8 +424,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     # The last resort, for a fault no handler above knows (a defect): the client still gets problem+json, and the
-    # error is logged here and raised on to the server's own log.
+    # error is logged once, masked. Answered inside the app's middleware (added first, so innermost); the handler
+    # below is Starlette's ServerErrorMiddleware's, for a fault of a middleware outside it (which that middleware
+    # then raises on to the server).
+    app.add_middleware(AnswerUnexpectedErrors)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("request.unexpected_error", error=describe_error(exc), trace=describe_trace(exc))
-        return problem(500, "Internal error", "an unexpected error occurred", "/problems/internal")
+        return unexpected_problem(exc)

@@ -326,7 +326,7 @@ def create_service_app(
     app.state.settings = settings
     for key, value in (state or {}).items():
         setattr(app.state, key, value)
-    install_error_handlers(app)
+    install_error_handlers(app)  # first: its middleware answers a defect inside the request context
     install_request_context(app, settings.name)
     app.include_router(health_router())
     for router in routers:

@@ -3,10 +3,17 @@ tell the client."""
 
 from __future__ import annotations
 
-import httpx
-from fastapi import FastAPI
+import asyncio
 
-from youmin.kit.errors import install_error_handlers
+import httpx
+import structlog
+from fastapi import FastAPI
+from fastapi.exceptions import ResponseValidationError
+from pydantic import BaseModel
+from structlog.testing import capture_logs
+
+from youmin.kit.errors import describe_error, describe_trace, install_error_handlers
+from youmin.kit.service import install_request_context
 
 
 def _app() -> FastAPI:
@@ -40,3 +47,83 @@ async def test_a_405_keeps_its_allow_header():
     assert resp.status_code == 405
     assert resp.headers["allow"] == "GET"
     assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+class Resident(BaseModel):
+    name: str
+    phone: str
+    age: int
+
+
+def _app_with_request_context() -> FastAPI:
+    """An app with the kit's handlers and request context, installed in the order the service factory does."""
+    app = FastAPI()
+    install_error_handlers(app)
+    install_request_context(app, "test")
+
+    @app.get("/resident", response_model=Resident)
+    async def resident() -> dict:
+        # A defect: the record lacks a field the response model requires, and holds a name and a phone number.
+        return {"name": "王秀英", "phone": "13912345678", "address": "幸福路 8 号"}
+
+    @app.get("/peer-timeout")
+    async def peer_timeout() -> dict:
+        async with asyncio.timeout(0):
+            await asyncio.sleep(1)
+        return {}
+
+    @app.get("/peer-refused")
+    async def peer_refused() -> dict:
+        raise ConnectionRefusedError(111, "Connect call failed ('10.0.0.9', 8080)")
+
+    @app.get("/missing-file")
+    async def missing_file() -> dict:
+        raise FileNotFoundError(2, "No such file or directory", "/etc/youmin/absent.pem")
+
+    return app
+
+
+async def test_a_response_the_model_refuses_is_a_500_logged_once_without_the_records_values():
+    # The default transport raises what the app raises on to the test, as a server would receive it.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app_with_request_context()),
+                                 base_url="http://t") as client:
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            resp = await client.get("/resident", headers={"x-request-id": "req-1"})
+    assert resp.status_code == 500
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert resp.json()["type"] == "/problems/internal"
+    # Answered inside the request context: its request id on the answer and the log line, its status counted.
+    assert resp.headers["x-request-id"] == "req-1"
+    [error] = [e for e in logs if e["event"] == "request.unexpected_error"]
+    assert error["request_id"] == "req-1"
+    assert "ResponseValidationError" in error["error"] and "age" in error["error"] and "missing" in error["error"]
+    assert [e["status"] for e in logs if e["event"] == "http.request"] == [500]
+    logged = repr(logs)
+    for value in ("王秀英", "13912345678", "幸福路"):
+        assert value not in logged and value not in resp.text
+
+
+def test_a_fastapi_validation_error_is_described_without_its_inputs():
+    error = ResponseValidationError([{"type": "missing", "loc": ("response", "age"), "msg": "Field required",
+                                      "input": {"name": "王秀英", "phone": "13912345678"}},
+                                     {"type": "string_too_long", "loc": ("response", "name"),
+                                      "msg": "String should have at most 2 characters", "input": "王秀英",
+                                      "ctx": {"max_length": 2}}],
+                                    endpoint_ctx={"path": "GET /resident"})
+    described = describe_error(error)
+    assert described == ("ResponseValidationError (GET /resident): response.age: Field required [missing]; "
+                         "response.name: String should have at most 2 characters [string_too_long]")
+    assert "王秀英" not in describe_trace(error) and "13912345678" not in describe_trace(error)
+
+
+async def test_a_raw_network_error_or_timeout_of_another_peer_is_a_503_to_retry_and_a_file_error_a_500():
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app_with_request_context()),
+                                 base_url="http://t") as client:
+        for path in ("/peer-timeout", "/peer-refused"):
+            resp = await client.get(path)
+            assert resp.status_code == 503, path
+            assert resp.headers["content-type"].startswith("application/problem+json")
+            assert resp.headers["retry-after"] == "1"
+            assert resp.json()["type"] == "/problems/temporarily-unavailable"
+        missing = await client.get("/missing-file")
+    assert missing.status_code == 500 and missing.json()["type"] == "/problems/internal"
