@@ -28,6 +28,8 @@ from gateway.schemas import (
     SubscriptionHold,
     SubscriptionRead,
     TaskCreate,
+    TaskProgressBody,
+    TaskSpendingBody,
 )
 from youmin.kit.auth import CurrentPrincipal, Principal, mint_token
 from youmin.kit.db import transaction
@@ -55,6 +57,12 @@ WORK_ORDER_PROBLEMS = PROBLEMS | UPSTREAM | {
     409: {"description": "The work order is not in a state that allows this (already signed, answered, extended...)",
           **_PROBLEM},
 }
+TASK_PROBLEMS = PROBLEMS | UPSTREAM | {
+    403: {"description": "The department may not do this", **_PROBLEM},
+    404: {"description": "No implementation task the department carries out", **_PROBLEM},
+    409: {"description": "The task's matter has ended: its tasks take no more progress or spending", **_PROBLEM},
+    422: {"description": "A field is invalid or a rule refuses it (the field and the rule are named)", **_PROBLEM},
+}
 # A department's webhook subscriptions: a few URLs of its own systems.
 MAX_SUBSCRIPTIONS = 10
 
@@ -75,6 +83,7 @@ async def current_department(request: Request, key: Annotated[str | None, Depend
 
 Department = Annotated[str, Depends(current_department)]
 WorkOrderID = Annotated[uuid.UUID, Path(description="The work order's id")]
+TaskID = Annotated[uuid.UUID, Path(description="The id of a matter's implementation task the department carries out")]
 DepartmentCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 KeyID = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]
 
@@ -150,6 +159,27 @@ async def send_back(work_order_id: WorkOrderID, body: ReturnBody, request: Reque
 async def submit_task(body: TaskCreate, request: Request, department: Department) -> Response:
     """Submits an administrative task to a community; admission control may refuse it (422 with the reason)."""
     return await to_matters(request, department, "POST", "/api/v1/matters/department-tasks", body)
+
+
+class TaskReported(BaseModel):
+    """The task as the matters service answers it, with all its progress updates and spending lines."""
+
+    model_config = {"extra": "allow"}
+
+
+@router.post("/tasks/{task_id}/progress", response_model=TaskReported, responses=TASK_PROBLEMS)
+async def report_task_progress(task_id: TaskID, body: TaskProgressBody, request: Request,
+                               department: Department) -> Response:
+    """Reports how far an implementation task the department carries out is done (民事民办), with a note; the task's
+    deadline warning ends at 100%."""
+    return await to_matters(request, department, "POST", f"/api/v1/matters/tasks/{task_id}/progress", body)
+
+
+@router.post("/tasks/{task_id}/spending", response_model=TaskReported, responses=TASK_PROBLEMS)
+async def report_task_spending(task_id: TaskID, body: TaskSpendingBody, request: Request,
+                               department: Department) -> Response:
+    """Records a spending line against the budget of an implementation task the department carries out."""
+    return await to_matters(request, department, "POST", f"/api/v1/matters/tasks/{task_id}/spending", body)
 
 
 # ---- the department's own key ---------------------------------------------------------------

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from youmin.kit.pii import PiiValidationError, validate_mobile
 
@@ -169,3 +169,32 @@ class TaskCreate(Strict):
                                        description="The admission-catalogue item the task cites")
     title: str = Field(min_length=1, max_length=200)
     due_on: date | None = None
+
+
+MAX_CENTS = 10**15  # as the matters service: far above any budget, far below bigint overflow when lines are summed
+
+
+class TaskReportText(Strict):
+    """A department's report on an implementation task it carries out: a note or item of spaces alone is no text (422
+    naming it), trimmed otherwise, as a clerk's report is read by the residents."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_in_field(cls, value: object) -> object:
+        # Per field, so the 422 names the field (Strict's check, over the whole body, names only "body").
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class TaskProgressBody(TaskReportText):
+    percent: int = Field(ge=0, le=100, description="How far the task is done; 100 finishes it")
+    note: str = Field(min_length=1, max_length=2000, description="What was done")
+
+
+class TaskSpendingBody(TaskReportText):
+    item: str = Field(min_length=1, max_length=200, description="What the money paid for")
+    amount_cents: int = Field(gt=0, le=MAX_CENTS, description="The amount in fen (cents of a yuan)")
+    spent_on: date = Field(description="The day it was spent: on or before today, not before the matter was raised")

@@ -124,7 +124,8 @@ class WorkOrderChanged(MattersEvent):
 
 
 class TaskWarned(MattersEvent):
-    """Published when an implementation task's deadline warning changes (yellow, red)."""
+    """Published when an implementation task's deadline warning changes (yellow, red). The responsible body routes
+    the warning: a department's or a community's code; a social organisation's kind only (its name is free text)."""
 
     type: ClassVar[str] = "gov.youmin.matters.task.warned.v1"
 
@@ -134,6 +135,9 @@ class TaskWarned(MattersEvent):
     warning: Literal["none", "yellow", "red"]
     due_at: datetime
     at: datetime
+    # Optional: events published before these were added carry neither.
+    responsible_kind: Literal["community", "department", "social_organisation"] | None = None
+    responsible_code: str | None = None
 
 
 class DepartmentTaskEvent(Event):

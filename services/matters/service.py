@@ -1184,9 +1184,7 @@ class MattersService:
         await self.repo.add(task)
         if task.warning != deadlines.WarningLevel.NONE:
             # Due on the next working day or today: warned at once, as the sweeper warns of a level it reaches.
-            await publish(self.session, ev.TaskWarned(matter_id=task.matter_id, community_code=matter.community_code,
-                                                      task_id=task.task_id, warning=task.warning, due_at=task.due_at,
-                                                      at=ctx.now))
+            await self._task_warned(task, matter, task.warning, ctx.now)
         return task
 
     async def _task_for_writer(self, ctx: Context, task_id: uuid.UUID) -> tuple[ImplementationTask, Matter]:
@@ -1209,6 +1207,15 @@ class MattersService:
                            state=matter.state, allowed=[])
         return task, matter
 
+    async def _task_warned(self, task: ImplementationTask, matter: Matter, level: str, now: datetime) -> None:
+        """Publishes a task's new warning level with its responsible body, so the warning reaches the department or
+        community carrying it out. A social organisation's name is free text (a person's name, a phone number): it
+        stays off the bus, its kind alone goes."""
+        code = task.responsible_code if task.responsible_kind in ("department", "community") else None
+        await publish(self.session, ev.TaskWarned(
+            matter_id=task.matter_id, community_code=matter.community_code, task_id=task.task_id, warning=level,
+            due_at=task.due_at, at=now, responsible_kind=task.responsible_kind, responsible_code=code))
+
     async def _progress_event(self, task: ImplementationTask, matter: Matter, now: datetime) -> None:
         await publish(self.session, ev.MatterProgressUpdated(
             matter_id=matter.matter_id, community_code=matter.community_code, task_id=task.task_id, percent=task.percent,
@@ -1224,8 +1231,7 @@ class MattersService:
         level = (deadlines.WarningLevel.NONE.value if data.percent == 100
                  else deadlines.warning_level(task.due_at, ctx.now, self.calendar).value)
         if level != task.warning:
-            await publish(self.session, ev.TaskWarned(matter_id=task.matter_id, community_code=matter.community_code,
-                                                      task_id=task.task_id, warning=level, due_at=task.due_at, at=ctx.now))
+            await self._task_warned(task, matter, level, ctx.now)
         task.warning = level
         self.session.add(TaskProgress(task_id=task.task_id, percent=data.percent, note=data.note, recorded_by=ctx.principal.sub, at=ctx.now))
         await self.session.flush()
@@ -1455,8 +1461,7 @@ class MattersService:
             if level != task.warning:
                 task.warning = level
                 matter = await self.repo.get_matter(task.matter_id)
-                await publish(self.session, ev.TaskWarned(matter_id=task.matter_id, community_code=matter.community_code,
-                                                          task_id=task.task_id, warning=level, due_at=task.due_at, at=now))
+                await self._task_warned(task, matter, level, now)
                 changed["tasks"] += 1
         await self.session.flush()
         return changed

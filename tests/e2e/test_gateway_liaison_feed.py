@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
 from youmin.kit.auth import mint_token
+from youmin.kit.calendar import LOCAL_TZ
 from youmin.testing import eventually
 
 from .test_gateway_open311 import new_community_with_department, raise_by_open311
@@ -259,3 +260,78 @@ async def test_task_citing_a_catalogue_item_is_admitted_and_shows_in_the_communi
         assert "X001" in task["reason"]
         burden = (await staff_client.get("/api/v1/matters/department-tasks/burden")).json()["items"]
     assert [(row["admitted"], row["refused"]) for row in burden if row["community_code"] == community] == [(1, 0)]
+
+
+async def _decided_with_tasks(client: httpx.AsyncClient, staff_client: httpx.AsyncClient, raise_key: str,
+                              community: str, department: str) -> tuple[str, str, str]:
+    """Raises a matter, decides it by deliberation and gives it a task carried out by the department and one by the
+    community. Returns (matter, the department's task, the community's task)."""
+    matter = (await raise_by_open311(client, raise_key, "小区北门道路破损", community))["service_request_id"]
+    for step in ("accept", {"action": "route", "channel": "deliberation", "reason": "协商"}, "start_deliberation",
+                 "start_decision", {"action": "decide", "reason": "议事会一致同意"}):
+        moved = await staff_client.post(f"/api/v1/matters/{matter}/transitions",
+                                        json=step if isinstance(step, dict) else {"action": step})
+        assert moved.status_code == 200, moved.text
+    due_on = (datetime.now(LOCAL_TZ) + timedelta(days=30)).date().isoformat()
+
+    async def department_task() -> str | None:
+        # The matters service learns the department's assignment from the registry's events.
+        resp = await staff_client.post(f"/api/v1/matters/{matter}/tasks", json={
+            "title": "修复道路", "responsible_kind": "department", "responsible_code": department,
+            "budget_cents": 5_000_000, "due_on": due_on})
+        return resp.json()["task_id"] if resp.status_code == 201 else None
+
+    ours = await eventually(department_task, timeout=30, interval=0.2)
+    theirs = await staff_client.post(f"/api/v1/matters/{matter}/tasks", json={
+        "title": "通知居民绕行", "responsible_kind": "community", "budget_cents": 0, "due_on": due_on})
+    assert theirs.status_code == 201, theirs.text
+    return matter, ours, theirs.json()["task_id"]
+
+
+async def test_the_department_carrying_out_a_task_reports_its_progress_and_spending_through_the_liaison_api(stack):
+    community, _, raise_key = await new_community_with_department(stack)
+    department, key = await _assigned_department(stack, community)
+    _, _, other_key = await new_community_with_department(stack)
+    headers = {"x-api-key": key}
+    staff = stack.token("community_staff", community, sub="e2e-implementer")
+    async with client_of(stack) as client, client_of(stack, staff) as staff_client:
+        matter, task, community_task = await _decided_with_tasks(client, staff_client, raise_key, community, department)
+        today = datetime.now(LOCAL_TZ).date().isoformat()
+
+        progressed = await client.post(f"/liaison/v1/tasks/{task}/progress", json={"percent": 40, "note": " 路基已铺 "},
+                                       headers=headers)
+        assert progressed.status_code == 200, progressed.text
+        assert progressed.json()["percent"] == 40
+        assert [(p["percent"], p["note"]) for p in progressed.json()["progress"]] == [(40, "路基已铺")]
+        spent = await client.post(f"/liaison/v1/tasks/{task}/spending", headers=headers,
+                                  json={"item": "沥青采购", "amount_cents": 1_250_000, "spent_on": today})
+        assert spent.status_code == 200, spent.text
+        assert (spent.json()["spent_cents"], spent.json()["percent"]) == (1_250_000, 40)
+        # A rule of the matters service comes back as it answers, naming the field.
+        ahead = (datetime.now(LOCAL_TZ) + timedelta(days=2)).date().isoformat()
+        future = await client.post(f"/liaison/v1/tasks/{task}/spending", headers=headers,
+                                   json={"item": "预付款", "amount_cents": 100, "spent_on": ahead})
+        assert future.status_code == 422, future.text
+        assert (future.json()["rule"], future.json()["field"]) == ("task.spending_in_future", "spent_on")
+
+        # Neither another department nor this one reaches a task it does not carry out.
+        for target, api_key in ((task, other_key), (community_task, key)):
+            for kind, body in (("progress", {"percent": 90, "note": "冒报"}),
+                               ("spending", {"item": "冒报", "amount_cents": 1, "spent_on": today})):
+                refused = await client.post(f"/liaison/v1/tasks/{target}/{kind}", json=body,
+                                            headers={"x-api-key": api_key})
+                assert refused.status_code == 404, (target, kind, refused.text)
+                assert refused.headers["content-type"].startswith("application/problem+json")
+        bad = await client.post(f"/liaison/v1/tasks/{task}/progress", json={"percent": 101, "note": "超额"},
+                                headers=headers)
+        assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["percent"], bad.text
+
+        # The community reads what the department reported, and nothing else was written.
+        tasks = {t["task_id"]: t for t in (await staff_client.get(f"/api/v1/matters/{matter}/tasks")).json()}
+        ours, theirs = tasks[task], tasks[community_task]
+        assert (ours["responsible_kind"], ours["responsible_code"]) == ("department", department)
+        assert (ours["percent"], ours["spent_cents"]) == (40, 1_250_000)
+        assert [(p["percent"], p["note"]) for p in ours["progress"]] == [(40, "路基已铺")]
+        assert [(s["item"], s["amount_cents"], s["spent_on"]) for s in ours["spending"]] == [
+            ("沥青采购", 1_250_000, today)]
+        assert (theirs["percent"], theirs["spent_cents"], theirs["progress"], theirs["spending"]) == (0, 0, [], [])
