@@ -1,10 +1,11 @@
-"""The department-liaison integration under /liaison/v1: API keys, the work-order feed, actions, tasks, webhooks."""
+"""The department-liaison integration under /liaison/v1: API keys, the work-order feed, actions, the tasks a department
+pushes to communities (准入) and the implementation tasks it carries out, webhooks."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import APIKeyHeader
@@ -22,6 +23,7 @@ from gateway.schemas import (
     DeliveryRead,
     DepartmentKeyCreate,
     ExtendBody,
+    ImplementationTaskPage,
     ReturnBody,
     SubscriptionCreate,
     SubscriptionCreated,
@@ -157,9 +159,12 @@ async def send_back(work_order_id: WorkOrderID, body: ReturnBody, request: Reque
 
 @router.post("/tasks", status_code=201, response_model=WorkOrderAction, responses=PROBLEMS | UPSTREAM)
 async def submit_task(body: TaskCreate, request: Request, department: Department) -> Response:
-    """Submits an administrative task to a community; admission control may refuse it (422 with the reason)."""
+    """Submits an administrative task to a community (准入); admission control may refuse it (422 with the reason).
+    Not an implementation task: those the department carries out are under /liaison/v1/implementation-tasks."""
     return await to_matters(request, department, "POST", "/api/v1/matters/department-tasks", body)
 
+
+# ---- the implementation tasks the department carries out (民事民办) ---------------------------------
 
 class TaskReported(BaseModel):
     """The task as the matters service answers it, with all its progress updates and spending lines."""
@@ -167,18 +172,34 @@ class TaskReported(BaseModel):
     model_config = {"extra": "allow"}
 
 
-@router.post("/tasks/{task_id}/progress", response_model=TaskReported, responses=TASK_PROBLEMS)
+@router.get("/implementation-tasks", response_model=ImplementationTaskPage, responses=PROBLEMS | UPSTREAM)
+async def implementation_tasks(
+    request: Request,
+    department: Department,
+    status: Annotated[Literal["open", "finished"] | None,
+                      Query(description="open: not yet reported at 100%; finished: reported at 100%")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1, description="How many tasks to skip")] = 0,
+) -> Response:
+    """Lists the implementation tasks (民事民办) that staff gave the department to carry out, newest first, with their
+    ids (to report progress and spending on), progress, budget, spending and deadline warning."""
+    params = [("limit", str(limit)), ("offset", str(offset))] + ([("status", status)] if status else [])
+    return await to_matters(request, department, "GET", "/api/v1/matters/tasks/assigned", params=params)
+
+
+@router.post("/implementation-tasks/{task_id}/progress", response_model=TaskReported, responses=TASK_PROBLEMS)
 async def report_task_progress(task_id: TaskID, body: TaskProgressBody, request: Request,
                                department: Department) -> Response:
     """Reports how far an implementation task the department carries out is done (民事民办), with a note; the task's
-    deadline warning ends at 100%."""
+    deadline warning ends at 100%. Its id is listed by GET /liaison/v1/implementation-tasks."""
     return await to_matters(request, department, "POST", f"/api/v1/matters/tasks/{task_id}/progress", body)
 
 
-@router.post("/tasks/{task_id}/spending", response_model=TaskReported, responses=TASK_PROBLEMS)
+@router.post("/implementation-tasks/{task_id}/spending", response_model=TaskReported, responses=TASK_PROBLEMS)
 async def report_task_spending(task_id: TaskID, body: TaskSpendingBody, request: Request,
                                department: Department) -> Response:
-    """Records a spending line against the budget of an implementation task the department carries out."""
+    """Records a spending line against the budget of an implementation task the department carries out. Its id is
+    listed by GET /liaison/v1/implementation-tasks."""
     return await to_matters(request, department, "POST", f"/api/v1/matters/tasks/{task_id}/spending", body)
 
 

@@ -198,3 +198,26 @@ class TaskSpendingBody(TaskReportText):
     item: str = Field(min_length=1, max_length=200, description="What the money paid for")
     amount_cents: int = Field(gt=0, le=MAX_CENTS, description="The amount in fen (cents of a yuan)")
     spent_on: date = Field(description="The day it was spent: on or before today, not before the matter was raised")
+
+
+class ImplementationTaskListed(BaseModel):
+    """An implementation task the department carries out, as the matters service lists it."""
+
+    task_id: UUID = Field(description="The id to report progress and spending on, under "
+                                      "/liaison/v1/implementation-tasks/{task_id}/")
+    matter_id: UUID
+    community_code: str = Field(description="The community of the task's matter")
+    title: str = Field(description="What the work is, as staff wrote it")
+    percent: int = Field(ge=0, le=100, description="How far it is done, as last reported")
+    budget_cents: int = Field(description="The budget in fen (cents of a yuan)")
+    spent_cents: int = Field(description="The spending recorded so far, in fen")
+    due_at: datetime
+    warning: Literal["none", "yellow", "red"] = Field(description="The deadline warning: yellow one working day "
+                                                                  "before it, red once it has passed; none when done")
+    completed_at: datetime | None = Field(description="When it first reached 100%; null while unfinished")
+    created_at: datetime
+
+
+class ImplementationTaskPage(BaseModel):
+    items: list[ImplementationTaskListed]
+    total: int = Field(description="How many tasks match, on every page")

@@ -234,6 +234,8 @@ class ImplementationTask(Base):
     __tablename__ = "implementation_task"
     __table_args__ = (
         Index("ix_implementation_task_matter_id", "matter_id"),
+        # A department's tasks, newest first (GET /tasks/assigned, the liaison feed's list).
+        Index("ix_implementation_task_responsible", "responsible_kind", "responsible_code", "created_at"),
         CheckConstraint("percent BETWEEN 0 AND 100", name="percent_range"),
     )
 

@@ -644,6 +644,25 @@ class MattersRepository:
         )
         return list(rows.scalars())
 
+    async def department_tasks_carried(self, department_code: str, finished: bool | None, limit: int,
+                                       offset: int) -> tuple[list[tuple[ImplementationTask, str]], int]:
+        """A page of the implementation tasks a department carries out, newest first, each with its matter's
+        community, and how many there are in all; `finished`: only those done (or only those not)."""
+        conditions = [ImplementationTask.responsible_kind == "department",
+                      ImplementationTask.responsible_code == department_code]
+        if finished is not None:
+            conditions.append(ImplementationTask.completed_at.is_not(None) if finished
+                              else ImplementationTask.completed_at.is_(None))
+        total = await self.session.scalar(select(func.count()).select_from(ImplementationTask).where(*conditions))
+        rows = await self.session.execute(
+            select(ImplementationTask, Matter.community_code)
+            .join(Matter, Matter.matter_id == ImplementationTask.matter_id)
+            .where(*conditions)
+            .order_by(ImplementationTask.created_at.desc(), ImplementationTask.task_id.desc())
+            .limit(limit).offset(offset)
+        )
+        return [(task, community) for task, community in rows.tuples()], int(total or 0)
+
     async def spending_of(self, task_ids: list[uuid.UUID]) -> list[TaskSpending]:
         rows = await self.session.execute(
             select(TaskSpending).where(TaskSpending.task_id.in_(task_ids)).order_by(TaskSpending.spending_id)

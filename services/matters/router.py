@@ -322,6 +322,21 @@ async def cancel_vote(vote_id: VoteID, data: s.VoteCancel, request: Request, ses
 # --- implementation tasks --------------------------------------------------------------------------
 
 
+# Before every /tasks/{task_id}/... and /{matter_id}/... route, so "assigned" is never read as an id.
+@router.get("/tasks/assigned", response_model=s.AssignedTaskPage)
+async def tasks_assigned(
+    request: Request,
+    session: SessionDep,
+    principal: Caller,
+    status: Annotated[Literal["open", "finished"] | None,
+                      Query(description="open: not yet at 100%; finished: reported at 100%")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=s.MAX_BIGINT)] = 0,
+) -> dict:
+    """The implementation tasks the calling department carries out, newest first (departments only)."""
+    return await _service(request, session).tasks_carried_by_department(principal, status, limit, offset)
+
+
 @router.post("/tasks/{task_id}/progress", response_model=s.TaskRead)
 async def task_progress(task_id: TaskID, data: s.ProgressIn, request: Request, session: SessionDep, principal: Caller):
     """Records a dated progress update of a task; answers the task with all its updates and spending."""

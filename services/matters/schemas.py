@@ -374,6 +374,27 @@ class TaskRead(BaseModel):
     progress: list[ProgressRead] = []
 
 
+class AssignedTaskRead(BaseModel):
+    """An implementation task a department carries out, as listed for that department."""
+
+    task_id: UUID = Field(description="The id its progress and spending are reported on")
+    matter_id: UUID
+    community_code: str = Field(description="The community of the task's matter")
+    title: str
+    percent: int = Field(ge=0, le=100)
+    budget_cents: int
+    spent_cents: int
+    due_at: datetime
+    warning: Warning
+    completed_at: datetime | None = Field(description="When it first reached 100%; null while unfinished")
+    created_at: datetime
+
+
+class AssignedTaskPage(BaseModel):
+    items: list[AssignedTaskRead]
+    total: int = Field(description="How many tasks match, on every page")
+
+
 # --- evaluation ------------------------------------------------------------------------------------
 
 

@@ -1262,6 +1262,20 @@ class MattersService:
         full = self.reads_in_full(principal, matter.unit_code, matter.proposer_sub)
         return await self.read_tasks(await self.repo.tasks_of(matter.matter_id), masked=not full)
 
+    async def tasks_carried_by_department(self, principal: Principal, status: str | None, limit: int,
+                                          offset: int) -> dict[str, Any]:
+        """The implementation tasks the calling department carries out, newest first: the ids it reports progress and
+        spending on. Their titles go as written (staff's words about the work, which a department reads in full)."""
+        if principal.kind != "department" or not principal.department:
+            raise Forbidden("the tasks a department carries out are listed for that department's integration")
+        finished = None if status is None else status == "finished"
+        rows, total = await self.repo.department_tasks_carried(principal.department, finished, limit, offset)
+        items = [{"task_id": task.task_id, "matter_id": task.matter_id, "community_code": community,
+                  "title": task.title, "percent": task.percent, "budget_cents": task.budget_cents,
+                  "spent_cents": task.spent_cents, "due_at": task.due_at, "warning": task.warning,
+                  "completed_at": task.completed_at, "created_at": task.created_at} for task, community in rows]
+        return {"items": items, "total": total}
+
     async def read_tasks(self, tasks: list[ImplementationTask], *, masked: bool = False) -> list[dict[str, Any]]:
         """Tasks with their spending lines and progress updates; `masked`: their free text as another resident of the
         community reads it (a payee's or a resident's name in a line, a phone number in a note)."""

@@ -37,13 +37,13 @@ def client_of(stack, token: str | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=stack.gateway_url, headers=headers, timeout=30, transport=HonourRetryAfter())
 
 
-async def _assigned_department(stack, community: str) -> tuple[str, str]:
-    """Binds a registry department to the community and gives it an API key."""
+async def _assigned_department(stack, community: str, nth: int = 0) -> tuple[str, str]:
+    """Binds the registry's `nth` department to the community and gives it an API key."""
     admin = stack.token("admin", "370705", sub="e2e-admin")
     async with stack.client(admin) as client:
         departments = (await client.get("/api/v1/registry/departments")).json()
-        assert departments, "the registry lists no departments"
-        code = departments[0]["department_code"]
+        assert len(departments) > nth, "the registry lists too few departments"
+        code = departments[nth]["department_code"]
         resp = await client.put(f"/api/v1/registry/departments/{code}/assignments", json={"community_code": community})
         assert resp.status_code == 204, resp.text
         key = await client.post(f"/liaison/v1/admin/departments/{code}/keys", json={"label": "feed"},
@@ -298,18 +298,18 @@ async def test_the_department_carrying_out_a_task_reports_its_progress_and_spend
         matter, task, community_task = await _decided_with_tasks(client, staff_client, raise_key, community, department)
         today = datetime.now(LOCAL_TZ).date().isoformat()
 
-        progressed = await client.post(f"/liaison/v1/tasks/{task}/progress", json={"percent": 40, "note": " 路基已铺 "},
-                                       headers=headers)
+        progressed = await client.post(f"/liaison/v1/implementation-tasks/{task}/progress",
+                                       json={"percent": 40, "note": " 路基已铺 "}, headers=headers)
         assert progressed.status_code == 200, progressed.text
         assert progressed.json()["percent"] == 40
         assert [(p["percent"], p["note"]) for p in progressed.json()["progress"]] == [(40, "路基已铺")]
-        spent = await client.post(f"/liaison/v1/tasks/{task}/spending", headers=headers,
+        spent = await client.post(f"/liaison/v1/implementation-tasks/{task}/spending", headers=headers,
                                   json={"item": "沥青采购", "amount_cents": 1_250_000, "spent_on": today})
         assert spent.status_code == 200, spent.text
         assert (spent.json()["spent_cents"], spent.json()["percent"]) == (1_250_000, 40)
         # A rule of the matters service comes back as it answers, naming the field.
         ahead = (datetime.now(LOCAL_TZ) + timedelta(days=2)).date().isoformat()
-        future = await client.post(f"/liaison/v1/tasks/{task}/spending", headers=headers,
+        future = await client.post(f"/liaison/v1/implementation-tasks/{task}/spending", headers=headers,
                                    json={"item": "预付款", "amount_cents": 100, "spent_on": ahead})
         assert future.status_code == 422, future.text
         assert (future.json()["rule"], future.json()["field"]) == ("task.spending_in_future", "spent_on")
@@ -318,12 +318,12 @@ async def test_the_department_carrying_out_a_task_reports_its_progress_and_spend
         for target, api_key in ((task, other_key), (community_task, key)):
             for kind, body in (("progress", {"percent": 90, "note": "冒报"}),
                                ("spending", {"item": "冒报", "amount_cents": 1, "spent_on": today})):
-                refused = await client.post(f"/liaison/v1/tasks/{target}/{kind}", json=body,
+                refused = await client.post(f"/liaison/v1/implementation-tasks/{target}/{kind}", json=body,
                                             headers={"x-api-key": api_key})
                 assert refused.status_code == 404, (target, kind, refused.text)
                 assert refused.headers["content-type"].startswith("application/problem+json")
-        bad = await client.post(f"/liaison/v1/tasks/{task}/progress", json={"percent": 101, "note": "超额"},
-                                headers=headers)
+        bad = await client.post(f"/liaison/v1/implementation-tasks/{task}/progress",
+                                json={"percent": 101, "note": "超额"}, headers=headers)
         assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["percent"], bad.text
 
         # The community reads what the department reported, and nothing else was written.
@@ -335,3 +335,69 @@ async def test_the_department_carrying_out_a_task_reports_its_progress_and_spend
         assert [(s["item"], s["amount_cents"], s["spent_on"]) for s in ours["spending"]] == [
             ("沥青采购", 1_250_000, today)]
         assert (theirs["percent"], theirs["spent_cents"], theirs["progress"], theirs["spending"]) == (0, 0, [], [])
+
+
+async def _all_implementation_tasks(client: httpx.AsyncClient, headers: dict[str, str], page_size: int,
+                                    **params: str) -> list[dict]:
+    """Every implementation task listed for the department, page by page; no page repeats one of another."""
+    seen: list[dict] = []
+    while True:
+        page = await client.get("/liaison/v1/implementation-tasks", headers=headers,
+                                params={**params, "limit": page_size, "offset": len(seen)})
+        assert page.status_code == 200, page.text
+        assert len(page.json()["items"]) <= page_size
+        if not page.json()["items"]:
+            assert page.json()["total"] == len(seen)
+            return seen
+        seen += page.json()["items"]
+        assert len({t["task_id"] for t in seen}) == len(seen), "a task listed twice"
+
+
+async def test_the_department_lists_the_implementation_tasks_it_carries_out_and_reports_on_one_by_its_id(stack):
+    community, _, raise_key = await new_community_with_department(stack)
+    department, key = await _assigned_department(stack, community)
+    second, second_key = await _assigned_department(stack, community, nth=1)
+    _, _, taskless_key = await new_community_with_department(stack)
+    headers = {"x-api-key": key}
+    staff = stack.token("community_staff", community, sub="e2e-implementer")
+    async with client_of(stack) as client, client_of(stack, staff) as staff_client:
+        matter, task, community_task = await _decided_with_tasks(client, staff_client, raise_key, community, department)
+        due_on = (datetime.now(LOCAL_TZ) + timedelta(days=30)).date().isoformat()
+
+        async def second_departments_task() -> str | None:
+            resp = await staff_client.post(f"/api/v1/matters/{matter}/tasks", json={
+                "title": "更换路灯", "responsible_kind": "department", "responsible_code": second,
+                "budget_cents": 0, "due_on": due_on})
+            return resp.json()["task_id"] if resp.status_code == 201 else None
+
+        theirs = await eventually(second_departments_task, timeout=30, interval=0.2)
+
+        # The department's own tasks only (other tests give it tasks too), newest first: ours is the newest.
+        listed = await _all_implementation_tasks(client, headers, page_size=2)
+        assert listed[0]["task_id"] == task
+        assert not {community_task, theirs} & {t["task_id"] for t in listed}
+        assert (listed[0]["matter_id"], listed[0]["community_code"], listed[0]["title"], listed[0]["percent"],
+                listed[0]["budget_cents"], listed[0]["spent_cents"], listed[0]["completed_at"]) == (
+            matter, community, "修复道路", 0, 5_000_000, 0, None)
+        assert listed == await _all_implementation_tasks(client, headers, page_size=500)  # pages are one list
+        second_lists = [t["task_id"] for t in await _all_implementation_tasks(client, {"x-api-key": second_key}, 500)]
+        assert second_lists.count(theirs) == 1 and task not in second_lists
+        taskless = await client.get("/liaison/v1/implementation-tasks", headers={"x-api-key": taskless_key})
+        assert taskless.json() == {"items": [], "total": 0}, taskless.text
+
+        # It reports on the task by the listed id, and the list shows the new percent.
+        progressed = await client.post(f"/liaison/v1/implementation-tasks/{listed[0]['task_id']}/progress",
+                                       json={"percent": 60, "note": "路面已修复过半"}, headers=headers)
+        assert progressed.status_code == 200, progressed.text
+        first = (await client.get("/liaison/v1/implementation-tasks", params={"limit": 1}, headers=headers)).json()
+        assert [(t["task_id"], t["percent"]) for t in first["items"]] == [(task, 60)]
+        assert task in {t["task_id"] for t in await _all_implementation_tasks(client, headers, 500, status="open")}
+        assert task not in {t["task_id"] for t in await _all_implementation_tasks(client, headers, 500,
+                                                                                   status="finished")}
+
+        # /liaison/v1/tasks are the tasks a department pushes to communities (准入): no report goes there.
+        old = await client.post(f"/liaison/v1/tasks/{task}/progress", json={"percent": 70, "note": "旧路径"},
+                                headers=headers)
+        assert old.status_code in (404, 405), old.text
+        tasks = {t["task_id"]: t for t in (await staff_client.get(f"/api/v1/matters/{matter}/tasks")).json()}
+        assert [p["percent"] for p in tasks[task]["progress"]] == [60]
