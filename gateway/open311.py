@@ -467,6 +467,12 @@ async def create_request(fmt: FmtPath, request: Request) -> Response:
         # connection broke after the request went): the client never learns the token, and its retry would raise the
         # matter a second time. The token the gateway gave it finds it; then the POST answers for that matter.
         answer = await _raised_by_token(request, token, headers) or answer
+        if answer.status_code in UPSTREAM_LOST:
+            # Not raised yet as far as can be told: the matters service may still commit it (it commits just before
+            # it answers). The client asks for it by the token rather than posting the request again.
+            raise Open311Error(answer.status_code, f"the matters service did not answer; the request may still be "
+                               f"accepted under token {token}: ask GET /open311/v2/tokens/{token}.{fmt} before "
+                               "sending it again")
     created = _read(answer)
     matter_id = str(created.get("matter_id") or created.get("id"))
     row = RequestCreated(service_request_id=matter_id, token=token,

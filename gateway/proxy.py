@@ -49,9 +49,10 @@ class Upstream:
             # Idle connections are dropped before the services' keep-alive timeout (uvicorn: 5 s) can close them
             # under us.
             connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=2.0, enable_cleanup_closed=True),
-            # The gateway relays bodies as they are; it neither asks for compression, decompresses nor keeps cookies.
+            # The gateway relays bodies as they are; it neither asks for compression, decompresses nor keeps cookies,
+            # and adds no header of its own: no Accept or Content-Type the client did not send.
             auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
         )
         # sock_connect bounds opening a connection, sock_read the wait for each part of the answer, connect the wait
         # for a pooled connection.

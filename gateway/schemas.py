@@ -6,8 +6,9 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from youmin.kit.errors import TrimmedBody
 from youmin.kit.pii import PiiValidationError, validate_mobile
 
 
@@ -138,11 +139,9 @@ class DeliveryPage(BaseModel):
     items: list[DeliveryRead]
 
 
-class WorkOrderText(Strict):
+class WorkOrderText(TrimmedBody):
     """A work-order action's body: an answer or reason of spaces alone is no text (422 naming it); an accepted one
     would settle the order for good."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class AnswerBody(WorkOrderText):
@@ -158,11 +157,9 @@ class ReturnBody(WorkOrderText):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class TaskCreate(Strict):
+class TaskCreate(TrimmedBody):
     """An administrative task for a community; without a catalogue item admission control refuses it. A title of
     spaces alone is no title (422 naming it)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     community_code: str = Field(pattern=r"^[0-9]{12}$")
     catalogue_code: str | None = Field(default=None, min_length=1, max_length=20,
@@ -174,19 +171,9 @@ class TaskCreate(Strict):
 MAX_CENTS = 10**15  # as the matters service: far above any budget, far below bigint overflow when lines are summed
 
 
-class TaskReportText(Strict):
+class TaskReportText(TrimmedBody):
     """A department's report on an implementation task it carries out: a note or item of spaces alone is no text (422
     naming it), trimmed otherwise, as a clerk's report is read by the residents."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_nul_in_field(cls, value: object) -> object:
-        # Per field, so the 422 names the field (Strict's check, over the whole body, names only "body").
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
 
 
 class TaskProgressBody(TaskReportText):

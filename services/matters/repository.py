@@ -650,10 +650,15 @@ class MattersRepository:
         community, and how many there are in all; `finished`: only those done (or only those not)."""
         conditions = [ImplementationTask.responsible_kind == "department",
                       ImplementationTask.responsible_code == department_code]
-        if finished is not None:
-            conditions.append(ImplementationTask.completed_at.is_not(None) if finished
-                              else ImplementationTask.completed_at.is_(None))
-        total = await self.session.scalar(select(func.count()).select_from(ImplementationTask).where(*conditions))
+        if finished:
+            conditions.append(ImplementationTask.completed_at.is_not(None))
+        elif finished is not None:
+            # Open: still to be carried out, of a matter that has not ended (a withdrawn matter's task is not).
+            conditions += [ImplementationTask.completed_at.is_(None),
+                           Matter.state.not_in([s.value for s in TERMINAL_STATES])]
+        total = await self.session.scalar(
+            select(func.count()).select_from(ImplementationTask)
+            .join(Matter, Matter.matter_id == ImplementationTask.matter_id).where(*conditions))
         rows = await self.session.execute(
             select(ImplementationTask, Matter.community_code)
             .join(Matter, Matter.matter_id == ImplementationTask.matter_id)

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.matters.rules.routing import Category, Channel, Nature
-from youmin.kit.errors import Instant, RequestBody
+from youmin.kit.errors import Instant, RequestBody, TrimmedBody
 
 # Org codes: community 12 digits; below it a grid's serial (3 digits by default, MATTERS_GRID_SERIAL_WIDTH: 1 to 6),
 # then building 3, unit 2, household 4. The service checks the exact lengths of its configured width.
@@ -456,11 +456,9 @@ class WorkOrderFeed(BaseModel):
     next_cursor: str
 
 
-class WorkOrderTextIn(Model):
+class WorkOrderTextIn(TrimmedBody, Model):
     """A department's work-order action: an answer or reason of spaces alone is no text (422 naming it), not one
     that settles the order for good."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class AnswerIn(WorkOrderTextIn):
@@ -476,10 +474,8 @@ class ReturnIn(WorkOrderTextIn):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class DepartmentTaskIn(Model):
+class DepartmentTaskIn(TrimmedBody, Model):
     """A department's task for a community: a title of spaces alone is no title (422 naming it)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     community_code: str = Field(pattern=COMMUNITY_CODE)
     catalogue_code: str | None = Field(None, max_length=20)

@@ -804,6 +804,7 @@ class MattersService:
             # The residents are deciding it: a withdrawal would leave their vote open with nothing to decide.
             raise RuleViolation("matter.vote_open", "a vote is open on this matter: it can no longer be withdrawn "
                                 "until the vote is closed")
+        evaluated = None  # the rating staff end (closing or reopening it), published as a rating that ends it is
         if action is Action.CLOSE and matter.state == State.EVALUATING.value:
             ends = matter.state_entered_at + timedelta(days=self.settings.evaluation_days)
             if ctx.now < ends:
@@ -811,7 +812,7 @@ class MattersService:
                                     f"the residents rate this matter until {ends.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}; "
                                     "their ratings close it (or reopen it) before then", evaluation_ends_at=ends.isoformat())
             policy = self.evaluation_policy()
-            outcome = policy.evaluate(await self.repo.scores(matter.matter_id, matter.evaluation_round))
+            outcome = evaluated = policy.evaluate(await self.repo.scores(matter.matter_id, matter.evaluation_round))
             if outcome.bad_share > policy.reopen_bad_share:
                 # Too few residents rated for their ratings to decide, but those who did are dissatisfied past the
                 # threshold that reopens the work: staff cannot close it over them.
@@ -827,11 +828,8 @@ class MattersService:
                 raise RuleViolation("task.unfinished", f"action: {len(unfinished)} of the matter's tasks are not "
                                     "finished (100%); the residents rate the work once it is done", field="action",
                                     unfinished=[str(t.task_id) for t in unfinished])
-        evaluated = None
-        if (action in (Action.CLOSE, Action.REOPEN) and matter.state == State.EVALUATING.value
-                and action.value in allowed_actions(matter.state)):
-            # Staff end the rating (its period over, or 重办 on fewer ratings than close it): its result is
-            # published as a rating that ends it is.
+        if action is Action.REOPEN and matter.state == State.EVALUATING.value:
+            # 重办 on fewer ratings than decide: the rating ends here.
             evaluated = self.evaluation_policy().evaluate(await self.repo.scores(matter.matter_id,
                                                                                   matter.evaluation_round))
         if action is Action.REOPEN and action.value in allowed_actions(matter.state):
@@ -1223,6 +1221,12 @@ class MattersService:
 
     async def add_progress(self, ctx: Context, task_id: uuid.UUID, data: Any) -> ImplementationTask:
         task, matter = await self._task_for_writer(ctx, task_id)
+        if data.percent < 100 and matter.state == State.EVALUATING.value:
+            # The residents are rating the work as done (every task was at 100% when their rating began): work to
+            # redo is 重办, reopening the matter, not a task quietly taken back under their rating.
+            raise Conflict("the residents are rating this matter's work as done; reopen it (重办) to take a task back "
+                           "below 100%", rule="task.under_evaluation", state=matter.state,
+                           allowed=allowed_actions(matter.state))
         task.percent = data.percent
         # Finished when it first reached 100%: reported again (an inspection passed), it keeps that time.
         task.completed_at = (task.completed_at or ctx.now) if data.percent == 100 else None

@@ -152,6 +152,13 @@ class RequestBody(BaseModel):
         return value
 
 
+class TrimmedBody(RequestBody):
+    """A request body whose text fields are trimmed: a text of spaces alone is no text, refused by its min_length
+    (422 naming the field), where an accepted one would stand for an answer or a reason."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
 class DomainError(Exception):
     """A refused request; carries its HTTP status, problem type and extra members."""
 

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from gateway import apikeys
 from youmin.infra import free_port
 from youmin.kit.db import transaction
-from youmin.testing import InProcessServer, running
+from youmin.testing import InProcessServer, eventually, running
 
 
 class SlowMatters:
@@ -23,6 +23,7 @@ class SlowMatters:
     def __init__(self) -> None:
         self.by_token: dict[str, dict] = {}
         self.raises = True
+        self.commits_on_release = False
         self.released = asyncio.Event()
         app = FastAPI()
 
@@ -34,6 +35,8 @@ class SlowMatters:
                 self.by_token[matter["external_token"]] = matter
             # The gateway has given up long before this (its upstream timeout is 0.3 s).
             await asyncio.wait_for(self.released.wait(), 10)
+            if self.commits_on_release:
+                self.by_token[matter["external_token"]] = matter
             return JSONResponse(matter, status_code=201)
 
         @app.get("/api/v1/matters/by-token/{token}")
@@ -75,14 +78,37 @@ async def test_a_create_answered_after_the_timeout_is_a_201_for_the_matter_it_ra
     assert created["service_request_id"] == matter["matter_id"]
 
 
-async def test_a_create_that_timed_out_before_raising_a_matter_stays_a_504(make_gateway, matters):
+async def test_a_create_that_timed_out_before_raising_a_matter_stays_a_504_naming_its_token(make_gateway, matters):
     matters.raises = False
     app = make_gateway(matters_url=matters.server.url, upstream_timeout_seconds=0.3)
     async with running(app) as client:
         resp = await _post(app, client)
     assert resp.status_code == 504, resp.text
-    assert resp.json() == [{"code": 504, "description": "the matters service is unavailable"}]
+    [error] = resp.json()
+    assert error["code"] == 504 and "GET /open311/v2/tokens/" in error["description"]
     assert matters.by_token == {}
+
+
+async def test_a_create_committed_after_the_gateway_gave_up_is_found_by_the_token_its_504_named(make_gateway, matters):
+    # As the matters service does: it commits just before it answers, so when the gateway gives up the matter is
+    # not there yet. The 504 names the token; asked for by it, the request is found once the service is done.
+    matters.raises = False
+    matters.commits_on_release = True
+    app = make_gateway(matters_url=matters.server.url, upstream_timeout_seconds=0.3)
+    async with running(app) as client:
+        resp = await _post(app, client)
+        assert resp.status_code == 504, resp.text
+        token = resp.json()[0]["description"].split("under token ")[1].split(":")[0]
+        matters.released.set()
+
+
+        async def found():
+            answer = await client.get(f"/open311/v2/tokens/{token}.json")
+            return answer if answer.status_code == 200 else None
+
+        answer = await eventually(found, timeout=10)
+    [matter] = matters.by_token.values()  # one matter, found by its token: nothing to send again
+    assert answer.json()[0]["service_request_id"] == matter["matter_id"]
 
 
 async def test_a_create_that_could_not_reach_the_matters_service_stays_a_502(make_gateway):

@@ -103,3 +103,18 @@ async def test_a_service_that_cannot_be_reached_is_a_502_problem(make_gateway):
         resp = await client.post("/api/v1/matters/x", headers=_resident(app), json={})
     assert resp.status_code == 502, resp.text
     assert resp.json()["type"].endswith("/problems/upstream-unavailable")
+
+
+async def test_the_relay_adds_no_header_the_client_did_not_send(make_gateway, upstream):
+    app = make_gateway(matters_url=upstream)
+    seen.clear()
+    async with running(app) as client:
+        request = client.build_request("POST", "/api/v1/matters/bare", content=b"raw", headers=_resident(app))
+        for name in ("accept", "content-type", "user-agent", "accept-encoding"):
+            request.headers.pop(name, None)
+        resp = await client.send(request)
+        assert resp.status_code == 207, resp.text
+    headers = dict(seen[0]["headers"])
+    assert seen[0]["body"] == b"raw"
+    for name in (b"accept", b"content-type", b"user-agent", b"accept-encoding"):
+        assert name not in headers, (name, headers)

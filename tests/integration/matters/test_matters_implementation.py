@@ -300,6 +300,12 @@ async def test_the_residents_rate_the_work_once_every_task_is_finished(matters):
     await matters.move(matter_id, community, "start_evaluation")
     matter = (await matters.client.get(f"/api/v1/matters/{matter_id}", headers=staff)).json()
     assert matter["state"] == "evaluating"
+    # Under the residents' rating, a task is not taken back below 100% (that is 重办); reported done again, it is.
+    back = await matters.client.post(second, headers=staff, json={"percent": 60, "note": "返工"})
+    assert back.status_code == 409 and back.json()["rule"] == "task.under_evaluation", back.text
+    assert (await matters.client.post(second, headers=staff, json={"percent": 100, "note": "验收"})).status_code == 200
+    tasks_now = (await matters.client.get(f"/api/v1/matters/{matter_id}/tasks", headers=staff)).json()
+    assert [t["percent"] for t in tasks_now] == [100, 100]
 
 
 async def test_a_finished_task_reported_again_keeps_the_time_it_was_finished(matters, clock):

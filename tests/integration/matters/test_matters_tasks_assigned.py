@@ -137,3 +137,19 @@ async def test_a_bad_query_is_a_422_naming_the_parameter(matters):
         resp = await matters.client.get(ASSIGNED, params=params, headers=matters.department(_department()))
         assert resp.status_code == 422, resp.text
         assert [e["field"] for e in resp.json()["errors"]] == [field], resp.text
+
+
+async def test_the_open_list_leaves_out_the_tasks_of_ended_matters(matters, clock):
+    # A matter ended with a task short of 100% (closed before rating waited for its tasks): nothing more is reported
+    # on the task (409), so it is no longer the department's open work.
+    ours = _department()
+    community = await _community_with(matters, ours)
+    clock.now = MONDAY
+    live, ended = await _decided(matters, community), await _decided(matters, community)
+    kept = await _task(matters, clock, live, community, "department", ours, "修复道路")
+    left = await _task(matters, clock, ended, community, "department", ours, "清理河道")
+    await matters.sql("UPDATE matter SET state = 'closed' WHERE matter_id = CAST(:m AS uuid) RETURNING matter_id", m=ended)
+    assert [t["task_id"] for t in (await _listed(matters, ours, status="open"))["items"]] == [kept]
+    page = await _listed(matters, ours)
+    assert [t["task_id"] for t in page["items"]] == [left, kept] and page["total"] == 2
+    assert (await _listed(matters, ours, status="open"))["total"] == 1

@@ -12,6 +12,7 @@ from fastapi.exceptions import ResponseValidationError
 from pydantic import BaseModel
 from structlog.testing import capture_logs
 
+from youmin.kit import errors as errors_module
 from youmin.kit.errors import describe_error, describe_trace, install_error_handlers
 from youmin.kit.service import install_request_context
 
@@ -83,7 +84,10 @@ def _app_with_request_context() -> FastAPI:
     return app
 
 
-async def test_a_response_the_model_refuses_is_a_500_logged_once_without_the_records_values():
+async def test_a_response_the_model_refuses_is_a_500_logged_once_without_the_records_values(monkeypatch):
+    # The module's logger, once used by an earlier test, keeps the configuration it was first used with: a fresh one
+    # is what capture_logs sees.
+    monkeypatch.setattr(errors_module, "log", structlog.get_logger("youmin.errors"))
     # The default transport raises what the app raises on to the test, as a server would receive it.
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app_with_request_context()),
                                  base_url="http://t") as client:
