@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +22,7 @@ from gateway.liaison import router as liaison_router
 from gateway.open311 import router as open311_router
 from gateway.openapi import merged_openapi
 from gateway.proxy import FastPath, Upstream, no_cookies, router as proxy_router, service_ready
-from gateway.ratelimit import RateLimiter, TokenBuckets
+from gateway.ratelimit import RateLimiter, TokenBuckets, key_bucket
 from gateway.registry_client import RegistryClient
 from gateway.retention import run_retention
 from gateway.settings import Settings
@@ -49,10 +48,8 @@ def _rate_keys(request: Request, settings: Settings) -> list[tuple[str, str]]:
     """The buckets a request draws from: its address, and its user or its department key when it has one."""
     keys = [("ip", throttle.client_network(request.client.host) if request.client else "unknown")]
     api_key = request.headers.get("x-api-key") or request.query_params.get("api_key")
-    if api_key and (key_id := apikeys.key_id_of(api_key)):
-        # The key is not verified yet: its bucket is that of the whole key presented, so a made-up key naming a
-        # department's key id (logged, not secret) does not spend that department's allowance.
-        keys.append(("key", f"{key_id}:{hashlib.sha256(api_key.encode()).hexdigest()[:16]}"))
+    if api_key and apikeys.key_id_of(api_key):
+        keys.append(("key", key_bucket(api_key)))  # not verified yet: the bucket of the whole key presented
     # Not an alternative to the key: the key is not verified yet, and a made-up one must not spare a user's bucket.
     if (token := bearer(request)) is not None:
         try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+
+from gateway import apikeys
 
 
 @dataclass
@@ -59,3 +62,9 @@ class RateLimiter:
             if wait > 0:
                 return kind, max(1, math.ceil(wait))
         return None
+
+
+def key_bucket(api_key: str) -> str:
+    """The bucket of a department key as presented: its public id and a digest of the whole key, so a made-up key
+    naming a department's key id (logged, not secret) does not spend that department's allowance."""
+    return f"{apikeys.key_id_of(api_key)}:{hashlib.sha256(api_key.encode()).hexdigest()[:16]}"

@@ -197,3 +197,18 @@ async def test_only_district_staff_manage_keys(gateway_app):
         resp = await client.post("/liaison/v1/admin/departments/d1/keys", json={}, headers={"authorization": f"Bearer {token}"})
         assert resp.status_code == 403
     assert (await client.post("/liaison/v1/admin/departments/d1/keys", json={})).status_code == 401
+
+
+async def test_an_open311_post_draws_on_its_keys_bucket_though_the_key_comes_in_the_form(make_gateway):
+    # The guard reads no body: the key's bucket is taken once the form's key is verified, as a header's would be.
+    app = make_gateway(rate_limit_key_capacity=2, rate_limit_key_per_second=0.01)
+    async with running(app) as client:
+        async with transaction(app.state.sessions) as session:
+            key = await apikeys.create_key(session, f"dept-{uuid.uuid4().hex[:8]}")
+        form = {"api_key": key, "service_code": "public_safety", "description": "井盖缺失",
+                "address_id": "370705001001"}
+        answers = [await client.post("/open311/v2/requests.json", data=form) for _ in range(3)]
+    assert [a.status_code == 429 for a in answers] == [False, False, True], [a.text for a in answers]
+    refused = answers[-1]
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.json()[0]["code"] == 429 and "rate limit" in refused.json()[0]["description"]
