@@ -85,6 +85,11 @@ class Stalled(Exception):
     """The consumer made no progress although records are waiting."""
 
 
+class HandlerStalled(Exception):
+    """An event whose handler overran handler_seconds on max_attempts deliveries: dead-lettered without running it
+    again (delivered anew after each restart, it would hold its partitions for good)."""
+
+
 @dataclass
 class ConsumerStats:
     """What a consumer has done; tests wait on it instead of sleeping."""
@@ -130,6 +135,10 @@ class EventConsumer:
         # while), and a batch's handlers are progress one by one. Default: ten times stall_seconds.
         self.handler_seconds = handler_seconds if handler_seconds is not None else 10 * stall_seconds
         self._handling_since: float | None = None
+        # The event whose handler is running, and how often each event's handler overran handler_seconds (kept across
+        # the restarts the overruns cause; an event is forgotten once dead-lettered or applied).
+        self._handling_event: tuple[str, str] | None = None
+        self._overruns: dict[tuple[str, str], int] = {}
         self._offsets_checked_at = 0.0
         self._started = False
         self.stats = ConsumerStats()
@@ -180,6 +189,8 @@ class EventConsumer:
             handling_since = self._handling_since
             if handling_since is not None:
                 if time.monotonic() - handling_since > self.handler_seconds:
+                    if (event := self._handling_event) is not None:
+                        self._overruns[event] = self._overruns.get(event, 0) + 1
                     raise Stalled(f"a handler has run for over {self.handler_seconds}s")
                 continue
             # Joining the group may legitimately take a while; a start that never ends is a stall too.
@@ -245,6 +256,8 @@ class EventConsumer:
             events = [read_record(r.headers, r.key, r.value) for r in records]
         except Exception:  # noqa: BLE001 - the slow path dead-letters the undecodable record
             return False
+        if self._overruns and any(self._overran(e) for e in events):
+            return False  # the slow path dead-letters the event whose handler keeps overrunning
         try:
             async with self.sessions() as session:
                 async with session.begin():
@@ -289,11 +302,15 @@ class EventConsumer:
         if handler is None:
             return
         structlog.contextvars.bind_contextvars(event_id=event.get_id(), event_type=event.get_type())
+        self._handling_event = (event.get_source(), event.get_id())
         self._handling_since = time.monotonic()
         try:
             await handler(session, event)
+            if self._overruns:
+                self._overruns.pop(self._handling_event, None)  # it came through after all
         finally:
             self._handling_since = None
+            self._handling_event = None
             self._progress_at = time.monotonic()
             structlog.contextvars.unbind_contextvars("event_id", "event_type")
 
@@ -312,6 +329,11 @@ class EventConsumer:
             except Exception as exc:  # noqa: BLE001 - an undecodable record is poison at once
                 error = exc
                 attempt += 1
+                break
+            if self._overran(event):
+                overruns = self._overruns.pop((event.get_source(), event.get_id()))
+                error = HandlerStalled(f"its handler ran over {self.handler_seconds}s on {overruns} deliveries")
+                attempt = overruns
                 break
             try:
                 await self._apply(event)
@@ -332,6 +354,10 @@ class EventConsumer:
                 if attempt < self.max_attempts:
                     await asyncio.sleep(min(self.retry_base_seconds * 2 ** (attempt - 1), 2.0))
         await self._dead_letter(record, error, attempt)
+
+    def _overran(self, event: BaseCloudEvent) -> bool:
+        """Whether the event's handler overran handler_seconds on max_attempts deliveries."""
+        return self._overruns.get((event.get_source(), event.get_id()), 0) >= self.max_attempts
 
     async def _apply(self, event: BaseCloudEvent) -> None:
         async with self.sessions() as session:

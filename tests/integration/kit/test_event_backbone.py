@@ -359,6 +359,45 @@ async def test_watchdog_restarts_a_consumer_that_stops_making_progress(infra, db
     assert await effect_count(db) == 1
 
 
+async def test_an_event_whose_handler_overruns_on_every_delivery_is_dead_lettered_and_its_partition_moves_on(
+        infra, db, topic):
+    # A handler that hangs on one event (a defect, not an outage) would hang again on each delivery after the
+    # watchdog's restart, and hold its partitions for good: after max_attempts overruns the event is dead-lettered
+    # without running it again, and the events behind it on the same key are applied.
+    Probe = probe_event_type(topic)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap)
+    await producer.start()
+    from youmin.kit.events import Envelope
+
+    wedging, after = (Envelope.of(Probe(aggregate_id="same-key", seq=n)) for n in (13, 14))
+    for env in (wedging, after):
+        await producer.send_and_wait(topic, env.value(), key=b"same-key", headers=env.headers())
+    await producer.stop()
+    runs = []
+
+    async def wedges_on_13(session, event):
+        runs.append(event.get_data()["seq"])
+        if event.get_data()["seq"] == 13:
+            await asyncio.sleep(3600)
+        await probe_handler(session, event)
+
+    consumer = consumer_for(infra, topic, f"g-{uuid.uuid4().hex[:6]}", handler=wedges_on_13, stall_seconds=1,
+                            handler_seconds=1.5, max_attempts=2)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await consumer.wait_for(lambda s: s.processed >= 1 and s.dead_lettered >= 1, timeout=90)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert runs.count(13) == 2 and 14 in runs  # run on two deliveries, then not again
+    assert consumer.stats.restarts >= 2 and consumer.stats.dead_lettered == 1
+    assert await effect_count(db) == 1
+    [dead] = await read_topic(infra, f"{topic}.dlq", 1)
+    headers = dict(dead.headers)
+    assert headers["ce_id"] == wedging.id.encode()
+    assert b"HandlerStalled" in headers["dlq_error"] and headers["dlq_attempts"] == b"2"
+
+
 async def test_a_handler_that_takes_longer_than_the_stall_limit_is_work_not_a_stall(infra, db, topic):
     # Re-coding a street's rows after a move takes a while: the watchdog lets a handler at work finish (up to
     # handler_seconds), and a batch of slow handlers is progress one by one; nothing is restarted or run twice.
