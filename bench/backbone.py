@@ -24,6 +24,7 @@ from rich.progress import Progress
 from bench.common import bench_infra, console, median, percentile, table
 from youmin.kit.events import EVENT_TYPES, Event
 from youmin.kit.kafka import FETCH_MAX_WAIT_MS, ensure_topics
+from youmin.testing import create_messaging_tables
 
 PAYLOAD = "x" * 120
 KEYS = 50
@@ -189,7 +190,7 @@ async def main(events: int, rate: float, seconds: float, rounds: int) -> None:
     async with bench_infra(migrate=False) as infra:
         url = infra.database_url("backbone")
         await ensure_database(url)
-        await _create_tables(url)
+        await create_messaging_tables(url)
         sustained = int(rate * seconds)
 
         async def measure(label: str, n: int, r: float | None) -> tuple[float, list[float]]:
@@ -230,20 +231,6 @@ async def main(events: int, rate: float, seconds: float, rounds: int) -> None:
         f"{o:,.0f} / {r:,.0f} = {o / r:.2f}" for r, o in zip(throughput["raw"], throughput["outbox"], strict=True)))
     console.print(f"targets: throughput ratio >= 0.40 (median {ratio:.2f}, rounds {min(ratios):.2f}-{max(ratios):.2f}); "
                   f"p99 < 250 ms at {rate:.0f}/s (got {percentile(pipe_lat, 99):.1f} ms)")
-
-
-async def _create_tables(url: str) -> None:
-    from sqlalchemy import MetaData
-
-    from youmin.kit.db import NAMING_CONVENTION, make_engine
-    from youmin.kit.outbox import messaging_tables
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    messaging_tables(metadata)
-    engine = make_engine(url, pool_size=1)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
 
 
 if __name__ == "__main__":

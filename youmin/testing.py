@@ -144,3 +144,21 @@ class InProcessServer:
         self.server.should_exit = True
         if self.task:
             await asyncio.wait_for(self.task, 30)
+
+
+async def create_messaging_tables(url: str) -> None:
+    """Creates the outbox and inbox tables (youmin.kit.outbox) in the database at `url`, for tests and benchmarks of
+    the event backbone that run without a service's migrations."""
+    from sqlalchemy import MetaData
+
+    from youmin.kit.db import NAMING_CONVENTION, make_engine
+    from youmin.kit.outbox import messaging_tables
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    messaging_tables(metadata)
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+    finally:
+        await engine.dispose()

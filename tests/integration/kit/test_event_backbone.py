@@ -15,17 +15,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
 from youmin.kit.consumer import EventConsumer, prune_inbox
-from sqlalchemy import MetaData
 
-from youmin.kit.db import NAMING_CONVENTION, make_engine, make_sessionmaker, transaction
+from youmin.kit.db import make_engine, make_sessionmaker, transaction
 from youmin.kit.events import EVENT_TYPES, Envelope, Event, decode_record
 from youmin.kit.kafka import ensure_topics, make_consumer, make_producer
 from youmin.kit.migrate import drop_database, ensure_database
-from youmin.kit.outbox import messaging_tables, publish
+from youmin.kit.outbox import publish
 from youmin.kit.relay import RELAY_ERRORS, OutboxRelay, asyncpg_dsn
 from youmin.kit.service import ConsumerSpec, create_service_app
 from youmin.kit.settings import ServiceSettings
-from youmin.testing import eventually, running
+from youmin.testing import create_messaging_tables, eventually, running
 
 KIT_DB = "kitcheck"  # a database of these tests' own, so no running service's transactions mix in
 
@@ -53,11 +52,9 @@ def probe_event_type(topic: str) -> type[Event]:
 async def kit_database(infra):
     url = infra.database_url(KIT_DB)
     await ensure_database(url)
+    await create_messaging_tables(url)
     engine = make_engine(url)
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    messaging_tables(metadata)
     async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
         await conn.execute(text("CREATE TABLE probe_effect (event_id text, aggregate_id text, seq int)"))
     await engine.dispose()
     yield url

@@ -18,17 +18,15 @@ from typing import ClassVar
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import MetaData
 
 from youmin.infra import EmbeddedPostgres, TansuBroker, free_port
-from youmin.kit.db import NAMING_CONVENTION, make_engine
 from youmin.kit.events import EVENT_TYPES, Event
 from youmin.kit.kafka import ensure_topics, make_producer
 from youmin.kit.migrate import drop_database, ensure_database
-from youmin.kit.outbox import messaging_tables, publish
+from youmin.kit.outbox import publish
 from youmin.kit.relay import RELAY_ERRORS, OutboxRelay, asyncpg_dsn
 from youmin.kit.settings import service_database_url
-from youmin.testing import eventually
+from youmin.testing import create_messaging_tables, eventually
 
 ROOT = Path(__file__).resolve().parents[3]
 WAIT = 60.0  # every wait is bounded: a relay that never recovers fails the test instead of hanging it
@@ -86,12 +84,7 @@ async def create_outbox_database(server_url: str) -> str:
     """Creates a database holding the outbox tables on a server; returns its URL."""
     url = service_database_url(server_url, f"relayrestart_{uuid.uuid4().hex[:8]}")
     await ensure_database(url)
-    engine = make_engine(url)
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    messaging_tables(metadata)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
+    await create_messaging_tables(url)
     return url
 
 
